@@ -1,0 +1,5 @@
+import sys
+
+from slo.cli import main
+
+sys.exit(main())

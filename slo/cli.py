@@ -1,0 +1,46 @@
+"""The `slo` command: one entry point, one module per subcommand.
+
+Each subcommand lives in its own module and exposes ``main(argv) -> int``; it is imported only
+when chosen, so `slo rules` never pays for Locust or the HTTP stack.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Sequence
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "reference-stack": ("slo.refstack.cli", "serve the local reference stack (API + LLM gateway)"),
+    "load": ("slo.loadgate.cli", "run the Locust load gate and print its verdict"),
+    "rules": ("slo.rules.cli", "generate Prometheus recording and alerting rules"),
+    "budget": ("slo.budget", "report error budget left per SLO from Prometheus"),
+    "dashboard": ("slo.dashboard", "generate the Grafana dashboard JSON"),
+    "gate": ("slo.gate", "CI release gate over probes, load and budget"),
+}
+
+
+def usage() -> str:
+    width = max(map(len, COMMANDS))
+    lines = ["usage: slo COMMAND [options]", "", "commands:"]
+    lines += [f"  {name:<{width}}  {help_}" for name, (_, help_) in COMMANDS.items()]
+    lines += ["", "`slo COMMAND --help` shows a command's options."]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help"):
+        print(usage())
+        return 0 if args else 2
+    name, rest = args[0], args[1:]
+    if name not in COMMANDS:
+        print(f"slo: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(COMMANDS[name][0])
+    exit_code: int = module.main(rest)
+    return exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
