@@ -67,7 +67,7 @@ class Target(StrictModel):
     #: node_exporter on the target host, for the resources probe.
     node_exporter: str | None = None
     #: Chat model the gateway probes request.
-    model: str = "claude-sonnet"
+    model: str = "claude-sonnet-4"
     #: Also measure time to first token of a streaming completion.
     stream: bool = False
 

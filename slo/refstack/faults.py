@@ -25,6 +25,10 @@ COMMON_FIELDS = frozenset(
 class FaultError(ValueError):
     """A fault update that cannot be applied; the message is one line naming the field."""
 
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
 
 @dataclass(frozen=True)
 class Faults:
@@ -52,30 +56,34 @@ class Faults:
 def _number(field: str, value: object, low: float, high: float = math.inf) -> float:
     # bool is an int subclass: `{"latency_ms": true}` is a mistake, not 1 ms.
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise FaultError(f"fault field {field!r} must be a number, got {value!r}")
+        raise FaultError(f"fault field {field!r} must be a number, got {value!r}", field)
     if not low <= value <= high:
         bounds = f"between {low:g} and {high:g}" if math.isfinite(high) else f">= {low:g}"
-        raise FaultError(f"fault field {field!r} must be {bounds}, got {value!r}")
+        raise FaultError(f"fault field {field!r} must be {bounds}, got {value!r}", field)
     return float(value)
 
 
 def _integer(field: str, value: object, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise FaultError(f"fault field {field!r} must be an integer, got {value!r}")
+        raise FaultError(f"fault field {field!r} must be an integer, got {value!r}", field)
     if not low <= value <= high:
-        raise FaultError(f"fault field {field!r} must be between {low} and {high}, got {value!r}")
+        raise FaultError(
+            f"fault field {field!r} must be between {low} and {high}, got {value!r}", field
+        )
     return value
 
 
 def _flag(field: str, value: object) -> bool:
     if not isinstance(value, bool):
-        raise FaultError(f"fault field {field!r} must be true or false, got {value!r}")
+        raise FaultError(f"fault field {field!r} must be true or false, got {value!r}", field)
     return value
 
 
 def _names(field: str, value: object) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        raise FaultError(f"fault field {field!r} must be a list of model names, got {value!r}")
+        raise FaultError(
+            f"fault field {field!r} must be a list of model names, got {value!r}", field
+        )
     return tuple(value)
 
 
@@ -103,7 +111,8 @@ def validate_update(body: object, fields: frozenset[str]) -> dict[str, Any]:
     update: dict[str, Any] = {}
     for field, value in body.items():
         if field not in fields:
-            raise FaultError(f"unknown fault field {field!r}; accepted: {', '.join(sorted(fields))}")
+            accepted = ", ".join(sorted(fields))
+            raise FaultError(f"unknown fault field {field!r}; accepted: {accepted}", field)
         update[field] = _VALIDATORS[field](field, value)
     return update
 
@@ -129,7 +138,8 @@ class FaultState:
         self._rng_lock = threading.Lock()
         self._on_violations = on_violations
         self._changed = threading.Condition()
-        self._stopping = False
+        # An Event, not the condition, for sleeps: fault updates must not wake every sleeper.
+        self._stopping = threading.Event()
         if self._faults.sandbox_violations:
             self._report_violations(self._faults.sandbox_violations)
 
@@ -167,20 +177,19 @@ class FaultState:
 
     def stop(self) -> None:
         """Release every waiting request for good: the server is shutting down."""
+        self._stopping.set()
         with self._changed:
-            self._stopping = True
             self._changed.notify_all()
 
     def wait_while_hung(self) -> bool:
         """Block while ``hang`` is set. False means the server is stopping: drop the request."""
         with self._changed:
-            self._changed.wait_for(lambda: self._stopping or not self._faults.hang)
-            return not self._stopping
+            self._changed.wait_for(lambda: self._stopping.is_set() or not self._faults.hang)
+            return not self._stopping.is_set()
 
     def sleep(self, seconds: float) -> bool:
         """Sleep without holding up shutdown. False means the server is stopping."""
-        with self._changed:
-            return not self._changed.wait_for(lambda: self._stopping, timeout=seconds)
+        return not self._stopping.wait(seconds)
 
     def delay_seconds(self, faults: Faults) -> float:
         """The injected latency for one request, jitter included."""

@@ -1,0 +1,25 @@
+"""API service health: `/health` answers 200 with the seed's JSON shape."""
+
+import pytest
+
+from slo.expect import expect_json, require_shape
+
+pytestmark = pytest.mark.probe(target="api", slo="api-availability")
+
+HEALTH_SHAPE = {
+    "status": str,
+    "active_sessions": int,
+    "tokens_used": dict,
+    "total_cost": (int, float),
+}
+
+
+def test_api_health(http):
+    response = http().get("/health")
+    health = expect_json(response)
+    require_shape(response, health, HEALTH_SHAPE)
+    assert health["status"] == "healthy", f"api /health reports status {health['status']!r}"
+    for model, used in health["tokens_used"].items():
+        require_shape(response, used, {"input": int, "output": int})
+        assert used["input"] >= 0 and used["output"] >= 0, f"negative token count for {model}"
+    assert health["total_cost"] >= 0, f"api /health reports a negative cost {health['total_cost']}"

@@ -1,0 +1,68 @@
+"""Disk and memory below the seed's health-check thresholds (90 %): on the runner host, and on
+every target host that has a node_exporter configured."""
+
+from collections import defaultdict
+
+import psutil
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from slo.expect import describe, expect_status
+from slo.plugin import CONFIG_KEY
+
+
+def test_runner_disk(slo_config):
+    settings = slo_config.probes.resources
+    used = psutil.disk_usage(settings.disk_path).percent / 100
+    assert used < settings.disk, (
+        f"runner disk {settings.disk_path} {used:.1%} used, over {settings.disk:.0%} (probes.resources.disk)"
+    )
+
+
+def test_runner_memory(slo_config):
+    settings = slo_config.probes.resources
+    used = psutil.virtual_memory().percent / 100
+    assert used < settings.memory, f"runner memory {used:.1%} used, over {settings.memory:.0%} (probes.resources.memory)"
+
+
+def pytest_generate_tests(metafunc):
+    if "exporter_target" in metafunc.fixturenames:
+        config = metafunc.config.stash.get(CONFIG_KEY, None)
+        names = [n for n, t in config.environment.targets.items() if t.node_exporter] if config else []
+        metafunc.parametrize(
+            "exporter_target",
+            [pytest.param(n, id=n, marks=pytest.mark.probe(target=n)) for n in names]
+            or [pytest.param(None, id="none", marks=pytest.mark.skip(reason="no target sets node_exporter"))],
+        )
+
+
+def test_target_host_resources(exporter_target, slo_config):
+    from slo.config import Target
+    from slo.httpclient import ProbeClient
+
+    settings = slo_config.probes.resources
+    target = slo_config.target(exporter_target)
+    exporter = Target(url=target.node_exporter, timeout=target.timeout, verify=target.verify, ca_file=target.ca_file)
+    with ProbeClient(exporter_target, exporter) as client:
+        response = expect_status(client.get("/metrics"))
+    samples = defaultdict(dict)
+    for family in text_string_to_metric_families(response.text):
+        for sample in family.samples:
+            samples[sample.name][tuple(sorted(sample.labels.items()))] = sample.value
+
+    def value(name, **labels):
+        for key, sample_value in samples.get(name, {}).items():
+            if all(dict(key).get(k) == v for k, v in labels.items()):
+                return sample_value
+        raise AssertionError(f"{describe(response)} has no {name} {labels or ''}".strip())
+
+    memory = 1 - value("node_memory_MemAvailable_bytes") / value("node_memory_MemTotal_bytes")
+    disk = 1 - value("node_filesystem_avail_bytes", mountpoint=settings.disk_path) / value(
+        "node_filesystem_size_bytes", mountpoint=settings.disk_path
+    )
+    problems = []
+    if memory >= settings.memory:
+        problems.append(f"memory {memory:.1%} used (limit {settings.memory:.0%})")
+    if disk >= settings.disk:
+        problems.append(f"disk {settings.disk_path} {disk:.1%} used (limit {settings.disk:.0%})")
+    assert not problems, f"{exporter_target} host: " + "; ".join(problems)
