@@ -66,8 +66,13 @@ def test_latency_percentile(http, slo_config, endpoint):
     evidence = _evidence(samples, result, threshold, settings.confidence, errors)
     if judged == "pass":
         return
-    if bad > bad_allowed or judged == "fail":
+    if judged == "fail":
         raise ProbeFailure(f"{label} over the {format_ms(threshold)} threshold: {evidence}")
+    if bad > bad_allowed:
+        raise ProbeFailure(
+            f"{label} cannot be under {format_ms(threshold)}: {bad} of {len(samples)} samples over, "
+            f"a pass allows at most {bad_allowed} of {wanted} (sampling stopped): {evidence}"
+        )
     why = (
         f"only {len(samples)} samples before the {format_ms(settings.deadline)} deadline"
         if len(samples) < wanted

@@ -3,6 +3,11 @@
 Response shapes follow the seed chapter's exporter and health checker, which read
 ``active_sessions``, ``tokens_used``, ``total_cost`` from ``/health`` and ``violations`` from
 ``/sandbox/status``.
+
+``/health`` and ``/sandbox/status`` are traffic: faults apply to them. ``/metrics`` is not
+faulted (nor authenticated, nor counted in ``claude_code_api_requests_total``): a stack that
+is failing must still be scrapable, or the metrics probe and the alert rules could never see
+the failure they are meant to report.
 """
 
 from __future__ import annotations

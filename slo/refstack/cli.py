@@ -23,6 +23,14 @@ from slo.refstack.gateway import FAULT_FIELDS as GATEWAY_FAULT_FIELDS
 from slo.refstack.stack import EmbeddedStack, StackOptions
 
 API_KEY_ENV = "REFSTACK_API_KEY"
+EPILOG = """\
+API service: GET /health, /sandbox/status, /metrics
+gateway:     GET /health/liveliness, /health/readiness, /health, /v1/models, /metrics;
+             POST /v1/chat/completions (\"stream\": true for server-sent events)
+both:        GET, PUT, DELETE /_faults (never faulted, no auth), for example
+             curl -X PUT localhost:8080/_faults -d '{"error_rate": 0.1, "status": 502}'
+On startup one JSON line with both base URLs is printed to stdout.
+"""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
             "Serve the reference deployment: an API service and an OpenAI-compatible LLM "
             "gateway, with injectable faults (flags here, or PUT /_faults at run time)."
         ),
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default %(default)s)")
     parser.add_argument("--api-port", type=int, default=8080, help="API port, 0 picks a free one")
@@ -55,7 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     faults.add_argument("--latency-jitter-ms", type=float, help="uniform +/- spread on latency")
     faults.add_argument("--error-rate", type=float, help="share of requests answered with --status")
     faults.add_argument("--status", type=int, help="HTTP status of injected errors (default 503)")
-    faults.add_argument("--hang", action="store_true", default=None, help="never answer")
+    faults.add_argument(
+        "--hang", action="store_true", default=None, help="hold requests unanswered until cleared"
+    )
     faults.add_argument(
         "--malformed", action="store_true", default=None, help="answer 200 with invalid JSON"
     )

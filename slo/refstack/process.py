@@ -20,7 +20,7 @@ from typing import IO, Any, Literal, Never
 
 import httpx
 
-Service = Literal["api", "gateway"]
+ServiceName = Literal["api", "gateway"]
 
 # The directory holding the `slo` package, so `python -m slo` works from any working
 # directory even when the project is not installed.
@@ -68,6 +68,7 @@ class ReferenceStack:
         self.process: subprocess.Popen[bytes] | None = None
         self.urls: dict[str, str] = {}
         self._stderr: IO[bytes] | None = None
+        self._stderr_at_exit = ""
 
     @property
     def api_url(self) -> str:
@@ -79,7 +80,7 @@ class ReferenceStack:
         """Base URL of the LLM gateway."""
         return self.url("gateway")
 
-    def url(self, service: Service) -> str:
+    def url(self, service: ServiceName) -> str:
         """Base URL of ``service``; raises if the stack is not running."""
         if service not in self.urls:
             raise ReferenceStackError("the reference stack is not running")
@@ -125,31 +126,34 @@ class ReferenceStack:
             if process.stdout is not None:
                 process.stdout.close()
         if self._stderr is not None:
+            # Kept after the file is gone, for the error report of whoever stopped us.
+            self._stderr_at_exit = self.stderr_text()
             self._stderr.close()
             self._stderr = None
         return returncode
 
     def stderr_text(self) -> str:
-        """What the process wrote to stderr so far (``--verbose`` request logs, errors)."""
+        """What the process wrote to stderr (``--verbose`` request logs, errors), so far or
+        until it was stopped."""
         if self._stderr is None:
-            return ""
+            return self._stderr_at_exit
         self._stderr.seek(0)
         return self._stderr.read().decode(errors="replace")
 
-    def faults(self, service: Service) -> dict[str, Any]:
+    def faults(self, service: ServiceName) -> dict[str, Any]:
         """The service's current faults (``GET /_faults``)."""
         return self._faults_call("GET", service)
 
-    def set_faults(self, service: Service, **faults: Any) -> dict[str, Any]:
+    def set_faults(self, service: ServiceName, **faults: Any) -> dict[str, Any]:
         """Change some of the service's faults (``PUT /_faults``); returns all of them."""
         return self._faults_call("PUT", service, faults)
 
-    def clear_faults(self, service: Service) -> dict[str, Any]:
+    def clear_faults(self, service: ServiceName) -> dict[str, Any]:
         """Make the service healthy again (``DELETE /_faults``); returns its faults."""
         return self._faults_call("DELETE", service)
 
     def _faults_call(
-        self, method: str, service: Service, body: dict[str, Any] | None = None
+        self, method: str, service: ServiceName, body: dict[str, Any] | None = None
     ) -> dict[str, Any]:
         # trust_env=False: the stack is on loopback, and a corporate HTTP_PROXY must not
         # intercept the control calls.

@@ -19,7 +19,7 @@ from slo.refstack.server import Service, StackServer
 class StackOptions:
     """How to run the stack. Port 0 picks a free port.
 
-    >>> StackOptions(api_port=0, gateway_port=0, api_faults=Faults(latency_ms=100))
+    >>> options = StackOptions(api_port=0, gateway_port=0, api_faults=Faults(latency_ms=100))
     """
 
     host: str = "127.0.0.1"
