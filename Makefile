@@ -31,8 +31,10 @@ system-deps:
 demo: setup
 	$(BIN)/python -m slo.demo
 
+# `-p no:slo`: the project's own tests are not probes; each test that needs the plugin starts
+# its own pytest session (pytester), which loads it afresh.
 test: setup
-	$(BIN)/python -m pytest -n 2 -q
+	$(BIN)/python -m pytest -p no:slo -n 2 -q --junitxml=reports/tests-junit.xml
 
 lint: setup
 	$(BIN)/ruff check slo probes load tests bench conftest.py

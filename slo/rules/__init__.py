@@ -1,0 +1,1 @@
+"""SLO as code: Prometheus rules and their `promtool` tests, generated from `slos:`."""
