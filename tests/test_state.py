@@ -1,0 +1,96 @@
+"""The state file: cumulative counters, a lock for overlapping runs, corruption handled."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import threading
+from pathlib import Path
+
+import pytest
+
+from slo.state import ProbeState, StateFile, StateLockTimeout
+
+GROUP = {"job": "synthetic-probes", "environment": "local", "instance": "a"}
+
+
+def test_counters_survive_between_runs(tmp_path: Path) -> None:
+    state = StateFile(tmp_path / "s.json")
+    for _ in range(3):
+        with state.locked(GROUP) as probes:
+            probe = probes.setdefault("p", ProbeState(target="api", last_run=1e12))
+            probe.runs += 1
+    with state.locked(GROUP) as probes:
+        assert probes["p"].runs == 3
+
+
+def test_grouping_keys_do_not_mix(tmp_path: Path) -> None:
+    state = StateFile(tmp_path / "s.json")
+    with state.locked(GROUP) as probes:
+        probes["p"] = ProbeState(runs=5, last_run=1e12)
+    with state.locked({**GROUP, "environment": "staging"}) as probes:
+        assert probes == {}
+
+
+def test_probes_not_run_for_a_week_are_forgotten(tmp_path: Path) -> None:
+    state = StateFile(tmp_path / "s.json")
+    with state.locked(GROUP) as probes:
+        probes["old"] = ProbeState(runs=1, last_run=0.0)
+        probes["new"] = ProbeState(runs=1, last_run=1e12)
+    with state.locked(GROUP) as probes:
+        assert set(probes) == {"new"}
+
+
+def test_histogram_restarts_when_buckets_change() -> None:
+    probe = ProbeState()
+    probe.observe([0.1, 3.0], [0.5, 2.0])
+    assert (probe.bucket_counts, probe.latency_count) == ([1, 1], 2)
+    probe.observe([1.0], [0.5, 1.0, 2.0])
+    assert (probe.bucket_counts, probe.latency_count, probe.latency_sum) == ([0, 1, 1], 1, 1.0)
+
+
+@pytest.mark.parametrize("content", ["{not json", "[]", '{"version": 99, "groups": {}}', '{"version": 1, "groups": {"k": {"p": {"bogus": 1}}}}'])
+def test_corrupt_file_is_kept_aside_and_replaced(tmp_path: Path, content: str) -> None:
+    path = tmp_path / "s.json"
+    path.write_text(content)
+    state = StateFile(path)
+    with state.locked(GROUP) as probes:
+        assert probes == {}
+        probes["p"] = ProbeState(runs=1, last_run=1e12)
+    assert state.warning and "was unreadable" in state.warning and "\n" not in state.warning
+    kept = list(tmp_path.glob("s.json.corrupt-*"))
+    assert [p.read_text() for p in kept] == [content]
+    assert json.loads(path.read_text())["version"] == 1
+
+
+def test_lock_held_elsewhere_times_out_with_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "s.json"
+    with open(tmp_path / "s.json.lock", "a+") as holder:
+        fcntl.flock(holder.fileno(), fcntl.LOCK_EX)
+        with pytest.raises(StateLockTimeout, match=r"still locked by another run after 0 s"), StateFile(path, lock_timeout=0.2).locked(GROUP):
+            pass
+    assert not path.exists(), "nothing written without the lock"
+
+
+def test_concurrent_updates_are_serialised(tmp_path: Path) -> None:
+    path = tmp_path / "s.json"
+
+    def bump() -> None:
+        for _ in range(20):
+            with StateFile(path).locked(GROUP) as probes:
+                probes.setdefault("p", ProbeState(last_run=1e12)).runs += 1
+
+    threads = [threading.Thread(target=bump) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    with StateFile(path).locked(GROUP) as probes:
+        assert probes["p"].runs == 80
+
+
+def test_unwritable_location_is_one_line(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(Exception, match=r"^state file .*: cannot open: "), StateFile(blocker / "s.json").locked(GROUP):
+        pass
