@@ -31,7 +31,9 @@ def check_outcomes(request, slo_config):
     collected = [
         item.callspec.params["check"]
         for item in request.session.items
-        if item.path == Path(__file__) and getattr(item, "callspec", None) and item.callspec.params.get("check")
+        if item.path == Path(__file__)
+        and getattr(item, "callspec", None)
+        and item.callspec.params.get("check")
     ]
     return fetch_all(collected, slo_config)
 

@@ -61,7 +61,9 @@ def test_chat_completion(http, slo_config):
         },
     )
     usage = completion["usage"]
-    assert completion["choices"][0]["message"]["content"].strip(), f"{describe(response)} returned empty content"
+    assert completion["choices"][0]["message"]["content"].strip(), (
+        f"{describe(response)} returned empty content"
+    )
     assert usage["completion_tokens"] > 0, f"{describe(response)} reports 0 completion tokens"
     assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"], (
         f"{describe(response)} usage does not add up: {usage}"
@@ -79,7 +81,9 @@ def test_streaming_time_to_first_token(http, slo_config):
     first_token = None
     usage = None
     done = False
-    with client.stream("POST", "/v1/chat/completions", json=chat_request(slo_config, stream=True)) as response:
+    with client.stream(
+        "POST", "/v1/chat/completions", json=chat_request(slo_config, stream=True)
+    ) as response:
         if response.status_code != 200:
             response.read()
             expect_status(response)

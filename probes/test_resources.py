@@ -22,7 +22,9 @@ def test_runner_disk(slo_config):
 def test_runner_memory(slo_config):
     settings = slo_config.probes.resources
     used = psutil.virtual_memory().percent / 100
-    assert used < settings.memory, f"runner memory {used:.1%} used, over {settings.memory:.0%} (probes.resources.memory)"
+    assert used < settings.memory, (
+        f"runner memory {used:.1%} used, over {settings.memory:.0%} (probes.resources.memory)"
+    )
 
 
 def pytest_generate_tests(metafunc):
@@ -42,7 +44,12 @@ def test_target_host_resources(exporter_target, slo_config):
 
     settings = slo_config.probes.resources
     target = slo_config.target(exporter_target)
-    exporter = Target(url=target.node_exporter, timeout=target.timeout, verify=target.verify, ca_file=target.ca_file)
+    exporter = Target(
+        url=target.node_exporter,
+        timeout=target.timeout,
+        verify=target.verify,
+        ca_file=target.ca_file,
+    )
     with ProbeClient(exporter_target, exporter) as client:
         response = expect_status(client.get("/metrics"))
     samples = defaultdict(dict)

@@ -14,11 +14,21 @@ from slo.plugin import CONFIG_KEY
 def pytest_generate_tests(metafunc):
     if "tls_target" in metafunc.fixturenames:
         config = metafunc.config.stash.get(CONFIG_KEY, None)
-        names = [n for n, t in config.environment.targets.items() if t.url.startswith("https://")] if config else []
+        names = (
+            [n for n, t in config.environment.targets.items() if t.url.startswith("https://")]
+            if config
+            else []
+        )
         metafunc.parametrize(
             "tls_target",
             [pytest.param(n, id=n, marks=pytest.mark.probe(target=n)) for n in names]
-            or [pytest.param(None, id="none", marks=pytest.mark.skip(reason="no https target in this environment"))],
+            or [
+                pytest.param(
+                    None,
+                    id="none",
+                    marks=pytest.mark.skip(reason="no https target in this environment"),
+                )
+            ],
         )
 
 
@@ -30,15 +40,21 @@ def test_certificate_expiry(tls_target, slo_config):
     url = urlsplit(target.url)
     host, port = url.hostname, url.port or 443
     try:
-        with socket.create_connection((host, port), timeout=target.timeout) as raw:
-            with context.wrap_socket(raw, server_hostname=host) as tls:
-                certificate = tls.getpeercert()
+        with (
+            socket.create_connection((host, port), timeout=target.timeout) as raw,
+            context.wrap_socket(raw, server_hostname=host) as tls,
+        ):
+            certificate = tls.getpeercert()
     except ssl.SSLError as exc:
-        raise ProbeFailure(f"{tls_target} {host}:{port}: TLS handshake failed: {exc.reason or exc}", "tls") from None
+        raise ProbeFailure(
+            f"{tls_target} {host}:{port}: TLS handshake failed: {exc.reason or exc}", "tls"
+        ) from None
     except TimeoutError:
         raise ProbeFailure(f"{tls_target} {host}:{port}: TLS handshake timed out", "timeout") from None
     except OSError as exc:
-        raise ProbeFailure(f"{tls_target} {host}:{port}: cannot connect: {exc.strerror or exc}", "connect") from None
+        raise ProbeFailure(
+            f"{tls_target} {host}:{port}: cannot connect: {exc.strerror or exc}", "connect"
+        ) from None
     expires = ssl.cert_time_to_seconds(certificate["notAfter"])
     days_left = (expires - time.time()) / 86400
     minimum = slo_config.probes.tls.min_days_left

@@ -71,7 +71,7 @@ def fetch_all(checks: Iterable[Check], config: Config) -> dict[str, CheckOutcome
         if check.timeout is not None:
             kwargs["timeout"] = check.timeout
         try:
-            response = client.request(check.method, path, **kwargs)  # type: ignore[arg-type]
+            response = client.request(check.method, path, **kwargs)
         except ProbeFailure as failure:
             return CheckOutcome(check, client.name, None, failure, failure.record)
         return CheckOutcome(check, client.name, response, None, response.extensions[RECORD_EXTENSION])
@@ -99,13 +99,18 @@ def judge(outcome: CheckOutcome) -> None:
             except KeyError:
                 raise ProbeFailure(f"{describe(response)}: JSON field {path} is missing") from None
             if actual != expected:
-                raise ProbeFailure(f"{describe(response)}: JSON field {path} is {actual!r}, expected {expected!r}")
+                raise ProbeFailure(
+                    f"{describe(response)}: JSON field {path} is {actual!r}, expected {expected!r}"
+                )
     else:
         expect_status(response, check.status)
     if check.body_regex is not None and not re.search(check.body_regex, response.text):
-        raise ProbeFailure(f"{describe(response)}: body does not match /{check.body_regex}/: {response.text[:120]!r}")
+        raise ProbeFailure(
+            f"{describe(response)}: body does not match /{check.body_regex}/: {response.text[:120]!r}"
+        )
     elapsed = response.elapsed.total_seconds()
     if check.latency is not None and elapsed > check.latency:
         raise ProbeFailure(
-            f"{describe(response)} took {format_ms(elapsed)}, over the check's {format_ms(check.latency)} latency"
+            f"{describe(response)} took {format_ms(elapsed)}, "
+            f"over the check's {format_ms(check.latency)} latency"
         )

@@ -246,8 +246,7 @@ class Config(StrictModel):
         except KeyError:
             known = ", ".join(sorted(self.environment.targets)) or "none"
             raise ConfigError(
-                f"{self._source}: environments.{self._env_name}.targets: no target {name!r} "
-                f"(known: {known})"
+                f"{self._source}: environments.{self._env_name}.targets: no target {name!r} (known: {known})"
             ) from None
 
 
@@ -263,18 +262,14 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 def _mapping_without_duplicates(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
     seen: set[Any] = set()
     for key_node, _ in node.value:
-        key = loader.construct_object(key_node)  # type: ignore[no-untyped-call]
+        key = loader.construct_object(key_node)
         if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark
-            )
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
         seen.add(key)
     return loader.construct_mapping(node)
 
 
-_UniqueKeyLoader.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_duplicates
-)
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_duplicates)
 
 
 def _expand(value: Any, where: str, source: Path, env: Mapping[str, str]) -> Any:
@@ -346,7 +341,7 @@ def load_config(
     except OSError as exc:
         raise ConfigError(f"{source}: cannot read config file: {exc.strerror}") from None
     try:
-        raw = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - SafeLoader subclass
+        raw = yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f" line {mark.line + 1}" if mark else ""
@@ -387,7 +382,9 @@ def _check_references(config: Config) -> None:
 
     def known_slo(where: str, name: str) -> None:
         if name and name not in slo_names:
-            raise ConfigError(f"{source}: {where}: unknown SLO {name!r} (known: {', '.join(slo_names) or 'none'})")
+            raise ConfigError(
+                f"{source}: {where}: unknown SLO {name!r} (known: {', '.join(slo_names) or 'none'})"
+            )
 
     for i, check in enumerate(config.checks):
         if (check.url is None) == (check.target is None):

@@ -78,7 +78,9 @@ def json_path(document: Any, path: str) -> Any:
     return current
 
 
-def require_shape(response: httpx.Response, document: Any, shape: Mapping[str, type | tuple[type, ...]]) -> None:
+def require_shape(
+    response: httpx.Response, document: Any, shape: Mapping[str, type | tuple[type, ...]]
+) -> None:
     """Every dotted path in `shape` exists with the given type; one message lists all misses."""
     problems = []
     for path, expected_type in shape.items():
@@ -87,8 +89,14 @@ def require_shape(response: httpx.Response, document: Any, shape: Mapping[str, t
         except KeyError:
             problems.append(f"{path} missing")
             continue
-        if not isinstance(value, expected_type) or isinstance(value, bool) and expected_type is not bool:
-            names = expected_type.__name__ if isinstance(expected_type, type) else "/".join(t.__name__ for t in expected_type)
+        if not isinstance(value, expected_type) or (isinstance(value, bool) and expected_type is not bool):
+            names = (
+                expected_type.__name__
+                if isinstance(expected_type, type)
+                else "/".join(t.__name__ for t in expected_type)
+            )
             problems.append(f"{path} is {type(value).__name__}, expected {names}")
     if problems:
-        raise ProbeFailure(f"{describe(response)} returned an unexpected body: {'; '.join(problems)}: {_excerpt(response)}")
+        raise ProbeFailure(
+            f"{describe(response)} returned an unexpected body: {'; '.join(problems)}: {_excerpt(response)}"
+        )

@@ -293,9 +293,10 @@ class ProbeClient:
     @contextmanager
     def stream(self, method: str, path: str, **kwargs: Any) -> Iterator[httpx.Response]:
         """Like ``httpx.Client.stream``; the transfer phase ends when the block exits."""
-        with self._timed(method, path) as finish, self._client.stream(
-            method, path, **_traced(kwargs, self.name)
-        ) as response:
+        with (
+            self._timed(method, path) as finish,
+            self._client.stream(method, path, **_traced(kwargs, self.name)) as response,
+        ):
             try:
                 yield response
             finally:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import (
@@ -38,7 +39,8 @@ def latency_buckets(thresholds: Iterable[float]) -> list[float]:
 class SuiteRun:
     finished: float
     duration: float
-    outcomes: Mapping[str, int]
+    #: Probes of this run by outcome (passed, failed, skipped, error).
+    outcomes: Mapping[Any, int]
 
 
 class _ProbeCollector(Collector):
@@ -48,22 +50,32 @@ class _ProbeCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         success = GaugeMetricFamily(
-            "synthetic_probe_success", "1 if the probe passed on its last run, else 0", labels=PROBE_LABELS
+            "synthetic_probe_success",
+            "1 if the probe passed on its last run, else 0",
+            labels=PROBE_LABELS,
         )
         duration = GaugeMetricFamily(
-            "synthetic_probe_duration_seconds", "Call duration of the probe's last run", labels=PROBE_LABELS
+            "synthetic_probe_duration_seconds",
+            "Call duration of the probe's last run",
+            labels=PROBE_LABELS,
         )
         runs = CounterMetricFamily(
-            "synthetic_probe_runs", "Probe runs (not skipped), cumulative across runs", labels=PROBE_LABELS
+            "synthetic_probe_runs",
+            "Probe runs (not skipped), cumulative across runs",
+            labels=PROBE_LABELS,
         )
         failures = CounterMetricFamily(
             "synthetic_probe_failures", "Failed probe runs, cumulative", labels=PROBE_LABELS
         )
         retries = CounterMetricFamily(
-            "synthetic_probe_retries", "Failed attempts that were rerun, cumulative", labels=PROBE_LABELS
+            "synthetic_probe_retries",
+            "Failed attempts that were rerun, cumulative",
+            labels=PROBE_LABELS,
         )
         latency = HistogramMetricFamily(
-            "synthetic_probe_latency_seconds", "Latency of every probe request, cumulative", labels=PROBE_LABELS
+            "synthetic_probe_latency_seconds",
+            "Latency of every probe request, cumulative",
+            labels=PROBE_LABELS,
         )
         phase = GaugeMetricFamily(
             "synthetic_probe_http_phase_seconds",
@@ -86,10 +98,13 @@ class _ProbeCollector(Collector):
             retries.add_metric(labels, state.retries)
             if state.bounds:
                 cumulative = [
-                    (_le(bound), count) for bound, count in zip(state.bounds, state.bucket_counts, strict=True)
+                    (_le(bound), count)
+                    for bound, count in zip(state.bounds, state.bucket_counts, strict=True)
                 ]
                 latency.add_metric(
-                    labels, [*cumulative, ("+Inf", state.latency_count)], sum_value=state.latency_sum
+                    labels,
+                    [*cumulative, ("+Inf", state.latency_count)],
+                    sum_value=state.latency_sum,
                 )
             for phase_name, seconds in sorted(state.last_phases.items()):
                 phase.add_metric([*labels, phase_name], seconds)
@@ -98,10 +113,18 @@ class _ProbeCollector(Collector):
         yield from (success, duration, runs, failures, retries, latency, phase, last_failure)
 
         yield GaugeMetricFamily(
-            "synthetic_suite_last_run_timestamp_seconds", "When the last run finished", value=self.suite.finished
+            "synthetic_suite_last_run_timestamp_seconds",
+            "When the last run finished",
+            value=self.suite.finished,
         )
-        yield GaugeMetricFamily("synthetic_suite_duration_seconds", "Wall time of the last run", value=self.suite.duration)
-        outcomes = GaugeMetricFamily("synthetic_suite_probes", "Probes of the last run by outcome", labels=["outcome"])
+        yield GaugeMetricFamily(
+            "synthetic_suite_duration_seconds",
+            "Wall time of the last run",
+            value=self.suite.duration,
+        )
+        outcomes = GaugeMetricFamily(
+            "synthetic_suite_probes", "Probes of the last run by outcome", labels=["outcome"]
+        )
         for outcome, count in sorted(self.suite.outcomes.items()):
             outcomes.add_metric([outcome], count)
         yield outcomes

@@ -32,13 +32,18 @@ class Option:
 
 
 OPTIONS = (
-    Option("slo_config", "--slo-config", "SLO_CONFIG", f"config file (default: {DEFAULT_CONFIG_NAME} in the rootdir)"),
+    Option("slo_config", "--slo-config", "SLO_CONFIG",
+           f"config file (default: {DEFAULT_CONFIG_NAME} in the rootdir)"),
     Option("slo_env", "--slo-env", "SLO_ENV", "environment in the config to probe (default: local)"),
     Option("slo_pushgateway", "--pushgateway", "PUSHGATEWAY_URL", "Pushgateway URL to push results to"),
-    Option("slo_no_push", "--no-push", None, "do not push results, even if a Pushgateway is configured", True),
-    Option("slo_push_required", "--push-required", "SLO_PUSH_REQUIRED", "fail the run (exit 1) when the push fails", True),
-    Option("slo_state_file", "--slo-state", "SLO_STATE_FILE", "file keeping the cumulative counters between runs"),
-    Option("slo_instance", "--slo-instance", "SLO_INSTANCE", "runner name in the grouping key (default: host name)"),
+    Option("slo_no_push", "--no-push", None,
+           "do not push results, even if a Pushgateway is configured", is_flag=True),
+    Option("slo_push_required", "--push-required", "SLO_PUSH_REQUIRED",
+           "fail the run (exit 1) when the push fails", is_flag=True),
+    Option("slo_state_file", "--slo-state", "SLO_STATE_FILE",
+           "file keeping the cumulative counters between runs"),
+    Option("slo_instance", "--slo-instance", "SLO_INSTANCE",
+           "runner name in the grouping key (default: host name)"),
     Option("slo_job", "--slo-job", "SLO_JOB", "job in the grouping key (default: synthetic-probes)"),
 )  # fmt: skip
 
@@ -47,11 +52,16 @@ def add_options(parser: pytest.Parser) -> None:
     group = parser.getgroup("slo", "synthetic monitoring and SLO probes")
     for option in OPTIONS:
         if option.is_flag:
-            group.addoption(option.flag, dest=option.dest, action="store_true", default=None, help=option.help)
+            group.addoption(
+                option.flag, dest=option.dest, action="store_true", default=None, help=option.help
+            )
         else:
             group.addoption(option.flag, dest=option.dest, default=None, help=option.help)
-        ini_type = "bool" if option.is_flag else "string"
-        parser.addini(option.ini, f"{option.help} ({option.flag})", type=ini_type, default=None)
+        help_ = f"{option.help} ({option.flag})"
+        if option.is_flag:
+            parser.addini(option.ini, help_, type="bool", default=None)
+        else:
+            parser.addini(option.ini, help_, type="string", default=None)
 
 
 _TRUE = {"1", "true", "yes", "on"}

@@ -47,8 +47,7 @@ def _is_worker(config: pytest.Config) -> bool:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "probe(target=None, slo=None): link a probe to a config target and an SLO "
-        "(labels of its metrics)",
+        "probe(target=None, slo=None): link a probe to a config target and an SLO (labels of its metrics)",
     )
     options = RunOptions.from_pytest(config, None)
     if not options.config_explicit and not options.config_path.exists():
@@ -68,7 +67,7 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     if config.option.xmlpath is None:
         config.option.xmlpath = str(config.rootpath / DEFAULT_JUNIT)
-    from slo.reporter import Reporter  # noqa: PLC0415 - only the controller reports
+    from slo.reporter import Reporter
 
     config.pluginmanager.register(Reporter(config, slo_config, options), "slo-reporter")
 
@@ -152,10 +151,12 @@ def _evidence(item: pytest.Item, exception: BaseException | None) -> str:
     records = item.stash.get(_RECORDS_KEY, [])
     reason = None
     if exception is not None and not isinstance(exception, pytest.skip.Exception):
-        reason = exception.reason if isinstance(exception, ProbeFailure) else (
-            "assertion" if isinstance(exception, AssertionError | pytest.fail.Exception) else "error"
+        reason = (
+            exception.reason
+            if isinstance(exception, ProbeFailure)
+            else ("assertion" if isinstance(exception, AssertionError | pytest.fail.Exception) else "error")
         )
-    evidence = {
+    evidence: dict[str, object] = {
         "target": marker_target or item.stash.get(_FIRST_TARGET_KEY, ""),
         "slo": slo,
         # Only answered requests: a refused connection has no latency to speak of.

@@ -100,4 +100,6 @@ def push_registry(
                     break  # wrong auth or a rejected body: retrying cannot help
             time.sleep(min(0.2 * attempts, max(0.0, deadline - time.monotonic())))
     elapsed = time.monotonic() - started
-    return PushResult(False, shown, attempts, elapsed, f"{error} (after {attempts} attempt(s), {elapsed:.1f} s)")
+    return PushResult(
+        False, shown, attempts, elapsed, f"{error} (after {attempts} attempt(s), {elapsed:.1f} s)"
+    )

@@ -17,7 +17,7 @@ from slo.metrics import SuiteRun, latency_buckets, probe_registry
 from slo.options import RunOptions
 from slo.push import PushResult, push_registry
 from slo.results import ProbeResult, ResultCollector
-from slo.slodefs import ProbeLatencySLI, HistogramSLI
+from slo.slodefs import HistogramSLI, ProbeLatencySLI
 from slo.state import ProbeState, StateError, StateFile
 
 __all__ = ["Reporter"]
@@ -28,7 +28,9 @@ SUMMARY_ALL_UP_TO = 25
 
 def _thresholds(config: Config) -> list[float]:
     thresholds = [config.probes.latency.threshold]
-    thresholds += [slo.sli.threshold for slo in config.slos if isinstance(slo.sli, ProbeLatencySLI | HistogramSLI)]
+    thresholds += [
+        slo.sli.threshold for slo in config.slos if isinstance(slo.sli, ProbeLatencySLI | HistogramSLI)
+    ]
     thresholds += [check.latency for check in config.checks if check.latency]
     return thresholds
 
@@ -59,10 +61,18 @@ class Reporter:
         state = StateFile(self.options.state_file)
         try:
             with state.locked({"job": self.options.push.job, **self.grouping_key}) as probes:
-                _fold_run(probes, self.collector.results.values(), latency_buckets(_thresholds(self.slo_config)), finished)
+                _fold_run(
+                    probes,
+                    self.collector.results.values(),
+                    latency_buckets(_thresholds(self.slo_config)),
+                    finished,
+                )
                 # Pushed under the lock so overlapping runs push their counters in order.
                 self.push_result = push_registry(
-                    probe_registry(probes, suite), self.options.push, self.options.push.job, self.grouping_key
+                    probe_registry(probes, suite),
+                    self.options.push,
+                    self.options.push.job,
+                    self.grouping_key,
                 )
         except StateError as exc:
             self.problems.append(str(exc))
@@ -88,7 +98,8 @@ class Reporter:
             write(_summary_line(result))
         if self.push_result is not None:
             if self.push_result.ok:
-                write(f"pushed {len(results)} probe results to {self.push_result.url} in {format_ms(self.push_result.elapsed)}")
+                took = format_ms(self.push_result.elapsed)
+                write(f"pushed {len(results)} probe results to {self.push_result.url} in {took}")
             else:
                 terminalreporter.write_line(
                     f"WARNING: push to {self.push_result.url} failed: {self.push_result.error}; "
@@ -103,7 +114,11 @@ def _summary_line(result: ProbeResult) -> str:
     latencies = sorted(result.latencies)
     timing = ""
     if latencies:
-        timing = f"{len(latencies)} req, max {format_ms(latencies[-1])}" if len(latencies) > 1 else format_ms(latencies[0])
+        timing = (
+            f"{len(latencies)} req, max {format_ms(latencies[-1])}"
+            if len(latencies) > 1
+            else format_ms(latencies[0])
+        )
     target = f"[{result.target}]" if result.target else ""
     retries = f" after {result.retries} retr{'y' if result.retries == 1 else 'ies'}" if result.retries else ""
     line = f"{result.outcome.upper():7} {target:10} {result.probe}  {timing}{retries}"

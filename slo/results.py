@@ -15,7 +15,7 @@ import pytest
 
 from slo.httpclient import FAILURE_REASONS
 
-__all__ = ["EVIDENCE_PROPERTY", "ProbeResult", "ResultCollector", "Outcome"]
+__all__ = ["EVIDENCE_PROPERTY", "Outcome", "ProbeResult", "ResultCollector"]
 
 EVIDENCE_PROPERTY = "slo_evidence"
 
@@ -52,7 +52,7 @@ class ProbeResult:
 def _evidence(report: pytest.TestReport) -> dict[str, Any]:
     for name, value in report.user_properties:
         if name == EVIDENCE_PROPERTY:
-            loaded: dict[str, Any] = json.loads(value)
+            loaded: dict[str, Any] = json.loads(str(value))
             return loaded
     return {}
 
@@ -78,7 +78,7 @@ class ResultCollector:
             result.slo = evidence.get("slo", result.slo)
             result.latencies = list(evidence.get("latencies", result.latencies))
             result.phases = dict(evidence.get("phases", result.phases))
-        if report.outcome == "rerun":
+        if str(report.outcome) == "rerun":
             # pytest-rerunfailures: this attempt failed and another follows; only the last counts.
             result.retries += 1
             result.outcome, result.reason, result.message = "passed", None, ""

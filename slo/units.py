@@ -28,9 +28,7 @@ def parse_duration(value: object) -> float:
         text = value.strip()
         if not text or _DURATION_PART.sub("", text):
             raise ValueError(f"invalid duration {value!r} (use e.g. 500ms, 2s, 5m, 1h30m, 30d)")
-        seconds = sum(
-            float(number) * _UNIT_SECONDS[unit] for number, unit in _DURATION_PART.findall(text)
-        )
+        seconds = sum(float(number) * _UNIT_SECONDS[unit] for number, unit in _DURATION_PART.findall(text))
     else:
         raise ValueError(f"invalid duration {value!r} (use e.g. 500ms, 2s, 5m, 1h30m, 30d)")
     if seconds < 0:
@@ -41,7 +39,13 @@ def parse_duration(value: object) -> float:
 def format_duration(seconds: float) -> str:
     """The shortest exact spelling Prometheus understands: 3600 -> ``1h``, 0.25 -> ``250ms``."""
     milliseconds = round(seconds * 1000)
-    for unit, size in (("w", 604800000), ("d", 86400000), ("h", 3600000), ("m", 60000), ("s", 1000)):
+    for unit, size in (
+        ("w", 604800000),
+        ("d", 86400000),
+        ("h", 3600000),
+        ("m", 60000),
+        ("s", 1000),
+    ):
         if milliseconds and milliseconds % size == 0:
             return f"{milliseconds // size}{unit}"
     return f"{milliseconds}ms"

@@ -51,7 +51,7 @@ DEFAULT_TIMEOUT = "2s"
 #: The inner run's ini: the repo's own pyproject is not visible from the pytester directory.
 INI = """\
 [pytest]
-addopts = -p no:locust -p no:cacheprovider
+addopts = -p no:locust -p no:cacheprovider -p no:hypothesispytest
 filterwarnings = error
 """
 

@@ -12,9 +12,9 @@ from slo.state import ProbeState
 
 
 def test_group_url_plain_and_base64_values() -> None:
-    assert group_url("http://pg:9091/", "synthetic-probes", {"environment": "local", "instance": "host-1"}) == (
-        "http://pg:9091/metrics/job/synthetic-probes/environment/local/instance/host-1"
-    )
+    assert group_url(
+        "http://pg:9091/", "synthetic-probes", {"environment": "local", "instance": "host-1"}
+    ) == ("http://pg:9091/metrics/job/synthetic-probes/environment/local/instance/host-1")
     url = group_url("http://pg:9091", "a/b", {"instance": ""})
     encoded = base64.urlsafe_b64encode(b"a/b").decode()
     assert url == f"http://pg:9091/metrics/job@base64/{encoded}/instance@base64/="
@@ -27,9 +27,19 @@ def test_latency_buckets_include_every_threshold() -> None:
 
 
 def test_registry_renders_contract_names_and_cumulative_histogram() -> None:
-    probe = ProbeState(target="api", slo="api-availability", runs=3, failures=1, last_success=0.0, last_duration=0.5, last_run=1.0)
+    probe = ProbeState(
+        target="api",
+        slo="api-availability",
+        runs=3,
+        failures=1,
+        last_success=0.0,
+        last_duration=0.5,
+        last_run=1.0,
+    )
     probe.observe([0.1, 1.0, 3.0], [0.5, 2.0])
-    text = generate_latest(probe_registry({"probes/x.py::t": probe}, SuiteRun(10.0, 2.0, {"passed": 1}))).decode()
+    text = generate_latest(
+        probe_registry({"probes/x.py::t": probe}, SuiteRun(10.0, 2.0, {"passed": 1}))
+    ).decode()
     labels = 'probe="probes/x.py::t",slo="api-availability",target="api"'
     assert f"synthetic_probe_runs_total{{{labels}}} 3.0" in text
     assert f"synthetic_probe_failures_total{{{labels}}} 1.0" in text

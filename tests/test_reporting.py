@@ -36,7 +36,7 @@ slos:
   - {name: api-probe-latency, objective: 95, sli: {kind: probe_latency, target: api, threshold: 1500ms}}
 """
 
-PROBES = '''
+PROBES = """
 import os
 import pytest
 
@@ -54,7 +54,7 @@ def test_unreachable(http):
 
 def test_skipped():
     pytest.skip("not this time")
-'''
+"""
 
 
 @pytest.fixture
@@ -65,7 +65,9 @@ def pushgateway() -> Iterator[Pushgateway]:
 
 @pytest.fixture
 def project(
-    pytester: pytest.Pytester, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester,
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> pytest.Pytester:
     pytester.makefile(".yaml", monitoring=CONFIG)
     pytester.makepyfile(test_probes=PROBES)
@@ -82,7 +84,9 @@ def run(project: pytest.Pytester, *args: str, fail: bool = False) -> pytest.RunR
     if fail:
         project.makeconftest("import os\nos.environ['FAIL'] = '1'\n")
     try:
-        return project.runpytest_subprocess("-p", "no:locust", "-p", "no:cacheprovider", *extra, *args, timeout=120)
+        return project.runpytest_subprocess(
+            "-p", "no:locust", "-p", "no:cacheprovider", *extra, *args, timeout=120
+        )
     finally:
         if fail:
             (project.path / "conftest.py").unlink()
@@ -111,10 +115,14 @@ def by_probe(found: dict[str, list[tuple[dict[str, str], float]]], name: str) ->
     return {labels["probe"].split("::")[-1]: value for labels, value in found.get(name, [])}
 
 
-def test_every_probe_arrives_with_labels_and_values(project: pytest.Pytester, pushgateway: Pushgateway) -> None:
+def test_every_probe_arrives_with_labels_and_values(
+    project: pytest.Pytester, pushgateway: Pushgateway
+) -> None:
     result = run(project, "--pushgateway", pushgateway.url, fail=True)
     result.assert_outcomes(passed=1, failed=2, skipped=1)
-    result.stdout.fnmatch_lines(["*pushed 4 probe results to http://127.0.0.1:*/metrics/job/synthetic-probes*"])
+    result.stdout.fnmatch_lines(
+        ["*pushed 4 probe results to http://127.0.0.1:*/metrics/job/synthetic-probes*"]
+    )
 
     found = series(pushgateway.url)
     success = found["synthetic_probe_success"]
@@ -152,7 +160,9 @@ def test_every_probe_arrives_with_labels_and_values(project: pytest.Pytester, pu
     assert "1.5" in bounds and "2" in bounds, "buckets include every SLO threshold"
 
 
-def test_two_runs_accumulate_counters_and_replace_gauges(project: pytest.Pytester, pushgateway: Pushgateway) -> None:
+def test_two_runs_accumulate_counters_and_replace_gauges(
+    project: pytest.Pytester, pushgateway: Pushgateway
+) -> None:
     run(project, "--pushgateway", pushgateway.url).assert_outcomes(passed=2, failed=1, skipped=1)
     run(project, "--pushgateway", pushgateway.url, fail=True).assert_outcomes(passed=1, failed=2, skipped=1)
     found = series(pushgateway.url)
@@ -170,9 +180,7 @@ def test_two_runs_accumulate_counters_and_replace_gauges(project: pytest.Pyteste
 
 
 def test_xdist_pushes_once_from_the_controller(project: pytest.Pytester, pushgateway: Pushgateway) -> None:
-    many = "\n".join(
-        f"@pytest.mark.probe(target='api')\ndef test_many_{i}():\n    pass\n" for i in range(30)
-    )
+    many = "\n".join(f"@pytest.mark.probe(target='api')\ndef test_many_{i}():\n    pass\n" for i in range(30))
     project.makepyfile(test_many=f"import pytest\n{many}")
     for _ in range(2):
         result = run(project, "-n", "2", "--pushgateway", pushgateway.url)
@@ -194,13 +202,17 @@ def test_down_pushgateway_loses_nothing(project: pytest.Pytester, pushgateway: P
     down = run(project, "--pushgateway", down_url)
     down.assert_outcomes(passed=2, failed=1, skipped=1)
     assert down.ret == pytest.ExitCode.TESTS_FAILED, "the exit code reflects the probes only"
-    down.stdout.fnmatch_lines(["*WARNING: push to http://127.0.0.1:*failed: connection refused*next push carries*"])
+    down.stdout.fnmatch_lines(
+        ["*WARNING: push to http://127.0.0.1:*failed: connection refused*next push carries*"]
+    )
     run(project, "--pushgateway", pushgateway.url)
     assert set(by_probe(series(pushgateway.url), "synthetic_probe_runs_total").values()) == {3.0}
 
 
 def test_push_failure_keeps_exit_code_unless_required(project: pytest.Pytester) -> None:
-    project.makepyfile(test_probes="import pytest\n\n@pytest.mark.probe(target='api')\ndef test_ok():\n    pass\n")
+    project.makepyfile(
+        test_probes="import pytest\n\n@pytest.mark.probe(target='api')\ndef test_ok():\n    pass\n"
+    )
     with socket.socket() as closed:
         closed.bind(("127.0.0.1", 0))
         down_url = f"http://127.0.0.1:{closed.getsockname()[1]}"
@@ -252,7 +264,7 @@ class _AuthRecorder:
         self.authorizations: list[str] = []
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_PUT(self) -> None:  # noqa: N802 - http.server's naming
+            def do_PUT(self) -> None:
                 recorder.authorizations.append(self.headers.get("Authorization", ""))
                 self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 self.send_response(401)
@@ -275,7 +287,9 @@ def test_wrong_auth_is_not_retried_and_credentials_are_never_printed(
     try:
         project.makefile(
             ".yaml",
-            monitoring=CONFIG.replace("pushgateway:\n", "pushgateway:\n  username: prober\n  password: ${PG_PASSWORD}\n"),
+            monitoring=CONFIG.replace(
+                "pushgateway:\n", "pushgateway:\n  username: prober\n  password: ${PG_PASSWORD}\n"
+            ),
         )
         monkeypatch.setenv("PG_PASSWORD", "hunter2-secret")
         result = run(project, "--pushgateway", recorder.url)
@@ -289,7 +303,9 @@ def test_wrong_auth_is_not_retried_and_credentials_are_never_printed(
     assert "hunter2-secret" not in junit
 
 
-def test_rerun_counts_one_run_one_retry_no_failure(project: pytest.Pytester, pushgateway: Pushgateway) -> None:
+def test_rerun_counts_one_run_one_retry_no_failure(
+    project: pytest.Pytester, pushgateway: Pushgateway
+) -> None:
     marker = project.path / "attempted"
     project.makepyfile(
         test_probes=f"""
@@ -314,7 +330,9 @@ def test_flaky():
     assert by_probe(found, "synthetic_probe_success") == {"test_flaky": 1.0}
 
 
-def test_corrupt_state_file_is_reported_kept_and_replaced(project: pytest.Pytester, pushgateway: Pushgateway) -> None:
+def test_corrupt_state_file_is_reported_kept_and_replaced(
+    project: pytest.Pytester, pushgateway: Pushgateway
+) -> None:
     state = Path(os.environ.get("SLO_STATE_FILE", ""))
     state.write_text("{not json")
     result = run(project, "--pushgateway", pushgateway.url)
@@ -324,12 +342,17 @@ def test_corrupt_state_file_is_reported_kept_and_replaced(project: pytest.Pytest
     assert set(by_probe(series(pushgateway.url), "synthetic_probe_runs_total").values()) == {1.0}
 
 
-def test_overlapping_runs_neither_lose_nor_double_count(project: pytest.Pytester, pushgateway: Pushgateway) -> None:
+def test_overlapping_runs_neither_lose_nor_double_count(
+    project: pytest.Pytester, pushgateway: Pushgateway
+) -> None:
     project.makepyfile(
         test_probes="import time, pytest\n\n@pytest.mark.probe(target='api')\ndef test_slow():\n    time.sleep(1)\n"
     )
     results: list[pytest.RunResult] = []
-    threads = [threading.Thread(target=lambda: results.append(run(project, "--pushgateway", pushgateway.url))) for _ in range(3)]
+    threads = [
+        threading.Thread(target=lambda: results.append(run(project, "--pushgateway", pushgateway.url)))
+        for _ in range(3)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -338,7 +361,9 @@ def test_overlapping_runs_neither_lose_nor_double_count(project: pytest.Pytester
     assert by_probe(series(pushgateway.url), "synthetic_probe_runs_total") == {"test_slow": 3.0}
 
 
-def test_no_push_and_no_pushgateway_leave_the_state_alone(project: pytest.Pytester, pushgateway: Pushgateway) -> None:
+def test_no_push_and_no_pushgateway_leave_the_state_alone(
+    project: pytest.Pytester, pushgateway: Pushgateway
+) -> None:
     run(project, "--pushgateway", pushgateway.url, "--no-push").stdout.no_fnmatch_line("*pushed*")
     run(project).stdout.no_fnmatch_line("*pushed*")
     assert not Path(os.environ["SLO_STATE_FILE"]).exists()

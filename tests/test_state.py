@@ -49,7 +49,15 @@ def test_histogram_restarts_when_buckets_change() -> None:
     assert (probe.bucket_counts, probe.latency_count, probe.latency_sum) == ([0, 1, 1], 1, 1.0)
 
 
-@pytest.mark.parametrize("content", ["{not json", "[]", '{"version": 99, "groups": {}}', '{"version": 1, "groups": {"k": {"p": {"bogus": 1}}}}'])
+@pytest.mark.parametrize(
+    "content",
+    [
+        "{not json",
+        "[]",
+        '{"version": 99, "groups": {}}',
+        '{"version": 1, "groups": {"k": {"p": {"bogus": 1}}}}',
+    ],
+)
 def test_corrupt_file_is_kept_aside_and_replaced(tmp_path: Path, content: str) -> None:
     path = tmp_path / "s.json"
     path.write_text(content)
@@ -67,7 +75,10 @@ def test_lock_held_elsewhere_times_out_with_one_line(tmp_path: Path) -> None:
     path = tmp_path / "s.json"
     with open(tmp_path / "s.json.lock", "a+") as holder:
         fcntl.flock(holder.fileno(), fcntl.LOCK_EX)
-        with pytest.raises(StateLockTimeout, match=r"still locked by another run after 0 s"), StateFile(path, lock_timeout=0.2).locked(GROUP):
+        with (
+            pytest.raises(StateLockTimeout, match=r"still locked by another run after 0 s"),
+            StateFile(path, lock_timeout=0.2).locked(GROUP),
+        ):
             pass
     assert not path.exists(), "nothing written without the lock"
 
@@ -92,5 +103,8 @@ def test_concurrent_updates_are_serialised(tmp_path: Path) -> None:
 def test_unwritable_location_is_one_line(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("")
-    with pytest.raises(Exception, match=r"^state file .*: cannot open: "), StateFile(blocker / "s.json").locked(GROUP):
+    with (
+        pytest.raises(Exception, match=r"^state file .*: cannot open: "),
+        StateFile(blocker / "s.json").locked(GROUP),
+    ):
         pass

@@ -21,10 +21,19 @@ from slo.rules import names
 from slo.rules.sli import month_to_date, sli_query
 from slo.rules.thresholds import staleness_group, threshold_group
 from slo.rules.windows import BurnWindow, alert_windows, burn_windows
-from slo.slodefs import CALENDAR_MONTH, SLO, Budgets
+from slo.slodefs import CALENDAR_MONTH, SLO, Budgets, HistogramSLI, ProbeLatencySLI
 from slo.units import format_duration
 
-__all__ = ["DEFAULT_RUNBOOK", "HEADER", "render", "rule_file", "slo_groups"]
+__all__ = [
+    "DEFAULT_RUNBOOK",
+    "HEADER",
+    "burn_annotations",
+    "burn_labels",
+    "number",
+    "render",
+    "rule_file",
+    "slo_groups",
+]
 
 Rule = dict[str, Any]
 
@@ -39,6 +48,10 @@ DEFAULT_RUNBOOK = (
     "(synthetic_probe_last_failure_timestamp_seconds carries the reason) and the service "
     "dashboard; roll back the last change if the burn started with it."
 )
+
+
+#: The alert's value (the long window's burn rate) as the annotation shows it.
+VALUE = '{{ $value | printf "%.1f" }}'
 
 
 def number(value: float) -> str:
@@ -70,6 +83,34 @@ def _burn_rule(slo: SLO, window: str) -> Rule:
     }
 
 
+def burn_labels(slo: SLO, burn: BurnWindow) -> dict[str, str]:
+    """The labels an `ErrorBudgetBurn` alert of `slo` carries (besides those of its series)."""
+    return {
+        **slo.alerting.labels,
+        "severity": burn.severity,
+        "slo": slo.name,
+        "long": burn.long_name,
+        "short": burn.short_name,
+    }
+
+
+def burn_annotations(slo: SLO, burn: BurnWindow, value: str = VALUE) -> dict[str, str]:
+    """Annotations of an `ErrorBudgetBurn` alert; `value` is the template, or a rendered
+    value when a scenario test states what the alert must say."""
+    long, short, factor = burn.long_name, burn.short_name, number(burn.factor)
+    lasts = format_duration(slo.window_seconds / burn.factor)
+    objective = f"{number(slo.objective * 100)} %"
+    return {
+        "summary": f"{slo.name}: error budget burning over {factor}x ({long}/{short})",
+        "description": (
+            f"SLO {slo.name} ({objective} over {slo.window_name}) burned its error budget "
+            f"{value}x faster than sustainable over the last {long}, and still over "
+            f"{factor}x in the last {short}. At {factor}x the whole budget lasts {lasts}."
+        ),
+        "runbook": slo.runbook or DEFAULT_RUNBOOK,
+    }
+
+
 def _alert(slo: SLO, burn: BurnWindow) -> Rule:
     long, short, factor = burn.long_name, burn.short_name, number(burn.factor)
     expr = (
@@ -80,25 +121,26 @@ def _alert(slo: SLO, burn: BurnWindow) -> Rule:
         f" >= {slo.alerting.min_bad_events}\n"
         ")\n"
     )
-    lasts = format_duration(slo.window_seconds / burn.factor)
-    objective = f"{number(slo.objective * 100)} %"
     return {
         "alert": "ErrorBudgetBurn",
         "expr": expr,
-        "labels": {
-            **slo.alerting.labels,
-            "severity": burn.severity,
-            "slo": slo.name,
-            "long": long,
-            "short": short,
-        },
+        "labels": burn_labels(slo, burn),
+        "annotations": burn_annotations(slo, burn),
+    }
+
+
+def _bucket_alert(slo: SLO, expr: str, threshold: float) -> Rule:
+    return {
+        "alert": "SLOThresholdBucketMissing",
+        "expr": expr,
+        "for": "15m",
+        "labels": {**slo.alerting.labels, "severity": "ticket", "slo": slo.name},
         "annotations": {
-            "summary": f"{slo.name}: error budget burning over {factor}x ({long}/{short})",
+            "summary": f"{slo.name}: the latency histogram has no bucket at the threshold",
             "description": (
-                f"SLO {slo.name} ({objective} over {slo.window_name}) burned its error budget "
-                f'{{{{ $value | printf "%.1f" }}}}x faster than sustainable over the last '
-                f"{long}, and still over {factor}x in the last {short}. At {factor}x the whole "
-                f"budget lasts {lasts}."
+                f"SLO {slo.name} counts requests over {number(threshold)} s from the bucket "
+                "with that upper bound, and the histogram has none: the SLI sees no slow "
+                "requests at all. Add the bucket to the service's histogram."
             ),
             "runbook": slo.runbook or DEFAULT_RUNBOOK,
         },
@@ -136,24 +178,8 @@ def slo_groups(slo: SLO) -> list[dict[str, Any]]:
         rules += _window_rules(slo, window, query.total(window), query.bad(window))
         rules.append(_burn_rule(slo, window))
     rules += [_alert(slo, burn) for burn in alert_windows(slo)]
-    if query.bucket_missing:
-        rules.append(
-            {
-                "alert": "SLOThresholdBucketMissing",
-                "expr": query.bucket_missing,
-                "for": "15m",
-                "labels": {**slo.alerting.labels, "severity": "ticket", "slo": slo.name},
-                "annotations": {
-                    "summary": f"{slo.name}: the latency histogram has no bucket at the threshold",
-                    "description": (
-                        f"SLO {slo.name} counts requests over {number(slo.sli.threshold)} s "  # type: ignore[union-attr]
-                        "from the bucket with that upper bound, and the histogram has none: "
-                        "the SLI sees no slow requests at all. Add the bucket to the service."
-                    ),
-                    "runbook": slo.runbook or DEFAULT_RUNBOOK,
-                },
-            }
-        )
+    if isinstance(slo.sli, ProbeLatencySLI | HistogramSLI):
+        rules.append(_bucket_alert(slo, query.bucket_missing, slo.sli.threshold))
     # The SLO window reads up to 30 days of samples per series: once a minute is plenty.
     return [
         {"name": f"slo:{slo.name}", "rules": rules},
