@@ -1,0 +1,29 @@
+"""Synthetic monitoring and SLO suite: pytest probes, Pushgateway metrics, load gate, SLO rules.
+
+The names below are the public API for probe authors and integrations; everything else is
+internal and may change.
+"""
+
+from slo.config import Check, Config, ConfigError, Target, load_config
+from slo.expect import describe, expect_json, expect_status, json_path, require_shape
+from slo.httpclient import Phases, ProbeClient, ProbeFailure, RequestRecord
+from slo.push import PushResult, push_registry
+
+__all__ = [
+    "Check",
+    "Config",
+    "ConfigError",
+    "Phases",
+    "ProbeClient",
+    "ProbeFailure",
+    "PushResult",
+    "RequestRecord",
+    "Target",
+    "describe",
+    "expect_json",
+    "expect_status",
+    "json_path",
+    "load_config",
+    "push_registry",
+    "require_shape",
+]

@@ -127,6 +127,8 @@ class RunResults:
     users: int
     workers: int
     endpoints: dict[str, EndpointRecord] = field(default_factory=dict)
+    #: Locust's own figures for all requests together.
+    locust_total: LocustFigures | None = None
     cpu: list[CpuUsage] = field(default_factory=list)
     errors: list[ErrorRecord] = field(default_factory=list)
 
@@ -143,6 +145,7 @@ class RunResults:
             "users": self.users,
             "workers": self.workers,
             "endpoints": [record.to_json() for record in self.endpoints.values()],
+            "locust_total": None if self.locust_total is None else vars(self.locust_total),
             "cpu": [vars(usage) for usage in self.cpu],
             "errors": [vars(error) for error in self.errors],
         }
@@ -169,6 +172,7 @@ class RunResults:
             users=data["users"],
             workers=data["workers"],
             endpoints={record.key: record for record in endpoints},
+            locust_total=LocustFigures(**data["locust_total"]) if data["locust_total"] else None,
             cpu=[CpuUsage(**item) for item in data["cpu"]],
             errors=[ErrorRecord(**item) for item in data["errors"]],
         )

@@ -149,7 +149,7 @@ def measure(record: EndpointRecord, confidence: float) -> EndpointFigures:
 
 
 def _total(results: RunResults) -> EndpointRecord:
-    total = EndpointRecord(method="", name=TOTAL)
+    total = EndpointRecord(method="", name=TOTAL, locust=results.locust_total)
     for record in results.endpoints.values():
         total.merge(record)
     return total
