@@ -91,7 +91,9 @@ def push_registry(
             try:
                 response = client.request(method, url, content=body, timeout=min(settings.timeout, remaining))
             except httpx.HTTPError as exc:
-                error = describe_exception(exc)[0]
+                error, reason = describe_exception(exc)
+                if reason in ("tls", "dns"):
+                    break  # an untrusted certificate or an unknown host does not heal in seconds
             else:
                 if response.is_success:
                     return PushResult(True, shown, attempts, time.monotonic() - started)

@@ -1,13 +1,22 @@
-"""Push transport details: grouping-key URLs and metric rendering (pure logic)."""
+"""Push transport details: grouping-key URLs, metric rendering, TLS and auth to the Pushgateway."""
 
 from __future__ import annotations
 
 import base64
+import http.server
+import ssl
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import ClassVar
 
+import pytest
+import trustme
 from prometheus_client.exposition import generate_latest
 
+from slo.config import PushgatewaySettings
 from slo.metrics import SuiteRun, latency_buckets, probe_registry
-from slo.push import group_url
+from slo.push import group_url, push_registry
 from slo.state import ProbeState
 
 
@@ -50,3 +59,50 @@ def test_registry_renders_contract_names_and_cumulative_histogram() -> None:
     assert f"synthetic_probe_latency_seconds_count{{{labels}}} 3.0" in text
     assert 'synthetic_suite_probes{outcome="passed"} 1.0' in text
     assert "synthetic_suite_last_run_timestamp_seconds 10.0" in text
+
+
+class _PutSink(http.server.BaseHTTPRequestHandler):
+    """Accepts every PUT with 200 and keeps the Authorization header it was sent."""
+
+    received: ClassVar[list[str]] = []
+
+    def do_PUT(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.received.append(self.headers.get("Authorization", ""))
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def https_sink(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A real HTTPS server on loopback with a throwaway CA; yields its URL and the CA file."""
+    authority = trustme.CA()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("127.0.0.1").configure_cert(context)
+    ca_file = tmp_path / "ca.pem"
+    authority.cert_pem.write_to_path(str(ca_file))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _PutSink)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    _PutSink.received.clear()
+    yield f"https://127.0.0.1:{server.server_address[1]}", ca_file
+    server.shutdown()
+    server.server_close()
+
+
+def test_push_over_tls_trusts_the_configured_ca_only(https_sink: tuple[str, Path]) -> None:
+    url, ca_file = https_sink
+    registry = probe_registry({}, SuiteRun(1.0, 1.0, {}))
+    untrusted = push_registry(registry, PushgatewaySettings(url=url, deadline=3), "j", {"instance": "i"})
+    assert not untrusted.ok and untrusted.error.startswith("TLS handshake failed")
+    trusted = push_registry(
+        registry, PushgatewaySettings(url=url, ca_file=ca_file, token="s3cret-token"), "j", {"instance": "i"}
+    )
+    assert trusted.ok, trusted.error
+    assert _PutSink.received[-1] == "Bearer s3cret-token"
+    assert "s3cret-token" not in repr(PushgatewaySettings(url=url, token="s3cret-token"))

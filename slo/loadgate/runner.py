@@ -1,0 +1,220 @@
+"""Start Locust headless in subprocesses, master and workers, and collect what they measured.
+
+Locust never runs in the calling process: importing it monkey-patches the interpreter with
+gevent (and would add its `--host` option to any pytest run). Each process reads the config
+itself (``SLO_CONFIG``, ``SLO_ENV``); run parameters travel as Locust options, which the
+master forwards to its workers. Only the master's results count: workers see no totals.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from slo.loadgate.results import ResultsError, RunResults
+
+__all__ = ["LoadRun", "LocustFailure", "run_locust"]
+
+# The directory holding the `slo` package, so Locust imports it from a checkout too.
+_PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
+#: Exit status and line prefix with which the locustfile reports a config mistake.
+CONFIG_ERROR_STATUS = 4
+_CONFIG_ERROR_PREFIX = "slo load: "
+#: Startup, a master's wait for workers to stop (1 s steps) and the final reports.
+_SLACK_SECONDS = 60.0
+_WORKER_EXIT_SECONDS = 10.0
+_LOG_TAIL_LINES = 15
+
+
+class LocustFailure(Exception):
+    """Locust did not produce results; ``config_error`` when the reason is the config."""
+
+    def __init__(self, message: str, config_error: bool = False) -> None:
+        super().__init__(message)
+        self.config_error = config_error
+
+
+@dataclass(frozen=True)
+class LoadRun:
+    """One headless run, everything resolved (flags over config)."""
+
+    locustfile: Path
+    config_path: Path
+    env_name: str
+    report_dir: Path
+    users: int
+    spawn_rate: float
+    warmup: float
+    duration: float
+    #: How long requests in flight at the end may take to finish (the slowest target timeout).
+    stop_timeout: float
+    #: Worker processes started here; 0 runs one process.
+    workers: int = 0
+    #: Workers started elsewhere (other machines, Kubernetes) that the master waits for.
+    remote_workers: int = 0
+    master_bind_host: str = "127.0.0.1"
+    master_bind_port: int = 0
+    #: How long the master waits for all workers to connect.
+    worker_wait: float = 60.0
+    #: Show Locust's output on stderr instead of only in the log file.
+    verbose: bool = False
+
+    @property
+    def distributed(self) -> bool:
+        return self.workers + self.remote_workers > 0
+
+    @property
+    def results_path(self) -> Path:
+        return self.report_dir / "results.json"
+
+    @property
+    def log_path(self) -> Path:
+        return self.report_dir / "locust.log"
+
+    @property
+    def deadline_seconds(self) -> float:
+        """When a run that has not ended is stuck, not slow."""
+        waiting = self.worker_wait if self.distributed else 0.0
+        return waiting + self.warmup + self.duration + 2 * self.stop_timeout + _SLACK_SECONDS
+
+
+def _free_port(host: str) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _locust(run: LoadRun, *options: str) -> list[str]:
+    return [sys.executable, "-m", "locust", "-f", str(run.locustfile), *options]
+
+
+def master_command(run: LoadRun, port: int) -> list[str]:
+    command = _locust(
+        run,
+        "--headless",
+        "--users", str(run.users),
+        "--spawn-rate", f"{run.spawn_rate:g}",
+        "--stop-timeout", f"{run.stop_timeout:g}",
+        "--slo-warmup", f"{run.warmup:g}",
+        "--slo-duration", f"{run.duration:g}",
+        "--slo-results", str(run.results_path),
+        "--csv", str(run.report_dir / "locust"),
+        "--html", str(run.report_dir / "report.html"),
+        "--exit-code-on-error", "0",
+    )  # fmt: skip
+    if run.distributed:
+        command += [
+            "--master",
+            "--master-bind-host", run.master_bind_host,
+            "--master-bind-port", str(port),
+            "--expect-workers", str(run.workers + run.remote_workers),
+            "--expect-workers-max-wait", f"{run.worker_wait:g}",
+        ]  # fmt: skip
+    return command
+
+
+def worker_command(run: LoadRun, port: int) -> list[str]:
+    master_host = "127.0.0.1" if run.master_bind_host in ("0.0.0.0", "*") else run.master_bind_host
+    return _locust(run, "--worker", "--master-host", master_host, "--master-port", str(port))
+
+
+def _environment(run: LoadRun) -> dict[str, str]:
+    env = dict(os.environ)
+    env["SLO_CONFIG"] = str(run.config_path.resolve())
+    env["SLO_ENV"] = run.env_name
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [_PACKAGE_ROOT, env.get("PYTHONPATH")]))
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def _stop(process: subprocess.Popen[bytes], grace: float) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(grace)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@contextmanager
+def _processes(run: LoadRun) -> Iterator[tuple[subprocess.Popen[bytes], list[subprocess.Popen[bytes]]]]:
+    """The master and the local workers; whatever happens, none outlives the block."""
+    port = run.master_bind_port or _free_port(run.master_bind_host)
+    env = _environment(run)
+    with ExitStack() as stack:
+
+        def output(name: str) -> IO[bytes] | None:
+            # Logs go to files, never pipes: nobody drains a pipe while Locust runs.
+            return None if run.verbose else stack.enter_context((run.report_dir / name).open("wb"))
+
+        def start(command: list[str], log_name: str) -> subprocess.Popen[bytes]:
+            log = output(log_name)
+            process = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=log if log else sys.stderr,
+                stderr=subprocess.STDOUT if log else sys.stderr,
+                env=env,
+            )
+            stack.callback(_stop, process, _WORKER_EXIT_SECONDS)
+            return process
+
+        master = start(master_command(run, port), run.log_path.name)
+        workers = [
+            start(worker_command(run, port), f"worker-{index}.log")
+            for index in range(1, run.workers + 1)
+        ]
+        yield master, workers
+
+
+def _tail(path: Path) -> list[str]:
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return []
+    return lines[-_LOG_TAIL_LINES:]
+
+
+def _failure(run: LoadRun, status: int | None, reason: str) -> LocustFailure:
+    tail = [] if run.verbose else _tail(run.log_path)
+    config_lines = [line for line in tail if line.startswith(_CONFIG_ERROR_PREFIX)]
+    if status == CONFIG_ERROR_STATUS and config_lines:
+        return LocustFailure(config_lines[-1].removeprefix(_CONFIG_ERROR_PREFIX), True)
+    details = "".join(f"\n  | {line}" for line in tail)
+    where = f"; last lines of {run.log_path}:{details}" if details else ""
+    return LocustFailure(f"{reason}{where}")
+
+
+def run_locust(run: LoadRun) -> RunResults:
+    """Run Locust to the end and return the master's results; raises :class:`LocustFailure`."""
+    run.report_dir.mkdir(parents=True, exist_ok=True)
+    run.results_path.unlink(missing_ok=True)
+    deadline = time.monotonic() + run.deadline_seconds
+    with _processes(run) as (master, workers):
+        try:
+            status = master.wait(max(1.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            raise _failure(
+                run, None, f"Locust did not finish within {run.deadline_seconds:.0f} s"
+            ) from None
+        for worker in workers:
+            # Workers leave when the master tells them to quit; one that does not is stopped.
+            try:
+                worker.wait(_WORKER_EXIT_SECONDS)
+            except subprocess.TimeoutExpired:
+                _stop(worker, _WORKER_EXIT_SECONDS)
+    try:
+        return RunResults.read(run.results_path)
+    except ResultsError as exc:
+        raise _failure(run, status, f"Locust exited with status {status}: {exc}") from None
