@@ -32,9 +32,11 @@ demo: setup
 	$(BIN)/python -m slo.demo
 
 # `-p no:slo`: the project's own tests are not probes; each test that needs the plugin starts
-# its own pytest session (pytester), which loads it afresh.
+# its own pytest session (pytester), which loads it afresh. Warnings are errors and every test
+# has a hard timeout here, not in pyproject.toml, whose pytest settings also apply to probe runs.
+PYTEST_OPTS := -p no:slo -W error --timeout 300 -n 2 -q --junitxml=reports/tests-junit.xml
 test: setup
-	$(BIN)/python -m pytest -p no:slo -n 2 -q --junitxml=reports/tests-junit.xml
+	$(BIN)/python -m pytest $(PYTEST_OPTS)
 
 lint: setup
 	$(BIN)/ruff check slo probes load tests bench conftest.py

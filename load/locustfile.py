@@ -52,9 +52,7 @@ class ChatCompletion(FastHttpUser):
             "messages": [{"role": "user", "content": "Reply with the word pong."}],
             "max_tokens": 8,
         }
-        with self.client.post(
-            "/v1/chat/completions", json=request, catch_response=True
-        ) as response:
+        with self.client.post("/v1/chat/completions", json=request, catch_response=True) as response:
             body = expect_json(response, object="chat.completion")
             if body is not None and not body.get("choices"):
                 response.failure("completion has no choices")

@@ -21,6 +21,8 @@ def scrape(http, slo_config):
     samples = defaultdict(list)
     try:
         for family in text_string_to_metric_families(response.text):
+            # A declared family counts as present before its first labelled sample (fresh process).
+            samples.setdefault(family.name, [])
             for sample in family.samples:
                 samples[sample.name].append((sample.labels, sample.value))
     except ValueError as exc:
@@ -34,7 +36,9 @@ def test_metric_families_present(scrape, slo_config):
     missing = [
         name
         for name in slo_config.probes.metrics.required
-        if not any(s == name or s.startswith(f"{name}_") for s in names) and f"{name}_total" not in names
+        if not any(s == name or s.startswith(f"{name}_") for s in names)
+        and f"{name}_total" not in names
+        and name.removesuffix("_total") not in names
     ]
     assert not missing, f"{describe(response)} lacks metric families: {', '.join(missing)}"
 

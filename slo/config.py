@@ -100,7 +100,7 @@ class LatencyProbe(StrictModel):
     quantile: Fraction = 0.95
     confidence: Fraction = 0.95
     endpoints: list[LatencyEndpoint] = Field(
-        default_factory=lambda: [LatencyEndpoint(target="api", slo="api-probe-latency")]
+        default_factory=lambda: [LatencyEndpoint(target="api")]
     )
 
 
@@ -282,7 +282,8 @@ def _expand(value: Any, where: str, source: Path, env: Mapping[str, str]) -> Any
 
     def substitute(match: re.Match[str]) -> str:
         name, default = match.group(1), match.group(2)
-        if name in env:
+        # As in the shell, `:-` also replaces a variable that is set but empty.
+        if env.get(name) or (name in env and default is None):
             return env[name]
         if default is not None:
             return default
@@ -389,6 +390,12 @@ def _check_references(config: Config) -> None:
     for i, check in enumerate(config.checks):
         if (check.url is None) == (check.target is None):
             raise ConfigError(f"{source}: checks[{i}] ({check.name}): give exactly one of url or target")
+        if check.target is not None and check.target not in config.environment.targets:
+            known = ", ".join(sorted(config.environment.targets))
+            raise ConfigError(
+                f"{source}: checks[{i}].target: environment {config.env_name!r} has no target "
+                f"{check.target!r} (known: {known})"
+            )
         known_slo(f"checks[{i}].slo", check.slo)
     for i, endpoint in enumerate(config.probes.latency.endpoints):
         known_slo(f"probes.latency.endpoints[{i}].slo", endpoint.slo)

@@ -8,8 +8,8 @@ counters moved, then stops everything it started::
     python -m slo.demo --keep-running   # then leave the stack and Pushgateway up until Ctrl-C
 
 Exit status: 0 when the healthy run passed and the injected fault was caught, 1 otherwise
-(with a line saying what went wrong), 130 on Ctrl-C. The demo's counters live in a temporary
-state file, so it never touches the counters of a real runner on the same machine.
+(with a line saying what went wrong), 130 on Ctrl-C, 143 on SIGTERM. The demo's counters live
+in a temporary state file, so it never touches the counters of a real runner on this machine.
 """
 
 from __future__ import annotations
@@ -37,11 +37,19 @@ from pytest import ExitCode
 from slo.daemons import DaemonError, Pushgateway
 from slo.refstack.process import ReferenceStack, ReferenceStackError, ServiceName
 
-__all__ = ["ProbeSeries", "Pushed", "main", "parse_pushed"]
+__all__ = [
+    "ProbeRun",
+    "ProbeSeries",
+    "Pushed",
+    "fault_problems",
+    "healthy_problems",
+    "main",
+    "parse_pushed",
+]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 # Relative to the project root, where the probe runs start: commands shown stay short.
-REPORTS = Path("reports", "demo")
+DEFAULT_REPORTS = Path("reports", "demo")
 JOB = "synthetic-probes"
 INSTANCE = "demo"
 
@@ -168,10 +176,11 @@ def _short_message(name: str, message: str) -> str:
 class Demo:
     """The running stack and Pushgateway, and how to point the probes at them."""
 
-    def __init__(self, stack: ReferenceStack, pushgateway_url: str, state_file: Path) -> None:
+    def __init__(self, stack: ReferenceStack, pushgateway_url: str, state_file: Path, reports: Path) -> None:
         self.stack = stack
         self.pushgateway_url = pushgateway_url
         self.state_file = state_file
+        self.reports = reports
 
     def pytest_args(self, junit: Path | None) -> list[str]:
         args = ["-m", "pytest", "probes/", "-p", "no:locust", "-q", "--tb=no", "--slo-env"]
@@ -264,7 +273,7 @@ def report(problems: list[str], success: str) -> None:
 
 def healthy_round(demo: Demo) -> list[str]:
     heading("3. Probes against the healthy stack")
-    run = demo.run_probes(REPORTS / "junit-healthy.xml")
+    run = demo.run_probes(demo.reports / "junit-healthy.xml")
     heading("4. What the Pushgateway holds now")
     pushed = demo.pushed()
     say(format_pushed(pushed))
@@ -277,7 +286,7 @@ def fault_round(demo: Demo) -> list[str]:
     heading(f"5. Inject a fault: {FAULT_STORY}")
     say(f"PUT {demo.stack.url(FAULT_SERVICE)}/_faults {json.dumps(FAULT)}")
     demo.stack.set_faults(FAULT_SERVICE, **FAULT)
-    run = demo.run_probes(REPORTS / "junit-fault.xml")
+    run = demo.run_probes(demo.reports / "junit-fault.xml")
     demo.stack.clear_faults(FAULT_SERVICE)
     say(f"\nFailed probes, from {run.junit}:")
     for name, message in run.failures:
@@ -312,7 +321,7 @@ def keep_running(demo: Demo) -> None:
     say()
 
 
-def run_demo(keep: bool) -> list[str]:
+def run_demo(reports: Path, keep: bool) -> list[str]:
     """Every section of the tour; returns what did not go as expected."""
     with contextlib.ExitStack() as started:
         heading("1. Start the reference stack (API service + LLM gateway)")
@@ -323,13 +332,13 @@ def run_demo(keep: bool) -> list[str]:
         workdir = Path(started.enter_context(tempfile.TemporaryDirectory(prefix="slo-demo-")))
         say(f"Pushgateway  {pushgateway.url}")
         say(f"Counters     {workdir / 'state.json'} (demo-private, removed at the end)")
-        demo = Demo(stack, pushgateway.url, workdir / "state.json")
+        demo = Demo(stack, pushgateway.url, workdir / "state.json", reports)
         problems = healthy_round(demo) + fault_round(demo)
         if keep:
             keep_running(demo)
     heading("6. Done")
     say("Stopped the reference stack and the Pushgateway.")
-    say(f"JUnit reports: {REPORTS}/junit-healthy.xml and {REPORTS}/junit-fault.xml")
+    say(f"JUnit reports: {reports}/junit-healthy.xml and {reports}/junit-fault.xml")
     return problems
 
 
@@ -348,10 +357,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="after the tour, leave the stack and the Pushgateway up until Ctrl-C",
     )
+    parser.add_argument(
+        "--reports",
+        type=Path,
+        default=DEFAULT_REPORTS,
+        metavar="DIR",
+        help=f"where the JUnit files go, relative to the project root (default: {DEFAULT_REPORTS})",
+    )
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
-        problems = run_demo(args.keep_running)
+        problems = run_demo(args.reports, args.keep_running)
     except KeyboardInterrupt:
         say("\nInterrupted; the reference stack and the Pushgateway are stopped.")
         return 130

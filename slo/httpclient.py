@@ -208,6 +208,8 @@ def safe_url(url: str | httpx.URL) -> str:
     """The URL without credentials or query string, fit for messages, reports and labels."""
     parts = urlsplit(str(url))
     host = parts.hostname or ""
+    if ":" in host:  # an IPv6 literal keeps its brackets, or the port would merge into it
+        host = f"[{host}]"
     netloc = f"{host}:{parts.port}" if parts.port else host
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 

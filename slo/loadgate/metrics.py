@@ -115,9 +115,7 @@ def load_registry(summary: dict[str, Any], finished: float) -> CollectorRegistry
     return registry
 
 
-def push_summary(
-    summary: dict[str, Any], settings: PushgatewaySettings, finished: float
-) -> PushResult:
+def push_summary(summary: dict[str, Any], settings: PushgatewaySettings, finished: float) -> PushResult:
     """Push under job ``load-test``, grouped by environment and runner; never raises."""
     grouping_key = {
         "environment": summary["environment"],

@@ -16,6 +16,9 @@ Options it adds to Locust (forwarded by the master to every worker):
 ``--slo-results PATH``    where the master writes the results
 """
 
+# Locust annotates only part of its API (event hooks and response helpers are untyped).
+# mypy: disable-error-code="no-untyped-call"
+
 from __future__ import annotations
 
 import time
@@ -144,9 +147,7 @@ class ExactRecorder:
             return
         for item in report["endpoints"]:
             received = EndpointRecord.from_json(item)
-            record = self.endpoints.setdefault(
-                received.key, EndpointRecord(received.method, received.name)
-            )
+            record = self.endpoints.setdefault(received.key, EndpointRecord(received.method, received.name))
             record.merge(received)
         if report["cpu"] is not None:
             self.worker_cpu[client_id] = CpuUsage(**report["cpu"])
@@ -158,17 +159,25 @@ class ExactRecorder:
         self.measured_to = time.time()
         runner = self.runner
         self.stopping = True
-        # A stop lets requests in flight finish (up to --stop-timeout): dropping them would
-        # leave the slowest requests out of the sample.
+        if not isinstance(runner, MasterRunner):
+            # A stop lets requests in flight finish (up to --stop-timeout): dropping them
+            # would leave the slowest requests out of the sample.
+            runner.stop()
+            runner.quit()
+            return
+        # Locust's own end of a run (quit) waits only half a second for the workers' last
+        # reports, less than a graceful stop can take. So: stop first, wait until every
+        # worker has reported with no users left, then quit. A stopped worker is no longer
+        # among the master's clients, so it is told to quit by name.
+        workers = [worker.id for worker in runner.clients.all]
         runner.stop()
-        if isinstance(runner, MasterRunner):
-            deadline = time.monotonic() + _FINAL_REPORT_WAIT
-            while time.monotonic() < deadline and not self._all_drained(runner):
-                gevent.sleep(0.1)
+        deadline = time.monotonic() + _FINAL_REPORT_WAIT
+        while time.monotonic() < deadline and not self.drained.issuperset(workers):
+            gevent.sleep(0.1)
+        for worker in workers:
+            if worker not in runner.clients:
+                runner.send_message("quit", client_id=worker)
         runner.quit()
-
-    def _all_drained(self, runner: MasterRunner) -> bool:
-        return all(worker.id in self.drained for worker in runner.clients.all)
 
     def on_quitting(self, environment: Environment, **_: Any) -> None:
         path = self.option("slo_results")
@@ -184,16 +193,19 @@ class ExactRecorder:
             if key in self.endpoints:
                 self.endpoints[key].locust = _figures(entry)
         is_master = isinstance(runner, MasterRunner)
-        cpu = [] if self.cpu is None else [self.cpu.usage(
-            "master" if is_master else "locust", runner.cpu_warning_emitted
-        )]
+        workers = len(runner.clients) if isinstance(runner, MasterRunner) else 0
+        cpu = (
+            []
+            if self.cpu is None
+            else [self.cpu.usage("master" if is_master else "locust", runner.cpu_warning_emitted)]
+        )
         cpu += [self.worker_cpu[worker] for worker in sorted(self.worker_cpu)]
         return RunResults(
             started=self.started,
             measured_from=self.measured_from or self.started,
             measured_to=self.measured_to or time.time(),
             users=int(self.option("num_users") or runner.user_count),
-            workers=len(runner.clients) if is_master else 0,
+            workers=workers,
             endpoints=self.endpoints,
             locust_total=_figures(stats.total),
             cpu=cpu,
@@ -218,22 +230,22 @@ def _figures(entry: Any) -> LocustFigures:
 
 
 def _add_options(parser: Any, **_: Any) -> None:
-    group = parser.add_argument_group("slo load gate")
-    group.add_argument(
+    # On the parser itself: only Locust's parser knows `include_in_web_ui`, its groups do not.
+    parser.add_argument(
         "--slo-warmup",
         type=float,
         default=0.0,
         include_in_web_ui=False,
         help="seconds at the start left out of the exact statistics and Locust's",
     )
-    group.add_argument(
+    parser.add_argument(
         "--slo-duration",
         type=float,
         default=None,
         include_in_web_ui=False,
         help="seconds to measure after the warm-up, then stop (use instead of --run-time)",
     )
-    group.add_argument(
+    parser.add_argument(
         "--slo-results",
         default="",
         include_in_web_ui=False,

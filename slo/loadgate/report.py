@@ -67,15 +67,15 @@ def _endpoint(figures: EndpointFigures) -> dict[str, Any]:
     data: dict[str, Any] = {
         "requests": figures.requests,
         "failures": figures.failures,
-        "error_rate": _round(error and error.observed, 6),
-        "error_rate_lower": _round(error and error.lower, 6),
-        "error_rate_upper": _round(error and error.upper, 6),
+        "error_rate": None if error is None else round(error.observed, 6),
+        "error_rate_lower": None if error is None else round(error.lower, 6),
+        "error_rate_upper": None if error is None else round(error.upper, 6),
     }
     for name in ("p50", "p95", "p99"):
         percentile = figures.percentiles.get(name)
-        data[f"{name}_ms"] = _round(percentile and percentile.value_ms)
-        data[f"{name}_lower_ms"] = _round(percentile and percentile.lower_ms)
-        data[f"{name}_upper_ms"] = _round(percentile and percentile.upper_ms)
+        data[f"{name}_ms"] = None if percentile is None else round(percentile.value_ms, 3)
+        data[f"{name}_lower_ms"] = None if percentile is None else _round(percentile.lower_ms)
+        data[f"{name}_upper_ms"] = None if percentile is None else _round(percentile.upper_ms)
     if figures.locust is not None:
         data["locust"] = {
             "requests": figures.locust.requests,
@@ -137,8 +137,7 @@ def summary(evaluation: Evaluation, results: RunResults, info: RunInfo) -> dict[
         "thresholds": thresholds,
         "endpoints": {name: _endpoint(figures) for name, figures in evaluation.endpoints.items()},
         "load_generators": [
-            {"process": usage.process, "cpu_percent": round(usage.percent, 1)}
-            for usage in results.cpu
+            {"process": usage.process, "cpu_percent": round(usage.percent, 1)} for usage in results.cpu
         ],
         "errors": [vars(error) for error in _top_errors(results.errors)],
     }

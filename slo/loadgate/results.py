@@ -14,6 +14,8 @@ from typing import Any
 from slo.loadgate.histogram import LatencyHistogram
 
 __all__ = [
+    "CONFIG_ERROR_PREFIX",
+    "CONFIG_ERROR_STATUS",
     "FORMAT",
     "CpuUsage",
     "EndpointRecord",
@@ -26,6 +28,11 @@ __all__ = [
 #: Bumped when the file changes incompatibly: a master and `slo load` of different versions
 #: must refuse each other rather than misread.
 FORMAT = 1
+
+#: A Locust process that finds a config mistake prints one line with this prefix and exits
+#: with this status; `slo load` shows that line as its own usage error.
+CONFIG_ERROR_STATUS = 4
+CONFIG_ERROR_PREFIX = "slo load: "
 
 
 class ResultsError(Exception):

@@ -20,15 +20,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from slo.loadgate.results import ResultsError, RunResults
+from slo.loadgate.results import (
+    CONFIG_ERROR_PREFIX,
+    CONFIG_ERROR_STATUS,
+    ResultsError,
+    RunResults,
+)
 
 __all__ = ["LoadRun", "LocustFailure", "run_locust"]
 
 # The directory holding the `slo` package, so Locust imports it from a checkout too.
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
-#: Exit status and line prefix with which the locustfile reports a config mistake.
-CONFIG_ERROR_STATUS = 4
-_CONFIG_ERROR_PREFIX = "slo load: "
 #: Startup, a master's wait for workers to stop (1 s steps) and the final reports.
 _SLACK_SECONDS = 60.0
 _WORKER_EXIT_SECONDS = 10.0
@@ -172,8 +174,7 @@ def _processes(run: LoadRun) -> Iterator[tuple[subprocess.Popen[bytes], list[sub
 
         master = start(master_command(run, port), run.log_path.name)
         workers = [
-            start(worker_command(run, port), f"worker-{index}.log")
-            for index in range(1, run.workers + 1)
+            start(worker_command(run, port), f"worker-{index}.log") for index in range(1, run.workers + 1)
         ]
         yield master, workers
 
@@ -188,9 +189,9 @@ def _tail(path: Path) -> list[str]:
 
 def _failure(run: LoadRun, status: int | None, reason: str) -> LocustFailure:
     tail = [] if run.verbose else _tail(run.log_path)
-    config_lines = [line for line in tail if line.startswith(_CONFIG_ERROR_PREFIX)]
+    config_lines = [line for line in tail if line.startswith(CONFIG_ERROR_PREFIX)]
     if status == CONFIG_ERROR_STATUS and config_lines:
-        return LocustFailure(config_lines[-1].removeprefix(_CONFIG_ERROR_PREFIX), True)
+        return LocustFailure(config_lines[-1].removeprefix(CONFIG_ERROR_PREFIX), True)
     details = "".join(f"\n  | {line}" for line in tail)
     where = f"; last lines of {run.log_path}:{details}" if details else ""
     return LocustFailure(f"{reason}{where}")
@@ -201,19 +202,14 @@ def run_locust(run: LoadRun) -> RunResults:
     run.report_dir.mkdir(parents=True, exist_ok=True)
     run.results_path.unlink(missing_ok=True)
     deadline = time.monotonic() + run.deadline_seconds
-    with _processes(run) as (master, workers):
+    with _processes(run) as (master, _workers):
         try:
             status = master.wait(max(1.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            raise _failure(
-                run, None, f"Locust did not finish within {run.deadline_seconds:.0f} s"
-            ) from None
-        for worker in workers:
-            # Workers leave when the master tells them to quit; one that does not is stopped.
-            try:
-                worker.wait(_WORKER_EXIT_SECONDS)
-            except subprocess.TimeoutExpired:
-                _stop(worker, _WORKER_EXIT_SECONDS)
+            raise _failure(run, None, f"Locust did not finish within {run.deadline_seconds:.0f} s") from None
+        # The master ends only after every worker's last report, so the local workers have
+        # nothing more to give: leaving the block stops them rather than waiting for them to
+        # notice (a stopped Locust worker sleeps out --stop-timeout before it reads "quit").
     try:
         return RunResults.read(run.results_path)
     except ResultsError as exc:

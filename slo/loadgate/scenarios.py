@@ -18,6 +18,9 @@ class attribute ``target`` keeps the config's :class:`~slo.config.Target` (e.g. 
 the config gives to a scenario no class declares is a mistake, reported before the run.
 """
 
+# Locust annotates only part of its API (event hooks and response helpers are untyped).
+# mypy: disable-error-code="no-untyped-call"
+
 from __future__ import annotations
 
 import functools
@@ -33,18 +36,16 @@ from locust.contrib.fasthttp import FastHttpUser, ResponseContextManager
 from locust.event import Events
 
 from slo.config import DEFAULT_CONFIG_NAME, Config, ConfigError, Target, load_config
+from slo.loadgate.results import CONFIG_ERROR_PREFIX, CONFIG_ERROR_STATUS
 
 __all__ = ["LoadPlan", "expect_json"]
 
 User = TypeVar("User", bound=type[FastHttpUser])
 
-#: `slo load` turns an exit with this status and a last line starting "slo load:" into its
-#: own usage error, so a config mistake reads the same wherever it is found.
-CONFIG_ERROR_STATUS = 4
-
 
 def _config_error(message: str) -> NoReturn:
-    print(f"slo load: {message}", file=sys.stderr, flush=True)
+    # `slo load` shows this line as its own usage error: the same words wherever found.
+    print(f"{CONFIG_ERROR_PREFIX}{message}", file=sys.stderr, flush=True)
     raise SystemExit(CONFIG_ERROR_STATUS)
 
 
@@ -87,7 +88,7 @@ class LoadPlan:
                 )
                 return user_class
             settings = self.config.environment.targets[target]
-            user_class.target = settings
+            user_class.target = settings  # type: ignore[attr-defined]  # for the class's own use
             user_class.host = settings.url
             user_class.default_headers = _headers(settings)
             user_class.network_timeout = settings.timeout
@@ -97,9 +98,7 @@ class LoadPlan:
                 user_class.ssl_context_factory = functools.partial(
                     gevent.ssl.create_default_context, cafile=str(settings.ca_file)
                 )
-            user_class.wait_time = between(
-                self.settings.think_time_min, self.settings.think_time_max
-            )
+            user_class.wait_time = between(self.settings.think_time_min, self.settings.think_time_max)
             return user_class
 
         return configure

@@ -83,8 +83,7 @@ class LoadSettings(StrictModel):
         for key in endpoints:
             if not _ENDPOINT_KEY.match(key):
                 raise ValueError(
-                    f"endpoint {key!r}: write it as Locust names it, 'METHOD name' "
-                    "(e.g. 'GET /health')"
+                    f"endpoint {key!r}: write it as Locust names it, 'METHOD name' (e.g. 'GET /health')"
                 )
         return endpoints
 

@@ -267,8 +267,7 @@ class _Judge:
     def all(self) -> list[ThresholdResult]:
         results = [self.requests(), self.error_rate()]
         results += [
-            self.percentile(metric, limit)
-            for metric, limit in self.limits.percentile_limits().items()
+            self.percentile(metric, limit) for metric, limit in self.limits.percentile_limits().items()
         ]
         return results
 
@@ -277,11 +276,7 @@ _NO_REQUESTS = "no requests were measured: nothing to judge, and an empty run ne
 
 
 def _saturated(results: RunResults) -> list[CpuUsage]:
-    return [
-        usage
-        for usage in results.cpu
-        if usage.percent >= CPU_SATURATION_PERCENT or usage.locust_warned
-    ]
+    return [usage for usage in results.cpu if usage.percent >= CPU_SATURATION_PERCENT or usage.locust_warned]
 
 
 def _cpu_row(results: RunResults, saturated: list[CpuUsage]) -> ThresholdResult:
@@ -309,9 +304,7 @@ def evaluate(results: RunResults, settings: LoadSettings) -> Evaluation:
     """Judge a run against the `load:` thresholds."""
     confidence = settings.confidence
     figures = {TOTAL: measure(_total(results), confidence)}
-    figures.update(
-        {key: measure(record, confidence) for key, record in sorted(results.endpoints.items())}
-    )
+    figures.update({key: measure(record, confidence) for key, record in sorted(results.endpoints.items())})
     thresholds = _Judge(figures[TOTAL], settings.total, confidence).all()
     for endpoint, limits in settings.endpoints.items():
         scope = figures.get(endpoint) or measure(_missing(endpoint), confidence)

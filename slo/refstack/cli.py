@@ -45,9 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default %(default)s)")
     parser.add_argument("--api-port", type=int, default=8080, help="API port, 0 picks a free one")
-    parser.add_argument(
-        "--gateway-port", type=int, default=4000, help="gateway port, 0 picks a free one"
-    )
+    parser.add_argument("--gateway-port", type=int, default=4000, help="gateway port, 0 picks a free one")
     parser.add_argument(
         "--api-key",
         default=os.environ.get(API_KEY_ENV) or None,
@@ -68,9 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     faults.add_argument(
         "--hang", action="store_true", default=None, help="hold requests unanswered until cleared"
     )
-    faults.add_argument(
-        "--malformed", action="store_true", default=None, help="answer 200 with invalid JSON"
-    )
+    faults.add_argument("--malformed", action="store_true", default=None, help="answer 200 with invalid JSON")
     faults.add_argument(
         "--sandbox-violations", type=int, help="violations reported by the API (counted once)"
     )

@@ -45,18 +45,14 @@ def count_tokens(text: str) -> int:
 
 def _message_text(index: int, message: object) -> str:
     if not isinstance(message, dict) or not isinstance(message.get("role"), str):
-        raise InvalidRequest(
-            f"messages[{index}] must be an object with a string 'role'", "messages"
-        )
+        raise InvalidRequest(f"messages[{index}] must be an object with a string 'role'", "messages")
     content = message.get("content")
     if content is None or isinstance(content, str):
         return content or ""
     if isinstance(content, list):
         # Content parts: only text parts carry tokens we can count.
         return "".join(
-            part["text"]
-            for part in content
-            if isinstance(part, dict) and isinstance(part.get("text"), str)
+            part["text"] for part in content if isinstance(part, dict) and isinstance(part.get("text"), str)
         )
     raise InvalidRequest(f"messages[{index}].content must be a string or a list", "messages")
 

@@ -16,9 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-COMMON_FIELDS = frozenset(
-    {"latency_ms", "latency_jitter_ms", "error_rate", "status", "hang", "malformed"}
-)
+COMMON_FIELDS = frozenset({"latency_ms", "latency_jitter_ms", "error_rate", "status", "hang", "malformed"})
 """Fault fields every service accepts; each service adds its own (see ``FaultState``)."""
 
 
@@ -67,9 +65,7 @@ def _integer(field: str, value: object, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise FaultError(f"fault field {field!r} must be an integer, got {value!r}", field)
     if not low <= value <= high:
-        raise FaultError(
-            f"fault field {field!r} must be between {low} and {high}, got {value!r}", field
-        )
+        raise FaultError(f"fault field {field!r} must be between {low} and {high}, got {value!r}", field)
     return value
 
 
@@ -81,9 +77,7 @@ def _flag(field: str, value: object) -> bool:
 
 def _names(field: str, value: object) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        raise FaultError(
-            f"fault field {field!r} must be a list of model names, got {value!r}", field
-        )
+        raise FaultError(f"fault field {field!r} must be a list of model names, got {value!r}", field)
     return tuple(value)
 
 

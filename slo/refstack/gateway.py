@@ -43,9 +43,7 @@ class GatewayService(Service):
     def __init__(
         self, deployment: Deployment, faults: Faults | None = None, *, rng: Random | None = None
     ) -> None:
-        super().__init__(
-            "gateway", FaultState(FAULT_FIELDS, faults, rng=rng), deployment.gateway_metrics
-        )
+        super().__init__("gateway", FaultState(FAULT_FIELDS, faults, rng=rng), deployment.gateway_metrics)
         self.deployment = deployment
         self.add("GET", "/health/liveliness", self._liveliness, auth=False)
         self.add("GET", "/health/readiness", self._readiness, auth=False)
@@ -111,14 +109,10 @@ class GatewayService(Service):
         except InvalidRequest as exc:
             return error_response(400, str(exc), "invalid_request_error", param=exc.param)
         if chat.model not in self.deployment.models:
-            message = (
-                f"invalid model name {chat.model!r}; available: {', '.join(self.deployment.models)}"
-            )
+            message = f"invalid model name {chat.model!r}; available: {', '.join(self.deployment.models)}"
             return error_response(400, message, "invalid_request_error", param="model")
         completion = complete(chat)
-        self.deployment.record_completion(
-            chat.model, completion.prompt_tokens, completion.completion_tokens
-        )
+        self.deployment.record_completion(chat.model, completion.prompt_tokens, completion.completion_tokens)
         if chat.stream:
             return Stream(stream_events(completion))
         return json_response(completion_body(completion))

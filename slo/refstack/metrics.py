@@ -42,9 +42,7 @@ class ApiMetrics:
             ["model", "type"],
             registry=self.registry,
         )
-        self.cost = Gauge(
-            "claude_code_cost_usd", "Total cost incurred in USD", registry=self.registry
-        )
+        self.cost = Gauge("claude_code_cost_usd", "Total cost incurred in USD", registry=self.registry)
         self.sandbox_violations = Counter(
             "claude_sandbox_violations_total", "Sandbox violations", registry=self.registry
         )

@@ -192,9 +192,7 @@ class ReferenceStack:
 
     def _fail(self, reason: str) -> Never:
         stderr = self.stderr_text().strip() or "(nothing on stderr)"
-        raise ReferenceStackError(
-            f"reference stack {reason}\ncommand: {self.args}\nstderr:\n{stderr}"
-        )
+        raise ReferenceStackError(f"reference stack {reason}\ncommand: {self.args}\nstderr:\n{stderr}")
 
     def __enter__(self) -> ReferenceStack:
         return self.start()

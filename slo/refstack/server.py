@@ -58,6 +58,7 @@ class Stream:
 
 
 Handler = Callable[[Request], Response | Stream]
+_CLOSE = (("Connection", "close"),)
 
 
 @dataclass(frozen=True)
@@ -285,20 +286,23 @@ class StackHandler(BaseHTTPRequestHandler):
         return route.handler(Request(self.command, path, body))
 
     def _read_body(self) -> bytes | Response:
+        # Where the body cannot be read or skipped, the connection is done: say so.
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
             self.close_connection = True
             return error_response(
-                411, "chunked request bodies are not supported", "invalid_request_error"
+                411,
+                "chunked request bodies are not supported",
+                "invalid_request_error",
+                headers=_CLOSE,
             )
         try:
             length = int(self.headers.get("Content-Length") or 0)
         except ValueError:
             length = -1
         if not 0 <= length <= MAX_BODY_BYTES:
-            # The body cannot be skipped safely, so this connection is done.
             self.close_connection = True
             return error_response(
-                413, f"body must be 0..{MAX_BODY_BYTES} bytes", "invalid_request_error"
+                413, f"body must be 0..{MAX_BODY_BYTES} bytes", "invalid_request_error", headers=_CLOSE
             )
         return self.rfile.read(length) if length else b""
 

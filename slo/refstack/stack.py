@@ -50,9 +50,7 @@ class EmbeddedStack:
         self.deployment = Deployment(options.models, ApiMetrics(), GatewayMetrics())
         self.services: dict[str, Service] = {
             "api": ApiService(self.deployment, options.api_faults, rng=Random(options.seed)),
-            "gateway": GatewayService(
-                self.deployment, options.gateway_faults, rng=Random(options.seed)
-            ),
+            "gateway": GatewayService(self.deployment, options.gateway_faults, rng=Random(options.seed)),
         }
         ports = {"api": options.api_port, "gateway": options.gateway_port}
         self.servers: dict[str, StackServer] = {}

@@ -160,7 +160,7 @@ def _slo_window_rules(slo: SLO) -> list[Rule]:
         {
             "record": names.BUDGET_REMAINING,
             "expr": f"1 - {ratio} / {number(slo.error_budget)}",
-            "labels": {"slo": slo.name},
+            "labels": {"slo": slo.name, "window": window},
         },
     ]
 

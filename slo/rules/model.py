@@ -28,10 +28,9 @@ class Firing:
 
 
 def _increase(counts: Sequence[float], minute: int, window: float) -> float:
-    span = round(window / _MINUTE)
-    if minute < span:
-        raise ValueError(f"minute {minute} has less than {span} minutes of history")
-    return counts[minute] - counts[minute - span]
+    # Counts start at 0 at minute 0: a window reaching further back sees them from there, as
+    # Prometheus's increase() does (it does not extrapolate a counter below zero).
+    return counts[minute] - counts[max(0, minute - round(window / _MINUTE))]
 
 
 def _burn(slo: SLO, total: Sequence[float], bad: Sequence[float], minute: int, window: float) -> float | None:
@@ -56,11 +55,9 @@ def firing_alerts(slo: SLO, total: Sequence[float], bad: Sequence[float], minute
 
 
 def minutes_to_page(slo: SLO, events_per_minute: float, limit: int = 7 * 24 * 60) -> int | None:
-    """Minutes from the start of a total outage to the first page, after clean traffic.
-
-    None when no page fires within `limit` minutes (or the SLO does not page at all).
-    """
-    history = round(max(window.long for window in alert_windows(slo)) / _MINUTE) if alert_windows(slo) else 0
+    """Minutes from the start of a total outage to the first page, after three days of clean
+    traffic; None when no page fires within `limit` minutes (or the SLO does not page)."""
+    history = 3 * 24 * 60
     total = [events_per_minute * minute for minute in range(history + limit + 1)]
     bad = [0.0] * (history + 1) + [events_per_minute * m for m in range(1, limit + 1)]
     for minute in range(history + 1, history + limit + 1):

@@ -1,0 +1,102 @@
+"""`pytest load/`: one `slo load` run, and each of its thresholds as a test case.
+
+JUnit then names the SLO that failed ("total p95", "GET /health error_rate") instead of one
+opaque "load test failed". The run happens once per session, in a subprocess, like `slo load`
+itself: Locust never enters this process. Options:
+
+    pytest load/ [--slo-config PATH] [--slo-env NAME] [--load-args "--duration 10s --users 5"]
+
+An inconclusive threshold fails its test case: a release gate must not pass on too little
+evidence. Run it without `-n`: the load run is one run, whatever xdist would like.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from slo.config import DEFAULT_CONFIG_NAME, ConfigError, load_config
+from slo.loadgate.report import render
+from slo.loadgate.verdict import planned_thresholds
+
+_RUN_KEY = pytest.StashKey[dict[str, Any]]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("slo-load", "load gate (pytest load/)")
+    group.addoption(
+        "--load-args",
+        default=os.environ.get("SLO_LOAD_ARGS", ""),
+        help="extra `slo load` options, e.g. '--duration 10s --workers 2' (env SLO_LOAD_ARGS)",
+    )
+
+
+def _config_and_env(config: pytest.Config) -> tuple[Path, str]:
+    # The slo plugin's --slo-config/--slo-env when it is loaded, else their variables.
+    path = config.getoption("slo_config", None) or os.environ.get("SLO_CONFIG")
+    env_name = config.getoption("slo_env", None) or os.environ.get("SLO_ENV") or "local"
+    return Path(path) if path else config.rootpath / DEFAULT_CONFIG_NAME, env_name
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("numprocesses", None):
+        raise pytest.UsageError(
+            "pytest load/ is one load run: do not use -n (slo load --workers spreads the load)"
+        )
+    # The probe plugin reports every test as a probe and pushes them under the probes' job:
+    # load thresholds are not probes, and that PUT would replace the probes' group. The load
+    # run pushes its own metrics under job load-test.
+    reporter = config.pluginmanager.get_plugin("slo-reporter")
+    if reporter is not None:
+        config.pluginmanager.unregister(reporter)
+    default_junit = config.rootpath / "reports" / "junit.xml"
+    if config.option.xmlpath and Path(config.option.xmlpath) == default_junit:
+        # The probe plugin's default; the probes' report must not be overwritten by this one.
+        config.option.xmlpath = str(config.rootpath / "reports" / "load" / "junit.xml")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "threshold" not in metafunc.fixturenames:
+        return
+    path, env_name = _config_and_env(metafunc.config)
+    try:
+        settings = load_config(path, env_name).load
+    except ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    names = [name for name, _, _ in planned_thresholds(settings)]
+    metafunc.parametrize("threshold", names, ids=names)
+
+
+@pytest.fixture(scope="session")
+def load_summary(pytestconfig: pytest.Config) -> dict[str, Any]:
+    """The summary of one `slo load` run, shared by every threshold's test case."""
+    path, env_name = _config_and_env(pytestconfig)
+    report_dir = pytestconfig.rootpath / "reports" / "load"
+    command = [
+        sys.executable, "-m", "slo", "load",
+        "--config", str(path), "--env", env_name, "--report-dir", str(report_dir),
+        *shlex.split(pytestconfig.getoption("load_args")),
+    ]  # fmt: skip
+    completed = subprocess.run(command, capture_output=True, text=True, check=False)
+    if completed.returncode == pytest.ExitCode.USAGE_ERROR:
+        pytest.exit(completed.stderr.strip(), returncode=pytest.ExitCode.USAGE_ERROR)
+    summary_path = report_dir / "summary.json"
+    if not summary_path.exists():
+        pytest.fail(f"slo load wrote no summary:\n{completed.stderr}", pytrace=False)
+    summary: dict[str, Any] = json.loads(summary_path.read_text(encoding="utf-8"))
+    pytestconfig.stash[_RUN_KEY] = summary
+    return summary
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    summary = terminalreporter.config.stash.get(_RUN_KEY, None)
+    if summary is not None:
+        terminalreporter.section("slo load")
+        terminalreporter.write_line(render(summary))

@@ -1,0 +1,231 @@
+"""`slo load`: run the Locust scenarios headless, judge the thresholds, exit with the verdict.
+
+Exit status: 0 pass, 1 fail, 2 inconclusive, 4 a usage or config mistake (one line, no
+traceback). Flags beat environment variables (``SLO_CONFIG``, ``SLO_ENV``), which beat the
+config file, which beats the built-in defaults.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from slo.config import DEFAULT_CONFIG_NAME, Config, ConfigError, load_config
+from slo.loadgate.report import RunInfo, failed_summary, render, summary, write_summary
+from slo.loadgate.runner import LoadRun, LocustFailure, run_locust
+from slo.loadgate.verdict import evaluate
+from slo.units import parse_duration
+
+__all__ = ["EXIT_CODES", "main"]
+
+EXIT_CODES = {"pass": 0, "fail": 1, "inconclusive": 2}
+USAGE_ERROR = 4
+INTERRUPTED = 130
+
+
+class UsageError(Exception):
+    """A bad flag: shown as one line, exit status 4 (argparse itself would exit 2)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+
+def _number(text: str, kind: type[int] | type[float], minimum: float, what: str) -> Any:
+    try:
+        value = kind(text)
+    except ValueError:
+        value = None
+    if value is None or value < minimum or (minimum == 0 and kind is float and value == 0):
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    return int(_number(text, int, 1, "a positive integer"))
+
+
+def _count(text: str) -> int:
+    return int(_number(text, int, 0, "a non-negative integer"))
+
+
+def _rate(text: str) -> float:
+    return float(_number(text, float, 0, "a positive number"))
+
+
+def _duration(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _positive_duration(text: str) -> float:
+    seconds = _duration(text)
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be more than 0s")
+    return seconds
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="slo load",
+        description=(
+            "Run the Locust scenarios (load/locustfile.py) headless against the selected "
+            "environment and gate on exact latency percentiles and error rates with "
+            "confidence bounds. Exit 0 pass, 1 fail, 2 inconclusive, 4 usage error."
+        ),
+    )
+    where = parser.add_argument_group("what to load")
+    where.add_argument(
+        "--config", type=Path, help=f"config file (default $SLO_CONFIG, else {DEFAULT_CONFIG_NAME})"
+    )
+    where.add_argument("--env", help="environment in the config (default $SLO_ENV, else local)")
+    where.add_argument(
+        "--locustfile", type=Path, default=Path("load/locustfile.py"), help="scenarios (default %(default)s)"
+    )
+    how = parser.add_argument_group("how hard (default: the config's load: section)")
+    how.add_argument("--users", type=_positive_int, help="simulated users")
+    how.add_argument("--spawn-rate", type=_rate, help="users started per second")
+    how.add_argument(
+        "--duration", type=_positive_duration, help="measured time after the warm-up, e.g. 30s, 5m"
+    )
+    how.add_argument("--warmup", type=_duration, help="time at the start left out of the verdict")
+    distributed = parser.add_argument_group("distributed (Locust master and workers)")
+    distributed.add_argument(
+        "--workers", type=_count, default=0, help="worker processes to start on this machine"
+    )
+    distributed.add_argument(
+        "--expect-workers", type=_count, default=0, help="workers started elsewhere to wait for"
+    )
+    distributed.add_argument(
+        "--master-bind-host",
+        default=None,
+        help="address workers connect to (default 127.0.0.1, or * with --expect-workers)",
+    )
+    distributed.add_argument(
+        "--master-bind-port",
+        type=_count,
+        default=0,
+        help="port workers connect to (default: a free port, 5557 with --expect-workers)",
+    )
+    distributed.add_argument(
+        "--worker-wait",
+        type=_duration,
+        default=60.0,
+        help="how long to wait for workers to connect (default 60s)",
+    )
+    output = parser.add_argument_group("output")
+    output.add_argument(
+        "--report-dir",
+        type=Path,
+        default=Path("reports/load"),
+        help="where summary.json, Locust's HTML and CSV go (default %(default)s)",
+    )
+    output.add_argument(
+        "--pushgateway", help="push the verdict to this Pushgateway (default: the config's pushgateway.url)"
+    )
+    output.add_argument(
+        "--no-push", action="store_true", help="do not push, even if a Pushgateway is configured"
+    )
+    output.add_argument(
+        "--verbose", action="store_true", help="show Locust's output instead of logging it to the report dir"
+    )
+    return parser  # fmt: skip
+
+
+def _load(args: argparse.Namespace) -> Config:
+    path = args.config or Path(os.environ.get("SLO_CONFIG") or DEFAULT_CONFIG_NAME)
+    env_name = args.env or os.environ.get("SLO_ENV") or "local"
+    config = load_config(path, env_name)
+    overrides = {
+        "users": args.users,
+        "spawn_rate": args.spawn_rate,
+        "duration": args.duration,
+        "warmup": args.warmup,
+    }
+    updates = {key: value for key, value in overrides.items() if value is not None}
+    return config.model_copy(update={"load": config.load.model_copy(update=updates)})
+
+
+def _load_run(args: argparse.Namespace, config: Config) -> LoadRun:
+    if not args.locustfile.is_file():
+        raise UsageError(f"{args.locustfile}: locustfile not found (use --locustfile)")
+    remote = args.expect_workers > 0
+    settings = config.load
+    timeouts = [target.timeout for target in config.environment.targets.values()]
+    return LoadRun(
+        locustfile=args.locustfile,
+        config_path=config.source,
+        env_name=config.env_name,
+        report_dir=args.report_dir,
+        users=settings.users,
+        spawn_rate=settings.spawn_rate,
+        warmup=settings.warmup,
+        duration=settings.duration,
+        stop_timeout=max(timeouts, default=5.0) + 1.0,
+        workers=args.workers,
+        remote_workers=args.expect_workers,
+        master_bind_host=args.master_bind_host or ("*" if remote else "127.0.0.1"),
+        master_bind_port=args.master_bind_port or (5557 if remote else 0),
+        worker_wait=args.worker_wait,
+        verbose=args.verbose,
+    )
+
+
+def _push(args: argparse.Namespace, config: Config, data: dict[str, Any]) -> bool:
+    """Push when configured; False only when a required push failed."""
+    settings = config.pushgateway
+    if args.pushgateway:
+        settings = settings.model_copy(update={"url": args.pushgateway.rstrip("/")})
+    if args.no_push or not settings.url:
+        return True
+    # prometheus_client is imported only when pushing.
+    from slo.loadgate.metrics import JOB, push_summary
+
+    result = push_summary(data, settings, time.time())
+    if result.ok:
+        print(f"pushed to {result.url} (job {JOB})")
+        return True
+    print(f"warning: push to the Pushgateway failed: {result.error}", file=sys.stderr)
+    return not settings.required
+
+
+def main(argv: Sequence[str]) -> int:
+    try:
+        args = build_parser().parse_args(list(argv))
+        config = _load(args)
+        run = _load_run(args, config)
+    except (UsageError, ConfigError) as exc:
+        print(f"slo load: {exc}", file=sys.stderr)
+        return USAGE_ERROR
+    info = RunInfo(config.env_name, config.source, config.load, run.workers, run.report_dir)
+    summary_path = run.report_dir / "summary.json"
+    run.report_dir.mkdir(parents=True, exist_ok=True)
+    # A stale summary must never be read as this run's verdict.
+    summary_path.unlink(missing_ok=True)
+    try:
+        results = run_locust(run)
+    except LocustFailure as exc:
+        if exc.config_error:
+            print(f"slo load: {exc}", file=sys.stderr)
+            return USAGE_ERROR
+        print(f"slo load: {exc}", file=sys.stderr)
+        data = failed_summary(info, str(exc).splitlines()[0])
+    except KeyboardInterrupt:
+        print("slo load: interrupted", file=sys.stderr)
+        return INTERRUPTED
+    else:
+        data = summary(evaluate(results, config.load), results, info)
+    write_summary(summary_path, data)
+    print(render(data))
+    print(f"summary: {summary_path}")
+    pushed = _push(args, config, data)
+    code = EXIT_CODES[data["verdict"]]
+    return code if pushed or code else EXIT_CODES["fail"]

@@ -1,0 +1,313 @@
+"""The timed HTTP client against real loopback servers: plain, slow, hung and TLS.
+
+Every failure must be a :class:`ProbeFailure` with a bounded reason and one line a person on
+call understands, and must never carry the target's token.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import pytest
+import trustme
+
+from slo.config import Target
+from slo.httpclient import FAILURE_REASONS, ProbeClient, ProbeFailure, describe_exception, safe_url
+
+TOKEN = "tok-7d1e0c-never-print-me"
+SERVER_DELAY = 0.1
+TRICKLE_DELAY = 0.05
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        if self.path == "/slow":
+            time.sleep(SERVER_DELAY)
+            self.reply(200, b"slow")
+        elif self.path == "/trickle":
+            # Headers first, the body later: the wait is transfer time, not time to first byte.
+            body = b"x" * 1000
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.flush()
+            time.sleep(TRICKLE_DELAY)
+            self.wfile.write(body)
+        elif self.path == "/auth":
+            authorized = self.headers.get("Authorization") == f"Bearer {TOKEN}"
+            self.reply(200 if authorized else 401, b"ok" if authorized else b"no")
+        else:
+            self.reply(200, b"ok")
+
+    def reply(self, status: int, body: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+
+def serve(server: Server) -> Iterator[int]:
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+@pytest.fixture(scope="module")
+def port() -> Iterator[int]:
+    yield from serve(Server(("127.0.0.1", 0), Handler))
+
+
+@pytest.fixture(scope="module")
+def ca() -> trustme.CA:
+    return trustme.CA()
+
+
+@pytest.fixture(scope="module")
+def tls_port(ca: trustme.CA) -> Iterator[int]:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("localhost", "127.0.0.1").configure_cert(context)
+    server = Server(("127.0.0.1", 0), Handler)
+    # A client that rejects the certificate aborts the handshake in accept(); the server
+    # ignores that connection (an OSError) and keeps serving.
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    yield from serve(server)
+
+
+@pytest.fixture(scope="module")
+def ca_file(ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("ca") / "ca.pem"
+    ca.cert_pem.write_to_path(str(path))
+    return path
+
+
+@pytest.fixture
+def hung_port() -> Iterator[int]:
+    """A server that never answers: the kernel completes the TCP handshake (the listen
+    backlog), the request is sent, and no byte ever comes back."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        yield int(listener.getsockname()[1])
+
+
+@pytest.fixture
+def closed_port() -> int:
+    """A port nobody listens on: bound once by us, then released."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def client(url: str, **settings: object) -> ProbeClient:
+    return ProbeClient("api", Target.model_validate({"url": url, **settings}))
+
+
+def failure_of(probe: ProbeClient, path: str = "/health") -> ProbeFailure:
+    with pytest.raises(ProbeFailure) as raised:
+        probe.get(path)
+    failure = raised.value
+    assert failure.reason in FAILURE_REASONS
+    assert "\n" not in str(failure)
+    assert failure.record is probe.records[-1]
+    assert failure.record.status is None
+    return failure
+
+
+# --- phases ------------------------------------------------------------------------------
+
+
+def test_phases_add_up_to_the_elapsed_time(port: int) -> None:
+    with client(f"http://127.0.0.1:{port}") as probe:
+        response = probe.get("/slow")
+    assert response.status_code == 200
+    [record] = probe.records
+    phases = record.phases
+    assert phases.ttfb >= SERVER_DELAY
+    assert phases.connect > 0
+    assert phases.tls == 0
+    assert (record.status, record.method, record.url) == (200, "GET", f"http://127.0.0.1:{port}/slow")
+    total = sum(phases.as_dict().values())
+    # The phases are disjoint spans inside the request: never more than the whole, and what
+    # they leave out (building the request, taking a pooled connection) is small.
+    assert total <= record.elapsed
+    assert record.elapsed - total < 0.05, (record.elapsed, phases)
+
+
+def test_body_arriving_after_the_headers_is_transfer_time(port: int) -> None:
+    with client(f"http://127.0.0.1:{port}") as probe:
+        probe.get("/trickle")
+    phases = probe.records[-1].phases
+    assert phases.transfer >= TRICKLE_DELAY
+    assert phases.ttfb < phases.transfer
+
+
+def test_streamed_response_is_recorded_when_the_block_ends(port: int) -> None:
+    with client(f"http://127.0.0.1:{port}") as probe:
+        with probe.stream("GET", "/trickle") as response:
+            assert probe.records == []
+            assert len(response.read()) == 1000
+        [record] = probe.records
+    assert record.status == 200
+    assert record.phases.transfer >= TRICKLE_DELAY
+
+
+def test_name_lookup_is_timed_separately_for_a_host_name(port: int) -> None:
+    with client(f"http://localhost:{port}") as probe:
+        assert probe.get("/").status_code == 200
+    phases = probe.records[-1].phases
+    assert phases.dns > 0
+    assert phases.connect > 0
+
+
+def test_a_kept_alive_connection_has_no_setup_phases(port: int) -> None:
+    with client(f"http://localhost:{port}") as probe:
+        probe.get("/")
+        probe.get("/")
+    first, second = (record.phases for record in probe.records)
+    assert first.dns > 0 and first.connect > 0
+    assert (second.dns, second.connect, second.tls) == (0, 0, 0)
+    assert second.ttfb > 0
+
+
+def test_every_record_reaches_the_callback(port: int) -> None:
+    seen = []
+    probe = ProbeClient("api", Target(url=f"http://127.0.0.1:{port}"), on_record=seen.append)
+    with probe:
+        response = probe.get("/")
+    assert seen == probe.records
+    assert response.extensions["slo_record"] is seen[0]
+
+
+def test_token_is_sent_as_bearer(port: int) -> None:
+    with client(f"http://127.0.0.1:{port}", token=TOKEN) as probe:
+        assert probe.get("/auth").status_code == 200
+    with client(f"http://127.0.0.1:{port}") as probe:
+        assert probe.get("/auth").status_code == 401
+
+
+# --- failures ----------------------------------------------------------------------------
+
+
+def test_connection_refused(closed_port: int) -> None:
+    failure = failure_of(client(f"http://127.0.0.1:{closed_port}", token=TOKEN))
+    assert failure.reason == "connect"
+    message = str(failure)
+    assert message.startswith(f"api: GET http://127.0.0.1:{closed_port}/health: connection refused after ")
+    assert message.endswith(" ms")
+
+
+def test_unknown_host_is_a_dns_failure() -> None:
+    failure = failure_of(client("http://no-such-host.invalid:8080"))
+    assert failure.reason == "dns"
+    assert str(failure).startswith("api: GET http://no-such-host.invalid:8080/health: name resolution failed")
+
+
+def test_hung_server_times_out_at_the_target_timeout(hung_port: int) -> None:
+    timeout = 0.5
+    failure = failure_of(client(f"http://127.0.0.1:{hung_port}", timeout=f"{timeout}s"))
+    assert failure.reason == "timeout"
+    assert str(failure).startswith(f"api: GET http://127.0.0.1:{hung_port}/health: timed out (read timeout) after ")
+    assert failure.record is not None
+    # Never earlier than the timeout; the generous upper bound only catches "waits for ever".
+    assert timeout <= failure.record.elapsed < timeout + 5
+
+
+def test_request_timeout_overrides_the_target_timeout(hung_port: int) -> None:
+    probe = client(f"http://127.0.0.1:{hung_port}", timeout="30s")
+    with pytest.raises(ProbeFailure) as raised:
+        probe.get("/health", timeout=0.2)
+    assert raised.value.reason == "timeout"
+    assert raised.value.record is not None and raised.value.record.elapsed < 5
+
+
+# --- TLS ---------------------------------------------------------------------------------
+
+
+def test_self_signed_certificate_is_a_tls_failure(tls_port: int) -> None:
+    failure = failure_of(client(f"https://localhost:{tls_port}", token=TOKEN))
+    assert failure.reason == "tls"
+    assert str(failure).startswith(
+        f"api: GET https://localhost:{tls_port}/health: TLS handshake failed: [SSL: CERTIFICATE_VERIFY_FAILED]"
+    )
+
+
+def test_private_ca_file_is_trusted_and_tls_is_timed(tls_port: int, ca_file: Path) -> None:
+    with client(f"https://localhost:{tls_port}", ca_file=str(ca_file)) as probe:
+        assert probe.get("/").status_code == 200
+    phases = probe.records[-1].phases
+    assert phases.tls > 0
+    assert phases.connect > 0
+
+
+def test_verify_false_accepts_any_certificate(tls_port: int) -> None:
+    with client(f"https://127.0.0.1:{tls_port}", verify=False) as probe:
+        assert probe.get("/").status_code == 200
+    assert probe.records[-1].phases.tls > 0
+
+
+# --- secrets -----------------------------------------------------------------------------
+
+
+def test_token_never_appears_in_failures_or_reprs(closed_port: int, hung_port: int) -> None:
+    headers = {"X-Api-Key": TOKEN}
+    targets = [
+        Target.model_validate({"url": f"http://127.0.0.1:{closed_port}", "token": TOKEN, "headers": headers}),
+        Target.model_validate(
+            {"url": f"http://127.0.0.1:{hung_port}", "token": TOKEN, "headers": headers, "timeout": "200ms"}
+        ),
+    ]
+    for target in targets:
+        assert TOKEN not in repr(target)
+        assert TOKEN not in str(target)
+        assert TOKEN not in target.model_dump_json()
+        probe = ProbeClient("api", target)
+        failure = failure_of(probe)
+        for text in (str(failure), repr(failure), repr(failure.record), repr(probe.records)):
+            assert TOKEN not in text
+
+
+def test_credentials_in_the_url_never_reach_messages(closed_port: int) -> None:
+    failure = failure_of(client(f"http://user:{TOKEN}@127.0.0.1:{closed_port}"), "/health?key=" + TOKEN)
+    assert TOKEN not in str(failure)
+    assert failure.record is not None and TOKEN not in failure.record.url
+
+
+@pytest.mark.parametrize(
+    ("url", "safe"),
+    [
+        ("https://user:secret@api.example.com:8443/v1/x?token=abc#frag", "https://api.example.com:8443/v1/x"),
+        ("http://api.example.com/health", "http://api.example.com/health"),
+        ("http://user@api.example.com", "http://api.example.com"),
+        ("http://[::1]:8080/health?x=1", "http://[::1]:8080/health"),
+        ("http://user:pw@[2001:db8::1]/", "http://[2001:db8::1]/"),
+    ],
+)
+def test_safe_url_drops_credentials_query_and_fragment(url: str, safe: str) -> None:
+    assert safe_url(url) == safe
+    assert safe_url(httpx.URL(url)) == safe
+
+
+def test_describe_exception_falls_back_to_error_for_unknown_exceptions() -> None:
+    assert describe_exception(ValueError("bad\nsecond line")) == ("ValueError: bad", "error")
+    assert describe_exception(httpx.ReadTimeout("slow")) == ("timed out (read timeout)", "timeout")

@@ -1,0 +1,285 @@
+"""`pytest probes/` against the real reference stack: all pass when it is healthy, and each
+injected fault fails the right probes, and only those, with a message a person on call reads.
+
+Each test runs the repo's probes in a pytester project (see `probe_project`) whose `local`
+environment points at one reference stack shared by the module; faults are cleared after
+every test. Faults that leave lasting traces in the stack's counters (5xx) get their own stack.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from probe_project import failed_ids, junit_cases, make_probe_project, probe_config, run_probes
+
+from slo.refstack import ReferenceStack
+
+pytest_plugins = ["pytester"]
+
+#: Keep a developer's REFSTACK_API_KEY from turning on auth in the stacks of these tests.
+STACK_ENV = {"REFSTACK_API_KEY": ""}
+
+CHECK_API_HEALTH = "test_checks::test_check[api-health-status]"
+CHECK_SANDBOX = "test_checks::test_check[sandbox-status]"
+CHECK_GATEWAY = "test_checks::test_check[gateway-readiness]"
+HEALTH = "test_health::test_api_health"
+SANDBOX = "test_sandbox::test_sandbox_status"
+LATENCY_API = "test_latency::test_latency_percentile[api/health]"
+LATENCY_GATEWAY = "test_latency::test_latency_percentile[gateway/health/liveliness]"
+METRICS_5XX = "test_metrics_endpoint::test_api_5xx_ratio"
+METRICS_FAMILIES = "test_metrics_endpoint::test_metric_families_present"
+GATEWAY_LIVELINESS = "test_gateway::test_gateway_liveliness"
+GATEWAY_READINESS = "test_gateway::test_gateway_readiness"
+GATEWAY_ENDPOINTS = "test_gateway::test_gateway_model_endpoints_healthy"
+GATEWAY_COMPLETION = "test_gateway::test_chat_completion"
+GATEWAY_STREAM = "test_gateway::test_streaming_time_to_first_token"
+
+#: The probes the shipped config runs that need no service: they pass on the runner itself.
+RUNNER_PROBES = 2
+#: node_exporter and TLS: the local environment has neither, and says so in the skip reason.
+SKIPPED = 2
+ALL_PASS = {"passed": 18, "skipped": SKIPPED}
+
+
+@dataclass(frozen=True)
+class StoppedStack:
+    """The URLs a stack had before it stopped: nothing listens there any more."""
+
+    api_url: str
+    gateway_url: str
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[ReferenceStack]:
+    with ReferenceStack("--seed", "7", env=STACK_ENV) as running:
+        yield running
+
+
+@pytest.fixture(autouse=True)
+def isolated(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No developer setting leaks into a run, and the shared stack is healthy again after."""
+    for name in ("SLO_ENV", "SLO_CONFIG", "PUSHGATEWAY_URL", "PROBE_API_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    yield
+    if "stack" in request.fixturenames:
+        shared: ReferenceStack = request.getfixturevalue("stack")
+        shared.clear_faults("api")
+        shared.clear_faults("gateway")
+
+
+def assert_no_traceback(result: pytest.RunResult) -> None:
+    """A ProbeFailure is one line; a plain `assert` in a probe shows pytest's usual excerpt of
+    the probe. Neither shows a Python traceback or frames from the library or httpx."""
+    output = result.stdout.str() + result.stderr.str()
+    assert "Traceback" not in output
+    assert "/slo/httpclient.py" not in output
+    assert "site-packages/httpx" not in output
+
+
+def test_healthy_stack_passes_every_probe(pytester: pytest.Pytester, stack: ReferenceStack) -> None:
+    make_probe_project(pytester, stack)
+    result = run_probes(pytester, "-rs")
+    result.assert_outcomes(**ALL_PASS)
+    result.stdout.fnmatch_lines_random(
+        [
+            "SKIPPED [[]1[]] probes/test_resources.py*: no target sets node_exporter",
+            "SKIPPED [[]1[]] probes/test_tls.py*: no https target in this environment",
+        ]
+    )
+    # JUnit goes to reports/ under the rootdir without being asked, for the CI.
+    result.stdout.fnmatch_lines([f"*generated xml file: {pytester.path / 'reports' / 'junit.xml'}*"])
+    cases = junit_cases(pytester)
+    assert len(cases) == ALL_PASS["passed"] + SKIPPED
+    assert {case.id for case in cases.values() if case.outcome == "skipped"} == {
+        "test_resources::test_target_host_resources[none]",
+        "test_tls::test_certificate_expiry[none]",
+    }
+
+
+def test_explicit_junit_path_wins_over_the_default(pytester: pytest.Pytester, stack: ReferenceStack) -> None:
+    make_probe_project(pytester, stack)
+    result = run_probes(pytester, "--junitxml", "ci/probes.xml", "probes/test_health.py")
+    result.assert_outcomes(passed=1)
+    assert (pytester.path / "ci" / "probes.xml").is_file()
+    assert not (pytester.path / "reports" / "junit.xml").exists()
+
+
+def test_api_5xx_fails_the_api_probes_only(pytester: pytest.Pytester) -> None:
+    # Its own stack: the 5xx answers stay in the API's counters, which the metrics probe
+    # rightly judges, and would fail the 5xx-ratio probe of every later test.
+    with ReferenceStack(env=STACK_ENV) as own:
+        make_probe_project(pytester, own)
+        own.set_faults("api", error_rate=1.0, status=503)
+        result = run_probes(pytester)
+
+    assert failed_ids(pytester) == {
+        CHECK_API_HEALTH,
+        CHECK_SANDBOX,
+        HEALTH,
+        SANDBOX,
+        LATENCY_API,
+        METRICS_5XX,
+    }
+    result.stdout.fnmatch_lines(
+        [
+            "probes/test_health.py::test_api_health: api GET /health returned 503 (expected 200) in * ms: "
+            '{"error": {"message": "fault injected: error_rate=1, status=503"*',
+        ]
+    )
+    result.stdout.fnmatch_lines(["*api GET /metrics: 5xx ratio 100.00% (* of * requests) over the 5% budget*"])
+    assert_no_traceback(result)
+
+
+def test_hung_api_times_out_once_per_probe_and_the_run_ends(pytester: pytest.Pytester, stack: ReferenceStack) -> None:
+    make_probe_project(pytester, stack, timeout="1s")
+    stack.set_faults("api", hang=True)
+    # In its own process with a hard limit, as a timer runs it: a probe that waited for the
+    # hung API N times (or for ever) fails this test instead of hanging it.
+    result = run_probes(pytester, subprocess=True, timeout=60)
+
+    assert failed_ids(pytester) == {CHECK_API_HEALTH, CHECK_SANDBOX, HEALTH, SANDBOX, LATENCY_API}
+    result.stdout.fnmatch_lines(
+        ["probes/test_health.py::test_api_health: api: GET http://127.0.0.1:*/health: timed out (read timeout) after *"]
+    )
+    # The latency probe gave up after its first sample: one timeout, not 60.
+    result.stdout.fnmatch_lines(
+        ["*api /health: P95 over the 2000 ms threshold*1 of 1 samples over, 1 failed (timed out (read timeout)*"]
+    )
+    assert_no_traceback(result)
+
+
+def test_malformed_gateway_json(pytester: pytest.Pytester, stack: ReferenceStack) -> None:
+    make_probe_project(pytester, stack)
+    stack.set_faults("gateway", malformed=True)
+    result = run_probes(pytester)
+
+    # Liveliness only checks the status, and the readiness check's regex still finds
+    # "healthy" in the cut-off body: both rightly pass.
+    assert failed_ids(pytester) == {GATEWAY_READINESS, GATEWAY_ENDPOINTS, GATEWAY_COMPLETION, GATEWAY_STREAM}
+    result.stdout.fnmatch_lines_random(
+        [
+            "*test_gateway_readiness: gateway GET /health/readiness returned malformed JSON in * ms: "
+            '{"status": "healthy", "detail": "truncated',
+            "*test_gateway_model_endpoints_healthy: gateway GET /health returned malformed JSON in *",
+            "*test_chat_completion: gateway POST /v1/chat/completions returned malformed JSON in *",
+        ]
+    )
+    assert "stream ended without [DONE]" in junit_cases(pytester)[GATEWAY_STREAM].message
+
+
+def test_sandbox_violations_over_the_budget(pytester: pytest.Pytester, stack: ReferenceStack) -> None:
+    make_probe_project(pytester, stack)
+    stack.set_faults("api", sandbox_violations=50)
+    result = run_probes(pytester)
+
+    assert failed_ids(pytester) == {SANDBOX}
+    result.stdout.fnmatch_lines(
+        ["*api GET /sandbox/status reports 50 sandbox violations (limit 10, budgets.sandbox_violations_per_minute)"]
+    )
+
+
+def test_sandbox_violations_under_the_budget_pass(pytester: pytest.Pytester, stack: ReferenceStack) -> None:
+    make_probe_project(pytester, stack)
+    stack.set_faults("api", sandbox_violations=9)
+    run_probes(pytester, "probes/test_sandbox.py").assert_outcomes(passed=1)
+
+
+def test_unhealthy_model_endpoint(pytester: pytest.Pytester, stack: ReferenceStack) -> None:
+    make_probe_project(pytester, stack)
+    stack.set_faults("gateway", unhealthy_endpoints=["claude-haiku-3-5"])
+    result = run_probes(pytester)
+
+    assert failed_ids(pytester) == {GATEWAY_ENDPOINTS}
+    result.stdout.fnmatch_lines(
+        ["*gateway GET /health lists 1 unhealthy endpoint(s): claude-haiku-3-5: endpoint marked unhealthy (fault)"]
+    )
+
+
+def test_latency_over_the_slo_threshold(pytester: pytest.Pytester, stack: ReferenceStack) -> None:
+    # The shipped 2 s threshold would need 2 s requests; a 100 ms SLO and 150 ms of injected
+    # latency make the same point in a fraction of the time.
+    slos = [
+        {**slo, "sli": {**slo["sli"], "threshold": "100ms"}} if slo["name"] == "api-probe-latency" else slo
+        for slo in probe_config(stack)["slos"]
+    ]
+    make_probe_project(pytester, stack, slos=slos)
+    stack.set_faults("api", latency_ms=150)
+    result = run_probes(pytester)
+
+    assert failed_ids(pytester) == {LATENCY_API}
+    result.stdout.fnmatch_lines(["*api /health: P95 over the 100 ms threshold: P95 * ms, *1 of 1 samples over"])
+
+
+def test_too_few_samples_is_inconclusive(pytester: pytest.Pytester, stack: ReferenceStack) -> None:
+    make_probe_project(pytester, stack, probes={"latency": {"samples": 10}})
+    result = run_probes(pytester)
+
+    assert failed_ids(pytester) == {LATENCY_API, LATENCY_GATEWAY}
+    result.stdout.fnmatch_lines_random(
+        [
+            "*api /health: P95 inconclusive: 10 samples; a claim at 95% confidence needs at least 59 samples "
+            "with none over the threshold: *0 of 10 samples over",
+            "*gateway /health/liveliness: P95 inconclusive: 10 samples;*",
+        ]
+    )
+
+
+def test_stopped_stack_is_connection_refused(pytester: pytest.Pytester) -> None:
+    with ReferenceStack(env=STACK_ENV) as gone:
+        stopped = StoppedStack(gone.api_url, gone.gateway_url)
+    make_probe_project(pytester, stopped)
+    result = run_probes(pytester)
+
+    # Every network probe fails (the metrics probes in their shared scrape fixture: errors).
+    result.assert_outcomes(passed=RUNNER_PROBES, failed=12, errors=4, skipped=SKIPPED)
+    result.stdout.fnmatch_lines_random(
+        [
+            "probes/test_health.py::test_api_health: api: GET http://127.0.0.1:*/health: connection refused after * ms",
+            "probes/test_gateway.py::test_chat_completion: gateway: POST http://127.0.0.1:*/v1/chat/completions: "
+            "connection refused after * ms",
+        ]
+    )
+    assert_no_traceback(result)
+
+
+def test_metrics_of_a_freshly_started_api_pass(pytester: pytest.Pytester) -> None:
+    # Before its first request the API declares its labelled families without samples; a
+    # restart must not look like missing metrics.
+    with ReferenceStack(env=STACK_ENV) as fresh:
+        make_probe_project(pytester, fresh)
+        result = run_probes(pytester, "-rs", "probes/test_metrics_endpoint.py")
+    result.assert_outcomes(passed=3, skipped=1)
+    result.stdout.fnmatch_lines(["SKIPPED*: api GET /metrics: no requests counted yet, no 5xx ratio to check"])
+    assert METRICS_FAMILIES not in failed_ids(pytester)
+
+
+TOKEN = "sk-probe-0c5e1d7a9b-never-print"
+
+
+def test_token_from_the_environment_authenticates_and_never_shows(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token_from_env = {"token": "${PROBE_API_TOKEN}"}
+    targets = {"api": token_from_env, "gateway": token_from_env}
+    with ReferenceStack("--api-key", TOKEN, env=STACK_ENV) as secured:
+        make_probe_project(pytester, secured, environments={"local": {"targets": targets}})
+        monkeypatch.setenv("PROBE_API_TOKEN", TOKEN)
+        result = run_probes(pytester)
+        result.assert_outcomes(**ALL_PASS)
+        passed_report = (pytester.path / "reports" / "junit.xml").read_text()
+
+        wrong = TOKEN[::-1]
+        monkeypatch.setenv("PROBE_API_TOKEN", wrong)
+        refused = run_probes(pytester)
+
+    # The stack does check the token: with the wrong one the authenticated routes refuse.
+    assert HEALTH in failed_ids(pytester)
+    refused.stdout.fnmatch_lines(["probes/test_health.py::test_api_health: api GET /health returned 401 *"])
+    failed_report = (pytester.path / "reports" / "junit.xml").read_text()
+    for text in (result.stdout.str(), result.stderr.str(), passed_report):
+        assert TOKEN not in text
+    for text in (refused.stdout.str(), refused.stderr.str(), failed_report):
+        assert TOKEN not in text
+        assert wrong not in text
