@@ -1,0 +1,149 @@
+"""Declarative checks (`checks:` in the config) against the reference stack, through pytest.
+
+Every check is its own probe (own test id, own verdict, own message), whatever the number
+of checks and however the run is split with xdist. How fast 200 of them run is measured by
+`bench/bench_checks.py`, not asserted here.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from probe_project import failed_ids, junit_cases, make_probe_project, run_probes
+
+from slo.refstack import ReferenceStack
+
+pytest_plugins = ["pytester"]
+
+CHECKS_MODULE = "probes/test_checks.py"
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[ReferenceStack]:
+    with ReferenceStack("--seed", "11", env={"REFSTACK_API_KEY": ""}) as running:
+        yield running
+
+
+@pytest.fixture(autouse=True)
+def isolated(stack: ReferenceStack, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for name in ("SLO_ENV", "SLO_CONFIG", "PUSHGATEWAY_URL"):
+        monkeypatch.delenv(name, raising=False)
+    yield
+    stack.clear_faults("api")
+    stack.clear_faults("gateway")
+
+
+def generated_checks(count: int) -> list[dict[str, Any]]:
+    """`count` passing checks over both targets and the three kinds of expectation."""
+    kinds = [
+        {"target": "api", "path": "/health", "json": {"status": "healthy"}, "latency": "2s", "slo": "api-availability"},
+        {"target": "api", "path": "/sandbox/status", "json": {"status": "ok"}, "slo": "sandbox-availability"},
+        {"target": "gateway", "path": "/health/readiness", "body_regex": '"(healthy|connected)"'},
+    ]
+    return [{"name": f"generated-{i:03d}", **kinds[i % len(kinds)]} for i in range(count)]
+
+
+def test_many_checks_are_each_their_own_probe(pytester: pytest.Pytester, stack: ReferenceStack) -> None:
+    checks = generated_checks(200)
+    make_probe_project(pytester, stack, checks=checks)
+    result = run_probes(pytester, CHECKS_MODULE)
+
+    result.assert_outcomes(passed=200)
+    cases = junit_cases(pytester)
+    assert set(cases) == {f"test_checks::test_check[{check['name']}]" for check in checks}
+    assert {case.outcome for case in cases.values()} == {"passed"}
+
+
+def test_no_checks_is_an_explained_skip(pytester: pytest.Pytester, stack: ReferenceStack) -> None:
+    make_probe_project(pytester, stack, checks=[])
+    result = run_probes(pytester, "-rs", CHECKS_MODULE)
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(["SKIPPED*no checks: in the config"])
+
+
+@pytest.fixture
+def mixed(pytester: pytest.Pytester, stack: ReferenceStack) -> pytest.Pytester:
+    """A project whose checks pass and fail in every way a check can, gateway 150 ms slow."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed_port = sock.getsockname()[1]
+    completion = {"model": "claude-sonnet-4", "messages": [{"role": "user", "content": "ping"}], "max_tokens": 4}
+    checks = [
+        {"name": "json-ok", "target": "api", "path": "/health", "json": {"status": "healthy"}},
+        {"name": "json-nested-ok", "target": "api", "path": "/health", "json": {"checks.disk.threshold_percent": 90}},
+        {"name": "json-mismatch", "target": "api", "path": "/health", "json": {"status": "degraded"}},
+        {"name": "json-missing", "target": "api", "path": "/health", "json": {"uptime_seconds": 1}},
+        {"name": "json-not-json", "target": "api", "path": "/metrics", "json": {"status": "ok"}},
+        {"name": "regex-ok", "target": "gateway", "path": "/health/readiness", "body_regex": '"connected"'},
+        {"name": "regex-mismatch", "target": "gateway", "path": "/health/readiness", "body_regex": '"degraded"'},
+        {"name": "status-mismatch", "target": "api", "path": "/nope"},
+        {"name": "status-list-ok", "target": "api", "path": "/nope", "status": [404, 410]},
+        {"name": "latency-over", "target": "gateway", "path": "/health/liveliness", "latency": "50ms"},
+        {"name": "latency-ok", "target": "gateway", "path": "/health/liveliness", "latency": "5s"},
+        {"name": "by-url", "url": f"{stack.api_url}/health?verbose=1", "json": {"status": "healthy"}},
+        {"name": "by-url-refused", "url": f"http://127.0.0.1:{closed_port}/health"},
+        {
+            "name": "post-completion",
+            "target": "gateway",
+            "path": "/v1/chat/completions",
+            "method": "POST",
+            "body": completion,
+            "json": {"object": "chat.completion", "choices.0.message.role": "assistant"},
+        },
+    ]
+    make_probe_project(pytester, stack, checks=checks)
+    stack.set_faults("gateway", latency_ms=150)
+    return pytester
+
+
+def check_id(name: str) -> str:
+    return f"test_checks::test_check[{name}]"
+
+
+MIXED_FAILURES = {
+    check_id(name)
+    for name in (
+        "json-mismatch",
+        "json-missing",
+        "json-not-json",
+        "regex-mismatch",
+        "status-mismatch",
+        "latency-over",
+        "by-url-refused",
+    )
+}
+
+MIXED_MESSAGES = [
+    "*test_check[[]json-mismatch[]]: api GET /health: JSON field status is 'healthy', expected 'degraded'",
+    "*test_check[[]json-missing[]]: api GET /health: JSON field uptime_seconds is missing",
+    "*test_check[[]json-not-json[]]: api GET /metrics returned malformed JSON in * ms: # HELP *",
+    "*test_check[[]regex-mismatch[]]: gateway GET /health/readiness: body does not match /\"degraded\"/: *",
+    "*test_check[[]status-mismatch[]]: api GET /nope returned 404 (expected 200) in * ms: *no route /nope*",
+    "*test_check[[]latency-over[]]: gateway GET /health/liveliness took * ms, over the check's 50 ms latency",
+    "*test_check[[]by-url-refused[]]: 127.0.0.1: GET http://127.0.0.1:*/health: connection refused after * ms",
+]
+
+
+def test_each_failed_expectation_has_its_own_message(mixed: pytest.Pytester) -> None:
+    result = run_probes(mixed, CHECKS_MODULE)
+
+    result.assert_outcomes(passed=7, failed=7)
+    assert failed_ids(mixed) == MIXED_FAILURES
+    result.stdout.fnmatch_lines_random(MIXED_MESSAGES)
+    assert "Traceback" not in result.stdout.str()
+
+
+def test_xdist_gives_the_same_verdicts(mixed: pytest.Pytester) -> None:
+    serial = run_probes(mixed, CHECKS_MODULE)
+    serial_outcomes = {case.id: case.outcome for case in junit_cases(mixed).values()}
+
+    distributed = run_probes(mixed, "-n", "2", CHECKS_MODULE)
+    distributed.assert_outcomes(passed=7, failed=7)
+    distributed.stdout.fnmatch_lines(["created: 2/2 workers"])
+    assert {case.id: case.outcome for case in junit_cases(mixed).values()} == serial_outcomes
+    assert failed_ids(mixed) == MIXED_FAILURES
+    distributed.stdout.fnmatch_lines_random(MIXED_MESSAGES)
+    serial.assert_outcomes(passed=7, failed=7)
