@@ -99,9 +99,7 @@ class LatencyProbe(StrictModel):
     threshold: Duration = 2.0
     quantile: Fraction = 0.95
     confidence: Fraction = 0.95
-    endpoints: list[LatencyEndpoint] = Field(
-        default_factory=lambda: [LatencyEndpoint(target="api")]
-    )
+    endpoints: list[LatencyEndpoint] = Field(default_factory=lambda: [LatencyEndpoint(target="api")])
 
 
 class GatewayProbe(StrictModel):

@@ -21,6 +21,10 @@ pytest_plugins = ["pytester"]
 CHECKS_MODULE = "probes/test_checks.py"
 
 
+def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    return run_probes(pytester, *args, CHECKS_MODULE)
+
+
 @pytest.fixture(scope="module")
 def stack() -> Iterator[ReferenceStack]:
     with ReferenceStack("--seed", "11", env={"REFSTACK_API_KEY": ""}) as running:
@@ -39,7 +43,13 @@ def isolated(stack: ReferenceStack, monkeypatch: pytest.MonkeyPatch) -> Iterator
 def generated_checks(count: int) -> list[dict[str, Any]]:
     """`count` passing checks over both targets and the three kinds of expectation."""
     kinds = [
-        {"target": "api", "path": "/health", "json": {"status": "healthy"}, "latency": "2s", "slo": "api-availability"},
+        {
+            "target": "api",
+            "path": "/health",
+            "json": {"status": "healthy"},
+            "latency": "2s",
+            "slo": "api-availability",
+        },
         {"target": "api", "path": "/sandbox/status", "json": {"status": "ok"}, "slo": "sandbox-availability"},
         {"target": "gateway", "path": "/health/readiness", "body_regex": '"(healthy|connected)"'},
     ]
@@ -49,7 +59,7 @@ def generated_checks(count: int) -> list[dict[str, Any]]:
 def test_many_checks_are_each_their_own_probe(pytester: pytest.Pytester, stack: ReferenceStack) -> None:
     checks = generated_checks(200)
     make_probe_project(pytester, stack, checks=checks)
-    result = run_probes(pytester, CHECKS_MODULE)
+    result = run(pytester)
 
     result.assert_outcomes(passed=200)
     cases = junit_cases(pytester)
@@ -59,7 +69,7 @@ def test_many_checks_are_each_their_own_probe(pytester: pytest.Pytester, stack: 
 
 def test_no_checks_is_an_explained_skip(pytester: pytest.Pytester, stack: ReferenceStack) -> None:
     make_probe_project(pytester, stack, checks=[])
-    result = run_probes(pytester, "-rs", CHECKS_MODULE)
+    result = run(pytester, "-rs")
     result.assert_outcomes(skipped=1)
     result.stdout.fnmatch_lines(["SKIPPED*no checks: in the config"])
 
@@ -70,15 +80,29 @@ def mixed(pytester: pytest.Pytester, stack: ReferenceStack) -> pytest.Pytester:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         closed_port = sock.getsockname()[1]
-    completion = {"model": "claude-sonnet-4", "messages": [{"role": "user", "content": "ping"}], "max_tokens": 4}
+    completion = {
+        "model": "claude-sonnet-4",
+        "messages": [{"role": "user", "content": "ping"}],
+        "max_tokens": 4,
+    }
     checks = [
         {"name": "json-ok", "target": "api", "path": "/health", "json": {"status": "healthy"}},
-        {"name": "json-nested-ok", "target": "api", "path": "/health", "json": {"checks.disk.threshold_percent": 90}},
+        {
+            "name": "json-nested-ok",
+            "target": "api",
+            "path": "/health",
+            "json": {"checks.disk.threshold_percent": 90},
+        },
         {"name": "json-mismatch", "target": "api", "path": "/health", "json": {"status": "degraded"}},
         {"name": "json-missing", "target": "api", "path": "/health", "json": {"uptime_seconds": 1}},
         {"name": "json-not-json", "target": "api", "path": "/metrics", "json": {"status": "ok"}},
         {"name": "regex-ok", "target": "gateway", "path": "/health/readiness", "body_regex": '"connected"'},
-        {"name": "regex-mismatch", "target": "gateway", "path": "/health/readiness", "body_regex": '"degraded"'},
+        {
+            "name": "regex-mismatch",
+            "target": "gateway",
+            "path": "/health/readiness",
+            "body_regex": '"degraded"',
+        },
         {"name": "status-mismatch", "target": "api", "path": "/nope"},
         {"name": "status-list-ok", "target": "api", "path": "/nope", "status": [404, 410]},
         {"name": "latency-over", "target": "gateway", "path": "/health/liveliness", "latency": "50ms"},
@@ -120,15 +144,16 @@ MIXED_MESSAGES = [
     "*test_check[[]json-mismatch[]]: api GET /health: JSON field status is 'healthy', expected 'degraded'",
     "*test_check[[]json-missing[]]: api GET /health: JSON field uptime_seconds is missing",
     "*test_check[[]json-not-json[]]: api GET /metrics returned malformed JSON in * ms: # HELP *",
-    "*test_check[[]regex-mismatch[]]: gateway GET /health/readiness: body does not match /\"degraded\"/: *",
+    '*test_check[[]regex-mismatch[]]: gateway GET /health/readiness: body does not match /"degraded"/: *',
     "*test_check[[]status-mismatch[]]: api GET /nope returned 404 (expected 200) in * ms: *no route /nope*",
     "*test_check[[]latency-over[]]: gateway GET /health/liveliness took * ms, over the check's 50 ms latency",
-    "*test_check[[]by-url-refused[]]: 127.0.0.1: GET http://127.0.0.1:*/health: connection refused after * ms",
+    "*test_check[[]by-url-refused[]]: 127.0.0.1: GET http://127.0.0.1:*/health: "
+    "connection refused after * ms",
 ]
 
 
 def test_each_failed_expectation_has_its_own_message(mixed: pytest.Pytester) -> None:
-    result = run_probes(mixed, CHECKS_MODULE)
+    result = run(mixed)
 
     result.assert_outcomes(passed=7, failed=7)
     assert failed_ids(mixed) == MIXED_FAILURES
@@ -137,13 +162,10 @@ def test_each_failed_expectation_has_its_own_message(mixed: pytest.Pytester) -> 
 
 
 def test_xdist_gives_the_same_verdicts(mixed: pytest.Pytester) -> None:
-    serial = run_probes(mixed, CHECKS_MODULE)
-    serial_outcomes = {case.id: case.outcome for case in junit_cases(mixed).values()}
+    result = run(mixed, "-n", "2")
 
-    distributed = run_probes(mixed, "-n", "2", CHECKS_MODULE)
-    distributed.assert_outcomes(passed=7, failed=7)
-    distributed.stdout.fnmatch_lines(["created: 2/2 workers"])
-    assert {case.id: case.outcome for case in junit_cases(mixed).values()} == serial_outcomes
+    result.stdout.fnmatch_lines(["created: 2/2 workers"])
+    result.assert_outcomes(passed=7, failed=7)
+    assert len(junit_cases(mixed)) == 14
     assert failed_ids(mixed) == MIXED_FAILURES
-    distributed.stdout.fnmatch_lines_random(MIXED_MESSAGES)
-    serial.assert_outcomes(passed=7, failed=7)
+    result.stdout.fnmatch_lines_random(MIXED_MESSAGES)

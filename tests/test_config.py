@@ -75,7 +75,11 @@ def test_shipped_config_loads_for_local_without_any_variable() -> None:
     assert (gateway.url, gateway.timeout, gateway.stream) == ("http://127.0.0.1:4000", 15.0, True)
     assert config.env_name == "local"
     assert list(config.environments) == ["local"]
-    assert [check.name for check in config.checks] == ["api-health-status", "sandbox-status", "gateway-readiness"]
+    assert [check.name for check in config.checks] == [
+        "api-health-status",
+        "sandbox-status",
+        "gateway-readiness",
+    ]
     assert config.probes.latency.samples >= 59
     assert config.slo("api-probe-latency").sli.threshold == 2.0
     assert not config.pushgateway.url
@@ -149,8 +153,13 @@ def test_an_empty_variable_takes_the_default_as_in_the_shell(tmp_path: Path) -> 
 def test_missing_variable_names_the_variable_and_key_never_a_value(tmp_path: Path) -> None:
     path = write(
         tmp_path,
-        TARGETS.replace('api: {url: "http://127.0.0.1:8080"}', 'api: {url: "http://127.0.0.1:8080", token: "${SET_TOKEN}"}')
-        .replace('gateway: {url: "http://127.0.0.1:4000"}', 'gateway: {url: "http://127.0.0.1:4000", token: "${GW_TOKEN}"}'),
+        TARGETS.replace(
+            'api: {url: "http://127.0.0.1:8080"}',
+            'api: {url: "http://127.0.0.1:8080", token: "${SET_TOKEN}"}',
+        ).replace(
+            'gateway: {url: "http://127.0.0.1:4000"}',
+            'gateway: {url: "http://127.0.0.1:4000", token: "${GW_TOKEN}"}',
+        ),
     )
     message = config_error(path, environ={"SET_TOKEN": SECRET})
     assert message == (
@@ -195,7 +204,8 @@ def test_variables_of_other_environments_are_not_needed(tmp_path: Path) -> None:
         pytest.param(
             '{url: "http://127.0.0.1:8080"}',
             '{url: "http://127.0.0.1:8080", timeout: 2x}',
-            "environments.local.targets.api.timeout: invalid duration '2x' (use e.g. 500ms, 2s, 5m, 1h30m, 30d)",
+            "environments.local.targets.api.timeout: "
+            "invalid duration '2x' (use e.g. 500ms, 2s, 5m, 1h30m, 30d)",
             id="bad-duration",
         ),
         pytest.param(
@@ -348,14 +358,26 @@ def project(pytester: pytest.Pytester) -> pytest.Pytester:
 @pytest.mark.parametrize(
     ("mistake", "expected"),
     [
-        pytest.param(("timeout: 2s", "timeout: 2x"), "environments.local.targets.api.timeout: invalid duration", id="duration"),
-        pytest.param(("timeout: 2s", "timout: 2s"), "environments.local.targets.api.timout: unknown key", id="unknown-key"),
+        pytest.param(
+            ("timeout: 2s", "timeout: 2x"),
+            "environments.local.targets.api.timeout: invalid duration",
+            id="duration",
+        ),
+        pytest.param(
+            ("timeout: 2s", "timout: 2s"),
+            "environments.local.targets.api.timout: unknown key",
+            id="unknown-key",
+        ),
         pytest.param(
             ("timeout: 2s", "timeout: 2s\n      token: ${PROBE_TOKEN}"),
             "environment variable PROBE_TOKEN is not set",
             id="missing-variable",
         ),
-        pytest.param(("version: 1", "version: 1\nversion: 1"), "line 2: invalid YAML: duplicate key 'version'", id="duplicate"),
+        pytest.param(
+            ("version: 1", "version: 1\nversion: 1"),
+            "line 2: invalid YAML: duplicate key 'version'",
+            id="duplicate",
+        ),
     ],
 )
 def test_broken_config_stops_pytest_with_usage_error(
@@ -368,7 +390,9 @@ def test_broken_config_stops_pytest_with_usage_error(
     assert line.startswith(f"ERROR: {config}: ")
 
 
-def test_unknown_environment_on_the_command_line_is_usage_error_in_a_real_process(project: pytest.Pytester) -> None:
+def test_unknown_environment_on_the_command_line_is_usage_error_in_a_real_process(
+    project: pytest.Pytester,
+) -> None:
     result = run_probes(project, "--slo-env", "nope", "probes/", subprocess=True)
     assert_usage_error(result, "environments: unknown environment 'nope' (known: local)")
 
@@ -377,7 +401,9 @@ def test_missing_token_variable_names_it_without_printing_any_value(
     project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     config = project.path / "monitoring.yaml"
-    config.write_text(config.read_text().replace("timeout: 2s", "timeout: 2s\n      token: ${PROBE_TOKEN}", 1))
+    config.write_text(
+        config.read_text().replace("timeout: 2s", "timeout: 2s\n      token: ${PROBE_TOKEN}", 1)
+    )
     monkeypatch.setenv("OTHER_SECRET", SECRET)
     monkeypatch.delenv("PROBE_TOKEN", raising=False)
     result = run_probes(project, subprocess=True)

@@ -227,7 +227,9 @@ def test_hung_server_times_out_at_the_target_timeout(hung_port: int) -> None:
     timeout = 0.5
     failure = failure_of(client(f"http://127.0.0.1:{hung_port}", timeout=f"{timeout}s"))
     assert failure.reason == "timeout"
-    assert str(failure).startswith(f"api: GET http://127.0.0.1:{hung_port}/health: timed out (read timeout) after ")
+    assert str(failure).startswith(
+        f"api: GET http://127.0.0.1:{hung_port}/health: timed out (read timeout) after "
+    )
     assert failure.record is not None
     # Never earlier than the timeout; the generous upper bound only catches "waits for ever".
     assert timeout <= failure.record.elapsed < timeout + 5
@@ -248,7 +250,8 @@ def test_self_signed_certificate_is_a_tls_failure(tls_port: int) -> None:
     failure = failure_of(client(f"https://localhost:{tls_port}", token=TOKEN))
     assert failure.reason == "tls"
     assert str(failure).startswith(
-        f"api: GET https://localhost:{tls_port}/health: TLS handshake failed: [SSL: CERTIFICATE_VERIFY_FAILED]"
+        f"api: GET https://localhost:{tls_port}/health: "
+        "TLS handshake failed: [SSL: CERTIFICATE_VERIFY_FAILED]"
     )
 
 

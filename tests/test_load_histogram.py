@@ -22,7 +22,7 @@ latencies = st.lists(
     min_size=1,
     max_size=400,
 )
-quantiles = st.sampled_from([0.5, 0.9, 0.95, 0.99])
+quantiles = st.sampled_from([0.5, 0.95, 0.99])
 
 
 def within_contract(reported: float, exact: float) -> bool:
@@ -52,9 +52,7 @@ def test_reported_percentile_is_the_exact_order_statistic_within_the_contract(
 
 @settings(deadline=None)
 @given(values=latencies, q=quantiles)
-def test_bounds_are_conservative_readings_of_the_exact_bound_samples(
-    values: list[float], q: float
-) -> None:
+def test_bounds_are_conservative_readings_of_the_exact_bound_samples(values: list[float], q: float) -> None:
     ordered = sorted(values)
     figures = measure(record(values), 0.95).percentiles[f"p{round(q * 100)}"]
     upper = stats.percentile_upper_bound(len(ordered), q, 0.95)

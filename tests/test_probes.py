@@ -128,11 +128,15 @@ def test_api_5xx_fails_the_api_probes_only(pytester: pytest.Pytester) -> None:
             '{"error": {"message": "fault injected: error_rate=1, status=503"*',
         ]
     )
-    result.stdout.fnmatch_lines(["*api GET /metrics: 5xx ratio 100.00% (* of * requests) over the 5% budget*"])
+    result.stdout.fnmatch_lines(
+        ["*api GET /metrics: 5xx ratio 100.00% (* of * requests) over the 5% budget*"]
+    )
     assert_no_traceback(result)
 
 
-def test_hung_api_times_out_once_per_probe_and_the_run_ends(pytester: pytest.Pytester, stack: ReferenceStack) -> None:
+def test_hung_api_times_out_once_per_probe_and_the_run_ends(
+    pytester: pytest.Pytester, stack: ReferenceStack
+) -> None:
     make_probe_project(pytester, stack, timeout="1s")
     stack.set_faults("api", hang=True)
     # In its own process with a hard limit, as a timer runs it: a probe that waited for the
@@ -141,11 +145,17 @@ def test_hung_api_times_out_once_per_probe_and_the_run_ends(pytester: pytest.Pyt
 
     assert failed_ids(pytester) == {CHECK_API_HEALTH, CHECK_SANDBOX, HEALTH, SANDBOX, LATENCY_API}
     result.stdout.fnmatch_lines(
-        ["probes/test_health.py::test_api_health: api: GET http://127.0.0.1:*/health: timed out (read timeout) after *"]
+        [
+            "probes/test_health.py::test_api_health: "
+            "api: GET http://127.0.0.1:*/health: timed out (read timeout) after *"
+        ]
     )
     # The latency probe gave up after its first sample: one timeout, not 60.
     result.stdout.fnmatch_lines(
-        ["*api /health: P95 over the 2000 ms threshold*1 of 1 samples over, 1 failed (timed out (read timeout)*"]
+        [
+            "*api /health: P95 over the 2000 ms threshold*"
+            "1 of 1 samples over, 1 failed (timed out (read timeout)*"
+        ]
     )
     assert_no_traceback(result)
 
@@ -176,7 +186,10 @@ def test_sandbox_violations_over_the_budget(pytester: pytest.Pytester, stack: Re
 
     assert failed_ids(pytester) == {SANDBOX}
     result.stdout.fnmatch_lines(
-        ["*api GET /sandbox/status reports 50 sandbox violations (limit 10, budgets.sandbox_violations_per_minute)"]
+        [
+            "*api GET /sandbox/status reports 50 sandbox violations "
+            "(limit 10, budgets.sandbox_violations_per_minute)"
+        ]
     )
 
 
@@ -193,7 +206,10 @@ def test_unhealthy_model_endpoint(pytester: pytest.Pytester, stack: ReferenceSta
 
     assert failed_ids(pytester) == {GATEWAY_ENDPOINTS}
     result.stdout.fnmatch_lines(
-        ["*gateway GET /health lists 1 unhealthy endpoint(s): claude-haiku-3-5: endpoint marked unhealthy (fault)"]
+        [
+            "*gateway GET /health lists 1 unhealthy endpoint(s): "
+            "claude-haiku-3-5: endpoint marked unhealthy (fault)"
+        ]
     )
 
 
@@ -209,7 +225,9 @@ def test_latency_over_the_slo_threshold(pytester: pytest.Pytester, stack: Refere
     result = run_probes(pytester)
 
     assert failed_ids(pytester) == {LATENCY_API}
-    result.stdout.fnmatch_lines(["*api /health: P95 over the 100 ms threshold: P95 * ms, *1 of 1 samples over"])
+    result.stdout.fnmatch_lines(
+        ["*api /health: P95 over the 100 ms threshold: P95 * ms, *1 of 1 samples over"]
+    )
 
 
 def test_too_few_samples_is_inconclusive(pytester: pytest.Pytester, stack: ReferenceStack) -> None:
@@ -236,9 +254,10 @@ def test_stopped_stack_is_connection_refused(pytester: pytest.Pytester) -> None:
     result.assert_outcomes(passed=RUNNER_PROBES, failed=12, errors=4, skipped=SKIPPED)
     result.stdout.fnmatch_lines_random(
         [
-            "probes/test_health.py::test_api_health: api: GET http://127.0.0.1:*/health: connection refused after * ms",
-            "probes/test_gateway.py::test_chat_completion: gateway: POST http://127.0.0.1:*/v1/chat/completions: "
-            "connection refused after * ms",
+            "probes/test_health.py::test_api_health: "
+            "api: GET http://127.0.0.1:*/health: connection refused after * ms",
+            "probes/test_gateway.py::test_chat_completion: "
+            "gateway: POST http://127.0.0.1:*/v1/chat/completions: connection refused after * ms",
         ]
     )
     assert_no_traceback(result)
@@ -251,7 +270,9 @@ def test_metrics_of_a_freshly_started_api_pass(pytester: pytest.Pytester) -> Non
         make_probe_project(pytester, fresh)
         result = run_probes(pytester, "-rs", "probes/test_metrics_endpoint.py")
     result.assert_outcomes(passed=3, skipped=1)
-    result.stdout.fnmatch_lines(["SKIPPED*: api GET /metrics: no requests counted yet, no 5xx ratio to check"])
+    result.stdout.fnmatch_lines(
+        ["SKIPPED*: api GET /metrics: no requests counted yet, no 5xx ratio to check"]
+    )
     assert METRICS_FAMILIES not in failed_ids(pytester)
 
 

@@ -48,7 +48,15 @@ def test_parse_duration_rejects_negative_numbers() -> None:
 
 @pytest.mark.parametrize(
     ("seconds", "text"),
-    [(3600, "1h"), (0.25, "250ms"), (90, "90s"), (120, "2m"), (86400 * 30, "30d"), (604800, "1w"), (0, "0ms")],
+    [
+        (3600, "1h"),
+        (0.25, "250ms"),
+        (90, "90s"),
+        (120, "2m"),
+        (86400 * 30, "30d"),
+        (604800, "1w"),
+        (0, "0ms"),
+    ],
 )
 def test_format_duration_is_the_shortest_exact_spelling(seconds: float, text: str) -> None:
     assert format_duration(seconds) == text
@@ -62,7 +70,16 @@ def test_format_then_parse_round_trips_whole_milliseconds(milliseconds: int) -> 
 
 @pytest.mark.parametrize(
     ("value", "fraction"),
-    [(99.9, 0.999), ("99.9%", 0.999), ("5%", 0.05), (" 5 % ", 0.05), (5, 0.05), (0, 0.0), (100, 1.0), ("80", 0.8)],
+    [
+        (99.9, 0.999),
+        ("99.9%", 0.999),
+        ("5%", 0.05),
+        (" 5 % ", 0.05),
+        (5, 0.05),
+        (0, 0.0),
+        (100, 1.0),
+        ("80", 0.8),
+    ],
 )
 def test_parse_percent_reads_numbers_as_percent(value: object, fraction: float) -> None:
     assert parse_percent(value) == pytest.approx(fraction)

@@ -180,10 +180,11 @@ def slo_groups(slo: SLO) -> list[dict[str, Any]]:
     rules += [_alert(slo, burn) for burn in alert_windows(slo)]
     if isinstance(slo.sli, ProbeLatencySLI | HistogramSLI):
         rules.append(_bucket_alert(slo, query.bucket_missing, slo.sli.threshold))
-    # The SLO window reads up to 30 days of samples per series: once a minute is plenty.
+    # A group of its own: the SLO window reads up to 30 days of samples per series, and
+    # a slow evaluation there must not delay the alerts.
     return [
         {"name": f"slo:{slo.name}", "rules": rules},
-        {"name": f"slo:{slo.name}:window", "interval": "1m", "rules": _slo_window_rules(slo)},
+        {"name": f"slo:{slo.name}:window", "rules": _slo_window_rules(slo)},
     ]
 
 

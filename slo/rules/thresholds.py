@@ -131,7 +131,7 @@ def threshold_group(budgets: Budgets) -> dict[str, Any]:
             '(now {{ $value | humanizePercentage }}).',
         ),
     ]
-    return {"name": "claude_code_alerts", "interval": "30s", "rules": rules}
+    return {"name": "claude_code_alerts", "rules": rules}
 
 
 def staleness_group(budgets: Budgets, probe_job: str) -> dict[str, Any]:

@@ -1,0 +1,268 @@
+"""`slo load` end to end: real Locust subprocesses against the reference stack on loopback.
+
+Runs are a few seconds each; the verdict logic itself is covered fast in test_load_verdict.
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+
+from slo.refstack import ReferenceStack
+
+pytest_plugins = ["pytester"]
+
+ROOT = Path(__file__).resolve().parents[1]
+LOCUSTFILE = ROOT / "load" / "locustfile.py"
+HEALTH = "GET /health"
+
+#: Short and light: five users, a little think time, half a second of warm-up.
+QUICK = {
+    "users": 5,
+    "spawn_rate": 50,
+    "warmup": "500ms",
+    "duration": "3s",
+    "think_time_min": "5ms",
+    "think_time_max": "15ms",
+}
+API_ONLY = {"scenarios": {"api_health": 1}}
+
+
+@dataclass
+class Outcome:
+    status: int
+    stdout: str
+    stderr: str
+    summary: dict[str, Any]
+
+    def threshold(self, name: str) -> dict[str, Any]:
+        return next(row for row in self.summary["thresholds"] if row["name"] == name)
+
+    def verdicts(self) -> dict[str, str]:
+        return {row["name"]: row["verdict"] for row in self.summary["thresholds"]}
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[ReferenceStack]:
+    with ReferenceStack("--seed", "7") as stack:
+        yield stack
+
+
+@pytest.fixture
+def healthy(stack: ReferenceStack) -> Iterator[ReferenceStack]:
+    yield stack
+    stack.clear_faults("api")
+    stack.clear_faults("gateway")
+
+
+def write_config(path: Path, stack: ReferenceStack, load: dict[str, Any], **extra: Any) -> Path:
+    config = {
+        "environments": {
+            "local": {
+                "targets": {
+                    "api": {"url": stack.api_url, "timeout": "5s"},
+                    "gateway": {"url": stack.gateway_url, "timeout": "5s"},
+                }
+            }
+        },
+        "probes": {"latency": {"endpoints": []}},
+        "load": load,
+        **extra,
+    }
+    file = path / "monitoring.yaml"
+    file.write_text(json.dumps(config))  # JSON is YAML
+    return file
+
+
+def slo_load(tmp_path: Path, config: Path, *args: str) -> Outcome:
+    report_dir = tmp_path / "reports"
+    command = [sys.executable, "-m", "slo", "load", "--config", str(config)]
+    command += ["--locustfile", str(LOCUSTFILE), "--report-dir", str(report_dir), *args]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    summary_path = report_dir / "summary.json"
+    summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
+    return Outcome(result.returncode, result.stdout, result.stderr, summary)
+
+
+class _Pushgateway(http.server.BaseHTTPRequestHandler):
+    received: ClassVar[list[tuple[str, bytes]]] = []
+
+    def do_PUT(self) -> None:
+        self.received.append((self.path, self.rfile.read(int(self.headers["Content-Length"]))))
+        self.send_response(202)
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Quiet."""
+
+
+@pytest.fixture
+def pushgateway() -> Iterator[str]:
+    _Pushgateway.received = []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Pushgateway)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_healthy_stack_passes_and_pushes(tmp_path: Path, healthy: ReferenceStack, pushgateway: str) -> None:
+    config = write_config(tmp_path, healthy, QUICK, pushgateway={"url": pushgateway, "instance": "ci"})
+    outcome = slo_load(tmp_path, config)
+    assert outcome.status == 0, outcome.stdout + outcome.stderr
+    assert outcome.summary["verdict"] == "pass"
+    assert outcome.verdicts() == {
+        "total requests": "pass",
+        "total error_rate": "pass",
+        "total p95": "pass",
+    }
+    endpoints = outcome.summary["endpoints"]
+    assert set(endpoints) == {"total", HEALTH, "GET /sandbox/status", "POST /v1/chat/completions"}
+    for name, figures in endpoints.items():
+        # Every request Locust counted after the warm-up was recorded exactly, no more.
+        assert figures["requests"] == figures["locust"]["requests"], name
+        assert figures["failures"] == 0
+    assert "slo load: PASS" in outcome.stdout
+    reports = tmp_path / "reports"
+    assert (reports / "report.html").exists()
+    assert (reports / "locust_stats.csv").exists()
+    [(path, body)] = _Pushgateway.received
+    assert path == "/metrics/job/load-test/environment/local/instance/ci"
+    assert b'synthetic_load_verdict{verdict="pass"} 1.0' in body
+
+
+def test_latency_over_two_seconds_fails(tmp_path: Path, healthy: ReferenceStack) -> None:
+    healthy.set_faults("api", latency_ms=2500)
+    load = {**QUICK, **API_ONLY, "users": 10, "spawn_rate": 100, "warmup": 0}
+    outcome = slo_load(tmp_path, write_config(tmp_path, healthy, load))
+    assert outcome.status == 1, outcome.stdout + outcome.stderr
+    p95 = outcome.threshold("total p95")
+    assert p95["verdict"] == "fail"
+    assert p95["bound"] > 2000
+    assert p95["observed"] >= 2500
+
+
+def test_ten_percent_errors_fail_on_error_rate(tmp_path: Path, healthy: ReferenceStack) -> None:
+    healthy.set_faults("api", error_rate=0.1, status=503)
+    outcome = slo_load(tmp_path, write_config(tmp_path, healthy, {**QUICK, **API_ONLY}))
+    assert outcome.status == 1, outcome.stdout + outcome.stderr
+    assert outcome.verdicts() == {
+        "total requests": "pass",
+        "total error_rate": "fail",
+        "total p95": "pass",
+    }
+    error_rate = outcome.threshold("total error_rate")
+    assert 0.05 < error_rate["bound"] < error_rate["observed"]
+    assert any("503" in error["message"] for error in outcome.summary["errors"])
+
+
+def test_a_target_that_is_down_fails(tmp_path: Path, healthy: ReferenceStack) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed_port = sock.getsockname()[1]
+    config = write_config(tmp_path, healthy, {**QUICK, **API_ONLY})
+    config.write_text(config.read_text().replace(healthy.api_url, f"http://127.0.0.1:{closed_port}"))
+    outcome = slo_load(tmp_path, config)
+    assert outcome.status == 1, outcome.stdout + outcome.stderr
+    assert outcome.threshold("total error_rate")["verdict"] == "fail"
+    total = outcome.summary["endpoints"]["total"]
+    assert total["failures"] == total["requests"] > 0
+
+
+def test_ten_requests_are_inconclusive(tmp_path: Path, healthy: ReferenceStack) -> None:
+    load = {
+        **API_ONLY,
+        "users": 1,
+        "spawn_rate": 1,
+        "duration": "2500ms",
+        "think_time_min": "250ms",
+        "think_time_max": "250ms",
+    }
+    outcome = slo_load(tmp_path, write_config(tmp_path, healthy, load))
+    assert outcome.status == 2, outcome.stdout + outcome.stderr
+    assert outcome.summary["verdict"] == "inconclusive"
+    assert 5 <= outcome.summary["endpoints"]["total"]["requests"] <= 15
+    assert "fewer than min_requests (59)" in outcome.threshold("total requests")["reason"]
+
+
+def test_1950_ms_passes_with_the_exact_p95_where_locust_says_2000(
+    tmp_path: Path, healthy: ReferenceStack
+) -> None:
+    healthy.set_faults("api", latency_ms=1950)
+    load = {
+        **API_ONLY,
+        "users": 30,
+        "spawn_rate": 300,
+        "duration": "4500ms",
+        "think_time_min": 0,
+        "think_time_max": 0,
+    }
+    outcome = slo_load(tmp_path, write_config(tmp_path, healthy, load))
+    assert outcome.status == 0, outcome.stdout + outcome.stderr
+    total = outcome.summary["endpoints"]["total"]
+    assert total["requests"] >= 59
+    assert 1950 <= total["p95_ms"] <= total["p95_upper_ms"] < 2000
+    assert total["locust"]["p95_ms"] == 2000
+
+
+def test_workers_merge_to_the_same_totals_and_verdict(tmp_path: Path, healthy: ReferenceStack) -> None:
+    outcome = slo_load(tmp_path, write_config(tmp_path, healthy, QUICK), "--workers", "2")
+    assert outcome.status == 0, outcome.stdout + outcome.stderr
+    assert outcome.summary["verdict"] == "pass"
+    assert outcome.summary["workers"] == 2
+    endpoints = outcome.summary["endpoints"]
+    parts = [figures for name, figures in endpoints.items() if name != "total"]
+    assert endpoints["total"]["requests"] == sum(part["requests"] for part in parts) > 59
+    for name, figures in endpoints.items():
+        assert figures["requests"] == figures["locust"]["requests"], name
+    generators = [row["process"] for row in outcome.summary["load_generators"]]
+    assert generators[0] == "master"
+    assert len(generators) == 3
+    assert "master + 2 workers" in outcome.stdout
+
+
+def test_a_misspelt_scenario_is_a_usage_error(tmp_path: Path, healthy: ReferenceStack) -> None:
+    load = {**QUICK, "scenarios": {"api_helth": 1}}
+    outcome = slo_load(tmp_path, write_config(tmp_path, healthy, load))
+    assert outcome.status == 4
+    assert outcome.stdout == ""
+    assert outcome.stderr.startswith("slo load: ")
+    assert "load.scenarios: no scenario 'api_helth' in the locustfile (known: api_health" in (outcome.stderr)
+    assert outcome.stderr.count("\n") == 1
+
+
+def test_pytest_load_makes_each_threshold_a_test_case(
+    pytester: pytest.Pytester, healthy: ReferenceStack
+) -> None:
+    for name in ("conftest.py", "test_load_gate.py"):
+        (pytester.path / "load").mkdir(exist_ok=True)
+        (pytester.path / "load" / name).write_text((ROOT / "load" / name).read_text())
+    healthy.set_faults("api", error_rate=1.0, status=503)
+    config = write_config(pytester.path, healthy, {**QUICK, **API_ONLY})
+    result = pytester.runpytest_subprocess(
+        "load/",
+        "-p", "no:locust",
+        "-p", "no:cacheprovider",
+        "--slo-config", str(config),
+        "--load-args", f"--locustfile {LOCUSTFILE}",
+        "--junitxml", "junit.xml",
+    )  # fmt: skip
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*test_threshold?total error_rate? - fail: error rate at least *",
+            "*slo load: FAIL*",
+        ]
+    )
+    junit = (pytester.path / "junit.xml").read_text()
+    assert 'name="test_threshold[total error_rate]"' in junit
