@@ -94,10 +94,14 @@ def main() -> None:
     how = f" with -n {args.workers}" if args.workers else ""
     print(f"{args.checks} declared checks, API latency {args.latency_ms:g} ms, ", end="")
     print(f"median of {args.repeat} runs{how}:")
-    print(f"  pytest probes/test_checks.py, wall (process start to exit) {wall:7.2f} s")
-    print(f"  pytest probes/test_checks.py, pytest session time           {session:7.2f} s")
-    print(f"  anchor: sequential httpx loop, the same requests          {anchor:7.2f} s")
-    print(f"  ratio (anchor / wall)                                      {anchor / wall:7.1f} x")
+    rows = [
+        ("pytest probes/test_checks.py, wall (process start to exit)", f"{wall:7.2f} s"),
+        ("pytest probes/test_checks.py, pytest session time", f"{session:7.2f} s"),
+        ("anchor: sequential httpx loop, the same requests", f"{anchor:7.2f} s"),
+        ("ratio (anchor / wall)", f"{anchor / wall:7.1f} x"),
+    ]
+    for label, value in rows:
+        print(f"  {label:<58} {value}")
     print(f"  all runs (wall, session): {', '.join(f'{w:.2f}/{s:.2f}' for w, s in runs)}")
 
 

@@ -138,7 +138,9 @@ def _slo_rows(prometheus: PrometheusClient, slo: SLO, now: float) -> list[Budget
     return rows
 
 
-def budget_rows(prometheus: PrometheusClient, slos: Sequence[SLO], now: float | None = None) -> list[BudgetRow]:
+def budget_rows(
+    prometheus: PrometheusClient, slos: Sequence[SLO], now: float | None = None
+) -> list[BudgetRow]:
     """Every SLO's rows, all evaluated at the same instant `now`."""
     at = time.time() if now is None else now
     return [row for slo in slos for row in _slo_rows(prometheus, slo, at)]
@@ -149,11 +151,19 @@ def _percent(value: float | None, digits: int = 3) -> str:
 
 
 def _duration(seconds: float | None) -> str:
+    """Two units at most, as a person reads a countdown: 10d12h, 5h20m, 3m."""
     if seconds is None:
         return "never"
     if seconds <= 0:
         return "exhausted"
-    return format_duration(max(60.0, round(seconds / 60) * 60))
+    minutes = max(1, round(seconds / 60))
+    days, rest = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    if days:
+        return f"{days}d{hours}h" if hours else f"{days}d"
+    if hours:
+        return f"{hours}h{minutes}m" if minutes else f"{hours}h"
+    return f"{minutes}m"
 
 
 def _burns(row: BudgetRow) -> str:
@@ -194,7 +204,9 @@ def _parser() -> ArgumentParser:
         metavar="URL",
         help="Prometheus base URL (default: $PROMETHEUS_URL)",
     )
-    parser.add_argument("--slo", action="append", default=[], metavar="NAME", help="only this SLO (repeatable)")
+    parser.add_argument(
+        "--slo", action="append", default=[], metavar="NAME", help="only this SLO (repeatable)"
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     return parser
 

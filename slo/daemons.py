@@ -174,8 +174,7 @@ class Daemon(ABC):
                     if not last and "address already in use" in tail:
                         return False
                     raise DaemonError(
-                        f"{self.binary} exited with code {code} during startup; "
-                        f"its last log lines:\n{tail}"
+                        f"{self.binary} exited with code {code} during startup; its last log lines:\n{tail}"
                     )
                 try:
                     if client.get(f"{self.url}{self.ready_path}").status_code == 200:

@@ -106,9 +106,7 @@ def _query(metric: _Metric) -> str:
         return query
     if _SELECTOR.fullmatch(query):
         return f"sum(rate({query}[{{{{window}}}}]))"
-    raise ValueError(
-        f"query {query!r} must be a metric selector or contain a {{{{window}}}} placeholder"
-    )
+    raise ValueError(f"query {query!r} must be a metric selector or contain a {{{{window}}}} placeholder")
 
 
 def _window(window: _TimeWindow) -> str:

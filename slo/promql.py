@@ -93,4 +93,3 @@ class PrometheusClient:
         traceback: TracebackType | None,
     ) -> None:
         self.close()
-

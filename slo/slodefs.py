@@ -47,9 +47,7 @@ _RESERVED_LABELS = {"alertname", "slo", "severity", "long", "short", "window", "
 
 def _check_selector(selector: str) -> str:
     if selector and not _SELECTOR.fullmatch(selector):
-        raise ValueError(
-            f"invalid label matchers {selector!r} (write e.g. job=\"api\", path=~\"/v1/.*\")"
-        )
+        raise ValueError(f'invalid label matchers {selector!r} (write e.g. job="api", path=~"/v1/.*")')
     return selector
 
 
@@ -142,17 +140,14 @@ class HistogramSLI(StrictModel):
         for suffix in ("_bucket", "_count", "_sum"):
             if metric.endswith(suffix):
                 raise ValueError(
-                    f"give the histogram's base name, without {suffix} "
-                    f"(e.g. {metric.removesuffix(suffix)!r})"
+                    f"give the histogram's base name, without {suffix} (e.g. {metric.removesuffix(suffix)!r})"
                 )
         return metric
 
     _selector = field_validator("selector")(classmethod(lambda cls, v: _check_selector(v)))
 
 
-SLI = Annotated[
-    ProbesSLI | ProbeLatencySLI | EventsSLI | HistogramSLI, Field(discriminator="kind")
-]
+SLI = Annotated[ProbesSLI | ProbeLatencySLI | EventsSLI | HistogramSLI, Field(discriminator="kind")]
 
 
 class Alerting(StrictModel):
@@ -224,7 +219,8 @@ class SLO(StrictModel):
     @property
     def window_name(self) -> str:
         """``30d``, ``7d`` or ``calendar-month``: the `window` label of the SLO-window series."""
-        return self.window if isinstance(self.window, str) else format_duration(self.window)
+        # Days, as people say it ("28d", not format_duration's "4w"); windows are whole days.
+        return self.window if isinstance(self.window, str) else f"{round(self.window / _DAY)}d"
 
 
 class Budgets(StrictModel):

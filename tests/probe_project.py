@@ -11,10 +11,11 @@ Reusable by any test module that runs the real probes::
 
 The project holds a copy of the repo's ``probes/``, a ``monitoring.yaml`` derived from the
 shipped one (its SLOs, budgets and checks) whose ``local`` environment points at the given
-reference stack with short timeouts, and a ``pytest.ini`` that makes the pytester directory
-the rootdir (so the plugin finds ``monitoring.yaml`` and writes ``reports/junit.xml`` there)
-and keeps Locust's pytest plugin out of the inner run: importing it would monkey-patch this
-very process with gevent when the run is in-process.
+reference stack with short timeouts, and an ini file (``tox.ini``, ``[pytest]``) that makes
+the pytester directory the rootdir (so the plugin finds ``monitoring.yaml`` and writes
+``reports/junit.xml`` there) and keeps Locust's pytest plugin out of the inner run:
+importing it would monkey-patch this very process with gevent when the run is in-process.
+Hypothesis' plugin is left out too: it would re-import hypothesis on every in-process run.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ PROBES_DIR = REPO_ROOT / "probes"
 SHIPPED_CONFIG = REPO_ROOT / "monitoring.yaml"
 PROBE_MODULE_NAMES = frozenset(path.stem for path in PROBES_DIR.glob("*.py"))
 
-#: Short enough that a hung target costs a second, long enough for a loaded CI runner.
+#: Short enough that a hung target costs two seconds, long enough for a loaded CI runner.
 DEFAULT_TIMEOUT = "2s"
 
 #: The inner run's ini: the repo's own pyproject is not visible from the pytester directory.
@@ -121,6 +122,9 @@ def probe_config(
         # A test run must never push to whatever PUSHGATEWAY_URL the developer has set.
         "pushgateway": {**shipped["pushgateway"], "url": ""},
     }
+    # The runner's own disk and memory are the CI machine's business, not the stack's: a
+    # nearly full CI disk must not fail tests about the stack (tests of that probe set these).
+    config["probes"] = deep_merge(shipped["probes"], {"resources": {"disk": 100, "memory": 100}})
     return deep_merge(config, overrides)
 
 
@@ -135,20 +139,18 @@ def make_probe_project(
     stack: StackUrls | None,
     *,
     timeout: str = DEFAULT_TIMEOUT,
-    ini: str = "",
     **overrides: Any,
 ) -> dict[str, Any]:
     """Copy ``probes/`` into the pytester directory and write its config; returns the config.
 
     ``overrides`` are merged into the config (see :func:`deep_merge`), e.g.
-    ``probes={"latency": {"samples": 10}}`` or ``checks=[...]``; ``ini`` adds lines to the
-    ``[pytest]`` section (e.g. ``"slo_env = staging"``).
+    ``probes={"latency": {"samples": 10}}`` or ``checks=[...]``.
     """
     destination = pytester.path / "probes"
     if destination.exists():
         shutil.rmtree(destination)
     shutil.copytree(PROBES_DIR, destination, ignore=shutil.ignore_patterns("__pycache__"))
-    pytester.makeini(INI + ini)
+    pytester.makeini(INI)
     config = probe_config(stack, timeout=timeout, **overrides)
     write_config(pytester, config)
     return config

@@ -42,7 +42,7 @@ def isolated(stack: ReferenceStack, monkeypatch: pytest.MonkeyPatch) -> Iterator
 
 def generated_checks(count: int) -> list[dict[str, Any]]:
     """`count` passing checks over both targets and the three kinds of expectation."""
-    kinds = [
+    kinds: list[dict[str, Any]] = [
         {
             "target": "api",
             "path": "/health",

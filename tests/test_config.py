@@ -14,6 +14,7 @@ import pytest
 from probe_project import INI, SHIPPED_CONFIG, make_probe_project, run_probes
 
 from slo.config import ConfigError, load_config
+from slo.slodefs import ProbeLatencySLI
 
 pytest_plugins = ["pytester"]
 
@@ -81,7 +82,8 @@ def test_shipped_config_loads_for_local_without_any_variable() -> None:
         "gateway-readiness",
     ]
     assert config.probes.latency.samples >= 59
-    assert config.slo("api-probe-latency").sli.threshold == 2.0
+    latency_sli = config.slo("api-probe-latency").sli
+    assert isinstance(latency_sli, ProbeLatencySLI) and latency_sli.threshold == 2.0
     assert not config.pushgateway.url
 
 

@@ -19,11 +19,20 @@ import pytest
 import trustme
 
 from slo.config import Target
-from slo.httpclient import FAILURE_REASONS, ProbeClient, ProbeFailure, describe_exception, safe_url
+from slo.httpclient import (
+    FAILURE_REASONS,
+    ProbeClient,
+    ProbeFailure,
+    RequestRecord,
+    describe_exception,
+    safe_url,
+)
 
 TOKEN = "tok-7d1e0c-never-print-me"
 SERVER_DELAY = 0.1
 TRICKLE_DELAY = 0.05
+#: The server's pause minus the moment the headers take to reach the client while it pauses.
+MIN_TRANSFER = TRICKLE_DELAY * 0.8
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -151,14 +160,14 @@ def test_phases_add_up_to_the_elapsed_time(port: int) -> None:
     # The phases are disjoint spans inside the request: never more than the whole, and what
     # they leave out (building the request, taking a pooled connection) is small.
     assert total <= record.elapsed
-    assert record.elapsed - total < 0.05, (record.elapsed, phases)
+    assert record.elapsed - total < 0.08, (record.elapsed, phases)
 
 
 def test_body_arriving_after_the_headers_is_transfer_time(port: int) -> None:
     with client(f"http://127.0.0.1:{port}") as probe:
         probe.get("/trickle")
     phases = probe.records[-1].phases
-    assert phases.transfer >= TRICKLE_DELAY
+    assert phases.transfer >= MIN_TRANSFER
     assert phases.ttfb < phases.transfer
 
 
@@ -169,7 +178,7 @@ def test_streamed_response_is_recorded_when_the_block_ends(port: int) -> None:
             assert len(response.read()) == 1000
         [record] = probe.records
     assert record.status == 200
-    assert record.phases.transfer >= TRICKLE_DELAY
+    assert record.phases.transfer >= MIN_TRANSFER
 
 
 def test_name_lookup_is_timed_separately_for_a_host_name(port: int) -> None:
@@ -191,7 +200,7 @@ def test_a_kept_alive_connection_has_no_setup_phases(port: int) -> None:
 
 
 def test_every_record_reaches_the_callback(port: int) -> None:
-    seen = []
+    seen: list[RequestRecord] = []
     probe = ProbeClient("api", Target(url=f"http://127.0.0.1:{port}"), on_record=seen.append)
     with probe:
         response = probe.get("/")

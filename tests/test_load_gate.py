@@ -26,14 +26,15 @@ ROOT = Path(__file__).resolve().parents[1]
 LOCUSTFILE = ROOT / "load" / "locustfile.py"
 HEALTH = "GET /health"
 
-#: Short and light: five users, a little think time, half a second of warm-up.
+#: Short and light (about 150 requests/s, a few hundred per run): the test running beside
+#: it on a two-core CI machine keeps its CPU. Half a second of warm-up.
 QUICK = {
     "users": 5,
     "spawn_rate": 50,
     "warmup": "500ms",
     "duration": "3s",
-    "think_time_min": "5ms",
-    "think_time_max": "15ms",
+    "think_time_min": "20ms",
+    "think_time_max": "40ms",
 }
 API_ONLY = {"scenarios": {"api_health": 1}}
 
@@ -195,15 +196,21 @@ def test_ten_requests_are_inconclusive(tmp_path: Path, healthy: ReferenceStack) 
     assert "fewer than min_requests (59)" in outcome.threshold("total requests")["reason"]
 
 
+# 1950 ms leaves the client 50 ms for its own delays: a CI machine busy with other tests can
+# take that from a few requests, which is then honestly inconclusive. Reruns absorb it.
+@pytest.mark.flaky(reruns=2)
 def test_1950_ms_passes_with_the_exact_p95_where_locust_says_2000(
     tmp_path: Path, healthy: ReferenceStack
 ) -> None:
     healthy.set_faults("api", latency_ms=1950)
+    # Users start over 2 s, so their requests spread over the 1.95 s cycle rather than
+    # finishing together and queueing in the client (whose own delay is in every latency).
+    # About 140 requests put the P95 upper bound below the two slowest.
     load = {
         **API_ONLY,
-        "users": 30,
-        "spawn_rate": 300,
-        "duration": "4500ms",
+        "users": 40,
+        "spawn_rate": 20,
+        "duration": "6s",
         "think_time_min": 0,
         "think_time_max": 0,
     }
@@ -260,8 +267,9 @@ def test_pytest_load_makes_each_threshold_a_test_case(
     result.assert_outcomes(passed=2, failed=1)
     result.stdout.fnmatch_lines(
         [
-            "*test_threshold?total error_rate? - fail: error rate at least *",
+            "fail: error rate at least 99.* % at 95 % confidence, over the 5.00 % limit",
             "*slo load: FAIL*",
+            "FAILED load/test_load_gate.py::test_threshold?total error_rate?*",
         ]
     )
     junit = (pytester.path / "junit.xml").read_text()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.server
 import json
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +16,13 @@ from prometheus_client import generate_latest
 from slo.config import PushgatewaySettings
 from slo.loadgate import report
 from slo.loadgate.metrics import load_registry, push_summary
-from slo.loadgate.results import CpuUsage, EndpointRecord, LocustFigures, RunResults
+from slo.loadgate.results import (
+    CpuUsage,
+    EndpointRecord,
+    LocustFigures,
+    ResultsError,
+    RunResults,
+)
 from slo.loadgate.settings import LoadSettings
 from slo.loadgate.verdict import Evaluation, evaluate, planned_thresholds
 
@@ -26,6 +33,7 @@ CHAT = "POST /v1/chat/completions"
 def run(
     endpoints: dict[str, tuple[list[float], int]] | None = None,
     cpu: list[CpuUsage] | None = None,
+    workers: int = 0,
 ) -> RunResults:
     """A run's results: per endpoint, its response times (ms) and how many of them failed."""
     records = {}
@@ -39,7 +47,7 @@ def run(
         measured_from=1_700_000_002.0,
         measured_to=1_700_000_032.0,
         users=10,
-        workers=0,
+        workers=workers,
         endpoints=records,
         cpu=cpu or [CpuUsage("locust", 3.0, 30.0)],
     )
@@ -201,7 +209,7 @@ def info(tmp_path: Path, **load: Any) -> report.RunInfo:
 
 
 def test_summary_follows_the_contract(tmp_path: Path) -> None:
-    results = run({HEALTH: ([5.0] * 300, 3), CHAT: ([900.0] * 100, 0)})
+    results = run({HEALTH: ([5.0] * 300, 3), CHAT: ([900.0] * 100, 0)}, workers=2)
     results.endpoints[HEALTH].locust = LocustFigures(300, 3, 5.0, 5.0, 5.0)
     data = report.summary(evaluate(results, settings()), results, info(tmp_path, warmup="2s"))
     path = tmp_path / "summary.json"
@@ -238,6 +246,7 @@ def test_summary_warns_when_the_warm_up_is_shorter_than_the_ramp_up(tmp_path: Pa
 def test_a_run_without_results_fails_every_planned_threshold(tmp_path: Path) -> None:
     data = report.failed_summary(info(tmp_path), "Locust exited with status 1")
     assert data["verdict"] == "fail"
+    assert data["workers"] == 2  # as asked: none reported
     assert [row["name"] for row in data["thresholds"]] == [
         "total requests",
         "total error_rate",
@@ -248,7 +257,7 @@ def test_a_run_without_results_fails_every_planned_threshold(tmp_path: Path) -> 
 
 
 def test_the_table_names_the_verdict_the_thresholds_and_the_reason(tmp_path: Path) -> None:
-    results = run({HEALTH: ([5.0] * 1000, 100)})
+    results = run({HEALTH: ([5.0] * 1000, 100)}, workers=2)
     text = report.render(report.summary(evaluate(results, settings()), results, info(tmp_path)))
     assert text.startswith("slo load: FAIL  (staging: 10 users, 30.0 s measured")
     assert "master + 2 workers" in text
@@ -305,3 +314,35 @@ def test_the_push_goes_to_the_load_test_job(tmp_path: Path, pushgateway: str) ->
     assert method == "PUT"
     assert path == "/metrics/job/load-test/environment/staging/instance/ci-runner"
     assert b'synthetic_load_verdict{verdict="pass"} 1.0' in body
+
+
+# --- the results file --------------------------------------------------------------------------
+
+
+def test_results_round_trip_through_the_file(tmp_path: Path) -> None:
+    results = run({HEALTH: ([5.0, 7.5, 2500.0], 1)}, workers=2)
+    results.warnings.append("worker w1 sent no final report")
+    path = tmp_path / "results.json"
+    results.write(path)
+    loaded = RunResults.read(path)
+    assert loaded.endpoints[HEALTH].requests == 3
+    assert loaded.endpoints[HEALTH].failures == 1
+    assert loaded.warnings == ["worker w1 sent no final report"]
+    assert evaluate(loaded, settings()).endpoints == evaluate(results, settings()).endpoints
+    assert "worker w1 sent no final report" in evaluate(loaded, settings()).warnings
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "no results (Locust did not finish the run)"),
+        ("{not json", "unreadable results"),
+        ('{"format": 99}', "results of another version"),
+    ],
+)
+def test_unusable_results_are_one_clear_error(tmp_path: Path, content: str | None, message: str) -> None:
+    path = tmp_path / "results.json"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(ResultsError, match=re.escape(message)):
+        RunResults.read(path)

@@ -8,10 +8,17 @@ every test. Faults that leave lasting traces in the stack's counters (5xx) get t
 
 from __future__ import annotations
 
+import ssl
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
 
 import pytest
+import trustme
 from probe_project import failed_ids, junit_cases, make_probe_project, probe_config, run_probes
 
 from slo.refstack import ReferenceStack
@@ -23,14 +30,12 @@ STACK_ENV = {"REFSTACK_API_KEY": ""}
 
 CHECK_API_HEALTH = "test_checks::test_check[api-health-status]"
 CHECK_SANDBOX = "test_checks::test_check[sandbox-status]"
-CHECK_GATEWAY = "test_checks::test_check[gateway-readiness]"
 HEALTH = "test_health::test_api_health"
 SANDBOX = "test_sandbox::test_sandbox_status"
 LATENCY_API = "test_latency::test_latency_percentile[api/health]"
 LATENCY_GATEWAY = "test_latency::test_latency_percentile[gateway/health/liveliness]"
 METRICS_5XX = "test_metrics_endpoint::test_api_5xx_ratio"
 METRICS_FAMILIES = "test_metrics_endpoint::test_metric_families_present"
-GATEWAY_LIVELINESS = "test_gateway::test_gateway_liveliness"
 GATEWAY_READINESS = "test_gateway::test_gateway_readiness"
 GATEWAY_ENDPOINTS = "test_gateway::test_gateway_model_endpoints_healthy"
 GATEWAY_COMPLETION = "test_gateway::test_chat_completion"
@@ -304,3 +309,165 @@ def test_token_from_the_environment_authenticates_and_never_shows(
     for text in (refused.stdout.str(), refused.stderr.str(), failed_report):
         assert TOKEN not in text
         assert wrong not in text
+
+
+# --- probes that need no stack: TLS expiry and host resources ----------------------------
+
+
+class Answer(BaseHTTPRequestHandler):
+    """Answers every GET with the server's `body` (a node_exporter's /metrics, or "ok")."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        body = self.server.body  # type: ignore[attr-defined]
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@contextmanager
+def local_server(body: bytes, tls: ssl.SSLContext | None = None) -> Iterator[int]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Answer)
+    server.daemon_threads = True
+    server.body = body  # type: ignore[attr-defined]
+    if tls is not None:
+        # A client that rejects the certificate aborts the handshake inside accept(); the
+        # server drops that connection (an OSError) and keeps serving.
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+@pytest.fixture(scope="module")
+def ca() -> trustme.CA:
+    return trustme.CA()
+
+
+@pytest.fixture(scope="module")
+def https_port(ca: trustme.CA) -> Iterator[int]:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("localhost").configure_cert(context)
+    with local_server(b"ok", context) as port:
+        yield port
+
+
+@pytest.fixture(scope="module")
+def ca_file(ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("ca") / "ca.pem"
+    ca.cert_pem.write_to_path(str(path))
+    return path
+
+
+def with_https_target(**settings: object) -> dict[str, Any]:
+    return {"environments": {"local": {"targets": {"secure": settings}}}}
+
+
+def test_tls_certificate_of_an_https_target(
+    pytester: pytest.Pytester, https_port: int, ca_file: Path
+) -> None:
+    make_probe_project(
+        pytester, None, **with_https_target(url=f"https://localhost:{https_port}", ca_file=str(ca_file))
+    )
+    run_probes(pytester, "probes/test_tls.py").assert_outcomes(passed=1)
+    assert set(junit_cases(pytester)) == {"test_tls::test_certificate_expiry[secure]"}
+
+
+def test_tls_certificate_expiring_too_soon(pytester: pytest.Pytester, https_port: int, ca_file: Path) -> None:
+    secure = with_https_target(url=f"https://localhost:{https_port}", ca_file=str(ca_file))
+    make_probe_project(pytester, None, probes={"tls": {"min_days_left": 1_000_000}}, **secure)
+    result = run_probes(pytester, "probes/test_tls.py")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        ["*secure localhost:*: certificate expires in * days (*), under 1000000 (probes.tls.min_days_left)"]
+    )
+
+
+def test_tls_self_signed_certificate_fails_the_probe(pytester: pytest.Pytester, https_port: int) -> None:
+    make_probe_project(pytester, None, **with_https_target(url=f"https://localhost:{https_port}"))
+    result = run_probes(pytester, "probes/test_tls.py")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "probes/test_tls.py::test_certificate_expiry[[]secure[]]: "
+            "secure localhost:*: TLS handshake failed: *"
+        ]
+    )
+    assert_no_traceback(result)
+
+
+def test_tls_probe_skips_a_target_that_turns_verification_off(
+    pytester: pytest.Pytester, https_port: int
+) -> None:
+    make_probe_project(
+        pytester, None, **with_https_target(url=f"https://localhost:{https_port}", verify=False)
+    )
+    result = run_probes(pytester, "-rs", "probes/test_tls.py")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(
+        ["SKIPPED*target secure sets verify: false, so its certificate is not checked"]
+    )
+
+
+def test_runner_resources_over_their_thresholds(pytester: pytest.Pytester) -> None:
+    make_probe_project(pytester, None, probes={"resources": {"disk": 0, "memory": 0}})
+    result = run_probes(pytester, "probes/test_resources.py")
+    result.assert_outcomes(failed=2, skipped=1)
+    result.stdout.fnmatch_lines_random(
+        [
+            "*runner disk / *% used, over 0% (probes.resources.disk)",
+            "*runner memory *% used, over 0% (probes.resources.memory)",
+        ]
+    )
+
+
+def node_exporter_metrics(disk_used: float, memory_used: float) -> bytes:
+    size, total = 100e9, 16e9
+    labels = 'device="/dev/sda1",fstype="ext4",mountpoint="/"'
+    return (
+        "# TYPE node_memory_MemAvailable_bytes gauge\n"
+        f"node_memory_MemAvailable_bytes {total * (1 - memory_used)}\n"
+        "# TYPE node_memory_MemTotal_bytes gauge\n"
+        f"node_memory_MemTotal_bytes {total}\n"
+        "# TYPE node_filesystem_avail_bytes gauge\n"
+        f'node_filesystem_avail_bytes{{device="tmpfs",fstype="tmpfs",mountpoint="/run"}} 1\n'
+        f"node_filesystem_avail_bytes{{{labels}}} {size * (1 - disk_used)}\n"
+        "# TYPE node_filesystem_size_bytes gauge\n"
+        f'node_filesystem_size_bytes{{device="tmpfs",fstype="tmpfs",mountpoint="/run"}} 1\n'
+        f"node_filesystem_size_bytes{{{labels}}} {size}\n"
+    ).encode()
+
+
+@pytest.mark.parametrize(
+    ("disk", "memory", "failure"),
+    [
+        (0.5, 0.5, None),
+        (0.95, 0.5, "api host: disk / 95.0% used (limit 90%)"),
+        (0.95, 0.97, "api host: memory 97.0% used (limit 90%); disk / 95.0% used (limit 90%)"),
+    ],
+)
+def test_target_host_resources_from_node_exporter(
+    pytester: pytest.Pytester, disk: float, memory: float, failure: str | None
+) -> None:
+    with local_server(node_exporter_metrics(disk, memory)) as port:
+        exporter = {"local": {"targets": {"api": {"node_exporter": f"http://127.0.0.1:{port}"}}}}
+        # The seed's thresholds (the helper lifts them for runs about the stack).
+        seed_thresholds = {"resources": {"disk": 90, "memory": 90}}
+        make_probe_project(pytester, None, probes=seed_thresholds, environments=exporter)
+        result = run_probes(pytester, "probes/test_resources.py::test_target_host_resources")
+    if failure is None:
+        result.assert_outcomes(passed=1)
+    else:
+        result.assert_outcomes(failed=1)
+        result.stdout.fnmatch_lines([f"*AssertionError: {failure}"])
+    assert set(junit_cases(pytester)) == {"test_resources::test_target_host_resources[api]"}

@@ -18,6 +18,7 @@ import pytest
 from slo.budget import main as budget_main
 from slo.config import Config, load_config
 from slo.daemons import Prometheus, Pushgateway
+from slo.gate import main as gate_main
 from slo.promql import PrometheusClient, Sample
 from slo.rules.generate import render, rule_file
 
@@ -32,7 +33,10 @@ def exposition(runs: int, failures: int, slow: int) -> str:
         "# TYPE synthetic_probe_failures_total counter",
         "# TYPE synthetic_probe_latency_seconds histogram",
     ]
-    for probe, target in (("probes/test_health.py::test_api", "api"), ("probes/test_gw.py::test_ready", "gateway")):
+    for probe, target in (
+        ("probes/test_health.py::test_api", "api"),
+        ("probes/test_gw.py::test_ready", "gateway"),
+    ):
         labels = f'probe="{probe}",target="{target}",slo=""'
         lines += [
             f"synthetic_probe_runs_total{{{labels}}} {runs}",
@@ -111,7 +115,9 @@ def test_recording_rules_give_the_pushed_ratio(stack: tuple[str, PrometheusClien
 def test_ten_failures_in_a_hundred_runs_page(stack: tuple[str, PrometheusClient]) -> None:
     _, client = stack
     alerts = wait_for(
-        lambda: client.query('ALERTS{alertname="ErrorBudgetBurn",alertstate="firing",slo="api-availability"}'),
+        lambda: client.query(
+            'ALERTS{alertname="ErrorBudgetBurn",alertstate="firing",slo="api-availability"}'
+        ),
         "the page",
     )
     assert {(a.labels["severity"], a.labels["long"]) for a in alerts} >= {("page", "1h"), ("page", "6h")}
@@ -140,3 +146,16 @@ def test_slo_budget_reports_what_the_counters_imply(
     assert budget_main(["--config", str(ROOT / "monitoring.yaml"), "--prometheus", url]) == 0
     table = capsys.readouterr().out
     assert "api-availability" in table and "exhausted" in table
+
+
+def test_slo_gate_on_the_budget_in_prometheus(
+    stack: tuple[str, PrometheusClient], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url, _ = stack
+    base = ["--config", str(ROOT / "monitoring.yaml"), "--prometheus", url, "--min-budget", "0.25"]
+    output = str(tmp_path / "gate.json")
+    assert gate_main([*base, "--slo", "gateway-availability", "--output", output]) == 0
+    assert gate_main([*base, "--slo", "api-availability", "--output", output]) == 1
+    out = capsys.readouterr().out
+    assert "budget  api-availability  FAIL" in out
+    assert "-9900.0% of the 30d budget left (need 25%)" in out

@@ -205,7 +205,8 @@ def main(argv: Sequence[str]) -> int:
     except (UsageError, ConfigError) as exc:
         print(f"slo load: {exc}", file=sys.stderr)
         return USAGE_ERROR
-    info = RunInfo(config.env_name, config.source, config.load, run.workers, run.report_dir)
+    workers = run.workers + run.remote_workers
+    info = RunInfo(config.env_name, config.source, config.load, workers, run.report_dir)
     summary_path = run.report_dir / "summary.json"
     run.report_dir.mkdir(parents=True, exist_ok=True)
     # A stale summary must never be read as this run's verdict.

@@ -29,7 +29,7 @@ import gevent
 import psutil
 from locust.env import Environment
 from locust.event import Events
-from locust.runners import MasterRunner, Runner, WorkerRunner
+from locust.runners import WORKER_REPORT_INTERVAL, MasterRunner, Runner, WorkerRunner
 
 from slo.loadgate.results import (
     CpuUsage,
@@ -43,8 +43,8 @@ __all__ = ["REPORT_KEY", "install"]
 
 #: The key of our data in Locust's worker reports.
 REPORT_KEY = "slo_exact"
-#: Locust workers report every 3 s; the final report after a stop comes within two of those.
-_FINAL_REPORT_WAIT = 7.0
+#: The final report after a stop comes within two of Locust's report intervals.
+_FINAL_REPORT_WAIT = 2 * WORKER_REPORT_INTERVAL + 1.0
 
 
 class _CpuClock:
@@ -73,8 +73,10 @@ class ExactRecorder:
         self.started = self.measured_from = self.measured_to = 0.0
         self.cpu: _CpuClock | None = None
         self.worker_cpu: dict[str, CpuUsage] = {}
-        #: Workers whose report after the stop (no users left) has arrived.
+        #: Workers that reported, and those whose report after the stop (no users left) came.
+        self.reporting: set[str] = set()
         self.drained: set[str] = set()
+        self.warnings: list[str] = []
         self.stopping = False
 
     @property
@@ -91,7 +93,9 @@ class ExactRecorder:
     def on_test_start(self, environment: Environment, **_: Any) -> None:
         self.endpoints.clear()
         self.worker_cpu.clear()
+        self.reporting.clear()
         self.drained.clear()
+        self.warnings.clear()
         self.stopping = False
         self.started = time.time()
         warmup = float(self.option("slo_warmup") or 0.0)
@@ -145,6 +149,7 @@ class ExactRecorder:
         report = data.get(REPORT_KEY)
         if report is None:
             return
+        self.reporting.add(client_id)
         for item in report["endpoints"]:
             received = EndpointRecord.from_json(item)
             record = self.endpoints.setdefault(received.key, EndpointRecord(received.method, received.name))
@@ -174,6 +179,12 @@ class ExactRecorder:
         deadline = time.monotonic() + _FINAL_REPORT_WAIT
         while time.monotonic() < deadline and not self.drained.issuperset(workers):
             gevent.sleep(0.1)
+        self.warnings += [
+            f"worker {worker} sent no final report: its last {WORKER_REPORT_INTERVAL:g} s "
+            "of requests are missing"
+            for worker in workers
+            if worker not in self.drained
+        ]
         for worker in workers:
             if worker not in runner.clients:
                 runner.send_message("quit", client_id=worker)
@@ -193,7 +204,6 @@ class ExactRecorder:
             if key in self.endpoints:
                 self.endpoints[key].locust = _figures(entry)
         is_master = isinstance(runner, MasterRunner)
-        workers = len(runner.clients) if isinstance(runner, MasterRunner) else 0
         cpu = (
             []
             if self.cpu is None
@@ -205,7 +215,7 @@ class ExactRecorder:
             measured_from=self.measured_from or self.started,
             measured_to=self.measured_to or time.time(),
             users=int(self.option("num_users") or runner.user_count),
-            workers=workers,
+            workers=len(self.reporting),
             endpoints=self.endpoints,
             locust_total=_figures(stats.total),
             cpu=cpu,
@@ -213,6 +223,7 @@ class ExactRecorder:
                 ErrorRecord(f"{error.method} {error.name}", str(error.error), error.occurrences)
                 for error in stats.errors.values()
             ],
+            warnings=self.warnings,
         )
 
 

@@ -37,16 +37,20 @@ class RunInfo:
     environment: str
     config: Path
     settings: LoadSettings
+    #: Workers asked for (here and elsewhere); the summary of a run states those that reported.
     workers: int
     report_dir: Path
 
 
-def _round(value: float | None, digits: int = 3) -> float | None:
-    return None if value is None else round(value, digits)
+def _round(value: float | None, digits: int | None = 3) -> float | None:
+    if value is None or digits is None:
+        return value
+    return round(value, digits)
 
 
 def _threshold(result: ThresholdResult) -> dict[str, Any]:
-    digits = 6 if result.unit == "ratio" else 3
+    # Ratios keep full precision, so the table and the reason print the same digits.
+    digits = None if result.unit == "ratio" else 3
     return {
         "name": result.name,
         "endpoint": result.endpoint,
@@ -67,9 +71,9 @@ def _endpoint(figures: EndpointFigures) -> dict[str, Any]:
     data: dict[str, Any] = {
         "requests": figures.requests,
         "failures": figures.failures,
-        "error_rate": None if error is None else round(error.observed, 6),
-        "error_rate_lower": None if error is None else round(error.lower, 6),
-        "error_rate_upper": None if error is None else round(error.upper, 6),
+        "error_rate": None if error is None else error.observed,
+        "error_rate_lower": None if error is None else error.lower,
+        "error_rate_upper": None if error is None else error.upper,
     }
     for name in ("p50", "p95", "p99"):
         percentile = figures.percentiles.get(name)
@@ -103,7 +107,6 @@ def _common(info: RunInfo) -> dict[str, Any]:
         "users": settings.users,
         "spawn_rate": settings.spawn_rate,
         "warmup_s": settings.warmup,
-        "workers": info.workers,
         "confidence": settings.confidence,
         "reports": {
             "html": str(info.report_dir / "report.html"),
@@ -130,6 +133,7 @@ def summary(evaluation: Evaluation, results: RunResults, info: RunInfo) -> dict[
         "verdict": evaluation.verdict,
         "reason": _reason(evaluation.verdict, thresholds),
         **_common(info),
+        "workers": results.workers,
         "started": datetime.fromtimestamp(results.started, UTC).isoformat(timespec="seconds"),
         "duration_s": round(results.measured_seconds, 3),
         "cpu_saturated": evaluation.cpu_saturated,
@@ -170,6 +174,7 @@ def failed_summary(info: RunInfo, problem: str) -> dict[str, Any]:
         "verdict": "fail",
         "reason": problem,
         **_common(info),
+        "workers": info.workers,
         "started": None,
         "duration_s": 0.0,
         "cpu_saturated": False,

@@ -132,12 +132,15 @@ class RunResults:
     measured_from: float
     measured_to: float
     users: int
+    #: Workers that reported measurements (0: a single process ran the users).
     workers: int
     endpoints: dict[str, EndpointRecord] = field(default_factory=dict)
     #: Locust's own figures for all requests together.
     locust_total: LocustFigures | None = None
     cpu: list[CpuUsage] = field(default_factory=list)
     errors: list[ErrorRecord] = field(default_factory=list)
+    #: What the Locust master noticed that weakens the results (a worker lost mid-run).
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def measured_seconds(self) -> float:
@@ -155,6 +158,7 @@ class RunResults:
             "locust_total": None if self.locust_total is None else vars(self.locust_total),
             "cpu": [vars(usage) for usage in self.cpu],
             "errors": [vars(error) for error in self.errors],
+            "warnings": self.warnings,
         }
         # Written whole, then renamed: a reader never sees half a file.
         partial = path.with_name(path.name + ".partial")
@@ -182,4 +186,5 @@ class RunResults:
             locust_total=LocustFigures(**data["locust_total"]) if data["locust_total"] else None,
             cpu=[CpuUsage(**item) for item in data["cpu"]],
             errors=[ErrorRecord(**item) for item in data["errors"]],
+            warnings=data["warnings"],
         )

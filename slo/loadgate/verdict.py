@@ -318,7 +318,7 @@ def evaluate(results: RunResults, settings: LoadSettings) -> Evaluation:
         "it offered less load than asked; add --workers"
         for usage in saturated
     ]
-    warnings += _unseen_endpoints(settings, figures)
+    warnings += results.warnings + _unseen_endpoints(settings, figures)
     verdicts = {result.verdict for result in thresholds}
     verdict: stats.Verdict = (
         "fail" if "fail" in verdicts else "inconclusive" if "inconclusive" in verdicts else "pass"

@@ -48,9 +48,9 @@ def firing_alerts(slo: SLO, total: Sequence[float], bad: Sequence[float], minute
         long = _burn(slo, total, bad, minute, window.long)
         short = _burn(slo, total, bad, minute, window.short)
         enough = max(_increase(bad, minute, window.long), 0.0) >= slo.alerting.min_bad_events
-        if long is not None and short is not None and enough:
-            if long > window.factor and short > window.factor:
-                fired.append(Firing(window, long))
+        burning = long is not None and short is not None and min(long, short) > window.factor
+        if burning and enough and long is not None:
+            fired.append(Firing(window, long))
     return fired
 
 

@@ -24,10 +24,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from slo.rules import names
-from slo.rules.generate import burn_annotations, burn_labels, number, render, slo_groups
+from slo.rules.generate import burn_annotations, burn_labels, render, slo_groups
 from slo.rules.model import Firing, firing_alerts
 from slo.rules.thresholds import staleness_group
-from slo.rules.windows import alert_windows, burn_windows
+from slo.rules.windows import burn_windows
 from slo.slodefs import SLO, Budgets, EventsSLI, HistogramSLI, ProbeLatencySLI, ProbesSLI
 
 __all__ = ["scenario_files"]
@@ -115,18 +115,25 @@ class _Feed:
                     ("synthetic_probe_failures_total", probe, bad),
                 ]
             else:
-                series += self._histogram("synthetic_probe_latency_seconds", probe, sli.threshold, total, good, "2.0")
+                series += self._histogram(
+                    "synthetic_probe_latency_seconds", probe, sli.threshold, total, good, "2.0"
+                )
             group = {k: probe[k] for k in ("job", "environment", "instance")}
             pushed = [60.0 * min(minute, pushes) for minute in range(len(total))]
             series.append(("push_time_seconds", group, pushed))
         elif isinstance(sli, HistogramSLI):
-            series += self._histogram(sli.metric, _selector_labels(sli.selector), sli.threshold, total, good, "2")
+            series += self._histogram(
+                sli.metric, _selector_labels(sli.selector), sli.threshold, total, good, "2"
+            )
         else:
             series += [
                 ("slo_test_events_total", {"slo": self.slo.name}, total),
                 ("slo_test_bad_events_total", {"slo": self.slo.name}, bad),
             ]
-        return [{"series": f"{metric}{_labels(labels)}", "values": _values(values)} for metric, labels, values in series]
+        return [
+            {"series": f"{metric}{_labels(labels)}", "values": _values(values)}
+            for metric, labels, values in series
+        ]
 
     @staticmethod
     def _histogram(
@@ -287,19 +294,32 @@ class _Scenarios:
         minutes = self.history
         zeros = [0.0] * (minutes + 1)
         window = burn_windows(self.slo)[0].long_name
-        exprs = [
-            {"expr": names.selector(names.ERROR_RATIO, slo=self.slo.name), "eval_time": f"{minutes}m", "exp_samples": []},
-            {"expr": names.selector(names.BURN_RATE, slo=self.slo.name), "eval_time": f"{minutes}m", "exp_samples": []},
+        exprs: list[dict[str, Any]] = [
+            {
+                "expr": names.selector(names.ERROR_RATIO, slo=self.slo.name),
+                "eval_time": f"{minutes}m",
+                "exp_samples": [],
+            },
+            {
+                "expr": names.selector(names.BURN_RATE, slo=self.slo.name),
+                "eval_time": f"{minutes}m",
+                "exp_samples": [],
+            },
             {
                 "expr": names.selector(names.EVENTS, slo=self.slo.name, window=window),
                 "eval_time": f"{minutes}m",
                 "exp_samples": [
-                    {"labels": _labels({"__name__": names.EVENTS, **self.env, "slo": self.slo.name, "window": window}), "value": 0}
+                    {
+                        "labels": _labels(
+                            {"__name__": names.EVENTS, **self.env, "slo": self.slo.name, "window": window}
+                        ),
+                        "value": 0,
+                    }
                 ],
             },
         ]
         # Nothing may fire on no traffic, early (short windows only) or late (every window).
-        checks = [
+        checks: list[dict[str, Any]] = [
             {"eval_time": f"{m}m", "alertname": "ErrorBudgetBurn", "exp_alerts": []}
             for m in (10, 90, minutes)
         ]
@@ -313,7 +333,7 @@ class _Scenarios:
         zeros = [0.0] * len(total)
         group = {"job": self.job, "environment": _ENVIRONMENT, "instance": _INSTANCE}
         age = 60.0 * (minutes - stop)
-        checks = [
+        checks: list[dict[str, Any]] = [
             {"eval_time": f"{minutes - 1}m", "alertname": "SyntheticProbesStale", "exp_alerts": []},
             {
                 "eval_time": f"{minutes}m",

@@ -100,8 +100,7 @@ def _latency(metric: str, matchers: str, threshold: float, by: tuple[str, ...]) 
     grouping = f" by ({', '.join(by)})" if by else ""
     count_series = f"{metric}_count{{{matchers}}}" if matchers else f"{metric}_count"
     missing = (
-        f"sum{grouping} ({count_series}) > 0 "
-        f"unless sum{grouping} ({metric}_bucket{{{bucket_matchers}}})"
+        f"sum{grouping} ({count_series}) > 0 unless sum{grouping} ({metric}_bucket{{{bucket_matchers}}})"
     )
     return SLIQuery(
         total=total,

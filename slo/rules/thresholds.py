@@ -33,9 +33,7 @@ def _number(value: float) -> str:
     return format(value, ".12g")
 
 
-def _alert(
-    name: str, expr: str, wait: str, severity: str, summary: str, description: str
-) -> dict[str, Any]:
+def _alert(name: str, expr: str, wait: str, severity: str, summary: str, description: str) -> dict[str, Any]:
     return {
         "alert": name,
         "expr": expr,
@@ -68,7 +66,7 @@ def threshold_group(budgets: Budgets) -> dict[str, Any]:
             "ticket",
             "API error rate is high",
             f"More than {percent} % of API requests fail with a 5xx "
-            '(now {{ $value | humanizePercentage }}).',
+            "(now {{ $value | humanizePercentage }}).",
         ),
         _alert(
             "HighAPILatency",
@@ -78,17 +76,16 @@ def threshold_group(budgets: Budgets) -> dict[str, Any]:
             "ticket",
             "API latency is high",
             f"API P95 latency is over {format_duration(budgets.api_p95_latency)} "
-            '(now {{ $value | humanizeDuration }}).',
+            "(now {{ $value | humanizeDuration }}).",
         ),
         _alert(
             "HighTokenUsage",
-            "sum(increase(claude_code_tokens_used_total[1h]))\n"
-            f"  > {_number(budgets.tokens_per_hour)}\n",
+            f"sum(increase(claude_code_tokens_used_total[1h]))\n  > {_number(budgets.tokens_per_hour)}\n",
             "10m",
             "ticket",
             "Token usage is high",
             f"More than {_number(budgets.tokens_per_hour)} tokens in the last hour "
-            '(now {{ $value | humanize }}).',
+            "(now {{ $value | humanize }}).",
         ),
         _alert(
             "HighCostIncurred",
@@ -96,8 +93,7 @@ def threshold_group(budgets: Budgets) -> dict[str, Any]:
             "1h",
             "ticket",
             "Cost is over budget",
-            f"Cumulative cost is over ${_number(budgets.cost_usd)} "
-            '(now ${{ $value | printf "%.2f" }}).',
+            f'Cumulative cost is over ${_number(budgets.cost_usd)} (now ${{{{ $value | printf "%.2f" }}}}).',
         ),
         _alert(
             "SandboxViolations",
@@ -116,7 +112,7 @@ def threshold_group(budgets: Budgets) -> dict[str, Any]:
             "ticket",
             "CPU usage is high",
             f"The API process uses over {_number(budgets.cpu * 100)} % of a CPU "
-            '(now {{ $value | humanizePercentage }}).',
+            "(now {{ $value | humanizePercentage }}).",
         ),
         _alert(
             "HighMemoryUsage",
@@ -128,7 +124,7 @@ def threshold_group(budgets: Budgets) -> dict[str, Any]:
             "ticket",
             "Memory usage is high",
             f"The API process uses over {_number(budgets.memory * 100)} % of its host's memory "
-            '(now {{ $value | humanizePercentage }}).',
+            "(now {{ $value | humanizePercentage }}).",
         ),
     ]
     return {"name": "claude_code_alerts", "rules": rules}
@@ -153,8 +149,7 @@ def staleness_group(budgets: Budgets, probe_job: str) -> dict[str, Any]:
             {
                 "alert": "SyntheticProbesStale",
                 "expr": (
-                    f"time() - max by (job, environment, instance) ({selector})\n"
-                    f"  > {_number(stale_after)}\n"
+                    f"time() - max by (job, environment, instance) ({selector})\n  > {_number(stale_after)}\n"
                 ),
                 "labels": {"severity": "ticket"},
                 "annotations": {"summary": "Synthetic probes stopped reporting", "description": description},

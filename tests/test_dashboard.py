@@ -1,0 +1,107 @@
+"""The Grafana dashboard's structure, and that every query is valid PromQL (promtool)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from slo.config import load_config
+from slo.dashboard import build_dashboard, main
+from slo.rules.promtool import check_rules
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG = load_config(ROOT / "monitoring.yaml", "local")
+
+
+@pytest.fixture(scope="module")
+def model() -> dict[str, Any]:
+    return build_dashboard(CONFIG.slos)
+
+
+def panels(model: dict[str, Any]) -> list[dict[str, Any]]:
+    return [p for p in model["panels"] if p["type"] != "row"]
+
+
+def test_seed_and_suite_panels_are_present(model: dict[str, Any]) -> None:
+    titles = {p["title"] for p in panels(model)}
+    assert {
+        "API request rate",
+        "API latency (P95)",
+        "Active sessions",
+        "Tokens per hour",
+        "Cumulative cost",
+        "API error rate",
+        "Sandbox violations per minute",
+        "API process CPU and memory",
+        "Probe success per target",
+        "Probe latency (P95)",
+        "HTTP phases of the last request",
+        "Age of the last probe run",
+        "Error budget remaining",
+    } <= titles
+    assert any(title.startswith("Burn rate") for title in titles)
+    assert [p["title"] for p in model["panels"] if p["type"] == "row"] == [
+        "Service",
+        "Synthetic probes",
+        "SLOs and error budgets",
+    ]
+
+
+def test_variables_and_datasources(model: dict[str, Any]) -> None:
+    variables = {v["name"]: v for v in model["templating"]["list"]}
+    assert variables["datasource"]["type"] == "datasource"
+    assert variables["datasource"]["query"] == "prometheus"
+    assert variables["environment"]["type"] == "query"
+    for panel in panels(model):
+        assert panel["datasource"] == {"type": "prometheus", "uid": "${datasource}"}
+        assert panel["targets"], panel["title"]
+        for target in panel["targets"]:
+            assert target["datasource"] == {"type": "prometheus", "uid": "${datasource}"}
+
+
+def test_grid_ids_and_ref_ids(model: dict[str, Any]) -> None:
+    ids = [p["id"] for p in model["panels"]]
+    assert len(ids) == len(set(ids))
+    cells: set[tuple[int, int]] = set()
+    for panel in model["panels"]:
+        pos = panel["gridPos"]
+        assert pos["x"] >= 0 and pos["x"] + pos["w"] <= 24, panel["title"]
+        mine = {
+            (x, y) for x in range(pos["x"], pos["x"] + pos["w"]) for y in range(pos["y"], pos["y"] + pos["h"])
+        }
+        assert not cells & mine, f"{panel['title']} overlaps another panel"
+        cells |= mine
+        refs = [t["refId"] for t in panel.get("targets", [])]
+        assert len(refs) == len(set(refs)) and all(refs)
+
+
+def test_every_query_is_valid_promql(model: dict[str, Any], tmp_path: Path) -> None:
+    # promtool parses rule expressions: each query becomes one recording rule.
+    exprs = [t["expr"].replace("$environment", "local") for p in panels(model) for t in p["targets"]]
+    rules = {
+        "groups": [
+            {"name": "dashboard", "rules": [{"record": f"q{i}", "expr": e} for i, e in enumerate(exprs)]}
+        ]
+    }
+    path = tmp_path / "queries.yml"
+    path.write_text(yaml.safe_dump(rules), encoding="utf-8")
+    result = check_rules(path)
+    assert result.ok, result.output
+
+
+def test_budget_panels_read_the_recorded_series(model: dict[str, Any]) -> None:
+    budget = next(p for p in panels(model) if p["title"] == "Error budget remaining")
+    expr = budget["targets"][0]["expr"]
+    assert expr.startswith("slo:error_budget:remaining{")
+    for slo in CONFIG.slos:
+        assert slo.name in expr
+
+
+def test_cli_writes_json(tmp_path: Path) -> None:
+    output = tmp_path / "grafana" / "dashboard.json"
+    assert main(["--config", str(ROOT / "monitoring.yaml"), "-o", str(output)]) == 0
+    assert json.loads(output.read_text(encoding="utf-8"))["uid"] == "slo-probes"

@@ -1,0 +1,154 @@
+"""`slo gate`: every input fails closed, one table, a JSON verdict, exit 0 only on all pass."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from slo.budget import BudgetRow
+from slo.config import load_config
+from slo.daemons import free_port
+from slo.gate import budget_conditions, junit_conditions, load_conditions, main
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG = load_config(ROOT / "monitoring.yaml", "local")
+
+PASSING_JUNIT = """<?xml version="1.0" encoding="utf-8"?>
+<testsuites><testsuite name="pytest" tests="3" failures="0" errors="0" skipped="1">
+<testcase classname="probes.test_health" name="test_api" time="0.1"/>
+<testcase classname="probes.test_health" name="test_gateway" time="0.1"/>
+<testcase classname="probes.test_tls" name="test_cert" time="0"><skipped message="http"/></testcase>
+</testsuite></testsuites>
+"""
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def load_summary(verdict: str, *thresholds: tuple[str, str]) -> str:
+    return json.dumps(
+        {
+            "verdict": verdict,
+            "thresholds": [
+                {
+                    "name": name,
+                    "verdict": v,
+                    "observed": 1.2,
+                    "threshold": 2.0,
+                    "reason": "" if v == "pass" else "why",
+                }
+                for name, v in thresholds
+            ],
+        }
+    )
+
+
+def test_junit_pass_fail_and_nothing_ran(tmp_path: Path) -> None:
+    [ok] = junit_conditions(write(tmp_path, "ok.xml", PASSING_JUNIT))
+    assert ok.passed and ok.evidence == "3 tests: 0 failed, 0 errors, 1 skipped"
+    failing = PASSING_JUNIT.replace('time="0.1"/>', 'time="0.1"><failure message="boom"/></testcase>', 1)
+    [bad] = junit_conditions(write(tmp_path, "bad.xml", failing))
+    assert not bad.passed and "1 failed" in bad.evidence and "probes.test_health::test_api" in bad.evidence
+    [error] = junit_conditions(write(tmp_path, "err.xml", PASSING_JUNIT.replace("<skipped", "<error")))
+    assert not error.passed and "1 errors" in error.evidence
+    [empty] = junit_conditions(write(tmp_path, "empty.xml", '<testsuite tests="0"></testsuite>'))
+    assert not empty.passed and "nothing ran" in empty.evidence
+    only_skipped = '<testsuite><testcase name="a"><skipped/></testcase></testsuite>'
+    assert not junit_conditions(write(tmp_path, "skip.xml", only_skipped))[0].passed
+
+
+def test_junit_missing_or_corrupt_fails_closed(tmp_path: Path) -> None:
+    [missing] = junit_conditions(tmp_path / "nope.xml")
+    assert (missing.passed, missing.evidence) == (False, "file not found")
+    [corrupt] = junit_conditions(write(tmp_path, "c.xml", "<testsuite"))
+    assert not corrupt.passed and corrupt.evidence.startswith("not a JUnit XML file")
+    [html] = junit_conditions(write(tmp_path, "h.xml", "<html></html>"))
+    assert html.evidence == "not a JUnit XML file: root element <html>"
+
+
+def test_load_summary_only_pass_passes(tmp_path: Path) -> None:
+    passing = load_conditions(
+        write(tmp_path, "p.json", load_summary("pass", ("p95", "pass"), ("error_rate", "pass")))
+    )
+    assert [c.passed for c in passing] == [True, True, True]
+    assert passing[0].evidence == "pass: observed 1.2, threshold 2"
+    inconclusive = load_conditions(
+        write(tmp_path, "i.json", load_summary("inconclusive", ("samples", "inconclusive")))
+    )
+    assert [c.passed for c in inconclusive] == [False, False]
+    assert inconclusive[-1].evidence == "inconclusive (not enough evidence is not a pass)"
+    failing = load_conditions(write(tmp_path, "f.json", load_summary("fail", ("p95", "fail"))))
+    assert failing[0].evidence == "fail: observed 1.2, threshold 2 (why)"
+
+
+@pytest.mark.parametrize("text", ["{", "[]", '{"verdict": 1}', '{"verdict": "pass", "thresholds": "x"}'])
+def test_load_summary_corrupt_fails_closed(tmp_path: Path, text: str) -> None:
+    [condition] = load_conditions(write(tmp_path, "s.json", text))
+    assert not condition.passed and condition.evidence.startswith("not a load summary")
+
+
+def row(slo: str, environment: str, remaining: float | None, note: str = "") -> BudgetRow:
+    sli = None if remaining is None else 1 - (1 - remaining) * 0.001
+    return BudgetRow(slo, environment, 0.999, "30d", 100, 0, sli, remaining, {}, None, note)
+
+
+def test_budget_conditions() -> None:
+    slos = [CONFIG.slo("api-availability"), CONFIG.slo("api-latency")]
+    rows = [
+        row("api-availability", "staging", 0.3),
+        row("api-availability", "prod", 0.1),
+        row("api-latency", "", 0.9),
+    ]
+    conditions = budget_conditions(rows, slos, 0.25, "staging")
+    assert [(c.name, c.passed) for c in conditions] == [("api-availability", True), ("api-latency", True)]
+    assert conditions[0].evidence == "30.0% of the 30d budget left (need 25%), SLI 99.930%"
+    assert [c.passed for c in budget_conditions(rows, slos, 0.25, "prod")] == [False, True]
+    [absent, _] = budget_conditions(rows, slos, 0.25, "qa")
+    assert absent.evidence == "no data for environment 'qa'"
+    [no_data] = budget_conditions(
+        [row("api-latency", "", None, "no events in the window")], slos[1:], 0.25, "x"
+    )
+    assert (no_data.passed, no_data.evidence) == (False, "no events in the window")
+
+
+def test_cli_verdict_table_and_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    junit = write(tmp_path, "j.xml", PASSING_JUNIT)
+    load = write(tmp_path, "s.json", load_summary("pass", ("p95", "pass")))
+    output = tmp_path / "out" / "gate.json"
+    assert main(["--junit", str(junit), "--load", str(load), "--output", str(output)]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].split() == ["SOURCE", "CONDITION", "RESULT", "EVIDENCE"]
+    assert "gate: PASS (3/3 conditions pass)" in out
+    verdict = json.loads(output.read_text(encoding="utf-8"))
+    assert verdict["verdict"] == "pass" and len(verdict["conditions"]) == 3
+
+    assert main(["--junit", str(tmp_path / "missing.xml"), "--load", str(load), "--output", str(output)]) == 1
+    assert "gate: FAIL (2/3 conditions pass)" in capsys.readouterr().out
+    assert json.loads(output.read_text(encoding="utf-8"))["verdict"] == "fail"
+
+
+def test_cli_usage_errors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("PROMETHEUS_URL", raising=False)
+    assert main(["--output", str(tmp_path / "g.json")]) == 4
+    assert "give at least one of --junit, --load, --min-budget" in capsys.readouterr().err
+    assert main(["--min-budget", "0.25"]) == 4
+    assert "--min-budget needs --prometheus URL" in capsys.readouterr().err
+    assert main(["--min-budget", "25", "--prometheus", "http://127.0.0.1:1"]) == 4
+    assert "between 0 and 1" in capsys.readouterr().err
+    assert not (tmp_path / "g.json").exists()
+
+
+def test_cli_unreachable_prometheus_fails_the_gate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    args = ["--config", str(ROOT / "monitoring.yaml"), "--prometheus", url, "--min-budget", "0.25"]
+    assert main([*args, "--output", str(tmp_path / "g.json")]) == 1
+    assert "budget  prometheus  FAIL" in capsys.readouterr().out

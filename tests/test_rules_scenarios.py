@@ -1,0 +1,106 @@
+"""The generated `promtool test rules` scenarios pass on the real promtool, and can fail."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from slo.config import load_config
+from slo.rules.generate import render, slo_groups
+from slo.rules.model import firing_alerts
+from slo.rules.promtool import run_tests
+from slo.rules.scenarios import scenario_files
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG = load_config(ROOT / "monitoring.yaml", "local")
+
+
+def write(files: dict[str, str], directory: Path) -> None:
+    for name, text in files.items():
+        (directory / name).write_text(text, encoding="utf-8")
+
+
+@pytest.mark.parametrize("name", [slo.name for slo in CONFIG.slos])
+def test_scenarios_pass_on_promtool(name: str, tmp_path: Path) -> None:
+    slo = CONFIG.slo(name)
+    write(scenario_files([slo], CONFIG.budgets, CONFIG.pushgateway.job), tmp_path)
+    result = run_tests(tmp_path / f"{name}.test.yml")
+    assert result.ok, result.output
+    tests = yaml.safe_load((tmp_path / f"{name}.test.yml").read_text(encoding="utf-8"))["tests"]
+    titles = [test["name"] for test in tests]
+    assert any("total outage pages after" in t for t in titles)
+    assert any("burn rate 5: tickets, no page" in t for t in titles)
+    assert any("single bad event" in t for t in titles)
+    assert any("zero traffic" in t for t in titles)
+
+
+def test_probe_slo_scenarios_state_the_outage_page_time_and_staleness() -> None:
+    files = scenario_files([CONFIG.slo("api-availability")], CONFIG.budgets, "synthetic-probes")
+    tests = yaml.safe_load(files["api-availability.test.yml"])["tests"]
+    outage = next(t for t in tests if "total outage" in t["name"])
+    assert outage["name"] == "api-availability: total outage pages after 3 minutes"
+    before, at = outage["alert_rule_test"]
+    assert before["exp_alerts"] == []
+    # Six hours of clean history make the day-long ticket windows fire too: only pages matter.
+    assert ("page", "1h") in {
+        (a["exp_labels"]["severity"], a["exp_labels"]["long"]) for a in at["exp_alerts"]
+    }
+    assert any("stale probes" in t["name"] for t in tests)
+
+
+def test_a_burn_rate_of_five_tickets_without_paging() -> None:
+    files = scenario_files([CONFIG.slo("api-availability")], CONFIG.budgets, "synthetic-probes")
+    test = next(
+        t for t in yaml.safe_load(files["api-availability.test.yml"])["tests"] if "burn rate 5" in t["name"]
+    )
+    [check] = test["alert_rule_test"]
+    assert {(a["exp_labels"]["severity"], a["exp_labels"]["long"]) for a in check["exp_alerts"]} == {
+        ("ticket", "1d"),
+        ("ticket", "3d"),
+    }
+
+
+def test_without_the_guard_a_single_blip_pages(tmp_path: Path) -> None:
+    """The scenario tests can fail: with min_bad_events 1 one failed probe after two clean
+    hours pages, on the model and on promtool, where "no alert" is then violated."""
+    slo = CONFIG.slo("api-availability")
+    unguarded = slo.model_copy(update={"alerting": slo.alerting.model_copy(update={"min_bad_events": 1})})
+    total = [float(m) for m in range(131)]
+    bad = [0.0] * 121 + [1.0] * 10
+    assert "page" in {f.window.severity for f in firing_alerts(unguarded, total, bad, 121)}
+    assert firing_alerts(slo, total, bad, 121) == []
+
+    labels = 'job="synthetic-probes",environment="test",instance="r",probe="p",target="api",slo=""'
+    test = {
+        "rule_files": ["rules.yml"],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": [
+                    {"series": f"synthetic_probe_runs_total{{{labels}}}", "values": "0+1x130"},
+                    {"series": f"synthetic_probe_failures_total{{{labels}}}", "values": "0+0x120 1+0x9"},
+                ],
+                "alert_rule_test": [{"eval_time": "121m", "alertname": "ErrorBudgetBurn", "exp_alerts": []}],
+            }
+        ],
+    }
+    (tmp_path / "blip.test.yml").write_text(yaml.safe_dump(test), encoding="utf-8")
+    for policy, passes in ((slo, True), (unguarded, False)):
+        (tmp_path / "rules.yml").write_text(render({"groups": slo_groups(policy)}), encoding="utf-8")
+        result = run_tests(tmp_path / "blip.test.yml")
+        assert result.ok is passes, result.output
+    assert 'severity="page"' in result.output
+
+
+def test_service_slos_are_fed_their_real_metrics_or_swapped_visibly() -> None:
+    files = scenario_files(CONFIG.slos, CONFIG.budgets, "synthetic-probes")
+    latency = files["api-latency.test.yml"]
+    assert 'claude_code_api_latency_seconds_bucket{le="2"}' in latency
+    assert "synthetic_probe_latency_seconds_bucket{" in files["api-probe-latency.test.yml"]
+    assert 'le="2.0"' in files["api-probe-latency.test.yml"]
+    # events SLIs are arbitrary PromQL: their test rules use slo_test_* counters instead.
+    assert "slo_test_bad_events_total" in files["rules-api-error-rate.yml"]
+    assert "claude_code_api_requests_total" not in files["rules-api-error-rate.yml"]
