@@ -1,14 +1,14 @@
 """Declarative checks from `checks:` in the config: add an endpoint without writing Python.
 
-Every check collected in this process is fetched concurrently by the first one to run
-(see `slo.checks`); each test then judges its own response.
+The checks this process will run are fetched concurrently by the first of them (see
+`slo.checks`); each test then judges its own response.
 """
 
 from pathlib import Path
 
 import pytest
 
-from slo.checks import fetch_all, judge
+from slo.checks import CheckFetcher, judge
 from slo.plugin import CONFIG_KEY, record_requests
 
 
@@ -26,20 +26,19 @@ def pytest_generate_tests(metafunc):
         )
 
 
+def check_of(item):
+    """The check a collected item tests, or None for any other test."""
+    callspec = getattr(item, "callspec", None)
+    return callspec.params.get("check") if callspec and item.path == Path(__file__) else None
+
+
 @pytest.fixture(scope="session")
-def check_outcomes(request, slo_config):
-    collected = [
-        item.callspec.params["check"]
-        for item in request.session.items
-        if item.path == Path(__file__)
-        and getattr(item, "callspec", None)
-        and item.callspec.params.get("check")
-    ]
-    return fetch_all(collected, slo_config)
+def check_fetcher(request, slo_config):
+    return CheckFetcher(request.session, slo_config, check_of)
 
 
-def test_check(request, check, check_outcomes):
-    outcome = check_outcomes[check.name]
+def test_check(request, check, check_fetcher):
+    outcome = check_fetcher.outcome(request.node)
     if outcome.record is not None:
         record_requests(request.node, outcome.target_name, [outcome.record])
     judge(outcome)

@@ -147,7 +147,8 @@ def budget_rows(
 
 
 def _percent(value: float | None, digits: int = 3) -> str:
-    return "-" if value is None else f"{value * 100:.{digits}f}%"
+    # `+ 0.0` turns the -0.0 of a budget spent to the last rounding error into 0.0.
+    return "-" if value is None else f"{round(value * 100, digits) + 0.0:.{digits}f}%"
 
 
 def _duration(seconds: float | None) -> str:

@@ -1,26 +1,28 @@
 """Declarative checks (`checks:` in the config): fetched concurrently, judged one by one.
 
-pytest runs tests one after another, so 200 checks of 100 ms each would take 20 s. Instead the
-first check test of a session fetches every check collected in that process at once (a
-thread per check, one pooled client per target), and each test judges its own response.
-With xdist each worker fetches only its own share.
+pytest runs tests one after another, so 200 checks of 100 ms each would take 20 s. Instead a
+check whose response is not there yet fetches, at once, itself and every check this process
+is still going to run (a thread per check, one pooled client per target), and each test
+judges its own response. Under xdist "going to run" is the worker's queue of scheduled tests,
+so workers do not fetch each other's checks; tests sent to a worker later form a new batch.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import httpx
+import pytest
 
 from slo.config import Check, Config, Target
 from slo.expect import describe, expect_json, expect_status, json_path
 from slo.httpclient import RECORD_EXTENSION, ProbeClient, ProbeFailure, RequestRecord, format_ms
 
-__all__ = ["CheckOutcome", "fetch_all", "judge"]
+__all__ = ["CheckFetcher", "CheckOutcome", "fetch_all", "judge"]
 
 #: Threads are cheap next to a hundred millisecond round trip; more than this is a stampede.
 MAX_CONCURRENCY = 256
@@ -83,6 +85,42 @@ def fetch_all(checks: Iterable[Check], config: Config) -> dict[str, CheckOutcome
         for client in clients.values():
             client.close()
     return {outcome.check.name: outcome for outcome in outcomes}
+
+
+class CheckFetcher:
+    """Hands each check test its outcome, fetching in batches of what this process will run."""
+
+    def __init__(
+        self, session: pytest.Session, config: Config, check_of: Callable[[pytest.Item], Check | None]
+    ):
+        self.session = session
+        self.config = config
+        self.check_of = check_of
+        self.outcomes: dict[str, CheckOutcome] = {}
+
+    def outcome(self, item: pytest.Item) -> CheckOutcome:
+        check = self.check_of(item)
+        assert check is not None, f"{item.nodeid} is not a check"
+        if check.name not in self.outcomes:
+            batch = [c for c in map(self.check_of, self._upcoming(item)) if c and c.name not in self.outcomes]
+            self.outcomes.update(fetch_all([check, *(c for c in batch if c.name != check.name)], self.config))
+        return self.outcomes[check.name]
+
+    def _upcoming(self, item: pytest.Item) -> list[pytest.Item]:
+        items = self.session.items
+        worker = next(
+            (p for p in self.session.config.pluginmanager.get_plugins() if hasattr(p, "torun")), None
+        )
+        if worker is None:  # one process: everything from here on
+            return items[items.index(item) :] if item in items else [item]
+        # xdist's WorkerInteractor: the next test and the queue of tests scheduled to this worker.
+        # Internal, so anything unexpected just means a batch of one.
+        try:
+            with worker.torun.lock() as queue:
+                indexes = [worker.nextitem_index, *queue]
+        except (AttributeError, TypeError):
+            return [item]
+        return [item, *(items[i] for i in indexes if isinstance(i, int) and 0 <= i < len(items))]
 
 
 def judge(outcome: CheckOutcome) -> None:

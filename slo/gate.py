@@ -125,7 +125,7 @@ def budget_conditions(
                 conditions.append(Condition("budget", name, False, row.note or "no data"))
                 continue
             evidence = (
-                f"{row.budget_remaining * 100:.1f}% of the {row.window} budget left "
+                f"{round(row.budget_remaining * 100, 1) + 0.0:.1f}% of the {row.window} budget left "
                 f"(need {min_budget * 100:g}%), SLI {row.sli * 100:.3f}%"
             )
             if row.note:

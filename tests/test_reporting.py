@@ -295,6 +295,7 @@ def test_wrong_auth_is_not_retried_and_credentials_are_never_printed(
         result = run(project, "--pushgateway", recorder.url)
     finally:
         recorder.server.shutdown()
+        recorder.server.server_close()
     result.stdout.fnmatch_lines(["*WARNING: push to*failed: HTTP 401: unauthorized (after 1 attempt(s)*"])
     assert len(recorder.authorizations) == 1 and recorder.authorizations[0].startswith("Basic ")
     output = "\n".join(result.outlines + result.errlines)
@@ -346,7 +347,8 @@ def test_overlapping_runs_neither_lose_nor_double_count(
     project: pytest.Pytester, pushgateway: Pushgateway
 ) -> None:
     project.makepyfile(
-        test_probes="import time, pytest\n\n@pytest.mark.probe(target='api')\ndef test_slow():\n    time.sleep(1)\n"
+        test_probes="import time, pytest\n\n"
+        "@pytest.mark.probe(target='api')\ndef test_slow():\n    time.sleep(1)\n"
     )
     results: list[pytest.RunResult] = []
     threads = [

@@ -127,8 +127,8 @@ class ExactRecorder:
         record = self.endpoints.get(key)
         if record is None:
             record = self.endpoints[key] = EndpointRecord(request_type, name)
-        # A request that failed before a response has no response time: it cost nothing
-        # measurable, and it counts in the error rate.
+        # Some clients give no time for a request that failed before it was sent: it still
+        # counts, in the error rate, at 0 ms.
         record.record(response_time or 0.0, exception is not None)
 
     # --- workers --------------------------------------------------------------------------------

@@ -150,9 +150,10 @@ def _stop(process: subprocess.Popen[bytes], grace: float) -> None:
 
 
 @contextmanager
-def _processes(run: LoadRun) -> Iterator[tuple[subprocess.Popen[bytes], list[subprocess.Popen[bytes]]]]:
-    """The master and the local workers; whatever happens, none outlives the block."""
-    port = run.master_bind_port or _free_port(run.master_bind_host)
+def _processes(run: LoadRun) -> Iterator[subprocess.Popen[bytes]]:
+    """The master, and the local workers; whatever happens, none outlives the block."""
+    bind_host = "0.0.0.0" if run.master_bind_host == "*" else run.master_bind_host
+    port = run.master_bind_port or _free_port(bind_host)
     env = _environment(run)
     with ExitStack() as stack:
 
@@ -173,10 +174,9 @@ def _processes(run: LoadRun) -> Iterator[tuple[subprocess.Popen[bytes], list[sub
             return process
 
         master = start(master_command(run, port), run.log_path.name)
-        workers = [
-            start(worker_command(run, port), f"worker-{index}.log") for index in range(1, run.workers + 1)
-        ]
-        yield master, workers
+        for index in range(1, run.workers + 1):
+            start(worker_command(run, port), f"worker-{index}.log")
+        yield master
 
 
 def _tail(path: Path) -> list[str]:
@@ -189,9 +189,12 @@ def _tail(path: Path) -> list[str]:
 
 def _failure(run: LoadRun, status: int | None, reason: str) -> LocustFailure:
     tail = [] if run.verbose else _tail(run.log_path)
-    config_lines = [line for line in tail if line.startswith(CONFIG_ERROR_PREFIX)]
-    if status == CONFIG_ERROR_STATUS and config_lines:
-        return LocustFailure(config_lines[-1].removeprefix(CONFIG_ERROR_PREFIX), True)
+    if status == CONFIG_ERROR_STATUS:
+        config_lines = [line for line in tail if line.startswith(CONFIG_ERROR_PREFIX)]
+        message = "the locustfile found a config mistake (shown above)"
+        return LocustFailure(
+            config_lines[-1].removeprefix(CONFIG_ERROR_PREFIX) if config_lines else message, True
+        )
     details = "".join(f"\n  | {line}" for line in tail)
     where = f"; last lines of {run.log_path}:{details}" if details else ""
     return LocustFailure(f"{reason}{where}")
@@ -202,7 +205,7 @@ def run_locust(run: LoadRun) -> RunResults:
     run.report_dir.mkdir(parents=True, exist_ok=True)
     run.results_path.unlink(missing_ok=True)
     deadline = time.monotonic() + run.deadline_seconds
-    with _processes(run) as (master, _workers):
+    with _processes(run) as master:
         try:
             status = master.wait(max(1.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:

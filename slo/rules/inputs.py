@@ -18,14 +18,18 @@ from slo.config import DEFAULT_CONFIG_NAME, Config, ConfigError, load_config
 from slo.openslo import load_openslo
 from slo.slodefs import SLO
 
-__all__ = ["USAGE_ERROR", "ArgumentParser", "Inputs", "UsageError", "add_config_options", "load_inputs"]
+__all__ = [
+    "USAGE_ERROR",
+    "ArgumentParser",
+    "Inputs",
+    "add_config_options",
+    "fail",
+    "load_inputs",
+    "parse",
+]
 
 #: Exit code for usage and config errors, the same as pytest's.
 USAGE_ERROR = 4
-
-
-class UsageError(Exception):
-    """A mistake on the command line, already phrased as the one line to print."""
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -82,4 +86,5 @@ def fail(message: str, code: int = USAGE_ERROR) -> int:
 
 
 def parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """Parse `argv` (the process's arguments when None)."""
     return parser.parse_args(list(sys.argv[1:] if argv is None else argv))
