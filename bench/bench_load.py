@@ -7,7 +7,7 @@ so the ratio is the price of the gate itself: exact recording of every response 
 CPU clock, the subprocess and the verdict. Both rates are Locust's own "Requests/s" of the
 whole run, from each run's stats CSV.
 
-    python bench/bench_load.py [--users 10] [--duration 10s] [--repeat 3] [--workers 0]
+    python bench/bench_load.py [--users 10] [--duration 10s] [--repeat 5] [--workers 0]
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=10)
     parser.add_argument("--duration", default="10s", help="per run, e.g. 10s")
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--workers", type=int, default=0, help="Locust worker processes")
     args = parser.parse_args()
     ours, plain = [], []

@@ -81,6 +81,7 @@ def test_streaming_time_to_first_token(http, slo_config):
     first_token = None
     usage = None
     done = False
+    seen = []
     with client.stream(
         "POST", "/v1/chat/completions", json=chat_request(slo_config, stream=True)
     ) as response:
@@ -88,6 +89,8 @@ def test_streaming_time_to_first_token(http, slo_config):
             response.read()
             expect_status(response)
         for line in response.iter_lines():
+            if len(seen) < 3:
+                seen.append(line)
             if not line.startswith("data:"):
                 continue
             data = line.removeprefix("data:").strip()
@@ -102,6 +105,8 @@ def test_streaming_time_to_first_token(http, slo_config):
             if first_token is None and delta.get("content"):
                 first_token = time.perf_counter() - started
             usage = chunk.get("usage") or usage
+    if usage is None and first_token is None and not done:
+        raise ProbeFailure(f"{describe(response)} returned a malformed event stream: {' '.join(seen)[:160]}")
     assert done, f"{describe(response)} stream ended without [DONE]"
     assert first_token is not None, f"{describe(response)} streamed no content"
     assert usage, f"{describe(response)} streamed no usage"

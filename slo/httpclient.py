@@ -21,6 +21,8 @@ import socket
 import ssl
 import time
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -138,13 +140,21 @@ def _trace(event_name: str, info: dict[str, Any]) -> None:
         clock.mark(event_name.split(".", 1)[1])
 
 
-def _resolve(host: str, port: int) -> tuple[str, float]:
+_RESOLVER = ThreadPoolExecutor(max_workers=4, thread_name_prefix="slo-dns")
+
+
+def _resolve(host: str, port: int, timeout: float | None) -> tuple[list[str], float]:
+    """Addresses of `host`, bounded by the connect timeout (getaddrinfo itself has none)."""
     started = time.perf_counter()
+    lookup = _RESOLVER.submit(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        infos = lookup.result(timeout=timeout)
+    except FutureTimeout:
+        raise httpcore.ConnectTimeout(f"name resolution for {host} timed out") from None
     except socket.gaierror as exc:
         raise httpcore.ConnectError(f"name resolution failed for {host}: {exc.strerror}") from exc
-    return str(infos[0][4][0]), time.perf_counter() - started
+    addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+    return addresses, time.perf_counter() - started
 
 
 class _TimedBackend(httpcore.NetworkBackend):
@@ -161,11 +171,17 @@ class _TimedBackend(httpcore.NetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.NetworkStream:
-        address, dns = _resolve(host, port)
+        addresses, dns = _resolve(host, port, timeout)
         clock = _current_clock.get()
         if clock is not None:
             clock.dns = dns
-        return self._inner.connect_tcp(address, port, timeout, local_address, socket_options)
+        # Like a browser: try each address in turn (e.g. ::1, then 127.0.0.1 for "localhost").
+        for address in addresses[:-1]:
+            try:
+                return self._inner.connect_tcp(address, port, timeout, local_address, socket_options)
+            except httpcore.ConnectError:
+                continue
+        return self._inner.connect_tcp(addresses[-1], port, timeout, local_address, socket_options)
 
     def connect_unix_socket(
         self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None

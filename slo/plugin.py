@@ -141,6 +141,10 @@ def pytest_runtest_makereport(
     if isinstance(exception, ProbeFailure):
         # The message already says what happened; the traceback through httpx helps nobody.
         report.longrepr = f"{item.nodeid}: {exception}"
+    elif isinstance(exception, AssertionError) and str(exception) and item.config.option.tbstyle == "auto":
+        # A probe's assert message is written for the person on call: one line, unless a
+        # traceback style was asked for (`--tb=long` shows pytest's full explanation).
+        report.longrepr = f"{item.nodeid}: {str(exception).splitlines()[0]}"
     if call.when == "call" or report.failed or report.skipped:
         report.user_properties.append((EVIDENCE_PROPERTY, _evidence(item, exception)))
     return report
