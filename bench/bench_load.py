@@ -1,7 +1,8 @@
 """Requests per second of `slo load` against plain Locust, on the same target in the same run.
 
 Both drive the reference stack's ``GET /health`` with FastHttpUser users and no think time,
-alternating, several times; the medians and their ratio are printed (goal: at least 0.95).
+alternating, several times; the medians, their ratio and the median ratio of the paired runs
+(run back to back, so robust to a busy machine) are printed. Goal: at least 0.95.
 Plain Locust runs a minimal locustfile doing the same request and the same response check,
 so the ratio is the price of the gate itself: exact recording of every response time, the
 CPU clock, the subprocess and the verdict. Both rates are Locust's own "Requests/s" of the
@@ -52,7 +53,6 @@ def run_slo_load(work: Path, stack: ReferenceStack, args: argparse.Namespace) ->
         json.dumps(
             {
                 "environments": {"local": {"targets": {"api": {"url": stack.api_url}}}},
-                "probes": {"latency": {"endpoints": []}},
                 "load": {
                     "users": args.users,
                     "spawn_rate": args.users,
@@ -104,12 +104,14 @@ def main() -> int:
             plain.append(run_plain_locust(work, stack, args))
             ours.append(run_slo_load(work, stack, args))
     ours_rate, plain_rate = statistics.median(ours), statistics.median(plain)
-    ratio = ours_rate / plain_rate
+    # Each pair ran back to back: their ratio cancels what the machine's load did meanwhile.
+    paired = statistics.median(o / p for o, p in zip(ours, plain, strict=True))
     print(f"requests/s, {args.users} users, {args.duration} per run, median of {args.repeat}:")
     print(f"  slo load     {ours_rate:9.1f}   runs: {', '.join(f'{r:.0f}' for r in ours)}")
     print(f"  plain Locust {plain_rate:9.1f}   runs: {', '.join(f'{r:.0f}' for r in plain)}")
-    verdict = "meets" if ratio >= GOAL else "misses"
-    print(f"  ratio (slo load / plain Locust) {ratio:.3f} ({verdict} the goal of {GOAL})")
+    print(f"  ratio of the medians            {ours_rate / plain_rate:.3f}")
+    verdict = "meets" if paired >= GOAL else "misses"
+    print(f"  median ratio of paired runs     {paired:.3f} ({verdict} the goal of {GOAL})")
     return 0
 
 

@@ -94,6 +94,14 @@ class ResultCollector:
             reason = evidence.get("reason")
             result.reason = reason if reason in FAILURE_REASONS else "error"
 
+    def add_collection_error(self, report: pytest.CollectReport) -> None:
+        """A probe module that fails to import is a failed run of that module, never silence:
+        otherwise a syntax error would look like a healthy runner with fewer probes."""
+        message = report.longreprtext.strip().splitlines()
+        self.results[report.nodeid] = ProbeResult(
+            report.nodeid, outcome="error", reason="error", message=(message[-1] if message else "")[:300]
+        )
+
     def outcome_counts(self) -> dict[Outcome, int]:
         counts: dict[Outcome, int] = {"passed": 0, "failed": 0, "skipped": 0, "error": 0}
         for result in self.results.values():

@@ -76,7 +76,6 @@ def write_config(path: Path, stack: ReferenceStack, load: dict[str, Any], **extr
                 }
             }
         },
-        "probes": {"latency": {"endpoints": []}},
         "load": load,
         **extra,
     }
@@ -262,7 +261,6 @@ def test_pytest_load_makes_each_threshold_a_test_case(
         "-p", "no:cacheprovider",
         "--slo-config", str(config),
         "--load-args", f"--locustfile {LOCUSTFILE}",
-        "--junitxml", "junit.xml",
     )  # fmt: skip
     result.assert_outcomes(passed=2, failed=1)
     result.stdout.fnmatch_lines(
@@ -272,5 +270,8 @@ def test_pytest_load_makes_each_threshold_a_test_case(
             "FAILED load/test_load_gate.py::test_threshold?total error_rate?*",
         ]
     )
-    junit = (pytester.path / "junit.xml").read_text()
+    # Thresholds are not probes: the probe reporter stays out, and so does its JUnit file.
+    assert "slo probes" not in result.stdout.str()
+    assert not (pytester.path / "reports" / "junit.xml").exists()
+    junit = (pytester.path / "reports" / "load" / "junit.xml").read_text()
     assert 'name="test_threshold[total error_rate]"' in junit

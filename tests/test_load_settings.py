@@ -16,7 +16,6 @@ environments:
   local:
     targets:
       api: {url: "http://127.0.0.1:9"}
-probes: {latency: {endpoints: []}}
 """
 
 

@@ -174,6 +174,9 @@ def test_cpu_saturation_is_stated_and_may_refuse_a_pass() -> None:
     assert warned.cpu_saturated
     assert "worker-1 used 97 % CPU" in warned.warnings[0]
 
+    data = report.summary(warned, results, report.RunInfo("local", Path("m.yaml"), settings(), 0, Path()))
+    assert data["reason"].endswith("(the load generator saturated its CPU: see warnings)")
+
     strict = evaluate(results, settings(cpu_saturation="inconclusive"))
     assert strict.verdict == "inconclusive"
     assert rows(strict)["load generator cpu_percent"] == "inconclusive"

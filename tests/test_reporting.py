@@ -370,3 +370,19 @@ def test_no_push_and_no_pushgateway_leave_the_state_alone(
     run(project).stdout.no_fnmatch_line("*pushed*")
     assert not Path(os.environ["SLO_STATE_FILE"]).exists()
     assert series(pushgateway.url) == {}
+
+
+def test_a_probe_module_that_fails_to_import_is_a_failed_run(
+    project: pytest.Pytester, pushgateway: Pushgateway
+) -> None:
+    project.makepyfile(test_broken="import no_such_module_here\n")
+    result = run(project, "--pushgateway", pushgateway.url)
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    found = series(pushgateway.url)
+    assert by_probe(found, "synthetic_probe_failures_total")["test_broken.py"] == 1.0
+    reasons = {
+        labels["probe"]: labels["reason"]
+        for labels, _ in found["synthetic_probe_last_failure_timestamp_seconds"]
+    }
+    assert reasons["test_broken.py"] == "error"
+    assert {labels["outcome"]: value for labels, value in found["synthetic_suite_probes"]}["error"] == 1.0

@@ -19,9 +19,7 @@ TIE = 1e-9
 quantiles = st.floats(min_value=0.01, max_value=0.999).map(lambda q: round(q, 3))
 confidences = st.sampled_from([0.5, 0.8, 0.9, 0.95, 0.99, 0.999])
 small_n = st.integers(min_value=1, max_value=120)
-latencies = st.lists(
-    st.floats(min_value=0, max_value=60, allow_nan=False), min_size=1, max_size=300
-)
+latencies = st.lists(st.floats(min_value=0, max_value=60, allow_nan=False), min_size=1, max_size=300)
 
 
 def exact_cdfs(n: int, p: float) -> list[Fraction]:
@@ -132,9 +130,7 @@ def test_bounds_bracket_the_point_estimate(n: int, q: float, confidence: float) 
 
 @settings(deadline=None)
 @given(q=quantiles, confidence=confidences)
-def test_min_samples_is_the_first_n_where_an_upper_bound_exists(
-    q: float, confidence: float
-) -> None:
+def test_min_samples_is_the_first_n_where_an_upper_bound_exists(q: float, confidence: float) -> None:
     n = stats.min_samples(q, confidence)
     # Exactly: a pass needs the largest sample to be a bound, i.e. 1 - q**n >= confidence.
     exact_q, exact_confidence = Fraction(repr(q)), Fraction(repr(confidence))
@@ -183,9 +179,7 @@ def test_proportion_bound_of_a_clean_p95_run() -> None:
 
 
 @given(values=latencies, q=quantiles, confidence=confidences)
-def test_estimate_reads_bounds_at_their_ranks(
-    values: list[float], q: float, confidence: float
-) -> None:
+def test_estimate_reads_bounds_at_their_ranks(values: list[float], q: float, confidence: float) -> None:
     ordered = sorted(values)
     result = stats.estimate(ordered, q, confidence)
     upper = stats.percentile_upper_bound(len(ordered), q, confidence)

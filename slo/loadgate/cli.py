@@ -84,39 +84,56 @@ def build_parser() -> argparse.ArgumentParser:
     )
     where = parser.add_argument_group("what to load")
     where.add_argument(
-        "--config", type=Path, help=f"config file (default $SLO_CONFIG, else {DEFAULT_CONFIG_NAME})"
+        "--config",
+        metavar="PATH",
+        type=Path,
+        help=f"config file (default $SLO_CONFIG, else {DEFAULT_CONFIG_NAME})",
     )
-    where.add_argument("--env", help="environment in the config (default $SLO_ENV, else local)")
     where.add_argument(
-        "--locustfile", type=Path, default=Path("load/locustfile.py"), help="scenarios (default %(default)s)"
+        "--env", metavar="NAME", help="environment in the config (default $SLO_ENV, else local)"
+    )
+    where.add_argument(
+        "--locustfile",
+        metavar="PATH",
+        type=Path,
+        default=Path("load/locustfile.py"),
+        help="scenarios (default %(default)s)",
     )
     how = parser.add_argument_group("how hard (default: the config's load: section)")
-    how.add_argument("--users", type=_positive_int, help="simulated users")
-    how.add_argument("--spawn-rate", type=_rate, help="users started per second")
+    how.add_argument("--users", metavar="N", type=_positive_int, help="simulated users")
+    how.add_argument("--spawn-rate", metavar="RATE", type=_rate, help="users started per second")
     how.add_argument(
-        "--duration", type=_positive_duration, help="measured time after the warm-up, e.g. 30s, 5m"
+        "--duration",
+        metavar="TIME",
+        type=_positive_duration,
+        help="measured time after the warm-up, e.g. 30s, 5m",
     )
-    how.add_argument("--warmup", type=_duration, help="time at the start left out of the verdict")
+    how.add_argument(
+        "--warmup", metavar="TIME", type=_duration, help="time at the start left out of the verdict"
+    )
     distributed = parser.add_argument_group("distributed (Locust master and workers)")
     distributed.add_argument(
-        "--workers", type=_count, default=0, help="worker processes to start on this machine"
+        "--workers", metavar="N", type=_count, default=0, help="worker processes to start on this machine"
     )
     distributed.add_argument(
-        "--expect-workers", type=_count, default=0, help="workers started elsewhere to wait for"
+        "--expect-workers", metavar="N", type=_count, default=0, help="workers started elsewhere to wait for"
     )
     distributed.add_argument(
         "--master-bind-host",
+        metavar="HOST",
         default=None,
         help="address workers connect to (default 127.0.0.1, or * with --expect-workers)",
     )
     distributed.add_argument(
         "--master-bind-port",
+        metavar="PORT",
         type=_count,
         default=0,
         help="port workers connect to (default: a free port, 5557 with --expect-workers)",
     )
     distributed.add_argument(
         "--worker-wait",
+        metavar="TIME",
         type=_duration,
         default=60.0,
         help="how long to wait for workers to connect (default 60s)",
@@ -124,12 +141,15 @@ def build_parser() -> argparse.ArgumentParser:
     output = parser.add_argument_group("output")
     output.add_argument(
         "--report-dir",
+        metavar="DIR",
         type=Path,
         default=Path("reports/load"),
         help="where summary.json, Locust's HTML and CSV go (default %(default)s)",
     )
     output.add_argument(
-        "--pushgateway", help="push the verdict to this Pushgateway (default: the config's pushgateway.url)"
+        "--pushgateway",
+        metavar="URL",
+        help="push the verdict to this Pushgateway (default: the config's pushgateway.url)",
     )
     output.add_argument(
         "--no-push", action="store_true", help="do not push, even if a Pushgateway is configured"

@@ -91,11 +91,15 @@ def _endpoint(figures: EndpointFigures) -> dict[str, Any]:
     return data
 
 
-def _reason(verdict: str, thresholds: list[dict[str, Any]]) -> str:
-    if verdict == "pass":
-        return "every threshold is met with the required confidence"
-    first = next(row for row in thresholds if row["verdict"] == verdict)
-    return f"{first['name']}: {first['reason']}"
+def _reason(evaluation: Evaluation, thresholds: list[dict[str, Any]]) -> str:
+    if evaluation.verdict == "pass":
+        reason = "every threshold is met with the required confidence"
+    else:
+        first = next(row for row in thresholds if row["verdict"] == evaluation.verdict)
+        reason = f"{first['name']}: {first['reason']}"
+    if evaluation.cpu_saturated:
+        reason += " (the load generator saturated its CPU: see warnings)"
+    return reason
 
 
 def _common(info: RunInfo) -> dict[str, Any]:
@@ -131,7 +135,7 @@ def summary(evaluation: Evaluation, results: RunResults, info: RunInfo) -> dict[
     thresholds = [_threshold(result) for result in evaluation.thresholds]
     data = {
         "verdict": evaluation.verdict,
-        "reason": _reason(evaluation.verdict, thresholds),
+        "reason": _reason(evaluation, thresholds),
         **_common(info),
         "workers": results.workers,
         "started": datetime.fromtimestamp(results.started, UTC).isoformat(timespec="seconds"),
@@ -233,7 +237,8 @@ def _columns(rows: list[list[str]], right: set[int]) -> list[str]:
 def render(data: dict[str, Any]) -> str:
     """The verdict table printed at the end of `slo load`."""
     level = f"{100 * data['confidence']:g} %"
-    generators = "1 process" if not data["workers"] else f"master + {data['workers']} workers"
+    workers = data["workers"]
+    generators = f"master + {workers} worker{'s' if workers > 1 else ''}" if workers else "1 process"
     lines = [
         f"slo load: {data['verdict'].upper()}  ({data['environment']}: {data['users']} users, "
         f"{data['duration_s']:.1f} s measured after {data['warmup_s']:g} s warm-up, {generators})",
