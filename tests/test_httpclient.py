@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import socket
 import ssl
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import httpx
 import pytest
 import trustme
+from loopback import loopback_server
 
 from slo.config import Target
 from slo.httpclient import (
@@ -67,24 +67,10 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
 
-class Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-
-def serve(server: Server) -> Iterator[int]:
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield server.server_address[1]
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
-
-
 @pytest.fixture(scope="module")
 def port() -> Iterator[int]:
-    yield from serve(Server(("127.0.0.1", 0), Handler))
+    with loopback_server(Handler) as server:
+        yield server.server_address[1]
 
 
 @pytest.fixture(scope="module")
@@ -96,11 +82,8 @@ def ca() -> trustme.CA:
 def tls_port(ca: trustme.CA) -> Iterator[int]:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert("localhost", "127.0.0.1").configure_cert(context)
-    server = Server(("127.0.0.1", 0), Handler)
-    # A client that rejects the certificate aborts the handshake in accept(); the server
-    # ignores that connection (an OSError) and keeps serving.
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    yield from serve(server)
+    with loopback_server(Handler, context) as server:
+        yield server.server_address[1]
 
 
 @pytest.fixture(scope="module")

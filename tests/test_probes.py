@@ -9,16 +9,16 @@ every test. Faults that leave lasting traces in the stack's counters (5xx) get t
 from __future__ import annotations
 
 import ssl
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import pytest
 import trustme
+from loopback import loopback_server
 from probe_project import failed_ids, junit_cases, make_probe_project, probe_config, run_probes
 
 from slo.refstack import ReferenceStack
@@ -332,21 +332,9 @@ class Answer(BaseHTTPRequestHandler):
 
 @contextmanager
 def local_server(body: bytes, tls: ssl.SSLContext | None = None) -> Iterator[int]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Answer)
-    server.daemon_threads = True
-    server.body = body  # type: ignore[attr-defined]
-    if tls is not None:
-        # A client that rejects the certificate aborts the handshake inside accept(); the
-        # server drops that connection (an OSError) and keeps serving.
-        server.socket = tls.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
+    with loopback_server(Answer, tls) as server:
+        server.body = body  # type: ignore[attr-defined]
         yield server.server_address[1]
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
 
 
 @pytest.fixture(scope="module")

@@ -5,13 +5,13 @@ from __future__ import annotations
 import base64
 import http.server
 import ssl
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
 
 import pytest
 import trustme
+from loopback import loopback_server, url_of
 from prometheus_client.exposition import generate_latest
 
 from slo.config import PushgatewaySettings
@@ -85,14 +85,9 @@ def https_sink(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     authority.issue_cert("127.0.0.1").configure_cert(context)
     ca_file = tmp_path / "ca.pem"
     authority.cert_pem.write_to_path(str(ca_file))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _PutSink)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     _PutSink.received.clear()
-    yield f"https://127.0.0.1:{server.server_address[1]}", ca_file
-    server.shutdown()
-    server.server_close()
+    with loopback_server(_PutSink, context) as server:
+        yield url_of(server, "https"), ca_file
 
 
 def test_push_over_tls_trusts_the_configured_ca_only(https_sink: tuple[str, Path]) -> None:

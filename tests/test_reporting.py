@@ -7,15 +7,18 @@ Pushgateway's own API.
 
 from __future__ import annotations
 
+import http.server
 import os
 import socket
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import httpx
 import pytest
+from loopback import loopback_server, url_of
 
 from slo.daemons import Pushgateway
 
@@ -254,50 +257,38 @@ def test_hung_pushgateway_ends_within_the_push_deadline(project: pytest.Pytester
     assert elapsed < 25
 
 
-class _AuthRecorder:
-    """A real loopback HTTP server that answers 401 to every PUT and keeps what it was sent."""
+class _Unauthorized(http.server.BaseHTTPRequestHandler):
+    """Answers 401 to every PUT and keeps the Authorization header it was sent."""
 
-    def __init__(self) -> None:
-        import http.server
+    authorizations: ClassVar[list[str]] = []
 
-        recorder = self
-        self.authorizations: list[str] = []
+    def do_PUT(self) -> None:
+        self.authorizations.append(self.headers.get("Authorization", ""))
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.send_response(401)
+        self.send_header("Content-Length", "12")
+        self.end_headers()
+        self.wfile.write(b"unauthorized")
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_PUT(self) -> None:
-                recorder.authorizations.append(self.headers.get("Authorization", ""))
-                self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                self.send_response(401)
-                self.send_header("Content-Length", "12")
-                self.end_headers()
-                self.wfile.write(b"unauthorized")
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+    def log_message(self, *args: object) -> None:
+        pass
 
 
 def test_wrong_auth_is_not_retried_and_credentials_are_never_printed(
     project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    recorder = _AuthRecorder()
-    try:
-        project.makefile(
-            ".yaml",
-            monitoring=CONFIG.replace(
-                "pushgateway:\n", "pushgateway:\n  username: prober\n  password: ${PG_PASSWORD}\n"
-            ),
-        )
-        monkeypatch.setenv("PG_PASSWORD", "hunter2-secret")
-        result = run(project, "--pushgateway", recorder.url)
-    finally:
-        recorder.server.shutdown()
-        recorder.server.server_close()
+    _Unauthorized.authorizations.clear()
+    project.makefile(
+        ".yaml",
+        monitoring=CONFIG.replace(
+            "pushgateway:\n", "pushgateway:\n  username: prober\n  password: ${PG_PASSWORD}\n"
+        ),
+    )
+    monkeypatch.setenv("PG_PASSWORD", "hunter2-secret")
+    with loopback_server(_Unauthorized) as server:
+        result = run(project, "--pushgateway", url_of(server))
     result.stdout.fnmatch_lines(["*WARNING: push to*failed: HTTP 401: unauthorized (after 1 attempt(s)*"])
-    assert len(recorder.authorizations) == 1 and recorder.authorizations[0].startswith("Basic ")
+    assert len(_Unauthorized.authorizations) == 1 and _Unauthorized.authorizations[0].startswith("Basic ")
     output = "\n".join(result.outlines + result.errlines)
     assert "hunter2-secret" not in output
     junit = Path(project.path, "reports", "junit.xml").read_text()
