@@ -4,16 +4,18 @@ Targets, auth, timeouts, weights and think time all come from `monitoring.yaml` 
 named by SLO_CONFIG, environment SLO_ENV), so this file holds only what the traffic does.
 
 To add a scenario: copy a class, give it a new scenario name and a target from the config,
-and give that name a weight under `load.scenarios`. Name each request as the endpoint you
-want thresholds for (`name=`), then add them under `load.endpoints`, e.g. "GET /health".
-Validate responses with `catch_response=True`: a 200 with a broken body is an outage too.
+and give that name a weight under `load.scenarios`. Requests are named by their path (pass
+`name=` when the path holds IDs); thresholds for one go under `load.endpoints` as Locust
+names it, e.g. "GET /health". Validate responses with `catch_response=True`: a 200 with a
+broken body is an outage for the caller too.
 
-Run it with `slo load` (exact percentiles, verdict, exit code), or plain Locust:
-`locust -f load/locustfile.py` (Locust's web UI; the exact recording is then inert).
+Run it with `slo load` (exact percentiles, verdict, exit code), or with plain Locust,
+`locust -f load/locustfile.py`, for its web UI (only Locust's own statistics then).
 """
 
 from locust import FastHttpUser, events, task
 
+from slo.config import Target
 from slo.loadgate import recorder
 from slo.loadgate.scenarios import LoadPlan, expect_json
 
@@ -44,6 +46,8 @@ class SandboxStatus(FastHttpUser):
 @plan.scenario("chat_completion", target="gateway")
 class ChatCompletion(FastHttpUser):
     """A short, non-streaming chat completion through the OpenAI-compatible gateway."""
+
+    target: Target  # set by @plan.scenario: the config's target, here for its model
 
     @task
     def complete(self) -> None:

@@ -141,6 +141,9 @@ def binomial_cdf(k: int, n: int, p: float) -> float:
         return 1.0
     if p == 1:
         return 0.0
+    if k == n - 1:
+        # What min_samples and a bound at the largest sample rest on: exact in closed form.
+        return 1.0 - p**n
     return min(1.0, max(0.0, _regularized_beta(n - k, k + 1, p)))
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import http.server
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -37,6 +38,7 @@ QUICK = {
     "think_time_max": "40ms",
 }
 API_ONLY = {"scenarios": {"api_health": 1}}
+_RUNNER_SETTINGS = {"PUSHGATEWAY_URL", "SLO_INSTANCE", "SLO_CONFIG", "SLO_ENV"}
 
 
 @dataclass
@@ -88,7 +90,9 @@ def slo_load(tmp_path: Path, config: Path, *args: str) -> Outcome:
     report_dir = tmp_path / "reports"
     command = [sys.executable, "-m", "slo", "load", "--config", str(config)]
     command += ["--locustfile", str(LOCUSTFILE), "--report-dir", str(report_dir), *args]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    # The runner's own settings must not reach into the test's run.
+    env = {key: value for key, value in os.environ.items() if key not in _RUNNER_SETTINGS}
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False, env=env)
     summary_path = report_dir / "summary.json"
     summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
     return Outcome(result.returncode, result.stdout, result.stderr, summary)
@@ -275,3 +279,18 @@ def test_pytest_load_makes_each_threshold_a_test_case(
     assert not (pytester.path / "reports" / "junit.xml").exists()
     junit = (pytester.path / "reports" / "load" / "junit.xml").read_text()
     assert 'name="test_threshold[total error_rate]"' in junit
+
+
+def test_a_locustfile_without_the_recorder_is_a_usage_error(tmp_path: Path, healthy: ReferenceStack) -> None:
+    plain = tmp_path / "plain.py"
+    plain.write_text(
+        "from locust import FastHttpUser, task\n\n\n"
+        "class Health(FastHttpUser):\n"
+        "    @task\n"
+        "    def health(self):\n"
+        '        self.client.get("/health")\n'
+    )
+    config = write_config(tmp_path, healthy, QUICK)
+    outcome = slo_load(tmp_path, config, "--locustfile", str(plain))
+    assert outcome.status == 4
+    assert "the locustfile does not install the exact recorder" in outcome.stderr

@@ -134,7 +134,7 @@ def test_min_samples_is_the_first_n_where_an_upper_bound_exists(q: float, confid
     n = stats.min_samples(q, confidence)
     # Exactly: a pass needs the largest sample to be a bound, i.e. 1 - q**n >= confidence.
     exact_q, exact_confidence = Fraction(repr(q)), Fraction(repr(confidence))
-    assume(abs(float(1 - exact_q**n - exact_confidence)) > TIE)
+    assume(all(abs(float(1 - exact_q**m - exact_confidence)) > TIE for m in (n - 1, n)))
     assert 1 - exact_q**n >= exact_confidence
     assert n == 1 or 1 - exact_q ** (n - 1) < exact_confidence
     assert stats.percentile_upper_bound(n, q, confidence) == n

@@ -149,7 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     output.add_argument(
         "--pushgateway",
         metavar="URL",
-        help="push the verdict to this Pushgateway (default: the config's pushgateway.url)",
+        help="push the verdict to this Pushgateway (default $PUSHGATEWAY_URL, else pushgateway.url)",
     )
     output.add_argument(
         "--no-push", action="store_true", help="do not push, even if a Pushgateway is configured"
@@ -201,9 +201,11 @@ def _load_run(args: argparse.Namespace, config: Config) -> LoadRun:
 
 def _push(args: argparse.Namespace, config: Config, data: dict[str, Any]) -> bool:
     """Push when configured; False only when a required push failed."""
+    # The probe plugin's precedence: flag, then environment variable, then the config.
     settings = config.pushgateway
-    if args.pushgateway:
-        settings = settings.model_copy(update={"url": args.pushgateway.rstrip("/")})
+    url = args.pushgateway or os.environ.get("PUSHGATEWAY_URL") or settings.url
+    instance = os.environ.get("SLO_INSTANCE") or settings.instance
+    settings = settings.model_copy(update={"url": url and url.rstrip("/"), "instance": instance})
     if args.no_push or not settings.url:
         return True
     # prometheus_client is imported only when pushing.
@@ -234,11 +236,13 @@ def main(argv: Sequence[str]) -> int:
     try:
         results = run_locust(run)
     except LocustFailure as exc:
-        if exc.config_error:
-            print(f"slo load: {exc}", file=sys.stderr)
-            return USAGE_ERROR
         print(f"slo load: {exc}", file=sys.stderr)
-        data = failed_summary(info, str(exc).splitlines()[0])
+        if exc.config_error:
+            return USAGE_ERROR
+        if exc.log_tail:
+            print(f"last lines of {run.log_path}:", file=sys.stderr)
+            print("\n".join(f"  | {line}" for line in exc.log_tail), file=sys.stderr)
+        data = failed_summary(info, str(exc))
     except KeyboardInterrupt:
         print("slo load: interrupted", file=sys.stderr)
         return INTERRUPTED

@@ -102,16 +102,28 @@ def _reason(evaluation: Evaluation, thresholds: list[dict[str, Any]]) -> str:
     return reason
 
 
-def _common(info: RunInfo) -> dict[str, Any]:
+def _document(info: RunInfo, verdict: str, reason: str, **run: Any) -> dict[str, Any]:
+    """The summary in its documented key order: what was decided, then how the run went."""
     settings = info.settings
     return {
         "schema": SCHEMA,
+        "verdict": verdict,
+        "reason": reason,
         "environment": info.environment,
         "config": str(info.config),
+        "started": run["started"],
+        "duration_s": run["duration_s"],
         "users": settings.users,
         "spawn_rate": settings.spawn_rate,
         "warmup_s": settings.warmup,
+        "workers": run["workers"],
         "confidence": settings.confidence,
+        "cpu_saturated": run["cpu_saturated"],
+        "warnings": run["warnings"],
+        "thresholds": run["thresholds"],
+        "endpoints": run["endpoints"],
+        "load_generators": run["load_generators"],
+        "errors": run["errors"],
         "reports": {
             "html": str(info.report_dir / "report.html"),
             "csv_prefix": str(info.report_dir / "locust"),
@@ -133,23 +145,22 @@ def _ramp_up_warning(settings: LoadSettings) -> list[str]:
 def summary(evaluation: Evaluation, results: RunResults, info: RunInfo) -> dict[str, Any]:
     """The summary of a run that finished and was judged."""
     thresholds = [_threshold(result) for result in evaluation.thresholds]
-    data = {
-        "verdict": evaluation.verdict,
-        "reason": _reason(evaluation, thresholds),
-        **_common(info),
-        "workers": results.workers,
-        "started": datetime.fromtimestamp(results.started, UTC).isoformat(timespec="seconds"),
-        "duration_s": round(results.measured_seconds, 3),
-        "cpu_saturated": evaluation.cpu_saturated,
-        "warnings": evaluation.warnings + _ramp_up_warning(info.settings),
-        "thresholds": thresholds,
-        "endpoints": {name: _endpoint(figures) for name, figures in evaluation.endpoints.items()},
-        "load_generators": [
+    return _document(
+        info,
+        evaluation.verdict,
+        _reason(evaluation, thresholds),
+        started=datetime.fromtimestamp(results.started, UTC).isoformat(timespec="seconds"),
+        duration_s=round(results.measured_seconds, 3),
+        workers=results.workers,
+        cpu_saturated=evaluation.cpu_saturated,
+        warnings=evaluation.warnings + _ramp_up_warning(info.settings),
+        thresholds=thresholds,
+        endpoints={name: _endpoint(figures) for name, figures in evaluation.endpoints.items()},
+        load_generators=[
             {"process": usage.process, "cpu_percent": round(usage.percent, 1)} for usage in results.cpu
         ],
-        "errors": [vars(error) for error in _top_errors(results.errors)],
-    }
-    return data
+        errors=[vars(error) for error in _top_errors(results.errors)],
+    )
 
 
 def _top_errors(errors: list[ErrorRecord]) -> list[ErrorRecord]:
@@ -174,20 +185,20 @@ def failed_summary(info: RunInfo, problem: str) -> dict[str, Any]:
         }
         for name, endpoint, metric in planned_thresholds(info.settings)
     ]
-    return {
-        "verdict": "fail",
-        "reason": problem,
-        **_common(info),
-        "workers": info.workers,
-        "started": None,
-        "duration_s": 0.0,
-        "cpu_saturated": False,
-        "warnings": [],
-        "thresholds": rows,
-        "endpoints": {},
-        "load_generators": [],
-        "errors": [],
-    }
+    return _document(
+        info,
+        "fail",
+        problem,
+        started=None,
+        duration_s=0.0,
+        workers=info.workers,
+        cpu_saturated=False,
+        warnings=[],
+        thresholds=rows,
+        endpoints={},
+        load_generators=[],
+        errors=[],
+    )
 
 
 def write_summary(path: Path, data: dict[str, Any]) -> None:

@@ -38,11 +38,13 @@ _LOG_TAIL_LINES = 15
 
 
 class LocustFailure(Exception):
-    """Locust did not produce results; ``config_error`` when the reason is the config."""
+    """Locust did not produce results: one line, the end of its log, and whether the reason
+    is a mistake in the config or the locustfile (a usage error) rather than in the run."""
 
-    def __init__(self, message: str, config_error: bool = False) -> None:
+    def __init__(self, message: str, config_error: bool = False, log_tail: list[str] | None = None) -> None:
         super().__init__(message)
         self.config_error = config_error
+        self.log_tail = log_tail or []
 
 
 @dataclass(frozen=True)
@@ -195,9 +197,13 @@ def _failure(run: LoadRun, status: int | None, reason: str) -> LocustFailure:
         return LocustFailure(
             config_lines[-1].removeprefix(CONFIG_ERROR_PREFIX) if config_lines else message, True
         )
-    details = "".join(f"\n  | {line}" for line in tail)
-    where = f"; last lines of {run.log_path}:{details}" if details else ""
-    return LocustFailure(f"{reason}{where}")
+    if any("unrecognized arguments: --slo-" in line for line in tail):
+        return LocustFailure(
+            f"{run.locustfile}: the locustfile does not install the exact recorder "
+            "(call slo.loadgate.recorder.install(events) in it, as load/locustfile.py does)",
+            True,
+        )
+    return LocustFailure(reason, log_tail=tail)
 
 
 def run_locust(run: LoadRun) -> RunResults:
