@@ -8,6 +8,7 @@ Pushgateway's own API.
 from __future__ import annotations
 
 import http.server
+import json
 import os
 import socket
 import threading
@@ -40,6 +41,7 @@ slos:
 """
 
 PROBES = """
+import json
 import os
 import pytest
 
@@ -377,3 +379,19 @@ def test_a_probe_module_that_fails_to_import_is_a_failed_run(
     }
     assert reasons["test_broken.py"] == "error"
     assert {labels["outcome"]: value for labels, value in found["synthetic_suite_probes"]}["error"] == 1.0
+
+
+def test_junit_by_default_and_allure_when_asked(project: pytest.Pytester) -> None:
+    result = run(project, "--alluredir", "reports/allure-results")
+    result.assert_outcomes(passed=2, failed=1, skipped=1)
+    junit = (project.path / "reports" / "junit.xml").read_text()
+    assert 'name="test_unreachable"' in junit and "connection refused" in junit
+    results = [
+        json.loads(p.read_text()) for p in (project.path / "reports" / "allure-results").glob("*-result.json")
+    ]
+    assert {r["name"]: r["status"] for r in results} == {
+        "test_passes": "passed",
+        "test_fails_when_asked": "passed",
+        "test_unreachable": "failed",
+        "test_skipped": "skipped",
+    }
