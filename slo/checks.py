@@ -76,6 +76,11 @@ def fetch_all(checks: Iterable[Check], config: Config) -> dict[str, CheckOutcome
             response = client.request(check.method, path, **kwargs)
         except ProbeFailure as failure:
             return CheckOutcome(check, client.name, None, failure, failure.record)
+        except Exception as exc:  # one check's surprise must not fail its whole batch
+            surprise = ProbeFailure(
+                f"{client.name}: {check.method} {path}: {type(exc).__name__}: {exc}", "error"
+            )
+            return CheckOutcome(check, client.name, None, surprise, None)
         return CheckOutcome(check, client.name, response, None, response.extensions[RECORD_EXTENSION])
 
     try:

@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import ipaddress
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -140,21 +140,34 @@ def _trace(event_name: str, info: dict[str, Any]) -> None:
         clock.mark(event_name.split(".", 1)[1])
 
 
-_RESOLVER = ThreadPoolExecutor(max_workers=4, thread_name_prefix="slo-dns")
-
-
 def _resolve(host: str, port: int, timeout: float | None) -> tuple[list[str], float]:
     """Addresses of `host`, bounded by the connect timeout (getaddrinfo itself has none)."""
-    started = time.perf_counter()
-    lookup = _RESOLVER.submit(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
     try:
-        infos = lookup.result(timeout=timeout)
-    except FutureTimeout:
-        raise httpcore.ConnectTimeout(f"name resolution for {host} timed out") from None
-    except socket.gaierror as exc:
-        raise httpcore.ConnectError(f"name resolution failed for {host}: {exc.strerror}") from exc
-    addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+        return [str(ipaddress.ip_address(host))], 0.0  # a literal address needs no lookup
+    except ValueError:
+        pass
+    started = time.perf_counter()
+    outcome: list[Any] = []
+    # A thread per lookup, not a shared pool: a hung resolver must not queue up healthy
+    # targets behind it, and a daemon thread does not hold up the process at exit.
+    lookup = threading.Thread(
+        target=lambda: outcome.append(_getaddrinfo(host, port)), name="slo-dns", daemon=True
+    )
+    lookup.start()
+    lookup.join(timeout)
+    if not outcome:
+        raise httpcore.ConnectTimeout(f"name resolution for {host} timed out")
+    if isinstance(outcome[0], socket.gaierror):
+        raise httpcore.ConnectError(f"name resolution failed for {host}: {outcome[0].strerror}")
+    addresses = list(dict.fromkeys(str(info[4][0]) for info in outcome[0]))
     return addresses, time.perf_counter() - started
+
+
+def _getaddrinfo(host: str, port: int) -> Any:
+    try:
+        return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        return exc
 
 
 class _TimedBackend(httpcore.NetworkBackend):
@@ -302,11 +315,28 @@ class ProbeClient:
         return self.request("POST", path, **kwargs)
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        """Send one request; transport errors become a :class:`ProbeFailure` with a reason."""
-        with self._timed(method, path) as finish:
-            response = self._client.request(method, path, **_traced(kwargs, self.name))
+        """Send one request and read its body within the timeout, as a whole.
+
+        httpx's timeouts bound each network read, so a body trickling in a byte at a time would
+        never time out; here the timeout is a deadline for the whole exchange. Transport and
+        decoding errors become a :class:`ProbeFailure` with a reason.
+        """
+        timeout = kwargs.get("timeout")
+        budget = float(timeout) if isinstance(timeout, int | float) else self.target.timeout
+        deadline = time.perf_counter() + budget
+        with (
+            self._timed(method, path) as finish,
+            self._client.stream(method, path, **_traced(kwargs, self.name)) as response,
+        ):
+            body = bytearray()
+            for chunk in response.iter_bytes():
+                body += chunk
+                if time.perf_counter() > deadline:
+                    raise httpx.ReadTimeout("the body was still arriving at the deadline")
+            # httpx's own cache of a read body: .content, .text and .json() work as usual.
+            response._content = bytes(body)
             response.extensions[RECORD_EXTENSION] = finish(response.status_code)
-            return response
+        return response
 
     @contextmanager
     def stream(self, method: str, path: str, **kwargs: Any) -> Iterator[httpx.Response]:
@@ -325,7 +355,7 @@ class ProbeClient:
         clock = _PhaseClock()
         token = _current_clock.set(clock)
         started = time.perf_counter()
-        url = safe_url(self._client.base_url.join(path))
+        url = safe_url(self._client.build_request(method, path).url)
         made: RequestRecord | None = None
 
         def finish(status: int | None, reason: FailureReason | None = None) -> RequestRecord:
@@ -343,7 +373,7 @@ class ProbeClient:
 
         try:
             yield finish
-        except httpx.TransportError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError) as exc:
             description, reason = describe_exception(exc)
             record = finish(None, reason)
             raise ProbeFailure(

@@ -140,11 +140,11 @@ def pytest_runtest_makereport(
     exception = call.excinfo.value if call.excinfo is not None else None
     if isinstance(exception, ProbeFailure):
         # The message already says what happened; the traceback through httpx helps nobody.
-        report.longrepr = f"{item.nodeid}: {exception}"
+        report.longrepr = str(exception)
     elif isinstance(exception, AssertionError) and str(exception) and item.config.option.tbstyle == "auto":
         # A probe's assert message is written for the person on call: one line, unless a
         # traceback style was asked for (`--tb=long` shows pytest's full explanation).
-        report.longrepr = f"{item.nodeid}: {str(exception).splitlines()[0]}"
+        report.longrepr = str(exception).splitlines()[0]
     if call.when == "call" or report.failed or report.skipped:
         report.user_properties.append((EVIDENCE_PROPERTY, _evidence(item, exception)))
     return report
@@ -163,8 +163,9 @@ def _evidence(item: pytest.Item, exception: BaseException | None) -> str:
     evidence: dict[str, object] = {
         "target": marker_target or item.stash.get(_FIRST_TARGET_KEY, ""),
         "slo": slo,
-        # Only answered requests: a refused connection has no latency to speak of.
-        "latencies": [round(r.elapsed, 6) for r in records if r.status is not None],
+        # Answered requests, and timed-out ones (slower than the timeout, so over any latency
+        # threshold); a refused connection has no latency to speak of.
+        "latencies": [round(r.elapsed, 6) for r in records if r.status is not None or r.reason == "timeout"],
         "phases": records[-1].phases.as_dict() if records else {},
         "reason": reason,
     }

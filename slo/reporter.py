@@ -63,20 +63,16 @@ class Reporter:
         finished = time.time()
         suite = SuiteRun(finished, finished - self.started, self.collector.outcome_counts())
         state = StateFile(self.options.state_file)
+        buckets = latency_buckets(_thresholds(self.slo_config))
         try:
-            with state.locked({"job": self.options.push.job, **self.grouping_key}) as probes:
-                _fold_run(
-                    probes,
-                    self.collector.results.values(),
-                    latency_buckets(_thresholds(self.slo_config)),
-                    finished,
-                )
-                # Pushed under the lock so overlapping runs push their counters in order.
+            with state.locked({"job": self.options.push.job, **self.grouping_key}) as group:
+                _fold_run(group.probes, self.collector.results.values(), buckets, finished)
+                # Saved before the push, pushed under the lock: what the Pushgateway holds is
+                # never ahead of the file, and overlapping runs push their counters in order.
+                group.save()
+                registry = probe_registry(group.probes, suite)
                 self.push_result = push_registry(
-                    probe_registry(probes, suite),
-                    self.options.push,
-                    self.options.push.job,
-                    self.grouping_key,
+                    registry, self.options.push, self.options.push.job, self.grouping_key
                 )
         except StateError as exc:
             self.problems.append(str(exc))

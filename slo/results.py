@@ -58,7 +58,7 @@ def _evidence(report: pytest.TestReport) -> dict[str, Any]:
 
 
 def _failure_message(report: pytest.TestReport) -> str:
-    text = report.longreprtext.strip().removeprefix(f"{report.nodeid}: ")
+    text = report.longreprtext.strip()
     lines = [line for line in text.splitlines() if line.startswith("E ")]
     line = lines[0][1:].strip() if lines else (text.splitlines()[-1] if text else "")
     return line[:300]

@@ -23,7 +23,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ProbeState", "StateError", "StateFile", "StateLockTimeout"]
+from pydantic import ConfigDict, TypeAdapter
+
+__all__ = ["LockedGroup", "ProbeState", "StateError", "StateFile", "StateLockTimeout"]
 
 STATE_VERSION = 1
 #: Probes that have not run for this long are forgotten (a deleted probe must not live forever).
@@ -41,6 +43,9 @@ class StateLockTimeout(StateError):
 @dataclass
 class ProbeState:
     """Everything pushed for one probe: cumulative counters and its last run."""
+
+    # An unknown field means a file this version did not write: treat it as corrupt.
+    __pydantic_config__ = ConfigDict(extra="forbid")
 
     target: str = ""
     slo: str = ""
@@ -74,6 +79,37 @@ class ProbeState:
             self.latency_count += 1
 
 
+_STATE_FIELDS = TypeAdapter(ProbeState)
+
+
+def _load_probe(fields: Any) -> ProbeState:
+    """A validated ProbeState, or ValueError: a wrong type here would crash every later run
+    instead of being reported once."""
+    state = _STATE_FIELDS.validate_python(fields)
+    if len(state.bucket_counts) != len(state.bounds):
+        raise ValueError("bucket_counts and bounds differ in length")
+    return state
+
+
+@dataclass
+class LockedGroup:
+    """The probes of one grouping key, read under the state file's lock."""
+
+    state_file: StateFile
+    document: dict[str, Any]
+    key: str
+    probes: dict[str, ProbeState]
+    saved: bool = False
+
+    def save(self) -> None:
+        cutoff = time.time() - FORGET_AFTER_SECONDS
+        self.document["groups"][self.key] = {
+            name: asdict(state) for name, state in self.probes.items() if state.last_run >= cutoff
+        }
+        self.state_file.write(self.document)
+        self.saved = True
+
+
 def _group_key(grouping: dict[str, str]) -> str:
     return "/".join(f"{name}={value}" for name, value in sorted(grouping.items()))
 
@@ -88,8 +124,12 @@ class StateFile:
         self.warning: str | None = None
 
     @contextlib.contextmanager
-    def locked(self, grouping: dict[str, str]) -> Iterator[dict[str, ProbeState]]:
-        """Yield the probes of one grouping key; they are written back when the block ends."""
+    def locked(self, grouping: dict[str, str]) -> Iterator[LockedGroup]:
+        """Hold the lock for one grouping key's probes; unsaved changes are saved at the end.
+
+        Save before pushing (:meth:`LockedGroup.save`): a pushed counter the file does not
+        remember would go down at the next push, which Prometheus reads as a reset.
+        """
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             lock = open(self.path.with_name(self.path.name + ".lock"), "a+")  # noqa: SIM115
@@ -100,13 +140,11 @@ class StateFile:
             document = self._read()
             key = _group_key(grouping)
             raw_probes = document.setdefault("groups", {}).get(key, {})
-            probes = {name: ProbeState(**fields) for name, fields in raw_probes.items()}
-            yield probes
-            cutoff = time.time() - FORGET_AFTER_SECONDS
-            document["groups"][key] = {
-                name: asdict(state) for name, state in probes.items() if state.last_run >= cutoff
-            }
-            self._write(document)
+            probes = {name: _load_probe(fields) for name, fields in raw_probes.items()}
+            group = LockedGroup(self, document, key, probes)
+            yield group
+            if not group.saved:
+                group.save()
 
     def _acquire(self, lock: Any) -> None:
         deadline = time.monotonic() + self.lock_timeout
@@ -135,7 +173,7 @@ class StateFile:
                 raise ValueError("not a state file of this version")
             for probes in document["groups"].values():
                 for fields in probes.values():
-                    ProbeState(**fields)
+                    _load_probe(fields)
             return document
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             kept = self.path.with_name(f"{self.path.name}.corrupt-{int(time.time())}")
@@ -143,11 +181,11 @@ class StateFile:
                 os.replace(self.path, kept)
             self.warning = (
                 f"state file {self.path} was unreadable ({type(exc).__name__}: "
-                f"{str(exc)[:80]}); kept as {kept.name}, counters restart from zero"
+                f"{str(exc).splitlines()[0][:80]}); kept as {kept.name}, counters restart from zero"
             )
             return {"version": STATE_VERSION, "groups": {}}
 
-    def _write(self, document: dict[str, Any]) -> None:
+    def write(self, document: dict[str, Any]) -> None:
         # Write-then-rename: a crash leaves the old file or the new one, never half of each.
         fd, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
         try:
@@ -156,6 +194,12 @@ class StateFile:
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(temporary, self.path)
+            # The rename is durable only once the directory entry is on disk too.
+            directory = os.open(self.path.parent, os.O_RDONLY)
+            try:
+                os.fsync(directory)
+            finally:
+                os.close(directory)
         except OSError as exc:
             with contextlib.suppress(OSError):
                 os.unlink(temporary)

@@ -17,27 +17,33 @@ GROUP = {"job": "synthetic-probes", "environment": "local", "instance": "a"}
 def test_counters_survive_between_runs(tmp_path: Path) -> None:
     state = StateFile(tmp_path / "s.json")
     for _ in range(3):
-        with state.locked(GROUP) as probes:
+        with state.locked(GROUP) as group:
+            probes = group.probes
             probe = probes.setdefault("p", ProbeState(target="api", last_run=1e12))
             probe.runs += 1
-    with state.locked(GROUP) as probes:
+    with state.locked(GROUP) as group:
+        probes = group.probes
         assert probes["p"].runs == 3
 
 
 def test_grouping_keys_do_not_mix(tmp_path: Path) -> None:
     state = StateFile(tmp_path / "s.json")
-    with state.locked(GROUP) as probes:
+    with state.locked(GROUP) as group:
+        probes = group.probes
         probes["p"] = ProbeState(runs=5, last_run=1e12)
-    with state.locked({**GROUP, "environment": "staging"}) as probes:
+    with state.locked({**GROUP, "environment": "staging"}) as group:
+        probes = group.probes
         assert probes == {}
 
 
 def test_probes_not_run_for_a_week_are_forgotten(tmp_path: Path) -> None:
     state = StateFile(tmp_path / "s.json")
-    with state.locked(GROUP) as probes:
+    with state.locked(GROUP) as group:
+        probes = group.probes
         probes["old"] = ProbeState(runs=1, last_run=0.0)
         probes["new"] = ProbeState(runs=1, last_run=1e12)
-    with state.locked(GROUP) as probes:
+    with state.locked(GROUP) as group:
+        probes = group.probes
         assert set(probes) == {"new"}
 
 
@@ -62,7 +68,8 @@ def test_corrupt_file_is_kept_aside_and_replaced(tmp_path: Path, content: str) -
     path = tmp_path / "s.json"
     path.write_text(content)
     state = StateFile(path)
-    with state.locked(GROUP) as probes:
+    with state.locked(GROUP) as group:
+        probes = group.probes
         assert probes == {}
         probes["p"] = ProbeState(runs=1, last_run=1e12)
     assert state.warning and "was unreadable" in state.warning and "\n" not in state.warning
@@ -88,7 +95,8 @@ def test_concurrent_updates_are_serialised(tmp_path: Path) -> None:
 
     def bump() -> None:
         for _ in range(20):
-            with StateFile(path).locked(GROUP) as probes:
+            with StateFile(path).locked(GROUP) as group:
+                probes = group.probes
                 probes.setdefault("p", ProbeState(last_run=1e12)).runs += 1
 
     threads = [threading.Thread(target=bump) for _ in range(4)]
@@ -96,7 +104,8 @@ def test_concurrent_updates_are_serialised(tmp_path: Path) -> None:
         thread.start()
     for thread in threads:
         thread.join()
-    with StateFile(path).locked(GROUP) as probes:
+    with StateFile(path).locked(GROUP) as group:
+        probes = group.probes
         assert probes["p"].runs == 80
 
 
@@ -108,3 +117,13 @@ def test_unwritable_location_is_one_line(tmp_path: Path) -> None:
         StateFile(blocker / "s.json").locked(GROUP),
     ):
         pass
+
+
+def test_saved_before_the_end_of_the_block(tmp_path: Path) -> None:
+    """The reporter saves, then pushes: the file must hold the counters the push will carry."""
+    path = tmp_path / "s.json"
+    with StateFile(path).locked(GROUP) as group:
+        group.probes["p"] = ProbeState(runs=4, last_run=1e12)
+        group.save()
+        on_disk = json.loads(path.read_text())["groups"]
+        assert next(iter(on_disk.values()))["p"]["runs"] == 4
