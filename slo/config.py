@@ -46,8 +46,13 @@ class ConfigError(Exception):
 
 def _check_url(url: str) -> str:
     parts = urlsplit(url)
+    shown = url.replace(f"{parts.password}@", "***@") if parts.password else url
+    try:
+        parts.port  # noqa: B018 - urllib checks the port only when it is read
+    except ValueError:
+        raise ValueError(f"invalid port in URL {shown!r}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"invalid URL {url!r} (expected http://host[:port] or https://...)")
+        raise ValueError(f"invalid URL {shown!r} (expected http://host[:port] or https://...)")
     return url.rstrip("/")
 
 
@@ -290,13 +295,10 @@ def _expand(value: Any, where: str, source: Path, env: Mapping[str, str]) -> Any
             f"(set it, or write ${{{name}:-default}})"
         )
 
+    # Never re-read as YAML: a secret like "#9f2c" or "no" must stay the string it is. The
+    # field types convert "5" and "true" themselves.
     expanded = _VARIABLE.sub(substitute, value)
-    if expanded != value and _VARIABLE.fullmatch(value):
-        # A value that is exactly one variable is re-read as YAML so `${TIMEOUT:-5}` is a number.
-        try:
-            return yaml.safe_load(expanded) if expanded else expanded
-        except yaml.YAMLError:
-            return expanded
+    return expanded
     return expanded
 
 

@@ -11,6 +11,7 @@ import re
 __all__ = ["format_duration", "parse_duration", "parse_percent"]
 
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
 
 
@@ -24,6 +25,8 @@ def parse_duration(value: object) -> float:
         raise ValueError(f"invalid duration {value!r}")
     if isinstance(value, int | float):
         seconds = float(value)
+    elif isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
+        seconds = float(value)  # a bare number of seconds, e.g. from `${TIMEOUT:-5}`
     elif isinstance(value, str):
         text = value.strip()
         if not text or _DURATION_PART.sub("", text):

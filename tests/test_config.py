@@ -497,3 +497,11 @@ def test_config_path_precedence(selection: pytest.Pytester, monkeypatch: pytest.
     monkeypatch.setenv("SLO_CONFIG", "other.yaml")
     assert selected(selection) == "SELECTED local FROM other.yaml"
     assert selected(selection, "--slo-config", "monitoring.yaml") == "SELECTED local FROM monitoring.yaml"
+
+
+@pytest.mark.parametrize("secret", ["#9f2c-secret", "no", "0777", "[x]"])
+def test_a_secret_from_the_environment_is_taken_verbatim(secret: str) -> None:
+    """`${VAR}` is substituted as text, never re-read as YAML (a comment, a boolean, a number)."""
+    config = load_config(SHIPPED_CONFIG, "local", environ={"API_TOKEN": secret})
+    token = config.environment.targets["api"].token
+    assert token is not None and token.get_secret_value() == secret
