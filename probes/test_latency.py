@@ -24,7 +24,11 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize(
             "endpoint",
             [
-                pytest.param(e, id=f"{e.target}{e.path}", marks=pytest.mark.probe(target=e.target, slo=e.slo))
+                pytest.param(
+                    e,
+                    id=f"{e.target}{e.path.split('?')[0]}",
+                    marks=pytest.mark.probe(target=e.target, slo=e.slo),
+                )
                 for e in endpoints
             ],
         )

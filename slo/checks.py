@@ -95,21 +95,23 @@ def fetch_all(checks: Iterable[Check], config: Config) -> dict[str, CheckOutcome
 class CheckFetcher:
     """Hands each check test its outcome, fetching in batches of what this process will run."""
 
-    def __init__(
-        self, session: pytest.Session, config: Config, check_of: Callable[[pytest.Item], Check | None]
-    ):
+    def __init__(self, session: pytest.Session, config: Config, name_of: Callable[[pytest.Item], str | None]):
         self.session = session
+        self.checks = {check.name: check for check in config.checks}
         self.config = config
-        self.check_of = check_of
+        self.name_of = name_of
         self.outcomes: dict[str, CheckOutcome] = {}
 
     def outcome(self, item: pytest.Item) -> CheckOutcome:
-        check = self.check_of(item)
-        assert check is not None, f"{item.nodeid} is not a check"
-        if check.name not in self.outcomes:
-            batch = [c for c in map(self.check_of, self._upcoming(item)) if c and c.name not in self.outcomes]
-            self.outcomes.update(fetch_all([check, *(c for c in batch if c.name != check.name)], self.config))
-        return self.outcomes[check.name]
+        """The check's response, taken once: a rerun of the test (pytest-rerunfailures) asks
+        again and so sends a fresh request instead of re-judging the old one."""
+        name = self.name_of(item)
+        assert name in self.checks, f"{item.nodeid} is not a check"
+        if name not in self.outcomes:
+            upcoming = [n for n in map(self.name_of, self._upcoming(item)) if n in self.checks]
+            batch = dict.fromkeys([name, *(n for n in upcoming if n not in self.outcomes)])
+            self.outcomes.update(fetch_all([self.checks[n] for n in batch], self.config))
+        return self.outcomes.pop(name)
 
     def _upcoming(self, item: pytest.Item) -> list[pytest.Item]:
         items = self.session.items

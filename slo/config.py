@@ -156,11 +156,11 @@ class Check(StrictModel):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     target: str | None = None
     path: str = "/"
-    #: Absolute URL, instead of target + path.
-    url: str | None = None
+    #: Absolute URL, instead of target + path. Kept out of reprs: it may carry credentials.
+    url: str | None = Field(None, repr=False)
     method: Literal["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"] = "GET"
     headers: dict[str, SecretStr] = Field(default_factory=dict)
-    body: Any = None
+    body: Any = Field(None, repr=False)
     status: int | list[int] = 200
     #: Dotted JSON paths and the values they must equal, e.g. ``{"status": "healthy"}``.
     json_fields: dict[str, Any] = Field(default_factory=dict, alias="json")

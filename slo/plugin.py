@@ -124,7 +124,8 @@ def http(request: pytest.FixtureRequest, slo_config: Config) -> Iterator[Callabl
 
 def record_requests(item: pytest.Item, target: str, records: list[RequestRecord]) -> None:
     """For probes that time requests outside the `http` fixture (e.g. the concurrent checks)."""
-    item.stash.setdefault(_RECORDS_KEY, []).extend(records)
+    # Replaced, not added to: a rerun's requests are the probe's requests now.
+    item.stash[_RECORDS_KEY] = list(records)
     item.stash.setdefault(_FIRST_TARGET_KEY, target)
     # The call phase only judged: the probe's duration is that of its requests.
     item.stash[_PREFETCHED_KEY] = True

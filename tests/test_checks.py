@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
-from typing import Any
+from http.server import BaseHTTPRequestHandler
+from typing import Any, ClassVar
 
 import pytest
+from loopback import loopback_server, url_of
 from probe_project import failed_ids, junit_cases, make_probe_project, run_probes
 
 from slo.refstack import ReferenceStack
@@ -168,3 +170,33 @@ def test_xdist_gives_the_same_verdicts(mixed: pytest.Pytester) -> None:
     assert len(junit_cases(mixed)) == 14
     assert failed_ids(mixed) == MIXED_FAILURES
     result.stdout.fnmatch_lines_random(MIXED_MESSAGES)
+
+
+class _FailsOnce(BaseHTTPRequestHandler):
+    """503 to the first request, 200 afterwards; counts what it was sent."""
+
+    requests: ClassVar[list[str]] = []
+
+    def do_GET(self) -> None:
+        self.requests.append(self.path)
+        status = 503 if len(self.requests) == 1 else 200
+        self.send_response(status)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_rerun_check_sends_a_fresh_request(pytester: pytest.Pytester, stack: ReferenceStack) -> None:
+    _FailsOnce.requests.clear()
+    with loopback_server(_FailsOnce) as server:
+        secret_url = f"{url_of(server)}/status?api_key=sk-live-SECRET"
+        make_probe_project(pytester, stack, checks=[{"name": "flaky", "url": secret_url}])
+        result = run_probes(pytester, "probes/test_checks.py", "--reruns", "1", "--alluredir", "allure")
+    outcomes = result.parseoutcomes()
+    assert (outcomes.get("passed"), outcomes.get("rerun")) == (1, 1)
+    assert len(_FailsOnce.requests) == 2, "the rerun judged a new response, not the cached one"
+    allure = "".join(path.read_text() for path in (pytester.path / "allure").glob("*.json"))
+    assert "flaky" in allure and "sk-live-SECRET" not in allure, "a check's URL never reaches a report"

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 import trustme
-from loopback import loopback_server
+from loopback import loopback_server, url_of
 
 from slo.config import Target
 from slo.httpclient import (
@@ -306,3 +306,64 @@ def test_safe_url_drops_credentials_query_and_fragment(url: str, safe: str) -> N
 def test_describe_exception_falls_back_to_error_for_unknown_exceptions() -> None:
     assert describe_exception(ValueError("bad\nsecond line")) == ("ValueError: bad", "error")
     assert describe_exception(httpx.ReadTimeout("slow")) == ("timed out (read timeout)", "timeout")
+
+
+class _Trickle(BaseHTTPRequestHandler):
+    """Answers at once, then sends the body a byte at a time: every read is quick."""
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", "40")
+        self.end_headers()
+        for _ in range(40):
+            self.wfile.write(b"x")
+            self.wfile.flush()
+            time.sleep(0.1)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+class _BadGzip(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Encoding", "gzip")
+        self.send_header("Content-Length", "9")
+        self.end_headers()
+        self.wfile.write(b"not gzip!")
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_the_timeout_is_a_deadline_for_the_whole_response() -> None:
+    """httpx's timeouts bound each read; a trickling body must still end at the timeout."""
+    with (
+        loopback_server(_Trickle) as server,
+        ProbeClient("api", Target(url=url_of(server), timeout=0.5)) as client,
+        pytest.raises(ProbeFailure) as failure,
+    ):
+        client.get("/")
+    assert failure.value.reason == "timeout"
+    # The whole body takes 4 s to arrive; the deadline ends the request well before that.
+    assert failure.value.record is not None and failure.value.record.elapsed < 2.0
+
+
+def test_a_body_that_cannot_be_decoded_is_one_line_not_a_traceback() -> None:
+    with (
+        loopback_server(_BadGzip) as server,
+        ProbeClient("api", Target(url=url_of(server))) as client,
+        pytest.raises(ProbeFailure) as failure,
+    ):
+        client.get("/")
+    assert failure.value.reason == "error"
+    assert str(failure.value).startswith(f"api: GET {url_of(server)}/: DecodingError")
+    assert "\n" not in str(failure.value)
+
+
+def test_failure_messages_show_the_url_actually_requested() -> None:
+    with (
+        ProbeClient("api", Target(url="http://127.0.0.1:1/api/v2")) as client,
+        pytest.raises(ProbeFailure, match=r"GET http://127\.0\.0\.1:1/api/v2/health: connection refused"),
+    ):
+        client.get("/health")
