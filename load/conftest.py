@@ -25,6 +25,7 @@ import pytest
 from slo.config import DEFAULT_CONFIG_NAME, ConfigError, load_config
 from slo.loadgate.report import render
 from slo.loadgate.verdict import planned_thresholds
+from slo.options import resolve
 
 _RUN_KEY = pytest.StashKey[dict[str, Any]]()
 
@@ -39,10 +40,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def _config_and_env(config: pytest.Config) -> tuple[Path, str]:
-    # The slo plugin's --slo-config/--slo-env when it is loaded, else their variables.
-    path = config.getoption("slo_config", None) or os.environ.get("SLO_CONFIG")
-    env_name = config.getoption("slo_env", None) or os.environ.get("SLO_ENV") or "local"
-    return Path(path) if path else config.rootpath / DEFAULT_CONFIG_NAME, env_name
+    # The plugin's options, with its precedence: command line > environment > ini.
+    path = resolve(config, "slo_config")
+    env_name = str(resolve(config, "slo_env") or "local")
+    return Path(str(path)) if path else config.rootpath / DEFAULT_CONFIG_NAME, env_name
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -79,15 +80,18 @@ def load_summary(pytestconfig: pytest.Config) -> dict[str, Any]:
     """The summary of one `slo load` run, shared by every threshold's test case."""
     path, env_name = _config_and_env(pytestconfig)
     report_dir = pytestconfig.rootpath / "reports" / "load"
+    # --report-dir last, so `--load-args` cannot move the summary away from where it is read.
     command = [
         sys.executable, "-m", "slo", "load",
-        "--config", str(path), "--env", env_name, "--report-dir", str(report_dir),
+        "--config", str(path), "--env", env_name,
         *shlex.split(pytestconfig.getoption("load_args")),
+        "--report-dir", str(report_dir),
     ]  # fmt: skip
+    summary_path = report_dir / "summary.json"
+    summary_path.unlink(missing_ok=True)  # never judge an earlier run's summary
     completed = subprocess.run(command, capture_output=True, text=True, check=False)
     if completed.returncode == pytest.ExitCode.USAGE_ERROR:
         pytest.exit(completed.stderr.strip(), returncode=pytest.ExitCode.USAGE_ERROR)
-    summary_path = report_dir / "summary.json"
     if not summary_path.exists():
         pytest.fail(f"slo load wrote no summary:\n{completed.stderr}", pytrace=False)
     summary: dict[str, Any] = json.loads(summary_path.read_text(encoding="utf-8"))

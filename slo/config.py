@@ -142,7 +142,6 @@ class TlsProbe(StrictModel):
 
 
 class Probes(StrictModel):
-    api_target: str = "api"
     latency: LatencyProbe = LatencyProbe()
     gateway: GatewayProbe = GatewayProbe()
     metrics: MetricsProbe = MetricsProbe()

@@ -23,10 +23,9 @@ from slo.httpclient import ProbeClient, ProbeFailure, RequestRecord
 from slo.options import RunOptions, add_options
 from slo.results import EVIDENCE_PROPERTY
 
-__all__ = ["CONFIG_KEY", "OPTIONS_KEY", "probe_marker"]
+__all__ = ["CONFIG_KEY", "probe_marker", "record_requests"]
 
 CONFIG_KEY = pytest.StashKey[Config]()
-OPTIONS_KEY = pytest.StashKey[RunOptions]()
 _CONFIG_ERROR_KEY = pytest.StashKey[str]()
 _RECORDS_KEY = pytest.StashKey[list[RequestRecord]]()
 _FIRST_TARGET_KEY = pytest.StashKey[str]()
@@ -62,7 +61,6 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(exc)) from None
     options = RunOptions.from_pytest(config, slo_config.pushgateway)
     config.stash[CONFIG_KEY] = slo_config
-    config.stash[OPTIONS_KEY] = options
     if _is_worker(config):
         return
     if config.option.xmlpath is None:

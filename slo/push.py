@@ -66,8 +66,6 @@ def push_registry(
     settings: PushgatewaySettings,
     job: str,
     grouping_key: dict[str, str],
-    *,
-    method: str = "PUT",
 ) -> PushResult:
     """PUT (replace the group) `registry`; retries until `settings.deadline`. Never raises."""
     if not settings.url:
@@ -89,7 +87,7 @@ def push_registry(
                 break
             attempts += 1
             try:
-                response = client.request(method, url, content=body, timeout=min(settings.timeout, remaining))
+                response = client.request("PUT", url, content=body, timeout=min(settings.timeout, remaining))
             except httpx.HTTPError as exc:
                 error, reason = describe_exception(exc)
                 if reason in ("tls", "dns"):
