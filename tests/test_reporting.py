@@ -395,3 +395,25 @@ def test_junit_by_default_and_allure_when_asked(project: pytest.Pytester) -> Non
         "test_unreachable": "failed",
         "test_skipped": "skipped",
     }
+
+
+def test_a_timed_out_request_counts_as_slow_in_the_latency_histogram(
+    project: pytest.Pytester, pushgateway: Pushgateway, hung_server: str
+) -> None:
+    """A hang is the slowest answer of all: the probe_latency SLI must see it, not skip it."""
+    project.makefile(
+        ".yaml",
+        monitoring=CONFIG.replace('"http://127.0.0.1:9", timeout: 1s', f'"{hung_server}", timeout: 300ms', 1),
+    )
+    project.makepyfile(
+        test_probes="import pytest\n\n"
+        "@pytest.mark.probe(target='api')\ndef test_hangs(http):\n    http().get('/')\n"
+    )
+    result = run(project, "--pushgateway", pushgateway.url)
+    result.assert_outcomes(failed=1)
+    found = series(pushgateway.url)
+    assert by_probe(found, "synthetic_probe_latency_seconds") == {"test_hangs": 1.0}
+    buckets = {labels["le"]: value for labels, value in found["synthetic_probe_latency_seconds_bucket"]}
+    assert buckets["0.25"] == 0.0 and buckets["+Inf"] == 1.0
+    reasons = {labels["reason"] for labels, _ in found["synthetic_probe_last_failure_timestamp_seconds"]}
+    assert reasons == {"timeout"}
