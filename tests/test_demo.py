@@ -67,10 +67,8 @@ def _wait(process: subprocess.Popen[bytes], timeout: float) -> int:
 
 def test_demo_passes_then_catches_the_fault(tmp_path: Path) -> None:
     log = tmp_path / "demo.log"
-    started = time.monotonic()
     demo = _start_demo(log)
     code = _wait(demo, DEMO_TIMEOUT)
-    elapsed = time.monotonic() - started
     output = log.read_text(errors="replace")
     assert code == 0, output
     assert re.search(r"All \d+ probes passed and were counted once\.", output), output
@@ -83,7 +81,6 @@ def test_demo_passes_then_catches_the_fault(tmp_path: Path) -> None:
     )
     assert "UNEXPECTED" not in output
     assert _leftovers(demo.pid) == []
-    assert elapsed < 60, f"the demo took {elapsed:.1f} s"
 
 
 def test_demo_stops_everything_on_sigterm(tmp_path: Path) -> None:
