@@ -377,8 +377,9 @@ def test_latency_does_not_block_other_requests(stack: ReferenceStack) -> None:
             statuses = list(pool.map(lambda _: http.get(f"{stack.api_url}/health").status_code, range(50)))
         elapsed = time.perf_counter() - started
     assert statuses == [200] * 50
-    # Serialized, 50 requests would take 10 s.
-    assert elapsed < 3.0
+    # Serialized, 50 requests would take 10 s; concurrent ones about 0.2 s. The bound only
+    # tells the two apart, with room for a loaded CI machine.
+    assert elapsed < 5.0, "requests waited for each other"
 
 
 @pytest.mark.parametrize(
