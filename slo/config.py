@@ -208,6 +208,15 @@ class PushgatewaySettings(StrictModel):
     def _empty_secret_is_none(cls, secret: object) -> object:
         return None if secret == "" else secret
 
+    def with_overrides(self, **overrides: object) -> PushgatewaySettings:
+        """These settings with values from flags or the environment, validated like the file,
+        so `--pushgateway host:9091` is one clear line (ValueError), not a failed push later."""
+        try:
+            return PushgatewaySettings.model_validate({**self.model_dump(), **overrides})
+        except ValidationError as exc:
+            problem = exc.errors()[0]["msg"].removeprefix("Value error, ")
+            raise ValueError(f"--pushgateway / PUSHGATEWAY_URL: {problem}") from None
+
 
 class Config(StrictModel):
     """The whole file. Only the selected environment is kept (see :func:`load_config`)."""

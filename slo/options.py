@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from pydantic import ValidationError
 
 from slo.config import DEFAULT_CONFIG_NAME, PushgatewaySettings
 
@@ -102,20 +101,15 @@ class RunOptions:
         base = pushgateway or PushgatewaySettings()
         url = resolve(config, "slo_pushgateway") or base.url
         required = resolve(config, "slo_push_required")
-        overrides = {
-            "url": str(url) if url else None,
-            "job": str(resolve(config, "slo_job") or base.job),
-            "instance": str(resolve(config, "slo_instance") or base.instance or socket.gethostname()),
-            "required": base.required if required is None else bool(required),
-        }
         try:
-            # Validated like the config file, so `--pushgateway host:9091` is a usage error.
-            push = PushgatewaySettings.model_validate({**base.model_dump(), **overrides})
-        except ValidationError as exc:
-            problem = exc.errors()[0]
-            raise pytest.UsageError(
-                f"--pushgateway / PUSHGATEWAY_URL: {problem['msg'].removeprefix('Value error, ')}"
-            ) from None
+            push = base.with_overrides(
+                url=str(url) if url else None,
+                job=str(resolve(config, "slo_job") or base.job),
+                instance=str(resolve(config, "slo_instance") or base.instance or socket.gethostname()),
+                required=base.required if required is None else bool(required),
+            )
+        except ValueError as exc:
+            raise pytest.UsageError(str(exc)) from None
         state = resolve(config, "slo_state_file") or base.state_file or default_state_file(push.job, env_name)
         return cls(
             config_path=path,

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from slo.config import DEFAULT_CONFIG_NAME, Config, ConfigError, load_config
+from slo.config import DEFAULT_CONFIG_NAME, Config, ConfigError, PushgatewaySettings, load_config
 from slo.loadgate.report import RunInfo, failed_summary, render, summary, write_summary
 from slo.loadgate.runner import LoadRun, LocustFailure, run_locust
 from slo.loadgate.verdict import evaluate
@@ -199,14 +199,22 @@ def _load_run(args: argparse.Namespace, config: Config) -> LoadRun:
     )
 
 
-def _push(args: argparse.Namespace, config: Config, data: dict[str, Any]) -> bool:
-    """Push when configured; False only when a required push failed."""
+def _push_settings(args: argparse.Namespace, config: Config) -> PushgatewaySettings | None:
+    """Where to push, or None; checked before the run, so a bad URL never wastes one."""
     # The probe plugin's precedence: flag, then environment variable, then the config.
-    settings = config.pushgateway
-    url = args.pushgateway or os.environ.get("PUSHGATEWAY_URL") or settings.url
-    instance = os.environ.get("SLO_INSTANCE") or settings.instance
-    settings = settings.model_copy(update={"url": url and url.rstrip("/"), "instance": instance})
-    if args.no_push or not settings.url:
+    base = config.pushgateway
+    url = args.pushgateway or os.environ.get("PUSHGATEWAY_URL") or base.url
+    instance = os.environ.get("SLO_INSTANCE") or base.instance
+    try:
+        settings = base.with_overrides(url=url, instance=instance)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    return None if args.no_push or not settings.url else settings
+
+
+def _push(settings: PushgatewaySettings | None, data: dict[str, Any]) -> bool:
+    """Push when configured; False only when a required push failed."""
+    if settings is None:
         return True
     # prometheus_client is imported only when pushing.
     from slo.loadgate.metrics import JOB, push_summary
@@ -224,6 +232,7 @@ def main(argv: Sequence[str]) -> int:
         args = build_parser().parse_args(list(argv))
         config = _load(args)
         run = _load_run(args, config)
+        push_to = _push_settings(args, config)
     except (UsageError, ConfigError) as exc:
         print(f"slo load: {exc}", file=sys.stderr)
         return USAGE_ERROR
@@ -251,6 +260,6 @@ def main(argv: Sequence[str]) -> int:
     write_summary(summary_path, data)
     print(render(data))
     print(f"summary: {summary_path}")
-    pushed = _push(args, config, data)
+    pushed = _push(push_to, data)
     code = EXIT_CODES[data["verdict"]]
     return code if pushed or code else EXIT_CODES["fail"]
