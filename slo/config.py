@@ -16,11 +16,11 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import Field, PrivateAttr, SecretStr, ValidationError, field_validator
+from pydantic import AfterValidator, Field, PrivateAttr, SecretStr, ValidationError, field_validator
 
 from slo.loadgate.settings import LoadSettings
 from slo.model import Duration, Fraction, StrictModel
@@ -56,10 +56,14 @@ def _check_url(url: str) -> str:
     return url.rstrip("/")
 
 
+#: An http(s) URL with a host, without a trailing slash.
+Url = Annotated[str, AfterValidator(_check_url)]
+
+
 class Target(StrictModel):
     """One service the probes talk to; the HTTP client applies all of it to every request."""
 
-    url: str
+    url: Url
     #: Sent as ``Authorization: Bearer <token>``; write it as ``${ENV_VAR}``.
     token: SecretStr | None = None
     #: Extra request headers; values are treated as secrets in every report.
@@ -70,19 +74,24 @@ class Target(StrictModel):
     #: A CA bundle to trust instead of the system's (private PKI).
     ca_file: Path | None = None
     #: node_exporter on the target host, for the resources probe.
-    node_exporter: str | None = None
+    node_exporter: Url | None = None
     #: Chat model the gateway probes request.
     model: str = "claude-sonnet-4"
     #: Also measure time to first token of a streaming completion.
     stream: bool = False
 
-    _url = field_validator("url", "node_exporter")(classmethod(lambda cls, v: v and _check_url(v)))
+    def request_headers(self) -> dict[str, str]:
+        """The headers every request to this target carries, secrets revealed: for clients only."""
+        headers = {name: value.get_secret_value() for name, value in self.headers.items()}
+        if self.token is not None:
+            headers["Authorization"] = f"Bearer {self.token.get_secret_value()}"
+        return headers
 
-    @field_validator("token", mode="before")
+    @field_validator("token", "node_exporter", mode="before")
     @classmethod
-    def _empty_token_is_none(cls, token: object) -> object:
+    def _empty_is_none(cls, value: object) -> object:
         # `${TOKEN:-}` expands to "" when unset: that means no auth, not an empty bearer.
-        return None if token == "" else token
+        return None if value == "" else value
 
 
 class Environment(StrictModel):
@@ -156,7 +165,7 @@ class Check(StrictModel):
     target: str | None = None
     path: str = "/"
     #: Absolute URL, instead of target + path. Kept out of reprs: it may carry credentials.
-    url: str | None = Field(None, repr=False)
+    url: Url | None = Field(None, repr=False)
     method: Literal["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"] = "GET"
     headers: dict[str, SecretStr] = Field(default_factory=dict)
     body: Any = Field(None, repr=False)
@@ -167,8 +176,6 @@ class Check(StrictModel):
     latency: Duration | None = None
     timeout: Duration | None = None
     slo: str = ""
-
-    _url = field_validator("url")(classmethod(lambda cls, v: v and _check_url(v)))
 
     @field_validator("body_regex")
     @classmethod
@@ -183,7 +190,7 @@ class Check(StrictModel):
 
 class PushgatewaySettings(StrictModel):
     #: Empty: no push. `--pushgateway` / `PUSHGATEWAY_URL` override.
-    url: str | None = None
+    url: Url | None = None
     job: str = "synthetic-probes"
     #: Runner name in the grouping key; the host name when empty.
     instance: str | None = None
@@ -201,12 +208,11 @@ class PushgatewaySettings(StrictModel):
     required: bool = False
     state_file: Path | None = None
 
-    _url = field_validator("url")(classmethod(lambda cls, v: v and _check_url(v)))
-
-    @field_validator("password", "token", mode="before")
+    @field_validator("url", "password", "token", mode="before")
     @classmethod
-    def _empty_secret_is_none(cls, secret: object) -> object:
-        return None if secret == "" else secret
+    def _empty_is_none(cls, value: object) -> object:
+        # `${PUSHGATEWAY_URL:-}` expands to "" when unset: that means no push.
+        return None if value == "" else value
 
     def with_overrides(self, **overrides: object) -> PushgatewaySettings:
         """These settings with values from flags or the environment, validated like the file,

@@ -289,12 +289,9 @@ class ProbeClient:
         self.target = target
         self.records: list[RequestRecord] = []
         self._on_record = on_record
-        headers = {key: value.get_secret_value() for key, value in target.headers.items()}
-        if target.token is not None:
-            headers["Authorization"] = f"Bearer {target.token.get_secret_value()}"
         self._client = httpx.Client(
             base_url=target.url,
-            headers=headers,
+            headers=target.request_headers(),
             timeout=target.timeout,
             transport=_timed_transport(tls_verify(target), max_connections),
         )
@@ -324,10 +321,7 @@ class ProbeClient:
         timeout = kwargs.get("timeout")
         budget = float(timeout) if isinstance(timeout, int | float) else self.target.timeout
         deadline = time.perf_counter() + budget
-        with (
-            self._timed(method, path) as finish,
-            self._client.stream(method, path, **_traced(kwargs, self.name)) as response,
-        ):
+        with self._exchange(method, path, kwargs) as (response, finish):
             body = bytearray()
             for chunk in response.iter_bytes():
                 body += chunk
@@ -341,21 +335,34 @@ class ProbeClient:
     @contextmanager
     def stream(self, method: str, path: str, **kwargs: Any) -> Iterator[httpx.Response]:
         """Like ``httpx.Client.stream``; the transfer phase ends when the block exits."""
-        with (
-            self._timed(method, path) as finish,
-            self._client.stream(method, path, **_traced(kwargs, self.name)) as response,
-        ):
+        with self._exchange(method, path, kwargs) as (response, finish):
             try:
                 yield response
             finally:
                 finish(response.status_code)
 
     @contextmanager
-    def _timed(self, method: str, path: str) -> Iterator[Callable[..., RequestRecord]]:
+    def _exchange(
+        self, method: str, path: str, kwargs: dict[str, Any]
+    ) -> Iterator[tuple[httpx.Response, Callable[..., RequestRecord]]]:
+        """Build, send and time one request; its body streams until the block ends."""
+        send_options = {key: kwargs.pop(key) for key in ("auth", "follow_redirects") if key in kwargs}
+        try:
+            request = self._client.build_request(method, path, **_traced(kwargs, self.name))
+        except httpx.InvalidURL as exc:
+            raise ProbeFailure(f"{self.name}: {method} {path}: invalid URL: {exc}", "error") from None
+        with self._timed(method, safe_url(request.url)) as finish:
+            response = self._client.send(request, stream=True, **send_options)
+            try:
+                yield response, finish
+            finally:
+                response.close()
+
+    @contextmanager
+    def _timed(self, method: str, url: str) -> Iterator[Callable[..., RequestRecord]]:
         clock = _PhaseClock()
         token = _current_clock.set(clock)
         started = time.perf_counter()
-        url = safe_url(self._client.build_request(method, path).url)
         made: RequestRecord | None = None
 
         def finish(status: int | None, reason: FailureReason | None = None) -> RequestRecord:
@@ -373,7 +380,7 @@ class ProbeClient:
 
         try:
             yield finish
-        except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError) as exc:
+        except (httpx.HTTPError, httpx.StreamError) as exc:
             description, reason = describe_exception(exc)
             record = finish(None, reason)
             raise ProbeFailure(

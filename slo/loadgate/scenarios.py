@@ -35,7 +35,7 @@ from locust import between
 from locust.contrib.fasthttp import FastHttpUser, ResponseContextManager
 from locust.event import Events
 
-from slo.config import DEFAULT_CONFIG_NAME, Config, ConfigError, Target, load_config
+from slo.config import DEFAULT_CONFIG_NAME, Config, ConfigError, load_config
 from slo.loadgate.results import CONFIG_ERROR_PREFIX, CONFIG_ERROR_STATUS
 
 __all__ = ["LoadPlan", "expect_json"]
@@ -90,7 +90,7 @@ class LoadPlan:
             settings = self.config.environment.targets[target]
             user_class.target = settings  # type: ignore[attr-defined]  # for the class's own use
             user_class.host = settings.url
-            user_class.default_headers = _headers(settings)
+            user_class.default_headers = settings.request_headers()
             user_class.network_timeout = settings.timeout
             user_class.connection_timeout = settings.timeout
             user_class.insecure = not settings.verify
@@ -112,13 +112,6 @@ class LoadPlan:
             )
         if self.problems:
             _config_error(f"{self.config.source}: {self.problems[0]}")
-
-
-def _headers(target: Target) -> dict[str, str]:
-    headers = {name: value.get_secret_value() for name, value in target.headers.items()}
-    if target.token is not None:
-        headers["Authorization"] = f"Bearer {target.token.get_secret_value()}"
-    return headers
 
 
 def expect_json(response: ResponseContextManager, **fields: object) -> dict[str, Any] | None:
