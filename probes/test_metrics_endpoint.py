@@ -2,13 +2,10 @@
 them within the error, token and cost budgets."""
 
 import time
-from collections import defaultdict
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
-from slo.expect import describe, expect_status
-from slo.httpclient import ProbeFailure
+from slo.expect import describe, expect_metrics
 
 pytestmark = pytest.mark.probe(target="api", slo="api-availability")
 
@@ -17,17 +14,8 @@ pytestmark = pytest.mark.probe(target="api", slo="api-availability")
 def scrape(http, slo_config):
     """All samples of one scrape: name -> [(labels, value)]."""
     settings = slo_config.probes.metrics
-    response = expect_status(http(settings.target).get(settings.path))
-    samples = defaultdict(list)
-    try:
-        for family in text_string_to_metric_families(response.text):
-            # A declared family counts as present before its first labelled sample (fresh process).
-            samples.setdefault(family.name, [])
-            for sample in family.samples:
-                samples[sample.name].append((sample.labels, sample.value))
-    except ValueError as exc:
-        raise ProbeFailure(f"{describe(response)} is not valid Prometheus text: {exc}") from None
-    return response, samples
+    response = http(settings.target).get(settings.path)
+    return response, expect_metrics(response)
 
 
 def test_metric_families_present(scrape, slo_config):

@@ -1,13 +1,12 @@
 """Disk and memory below the seed's health-check thresholds (90 %): on the runner host, and on
 every target host that has a node_exporter configured."""
 
-from collections import defaultdict
-
 import psutil
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
-from slo.expect import describe, expect_status
+from slo.config import Target
+from slo.expect import describe, expect_metrics
+from slo.httpclient import ProbeClient
 from slo.plugin import CONFIG_KEY
 
 
@@ -39,9 +38,6 @@ def pytest_generate_tests(metafunc):
 
 
 def test_target_host_resources(exporter_target, slo_config):
-    from slo.config import Target
-    from slo.httpclient import ProbeClient
-
     settings = slo_config.probes.resources
     target = slo_config.target(exporter_target)
     exporter = Target(
@@ -51,15 +47,12 @@ def test_target_host_resources(exporter_target, slo_config):
         ca_file=target.ca_file,
     )
     with ProbeClient(exporter_target, exporter) as client:
-        response = expect_status(client.get("/metrics"))
-    samples = defaultdict(dict)
-    for family in text_string_to_metric_families(response.text):
-        for sample in family.samples:
-            samples[sample.name][tuple(sorted(sample.labels.items()))] = sample.value
+        response = client.get("/metrics")
+    samples = expect_metrics(response)
 
     def value(name, **labels):
-        for key, sample_value in samples.get(name, {}).items():
-            if all(dict(key).get(k) == v for k, v in labels.items()):
+        for sample_labels, sample_value in samples.get(name, []):
+            if all(sample_labels.get(k) == v for k, v in labels.items()):
                 return sample_value
         raise AssertionError(f"{describe(response)} has no {name} {labels or ''}".strip())
 

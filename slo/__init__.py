@@ -5,7 +5,7 @@ internal and may change.
 """
 
 from slo.config import Check, Config, ConfigError, Target, load_config
-from slo.expect import describe, expect_json, expect_status, json_path, require_shape
+from slo.expect import describe, expect_json, expect_metrics, expect_status, json_path, require_shape
 from slo.httpclient import Phases, ProbeClient, ProbeFailure, RequestRecord
 from slo.push import PushResult, push_registry
 
@@ -21,6 +21,7 @@ __all__ = [
     "Target",
     "describe",
     "expect_json",
+    "expect_metrics",
     "expect_status",
     "json_path",
     "load_config",

@@ -11,10 +11,15 @@ from collections.abc import Mapping
 from typing import Any
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from slo.httpclient import TARGET_EXTENSION, ProbeFailure, format_ms
 
-__all__ = ["describe", "expect_json", "expect_status", "json_path", "require_shape"]
+__all__ = ["describe", "expect_json", "expect_metrics", "expect_status", "json_path", "require_shape"]
+
+#: One scrape: sample name -> [(labels, value)]. A declared family with no sample yet has an
+#: empty list, so "the family exists" and "it has a value" can be told apart.
+Samples = dict[str, list[tuple[dict[str, str], float]]]
 
 BODY_EXCERPT = 200
 
@@ -63,6 +68,20 @@ def expect_json(response: httpx.Response, status: int | list[int] = 200) -> Any:
         raise ProbeFailure(
             f"{describe(response)} returned malformed JSON in {_elapsed(response)}: {_excerpt(response)}"
         ) from None
+
+
+def expect_metrics(response: httpx.Response) -> Samples:
+    """The samples of a Prometheus text exposition, or a clear failure if it does not parse."""
+    expect_status(response)
+    samples: Samples = {}
+    try:
+        for family in text_string_to_metric_families(response.text):
+            samples.setdefault(family.name, [])
+            for sample in family.samples:
+                samples.setdefault(sample.name, []).append((sample.labels, sample.value))
+    except ValueError as exc:
+        raise ProbeFailure(f"{describe(response)} is not valid Prometheus text: {exc}") from None
+    return samples
 
 
 def json_path(document: Any, path: str) -> Any:
