@@ -21,6 +21,7 @@ import pytest
 from slo.config import Config, ConfigError, Target, load_config
 from slo.httpclient import ProbeClient, ProbeFailure, RequestRecord
 from slo.options import RunOptions, add_options
+from slo.reporter import Reporter
 from slo.results import EVIDENCE_PROPERTY
 
 __all__ = ["CONFIG_KEY", "probe_marker", "record_requests"]
@@ -65,8 +66,6 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     if config.option.xmlpath is None:
         config.option.xmlpath = str(config.rootpath / DEFAULT_JUNIT)
-    from slo.reporter import Reporter
-
     config.pluginmanager.register(Reporter(config, slo_config, options), "slo-reporter")
 
 
