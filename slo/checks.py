@@ -78,7 +78,7 @@ def fetch_all(checks: Iterable[Check], config: Config) -> dict[str, CheckOutcome
             return CheckOutcome(check, client.name, None, failure, failure.record)
         except Exception as exc:  # one check's surprise must not fail its whole batch
             surprise = ProbeFailure(
-                f"{client.name}: {check.method} {path}: {type(exc).__name__}: {exc}", "error"
+                f"{client.name}: {check.method} {path.split('?', 1)[0]}: {type(exc).__name__}: {exc}", "error"
             )
             return CheckOutcome(check, client.name, None, surprise, None)
         return CheckOutcome(check, client.name, response, None, response.extensions[RECORD_EXTENSION])

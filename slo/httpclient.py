@@ -350,7 +350,8 @@ class ProbeClient:
         try:
             request = self._client.build_request(method, path, **_traced(kwargs, self.name))
         except httpx.InvalidURL as exc:
-            raise ProbeFailure(f"{self.name}: {method} {path}: invalid URL: {exc}", "error") from None
+            shown = path.split("?", 1)[0]  # a query string may carry a key
+            raise ProbeFailure(f"{self.name}: {method} {shown}: invalid URL: {exc}", "error") from None
         with self._timed(method, safe_url(request.url)) as finish:
             response = self._client.send(request, stream=True, **send_options)
             try:
