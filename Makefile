@@ -29,7 +29,7 @@ system-deps:
 	fi
 
 demo: setup
-	$(BIN)/python -m slo.demo
+	$(BIN)/python -m slo.dev.demo
 
 # `-p no:slo`: the project's own tests are not probes; each test that needs the plugin starts
 # its own pytest session (pytester), which loads it afresh. Warnings are errors and every test

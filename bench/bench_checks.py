@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from probe_project import INI, PROBES_DIR, probe_config
 
-from slo.refstack import ReferenceStack
+from slo.dev.refstack import ReferenceStack
 
 SESSION_TIME = re.compile(r" in ([0-9.]+)s")
 

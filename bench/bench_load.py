@@ -22,7 +22,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from slo.refstack import ReferenceStack
+from slo.dev.refstack import ReferenceStack
 from slo.units import parse_duration
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -16,10 +16,10 @@ import time
 from prometheus_client.exposition import push_to_gateway
 
 from slo.config import PushgatewaySettings
-from slo.daemons import Pushgateway
-from slo.metrics import SuiteRun, latency_buckets, probe_registry
-from slo.push import push_registry
-from slo.state import ProbeState
+from slo.dev.daemons import Pushgateway
+from slo.report.exposition import SuiteRun, latency_buckets, probe_registry
+from slo.report.push import push_registry
+from slo.report.state import ProbeState
 
 
 def registry_of(probes: int):  # type: ignore[no-untyped-def]
@@ -54,7 +54,7 @@ def main() -> None:
             anchor.append(time.perf_counter() - started)
     ours_ms, anchor_ms = statistics.median(ours) * 1000, statistics.median(anchor) * 1000
     print(f"push of {args.probes} probes, median of {args.repeat}:")
-    print(f"  slo.push.push_registry            {ours_ms:8.1f} ms")
+    print(f"  slo.report.push.push_registry            {ours_ms:8.1f} ms")
     print(f"  prometheus_client.push_to_gateway {anchor_ms:8.1f} ms")
     print(f"  ratio (ours / anchor)             {ours_ms / anchor_ms:8.2f}")
 

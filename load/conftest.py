@@ -22,8 +22,9 @@ from typing import Any
 
 import pytest
 
-from slo.config import DEFAULT_CONFIG_NAME, ConfigError, load_config
-from slo.loadgate.report import render
+from slo import conventions
+from slo.config import ConfigError, load_config
+from slo.loadgate.summary import render
 from slo.loadgate.verdict import planned_thresholds
 from slo.options import resolve
 
@@ -43,7 +44,7 @@ def _config_and_env(config: pytest.Config) -> tuple[Path, str]:
     # The plugin's options, with its precedence: command line > environment > ini.
     path = resolve(config, "slo_config")
     env_name = str(resolve(config, "slo_env") or "local")
-    return Path(str(path)) if path else config.rootpath / DEFAULT_CONFIG_NAME, env_name
+    return Path(str(path)) if path else config.rootpath / conventions.CONFIG_FILE, env_name
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -17,7 +17,7 @@ from locust import FastHttpUser, events, task
 
 from slo.config import Target
 from slo.loadgate import recorder
-from slo.loadgate.scenarios import LoadPlan, expect_json
+from slo.loadgate.users import LoadPlan, expect_json
 
 recorder.install(events)
 plan = LoadPlan.from_environment(events)

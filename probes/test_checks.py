@@ -1,15 +1,15 @@
 """Declarative checks from `checks:` in the config: add an endpoint without writing Python.
 
 The checks this process will run are fetched concurrently by the first of them (see
-`slo.checks`); each test then judges its own response.
+`slo.probe.checks`); each test then judges its own response.
 """
 
 from pathlib import Path
 
 import pytest
 
-from slo.checks import CheckFetcher, judge
 from slo.plugin import CONFIG_KEY, record_requests
+from slo.probe.checks import CheckFetcher, judge
 
 
 def pytest_generate_tests(metafunc):

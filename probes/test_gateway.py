@@ -6,8 +6,9 @@ import time
 
 import pytest
 
-from slo.expect import describe, expect_json, expect_status, require_shape
-from slo.httpclient import ProbeFailure, format_ms
+from slo.probe.expect import describe, expect_json, expect_status, require_shape
+from slo.probe.failures import ProbeFailure
+from slo.units import format_ms
 
 pytestmark = pytest.mark.probe(target="gateway", slo="gateway-availability")
 

@@ -12,9 +12,10 @@ import time
 
 import pytest
 
-from slo.httpclient import ProbeFailure, format_ms
 from slo.plugin import CONFIG_KEY
+from slo.probe.failures import ProbeFailure
 from slo.stats import estimate, min_samples, percentile_upper_bound, verdict
+from slo.units import format_ms
 
 
 def pytest_generate_tests(metafunc):

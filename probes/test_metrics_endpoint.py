@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from slo.expect import describe, expect_metrics
+from slo.probe.expect import describe, expect_metrics
 
 pytestmark = pytest.mark.probe(target="api", slo="api-availability")
 

@@ -5,9 +5,9 @@ import psutil
 import pytest
 
 from slo.config import Target
-from slo.expect import describe, expect_metrics
-from slo.httpclient import ProbeClient
 from slo.plugin import CONFIG_KEY
+from slo.probe.client import ProbeClient
+from slo.probe.expect import describe, expect_metrics
 
 
 def test_runner_disk(slo_config):

@@ -7,8 +7,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from slo.httpclient import ProbeFailure, tls_verify
 from slo.plugin import CONFIG_KEY
+from slo.probe.client import tls_verify
+from slo.probe.failures import ProbeFailure
 
 
 def pytest_generate_tests(metafunc):

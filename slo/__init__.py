@@ -5,9 +5,10 @@ internal and may change.
 """
 
 from slo.config import Check, Config, ConfigError, Target, load_config
-from slo.expect import describe, expect_json, expect_metrics, expect_status, json_path, require_shape
-from slo.httpclient import Phases, ProbeClient, ProbeFailure, RequestRecord
-from slo.push import PushResult, push_registry
+from slo.probe.client import Phases, ProbeClient, RequestRecord
+from slo.probe.expect import describe, expect_json, expect_metrics, expect_status, json_path, require_shape
+from slo.probe.failures import ProbeFailure
+from slo.report.push import PushResult, push_registry
 
 __all__ = [
     "Check",

@@ -11,12 +11,12 @@ import sys
 from collections.abc import Sequence
 
 COMMANDS: dict[str, tuple[str, str]] = {
-    "reference-stack": ("slo.refstack.cli", "serve the local reference stack (API + LLM gateway)"),
+    "reference-stack": ("slo.dev.refstack.cli", "serve the local reference stack (API + LLM gateway)"),
     "load": ("slo.loadgate.cli", "run the Locust load gate and print its verdict"),
-    "rules": ("slo.rules.cli", "generate Prometheus recording and alerting rules"),
-    "budget": ("slo.budget", "report error budget left per SLO from Prometheus"),
-    "dashboard": ("slo.dashboard", "generate the Grafana dashboard JSON"),
-    "gate": ("slo.gate", "CI release gate over probes, load and budget"),
+    "rules": ("slo.objectives.rules.cli", "generate Prometheus recording and alerting rules"),
+    "budget": ("slo.objectives.budget", "report error budget left per SLO from Prometheus"),
+    "dashboard": ("slo.objectives.dashboard", "generate the Grafana dashboard JSON"),
+    "gate": ("slo.objectives.gate", "CI release gate over probes, load and budget"),
 }
 
 

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from slo.config import DEFAULT_CONFIG_NAME, PushgatewaySettings
+from slo import conventions
+from slo.config import PushgatewaySettings
 
 __all__ = ["OPTIONS", "RunOptions", "add_options", "resolve"]
 
@@ -33,7 +34,7 @@ class Option:
 
 OPTIONS = (
     Option("slo_config", "--slo-config", "SLO_CONFIG",
-           f"config file (default: {DEFAULT_CONFIG_NAME} in the rootdir)"),
+           f"config file (default: {conventions.CONFIG_FILE} in the rootdir)"),
     Option("slo_env", "--slo-env", "SLO_ENV", "environment in the config to probe (default: local)"),
     Option("slo_pushgateway", "--pushgateway", "PUSHGATEWAY_URL", "Pushgateway URL to push results to"),
     Option("slo_no_push", "--no-push", None,
@@ -96,7 +97,7 @@ class RunOptions:
     @classmethod
     def from_pytest(cls, config: pytest.Config, pushgateway: PushgatewaySettings | None) -> RunOptions:
         explicit_path = resolve(config, "slo_config")
-        path = Path(str(explicit_path)) if explicit_path else config.rootpath / DEFAULT_CONFIG_NAME
+        path = Path(str(explicit_path)) if explicit_path else config.rootpath / conventions.CONFIG_FILE
         env_name = str(resolve(config, "slo_env") or "local")
         base = pushgateway or PushgatewaySettings()
         url = resolve(config, "slo_pushgateway") or base.url

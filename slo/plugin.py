@@ -7,7 +7,7 @@ Per test it provides the fixtures `slo_config`, `targets` and `http` and the mar
 ``@pytest.mark.probe(target="api", slo="api-availability")``; it records every request's
 timings and attaches them to the report (as `user_properties`, which xdist forwards to the
 controller). The controller (or the single process) folds the reports into results and hands
-them to :mod:`slo.reporter` to push and summarise.
+them to :mod:`slo.report.reporter` to push and summarise.
 """
 
 from __future__ import annotations
@@ -19,10 +19,11 @@ from pathlib import Path
 import pytest
 
 from slo.config import Config, ConfigError, Target, load_config
-from slo.httpclient import ProbeClient, ProbeFailure, RequestRecord
 from slo.options import RunOptions, add_options
-from slo.reporter import Reporter
-from slo.results import EVIDENCE_PROPERTY
+from slo.probe.client import ProbeClient, RequestRecord
+from slo.probe.failures import ProbeFailure
+from slo.report.reporter import Reporter
+from slo.report.results import EVIDENCE_PROPERTY
 
 __all__ = ["CONFIG_KEY", "probe_marker", "record_requests"]
 

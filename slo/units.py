@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["format_duration", "parse_duration", "parse_percent"]
+__all__ = ["format_duration", "format_ms", "parse_duration", "parse_percent"]
 
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
@@ -74,3 +74,7 @@ def parse_percent(value: object) -> float:
     if not 0 <= number <= 100:
         raise ValueError(f"invalid percentage {value!r}: must be between 0 and 100")
     return number / 100
+
+
+def format_ms(seconds: float) -> str:
+    return f"{seconds * 1000:.0f} ms" if seconds < 10 else f"{seconds:.1f} s"

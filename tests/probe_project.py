@@ -68,7 +68,7 @@ filterwarnings =
 
 
 class StackUrls(Protocol):
-    """What a project needs from a reference stack (``slo.refstack.ReferenceStack``)."""
+    """What a project needs from a reference stack (``slo.dev.refstack.ReferenceStack``)."""
 
     @property
     def api_url(self) -> str: ...

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from slo.budget import BudgetRow, error_ratio, main, month_start, render_table, time_to_exhaustion
-from slo.daemons import free_port
+from slo.dev.daemons import free_port
+from slo.objectives.budget import BudgetRow, error_ratio, main, month_start, render_table, time_to_exhaustion
 
 ROOT = Path(__file__).resolve().parent.parent
 DAY = 86400.0

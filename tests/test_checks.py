@@ -16,7 +16,7 @@ import pytest
 from loopback import loopback_server, url_of
 from probe_project import failed_ids, junit_cases, make_probe_project, run_probes
 
-from slo.refstack import ReferenceStack
+from slo.dev.refstack import ReferenceStack
 
 pytest_plugins = ["pytester"]
 

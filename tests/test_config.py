@@ -14,7 +14,7 @@ import pytest
 from probe_project import INI, SHIPPED_CONFIG, make_probe_project, run_probes
 
 from slo.config import ConfigError, load_config
-from slo.slodefs import ProbeLatencySLI
+from slo.config.objectives import ProbeLatencySLI
 
 pytest_plugins = ["pytester"]
 

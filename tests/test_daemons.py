@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from slo.daemons import (
+from slo.dev.daemons import (
     Alertmanager,
     BinaryNotFoundError,
     DaemonError,

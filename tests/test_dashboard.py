@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 from slo.config import load_config
-from slo.dashboard import build_dashboard, main
-from slo.rules.promtool import check_rules
+from slo.objectives.dashboard import build_dashboard, main
+from slo.objectives.rules.promtool import check_rules
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = load_config(ROOT / "monitoring.yaml", "local")

@@ -23,7 +23,7 @@ import psutil
 import pytest
 import yaml
 
-from slo.demo import ProbeRun, ProbeSeries, Pushed, fault_problems, healthy_problems, parse_pushed
+from slo.dev.demo import ProbeRun, ProbeSeries, Pushed, fault_problems, healthy_problems, parse_pushed
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"
@@ -48,7 +48,7 @@ def _start_demo(log: Path, *args: str) -> subprocess.Popen[bytes]:
     with log.open("wb") as output:
         return subprocess.Popen(
             # Own reports: two demos at once (xdist) must not read each other's JUnit files.
-            [sys.executable, "-m", "slo.demo", "--reports", str(log.parent / "reports"), *args],
+            [sys.executable, "-m", "slo.dev.demo", "--reports", str(log.parent / "reports"), *args],
             cwd=ROOT,
             stdout=output,
             stderr=subprocess.STDOUT,

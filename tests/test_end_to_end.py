@@ -19,13 +19,13 @@ from pathlib import Path
 
 import pytest
 
-from slo.budget import main as budget_main
 from slo.config import load_config
-from slo.daemons import Prometheus, Pushgateway
-from slo.gate import main as gate_main
-from slo.promql import PrometheusClient, Sample
-from slo.refstack import ReferenceStack
-from slo.rules.generate import render, rule_file
+from slo.dev.daemons import Prometheus, Pushgateway
+from slo.dev.refstack import ReferenceStack
+from slo.objectives.budget import main as budget_main
+from slo.objectives.gate import main as gate_main
+from slo.objectives.promql import PrometheusClient, Sample
+from slo.objectives.rules.generate import render, rule_file
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "monitoring.yaml"

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from slo.budget import BudgetRow
 from slo.config import load_config
-from slo.daemons import free_port
-from slo.gate import budget_conditions, junit_conditions, load_conditions, main
+from slo.dev.daemons import free_port
+from slo.objectives.budget import BudgetRow
+from slo.objectives.gate import budget_conditions, junit_conditions, load_conditions, main
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = load_config(ROOT / "monitoring.yaml", "local")

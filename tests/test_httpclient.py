@@ -19,14 +19,9 @@ import trustme
 from loopback import loopback_server, url_of
 
 from slo.config import Target
-from slo.httpclient import (
-    FAILURE_REASONS,
-    ProbeClient,
-    ProbeFailure,
-    RequestRecord,
-    describe_exception,
-    safe_url,
-)
+from slo.probe.client import ProbeClient, RequestRecord
+from slo.probe.failures import FAILURE_REASONS, ProbeFailure, describe_exception
+from slo.redact import safe_url
 
 TOKEN = "tok-7d1e0c-never-print-me"
 SERVER_DELAY = 0.1

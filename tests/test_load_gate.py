@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 
 import pytest
 
-from slo.refstack import ReferenceStack
+from slo.dev.refstack import ReferenceStack
 
 pytest_plugins = ["pytester"]
 

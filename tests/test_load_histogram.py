@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from slo import stats
 from slo.loadgate.histogram import MAX_LATENCY_MS, LatencyHistogram
-from slo.loadgate.results import EndpointRecord
+from slo.loadgate.samples import EndpointRecord
 from slo.loadgate.verdict import measure
 
 # Response times as Locust reports them: float milliseconds, from sub-millisecond to minutes.

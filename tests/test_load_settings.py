@@ -105,7 +105,7 @@ def test_a_missing_config_file_is_a_usage_error(
 def test_the_gate_never_imports_locust() -> None:
     # Locust monkey-patches the process with gevent: the calling side must stay clean of it.
     code = (
-        "import sys, slo.loadgate.cli, slo.loadgate.metrics\n"
+        "import sys, slo.loadgate.cli, slo.loadgate.push\n"
         "leaked = sorted(m for m in sys.modules if m.split('.')[0] in ('locust', 'gevent'))\n"
         "print(leaked)"
     )

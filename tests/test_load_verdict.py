@@ -14,16 +14,16 @@ import pytest
 from prometheus_client import generate_latest
 
 from slo.config import PushgatewaySettings
-from slo.loadgate import report
-from slo.loadgate.metrics import load_registry, push_summary
-from slo.loadgate.results import (
+from slo.config.load import LoadSettings
+from slo.loadgate import summary
+from slo.loadgate.push import load_registry, push_summary
+from slo.loadgate.samples import (
     CpuUsage,
     EndpointRecord,
     LocustFigures,
     ResultsError,
     RunResults,
 )
-from slo.loadgate.settings import LoadSettings
 from slo.loadgate.verdict import Evaluation, evaluate, planned_thresholds
 
 HEALTH = "GET /health"
@@ -174,7 +174,7 @@ def test_cpu_saturation_is_stated_and_may_refuse_a_pass() -> None:
     assert warned.cpu_saturated
     assert "worker-1 used 97 % CPU" in warned.warnings[0]
 
-    data = report.summary(warned, results, report.RunInfo("local", Path("m.yaml"), settings(), 0, Path()))
+    data = summary.summary(warned, results, summary.RunInfo("local", Path("m.yaml"), settings(), 0, Path()))
     assert data["reason"].endswith("(the load generator saturated its CPU: see warnings)")
 
     strict = evaluate(results, settings(cpu_saturation="inconclusive"))
@@ -207,20 +207,20 @@ def test_planned_thresholds_are_exactly_the_judged_ones(load: dict[str, Any]) ->
 # --- summary.json and the table ----------------------------------------------------------------
 
 
-def info(tmp_path: Path, **load: Any) -> report.RunInfo:
-    return report.RunInfo("staging", Path("monitoring.yaml"), settings(**load), 2, tmp_path)
+def info(tmp_path: Path, **load: Any) -> summary.RunInfo:
+    return summary.RunInfo("staging", Path("monitoring.yaml"), settings(**load), 2, tmp_path)
 
 
 def test_summary_follows_the_contract(tmp_path: Path) -> None:
     results = run({HEALTH: ([5.0] * 300, 3), CHAT: ([900.0] * 100, 0)}, workers=2)
     results.endpoints[HEALTH].locust = LocustFigures(300, 3, 5.0, 5.0, 5.0)
-    data = report.summary(evaluate(results, settings()), results, info(tmp_path, warmup="2s"))
+    data = summary.summary(evaluate(results, settings()), results, info(tmp_path, warmup="2s"))
     path = tmp_path / "summary.json"
-    report.write_summary(path, data)
+    summary.write_summary(path, data)
     loaded = json.loads(path.read_text())
     assert list(tmp_path.iterdir()) == [path]
     assert loaded["verdict"] == "pass"
-    assert loaded["schema"] == report.SCHEMA
+    assert loaded["schema"] == summary.SCHEMA
     assert loaded["started"] == "2023-11-14T22:13:20+00:00"
     assert loaded["duration_s"] == 30.0
     assert (loaded["users"], loaded["workers"], loaded["environment"]) == (10, 2, "staging")
@@ -240,14 +240,14 @@ def test_summary_follows_the_contract(tmp_path: Path) -> None:
 
 def test_summary_warns_when_the_warm_up_is_shorter_than_the_ramp_up(tmp_path: Path) -> None:
     results = run({HEALTH: ([5.0] * 300, 0)})
-    data = report.summary(
+    data = summary.summary(
         evaluate(results, settings()), results, info(tmp_path, users=10, spawn_rate=2, warmup=0)
     )
     assert any("shorter than the ramp-up (5 s" in warning for warning in data["warnings"])
 
 
 def test_a_run_without_results_fails_every_planned_threshold(tmp_path: Path) -> None:
-    data = report.failed_summary(info(tmp_path), "Locust exited with status 1")
+    data = summary.failed_summary(info(tmp_path), "Locust exited with status 1")
     assert data["verdict"] == "fail"
     assert data["workers"] == 2  # as asked: none reported
     assert [row["name"] for row in data["thresholds"]] == [
@@ -256,12 +256,12 @@ def test_a_run_without_results_fails_every_planned_threshold(tmp_path: Path) -> 
         "total p95",
     ]
     assert {row["reason"] for row in data["thresholds"]} == {"Locust exited with status 1"}
-    assert "FAIL" in report.render(data)
+    assert "FAIL" in summary.render(data)
 
 
 def test_the_table_names_the_verdict_the_thresholds_and_the_reason(tmp_path: Path) -> None:
     results = run({HEALTH: ([5.0] * 1000, 100)}, workers=2)
-    text = report.render(report.summary(evaluate(results, settings()), results, info(tmp_path)))
+    text = summary.render(summary.summary(evaluate(results, settings()), results, info(tmp_path)))
     assert text.startswith("slo load: FAIL  (staging: 10 users, 30.0 s measured")
     assert "master + 2 workers" in text
     assert ">= 8." in text  # the lower bound that proves the error-rate breach
@@ -273,7 +273,7 @@ def test_the_table_names_the_verdict_the_thresholds_and_the_reason(tmp_path: Pat
 
 def test_metrics_carry_the_verdict_and_exact_percentiles(tmp_path: Path) -> None:
     results = run({HEALTH: ([1950.0] * 100, 0)})
-    data = report.summary(evaluate(results, settings()), results, info(tmp_path))
+    data = summary.summary(evaluate(results, settings()), results, info(tmp_path))
     text = generate_latest(load_registry(data, 1_700_000_100.0)).decode()
     assert 'synthetic_load_verdict{verdict="pass"} 1.0' in text
     assert 'synthetic_load_verdict{verdict="fail"} 0.0' in text
@@ -310,7 +310,7 @@ def pushgateway() -> Iterator[str]:
 
 def test_the_push_goes_to_the_load_test_job(tmp_path: Path, pushgateway: str) -> None:
     results = run({HEALTH: ([5.0] * 100, 0)})
-    data = report.summary(evaluate(results, settings()), results, info(tmp_path))
+    data = summary.summary(evaluate(results, settings()), results, info(tmp_path))
     push = PushgatewaySettings(url=pushgateway, instance="ci-runner")
     assert push_summary(data, push, 1_700_000_100.0).ok
     [(method, path, body)] = _Capture.received

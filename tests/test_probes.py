@@ -21,7 +21,7 @@ import trustme
 from loopback import loopback_server
 from probe_project import failed_ids, junit_cases, make_probe_project, probe_config, run_probes
 
-from slo.refstack import ReferenceStack
+from slo.dev.refstack import ReferenceStack
 
 pytest_plugins = ["pytester"]
 
@@ -79,7 +79,7 @@ def assert_no_traceback(result: pytest.RunResult) -> None:
     the probe. Neither shows a Python traceback or frames from the library or httpx."""
     output = result.stdout.str() + result.stderr.str()
     assert "Traceback" not in output
-    assert "/slo/httpclient.py" not in output
+    assert "/slo/probe/client.py" not in output
     assert "site-packages/httpx" not in output
 
 

@@ -15,12 +15,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from slo.budget import main as budget_main
 from slo.config import Config, load_config
-from slo.daemons import Prometheus, Pushgateway
-from slo.gate import main as gate_main
-from slo.promql import PrometheusClient, Sample
-from slo.rules.generate import render, rule_file
+from slo.dev.daemons import Prometheus, Pushgateway
+from slo.objectives.budget import main as budget_main
+from slo.objectives.gate import main as gate_main
+from slo.objectives.promql import PrometheusClient, Sample
+from slo.objectives.rules.generate import render, rule_file
 
 ROOT = Path(__file__).resolve().parent.parent
 GROUP = "/metrics/job/synthetic-probes/environment/local/instance/test"

@@ -15,9 +15,9 @@ from loopback import loopback_server, url_of
 from prometheus_client.exposition import generate_latest
 
 from slo.config import PushgatewaySettings
-from slo.metrics import SuiteRun, latency_buckets, probe_registry
-from slo.push import group_url, push_registry
-from slo.state import ProbeState
+from slo.report.exposition import SuiteRun, latency_buckets, probe_registry
+from slo.report.push import group_url, push_registry
+from slo.report.state import ProbeState
 
 
 def test_group_url_plain_and_base64_values() -> None:

@@ -15,7 +15,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
-from slo.refstack import ReferenceStack, ReferenceStackError
+from slo.dev.refstack import ReferenceStack, ReferenceStackError
 
 MODEL = "claude-sonnet-4"
 CHAT = {"model": MODEL, "messages": [{"role": "user", "content": "Write a haiku about SLOs."}]}

@@ -21,7 +21,7 @@ import httpx
 import pytest
 from loopback import loopback_server, url_of
 
-from slo.daemons import Pushgateway
+from slo.dev.daemons import Pushgateway
 
 pytest_plugins = ["pytester"]
 

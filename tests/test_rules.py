@@ -9,13 +9,13 @@ import pytest
 import yaml
 
 from slo.config import Config, load_config
-from slo.rules.cli import main
-from slo.rules.generate import render, rule_file, slo_groups
-from slo.rules.model import minutes_to_page
-from slo.rules.promtool import check_rules
-from slo.rules.sli import glob_regex, le_regex, sli_query
-from slo.rules.windows import burn_windows
-from slo.slodefs import SLO
+from slo.config.objectives import SLO
+from slo.objectives.rules.cli import main
+from slo.objectives.rules.generate import render, rule_file, slo_groups
+from slo.objectives.rules.promtool import check_rules
+from slo.objectives.rules.simulate import minutes_to_page
+from slo.objectives.rules.sli import glob_regex, le_regex, sli_query
+from slo.objectives.rules.windows import burn_windows
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED_ALERTS = {

@@ -11,7 +11,7 @@ import httpx
 import pytest
 import yaml
 
-from slo.daemons import Alertmanager, find_binary
+from slo.dev.daemons import Alertmanager, find_binary
 
 ROOT = Path(__file__).resolve().parent.parent
 ALERTMANAGER = ROOT / "deploy" / "alertmanager.yml"

@@ -8,10 +8,10 @@ import pytest
 import yaml
 
 from slo.config import load_config
-from slo.rules.generate import render, slo_groups
-from slo.rules.model import firing_alerts
-from slo.rules.promtool import run_tests
-from slo.rules.scenarios import scenario_files
+from slo.objectives.rules.generate import render, slo_groups
+from slo.objectives.rules.promtool import run_tests
+from slo.objectives.rules.promtool_tests import scenario_files
+from slo.objectives.rules.simulate import firing_alerts
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = load_config(ROOT / "monitoring.yaml", "local")

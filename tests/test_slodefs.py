@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from slo.config import ConfigError, load_config
-from slo.openslo import load_openslo
-from slo.slodefs import CALENDAR_MONTH, EventsSLI, HistogramSLI, ProbesSLI
+from slo.config.objectives import CALENDAR_MONTH, EventsSLI, HistogramSLI, ProbesSLI
+from slo.objectives.openslo import load_openslo
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from slo.state import ProbeState, StateFile, StateLockTimeout
+from slo.report.state import ProbeState, StateFile, StateLockTimeout
 
 GROUP = {"job": "synthetic-probes", "environment": "local", "instance": "a"}
 

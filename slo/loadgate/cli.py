@@ -15,9 +15,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from slo.config import DEFAULT_CONFIG_NAME, Config, ConfigError, PushgatewaySettings, load_config
-from slo.loadgate.report import RunInfo, failed_summary, render, summary, write_summary
+from slo import conventions
+from slo.config import Config, ConfigError, PushgatewaySettings, load_config
 from slo.loadgate.runner import LoadRun, LocustFailure, run_locust
+from slo.loadgate.summary import RunInfo, failed_summary, render, summary, write_summary
 from slo.loadgate.verdict import evaluate
 from slo.units import parse_duration
 
@@ -87,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--config",
         metavar="PATH",
         type=Path,
-        help=f"config file (default $SLO_CONFIG, else {DEFAULT_CONFIG_NAME})",
+        help=f"config file (default $SLO_CONFIG, else {conventions.CONFIG_FILE})",
     )
     where.add_argument(
         "--env", metavar="NAME", help="environment in the config (default $SLO_ENV, else local)"
@@ -161,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _load(args: argparse.Namespace) -> Config:
-    path = args.config or Path(os.environ.get("SLO_CONFIG") or DEFAULT_CONFIG_NAME)
+    path = args.config or Path(os.environ.get("SLO_CONFIG") or conventions.CONFIG_FILE)
     env_name = args.env or os.environ.get("SLO_ENV") or "local"
     config = load_config(path, env_name)
     overrides = {
@@ -217,7 +218,7 @@ def _push(settings: PushgatewaySettings | None, data: dict[str, Any]) -> bool:
     if settings is None:
         return True
     # prometheus_client is imported only when pushing.
-    from slo.loadgate.metrics import JOB, push_summary
+    from slo.loadgate.push import JOB, push_summary
 
     result = push_summary(data, settings, time.time())
     if result.ok:

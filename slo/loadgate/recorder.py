@@ -31,7 +31,7 @@ from locust.env import Environment
 from locust.event import Events
 from locust.runners import WORKER_REPORT_INTERVAL, MasterRunner, Runner, WorkerRunner
 
-from slo.loadgate.results import (
+from slo.loadgate.samples import (
     CpuUsage,
     EndpointRecord,
     ErrorRecord,

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from slo.loadgate.results import (
+from slo.loadgate.samples import (
     CONFIG_ERROR_PREFIX,
     CONFIG_ERROR_STATUS,
     ResultsError,

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from slo import stats
+from slo.config.load import PERCENTILES, LoadSettings, PercentileName, Thresholds
 from slo.loadgate.histogram import OrderStatistics
-from slo.loadgate.results import CpuUsage, EndpointRecord, LocustFigures, RunResults
-from slo.loadgate.settings import PERCENTILES, LoadSettings, PercentileName, Thresholds
+from slo.loadgate.samples import CpuUsage, EndpointRecord, LocustFigures, RunResults
 
 __all__ = [
     "CPU_SATURATION_PERCENT",

@@ -1,0 +1,48 @@
+"""Every use of a third-party internal, in one place, each guarded by a test that fails
+when the internal changes (``tests/test_compat.py``).
+
+- httpx does not expose the network backend of its transport; the DNS phase needs it.
+- pytest-xdist does not expose a worker's queue of scheduled tests; batching checks needs it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import httpcore
+import httpx
+import pytest
+
+__all__ = ["scheduled_items", "wrap_network_backend"]
+
+
+def wrap_network_backend(
+    transport: httpx.HTTPTransport, wrap: Callable[[httpcore.NetworkBackend], httpcore.NetworkBackend]
+) -> bool:
+    """Put `wrap(backend)` in place of the transport's network backend; False if it moved."""
+    pool = getattr(transport, "_pool", None)
+    if isinstance(pool, httpcore.ConnectionPool) and hasattr(pool, "_network_backend"):
+        pool._network_backend = wrap(pool._network_backend)
+        return True
+    return False
+
+
+def scheduled_items(session: pytest.Session, item: pytest.Item) -> list[pytest.Item]:
+    """`item` and the tests this process is going to run after it, in order.
+
+    In one process that is the rest of the session. In an xdist worker it is the worker's
+    queue: xdist's ``WorkerInteractor`` (registered without a name, and loaded by execnet as
+    source, so it is found by its ``torun`` queue) holds it, with a ``lock()`` since
+    pytest-xdist 3.7, the version ``pyproject.toml`` requires. Anything unexpected means a
+    batch of one, never a wrong batch.
+    """
+    items = session.items
+    worker = next((p for p in session.config.pluginmanager.get_plugins() if hasattr(p, "torun")), None)
+    if worker is None:
+        return items[items.index(item) :] if item in items else [item]
+    try:
+        with worker.torun.lock() as queue:
+            indexes = [worker.nextitem_index, *queue]
+    except (AttributeError, TypeError):
+        return [item]
+    return [item, *(items[i] for i in indexes if isinstance(i, int) and 0 <= i < len(items))]

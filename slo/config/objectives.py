@@ -1,0 +1,238 @@
+"""SLO and budget definitions: the `slos:` and `budgets:` sections of `monitoring.yaml`.
+
+One definition drives the probe assertions, the load gate, the generated rules, the
+dashboard and the release gate, so every consumer reads these models and nothing else.
+
+>>> slo = SLO.model_validate(
+...     {"name": "api-availability", "objective": 99.9, "sli": {"kind": "probes", "target": "api"}}
+... )
+>>> round(slo.error_budget, 6), slo.window_name
+(0.001, '30d')
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from slo.config.fields import Duration, Fraction, StrictModel
+from slo.units import format_duration
+
+__all__ = [
+    "CALENDAR_MONTH",
+    "SLI",
+    "SLO",
+    "Alerting",
+    "Budgets",
+    "EventsSLI",
+    "HistogramSLI",
+    "ProbeLatencySLI",
+    "ProbesSLI",
+]
+
+#: The `window` value for a calendar month (UTC), instead of a rolling duration.
+CALENDAR_MONTH = "calendar-month"
+_DAY = 86400.0
+
+_METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+# One PromQL label matcher: name, operator, double-quoted string with escapes.
+_MATCHER = r'\s*[a-zA-Z_][a-zA-Z0-9_]*\s*(?:=~|!~|!=|=)\s*"(?:[^"\\]|\\.)*"\s*'
+_SELECTOR = re.compile(rf"(?:{_MATCHER})(?:,{_MATCHER})*,?")
+# Labels the generated rules set themselves: a user label of the same name would be overwritten.
+_RESERVED_LABELS = {"alertname", "slo", "severity", "long", "short", "window", "environment"}
+
+
+def _check_selector(selector: str) -> str:
+    if selector and not _SELECTOR.fullmatch(selector):
+        raise ValueError(f'invalid label matchers {selector!r} (write e.g. job="api", path=~"/v1/.*")')
+    return selector
+
+
+class _ProbeSelection(StrictModel):
+    """The probes an SLI counts: one target, optionally narrowed by node-id patterns.
+
+    ``probe`` matches the node id with shell-style wildcards (``*`` any characters, ``?`` one;
+    everything else literal, so the ``[`` of a parametrised id is literal), e.g.
+    ``"*sandbox*"``; several patterns mean any of them.
+    """
+
+    target: str = Field(min_length=1)
+    probe: list[str] = Field(default_factory=list)
+
+    @field_validator("probe", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: object) -> object:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("probe")
+    @classmethod
+    def _not_blank(cls, patterns: list[str]) -> list[str]:
+        if any(not pattern.strip() for pattern in patterns):
+            raise ValueError("probe patterns must not be empty")
+        return patterns
+
+
+class ProbesSLI(_ProbeSelection):
+    """Failed probe runs over all runs, from the `synthetic_probe_*` counters."""
+
+    kind: Literal["probes"]
+
+
+class ProbeLatencySLI(_ProbeSelection):
+    """Probe requests slower than `threshold`, from `synthetic_probe_latency_seconds`."""
+
+    kind: Literal["probe_latency"]
+    threshold: Duration = Field(2.0, gt=0)
+
+
+class EventsSLI(StrictModel):
+    """Any ratio given as PromQL returning per-second rates (``rate(...[{{window}}])``).
+
+    ``{{window}}`` is replaced by each range (``5m``, ``1h``, ``30d``...). Give the bad events
+    as `error_query`, or the good ones as `good_query` (bad = total - good).
+    """
+
+    kind: Literal["events"]
+    error_query: str = ""
+    good_query: str = ""
+    total_query: str
+
+    @field_validator("error_query", "good_query", "total_query")
+    @classmethod
+    def _has_window(cls, query: str) -> str:
+        if query and "{{window}}" not in query:
+            raise ValueError("query must contain the {{window}} placeholder")
+        if query and "rate(" not in query:
+            # Event counts for the minimum-events guard are rate x seconds: increase() or a
+            # gauge would give wrong counts without any visible error.
+            raise ValueError("query must return per-second rates: use rate(...[{{window}}])")
+        return query
+
+    @model_validator(mode="after")
+    def _one_of_error_or_good(self) -> EventsSLI:
+        if bool(self.error_query) == bool(self.good_query):
+            raise ValueError("give exactly one of error_query or good_query")
+        return self
+
+
+class HistogramSLI(StrictModel):
+    """Requests slower than `threshold`, from a service's latency histogram.
+
+    The histogram must have a bucket at exactly `threshold` (``le="2"`` and ``le="2.0"`` both
+    count); the generated rules alert with ``SLOThresholdBucketMissing`` when it has none.
+    """
+
+    kind: Literal["histogram"]
+    #: Base name of the histogram, e.g. `claude_code_api_latency_seconds`.
+    metric: str
+    threshold: Duration = Field(2.0, gt=0)
+    #: Extra label matchers, e.g. `job="claude-code-api"`.
+    selector: str = ""
+
+    @field_validator("metric")
+    @classmethod
+    def _base_name(cls, metric: str) -> str:
+        if not _METRIC_NAME.fullmatch(metric):
+            raise ValueError(f"invalid metric name {metric!r}")
+        for suffix in ("_bucket", "_count", "_sum"):
+            if metric.endswith(suffix):
+                raise ValueError(
+                    f"give the histogram's base name, without {suffix} (e.g. {metric.removesuffix(suffix)!r})"
+                )
+        return metric
+
+    _selector = field_validator("selector")(classmethod(lambda cls, v: _check_selector(v)))
+
+
+SLI = Annotated[ProbesSLI | ProbeLatencySLI | EventsSLI | HistogramSLI, Field(discriminator="kind")]
+
+
+class Alerting(StrictModel):
+    """How the SLO's burn-rate alerts behave.
+
+    `min_bad_events` is the low-traffic guard: no burn alert fires until the long window
+    holds at least that many bad events. At one probe a minute a single failed probe is
+    1/60 of the last hour, 16.7 times a 99.9 % budget, and would page without it; a total
+    outage still pages once `min_bad_events` probes have failed.
+    """
+
+    page: bool = True
+    ticket: bool = True
+    min_bad_events: int = Field(3, ge=1)
+    #: Extra labels on the alerts (routing: ``team: sre``).
+    labels: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("labels")
+    @classmethod
+    def _label_names(cls, labels: dict[str, str]) -> dict[str, str]:
+        for name in labels:
+            if not _LABEL_NAME.fullmatch(name) or name.startswith("__"):
+                raise ValueError(f"invalid label name {name!r}")
+            if name in _RESERVED_LABELS:
+                raise ValueError(f"label {name!r} is set by the generated rules")
+        return labels
+
+
+class SLO(StrictModel):
+    """One service level objective: a name, a target ratio of good events, a window, an SLI."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    objective: Fraction
+    #: Rolling window in whole days (``30d``, ``28d``, ``7d``), or ``calendar-month`` (UTC).
+    window: Duration | Literal["calendar-month"] = 30 * _DAY
+    description: str = ""
+    #: URL (or short text) put on every alert of this SLO as the `runbook` annotation.
+    runbook: str = ""
+    alerting: Alerting = Alerting()
+    sli: SLI
+
+    @field_validator("objective")
+    @classmethod
+    def _objective_below_one(cls, objective: float) -> float:
+        if not 0 < objective < 1:
+            raise ValueError("objective must be above 0 and below 100 (percent)")
+        return objective
+
+    @field_validator("window")
+    @classmethod
+    def _whole_days(cls, window: float | str) -> float | str:
+        if isinstance(window, float) and (window % _DAY or not _DAY <= window <= 90 * _DAY):
+            raise ValueError(
+                f"window must be whole days from 1d to 90d, or {CALENDAR_MONTH} "
+                f"(got {format_duration(window)})"
+            )
+        return window
+
+    @property
+    def error_budget(self) -> float:
+        """The allowed share of bad events, e.g. 0.001 for 99.9 %."""
+        return 1 - self.objective
+
+    @property
+    def window_seconds(self) -> float:
+        """The window's length; a calendar month counts as 30 days (for alert scaling)."""
+        return 30 * _DAY if self.window == CALENDAR_MONTH else float(self.window)
+
+    @property
+    def window_name(self) -> str:
+        """``30d``, ``7d`` or ``calendar-month``: the `window` label of the SLO-window series."""
+        # Days, as people say it ("28d", not format_duration's "4w"); windows are whole days.
+        return self.window if isinstance(self.window, str) else f"{round(self.window / _DAY)}d"
+
+
+class Budgets(StrictModel):
+    """Threshold limits from the seed chapter; they become the classic threshold alerts."""
+
+    api_error_rate: Fraction = 0.05
+    api_p95_latency: Duration = Field(2.0, gt=0)
+    tokens_per_hour: float = Field(100_000, gt=0)
+    cost_usd: float = Field(1000, gt=0)
+    sandbox_violations_per_minute: float = Field(10, gt=0)
+    cpu: Fraction = 0.8
+    memory: Fraction = 0.8
+    #: `SyntheticProbesStale` fires when no probe run has been pushed for this long
+    #: (a few probe intervals: five one-minute runs by default).
+    probes_stale_after: Duration = Field(300.0, gt=0)

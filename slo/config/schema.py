@@ -1,0 +1,65 @@
+"""The root of `monitoring.yaml`: every section, with only the selected environment kept."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, PrivateAttr
+
+from slo import conventions
+from slo.config.fields import StrictModel
+from slo.config.load import LoadSettings
+from slo.config.objectives import SLO, Budgets
+from slo.config.probes import Probes
+from slo.config.pushgateway import PushgatewaySettings
+from slo.config.targets import Check, Environment, Target
+
+__all__ = ["Config", "ConfigError"]
+
+
+class ConfigError(Exception):
+    """A config mistake, already phrased as the one line to show the user."""
+
+
+class Config(StrictModel):
+    """The whole file. Only the selected environment is kept (see :func:`load_config`)."""
+
+    version: Literal[1] = 1
+    environments: dict[str, Environment]
+    probes: Probes = Probes()
+    checks: list[Check] = Field(default_factory=list)
+    pushgateway: PushgatewaySettings = PushgatewaySettings()
+    slos: list[SLO] = Field(default_factory=list)
+    budgets: Budgets = Budgets()
+    load: LoadSettings = LoadSettings()
+
+    _source: Path = PrivateAttr(default=Path(conventions.CONFIG_FILE))
+    _env_name: str = PrivateAttr(default=conventions.ENVIRONMENT)
+
+    @property
+    def source(self) -> Path:
+        return self._source
+
+    @property
+    def env_name(self) -> str:
+        return self._env_name
+
+    @property
+    def environment(self) -> Environment:
+        return self.environments[self._env_name]
+
+    def slo(self, name: str) -> SLO:
+        for slo in self.slos:
+            if slo.name == name:
+                return slo
+        raise KeyError(name)
+
+    def target(self, name: str) -> Target:
+        try:
+            return self.environment.targets[name]
+        except KeyError:
+            known = ", ".join(sorted(self.environment.targets)) or "none"
+            raise ConfigError(
+                f"{self._source}: environments.{self._env_name}.targets: no target {name!r} (known: {known})"
+            ) from None

@@ -1,0 +1,81 @@
+"""Targets, environments and declarative checks: what the probes talk to."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, field_validator
+
+from slo.config.fields import Duration, StrictModel, Url
+
+__all__ = ["Check", "Environment", "Target"]
+
+
+class Target(StrictModel):
+    """One service the probes talk to; the HTTP client applies all of it to every request."""
+
+    url: Url
+    #: Sent as ``Authorization: Bearer <token>``; write it as ``${ENV_VAR}``.
+    token: SecretStr | None = None
+    #: Extra request headers; values are treated as secrets in every report.
+    headers: dict[str, SecretStr] = Field(default_factory=dict)
+    timeout: Duration = 5.0
+    #: TLS verification: on by default; false only for a lab, never for production.
+    verify: bool = True
+    #: A CA bundle to trust instead of the system's (private PKI).
+    ca_file: Path | None = None
+    #: node_exporter on the target host, for the resources probe.
+    node_exporter: Url | None = None
+    #: Chat model the gateway probes request.
+    model: str = "claude-sonnet-4"
+    #: Also measure time to first token of a streaming completion.
+    stream: bool = False
+
+    def request_headers(self) -> dict[str, str]:
+        """The headers every request to this target carries, secrets revealed: for clients only."""
+        headers = {name: value.get_secret_value() for name, value in self.headers.items()}
+        if self.token is not None:
+            headers["Authorization"] = f"Bearer {self.token.get_secret_value()}"
+        return headers
+
+    @field_validator("token", "node_exporter", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        # `${TOKEN:-}` expands to "" when unset: that means no auth, not an empty bearer.
+        return None if value == "" else value
+
+
+class Environment(StrictModel):
+    targets: dict[str, Target]
+
+
+class Check(StrictModel):
+    """A declarative HTTP check: becomes one parametrised probe, no Python needed."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    target: str | None = None
+    path: str = "/"
+    #: Absolute URL, instead of target + path. Kept out of reprs: it may carry credentials.
+    url: Url | None = Field(None, repr=False)
+    method: Literal["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"] = "GET"
+    headers: dict[str, SecretStr] = Field(default_factory=dict)
+    body: Any = Field(None, repr=False)
+    status: int | list[int] = 200
+    #: Dotted JSON paths and the values they must equal, e.g. ``{"status": "healthy"}``.
+    json_fields: dict[str, Any] = Field(default_factory=dict, alias="json")
+    body_regex: str | None = None
+    latency: Duration | None = None
+    timeout: Duration | None = None
+    slo: str = ""
+
+    @field_validator("body_regex")
+    @classmethod
+    def _compiles(cls, pattern: str | None) -> str | None:
+        if pattern is not None:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"invalid regular expression: {exc}") from None
+        return pattern

@@ -1,0 +1,34 @@
+"""Names and defaults shared by every entry point, defined once.
+
+The pytest plugin, `slo load`, `slo rules`/`budget`/`gate`/`dashboard`, `pytest load/` and
+the demo all read these; none of them defines its own.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = [
+    "CONFIG_FILE",
+    "ENVIRONMENT",
+    "JOB",
+    "LOAD_JOB",
+    "LOAD_REPORTS",
+    "PROBE_JUNIT",
+    "USAGE_ERROR",
+]
+
+#: The config file looked up in the rootdir (pytest) or the working directory (commands).
+CONFIG_FILE = "monitoring.yaml"
+#: The environment probed when none is chosen.
+ENVIRONMENT = "local"
+#: The Pushgateway job of probe runs.
+JOB = "synthetic-probes"
+#: The Pushgateway job of load runs: never the probes' job, or one push would erase the other.
+LOAD_JOB = "synthetic-load"
+#: JUnit XML of a probe run, relative to the rootdir, unless ``--junit-xml`` says otherwise.
+PROBE_JUNIT = Path("reports") / "junit.xml"
+#: Where `slo load` and `pytest load/` write ``summary.json`` and Locust's reports.
+LOAD_REPORTS = Path("reports") / "load"
+#: Exit code of a usage error, the same as pytest's (``pytest.ExitCode.USAGE_ERROR``).
+USAGE_ERROR = 4

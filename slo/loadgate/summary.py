@@ -1,0 +1,301 @@
+"""`summary.json` and the verdict table: what a run leaves for people, CI and `slo gate`.
+
+The summary is a contract (``"schema": 1``): `slo gate` and dashboards read it. Latencies are
+milliseconds and say so in their key names (``p95_ms``); ratios are fractions (0.05 is 5 %).
+Every threshold row carries a ``unit`` for its ``threshold``, ``observed`` and bounds.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from slo.config.load import LoadSettings
+from slo.loadgate.samples import ErrorRecord, RunResults
+from slo.loadgate.verdict import (
+    TOTAL,
+    EndpointFigures,
+    Evaluation,
+    ThresholdResult,
+    planned_thresholds,
+)
+
+__all__ = ["SCHEMA", "RunInfo", "failed_summary", "render", "summary", "write_summary"]
+
+SCHEMA = 1
+_TOP_ERRORS = 10
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """How the run was asked for: what the summary states beside what was measured."""
+
+    environment: str
+    config: Path
+    settings: LoadSettings
+    #: Workers asked for (here and elsewhere); the summary of a run states those that reported.
+    workers: int
+    report_dir: Path
+
+
+def _round(value: float | None, digits: int | None = 3) -> float | None:
+    if value is None or digits is None:
+        return value
+    return round(value, digits)
+
+
+def _threshold(result: ThresholdResult) -> dict[str, Any]:
+    # Ratios keep full precision, so the table and the reason print the same digits.
+    digits = None if result.unit == "ratio" else 3
+    return {
+        "name": result.name,
+        "endpoint": result.endpoint,
+        "metric": result.metric,
+        "unit": result.unit,
+        "threshold": _round(result.threshold, digits),
+        "observed": _round(result.observed, digits),
+        "bound": _round(result.bound, digits),
+        "lower_bound": _round(result.lower_bound, digits),
+        "upper_bound": _round(result.upper_bound, digits),
+        "verdict": result.verdict,
+        "reason": result.reason,
+    }
+
+
+def _endpoint(figures: EndpointFigures) -> dict[str, Any]:
+    error = figures.error
+    data: dict[str, Any] = {
+        "requests": figures.requests,
+        "failures": figures.failures,
+        "error_rate": None if error is None else error.observed,
+        "error_rate_lower": None if error is None else error.lower,
+        "error_rate_upper": None if error is None else error.upper,
+    }
+    for name in ("p50", "p95", "p99"):
+        percentile = figures.percentiles.get(name)
+        data[f"{name}_ms"] = None if percentile is None else round(percentile.value_ms, 3)
+        data[f"{name}_lower_ms"] = None if percentile is None else _round(percentile.lower_ms)
+        data[f"{name}_upper_ms"] = None if percentile is None else _round(percentile.upper_ms)
+    if figures.locust is not None:
+        data["locust"] = {
+            "requests": figures.locust.requests,
+            "failures": figures.locust.failures,
+            "p50_ms": figures.locust.p50_ms,
+            "p95_ms": figures.locust.p95_ms,
+            "p99_ms": figures.locust.p99_ms,
+        }
+    return data
+
+
+def _reason(evaluation: Evaluation, thresholds: list[dict[str, Any]]) -> str:
+    if evaluation.verdict == "pass":
+        reason = "every threshold is met with the required confidence"
+    else:
+        first = next(row for row in thresholds if row["verdict"] == evaluation.verdict)
+        reason = f"{first['name']}: {first['reason']}"
+    if evaluation.cpu_saturated:
+        reason += " (the load generator saturated its CPU: see warnings)"
+    return reason
+
+
+def _document(info: RunInfo, verdict: str, reason: str, **run: Any) -> dict[str, Any]:
+    """The summary in its documented key order: what was decided, then how the run went."""
+    settings = info.settings
+    return {
+        "schema": SCHEMA,
+        "verdict": verdict,
+        "reason": reason,
+        "environment": info.environment,
+        "config": str(info.config),
+        "started": run["started"],
+        "duration_s": run["duration_s"],
+        "users": settings.users,
+        "spawn_rate": settings.spawn_rate,
+        "warmup_s": settings.warmup,
+        "workers": run["workers"],
+        "confidence": settings.confidence,
+        "cpu_saturated": run["cpu_saturated"],
+        "warnings": run["warnings"],
+        "thresholds": run["thresholds"],
+        "endpoints": run["endpoints"],
+        "load_generators": run["load_generators"],
+        "errors": run["errors"],
+        "reports": {
+            "html": str(info.report_dir / "report.html"),
+            "csv_prefix": str(info.report_dir / "locust"),
+            "log": str(info.report_dir / "locust.log"),
+        },
+    }
+
+
+def _ramp_up_warning(settings: LoadSettings) -> list[str]:
+    ramp_up = settings.users / settings.spawn_rate
+    if settings.warmup >= ramp_up:
+        return []
+    return [
+        f"the warm-up ({settings.warmup:g} s) is shorter than the ramp-up ({ramp_up:g} s at "
+        f"{settings.spawn_rate:g} users/s): requests at partial load are in the verdict"
+    ]
+
+
+def summary(evaluation: Evaluation, results: RunResults, info: RunInfo) -> dict[str, Any]:
+    """The summary of a run that finished and was judged."""
+    thresholds = [_threshold(result) for result in evaluation.thresholds]
+    return _document(
+        info,
+        evaluation.verdict,
+        _reason(evaluation, thresholds),
+        started=datetime.fromtimestamp(results.started, UTC).isoformat(timespec="seconds"),
+        duration_s=round(results.measured_seconds, 3),
+        workers=results.workers,
+        cpu_saturated=evaluation.cpu_saturated,
+        warnings=evaluation.warnings + _ramp_up_warning(info.settings),
+        thresholds=thresholds,
+        endpoints={name: _endpoint(figures) for name, figures in evaluation.endpoints.items()},
+        load_generators=[
+            {"process": usage.process, "cpu_percent": round(usage.percent, 1)} for usage in results.cpu
+        ],
+        errors=[vars(error) for error in _top_errors(results.errors)],
+    )
+
+
+def _top_errors(errors: list[ErrorRecord]) -> list[ErrorRecord]:
+    return sorted(errors, key=lambda error: -error.occurrences)[:_TOP_ERRORS]
+
+
+def failed_summary(info: RunInfo, problem: str) -> dict[str, Any]:
+    """The summary of a run that produced no results: every planned threshold fails."""
+    rows = [
+        {
+            "name": name,
+            "endpoint": endpoint,
+            "metric": metric,
+            "unit": None,
+            "threshold": None,
+            "observed": None,
+            "bound": None,
+            "lower_bound": None,
+            "upper_bound": None,
+            "verdict": "fail",
+            "reason": problem,
+        }
+        for name, endpoint, metric in planned_thresholds(info.settings)
+    ]
+    return _document(
+        info,
+        "fail",
+        problem,
+        started=None,
+        duration_s=0.0,
+        workers=info.workers,
+        cpu_saturated=False,
+        warnings=[],
+        thresholds=rows,
+        endpoints={},
+        load_generators=[],
+        errors=[],
+    )
+
+
+def write_summary(path: Path, data: dict[str, Any]) -> None:
+    """Write atomically: `slo gate` may read it while a new run is finishing."""
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    partial.replace(path)
+
+
+# --- the table ---------------------------------------------------------------------------------
+
+
+def _value(value: float | None, unit: str | None) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if unit == "ratio":
+        return f"{100 * value:.2f} %"
+    if unit == "ms":
+        return f"{value:.1f} ms"
+    if unit == "percent":
+        return f"{value:.0f} %"
+    return f"{value:g}"
+
+
+def _bound(row: dict[str, Any]) -> str:
+    lower, upper, unit = row["lower_bound"], row["upper_bound"], row["unit"]
+    if row["verdict"] == "fail" and lower is not None:
+        return f">= {_value(lower, unit)}"
+    if row["verdict"] == "pass" and upper is not None:
+        return f"<= {_value(upper, unit)}"
+    if lower is None and upper is None:
+        return "-"
+    return f"{_value(lower, unit)} .. {_value(upper, unit)}"
+
+
+def _columns(rows: list[list[str]], right: set[int]) -> list[str]:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return [
+        "  ".join(
+            cell.rjust(width) if i in right else cell.ljust(width)
+            for i, (cell, width) in enumerate(zip(row, widths, strict=True))
+        ).rstrip()
+        for row in rows
+    ]
+
+
+def render(data: dict[str, Any]) -> str:
+    """The verdict table printed at the end of `slo load`."""
+    level = f"{100 * data['confidence']:g} %"
+    workers = data["workers"]
+    generators = f"master + {workers} worker{'s' if workers > 1 else ''}" if workers else "1 process"
+    lines = [
+        f"slo load: {data['verdict'].upper()}  ({data['environment']}: {data['users']} users, "
+        f"{data['duration_s']:.1f} s measured after {data['warmup_s']:g} s warm-up, {generators})",
+        "",
+    ]
+    header = ["threshold", "limit", "observed", f"bound ({level})", "verdict"]
+    rows = [
+        [
+            row["name"],
+            _value(row["threshold"], row["unit"]),
+            _value(row["observed"], row["unit"]),
+            _bound(row),
+            row["verdict"].upper() if row["verdict"] != "pass" else "pass",
+        ]
+        for row in data["thresholds"]
+    ]
+    lines += ["  " + line for line in _columns([header, *rows], right={1, 2})]
+    if data["endpoints"]:
+        lines.append("")
+        header = ["endpoint", "requests", "failures", "errors", "p50", "p95", "p99", "locust p95"]
+        ordered = [name for name in data["endpoints"] if name != TOTAL] + [TOTAL]
+        rows = []
+        for name in ordered:
+            endpoint = data["endpoints"][name]
+            locust = endpoint.get("locust") or {}
+            rows.append(
+                [
+                    name,
+                    str(endpoint["requests"]),
+                    str(endpoint["failures"]),
+                    _value(endpoint["error_rate"], "ratio"),
+                    _value(endpoint["p50_ms"], "ms"),
+                    _value(endpoint["p95_ms"], "ms"),
+                    _value(endpoint["p99_ms"], "ms"),
+                    _value(locust.get("p95_ms"), "ms"),
+                ]
+            )
+        lines += ["  " + line for line in _columns([header, *rows], right=set(range(1, 8)))]
+    if data["errors"]:
+        lines += ["", "  most frequent failures:"]
+        lines += [
+            f"    {error['occurrences']}x {error['endpoint']}: {error['message']}"
+            for error in data["errors"][:5]
+        ]
+    lines.append("")
+    lines += [f"warning: {warning}" for warning in data["warnings"]]
+    if data["verdict"] != "pass":
+        lines.append(f"{data['verdict']}: {data['reason']}")
+    return "\n".join(lines)

@@ -1,0 +1,140 @@
+"""What a locustfile needs from `monitoring.yaml`: targets, auth, weights, think time.
+
+Runs inside Locust only (it imports it). Every Locust process, workers on other machines
+included, reads the config itself from ``SLO_CONFIG`` (default ``monitoring.yaml``) and
+``SLO_ENV`` (default ``local``), so tokens come from each machine's environment and never
+travel in Locust's messages.
+
+>>> plan = LoadPlan.from_environment(events)
+>>> @plan.scenario("api_health", target="api")
+... class ApiHealth(FastHttpUser):
+...     @task
+...     def health(self) -> None:
+...         self.client.get("/health")
+
+The decorator gives the class the target's URL, headers, timeout and TLS settings, the
+weight from ``load.scenarios`` and the think time from ``load.think_time_min/max``; the
+class attribute ``target`` keeps the config's :class:`~slo.config.Target` (e.g. its model). A weight
+the config gives to a scenario no class declares is a mistake, reported before the run.
+"""
+
+# Locust annotates only part of its API (event hooks and response helpers are untyped).
+# mypy: disable-error-code="no-untyped-call"
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from collections.abc import Callable
+from typing import Any, NoReturn, TypeVar
+
+import gevent.ssl
+from locust import between
+from locust.contrib.fasthttp import FastHttpUser, ResponseContextManager
+from locust.event import Events
+
+from slo import conventions
+from slo.config import Config, ConfigError, load_config
+from slo.loadgate.samples import CONFIG_ERROR_PREFIX, CONFIG_ERROR_STATUS
+
+__all__ = ["LoadPlan", "expect_json"]
+
+User = TypeVar("User", bound=type[FastHttpUser])
+
+
+def _config_error(message: str) -> NoReturn:
+    # `slo load` shows this line as its own usage error: the same words wherever found.
+    print(f"{CONFIG_ERROR_PREFIX}{message}", file=sys.stderr, flush=True)
+    raise SystemExit(CONFIG_ERROR_STATUS)
+
+
+class LoadPlan:
+    """The selected environment's targets and the `load:` section, for user classes."""
+
+    def __init__(self, config: Config, events: Events) -> None:
+        self.config = config
+        self.settings = config.load
+        self.declared: set[str] = set()
+        self.problems: list[str] = []
+        # The first event after every class of the locustfile exists, and before Locust
+        # builds its environment (which rejects a file whose weights are all 0 with a bare
+        # ValueError): the moment to name a misspelt scenario.
+        events.init_command_line_parser.add_listener(self._check)
+
+    @classmethod
+    def from_environment(cls, events: Events) -> LoadPlan:
+        """Load the config named by ``SLO_CONFIG`` / ``SLO_ENV``; a mistake exits (status 4)."""
+        path = os.environ.get("SLO_CONFIG") or conventions.CONFIG_FILE
+        try:
+            return cls(load_config(path, os.environ.get("SLO_ENV") or "local"), events)
+        except ConfigError as exc:
+            _config_error(str(exc))
+
+    def scenario(self, name: str, *, target: str) -> Callable[[User], User]:
+        """Configure a FastHttpUser class as scenario ``name`` against config target ``target``."""
+        self.declared.add(name)
+        weight = self.settings.scenarios.get(name, 0)
+
+        def configure(user_class: User) -> User:
+            user_class.weight = weight
+            if weight == 0:
+                # Disabled: Locust drops it, and its target need not exist here.
+                return user_class
+            if target not in self.config.environment.targets:
+                self.problems.append(
+                    f"load.scenarios.{name}: its target {target!r} is not defined in "
+                    f"environment {self.config.env_name!r} (give it weight 0 there)"
+                )
+                return user_class
+            settings = self.config.environment.targets[target]
+            user_class.target = settings  # type: ignore[attr-defined]  # for the class's own use
+            user_class.host = settings.url
+            user_class.default_headers = settings.request_headers()
+            user_class.network_timeout = settings.timeout
+            user_class.connection_timeout = settings.timeout
+            user_class.insecure = not settings.verify
+            if settings.verify and settings.ca_file is not None:
+                user_class.ssl_context_factory = functools.partial(
+                    gevent.ssl.create_default_context, cafile=str(settings.ca_file)
+                )
+            user_class.wait_time = between(self.settings.think_time_min, self.settings.think_time_max)
+            return user_class
+
+        return configure
+
+    def _check(self, **_: Any) -> None:
+        unknown = sorted(set(self.settings.scenarios) - self.declared)
+        if unknown:
+            known = ", ".join(sorted(self.declared)) or "none"
+            self.problems.insert(
+                0, f"load.scenarios: no scenario {unknown[0]!r} in the locustfile (known: {known})"
+            )
+        if self.problems:
+            _config_error(f"{self.config.source}: {self.problems[0]}")
+
+
+def expect_json(response: ResponseContextManager, **fields: object) -> dict[str, Any] | None:
+    """Fail the request unless its body is a JSON object with these top-level values.
+
+    For use inside ``with self.client.get(..., catch_response=True) as response:``. A 200
+    with a broken body is an outage for the caller, so a load test must count it as one.
+    Returns the parsed body (None when the request already failed).
+    """
+    if getattr(response, "error", None) is not None:
+        # A transport error or an error status: Locust reports it as it is.
+        return None
+    try:
+        body = json.loads(response.content or b"")
+    except ValueError:
+        response.failure("response body is not valid JSON")
+        return None
+    if not isinstance(body, dict):
+        response.failure("response body is not a JSON object")
+        return None
+    for key, wanted in fields.items():
+        if body.get(key) != wanted:
+            response.failure(f"{key} is {body.get(key)!r}, expected {wanted!r}")
+            return None
+    return body

@@ -1,0 +1,1 @@
+"""What SLOs drive: recording and alerting rules, the error budget, the release gate, the dashboard."""

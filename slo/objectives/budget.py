@@ -1,0 +1,245 @@
+"""`slo budget`: error budget left per SLO, from Prometheus.
+
+    slo budget --prometheus http://prometheus:9090        # or PROMETHEUS_URL
+    slo budget --json
+
+It queries the raw series with the same PromQL the recording rules use (slo.objectives.rules.sli), so
+it works before any rule is loaded, knows calendar months exactly, and agrees with the alerts.
+Per SLO (and per environment for probe SLIs): objective, window, SLI over the window, budget
+remaining, burn rate over each alert window, and the time until the budget is gone at the
+current burn (the shortest page window's). Exit 0, 1 if Prometheus cannot answer, 4 for usage
+and config errors.
+"""
+
+from __future__ import annotations
+
+import calendar
+import json
+import math
+import os
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+
+from slo.config import ConfigError
+from slo.config.objectives import CALENDAR_MONTH, SLO
+from slo.objectives.inputs import ArgumentParser, add_config_options, fail, load_inputs, parse
+from slo.objectives.promql import PrometheusClient, PrometheusError, Sample
+from slo.objectives.rules.sli import sli_query
+from slo.objectives.rules.windows import burn_windows
+from slo.units import format_duration
+
+__all__ = ["BudgetRow", "budget_rows", "main", "render_table", "time_to_exhaustion"]
+
+
+@dataclass(frozen=True)
+class BudgetRow:
+    """One SLO (in one environment) as the report shows it. Ratios are 0..1."""
+
+    slo: str
+    environment: str
+    objective: float
+    window: str
+    events: float
+    bad_events: float
+    #: Good events over all in the window; None without traffic.
+    sli: float | None
+    #: 1 untouched, 0 spent, negative overspent; None without traffic.
+    budget_remaining: float | None
+    #: Burn rate per alert window name (``5m``, ``1h``...); None for a window without traffic.
+    burn_rates: dict[str, float | None] = field(default_factory=dict)
+    #: Seconds until the budget is gone at the current burn; 0 when already gone, None never.
+    exhaustion_seconds: float | None = None
+    note: str = ""
+
+
+def error_ratio(bad: float, events: float) -> float | None:
+    """Bad over all events; None without events (never NaN)."""
+    return max(bad, 0.0) / events if events > 0 else None
+
+
+def time_to_exhaustion(remaining: float | None, burn: float | None, window_seconds: float) -> float | None:
+    """Seconds until the budget is spent at `burn` times the sustainable rate.
+
+    Burn 1 spends a whole budget in one window, so a share `remaining` lasts
+    ``remaining * window / burn``. 0 when already spent; None when nothing is burning.
+    """
+    if remaining is None:
+        return None
+    if remaining <= 0:
+        return 0.0
+    if burn is None or burn <= 0:
+        return None
+    return remaining * window_seconds / burn
+
+
+def month_start(now: float) -> float:
+    """The Unix time the current calendar month (UTC) began."""
+    today = datetime.fromtimestamp(now, UTC)
+    return float(calendar.timegm((today.year, today.month, 1, 0, 0, 0)))
+
+
+def _range(slo: SLO, now: float) -> str:
+    if slo.window == CALENDAR_MONTH:
+        return f"{max(60, math.floor(now - month_start(now)))}s"
+    return slo.window_name
+
+
+def _by_key(samples: list[Sample], by: tuple[str, ...]) -> dict[tuple[str, ...], float]:
+    return {tuple(sample.labels.get(name, "") for name in by): sample.value for sample in samples}
+
+
+def _slo_rows(prometheus: PrometheusClient, slo: SLO, now: float) -> list[BudgetRow]:
+    query = sli_query(slo)
+    window = _range(slo, now)
+    totals = _by_key(prometheus.query(query.total(window), now), query.by)
+    bads = _by_key(prometheus.query(query.bad(window), now), query.by)
+    windows = sorted({w for pair in burn_windows(slo) for w in (pair.long, pair.short)})
+    burns: dict[str, tuple[dict[tuple[str, ...], float], dict[tuple[str, ...], float]]] = {}
+    for seconds in windows:
+        name = format_duration(seconds)
+        burns[name] = (
+            _by_key(prometheus.query(query.total(name), now), query.by),
+            _by_key(prometheus.query(query.bad(name), now), query.by),
+        )
+    current = burn_windows(slo)[0].long_name
+    missing_bucket = bool(query.bucket_missing) and bool(prometheus.query(query.bucket_missing, now))
+    rows = []
+    for key in sorted(totals) or [tuple("" for _ in query.by)]:
+        events, bad = totals.get(key, 0.0), bads.get(key, 0.0)
+        ratio = error_ratio(bad, events)
+        burn_rates = {}
+        for name, (window_totals, window_bads) in burns.items():
+            window_ratio = error_ratio(window_bads.get(key, 0.0), window_totals.get(key, 0.0))
+            burn_rates[name] = None if window_ratio is None else window_ratio / slo.error_budget
+        remaining = None if ratio is None else 1 - ratio / slo.error_budget
+        note = ""
+        if missing_bucket:
+            note = "histogram has no bucket at the threshold: slow requests are not counted"
+        elif ratio is None:
+            note = "no events in the window"
+        rows.append(
+            BudgetRow(
+                slo=slo.name,
+                environment=dict(zip(query.by, key, strict=True)).get("environment", ""),
+                objective=slo.objective,
+                window=slo.window_name,
+                events=events,
+                bad_events=max(bad, 0.0),
+                sli=None if ratio is None else 1 - ratio,
+                budget_remaining=remaining,
+                burn_rates=burn_rates,
+                exhaustion_seconds=time_to_exhaustion(remaining, burn_rates[current], slo.window_seconds),
+                note=note,
+            )
+        )
+    return rows
+
+
+def budget_rows(
+    prometheus: PrometheusClient, slos: Sequence[SLO], now: float | None = None
+) -> list[BudgetRow]:
+    """Every SLO's rows, all evaluated at the same instant `now`."""
+    at = time.time() if now is None else now
+    return [row for slo in slos for row in _slo_rows(prometheus, slo, at)]
+
+
+def _percent(value: float | None, digits: int = 3) -> str:
+    # `+ 0.0` turns the -0.0 of a budget spent to the last rounding error into 0.0.
+    return "-" if value is None else f"{round(value * 100, digits) + 0.0:.{digits}f}%"
+
+
+def _duration(seconds: float | None) -> str:
+    """Two units at most, as a person reads a countdown: 10d12h, 5h20m, 3m."""
+    if seconds is None:
+        return "never"
+    if seconds <= 0:
+        return "exhausted"
+    minutes = max(1, round(seconds / 60))
+    days, rest = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    if days:
+        return f"{days}d{hours}h" if hours else f"{days}d"
+    if hours:
+        return f"{hours}h{minutes}m" if minutes else f"{hours}h"
+    return f"{minutes}m"
+
+
+def _burns(row: BudgetRow) -> str:
+    return " ".join(f"{name}={'-' if b is None else f'{b:.2f}'}" for name, b in row.burn_rates.items())
+
+
+def render_table(rows: Sequence[BudgetRow]) -> str:
+    """A fixed-width table; notes follow their row."""
+    header = ("SLO", "ENV", "OBJECTIVE", "WINDOW", "SLI", "BUDGET LEFT", "EXHAUSTED IN", "BURN RATES")
+    lines = [
+        (
+            row.slo,
+            row.environment or "-",
+            _percent(row.objective, 2),
+            row.window,
+            _percent(row.sli),
+            _percent(row.budget_remaining, 1),
+            _duration(row.exhaustion_seconds),
+            _burns(row),
+        )
+        for row in rows
+    ]
+    widths = [max(len(cells[i]) for cells in [header, *lines]) for i in range(len(header) - 1)]
+    out = []
+    for cells, row in zip([header, *lines], [None, *rows], strict=True):
+        out.append("  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=False)) + "  " + cells[-1])
+        if row is not None and row.note:
+            out.append(f"  ! {row.note}")
+    return "\n".join(out)
+
+
+def _parser() -> ArgumentParser:
+    parser = ArgumentParser(prog="slo budget", description=__doc__.split("\n\n")[0])
+    add_config_options(parser)
+    parser.add_argument(
+        "--prometheus",
+        default=os.environ.get("PROMETHEUS_URL"),
+        metavar="URL",
+        help="Prometheus base URL (default: $PROMETHEUS_URL)",
+    )
+    parser.add_argument(
+        "--slo", action="append", default=[], metavar="NAME", help="only this SLO (repeatable)"
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    return parser
+
+
+def select(slos: Sequence[SLO], names: Sequence[str]) -> list[SLO]:
+    """`slos` narrowed to `names` (all when empty); an unknown name is a ConfigError."""
+    known = {slo.name for slo in slos}
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise ConfigError(f"unknown SLO {unknown[0]!r} (known: {', '.join(sorted(known)) or 'none'})")
+    return [slo for slo in slos if not names or slo.name in names]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse(_parser(), argv)
+    if not args.prometheus:
+        return fail("slo budget: give --prometheus URL or set PROMETHEUS_URL")
+    try:
+        slos = select(load_inputs(args).slos, args.slo)
+    except ConfigError as exc:
+        return fail(str(exc))
+    try:
+        with PrometheusClient(args.prometheus) as prometheus:
+            rows = budget_rows(prometheus, slos)
+    except PrometheusError as exc:
+        return fail(f"slo budget: {exc}", 1)
+    if args.json:
+        print(json.dumps([asdict(row) for row in rows], indent=2))
+    else:
+        print(render_table(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,255 @@
+"""`slo dashboard`: the Grafana dashboard, built with Grafana's own typed SDK.
+
+    slo dashboard -o deploy/grafana/slo-dashboard.json
+
+Three rows: the seed chapter's service panels (request rate, P95 latency, sessions, tokens,
+cost, error rate, sandbox violations, CPU and memory), the synthetic probes (success per
+target, latency, HTTP phases, age of the last run) and the SLOs (budget remaining and burn
+rate per SLO, read from the recorded series of `slo rules`). A ``datasource`` variable picks
+the Prometheus, an ``environment`` variable the probe environment.
+
+grafana-foundation-sdk is Grafana Labs' generated, typed builder library (grafanalib is
+unmaintained): panels are checked by mypy instead of being hand-written dictionaries.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from grafana_foundation_sdk.builders import dashboard, prometheus, stat, timeseries
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models.dashboard import DataSourceRef
+
+from slo.config import ConfigError
+from slo.config.objectives import SLO
+from slo.objectives.inputs import ArgumentParser, add_config_options, fail, load_inputs, parse
+from slo.objectives.rules import names
+
+__all__ = ["build_dashboard", "main"]
+
+UID = "slo-probes"
+_DATASOURCE = DataSourceRef(type_val="prometheus", uid="${datasource}")
+_ENV = 'environment=~"$environment"'
+
+
+def _query(expr: str, legend: str = "") -> prometheus.Dataquery:
+    query = prometheus.Dataquery().expr(expr).datasource(_DATASOURCE)
+    return query.legend_format(legend) if legend else query
+
+
+def _series(title: str, unit: str, *queries: prometheus.Dataquery, width: int = 8) -> timeseries.Panel:
+    panel = timeseries.Panel().title(title).unit(unit).datasource(_DATASOURCE).span(width).height(8)
+    for query in queries:
+        panel = panel.with_target(query)
+    return panel
+
+
+def _stat(title: str, unit: str, query: prometheus.Dataquery, width: int = 4) -> stat.Panel:
+    return (
+        stat.Panel().title(title).unit(unit).datasource(_DATASOURCE).with_target(query).span(width).height(8)
+    )
+
+
+def _service_row(builder: dashboard.Dashboard) -> dashboard.Dashboard:
+    builder = builder.with_row(dashboard.Row("Service"))
+    requests = "claude_code_api_requests_total"
+    latency = "claude_code_api_latency_seconds_bucket"
+    return (
+        builder.with_panel(
+            _series(
+                "API request rate",
+                "reqps",
+                _query(f"sum by (endpoint) (rate({requests}[5m]))", "{{endpoint}}"),
+            )
+        )
+        .with_panel(
+            _series(
+                "API latency (P95)",
+                "s",
+                _query(f"histogram_quantile(0.95, sum by (le) (rate({latency}[5m])))", "P95"),
+            )
+        )
+        .with_panel(_stat("Active sessions", "short", _query("sum(claude_code_active_sessions)", "Sessions")))
+        .with_panel(
+            _stat("Cumulative cost", "currencyUSD", _query("sum(claude_code_cost_usd)", "Cost (USD)"))
+        )
+        .with_panel(
+            _series(
+                "Tokens per hour",
+                "short",
+                _query(
+                    "sum by (model, type) (increase(claude_code_tokens_used_total[1h]))",
+                    "{{model}} - {{type}}",
+                ),
+            )
+        )
+        .with_panel(
+            _series(
+                "API error rate",
+                "percentunit",
+                _query(
+                    f'sum(rate({requests}{{status=~"5.."}}[5m])) / (sum(rate({requests}[5m])) > 0)',
+                    "Error rate",
+                ),
+            )
+        )
+        .with_panel(
+            _series(
+                "Sandbox violations per minute",
+                "short",
+                _query("sum(rate(claude_sandbox_violations_total[5m])) * 60", "Violations/min"),
+            )
+        )
+        .with_panel(
+            _series(
+                "API process CPU and memory",
+                "short",
+                _query('rate(process_cpu_seconds_total{job="claude-code-api"}[5m])', "CPU (cores)"),
+                _query(
+                    'process_resident_memory_bytes{job="claude-code-api"} / 1024 / 1024 / 1024', "Memory (GB)"
+                ),
+            )
+        )
+    )
+
+
+def _probes_row(builder: dashboard.Dashboard) -> dashboard.Dashboard:
+    builder = builder.with_row(dashboard.Row("Synthetic probes"))
+    latency = "synthetic_probe_latency_seconds_bucket"
+    return (
+        builder.with_panel(
+            _series(
+                "Probe success per target",
+                "percentunit",
+                _query(
+                    f"avg by (environment, target) (synthetic_probe_success{{{_ENV}}})",
+                    "{{environment}} {{target}}",
+                ),
+            )
+        )
+        .with_panel(
+            _series(
+                "Probe latency (P95)",
+                "s",
+                _query(
+                    f"histogram_quantile(0.95, sum by (le, target) (rate({latency}{{{_ENV}}}[15m])))",
+                    "{{target}}",
+                ),
+            )
+        )
+        .with_panel(
+            _series(
+                "HTTP phases of the last request",
+                "s",
+                _query(
+                    f"max by (target, phase) (synthetic_probe_http_phase_seconds{{{_ENV}}})",
+                    "{{target}} {{phase}}",
+                ),
+            )
+        )
+        .with_panel(
+            _series(
+                "Age of the last probe run",
+                "s",
+                _query(
+                    "time() - max by (environment, instance) "
+                    f"(synthetic_suite_last_run_timestamp_seconds{{{_ENV}}})",
+                    "{{environment}} {{instance}}",
+                ),
+                width=24,
+            )
+        )
+    )
+
+
+def _slo_row(builder: dashboard.Dashboard, slos: Sequence[SLO]) -> dashboard.Dashboard:
+    builder = builder.with_row(dashboard.Row("SLOs and error budgets"))
+    slo_names = "|".join(slo.name for slo in slos)
+    # Service SLIs have no environment label: `|` keeps them whatever environment is picked.
+    matchers = f'slo=~"{slo_names}",environment=~"$environment|"'
+    long = "1h"
+    return builder.with_panel(
+        _series(
+            "Error budget remaining",
+            "percentunit",
+            _query(f"{names.BUDGET_REMAINING}{{{matchers}}}", "{{slo}} {{environment}}"),
+            width=12,
+        )
+    ).with_panel(
+        _series(
+            f"Burn rate over {long} (1 = budget spent exactly over the window)",
+            "short",
+            _query(f'{names.BURN_RATE}{{{matchers},window="{long}"}}', "{{slo}} {{environment}}"),
+            width=12,
+        )
+    )
+
+
+def build_dashboard(slos: Sequence[SLO]) -> dict[str, Any]:
+    """The dashboard as Grafana's JSON model (a dict)."""
+    builder = (
+        dashboard.Dashboard("Claude Code SLOs and synthetic probes")
+        .uid(UID)
+        .tags(["slo", "synthetic-probes", "claude-code"])
+        .refresh("1m")
+        .time("now-6h", "now")
+        .timezone("browser")
+        .with_variable(dashboard.DatasourceVariable("datasource").label("Prometheus").type("prometheus"))
+        .with_variable(
+            dashboard.QueryVariable("environment")
+            .label("Environment")
+            .datasource(_DATASOURCE)
+            .query("label_values(synthetic_suite_last_run_timestamp_seconds, environment)")
+            .include_all(True)
+            .multi(True)
+        )
+    )
+    builder = _service_row(builder)
+    builder = _probes_row(builder)
+    builder = _slo_row(builder, slos)
+    model: dict[str, Any] = json.loads(json.dumps(builder.build(), cls=JSONEncoder))
+    _number_panels(model)
+    return model
+
+
+def _number_panels(model: dict[str, Any]) -> None:
+    # Grafana wants unique panel ids (links and alerts point at them) and a refId per query;
+    # the SDK leaves both to the caller. Stable numbering keeps regenerated files diffable.
+    for panel_id, panel in enumerate(model["panels"], start=1):
+        panel["id"] = panel_id
+        for index, target in enumerate(panel.get("targets", [])):
+            target["refId"] = chr(ord("A") + index)
+
+
+def _parser() -> ArgumentParser:
+    parser = ArgumentParser(prog="slo dashboard", description=__doc__.split("\n\n")[0])
+    add_config_options(parser)
+    parser.add_argument("-o", "--output", metavar="FILE", help="file to write (default: stdout)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse(_parser(), argv)
+    try:
+        slos = load_inputs(args).slos
+    except ConfigError as exc:
+        return fail(str(exc))
+    text = json.dumps(build_dashboard(slos), indent=2) + "\n"
+    if args.output is None:
+        sys.stdout.write(text)
+        return 0
+    try:
+        path = Path(args.output)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        return fail(f"slo dashboard: cannot write {args.output}: {exc.strerror}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

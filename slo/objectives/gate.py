@@ -1,0 +1,221 @@
+"""`slo gate`: the CI release gate over probe results, the load test and the error budget.
+
+    slo gate --junit reports/probes-junit.xml \\
+             --load reports/load/summary.json \\
+             --prometheus "$PROMETHEUS_URL" --min-budget 0.25 --env staging
+
+Every input is optional but at least one is required. Each condition becomes a row with its
+evidence; the verdict is written as JSON (``--output``, default reports/gate.json). The gate
+fails closed: a missing or unreadable input, zero tests, an inconclusive load test or an SLO
+without data is a failed condition, never a pass. Exit 0 only when every condition passes,
+1 otherwise, 4 for usage and config errors.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import xml.etree.ElementTree as ElementTree
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from slo.config import ConfigError
+from slo.config.objectives import SLO
+from slo.objectives.budget import BudgetRow, budget_rows, select
+from slo.objectives.inputs import ArgumentParser, add_config_options, fail, load_inputs, parse
+from slo.objectives.promql import PrometheusClient, PrometheusError
+from slo.objectives.rules.sli import sli_query
+
+__all__ = ["Condition", "budget_conditions", "junit_conditions", "load_conditions", "main"]
+
+DEFAULT_OUTPUT = "reports/gate.json"
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One gate condition: what was checked, whether it passed, and the evidence."""
+
+    source: str
+    name: str
+    passed: bool
+    evidence: str
+
+
+def junit_conditions(path: Path) -> list[Condition]:
+    """The probe run passed: at least one test, no failure, no error."""
+    try:
+        root = ElementTree.parse(path).getroot()
+    except FileNotFoundError:
+        return [Condition("junit", str(path), False, "file not found")]
+    except (OSError, ElementTree.ParseError) as exc:
+        return [Condition("junit", str(path), False, f"not a JUnit XML file: {exc}")]
+    if root.tag not in ("testsuites", "testsuite"):
+        return [Condition("junit", str(path), False, f"not a JUnit XML file: root element <{root.tag}>")]
+    cases = list(root.iter("testcase"))
+    failures = [c for c in cases if c.find("failure") is not None]
+    errors = [c for c in cases if c.find("error") is not None]
+    skipped = [c for c in cases if c.find("skipped") is not None]
+    ran = len(cases) - len(skipped)
+    evidence = f"{len(cases)} tests: {len(failures)} failed, {len(errors)} errors, {len(skipped)} skipped"
+    bad = [*failures, *errors]
+    if bad:
+        first = bad[0]
+        evidence += f"; first: {first.get('classname', '')}::{first.get('name', '')}"
+    elif ran == 0:
+        evidence += "; nothing ran, which proves nothing"
+    return [Condition("junit", str(path), not bad and ran > 0, evidence)]
+
+
+def _number(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, int | float) else str(value)
+
+
+def load_conditions(path: Path) -> list[Condition]:
+    """The load gate's own verdict and each of its thresholds; only ``pass`` passes."""
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return [Condition("load", str(path), False, "file not found")]
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return [Condition("load", str(path), False, f"not a load summary: {exc}")]
+    if not isinstance(summary, dict) or not isinstance(summary.get("verdict"), str):
+        return [Condition("load", str(path), False, 'not a load summary: no top-level "verdict"')]
+    thresholds = summary.get("thresholds", [])
+    if not isinstance(thresholds, list) or not all(isinstance(t, dict) for t in thresholds):
+        return [
+            Condition("load", str(path), False, 'not a load summary: "thresholds" is not a list of objects')
+        ]
+    conditions = []
+    for threshold in thresholds:
+        verdict = str(threshold.get("verdict", "missing"))
+        evidence = (
+            f"{verdict}: observed {_number(threshold.get('observed', '-'))}, "
+            f"threshold {_number(threshold.get('threshold', '-'))}"
+        )
+        if threshold.get("reason"):
+            evidence += f" ({threshold['reason']})"
+        conditions.append(Condition("load", str(threshold.get("name", "?")), verdict == "pass", evidence))
+    verdict = summary["verdict"]
+    note = {"inconclusive": " (not enough evidence is not a pass)"}.get(verdict, "")
+    conditions.append(Condition("load", "verdict", verdict == "pass", f"{verdict}{note}"))
+    return conditions
+
+
+def budget_conditions(
+    rows: Sequence[BudgetRow], slos: Sequence[SLO], min_budget: float, environment: str
+) -> list[Condition]:
+    """Each SLO keeps at least `min_budget` of its error budget (in `environment` for probe
+    SLIs); an SLO without data fails."""
+    conditions = []
+    for slo in slos:
+        probe_based = "environment" in sli_query(slo).by
+        mine = [r for r in rows if r.slo == slo.name and (not probe_based or r.environment == environment)]
+        if not mine:
+            conditions.append(
+                Condition("budget", slo.name, False, f"no data for environment {environment!r}")
+            )
+            continue
+        for row in mine:
+            name = slo.name
+            if row.budget_remaining is None or row.sli is None:
+                conditions.append(Condition("budget", name, False, row.note or "no data"))
+                continue
+            evidence = (
+                f"{round(row.budget_remaining * 100, 1) + 0.0:.1f}% of the {row.window} budget left "
+                f"(need {min_budget * 100:g}%), SLI {row.sli * 100:.3f}%"
+            )
+            if row.note:
+                evidence += f"; {row.note}"
+            passed = row.budget_remaining >= min_budget and not row.note
+            conditions.append(Condition("budget", name, passed, evidence))
+    return conditions
+
+
+def render_table(conditions: Sequence[Condition]) -> str:
+    header = ("SOURCE", "CONDITION", "RESULT", "EVIDENCE")
+    rows = [(c.source, c.name, "PASS" if c.passed else "FAIL", c.evidence) for c in conditions]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(3)]
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=False)) + "  " + r[3]
+        for r in [header, *rows]
+    )
+
+
+def _parser() -> ArgumentParser:
+    parser = ArgumentParser(prog="slo gate", description=__doc__.split("\n\n")[0])
+    add_config_options(parser)
+    parser.add_argument("--junit", metavar="FILE", help="JUnit XML of the probe run")
+    parser.add_argument("--load", metavar="FILE", help="load test summary.json")
+    parser.add_argument(
+        "--prometheus",
+        metavar="URL",
+        default=os.environ.get("PROMETHEUS_URL"),
+        help="check the error budget in this Prometheus (default: $PROMETHEUS_URL, only with --min-budget)",
+    )
+    parser.add_argument(
+        "--min-budget",
+        type=float,
+        metavar="SHARE",
+        help="least share of each SLO's error budget that must be left, 0..1 (e.g. 0.25)",
+    )
+    parser.add_argument(
+        "--slo", action="append", default=[], metavar="NAME", help="gate on this SLO only (repeatable)"
+    )
+    parser.add_argument(
+        "--output", default=DEFAULT_OUTPUT, metavar="FILE", help=f"JSON verdict (default: {DEFAULT_OUTPUT})"
+    )
+    return parser
+
+
+def _budget(args: Any) -> list[Condition]:
+    slos = select(load_inputs(args).slos, args.slo)
+    try:
+        with PrometheusClient(args.prometheus) as prometheus:
+            rows = budget_rows(prometheus, slos)
+    except PrometheusError as exc:
+        return [Condition("budget", "prometheus", False, str(exc))]
+    return budget_conditions(rows, slos, args.min_budget, args.env)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse(_parser(), argv)
+    if args.min_budget is not None and not 0 <= args.min_budget <= 1:
+        return fail("slo gate: --min-budget is a share of the budget between 0 and 1 (e.g. 0.25)")
+    if args.min_budget is not None and not args.prometheus:
+        return fail("slo gate: --min-budget needs --prometheus URL (or PROMETHEUS_URL)")
+    if not (args.junit or args.load or args.min_budget is not None):
+        return fail("slo gate: give at least one of --junit, --load, --min-budget (with --prometheus)")
+    conditions: list[Condition] = []
+    if args.junit:
+        conditions += junit_conditions(Path(args.junit))
+    if args.load:
+        conditions += load_conditions(Path(args.load))
+    if args.min_budget is not None:
+        try:
+            conditions += _budget(args)
+        except ConfigError as exc:
+            return fail(str(exc))
+    passed = all(c.passed for c in conditions)
+    print(render_table(conditions))
+    passing = sum(c.passed for c in conditions)
+    print(f"\ngate: {'PASS' if passed else 'FAIL'} ({passing}/{len(conditions)} conditions pass)")
+    verdict = {
+        "verdict": "pass" if passed else "fail",
+        "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "conditions": [asdict(c) for c in conditions],
+    }
+    output = Path(args.output)
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(json.dumps(verdict, indent=2) + "\n", encoding="utf-8")
+    except OSError as exc:
+        return fail(f"slo gate: cannot write {output}: {exc.strerror}")
+    return 0 if passed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,91 @@
+"""What every SLO command reads: the config file, its environment and OpenSLO files.
+
+`slo rules`, `slo budget`, `slo dashboard` and `slo gate` share these options and their
+precedence (flag > environment variable > default), and report every mistake as one line
+with exit code 4, like the pytest plugin.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import NoReturn
+
+from slo import conventions
+from slo.config import Config, ConfigError, load_config
+from slo.config.objectives import SLO
+from slo.objectives.openslo import load_openslo
+
+__all__ = [
+    "USAGE_ERROR",
+    "ArgumentParser",
+    "Inputs",
+    "add_config_options",
+    "fail",
+    "load_inputs",
+    "parse",
+]
+
+#: Exit code for usage and config errors, the same as pytest's.
+USAGE_ERROR = 4
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, but a usage error exits with 4 (argparse's own is 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(USAGE_ERROR, f"{self.prog}: error: {message}\n")
+
+
+def add_config_options(parser: argparse.ArgumentParser) -> None:
+    """``--config``, ``--env`` and ``--openslo``."""
+    parser.add_argument(
+        "--config",
+        default=os.environ.get("SLO_CONFIG", conventions.CONFIG_FILE),
+        help="config file (default: $SLO_CONFIG, else monitoring.yaml)",
+    )
+    parser.add_argument(
+        "--env",
+        default=os.environ.get("SLO_ENV", "local"),
+        help="environment in the config (default: $SLO_ENV, else local)",
+    )
+    parser.add_argument(
+        "--openslo",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="also read SLOs from an OpenSLO v1 file (repeatable)",
+    )
+
+
+@dataclass(frozen=True)
+class Inputs:
+    config: Config
+    slos: tuple[SLO, ...]
+
+
+def load_inputs(args: argparse.Namespace) -> Inputs:
+    """The config and every SLO (config first, then OpenSLO files); raises ConfigError."""
+    config = load_config(args.config, args.env)
+    slos = [*config.slos, *load_openslo(args.openslo)]
+    seen: set[str] = set()
+    for slo in slos:
+        if slo.name in seen:
+            raise ConfigError(f"SLO {slo.name!r} is defined twice (config and OpenSLO files)")
+        seen.add(slo.name)
+    return Inputs(config, tuple(slos))
+
+
+def fail(message: str, code: int = USAGE_ERROR) -> int:
+    """Print one error line to stderr and return `code`."""
+    print(message, file=sys.stderr)
+    return code
+
+
+def parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """Parse `argv` (the process's arguments when None)."""
+    return parser.parse_args(list(sys.argv[1:] if argv is None else argv))

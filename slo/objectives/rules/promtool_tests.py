@@ -1,0 +1,416 @@
+"""`promtool test rules` files: every SLO's alerts proved by evaluation, not by reading.
+
+Per SLO, one test file with these scenarios, each stated by :mod:`slo.objectives.rules.simulate`:
+
+- total outage after clean history: no page one minute before the predicted minute, the
+  page (with its exact labels and burn rate) at it;
+- burn rate 5 (0.5 % errors on a 99.9 % SLO) from the start: tickets, no page, and the
+  recorded burn rate and budget remaining read 5 and -4;
+- a single bad event after three days of clean history: no alert of any severity;
+- zero traffic: no ratio recorded (not NaN) and no alert;
+- for probe-based SLOs, the runner stops: `SyntheticProbesStale` at the predicted minute and
+  no burn alert.
+
+Probe and histogram SLIs are fed their real metric names, so the tests also prove the
+selectors. An `events` SLI is arbitrary PromQL that no generator can feed, so its test
+rules swap the two queries for ``slo_test_*`` counters: its tests prove the alert policy,
+and `promtool check rules` plus a live Prometheus prove the queries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from slo.config.objectives import SLO, Budgets, EventsSLI, HistogramSLI, ProbeLatencySLI, ProbesSLI
+from slo.objectives.rules import names
+from slo.objectives.rules.generate import burn_annotations, burn_labels, render, slo_groups
+from slo.objectives.rules.simulate import Firing, firing_alerts
+from slo.objectives.rules.thresholds import staleness_group
+from slo.objectives.rules.windows import burn_windows
+
+__all__ = ["scenario_files"]
+
+_ENVIRONMENT = "test"
+_INSTANCE = "runner-1"
+#: Events per minute fed to each kind: one probe run a minute, the latency probe's 60
+#: requests a run, a busy service's 1000 requests.
+_RATE = {"probes": 1.0, "probe_latency": 60.0, "histogram": 1000.0, "events": 1000.0}
+#: Burn-rate-5 scenarios need fractional bad events per minute: fed at 1000 a minute.
+_DENSE = 1000.0
+_LIMIT = 24 * 60
+#: Clean history before the single bad event: a day (three would cost 9x the evaluation
+#: time and change nothing, since a day already dilutes one event below every ticket factor).
+_CLEAN_DAY = 24 * 60
+
+
+def _fmt(value: float) -> str:
+    return format(value, ".12g")
+
+
+def _values(values: Sequence[float]) -> str:
+    """promtool's expanding notation (``a+bxn``) for a per-minute list of values."""
+    parts, i = [], 0
+    while i < len(values):
+        if i + 1 == len(values):
+            parts.append(_fmt(values[i]))
+            break
+        step = values[i + 1] - values[i]
+        n = 1
+        while i + n + 1 < len(values) and values[i + n + 1] - values[i + n] == step:
+            n += 1
+        sign = "+" if step >= 0 else "-"
+        parts.append(f"{_fmt(values[i])}{sign}{_fmt(abs(step))}x{n}")
+        i += n + 1
+    return " ".join(parts)
+
+
+def _cumulative(per_minute: Sequence[float]) -> list[float]:
+    # Accumulated like promtool's `a+bxn` (repeated addition), so both see the same floats.
+    total, out = 0.0, [0.0]
+    for value in per_minute:
+        total += value
+        out.append(total)
+    return out
+
+
+def _labels(labels: dict[str, str]) -> str:
+    return "{" + ",".join(f"{k}={names.promql_string(v)}" for k, v in labels.items()) + "}"
+
+
+def _example_probe(patterns: Sequence[str]) -> str:
+    # A node id the SLO's patterns match: wildcards replaced by the least they may match.
+    if not patterns:
+        return "probes/test_example.py::test_probe"
+    return patterns[0].replace("*", "").replace("?", "x")
+
+
+@dataclass
+class _Feed:
+    """How one SLO's events become input series (and which series labels its alerts keep)."""
+
+    slo: SLO
+    job: str
+
+    @property
+    def probe_based(self) -> bool:
+        return isinstance(self.slo.sli, ProbesSLI | ProbeLatencySLI)
+
+    def series(self, total: Sequence[float], bad: Sequence[float], pushes: int) -> list[dict[str, str]]:
+        sli, series = self.slo.sli, []
+        good = [t - b for t, b in zip(total, bad, strict=True)]
+        if isinstance(sli, ProbesSLI | ProbeLatencySLI):
+            probe = {
+                "job": self.job,
+                "environment": _ENVIRONMENT,
+                "instance": _INSTANCE,
+                "probe": _example_probe(sli.probe),
+                "target": sli.target,
+                "slo": self.slo.name,
+            }
+            if isinstance(sli, ProbesSLI):
+                series += [
+                    ("synthetic_probe_runs_total", probe, total),
+                    ("synthetic_probe_failures_total", probe, bad),
+                ]
+            else:
+                series += self._histogram(
+                    "synthetic_probe_latency_seconds", probe, sli.threshold, total, good, "2.0"
+                )
+            group = {k: probe[k] for k in ("job", "environment", "instance")}
+            pushed = [60.0 * min(minute, pushes) for minute in range(len(total))]
+            series.append(("push_time_seconds", group, pushed))
+        elif isinstance(sli, HistogramSLI):
+            series += self._histogram(
+                sli.metric, _selector_labels(sli.selector), sli.threshold, total, good, "2"
+            )
+        else:
+            series += [
+                ("slo_test_events_total", {"slo": self.slo.name}, total),
+                ("slo_test_bad_events_total", {"slo": self.slo.name}, bad),
+            ]
+        return [
+            {"series": f"{metric}{_labels(labels)}", "values": _values(values)}
+            for metric, labels, values in series
+        ]
+
+    @staticmethod
+    def _histogram(
+        metric: str,
+        labels: dict[str, str],
+        threshold: float,
+        total: Sequence[float],
+        good: Sequence[float],
+        spelling: str,
+    ) -> list[tuple[str, dict[str, str], Sequence[float]]]:
+        # A 2 s threshold is written le="2" (Go clients) for services, le="2.0" (Python) for
+        # probes: the rules must match both spellings.
+        le = spelling if threshold == 2.0 else repr(float(threshold))
+        return [
+            (f"{metric}_count", labels, total),
+            (f"{metric}_bucket", {**labels, "le": le}, good),
+            (f"{metric}_bucket", {**labels, "le": "+Inf"}, total),
+        ]
+
+
+def _selector_labels(selector: str) -> dict[str, str]:
+    """Labels satisfying `selector`'s equality matchers (others are not fed)."""
+    labels = {}
+    for part in filter(None, (p.strip() for p in _split_matchers(selector))):
+        name, _, value = part.partition("=")
+        if not name.endswith(("!", "~")) and not value.startswith("~"):
+            labels[name.strip()] = value.strip().strip('"')
+    return labels
+
+
+def _split_matchers(selector: str) -> list[str]:
+    parts, current, quoted, escaped = [], "", False, False
+    for char in selector:
+        if char == "," and not quoted:
+            parts.append(current)
+            current = ""
+            continue
+        current += char
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == '"':
+            quoted = not quoted
+    parts.append(current)
+    return parts
+
+
+def _feedable(slo: SLO) -> bool:
+    """Whether input series can satisfy the SLI's own selector (else the test swaps it)."""
+    sli = slo.sli
+    if isinstance(sli, EventsSLI):
+        return False
+    if isinstance(sli, HistogramSLI):
+        return all("=~" not in p and "!" not in p for p in _split_matchers(sli.selector) if p.strip())
+    return True
+
+
+def _test_slo(slo: SLO) -> SLO:
+    if _feedable(slo):
+        return slo
+    counters = {"bad": "slo_test_bad_events_total", "all": "slo_test_events_total"}
+    matcher = f"{{slo={names.promql_string(slo.name)}}}"
+    sli = EventsSLI(
+        kind="events",
+        error_query=f"sum(rate({counters['bad']}{matcher}[{{{{window}}}}]))",
+        total_query=f"sum(rate({counters['all']}{matcher}[{{{{window}}}}]))",
+    )
+    return slo.model_copy(update={"sli": sli})
+
+
+class _Scenarios:
+    def __init__(self, slo: SLO, budgets: Budgets, job: str) -> None:
+        self.slo = _test_slo(slo)
+        self.budgets = budgets
+        self.job = job
+        self.feed = _Feed(self.slo, job)
+        self.rate = _RATE[self.slo.sli.kind]
+        # Long enough for the page windows; evaluation cost grows with the square of it.
+        pages = [w.long for w in burn_windows(self.slo) if w.severity == "page"]
+        self.history = round(max(pages) / 60) + 10
+        self.env = {"environment": _ENVIRONMENT} if self.feed.probe_based else {}
+
+    def _alerts(self, fired: Sequence[Firing]) -> list[dict[str, Any]]:
+        return [
+            {
+                "exp_labels": {**self.env, **burn_labels(self.slo, f.window)},
+                "exp_annotations": burn_annotations(self.slo, f.window, format(f.value, ".1f")),
+            }
+            for f in fired
+        ]
+
+    def _burn_test(self, minute: int, total: Sequence[float], bad: Sequence[float]) -> dict[str, Any]:
+        fired = firing_alerts(self.slo, total, bad, minute)
+        return {"eval_time": f"{minute}m", "alertname": "ErrorBudgetBurn", "exp_alerts": self._alerts(fired)}
+
+    def total_outage(self) -> dict[str, Any]:
+        minutes = self.history + _LIMIT
+        total = _cumulative([self.rate] * minutes)
+        bad = _cumulative([0.0] * self.history + [self.rate] * _LIMIT)
+        page = next(
+            (
+                m
+                for m in range(self.history + 1, minutes + 1)
+                if any(f.window.severity == "page" for f in firing_alerts(self.slo, total, bad, m))
+            ),
+            None,
+        )
+        if page is None:
+            # Paging is off (alerting.page: false): a day of total outage raises no page.
+            checks = [self._burn_test(minutes, total, bad)]
+            return self._test("total outage: tickets only", total, bad, checks, len(total))
+        total, bad = total[: page + 1], bad[: page + 1]
+        checks = [self._burn_test(page - 1, total, bad), self._burn_test(page, total, bad)]
+        name = f"total outage pages after {page - self.history} minutes"
+        return self._test(name, total, bad, checks, len(total))
+
+    def burn_rate_five(self) -> dict[str, Any]:
+        bad_rate = round(5 * self.slo.error_budget * _DENSE, 9)
+        minutes = self.history
+        total = _cumulative([_DENSE] * minutes)
+        bad = _cumulative([bad_rate] * minutes)
+        fired = firing_alerts(self.slo, total, bad, minutes)
+        if any(f.window.severity == "page" for f in fired):
+            raise AssertionError(f"{self.slo.name}: burn rate 5 must not page")
+        long = burn_windows(self.slo)[0].long_name
+        series = {**self.env, "slo": self.slo.name}
+        exprs = [
+            {
+                "expr": f"round({names.selector(names.BURN_RATE, slo=self.slo.name, window=long)}, 0.001)",
+                "eval_time": f"{minutes}m",
+                "exp_samples": [{"labels": _labels({**series, "window": long}), "value": 5}],
+            },
+            {
+                "expr": f"round({names.selector(names.BUDGET_REMAINING, slo=self.slo.name)}, 0.001)",
+                "eval_time": f"{minutes}m",
+                "exp_samples": [{"labels": _labels({**series, "window": self.slo.window_name}), "value": -4}],
+            },
+        ]
+        checks = [self._burn_test(minutes, total, bad)]
+        return self._test("burn rate 5: tickets, no page", total, bad, checks, len(total), exprs)
+
+    def single_blip(self) -> dict[str, Any]:
+        clean = _CLEAN_DAY
+        minutes = clean + 90
+        total = _cumulative([self.rate] * minutes)
+        bad = _cumulative([0.0] * clean + [1.0] + [0.0] * 89)
+        checks = []
+        for after in (1, 2, 5, 30, 60, 89):
+            check = self._burn_test(clean + after, total, bad)
+            if check["exp_alerts"]:
+                raise AssertionError(f"{self.slo.name}: a single bad event must not alert")
+            checks.append(check)
+        name = "a single bad event after a clean day alerts nobody"
+        return self._test(name, total, bad, checks, len(total))
+
+    def zero_traffic(self) -> dict[str, Any]:
+        minutes = self.history
+        zeros = [0.0] * (minutes + 1)
+        window = burn_windows(self.slo)[0].long_name
+        exprs: list[dict[str, Any]] = [
+            {
+                "expr": names.selector(names.ERROR_RATIO, slo=self.slo.name),
+                "eval_time": f"{minutes}m",
+                "exp_samples": [],
+            },
+            {
+                "expr": names.selector(names.BURN_RATE, slo=self.slo.name),
+                "eval_time": f"{minutes}m",
+                "exp_samples": [],
+            },
+            {
+                "expr": names.selector(names.EVENTS, slo=self.slo.name, window=window),
+                "eval_time": f"{minutes}m",
+                "exp_samples": [
+                    {
+                        "labels": _labels(
+                            {"__name__": names.EVENTS, **self.env, "slo": self.slo.name, "window": window}
+                        ),
+                        "value": 0,
+                    }
+                ],
+            },
+        ]
+        # Nothing may fire on no traffic, early (short windows only) or late (every window).
+        checks: list[dict[str, Any]] = [
+            {"eval_time": f"{m}m", "alertname": "ErrorBudgetBurn", "exp_alerts": []}
+            for m in (10, 90, minutes)
+        ]
+        return self._test("zero traffic: no ratio, no alert", zeros, zeros, checks, len(zeros), exprs)
+
+    def stale_probes(self) -> dict[str, Any]:
+        stop = self.history
+        stale_minutes = int(self.budgets.probes_stale_after // 60)
+        minutes = stop + stale_minutes + 1
+        total = _cumulative([self.rate] * stop + [0.0] * (minutes - stop))
+        zeros = [0.0] * len(total)
+        group = {"job": self.job, "environment": _ENVIRONMENT, "instance": _INSTANCE}
+        age = 60.0 * (minutes - stop)
+        checks: list[dict[str, Any]] = [
+            {"eval_time": f"{minutes - 1}m", "alertname": "SyntheticProbesStale", "exp_alerts": []},
+            {
+                "eval_time": f"{minutes}m",
+                "alertname": "SyntheticProbesStale",
+                "exp_alerts": [
+                    {
+                        "exp_labels": {"severity": "ticket", **group},
+                        "exp_annotations": _stale_annotations(self.budgets, self.job, age),
+                    }
+                ],
+            },
+            self._burn_test(minutes, total, zeros),
+        ]
+        return self._test("stale probes: SyntheticProbesStale, no burn alert", total, zeros, checks, stop)
+
+    def _test(
+        self,
+        name: str,
+        total: Sequence[float],
+        bad: Sequence[float],
+        alerts: list[dict[str, Any]],
+        pushes: int,
+        exprs: list[dict[str, Any]] | None = None,
+    ) -> dict[str, Any]:
+        test: dict[str, Any] = {
+            "name": f"{self.slo.name}: {name}",
+            "interval": "1m",
+            "input_series": self.feed.series(total, bad, pushes),
+            "alert_rule_test": alerts,
+        }
+        if exprs:
+            test["promql_expr_test"] = exprs
+        return test
+
+    def all(self) -> list[dict[str, Any]]:
+        tests = [self.total_outage(), self.burn_rate_five(), self.single_blip(), self.zero_traffic()]
+        if self.feed.probe_based:
+            tests.append(self.stale_probes())
+        return tests
+
+
+def _stale_annotations(budgets: Budgets, job: str, age: float) -> dict[str, str]:
+    template = staleness_group(budgets, job)["rules"][0]["annotations"]
+    rendered = {}
+    for key, text in template.items():
+        text = text.replace("{{ $labels.instance }}", _INSTANCE)
+        text = text.replace("{{ $labels.environment }}", _ENVIRONMENT)
+        rendered[key] = text.replace("{{ $value | humanizeDuration }}", _humanize_duration(age))
+    return rendered
+
+
+def _humanize_duration(seconds: float) -> str:
+    """Prometheus's `humanizeDuration` for whole seconds of at least one."""
+    whole = int(seconds)
+    days, rest = divmod(whole, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h {minutes}m {secs}s"
+    if hours:
+        return f"{hours}h {minutes}m {secs}s"
+    if minutes:
+        return f"{minutes}m {secs}s"
+    return f"{secs}s"
+
+
+def scenario_files(slos: Sequence[SLO], budgets: Budgets, probe_job: str) -> dict[str, str]:
+    """File name -> text: per SLO a rule file (its groups and probe staleness) and a test file."""
+    files = {}
+    for slo in slos:
+        scenarios = _Scenarios(slo, budgets, probe_job)
+        rules = {"groups": [*slo_groups(scenarios.slo), staleness_group(budgets, probe_job)]}
+        files[f"rules-{slo.name}.yml"] = render(rules)
+        document = {
+            "rule_files": [f"rules-{slo.name}.yml"],
+            "evaluation_interval": "1m",
+            "tests": scenarios.all(),
+        }
+        files[f"{slo.name}.test.yml"] = render(document)
+    return files

@@ -1,0 +1,1 @@
+"""The probe runtime: the timed HTTP client, its failure vocabulary, expectations and checks."""

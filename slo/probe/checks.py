@@ -1,0 +1,148 @@
+"""Declarative checks (`checks:` in the config): fetched concurrently, judged one by one.
+
+pytest runs tests one after another, so 200 checks of 100 ms each would take 20 s. Instead a
+check whose response is not there yet fetches, at once, itself and every check this process
+is still going to run (a thread per check, one pooled client per target), and each test
+judges its own response. Under xdist "going to run" is the worker's queue of scheduled tests,
+so workers do not fetch each other's checks; tests sent to a worker later form a new batch.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from slo.compat import scheduled_items
+from slo.config import Check, Config, Target
+from slo.probe.client import RECORD_EXTENSION, ProbeClient, RequestRecord
+from slo.probe.expect import describe, expect_json, expect_status, json_path
+from slo.probe.failures import ProbeFailure
+from slo.units import format_ms
+
+__all__ = ["CheckFetcher", "CheckOutcome", "fetch_all", "judge"]
+
+#: Threads are cheap next to a hundred millisecond round trip; more than this is a stampede.
+MAX_CONCURRENCY = 256
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    check: Check
+    target_name: str
+    response: httpx.Response | None
+    failure: ProbeFailure | None
+    record: RequestRecord | None
+
+
+def _target_of(check: Check, config: Config) -> tuple[str, Target, str]:
+    """(target name, target, path) of a check; a URL check becomes an ad-hoc target."""
+    if check.target is not None:
+        return check.target, config.target(check.target), check.path
+    assert check.url is not None
+    parts = urlsplit(check.url)
+    origin = f"{parts.scheme}://{parts.netloc}"
+    path = parts.path or "/"
+    if parts.query:
+        path += f"?{parts.query}"
+    return parts.hostname or origin, Target(url=origin), path
+
+
+def fetch_all(checks: Iterable[Check], config: Config) -> dict[str, CheckOutcome]:
+    """Send every check's request concurrently; failures are captured, never raised."""
+    checks = list(checks)
+    if not checks:
+        return {}
+    clients: dict[str, ProbeClient] = {}
+    plans = []
+    for check in checks:
+        name, target, path = _target_of(check, config)
+        key = name if check.target else f"url:{target.url}"
+        if key not in clients:
+            clients[key] = ProbeClient(name, target, max_connections=MAX_CONCURRENCY)
+        plans.append((check, clients[key], path))
+
+    def fetch(plan: tuple[Check, ProbeClient, str]) -> CheckOutcome:
+        check, client, path = plan
+        headers = {key: value.get_secret_value() for key, value in check.headers.items()}
+        kwargs: dict[str, object] = {"headers": headers}
+        if check.body is not None:
+            kwargs["json" if not isinstance(check.body, str) else "content"] = check.body
+        if check.timeout is not None:
+            kwargs["timeout"] = check.timeout
+        try:
+            response = client.request(check.method, path, **kwargs)
+        except ProbeFailure as failure:
+            return CheckOutcome(check, client.name, None, failure, failure.record)
+        except Exception as exc:  # one check's surprise must not fail its whole batch
+            surprise = ProbeFailure(
+                f"{client.name}: {check.method} {path.split('?', 1)[0]}: {type(exc).__name__}: {exc}", "error"
+            )
+            return CheckOutcome(check, client.name, None, surprise, None)
+        return CheckOutcome(check, client.name, response, None, response.extensions[RECORD_EXTENSION])
+
+    try:
+        with ThreadPoolExecutor(min(len(plans), MAX_CONCURRENCY), thread_name_prefix="slo-check") as pool:
+            outcomes = list(pool.map(fetch, plans))
+    finally:
+        for client in clients.values():
+            client.close()
+    return {outcome.check.name: outcome for outcome in outcomes}
+
+
+class CheckFetcher:
+    """Hands each check test its outcome, fetching in batches of what this process will run."""
+
+    def __init__(self, session: pytest.Session, config: Config, name_of: Callable[[pytest.Item], str | None]):
+        self.session = session
+        self.checks = {check.name: check for check in config.checks}
+        self.config = config
+        self.name_of = name_of
+        self.outcomes: dict[str, CheckOutcome] = {}
+
+    def outcome(self, item: pytest.Item) -> CheckOutcome:
+        """The check's response, taken once: a rerun of the test (pytest-rerunfailures) asks
+        again and so sends a fresh request instead of re-judging the old one."""
+        name = self.name_of(item)
+        assert name in self.checks, f"{item.nodeid} is not a check"
+        if name not in self.outcomes:
+            upcoming = [n for n in map(self.name_of, scheduled_items(self.session, item)) if n in self.checks]
+            batch = dict.fromkeys([name, *(n for n in upcoming if n not in self.outcomes)])
+            self.outcomes.update(fetch_all([self.checks[n] for n in batch], self.config))
+        return self.outcomes.pop(name)
+
+
+def judge(outcome: CheckOutcome) -> None:
+    """Raise :class:`ProbeFailure` naming the first expectation the response missed."""
+    if outcome.failure is not None:
+        raise outcome.failure
+    check, response = outcome.check, outcome.response
+    assert response is not None
+    if check.json_fields:
+        document = expect_json(response, check.status)
+        for path, expected in check.json_fields.items():
+            try:
+                actual = json_path(document, path)
+            except KeyError:
+                raise ProbeFailure(f"{describe(response)}: JSON field {path} is missing") from None
+            if actual != expected:
+                raise ProbeFailure(
+                    f"{describe(response)}: JSON field {path} is {actual!r}, expected {expected!r}"
+                )
+    else:
+        expect_status(response, check.status)
+    if check.body_regex is not None and not re.search(check.body_regex, response.text):
+        raise ProbeFailure(
+            f"{describe(response)}: body does not match /{check.body_regex}/: {response.text[:120]!r}"
+        )
+    elapsed = response.elapsed.total_seconds()
+    if check.latency is not None and elapsed > check.latency:
+        raise ProbeFailure(
+            f"{describe(response)} took {format_ms(elapsed)}, "
+            f"over the check's {format_ms(check.latency)} latency"
+        )

@@ -1,0 +1,261 @@
+"""A target-aware HTTP client that times every request phase and explains every failure.
+
+    client = ProbeClient("api", config.target("api"))
+    response = client.get("/health")
+    client.records[-1].phases  # Phases(dns=0.0, connect=0.0003, tls=0.0, ttfb=0.0011, ...)
+
+Phases come from httpcore's trace extension, plus a thin network backend that times the name
+lookup separately from the TCP connect. A request that reuses a kept-alive connection has
+zero dns/connect/tls, exactly as a real client would see it.
+
+Transport errors are raised as :class:`ProbeFailure`: one line for the person on call
+(``api: GET /health: connection refused after 2 ms``) and a bounded `reason` for metrics.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import ssl
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import certifi
+import httpx
+
+from slo.compat import wrap_network_backend
+from slo.config import Target
+from slo.probe.dns import TimedBackend
+from slo.probe.failures import FailureReason, ProbeFailure, describe_exception
+from slo.redact import safe_url
+from slo.units import format_ms
+
+__all__ = ["RECORD_EXTENSION", "Phases", "ProbeClient", "RequestRecord", "ssl_context", "tls_verify"]
+
+TARGET_EXTENSION = "slo_target"
+#: The :class:`RequestRecord` of a response, in ``response.extensions``.
+RECORD_EXTENSION = "slo_record"
+
+
+@dataclass(frozen=True)
+class Phases:
+    """Seconds spent in each phase of one request (not cumulative: they add up to the total)."""
+
+    dns: float = 0.0
+    connect: float = 0.0
+    tls: float = 0.0
+    ttfb: float = 0.0
+    transfer: float = 0.0
+
+    def as_dict(self) -> dict[str, float]:
+        return {
+            "dns": self.dns,
+            "connect": self.connect,
+            "tls": self.tls,
+            "ttfb": self.ttfb,
+            "transfer": self.transfer,
+        }
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    target: str
+    method: str
+    url: str
+    status: int | None
+    elapsed: float
+    phases: Phases
+    reason: FailureReason | None = None
+
+
+@dataclass
+class _PhaseClock:
+    """Collects the trace events of one request (one per context, so concurrency is safe)."""
+
+    marks: dict[str, float] = field(default_factory=dict)
+    dns: float = 0.0
+
+    def mark(self, event: str) -> None:
+        self.marks.setdefault(event, time.perf_counter())
+
+    def span(self, start: str, end: str) -> float:
+        if start in self.marks and end in self.marks:
+            return max(0.0, self.marks[end] - self.marks[start])
+        return 0.0
+
+    def phases(self, finished: float) -> Phases:
+        connect = max(0.0, self.span("connect_tcp.started", "connect_tcp.complete") - self.dns)
+        headers_done = self.marks.get("receive_response_headers.complete")
+        return Phases(
+            dns=self.dns,
+            connect=connect,
+            tls=self.span("start_tls.started", "start_tls.complete"),
+            ttfb=self.span("send_request_headers.started", "receive_response_headers.complete"),
+            transfer=max(0.0, finished - headers_done) if headers_done else 0.0,
+        )
+
+
+_current_clock: contextvars.ContextVar[_PhaseClock | None] = contextvars.ContextVar(
+    "slo_phase_clock", default=None
+)
+
+
+def _trace(event_name: str, info: dict[str, Any]) -> None:
+    clock = _current_clock.get()
+    if clock is not None:
+        # "connection.connect_tcp.started" -> "connect_tcp.started"; http11 and http2 alike.
+        clock.mark(event_name.split(".", 1)[1])
+
+
+def _record_lookup(seconds: float) -> None:
+    clock = _current_clock.get()
+    if clock is not None:
+        clock.dns = seconds
+
+
+def _timed_transport(verify: ssl.SSLContext | bool, max_connections: int) -> httpx.HTTPTransport:
+    limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=20)
+    transport = httpx.HTTPTransport(verify=verify, limits=limits)
+    # Without the backend DNS is counted in `connect`; the test of slo.compat says if it moved.
+    wrap_network_backend(transport, lambda inner: TimedBackend(inner, _record_lookup))
+    return transport
+
+
+def _traced(kwargs: dict[str, Any], target: str) -> dict[str, Any]:
+    # `slo_target` rides along so failure messages can name the target; httpcore ignores it.
+    extensions = {**kwargs.get("extensions", {}), "trace": _trace, TARGET_EXTENSION: target}
+    return {**kwargs, "extensions": extensions}
+
+
+@functools.lru_cache(maxsize=16)
+def ssl_context(ca_file: str | None = None) -> ssl.SSLContext:
+    """Loading a CA bundle costs milliseconds: share one context per bundle across clients."""
+    return ssl.create_default_context(cafile=ca_file or certifi.where())
+
+
+def tls_verify(target: Target) -> ssl.SSLContext | bool:
+    if not target.verify:
+        return False
+    return ssl_context(str(target.ca_file) if target.ca_file else None)
+
+
+class ProbeClient:
+    """An httpx client bound to one target: base URL, auth, headers, timeout and TLS applied."""
+
+    def __init__(
+        self,
+        name: str,
+        target: Target,
+        *,
+        on_record: Callable[[RequestRecord], None] | None = None,
+        max_connections: int = 100,
+    ) -> None:
+        self.name = name
+        self.target = target
+        self.records: list[RequestRecord] = []
+        self._on_record = on_record
+        self._client = httpx.Client(
+            base_url=target.url,
+            headers=target.request_headers(),
+            timeout=target.timeout,
+            transport=_timed_transport(tls_verify(target), max_connections),
+        )
+
+    def __enter__(self) -> ProbeClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._client.close()
+
+    def get(self, path: str, **kwargs: Any) -> httpx.Response:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> httpx.Response:
+        return self.request("POST", path, **kwargs)
+
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """Send one request and read its body within the timeout, as a whole.
+
+        httpx's timeouts bound each network read, so a body trickling in a byte at a time would
+        never time out; here the timeout is a deadline for the whole exchange. Transport and
+        decoding errors become a :class:`ProbeFailure` with a reason.
+        """
+        timeout = kwargs.get("timeout")
+        budget = float(timeout) if isinstance(timeout, int | float) else self.target.timeout
+        deadline = time.perf_counter() + budget
+        with self._exchange(method, path, kwargs) as (response, finish):
+            body = bytearray()
+            for chunk in response.iter_bytes():
+                body += chunk
+                if time.perf_counter() > deadline:
+                    raise httpx.ReadTimeout("the body was still arriving at the deadline")
+            # httpx's own cache of a read body: .content, .text and .json() work as usual.
+            response._content = bytes(body)
+            response.extensions[RECORD_EXTENSION] = finish(response.status_code)
+        return response
+
+    @contextmanager
+    def stream(self, method: str, path: str, **kwargs: Any) -> Iterator[httpx.Response]:
+        """Like ``httpx.Client.stream``; the transfer phase ends when the block exits."""
+        with self._exchange(method, path, kwargs) as (response, finish):
+            try:
+                yield response
+            finally:
+                finish(response.status_code)
+
+    @contextmanager
+    def _exchange(
+        self, method: str, path: str, kwargs: dict[str, Any]
+    ) -> Iterator[tuple[httpx.Response, Callable[..., RequestRecord]]]:
+        """Build, send and time one request; its body streams until the block ends."""
+        send_options = {key: kwargs.pop(key) for key in ("auth", "follow_redirects") if key in kwargs}
+        try:
+            request = self._client.build_request(method, path, **_traced(kwargs, self.name))
+        except httpx.InvalidURL as exc:
+            shown = path.split("?", 1)[0]  # a query string may carry a key
+            raise ProbeFailure(f"{self.name}: {method} {shown}: invalid URL: {exc}", "error") from None
+        with self._timed(method, safe_url(request.url)) as finish:
+            response = self._client.send(request, stream=True, **send_options)
+            try:
+                yield response, finish
+            finally:
+                response.close()
+
+    @contextmanager
+    def _timed(self, method: str, url: str) -> Iterator[Callable[..., RequestRecord]]:
+        clock = _PhaseClock()
+        token = _current_clock.set(clock)
+        started = time.perf_counter()
+        made: RequestRecord | None = None
+
+        def finish(status: int | None, reason: FailureReason | None = None) -> RequestRecord:
+            nonlocal made
+            if made is not None:  # a stream that failed after its headers: keep the first word
+                return made
+            finished = time.perf_counter()
+            record = made = RequestRecord(
+                self.name, method, url, status, finished - started, clock.phases(finished), reason
+            )
+            self.records.append(record)
+            if self._on_record is not None:
+                self._on_record(record)
+            return record
+
+        try:
+            yield finish
+        except (httpx.HTTPError, httpx.StreamError) as exc:
+            description, reason = describe_exception(exc)
+            record = finish(None, reason)
+            raise ProbeFailure(
+                f"{self.name}: {method} {url}: {description} after {format_ms(record.elapsed)}",
+                reason,
+                record,
+            ) from None
+        finally:
+            _current_clock.reset(token)

@@ -1,0 +1,123 @@
+"""Assertions for probes that fail with a message the person on call understands.
+
+>>> health = expect_json(http("api").get("/health"))
+ProbeFailure: api GET /health returned 503 in 12 ms: {"error": "upstream down"}
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from slo.probe.client import TARGET_EXTENSION
+from slo.probe.failures import ProbeFailure
+from slo.units import format_ms
+
+__all__ = ["describe", "expect_json", "expect_metrics", "expect_status", "json_path", "require_shape"]
+
+#: One scrape: sample name -> [(labels, value)]. A declared family with no sample yet has an
+#: empty list, so "the family exists" and "it has a value" can be told apart.
+Samples = dict[str, list[tuple[dict[str, str], float]]]
+
+BODY_EXCERPT = 200
+
+
+def describe(response: httpx.Response) -> str:
+    """``api GET /health``: who was asked what, for the start of a failure message."""
+    request = response.request
+    target = request.extensions.get(TARGET_EXTENSION, request.url.host)
+    return f"{target} {request.method} {request.url.path}"
+
+
+def _excerpt(response: httpx.Response) -> str:
+    try:
+        text = response.text
+    except (httpx.ResponseNotRead, UnicodeDecodeError):
+        return ""
+    text = " ".join(text.split())
+    return text[:BODY_EXCERPT] + ("..." if len(text) > BODY_EXCERPT else "")
+
+
+def _elapsed(response: httpx.Response) -> str:
+    try:
+        return format_ms(response.elapsed.total_seconds())
+    except RuntimeError:  # a streamed response that is still open
+        return "?"
+
+
+def expect_status(response: httpx.Response, expected: int | list[int] = 200) -> httpx.Response:
+    allowed = [expected] if isinstance(expected, int) else list(expected)
+    if response.status_code not in allowed:
+        wanted = " or ".join(map(str, allowed))
+        raise ProbeFailure(
+            f"{describe(response)} returned {response.status_code} (expected {wanted}) "
+            f"in {_elapsed(response)}: {_excerpt(response)}",
+            "http_status",
+        )
+    return response
+
+
+def expect_json(response: httpx.Response, status: int | list[int] = 200) -> Any:
+    """The JSON body of a response with the expected status, or a clear failure."""
+    expect_status(response, status)
+    try:
+        return response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ProbeFailure(
+            f"{describe(response)} returned malformed JSON in {_elapsed(response)}: {_excerpt(response)}"
+        ) from None
+
+
+def expect_metrics(response: httpx.Response) -> Samples:
+    """The samples of a Prometheus text exposition, or a clear failure if it does not parse."""
+    expect_status(response)
+    samples: Samples = {}
+    try:
+        for family in text_string_to_metric_families(response.text):
+            samples.setdefault(family.name, [])
+            for sample in family.samples:
+                samples.setdefault(sample.name, []).append((sample.labels, sample.value))
+    except ValueError as exc:
+        raise ProbeFailure(f"{describe(response)} is not valid Prometheus text: {exc}") from None
+    return samples
+
+
+def json_path(document: Any, path: str) -> Any:
+    """``json_path(doc, "usage.total_tokens")``; list items by index (``choices.0``)."""
+    current = document
+    for part in path.split("."):
+        if isinstance(current, Mapping) and part in current:
+            current = current[part]
+        elif isinstance(current, list) and part.isdigit() and int(part) < len(current):
+            current = current[int(part)]
+        else:
+            raise KeyError(path)
+    return current
+
+
+def require_shape(
+    response: httpx.Response, document: Any, shape: Mapping[str, type | tuple[type, ...]]
+) -> None:
+    """Every dotted path in `shape` exists with the given type; one message lists all misses."""
+    problems = []
+    for path, expected_type in shape.items():
+        try:
+            value = json_path(document, path)
+        except KeyError:
+            problems.append(f"{path} missing")
+            continue
+        if not isinstance(value, expected_type) or (isinstance(value, bool) and expected_type is not bool):
+            names = (
+                expected_type.__name__
+                if isinstance(expected_type, type)
+                else "/".join(t.__name__ for t in expected_type)
+            )
+            problems.append(f"{path} is {type(value).__name__}, expected {names}")
+    if problems:
+        raise ProbeFailure(
+            f"{describe(response)} returned an unexpected body: {'; '.join(problems)}: {_excerpt(response)}"
+        )

@@ -1,0 +1,149 @@
+"""Controller-side reporting: fold results, update the state file, push once, summarise.
+
+Registered only in the process that sees every report (never in an xdist worker), so one run
+is one PUT however many workers ran it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+
+import pytest
+
+from slo.config import Config
+from slo.config.objectives import HistogramSLI, ProbeLatencySLI
+from slo.options import RunOptions
+from slo.report.exposition import SuiteRun, latency_buckets, probe_registry
+from slo.report.push import PushResult, push_registry
+from slo.report.results import ProbeResult, ResultCollector
+from slo.report.state import ProbeState, StateError, StateFile
+from slo.units import format_ms
+
+__all__ = ["Reporter"]
+
+#: Beyond this many probes the summary lists only the failures and the slowest.
+SUMMARY_ALL_UP_TO = 25
+
+
+def _thresholds(config: Config) -> list[float]:
+    thresholds = [config.probes.latency.threshold]
+    thresholds += [
+        slo.sli.threshold for slo in config.slos if isinstance(slo.sli, ProbeLatencySLI | HistogramSLI)
+    ]
+    thresholds += [check.latency for check in config.checks if check.latency]
+    return thresholds
+
+
+class Reporter:
+    def __init__(self, config: pytest.Config, slo_config: Config, options: RunOptions) -> None:
+        self.config = config
+        self.slo_config = slo_config
+        self.options = options
+        self.collector = ResultCollector()
+        self.started = time.time()
+        self.push_result: PushResult | None = None
+        self.problems: list[str] = []
+
+    @property
+    def grouping_key(self) -> dict[str, str]:
+        return {"environment": self.options.env_name, "instance": self.options.push.instance or ""}
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.collector.add(report)
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed:
+            self.collector.add_collection_error(report)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if self.config.option.collectonly or not self.options.push_enabled:
+            return
+        finished = time.time()
+        suite = SuiteRun(finished, finished - self.started, self.collector.outcome_counts())
+        state = StateFile(self.options.state_file)
+        buckets = latency_buckets(_thresholds(self.slo_config))
+        try:
+            with state.locked({"job": self.options.push.job, **self.grouping_key}) as group:
+                _fold_run(group.probes, self.collector.results.values(), buckets, finished)
+                # Saved before the push, pushed under the lock: what the Pushgateway holds is
+                # never ahead of the file, and overlapping runs push their counters in order.
+                group.save()
+                registry = probe_registry(group.probes, suite)
+                self.push_result = push_registry(
+                    registry, self.options.push, self.options.push.job, self.grouping_key
+                )
+        except StateError as exc:
+            self.problems.append(str(exc))
+        if state.warning:
+            self.problems.append(state.warning)
+        failed_push = self.push_result is not None and not self.push_result.ok
+        if self.options.push.required and (failed_push or self.problems):
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        results = list(self.collector.results.values())
+        if not results:
+            return
+        write = terminalreporter.write_line
+        terminalreporter.section(f"slo probes ({self.options.env_name})", sep="-")
+        shown = results
+        if len(results) > SUMMARY_ALL_UP_TO:
+            failed = [r for r in results if r.outcome in ("failed", "error")]
+            slowest = sorted((r for r in results if r.outcome == "passed"), key=lambda r: -r.duration)
+            shown = failed + slowest[: max(0, 10 - len(failed))]
+            write(f"{len(results)} probes; showing {len(shown)} (failures and the slowest)")
+        for result in shown:
+            write(_summary_line(result))
+        if self.push_result is not None:
+            if self.push_result.ok:
+                took = format_ms(self.push_result.elapsed)
+                write(f"pushed {len(results)} probe results to {self.push_result.url} in {took}")
+            else:
+                terminalreporter.write_line(
+                    f"WARNING: push to {self.push_result.url} failed: {self.push_result.error}; "
+                    "the counters are kept and the next push carries these events",
+                    yellow=True,
+                )
+        for problem in self.problems:
+            terminalreporter.write_line(f"WARNING: {problem}", yellow=True)
+
+
+def _summary_line(result: ProbeResult) -> str:
+    latencies = sorted(result.latencies)
+    timing = ""
+    if latencies:
+        timing = (
+            f"{len(latencies)} req, max {format_ms(latencies[-1])}"
+            if len(latencies) > 1
+            else format_ms(latencies[0])
+        )
+    target = f"[{result.target}]" if result.target else ""
+    retries = f" after {result.retries} retr{'y' if result.retries == 1 else 'ies'}" if result.retries else ""
+    line = f"{result.outcome.upper():7} {target:10} {result.probe}  {timing}{retries}"
+    if result.message and result.outcome in ("failed", "error"):
+        line += f"\n        {result.message}"
+    return line
+
+
+def _fold_run(
+    probes: dict[str, ProbeState], results: Iterable[ProbeResult], bounds: list[float], now: float
+) -> None:
+    """Add one run's results to the cumulative per-probe state."""
+    for result in results:
+        if not result.counted:
+            continue
+        state = probes.setdefault(result.probe, ProbeState())
+        state.target, state.slo = result.target, result.slo
+        state.runs += 1
+        state.retries += result.retries
+        state.last_run = now
+        state.last_success = 1.0 if result.succeeded else 0.0
+        state.last_duration = result.duration
+        state.last_phases = dict(result.phases)
+        state.observe(result.latencies, bounds)
+        if not result.succeeded:
+            state.failures += 1
+            state.last_failure_reason = result.reason or "error"
+            state.last_failure_time = now
