@@ -8,22 +8,18 @@ from pathlib import Path
 
 import pytest
 
-from slo.plugin import CONFIG_KEY, record_requests
-from slo.probe.checks import CheckFetcher, judge
+from slo import CheckFetcher, judge, parametrize_probes, probe_config, probe_param, record_requests
 
 
 def pytest_generate_tests(metafunc):
     if "check" in metafunc.fixturenames:
-        config = metafunc.config.stash.get(CONFIG_KEY, None)
-        checks = config.checks if config else []
-        metafunc.parametrize(
+        checks = probe_config(metafunc.config).checks
+        parametrize_probes(
+            metafunc,
             "check",
             # By name: a Check's URL or body may hold secrets, and reports record parameters.
-            [
-                pytest.param(c.name, id=c.name, marks=pytest.mark.probe(target=c.target or "", slo=c.slo))
-                for c in checks
-            ]
-            or [pytest.param(None, id="none", marks=pytest.mark.skip(reason="no checks: in the config"))],
+            [probe_param(c.name, id=c.name, target=c.target or "", slo=c.slo) for c in checks],
+            empty="no checks: in the config",
         )
 
 

@@ -6,9 +6,7 @@ import time
 
 import pytest
 
-from slo.probe.expect import describe, expect_json, expect_status, require_shape
-from slo.probe.failures import ProbeFailure
-from slo.units import format_ms
+from slo import ProbeFailure, describe, expect_json, expect_status, format_ms, require_shape
 
 pytestmark = pytest.mark.probe(target="gateway", slo="gateway-availability")
 

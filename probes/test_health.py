@@ -2,7 +2,7 @@
 
 import pytest
 
-from slo.probe.expect import expect_json, require_shape
+from slo import expect_json, require_shape
 
 pytestmark = pytest.mark.probe(target="api", slo="api-availability")
 

@@ -10,28 +10,31 @@ so a hung target costs one timeout, not N.
 import math
 import time
 
-import pytest
-
-from slo.plugin import CONFIG_KEY
-from slo.probe.failures import ProbeFailure
-from slo.stats import estimate, min_samples, percentile_upper_bound, verdict
-from slo.units import format_ms
+from slo import (
+    ProbeFailure,
+    estimate,
+    format_ms,
+    min_samples,
+    parametrize_probes,
+    percentile_upper_bound,
+    probe_config,
+    probe_param,
+    verdict,
+)
 
 
 def pytest_generate_tests(metafunc):
     if "endpoint" in metafunc.fixturenames:
-        config = metafunc.config.stash.get(CONFIG_KEY, None)
-        endpoints = config.probes.latency.endpoints if config else []
-        metafunc.parametrize(
+        endpoints = probe_config(metafunc.config).probes.latency.endpoints
+        parametrize_probes(
+            metafunc,
             "endpoint",
+            # The id without the query string, which may carry a key.
             [
-                pytest.param(
-                    e,
-                    id=f"{e.target}{e.path.split('?')[0]}",
-                    marks=pytest.mark.probe(target=e.target, slo=e.slo),
-                )
+                probe_param(e, id=f"{e.target}{e.path.split('?')[0]}", target=e.target, slo=e.slo)
                 for e in endpoints
             ],
+            empty="no probes.latency.endpoints in the config",
         )
 
 

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from slo.probe.expect import describe, expect_metrics
+from slo import describe, expect_metrics
 
 pytestmark = pytest.mark.probe(target="api", slo="api-availability")
 

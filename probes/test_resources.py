@@ -2,12 +2,8 @@
 every target host that has a node_exporter configured."""
 
 import psutil
-import pytest
 
-from slo.config import Target
-from slo.plugin import CONFIG_KEY
-from slo.probe.client import ProbeClient
-from slo.probe.expect import describe, expect_metrics
+from slo import ProbeClient, Target, describe, expect_metrics, parametrize_probes, probe_config, probe_param
 
 
 def test_runner_disk(slo_config):
@@ -28,12 +24,12 @@ def test_runner_memory(slo_config):
 
 def pytest_generate_tests(metafunc):
     if "exporter_target" in metafunc.fixturenames:
-        config = metafunc.config.stash.get(CONFIG_KEY, None)
-        names = [n for n, t in config.environment.targets.items() if t.node_exporter] if config else []
-        metafunc.parametrize(
+        targets = probe_config(metafunc.config).environment.targets
+        parametrize_probes(
+            metafunc,
             "exporter_target",
-            [pytest.param(n, id=n, marks=pytest.mark.probe(target=n)) for n in names]
-            or [pytest.param(None, id="none", marks=pytest.mark.skip(reason="no target sets node_exporter"))],
+            [probe_param(name, id=name, target=name) for name, t in targets.items() if t.node_exporter],
+            empty="no target sets node_exporter",
         )
 
 

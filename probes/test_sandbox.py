@@ -2,7 +2,7 @@
 
 import pytest
 
-from slo.probe.expect import describe, expect_json, require_shape
+from slo import describe, expect_json, require_shape
 
 pytestmark = pytest.mark.probe(target="api", slo="sandbox-availability")
 

@@ -7,29 +7,17 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from slo.plugin import CONFIG_KEY
-from slo.probe.client import tls_verify
-from slo.probe.failures import ProbeFailure
+from slo import ProbeFailure, parametrize_probes, probe_config, probe_param, tls_verify
 
 
 def pytest_generate_tests(metafunc):
     if "tls_target" in metafunc.fixturenames:
-        config = metafunc.config.stash.get(CONFIG_KEY, None)
-        names = (
-            [n for n, t in config.environment.targets.items() if t.url.startswith("https://")]
-            if config
-            else []
-        )
-        metafunc.parametrize(
+        targets = probe_config(metafunc.config).environment.targets
+        parametrize_probes(
+            metafunc,
             "tls_target",
-            [pytest.param(n, id=n, marks=pytest.mark.probe(target=n)) for n in names]
-            or [
-                pytest.param(
-                    None,
-                    id="none",
-                    marks=pytest.mark.skip(reason="no https target in this environment"),
-                )
-            ],
+            [probe_param(n, id=n, target=n) for n, t in targets.items() if t.url.startswith("https://")],
+            empty="no https target in this environment",
         )
 
 

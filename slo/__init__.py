@@ -1,17 +1,62 @@
 """Synthetic monitoring and SLO suite: pytest probes, Pushgateway metrics, load gate, SLO rules.
 
 The names below are the public API for probe authors and integrations; everything else is
-internal and may change.
+internal and may change. Probe modules import only these (a test checks it)::
+
+    from slo import expect_json, parametrize_probes, probe_config, probe_param
+
+Each name is imported on first use: the pytest plugin imports this package in every pytest
+run of the environment, probe project or not, and must not pay for httpx or pydantic there.
 """
 
-from slo.config import Check, Config, ConfigError, Target, load_config
-from slo.probe.client import Phases, ProbeClient, RequestRecord
-from slo.probe.expect import describe, expect_json, expect_metrics, expect_status, json_path, require_shape
-from slo.probe.failures import ProbeFailure
-from slo.report.push import PushResult, push_registry
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from slo.config import Check, Config, ConfigError, Target, load_config
+    from slo.plugin import probe_config, record_requests
+    from slo.probe.checks import CheckFetcher, judge
+    from slo.probe.client import Phases, ProbeClient, RequestRecord, tls_verify
+    from slo.probe.expect import (
+        describe,
+        expect_json,
+        expect_metrics,
+        expect_status,
+        json_path,
+        require_shape,
+    )
+    from slo.probe.failures import ProbeFailure
+    from slo.probe.params import parametrize_probes, probe_param
+    from slo.report.push import PushResult, push_registry
+    from slo.stats import estimate, min_samples, percentile_upper_bound, verdict
+    from slo.units import format_ms
+
+_EXPORTS = {
+    "slo.config": ("Check", "Config", "ConfigError", "Target", "load_config"),
+    "slo.plugin": ("probe_config", "record_requests"),
+    "slo.probe.checks": ("CheckFetcher", "judge"),
+    "slo.probe.client": ("Phases", "ProbeClient", "RequestRecord", "tls_verify"),
+    "slo.probe.expect": (
+        "describe",
+        "expect_json",
+        "expect_metrics",
+        "expect_status",
+        "json_path",
+        "require_shape",
+    ),
+    "slo.probe.failures": ("ProbeFailure",),
+    "slo.probe.params": ("parametrize_probes", "probe_param"),
+    "slo.report.push": ("PushResult", "push_registry"),
+    "slo.stats": ("estimate", "min_samples", "percentile_upper_bound", "verdict"),
+    "slo.units": ("format_ms",),
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
 __all__ = [
     "Check",
+    "CheckFetcher",
     "Config",
     "ConfigError",
     "Phases",
@@ -21,11 +66,34 @@ __all__ = [
     "RequestRecord",
     "Target",
     "describe",
+    "estimate",
     "expect_json",
     "expect_metrics",
     "expect_status",
+    "format_ms",
     "json_path",
+    "judge",
     "load_config",
+    "min_samples",
+    "parametrize_probes",
+    "percentile_upper_bound",
+    "probe_config",
+    "probe_param",
     "push_registry",
+    "record_requests",
     "require_shape",
+    "tls_verify",
+    "verdict",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _MODULE_OF:
+        raise AttributeError(f"module 'slo' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_MODULE_OF[name]), name)
+    globals()[name] = value  # imported once
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

@@ -11,6 +11,7 @@ from pathlib import Path
 __all__ = [
     "CONFIG_FILE",
     "ENVIRONMENT",
+    "EVIDENCE_PROPERTY",
     "JOB",
     "LOAD_JOB",
     "LOAD_REPORTS",
@@ -32,3 +33,6 @@ PROBE_JUNIT = Path("reports") / "junit.xml"
 LOAD_REPORTS = Path("reports") / "load"
 #: Exit code of a usage error, the same as pytest's (``pytest.ExitCode.USAGE_ERROR``).
 USAGE_ERROR = 4
+#: The `user_properties` entry in which a probe's evidence travels from an xdist worker to
+#: the controller (xdist forwards user properties, not stashes).
+EVIDENCE_PROPERTY = "slo_evidence"

@@ -1,125 +1,275 @@
-"""The plugin's options, each with a command-line flag, an ini key and an environment variable.
+"""Every option of every entry point, and the one rule that picks its value.
 
-Resolved in one place with one precedence: command line > environment variable > ini file >
-`monitoring.yaml` > built-in default.
+Each option can come from a command-line flag, an environment variable, a pytest ini key or
+`monitoring.yaml`, and has a built-in default. The first source that sets it wins, in that
+order. An empty value (``SLO_ENV=``) counts as unset everywhere, so it means the default in
+`pytest probes/`, `pytest load/`, `slo load` and `slo rules` alike.
+
+This module is pure: it reads mappings, never pytest or argparse objects. The adapters below
+turn a pytest config (:func:`sources_from_pytest`) or parsed arguments (:func:`sources_from_cli`) into
+those mappings, and every value keeps the name of its source for error messages and the
+report header ("PUSHGATEWAY_URL environment variable: invalid URL ...").
 """
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import os
 import socket
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-
-import pytest
+from typing import TYPE_CHECKING, Literal
 
 from slo import conventions
-from slo.config import PushgatewaySettings
 
-__all__ = ["OPTIONS", "RunOptions", "add_options", "resolve"]
+if TYPE_CHECKING:  # pydantic is imported only when a probe project needs the config
+    import pytest
+
+    from slo.config import Config, PushgatewaySettings
+
+__all__ = [
+    "OPTIONS",
+    "Option",
+    "Resolved",
+    "RunOptions",
+    "Sources",
+    "add_cli_options",
+    "add_pytest_options",
+    "resolve",
+    "sources_from_cli",
+    "sources_from_pytest",
+]
+
+Kind = Literal["text", "flag"]
 
 
 @dataclass(frozen=True)
 class Option:
-    dest: str
-    flag: str
-    env: str | None
+    """One option and every place it can be set; None where a source does not offer it."""
+
+    name: str
     help: str
-    is_flag: bool = False
-
-    @property
-    def ini(self) -> str:
-        return self.dest
-
-
-OPTIONS = (
-    Option("slo_config", "--slo-config", "SLO_CONFIG",
-           f"config file (default: {conventions.CONFIG_FILE} in the rootdir)"),
-    Option("slo_env", "--slo-env", "SLO_ENV", "environment in the config to probe (default: local)"),
-    Option("slo_pushgateway", "--pushgateway", "PUSHGATEWAY_URL", "Pushgateway URL to push results to"),
-    Option("slo_no_push", "--no-push", None,
-           "do not push results, even if a Pushgateway is configured", is_flag=True),
-    Option("slo_push_required", "--push-required", "SLO_PUSH_REQUIRED",
-           "fail the run (exit 1) when the push fails", is_flag=True),
-    Option("slo_state_file", "--slo-state", "SLO_STATE_FILE",
-           "file keeping the cumulative counters between runs"),
-    Option("slo_instance", "--slo-instance", "SLO_INSTANCE",
-           "runner name in the grouping key (default: host name)"),
-    Option("slo_job", "--slo-job", "SLO_JOB", "job in the grouping key (default: synthetic-probes)"),
-)  # fmt: skip
+    #: pytest's flag (``--slo-env``); the `slo` commands use `cli_flag` where it differs.
+    flag: str | None = None
+    cli_flag: str | None = None
+    env: str | None = None
+    #: The pytest ini key, e.g. ``slo_env`` in ``[tool.pytest.ini_options]``.
+    ini: str | None = None
+    #: The key in `monitoring.yaml` (dotted), for the error message.
+    config_key: str | None = None
+    default: str | bool | None = None
+    kind: Kind = "text"
 
 
-def add_options(parser: pytest.Parser) -> None:
-    group = parser.getgroup("slo", "synthetic monitoring and SLO probes")
-    for option in OPTIONS:
-        if option.is_flag:
-            group.addoption(
-                option.flag, dest=option.dest, action="store_true", default=None, help=option.help
-            )
-        else:
-            group.addoption(option.flag, dest=option.dest, default=None, help=option.help)
-        help_ = f"{option.help} ({option.flag})"
-        if option.is_flag:
-            parser.addini(option.ini, help_, type="bool", default=None)
-        else:
-            parser.addini(option.ini, help_, type="string", default=None)
-
+OPTIONS: dict[str, Option] = {
+    option.name: option
+    for option in (
+        Option("config", f"config file (default: {conventions.CONFIG_FILE})",
+               flag="--slo-config", cli_flag="--config", env="SLO_CONFIG", ini="slo_config",
+               default=conventions.CONFIG_FILE),
+        Option("env", f"environment in the config (default: {conventions.ENVIRONMENT})",
+               flag="--slo-env", cli_flag="--env", env="SLO_ENV", ini="slo_env",
+               default=conventions.ENVIRONMENT),
+        Option("pushgateway", "Pushgateway URL to push results to",
+               flag="--pushgateway", cli_flag="--pushgateway", env="PUSHGATEWAY_URL",
+               ini="slo_pushgateway", config_key="pushgateway.url"),
+        Option("no_push", "do not push results, even if a Pushgateway is configured",
+               flag="--no-push", cli_flag="--no-push", kind="flag", default=False),
+        Option("push_required", "fail the run (exit 1) when the push fails",
+               flag="--push-required", env="SLO_PUSH_REQUIRED", ini="slo_push_required",
+               config_key="pushgateway.required", kind="flag", default=False),
+        Option("state_file", "file keeping the cumulative counters between runs",
+               flag="--slo-state", env="SLO_STATE_FILE", ini="slo_state_file",
+               config_key="pushgateway.state_file"),
+        Option("instance", "runner name in the grouping key (default: host name)",
+               flag="--slo-instance", env="SLO_INSTANCE", ini="slo_instance",
+               config_key="pushgateway.instance"),
+        Option("job", f"job in the grouping key (default: {conventions.JOB})",
+               flag="--slo-job", env="SLO_JOB", ini="slo_job", config_key="pushgateway.job",
+               default=conventions.JOB),
+    )
+}  # fmt: skip
 
 _TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
 
 
-def resolve(config: pytest.Config, dest: str) -> str | bool | None:
-    """The value of one option from the first source that sets it, or None."""
-    option = next(o for o in OPTIONS if o.dest == dest)
-    value = config.getoption(dest, None)
-    if value is not None:
-        return bool(value) if option.is_flag else str(value)
-    if option.env and os.environ.get(option.env):
-        raw = os.environ[option.env]
-        return raw.strip().lower() in _TRUE if option.is_flag else raw
-    ini_value = config.getini(option.ini)
-    if ini_value not in (None, ""):
-        return bool(ini_value) if option.is_flag else str(ini_value)
-    return None
+@dataclass(frozen=True)
+class Sources:
+    """What each source says, by option name; a missing or empty value means "not set"."""
+
+    flags: Mapping[str, object] = field(default_factory=dict)
+    environ: Mapping[str, str] = field(default_factory=dict)
+    ini: Mapping[str, object] = field(default_factory=dict)
+    config: Mapping[str, object] = field(default_factory=dict)
+    #: Named in messages about a config value, e.g. ``monitoring.yaml``.
+    config_file: str = conventions.CONFIG_FILE
+    #: Whose flags `flags` holds, so a message names the flag the user typed.
+    style: Literal["pytest", "cli"] = "cli"
+
+
+@dataclass(frozen=True)
+class Resolved:
+    value: str | bool | None
+    #: Where the value came from, as a user would name it.
+    source: str
+
+
+def _is_set(value: object) -> bool:
+    return value is not None and value != ""
+
+
+def _as(option: Option, value: object, source: str) -> str | bool:
+    if option.kind == "text":
+        return str(value)
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE | _FALSE:
+        return text in _TRUE
+    raise ValueError(f"{source}: expected true or false, got {value!r}")
+
+
+def resolve(name: str, sources: Sources) -> Resolved:
+    """The value of option `name` from the first source that sets it, and that source."""
+    option = OPTIONS[name]
+    flag = sources.flags.get(name)
+    # A store_true flag that was not given is False, not "set to False".
+    if _is_set(flag) and not (option.kind == "flag" and flag is False):
+        shown = (option.flag if sources.style == "pytest" else option.cli_flag) or option.name
+        return Resolved(_as(option, flag, shown), shown)
+    if option.env and _is_set(sources.environ.get(option.env)):
+        source = f"{option.env} environment variable"
+        return Resolved(_as(option, sources.environ[option.env], source), source)
+    if option.ini and _is_set(sources.ini.get(option.ini)):
+        source = f"{option.ini} in the pytest ini file"
+        return Resolved(_as(option, sources.ini[option.ini], source), source)
+    if option.config_key and _is_set(sources.config.get(name)):
+        source = f"{sources.config_file}: {option.config_key}"
+        return Resolved(_as(option, sources.config[name], source), source)
+    return Resolved(option.default, "default")
+
+
+# --- pytest -----------------------------------------------------------------------------------
+
+
+def add_pytest_options(parser: pytest.Parser) -> None:
+    """Each option with a pytest flag, as a flag and an ini key (pytest-timeout's style)."""
+    group = parser.getgroup("slo", "synthetic monitoring and SLO probes")
+    for option in OPTIONS.values():
+        if option.flag is None:
+            continue
+        where = " / ".join(
+            filter(None, [option.env and f"${option.env}", option.ini and f"ini {option.ini}"])
+        )
+        help_ = f"{option.help} ({where})" if where else option.help
+        if option.kind == "flag":
+            group.addoption(
+                option.flag, dest=f"slo_{option.name}", action="store_true", default=None, help=help_
+            )
+        else:
+            group.addoption(option.flag, dest=f"slo_{option.name}", default=None, help=help_)
+        if option.ini:
+            parser.addini(option.ini, f"{option.help} ({option.flag})", default=None)
+
+
+def sources_from_pytest(
+    config: pytest.Config, file_values: Mapping[str, object] | None = None, config_file: str = ""
+) -> Sources:
+    """The sources of a pytest run. Works without the plugin's options registered (``-p no:slo``
+    in `pytest load/`): then only the environment and the defaults apply."""
+    flags: dict[str, object] = {}
+    ini: dict[str, object] = {}
+    for option in OPTIONS.values():
+        if option.flag:
+            flags[option.name] = config.getoption(f"slo_{option.name}", None)
+        if option.ini:
+            with contextlib.suppress(ValueError):  # not registered: the plugin is disabled
+                ini[option.ini] = config.getini(option.ini)
+    return Sources(
+        flags, os.environ, ini, file_values or {}, config_file or conventions.CONFIG_FILE, "pytest"
+    )
+
+
+# --- the `slo` commands -----------------------------------------------------------------------
+
+
+def add_cli_options(parser: argparse.ArgumentParser, names: Iterable[str]) -> None:
+    """The options `names` as flags of an `slo` command; unset flags stay None."""
+    for name in names:
+        option = OPTIONS[name]
+        assert option.cli_flag, f"option {name} has no command-line flag"
+        where = f" (default: ${option.env}, else {option.default})" if option.env else ""
+        if option.kind == "flag":
+            parser.add_argument(option.cli_flag, dest=name, action="store_true", help=option.help)
+        else:
+            parser.add_argument(option.cli_flag, dest=name, metavar=name.upper(), help=option.help + where)
+
+
+def sources_from_cli(
+    args: argparse.Namespace, file_values: Mapping[str, object] | None = None, config_file: str = ""
+) -> Sources:
+    flags = {name: getattr(args, name) for name in OPTIONS if hasattr(args, name)}
+    return Sources(flags, os.environ, {}, file_values or {}, config_file or conventions.CONFIG_FILE)
+
+
+# --- what a probe run resolves to ------------------------------------------------------------
+
+
+def pushgateway_values(settings: PushgatewaySettings) -> dict[str, object]:
+    """The options `monitoring.yaml`'s ``pushgateway:`` section sets, by option name."""
+    return {
+        "pushgateway": settings.url,
+        "push_required": settings.required,
+        "state_file": settings.state_file,
+        "instance": settings.instance,
+        "job": settings.job,
+    }
 
 
 @dataclass(frozen=True)
 class RunOptions:
-    """Everything about where results go, after precedence is applied."""
+    """Where a probe run's results go, after precedence is applied."""
 
     config_path: Path
-    config_explicit: bool
     env_name: str
     push: PushgatewaySettings
     push_enabled: bool
     state_file: Path
+    #: The source of each option, for the report header.
+    sources: Mapping[str, str]
 
     @classmethod
-    def from_pytest(cls, config: pytest.Config, pushgateway: PushgatewaySettings | None) -> RunOptions:
-        explicit_path = resolve(config, "slo_config")
-        path = Path(str(explicit_path)) if explicit_path else config.rootpath / conventions.CONFIG_FILE
-        env_name = str(resolve(config, "slo_env") or "local")
-        base = pushgateway or PushgatewaySettings()
-        url = resolve(config, "slo_pushgateway") or base.url
-        required = resolve(config, "slo_push_required")
-        try:
-            push = base.with_overrides(
-                url=str(url) if url else None,
-                job=str(resolve(config, "slo_job") or base.job),
-                instance=str(resolve(config, "slo_instance") or base.instance or socket.gethostname()),
-                required=base.required if required is None else bool(required),
-            )
-        except ValueError as exc:
-            raise pytest.UsageError(str(exc)) from None
-        state = resolve(config, "slo_state_file") or base.state_file or default_state_file(push.job, env_name)
+    def build(cls, config: Config, sources: Sources) -> RunOptions:
+        """Apply `sources` over the config's ``pushgateway:`` section; ValueError names the source."""
+        values = {name: resolve(name, sources) for name in OPTIONS}
+        text = {name: str(r.value) if r.value is not None else None for name, r in values.items()}
+        base = config.pushgateway
+        push = base
+        for name, field_name in (("pushgateway", "url"), ("job", "job"), ("push_required", "required")):
+            resolved = values[name]
+            if resolved.source != "default":
+                push = _override(push, field_name, resolved)
+        instance = text["instance"] or socket.gethostname()
+        push = _override(push, "instance", Resolved(instance, values["instance"].source))
+        state = text["state_file"] or default_state_file(push.job, config.env_name)
         return cls(
-            config_path=path,
-            config_explicit=bool(explicit_path),
-            env_name=env_name,
+            config_path=config.source,
+            env_name=config.env_name,
             push=push,
-            push_enabled=bool(push.url) and not resolve(config, "slo_no_push"),
-            state_file=Path(str(state)).expanduser(),
+            push_enabled=bool(push.url) and not values["no_push"].value,
+            state_file=Path(state).expanduser(),
+            sources={name: r.source for name, r in values.items()},
         )
+
+
+def _override(settings: PushgatewaySettings, field_name: str, resolved: Resolved) -> PushgatewaySettings:
+    try:
+        return settings.with_overrides(**{field_name: resolved.value})
+    except ValueError as exc:
+        raise ValueError(f"{resolved.source}: {exc}") from None
 
 
 def default_state_file(job: str, env_name: str) -> Path:

@@ -1,13 +1,24 @@
 """The pytest plugin: probes are ordinary tests; this gives them targets and reports their runs.
 
-Registered through the `pytest11` entry point, so `pytest probes/` needs no conftest. It stays
-inert in projects without a `monitoring.yaml` until a probe fixture is used.
+Registered through the `pytest11` entry point, so `pytest probes/` needs no conftest. It is
+installed for every pytest run in the environment, so it stays out of the way of any project
+that is not a probe project: this module imports nothing heavier than pytest, and the config,
+the HTTP client and the reporting are imported only when a probe needs them.
 
-Per test it provides the fixtures `slo_config`, `targets` and `http` and the marker
-``@pytest.mark.probe(target="api", slo="api-availability")``; it records every request's
-timings and attaches them to the report (as `user_properties`, which xdist forwards to the
-controller). The controller (or the single process) folds the reports into results and hands
-them to :mod:`slo.report.reporter` to push and summarise.
+What is a probe (:func:`is_probe`): a test with the ``probe`` marker, one that uses a probe
+fixture, or one under a ``slo_probe_paths`` directory (default ``probes``); a conftest can
+decide otherwise with the ``pytest_slo_is_probe`` hook (:mod:`slo.hooks`). Only probes are
+reported and pushed.
+
+When the run is a probe run (an argument lies in a probe path, as in `pytest probes/`, or
+``--slo-config`` is given) the config is loaded at start-up, so a mistake is exit code 4 in
+every process, xdist workers included, and JUnit goes to ``reports/junit.xml`` by default.
+Otherwise the config is loaded when a probe fixture first asks for it.
+
+Per probe the plugin records every request's timings and attaches them to the report (as
+`user_properties`, which xdist forwards to the controller). The controller (or the single
+process) hands probe reports to :class:`slo.report.reporter.Reporter`, which folds, saves,
+pushes once and summarises.
 """
 
 from __future__ import annotations
@@ -15,59 +26,181 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from slo.config import Config, ConfigError, Target, load_config
-from slo.options import RunOptions, add_options
-from slo.probe.client import ProbeClient, RequestRecord
-from slo.probe.failures import ProbeFailure
-from slo.report.reporter import Reporter
-from slo.report.results import EVIDENCE_PROPERTY
+from slo import conventions, hooks
+from slo.conventions import EVIDENCE_PROPERTY
+from slo.options import RunOptions, add_pytest_options, pushgateway_values, resolve, sources_from_pytest
 
-__all__ = ["CONFIG_KEY", "probe_marker", "record_requests"]
+if TYPE_CHECKING:
+    from slo.config import Config, Target
+    from slo.probe.client import ProbeClient, RequestRecord
+    from slo.report.reporter import Reporter
 
-CONFIG_KEY = pytest.StashKey[Config]()
-_CONFIG_ERROR_KEY = pytest.StashKey[str]()
-_RECORDS_KEY = pytest.StashKey[list[RequestRecord]]()
+__all__ = ["is_probe", "probe_config", "probe_marker", "record_requests"]
+
+#: The keyword arguments ``@pytest.mark.probe`` takes.
+MARKER_ARGUMENTS = ("target", "slo", "kind")
+PROBE_FIXTURES = frozenset({"slo_config", "targets", "http"})
+
+_CONFIG_KEY = pytest.StashKey["Config"]()
+_OPTIONS_KEY = pytest.StashKey[RunOptions]()
+_PROBE_RUN_KEY = pytest.StashKey[bool]()
+_IS_PROBE_KEY = pytest.StashKey[bool]()
+_MARKER_ERROR_KEY = pytest.StashKey[str]()
+_RECORDS_KEY = pytest.StashKey[list["RequestRecord"]]()
 _FIRST_TARGET_KEY = pytest.StashKey[str]()
 _PREFETCHED_KEY = pytest.StashKey[bool]()
 
-DEFAULT_JUNIT = Path("reports") / "junit.xml"
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    pluginmanager.add_hookspecs(hooks)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    add_options(parser)
+    add_pytest_options(parser)
+    parser.addini(
+        "slo_probe_paths",
+        "directories whose tests are probes, relative to the rootdir (default: probes)",
+        type="paths",
+        default=[],
+    )
 
 
 def _is_worker(config: pytest.Config) -> bool:
     return hasattr(config, "workerinput")
 
 
+def _probe_paths(config: pytest.Config) -> list[Path]:
+    configured: list[Path] = config.getini("slo_probe_paths")
+    return [path.resolve() for path in configured] or [(config.rootpath / "probes").resolve()]
+
+
+def _in_probe_path(path: Path, config: pytest.Config) -> bool:
+    path = path.resolve()
+    return any(path.is_relative_to(probes) for probes in _probe_paths(config))
+
+
+def _is_probe_run(config: pytest.Config) -> bool:
+    """`pytest probes/`, `pytest probes/test_health.py::test_api_health`, or `pytest .` in a
+    project that has a probe directory; never a run of some other project's tests."""
+    if config.getoption("slo_config", None):
+        return True
+    probe_dirs = [path for path in _probe_paths(config) if path.is_dir()]
+    for arg in config.args:
+        path = Path(config.invocation_params.dir, arg.split("::", 1)[0]).resolve()
+        if any(path.is_relative_to(probes) or probes.is_relative_to(path) for probes in probe_dirs):
+            return True
+    return False
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "probe(target=None, slo=None): link a probe to a config target and an SLO (labels of its metrics)",
+        "probe(target=None, slo=None, kind=None): a probe of a config target, linked to an SLO "
+        "(labels of its metrics)",
     )
-    options = RunOptions.from_pytest(config, None)
-    if not options.config_explicit and not options.config_path.exists():
-        # Not a probe project: stay out of the way until a probe fixture asks for the config.
-        config.stash[_CONFIG_ERROR_KEY] = (
-            f"{options.config_path}: config file not found (use --slo-config or SLO_CONFIG)"
-        )
-        return
+    probe_run = _is_probe_run(config)
+    config.stash[_PROBE_RUN_KEY] = probe_run
+    if probe_run:
+        try:
+            _load_config(config)
+        except _ConfigUnavailable as exc:
+            raise pytest.UsageError(str(exc)) from None
+        if not _is_worker(config) and config.option.xmlpath is None:
+            config.option.xmlpath = str(config.rootpath / conventions.PROBE_JUNIT)
+    if not _is_worker(config):
+        config.pluginmanager.register(_ProbeReports(config), "slo-reports")
+
+
+class _ConfigUnavailable(Exception):
+    """The config cannot be loaded; the message is the one line to show."""
+
+
+def _config_location(config: pytest.Config) -> tuple[Path, str]:
+    sources = sources_from_pytest(config)
+    explicit = resolve("config", sources)
+    path = (
+        Path(config.invocation_params.dir, str(explicit.value))
+        if explicit.source != "default"
+        else config.rootpath / conventions.CONFIG_FILE
+    )
+    return path, str(resolve("env", sources).value)
+
+
+def probe_config(config: pytest.Config) -> Config:
+    """The validated `monitoring.yaml`, with only the selected environment.
+
+    For probe modules that parametrise from the config in ``pytest_generate_tests``::
+
+        def pytest_generate_tests(metafunc):
+            endpoints = probe_config(metafunc.config).probes.latency.endpoints
+
+    A config that cannot be loaded ends the run with its one-line error (exit code 4).
+    """
     try:
-        slo_config = load_config(options.config_path, options.env_name)
-    except ConfigError as exc:
-        raise pytest.UsageError(str(exc)) from None
-    options = RunOptions.from_pytest(config, slo_config.pushgateway)
-    config.stash[CONFIG_KEY] = slo_config
-    if _is_worker(config):
-        return
-    if config.option.xmlpath is None:
-        config.option.xmlpath = str(config.rootpath / DEFAULT_JUNIT)
-    config.pluginmanager.register(Reporter(config, slo_config, options), "slo-reporter")
+        return _load_config(config)
+    except _ConfigUnavailable as exc:
+        pytest.exit(str(exc), returncode=pytest.ExitCode.USAGE_ERROR)
+
+
+def _load_config(config: pytest.Config) -> Config:
+    """The config, loaded once per process; raises _ConfigUnavailable."""
+    if _CONFIG_KEY in config.stash:
+        return config.stash[_CONFIG_KEY]
+    from slo.config import ConfigError, load_config
+
+    path, env_name = _config_location(config)
+    try:
+        loaded = load_config(path, env_name)
+        sources = sources_from_pytest(config, pushgateway_values(loaded.pushgateway), str(loaded.source))
+        options = RunOptions.build(loaded, sources)
+    except (ConfigError, ValueError) as exc:
+        raise _ConfigUnavailable(str(exc)) from None
+    config.stash[_CONFIG_KEY] = loaded
+    config.stash[_OPTIONS_KEY] = options
+    return loaded
+
+
+def pytest_report_header(config: pytest.Config) -> list[str] | None:
+    """The resolved settings and where each came from, so a run explains its own setup."""
+    if _OPTIONS_KEY not in config.stash:
+        return None
+    options = config.stash[_OPTIONS_KEY]
+    sources = options.sources
+    if options.push_enabled and options.push.url:
+        from slo.redact import safe_url
+
+        push = f"{safe_url(options.push.url)} ({sources['pushgateway']})"
+    elif options.push.url:
+        push = f"off ({sources['no_push']})"
+    else:
+        push = "off (no pushgateway.url, --pushgateway or PUSHGATEWAY_URL)"
+    return [
+        f"slo: config {options.config_path} ({sources['config']}), "
+        f"environment {options.env_name} ({sources['env']})",
+        f"slo: pushgateway {push}, state file {options.state_file}",
+    ]
+
+
+# --- which tests are probes -------------------------------------------------------------------
+
+
+def is_probe(item: pytest.Item) -> bool:
+    """Whether `item`'s result is reported and pushed (see the module docstring)."""
+    if _IS_PROBE_KEY not in item.stash:
+        decided = item.config.hook.pytest_slo_is_probe(item=item)
+        if decided is None:
+            decided = (
+                item.get_closest_marker("probe") is not None
+                or not PROBE_FIXTURES.isdisjoint(getattr(item, "fixturenames", ()))
+                or _in_probe_path(item.path, item.config)
+            )
+        item.stash[_IS_PROBE_KEY] = bool(decided)
+    return item.stash[_IS_PROBE_KEY]
 
 
 def probe_marker(item: pytest.Item) -> tuple[str | None, str]:
@@ -78,12 +211,46 @@ def probe_marker(item: pytest.Item) -> tuple[str | None, str]:
     return marker.kwargs.get("target"), marker.kwargs.get("slo", "") or ""
 
 
+def _marker_problem(item: pytest.Item) -> str | None:
+    for marker in item.iter_markers("probe"):
+        if marker.args:
+            return (
+                f"{item.nodeid}: @pytest.mark.probe takes keyword arguments only "
+                f"({', '.join(f'{name}=' for name in MARKER_ARGUMENTS)}), got {marker.args!r}"
+            )
+        unknown = sorted(set(marker.kwargs) - set(MARKER_ARGUMENTS))
+        if unknown:
+            return (
+                f"{item.nodeid}: @pytest.mark.probe: unknown argument {', '.join(f'{u}=' for u in unknown)} "
+                f"(known: {', '.join(MARKER_ARGUMENTS)})"
+            )
+    return None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        problem = _marker_problem(item)
+        if problem is None:
+            continue
+        if not _is_worker(config):
+            raise pytest.UsageError(problem)
+        # A worker cannot stop the session cleanly (xdist reports a crash): the probe errors.
+        item.stash[_MARKER_ERROR_KEY] = problem
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    problem = item.stash.get(_MARKER_ERROR_KEY, None)
+    if problem is not None:
+        raise pytest.UsageError(problem)
+
+
+# --- fixtures ---------------------------------------------------------------------------------
+
+
 @pytest.fixture(scope="session")
 def slo_config(pytestconfig: pytest.Config) -> Config:
     """The validated `monitoring.yaml`, with only the selected environment."""
-    if CONFIG_KEY not in pytestconfig.stash:
-        pytest.exit(pytestconfig.stash[_CONFIG_ERROR_KEY], returncode=pytest.ExitCode.USAGE_ERROR)
-    return pytestconfig.stash[CONFIG_KEY]
+    return probe_config(pytestconfig)
 
 
 @pytest.fixture(scope="session")
@@ -99,6 +266,8 @@ def http(request: pytest.FixtureRequest, slo_config: Config) -> Iterator[Callabl
     With no name it uses the probe marker's target. A target that this environment does not
     define skips the probe (naming the target), so one probe file serves every environment.
     """
+    from slo.probe.client import ProbeClient
+
     clients: dict[str, ProbeClient] = {}
     records = request.node.stash.setdefault(_RECORDS_KEY, [])
 
@@ -129,13 +298,24 @@ def record_requests(item: pytest.Item, target: str, records: list[RequestRecord]
     item.stash[_PREFETCHED_KEY] = True
 
 
+# --- reports ----------------------------------------------------------------------------------
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
-    if call.when == "teardown":
+    if not is_probe(item):
         return report
+    if call.when == "teardown":
+        if report.failed:
+            report.user_properties.append(
+                (EVIDENCE_PROPERTY, _evidence(item, call.excinfo and call.excinfo.value))
+            )
+        return report
+    from slo.probe.failures import ProbeFailure
+
     exception = call.excinfo.value if call.excinfo is not None else None
     if isinstance(exception, ProbeFailure):
         # The message already says what happened; the traceback through httpx helps nobody.
@@ -150,6 +330,8 @@ def pytest_runtest_makereport(
 
 
 def _evidence(item: pytest.Item, exception: BaseException | None) -> str:
+    from slo.probe.failures import ProbeFailure
+
     marker_target, slo = probe_marker(item)
     records = item.stash.get(_RECORDS_KEY, [])
     reason = None
@@ -171,3 +353,47 @@ def _evidence(item: pytest.Item, exception: BaseException | None) -> str:
     if item.stash.get(_PREFETCHED_KEY, False):
         evidence["duration"] = round(sum(record.elapsed for record in records), 6)
     return json.dumps(evidence, separators=(",", ":"))
+
+
+def _has_evidence(report: pytest.TestReport) -> bool:
+    return any(name == EVIDENCE_PROPERTY for name, _ in report.user_properties)
+
+
+class _ProbeReports:
+    """In the process that sees every report (never an xdist worker): hands probe reports to
+    the reporter, which is imported and created at the first one. A run without probes
+    imports nothing, writes nothing and pushes nothing."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.reporter: Reporter | None = None
+        self.probes: set[str] = set()
+
+    def _reporter(self) -> Reporter:
+        if self.reporter is None:
+            from slo.report.reporter import Reporter
+
+            slo_config = probe_config(self.config)
+            self.reporter = Reporter(self.config, slo_config, self.config.stash[_OPTIONS_KEY])
+        return self.reporter
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        # Every phase of a probe carries evidence when it matters; a passing setup does not,
+        # but it only opens the probe's result, which the call report does as well.
+        if _has_evidence(report) or report.nodeid in self.probes:
+            self.probes.add(report.nodeid)
+            self._reporter().pytest_runtest_logreport(report)
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        # A probe module that fails to import is a failed run, not silence.
+        if report.failed and report.fspath and _in_probe_path(Path(report.fspath), self.config):
+            self._reporter().pytest_collectreport(report)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if self.reporter is not None:
+            self.reporter.pytest_sessionfinish(session)
+
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        if self.reporter is not None:
+            self.reporter.pytest_terminal_summary(terminalreporter)

@@ -32,6 +32,11 @@ from xml.etree import ElementTree
 import pytest
 import yaml
 
+# The plugin imports the HTTP stack lazily, inside the in-process run; pytester then drops
+# those modules again, while httpx keeps its cache of httpcore's exception classes, so the
+# next run's httpcore errors would no longer match it. Imported here, they outlive every run.
+import slo.probe.client  # noqa: F401
+
 __all__ = [
     "INI",
     "PROBES_DIR",

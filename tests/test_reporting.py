@@ -75,6 +75,8 @@ def project(
     monkeypatch: pytest.MonkeyPatch,
 ) -> pytest.Pytester:
     pytester.makefile(".yaml", monitoring=CONFIG)
+    # The whole project is probes (as if they lived under probes/), so every test is reported.
+    pytester.makeini("[pytest]\nslo_probe_paths = .\n")
     pytester.makepyfile(test_probes=PROBES)
     monkeypatch.setenv("SLO_STATE_FILE", str(tmp_path_factory.mktemp("state") / "state.json"))
     monkeypatch.setenv("SLO_INSTANCE", "runner-1")

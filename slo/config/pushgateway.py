@@ -40,9 +40,9 @@ class PushgatewaySettings(StrictModel):
 
     def with_overrides(self, **overrides: object) -> PushgatewaySettings:
         """These settings with values from flags or the environment, validated like the file,
-        so `--pushgateway host:9091` is one clear line (ValueError), not a failed push later."""
+        so `--pushgateway host:9091` is one clear line (ValueError), not a failed push later.
+        The caller knows where the value came from and names it (see `slo.options`)."""
         try:
             return PushgatewaySettings.model_validate({**self.model_dump(), **overrides})
         except ValidationError as exc:
-            problem = exc.errors()[0]["msg"].removeprefix("Value error, ")
-            raise ValueError(f"--pushgateway / PUSHGATEWAY_URL: {problem}") from None
+            raise ValueError(exc.errors()[0]["msg"].removeprefix("Value error, ")) from None

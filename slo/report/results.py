@@ -13,11 +13,10 @@ from typing import Any, Literal
 
 import pytest
 
+from slo.conventions import EVIDENCE_PROPERTY
 from slo.probe.failures import FAILURE_REASONS
 
 __all__ = ["EVIDENCE_PROPERTY", "Outcome", "ProbeResult", "ResultCollector"]
-
-EVIDENCE_PROPERTY = "slo_evidence"
 
 Outcome = Literal["passed", "failed", "skipped", "error"]
 
