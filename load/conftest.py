@@ -26,7 +26,7 @@ from slo import conventions
 from slo.config import ConfigError, load_config
 from slo.loadgate.summary import render
 from slo.loadgate.verdict import planned_thresholds
-from slo.options import resolve
+from slo.options import resolve, sources_from_pytest
 
 _RUN_KEY = pytest.StashKey[dict[str, Any]]()
 
@@ -41,10 +41,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def _config_and_env(config: pytest.Config) -> tuple[Path, str]:
-    # The plugin's options, with its precedence: command line > environment > ini.
-    path = resolve(config, "slo_config")
-    env_name = str(resolve(config, "slo_env") or "local")
-    return Path(str(path)) if path else config.rootpath / conventions.CONFIG_FILE, env_name
+    # The plugin's options and precedence; with `-p no:slo` only the environment and defaults.
+    sources = sources_from_pytest(config)
+    path = resolve("config", sources)
+    env_name = str(resolve("env", sources).value)
+    if path.source == "default":
+        return config.rootpath / conventions.CONFIG_FILE, env_name
+    return Path(config.invocation_params.dir, str(path.value)), env_name
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -52,16 +55,15 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(
             "pytest load/ is one load run: do not use -n (slo load --workers spreads the load)"
         )
-    # The probe plugin reports every test as a probe and pushes them under the probes' job:
-    # load thresholds are not probes, and that PUT would replace the probes' group. The load
-    # run pushes its own metrics under job load-test.
-    reporter = config.pluginmanager.get_plugin("slo-reporter")
-    if reporter is not None:
-        config.pluginmanager.unregister(reporter)
-    default_junit = config.rootpath / "reports" / "junit.xml"
-    if config.option.xmlpath and Path(config.option.xmlpath) == default_junit:
-        # The probe plugin's default; the probes' report must not be overwritten by this one.
-        config.option.xmlpath = str(config.rootpath / "reports" / "load" / "junit.xml")
+    if config.option.xmlpath is None:
+        config.option.xmlpath = str(config.rootpath / conventions.LOAD_REPORTS / "junit.xml")
+
+
+@pytest.hookimpl(optionalhook=True)  # the slo plugin's hook; with `-p no:slo` nobody calls it
+def pytest_slo_is_probe(item: pytest.Item) -> bool:
+    """Load thresholds are not probes: the load run pushes its own metrics under its own job,
+    and reporting these as probes would replace the probes' group on the Pushgateway."""
+    return False
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -80,7 +82,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def load_summary(pytestconfig: pytest.Config) -> dict[str, Any]:
     """The summary of one `slo load` run, shared by every threshold's test case."""
     path, env_name = _config_and_env(pytestconfig)
-    report_dir = pytestconfig.rootpath / "reports" / "load"
+    report_dir = pytestconfig.rootpath / conventions.LOAD_REPORTS
     # --report-dir last, so `--load-args` cannot move the summary away from where it is read.
     command = [
         sys.executable, "-m", "slo", "load",

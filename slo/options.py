@@ -38,6 +38,7 @@ __all__ = [
     "add_cli_options",
     "add_pytest_options",
     "resolve",
+    "resolve_cli",
     "sources_from_cli",
     "sources_from_pytest",
 ]
@@ -86,6 +87,7 @@ OPTIONS: dict[str, Option] = {
         Option("instance", "runner name in the grouping key (default: host name)",
                flag="--slo-instance", env="SLO_INSTANCE", ini="slo_instance",
                config_key="pushgateway.instance"),
+        Option("prometheus", "Prometheus base URL", cli_flag="--prometheus", env="PROMETHEUS_URL"),
         Option("job", f"job in the grouping key (default: {conventions.JOB})",
                flag="--slo-job", env="SLO_JOB", ini="slo_job", config_key="pushgateway.job",
                default=conventions.JOB),
@@ -196,12 +198,15 @@ def sources_from_pytest(
 # --- the `slo` commands -----------------------------------------------------------------------
 
 
-def add_cli_options(parser: argparse.ArgumentParser, names: Iterable[str]) -> None:
+def add_cli_options(parser: argparse._ActionsContainer, names: Iterable[str]) -> None:
     """The options `names` as flags of an `slo` command; unset flags stay None."""
     for name in names:
         option = OPTIONS[name]
         assert option.cli_flag, f"option {name} has no command-line flag"
-        where = f" (default: ${option.env}, else {option.default})" if option.env else ""
+        fallbacks = [f"${option.env}" for _ in [0] if option.env] + [str(option.default)] * (
+            option.default is not None
+        )
+        where = f" (default: {', else '.join(fallbacks)})" if fallbacks else ""
         if option.kind == "flag":
             parser.add_argument(option.cli_flag, dest=name, action="store_true", help=option.help)
         else:
@@ -213,6 +218,16 @@ def sources_from_cli(
 ) -> Sources:
     flags = {name: getattr(args, name) for name in OPTIONS if hasattr(args, name)}
     return Sources(flags, os.environ, {}, file_values or {}, config_file or conventions.CONFIG_FILE)
+
+
+def resolve_cli(args: argparse.Namespace) -> argparse.Namespace:
+    """`args` with every option added by :func:`add_cli_options` replaced by its resolved value
+    (flag, else environment variable, else default), so the command reads final values."""
+    sources = sources_from_cli(args)
+    for name in OPTIONS:
+        if hasattr(args, name):
+            setattr(args, name, resolve(name, sources).value)
+    return args
 
 
 # --- what a probe run resolves to ------------------------------------------------------------

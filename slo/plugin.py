@@ -47,7 +47,6 @@ PROBE_FIXTURES = frozenset({"slo_config", "targets", "http"})
 
 _CONFIG_KEY = pytest.StashKey["Config"]()
 _OPTIONS_KEY = pytest.StashKey[RunOptions]()
-_PROBE_RUN_KEY = pytest.StashKey[bool]()
 _IS_PROBE_KEY = pytest.StashKey[bool]()
 _MARKER_ERROR_KEY = pytest.StashKey[str]()
 _RECORDS_KEY = pytest.StashKey[list["RequestRecord"]]()
@@ -86,8 +85,6 @@ def _in_probe_path(path: Path, config: pytest.Config) -> bool:
 def _is_probe_run(config: pytest.Config) -> bool:
     """`pytest probes/`, `pytest probes/test_health.py::test_api_health`, or `pytest .` in a
     project that has a probe directory; never a run of some other project's tests."""
-    if config.getoption("slo_config", None):
-        return True
     probe_dirs = [path for path in _probe_paths(config) if path.is_dir()]
     for arg in config.args:
         path = Path(config.invocation_params.dir, arg.split("::", 1)[0]).resolve()
@@ -104,15 +101,15 @@ def pytest_configure(config: pytest.Config) -> None:
         "(labels of its metrics)",
     )
     probe_run = _is_probe_run(config)
-    config.stash[_PROBE_RUN_KEY] = probe_run
-    if probe_run:
+    # Asked for on the command line, a broken config is exit 4 even outside the probe paths.
+    if probe_run or config.getoption("slo_config", None):
         try:
             _load_config(config)
         except _ConfigUnavailable as exc:
             raise pytest.UsageError(str(exc)) from None
-        if not _is_worker(config) and config.option.xmlpath is None:
-            config.option.xmlpath = str(config.rootpath / conventions.PROBE_JUNIT)
     if not _is_worker(config):
+        if probe_run and config.option.xmlpath is None:
+            config.option.xmlpath = str(config.rootpath / conventions.PROBE_JUNIT)
         config.pluginmanager.register(_ProbeReports(config), "slo-reports")
 
 
@@ -192,7 +189,8 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
 def is_probe(item: pytest.Item) -> bool:
     """Whether `item`'s result is reported and pushed (see the module docstring)."""
     if _IS_PROBE_KEY not in item.stash:
-        decided = item.config.hook.pytest_slo_is_probe(item=item)
+        # ihook: a conftest answers for the tests of its own directory only.
+        decided = item.ihook.pytest_slo_is_probe(item=item)
         if decided is None:
             decided = (
                 item.get_closest_marker("probe") is not None

@@ -78,8 +78,8 @@ def test_mistakes_name_the_key(tmp_path: Path, load: str, message: str) -> None:
         (["--bogus"], "unrecognized arguments: --bogus"),
         (["--env", "prod"], "environments: unknown environment 'prod' (known: local)"),
         (["--locustfile", "missing.py"], "missing.py: locustfile not found (use --locustfile)"),
-        (["--pushgateway", "http://pg:99999"], "--pushgateway / PUSHGATEWAY_URL: invalid port in URL"),
-        (["--pushgateway", "pg:9091"], "--pushgateway / PUSHGATEWAY_URL: invalid URL 'pg:9091'"),
+        (["--pushgateway", "http://pg:99999"], "--pushgateway: invalid port in URL"),
+        (["--pushgateway", "pg:9091"], "--pushgateway: invalid URL 'pg:9091'"),
     ],
 )
 def test_usage_errors_are_one_line_and_status_4(

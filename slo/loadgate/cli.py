@@ -8,7 +8,6 @@ config file, which beats the built-in defaults.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from collections.abc import Sequence
@@ -20,6 +19,7 @@ from slo.config import Config, ConfigError, PushgatewaySettings, load_config
 from slo.loadgate.runner import LoadRun, LocustFailure, run_locust
 from slo.loadgate.summary import RunInfo, failed_summary, render, summary, write_summary
 from slo.loadgate.verdict import evaluate
+from slo.options import add_cli_options, pushgateway_values, resolve, sources_from_cli
 from slo.units import parse_duration
 
 __all__ = ["EXIT_CODES", "main"]
@@ -84,15 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     where = parser.add_argument_group("what to load")
-    where.add_argument(
-        "--config",
-        metavar="PATH",
-        type=Path,
-        help=f"config file (default $SLO_CONFIG, else {conventions.CONFIG_FILE})",
-    )
-    where.add_argument(
-        "--env", metavar="NAME", help="environment in the config (default $SLO_ENV, else local)"
-    )
+    add_cli_options(where, ["config", "env"])
     where.add_argument(
         "--locustfile",
         metavar="PATH",
@@ -144,17 +136,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--report-dir",
         metavar="DIR",
         type=Path,
-        default=Path("reports/load"),
+        default=conventions.LOAD_REPORTS,
         help="where summary.json, Locust's HTML and CSV go (default %(default)s)",
     )
-    output.add_argument(
-        "--pushgateway",
-        metavar="URL",
-        help="push the verdict to this Pushgateway (default $PUSHGATEWAY_URL, else pushgateway.url)",
-    )
-    output.add_argument(
-        "--no-push", action="store_true", help="do not push, even if a Pushgateway is configured"
-    )
+    add_cli_options(output, ["pushgateway", "no_push"])
     output.add_argument(
         "--verbose", action="store_true", help="show Locust's output instead of logging it to the report dir"
     )
@@ -162,9 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _load(args: argparse.Namespace) -> Config:
-    path = args.config or Path(os.environ.get("SLO_CONFIG") or conventions.CONFIG_FILE)
-    env_name = args.env or os.environ.get("SLO_ENV") or "local"
-    config = load_config(path, env_name)
+    sources = sources_from_cli(args)
+    config = load_config(str(resolve("config", sources).value), str(resolve("env", sources).value))
     overrides = {
         "users": args.users,
         "spawn_rate": args.spawn_rate,
@@ -202,15 +186,17 @@ def _load_run(args: argparse.Namespace, config: Config) -> LoadRun:
 
 def _push_settings(args: argparse.Namespace, config: Config) -> PushgatewaySettings | None:
     """Where to push, or None; checked before the run, so a bad URL never wastes one."""
-    # The probe plugin's precedence: flag, then environment variable, then the config.
-    base = config.pushgateway
-    url = args.pushgateway or os.environ.get("PUSHGATEWAY_URL") or base.url
-    instance = os.environ.get("SLO_INSTANCE") or base.instance
-    try:
-        settings = base.with_overrides(url=url, instance=instance)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    return None if args.no_push or not settings.url else settings
+    sources = sources_from_cli(args, pushgateway_values(config.pushgateway), str(config.source))
+    if resolve("no_push", sources).value:
+        return None
+    settings = config.pushgateway
+    for name, field_name in (("pushgateway", "url"), ("instance", "instance")):
+        resolved = resolve(name, sources)
+        try:
+            settings = settings.with_overrides(**{field_name: resolved.value})
+        except ValueError as exc:
+            raise UsageError(f"{resolved.source}: {exc}") from None
+    return settings if settings.url else None
 
 
 def _push(settings: PushgatewaySettings | None, data: dict[str, Any]) -> bool:

@@ -35,9 +35,9 @@ from locust import between
 from locust.contrib.fasthttp import FastHttpUser, ResponseContextManager
 from locust.event import Events
 
-from slo import conventions
 from slo.config import Config, ConfigError, load_config
 from slo.loadgate.samples import CONFIG_ERROR_PREFIX, CONFIG_ERROR_STATUS
+from slo.options import Sources, resolve
 
 __all__ = ["LoadPlan", "expect_json"]
 
@@ -66,9 +66,11 @@ class LoadPlan:
     @classmethod
     def from_environment(cls, events: Events) -> LoadPlan:
         """Load the config named by ``SLO_CONFIG`` / ``SLO_ENV``; a mistake exits (status 4)."""
-        path = os.environ.get("SLO_CONFIG") or conventions.CONFIG_FILE
+        sources = Sources(environ=os.environ)
         try:
-            return cls(load_config(path, os.environ.get("SLO_ENV") or "local"), events)
+            return cls(
+                load_config(str(resolve("config", sources).value), str(resolve("env", sources).value)), events
+            )
         except ConfigError as exc:
             _config_error(str(exc))
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import calendar
 import json
 import math
-import os
 import sys
 import time
 from collections.abc import Sequence
@@ -29,6 +28,7 @@ from slo.objectives.inputs import ArgumentParser, add_config_options, fail, load
 from slo.objectives.promql import PrometheusClient, PrometheusError, Sample
 from slo.objectives.rules.sli import sli_query
 from slo.objectives.rules.windows import burn_windows
+from slo.options import add_cli_options
 from slo.units import format_duration
 
 __all__ = ["BudgetRow", "budget_rows", "main", "render_table", "time_to_exhaustion"]
@@ -199,12 +199,7 @@ def render_table(rows: Sequence[BudgetRow]) -> str:
 def _parser() -> ArgumentParser:
     parser = ArgumentParser(prog="slo budget", description=__doc__.split("\n\n")[0])
     add_config_options(parser)
-    parser.add_argument(
-        "--prometheus",
-        default=os.environ.get("PROMETHEUS_URL"),
-        metavar="URL",
-        help="Prometheus base URL (default: $PROMETHEUS_URL)",
-    )
+    add_cli_options(parser, ["prometheus"])
     parser.add_argument(
         "--slo", action="append", default=[], metavar="NAME", help="only this SLO (repeatable)"
     )

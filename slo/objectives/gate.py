@@ -14,7 +14,6 @@ without data is a failed condition, never a pass. Exit 0 only when every conditi
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 import xml.etree.ElementTree as ElementTree
@@ -29,6 +28,7 @@ from slo.objectives.budget import BudgetRow, budget_rows, select
 from slo.objectives.inputs import ArgumentParser, add_config_options, fail, load_inputs, parse
 from slo.objectives.promql import PrometheusClient, PrometheusError
 from slo.objectives.rules.sli import sli_query
+from slo.options import add_cli_options
 
 __all__ = ["Condition", "budget_conditions", "junit_conditions", "load_conditions", "main"]
 
@@ -150,12 +150,7 @@ def _parser() -> ArgumentParser:
     add_config_options(parser)
     parser.add_argument("--junit", metavar="FILE", help="JUnit XML of the probe run")
     parser.add_argument("--load", metavar="FILE", help="load test summary.json")
-    parser.add_argument(
-        "--prometheus",
-        metavar="URL",
-        default=os.environ.get("PROMETHEUS_URL"),
-        help="check the error budget in this Prometheus (default: $PROMETHEUS_URL, only with --min-budget)",
-    )
+    add_cli_options(parser, ["prometheus"])
     parser.add_argument(
         "--min-budget",
         type=float,
@@ -172,13 +167,14 @@ def _parser() -> ArgumentParser:
 
 
 def _budget(args: Any) -> list[Condition]:
-    slos = select(load_inputs(args).slos, args.slo)
+    inputs = load_inputs(args)
+    slos = select(inputs.slos, args.slo)
     try:
         with PrometheusClient(args.prometheus) as prometheus:
             rows = budget_rows(prometheus, slos)
     except PrometheusError as exc:
         return [Condition("budget", "prometheus", False, str(exc))]
-    return budget_conditions(rows, slos, args.min_budget, args.env)
+    return budget_conditions(rows, slos, args.min_budget, inputs.config.env_name)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,14 +1,13 @@
 """What every SLO command reads: the config file, its environment and OpenSLO files.
 
-`slo rules`, `slo budget`, `slo dashboard` and `slo gate` share these options and their
-precedence (flag > environment variable > default), and report every mistake as one line
-with exit code 4, like the pytest plugin.
+`slo rules`, `slo budget`, `slo dashboard` and `slo gate` share these options and the one
+precedence of `slo.options`, and report every mistake as one line with exit code 4, like the
+pytest plugin.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from slo import conventions
 from slo.config import Config, ConfigError, load_config
 from slo.config.objectives import SLO
 from slo.objectives.openslo import load_openslo
+from slo.options import add_cli_options, resolve_cli
 
 __all__ = [
     "USAGE_ERROR",
@@ -29,8 +29,7 @@ __all__ = [
     "parse",
 ]
 
-#: Exit code for usage and config errors, the same as pytest's.
-USAGE_ERROR = 4
+USAGE_ERROR = conventions.USAGE_ERROR
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -42,17 +41,9 @@ class ArgumentParser(argparse.ArgumentParser):
 
 
 def add_config_options(parser: argparse.ArgumentParser) -> None:
-    """``--config``, ``--env`` and ``--openslo``."""
-    parser.add_argument(
-        "--config",
-        default=os.environ.get("SLO_CONFIG", conventions.CONFIG_FILE),
-        help="config file (default: $SLO_CONFIG, else monitoring.yaml)",
-    )
-    parser.add_argument(
-        "--env",
-        default=os.environ.get("SLO_ENV", "local"),
-        help="environment in the config (default: $SLO_ENV, else local)",
-    )
+    """``--config``, ``--env`` (resolved like every entry point's, see `slo.options`) and
+    ``--openslo``."""
+    add_cli_options(parser, ["config", "env"])
     parser.add_argument(
         "--openslo",
         action="append",
@@ -87,5 +78,5 @@ def fail(message: str, code: int = USAGE_ERROR) -> int:
 
 
 def parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
-    """Parse `argv` (the process's arguments when None)."""
-    return parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    """Parse `argv` (the process's arguments when None), options resolved (`slo.options`)."""
+    return resolve_cli(parser.parse_args(list(sys.argv[1:] if argv is None else argv)))
