@@ -23,12 +23,13 @@ from typing import Any
 import pytest
 
 from slo import conventions
-from slo.config import ConfigError, load_config
+from slo.config import ConfigError, LoadSettings, load_config
 from slo.loadgate.summary import render
 from slo.loadgate.verdict import planned_thresholds
 from slo.options import resolve, sources_from_pytest
 
 _RUN_KEY = pytest.StashKey[dict[str, Any]]()
+_SETTINGS_KEY = pytest.StashKey[LoadSettings]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -57,6 +58,11 @@ def pytest_configure(config: pytest.Config) -> None:
         )
     if config.option.xmlpath is None:
         config.option.xmlpath = str(config.rootpath / conventions.LOAD_REPORTS / "junit.xml")
+    path, env_name = _config_and_env(config)
+    try:  # here, not at collection: a config mistake is exit 4 with its one line
+        config.stash[_SETTINGS_KEY] = load_config(path, env_name).load
+    except ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from None
 
 
 @pytest.hookimpl(optionalhook=True)  # the slo plugin's hook; with `-p no:slo` nobody calls it
@@ -69,12 +75,7 @@ def pytest_slo_is_probe(item: pytest.Item) -> bool:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "threshold" not in metafunc.fixturenames:
         return
-    path, env_name = _config_and_env(metafunc.config)
-    try:
-        settings = load_config(path, env_name).load
-    except ConfigError as exc:
-        raise pytest.UsageError(str(exc)) from None
-    names = [name for name, _, _ in planned_thresholds(settings)]
+    names = [name for name, _, _ in planned_thresholds(metafunc.config.stash[_SETTINGS_KEY])]
     metafunc.parametrize("threshold", names, ids=names)
 
 

@@ -67,10 +67,10 @@ class Option:
 OPTIONS: dict[str, Option] = {
     option.name: option
     for option in (
-        Option("config", f"config file (default: {conventions.CONFIG_FILE})",
+        Option("config", "config file",
                flag="--slo-config", cli_flag="--config", env="SLO_CONFIG", ini="slo_config",
                default=conventions.CONFIG_FILE),
-        Option("env", f"environment in the config (default: {conventions.ENVIRONMENT})",
+        Option("env", "environment in the config to use",
                flag="--slo-env", cli_flag="--env", env="SLO_ENV", ini="slo_env",
                default=conventions.ENVIRONMENT),
         Option("pushgateway", "Pushgateway URL to push results to",
@@ -84,11 +84,11 @@ OPTIONS: dict[str, Option] = {
         Option("state_file", "file keeping the cumulative counters between runs",
                flag="--slo-state", env="SLO_STATE_FILE", ini="slo_state_file",
                config_key="pushgateway.state_file"),
-        Option("instance", "runner name in the grouping key (default: host name)",
+        Option("instance", "runner name in the grouping key (default: the host name)",
                flag="--slo-instance", env="SLO_INSTANCE", ini="slo_instance",
                config_key="pushgateway.instance"),
         Option("prometheus", "Prometheus base URL", cli_flag="--prometheus", env="PROMETHEUS_URL"),
-        Option("job", f"job in the grouping key (default: {conventions.JOB})",
+        Option("job", "job in the grouping key",
                flag="--slo-job", env="SLO_JOB", ini="slo_job", config_key="pushgateway.job",
                default=conventions.JOB),
     )
