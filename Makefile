@@ -3,7 +3,10 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-APT_PACKAGES := prometheus-pushgateway prometheus prometheus-alertmanager
+APT_PACKAGES := prometheus-pushgateway prometheus prometheus-alertmanager postgresql redis-server nginx
+# The servers the seed's deployment probes are tested against (started by the tests on loopback).
+SERVER_BINARIES := /usr/lib/postgresql/15/bin/initdb /usr/lib/postgresql/15/bin/pg_ctl /usr/bin/pg_dump \
+	/usr/bin/psql /usr/bin/redis-server /usr/sbin/nginx
 
 .PHONY: demo test lint bench setup system-deps clean
 
@@ -15,11 +18,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# Debian's Prometheus tools: the real Pushgateway, promtool and amtool used by demo and tests.
+# Debian's Prometheus tools (the real Pushgateway, promtool and amtool used by demo and tests),
+# and PostgreSQL, Redis and nginx for the backup, cache and load-balancer probes' tests.
 system-deps:
 	@missing=""; \
 	for tool in prometheus-pushgateway promtool amtool prometheus; do \
 	  command -v $$tool >/dev/null 2>&1 || missing=1; \
+	done; \
+	for binary in $(SERVER_BINARIES); do \
+	  [ -x $$binary ] || missing=1; \
 	done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO=sudo; fi; \

@@ -8,8 +8,12 @@ from typing import Literal
 from pydantic import Field, PrivateAttr
 
 from slo import conventions
+from slo.config.backups import BackupsSettings
+from slo.config.balancer import BalancerProbe
+from slo.config.cache import CacheProbe, RedisTarget
 from slo.config.fields import StrictModel
 from slo.config.load import LoadSettings
+from slo.config.logs import LogsProbe
 from slo.config.objectives import SLO, Budgets
 from slo.config.probes import Probes
 from slo.config.pushgateway import PushgatewaySettings
@@ -33,6 +37,11 @@ class Config(StrictModel):
     slos: list[SLO] = Field(default_factory=list)
     budgets: Budgets = Budgets()
     load: LoadSettings = LoadSettings()
+    #: The seed's other services; each probe module skips while its section is absent.
+    backups: BackupsSettings | None = None
+    cache: CacheProbe | None = None
+    balancer: BalancerProbe | None = None
+    logs: LogsProbe | None = None
 
     _source: Path = PrivateAttr(default=Path(conventions.CONFIG_FILE))
     _env_name: str = PrivateAttr(default=conventions.ENVIRONMENT)
@@ -54,6 +63,16 @@ class Config(StrictModel):
             if slo.name == name:
                 return slo
         raise KeyError(name)
+
+    def redis_target(self, name: str) -> RedisTarget:
+        try:
+            return self.environment.redis[name]
+        except KeyError:
+            known = ", ".join(sorted(self.environment.redis)) or "none"
+            raise ConfigError(
+                f"{self._source}: environments.{self._env_name}.targets: no target {name!r} "
+                f"with kind: redis (known: {known})"
+            ) from None
 
     def target(self, name: str) -> Target:
         try:

@@ -6,8 +6,9 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
+from slo.config.cache import RedisTarget
 from slo.config.fields import Duration, StrictModel, Url
 
 __all__ = ["Check", "Environment", "Target"]
@@ -16,6 +17,8 @@ __all__ = ["Check", "Environment", "Target"]
 class Target(StrictModel):
     """One service the probes talk to; the HTTP client applies all of it to every request."""
 
+    #: ``redis`` targets are split off into :attr:`Environment.redis` before this model sees them.
+    kind: Literal["http"] = "http"
     url: Url
     #: Sent as ``Authorization: Bearer <token>``; write it as ``${ENV_VAR}``.
     token: SecretStr | None = None
@@ -40,6 +43,13 @@ class Target(StrictModel):
             headers["Authorization"] = f"Bearer {self.token.get_secret_value()}"
         return headers
 
+    @field_validator("kind", mode="before")
+    @classmethod
+    def _known_kind(cls, kind: object) -> object:
+        if kind != "http":
+            raise ValueError(f"unknown target kind {kind!r} (known: http, redis)")
+        return kind
+
     @field_validator("token", "node_exporter", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
@@ -49,6 +59,20 @@ class Target(StrictModel):
 
 class Environment(StrictModel):
     targets: dict[str, Target]
+    #: The targets written with ``kind: redis``, kept apart so HTTP code never meets one.
+    redis: dict[str, RedisTarget] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _split_kinds(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or not isinstance(data.get("targets"), dict) or "redis" in data:
+            return data
+        targets = data["targets"]
+        redis = {n: t for n, t in targets.items() if isinstance(t, dict) and t.get("kind") == "redis"}
+        if not redis:
+            return data
+        http = {n: t for n, t in targets.items() if n not in redis}
+        return {**data, "targets": http, "redis": redis}
 
 
 class Check(StrictModel):

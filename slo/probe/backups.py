@@ -1,0 +1,163 @@
+"""What makes a backup good, as the seed's `backup.sh` writes it: pure checks on files.
+
+    backups = list_backups(Path("/backup/claude-code"))
+    problems = unreadable_files(backups[0])    # [] when every archive reads to its end
+
+Each check returns the problems it found as short phrases for the probe's one failure line;
+an empty list means the check passed. The restore check is in :mod:`slo.probe.restore`.
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+import tarfile
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = [
+    "DUMP_TRAILER",
+    "Backup",
+    "format_age",
+    "list_backups",
+    "manifest_problems",
+    "missing_or_empty",
+    "retention_problems",
+    "unreadable_files",
+]
+
+#: The last line `pg_dump` writes in plain format: a dump without it was cut short.
+DUMP_TRAILER = b"-- PostgreSQL database dump complete"
+#: Archives are read through in pieces of this size, so a large one costs bounded memory.
+_CHUNK = 1 << 20
+#: A file name with one of the suffixes backups use: what a manifest is searched for.
+_LISTED_NAME = re.compile(r"[\w.-]+\.(?:tar\.gz|tgz|tar|sql|gz|dump|zip)\b")
+
+
+@dataclass(frozen=True)
+class Backup:
+    """One dated directory of a backup run; its age is its modification time's, as the
+    seed's cleanup (``find -mtime``) sees it."""
+
+    path: Path
+    mtime: float
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+def list_backups(directory: Path) -> list[Backup]:
+    """The backup directories under `directory`, newest first. Raises OSError if unreadable."""
+    backups = [Backup(entry, entry.stat().st_mtime) for entry in directory.iterdir() if entry.is_dir()]
+    return sorted(backups, key=lambda backup: backup.mtime, reverse=True)
+
+
+def format_age(seconds: float) -> str:
+    """An age as the person on call reads it: ``3.2 days``, ``5.0 hours``, ``12 minutes``."""
+    if seconds >= 86400:
+        return f"{seconds / 86400:.1f} days"
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} hours"
+    return f"{max(seconds, 0) / 60:.0f} minutes"
+
+
+def missing_or_empty(backup: Backup, expected: Sequence[str]) -> list[str]:
+    problems = []
+    for name in expected:
+        path = backup.path / name
+        if not path.is_file():
+            problems.append(f"{name} missing")
+        elif path.stat().st_size == 0:
+            problems.append(f"{name} empty")
+    return problems
+
+
+def unreadable_files(backup: Backup, dump: str = "database.sql") -> list[str]:
+    """Every archive read to its end (a truncated or corrupt one fails), and the SQL dump
+    ends with pg_dump's trailer. Files that are missing are `missing_or_empty`'s business."""
+    problems = []
+    for path in sorted(backup.path.iterdir()):
+        if not path.is_file() or path.stat().st_size == 0:
+            continue
+        problem = None
+        if path.name == dump:
+            problem = _dump_problem(path)
+        elif path.name.endswith((".tar.gz", ".tgz", ".tar")):
+            problem = _tar_problem(path)
+        elif path.name.endswith(".gz"):
+            problem = _gzip_problem(path)
+        if problem:
+            problems.append(f"{path.name} {problem}")
+    return problems
+
+
+def _tar_problem(path: Path) -> str | None:
+    try:
+        with tarfile.open(path, "r:*") as archive:
+            for member in archive:
+                if member.isfile():
+                    extracted = archive.extractfile(member)
+                    if extracted is not None:
+                        while extracted.read(_CHUNK):
+                            pass
+    except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
+        return f"unreadable ({_archive_error(exc)})"
+    return None
+
+
+def _gzip_problem(path: Path) -> str | None:
+    try:
+        with gzip.open(path, "rb") as stream:
+            while stream.read(_CHUNK):
+                pass
+    except (EOFError, zlib.error, OSError) as exc:
+        return f"unreadable ({_archive_error(exc)})"
+    return None
+
+
+def _archive_error(exc: BaseException) -> str:
+    if isinstance(exc, EOFError):
+        return "cut short"
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:120]
+
+
+def _dump_problem(path: Path) -> str | None:
+    size = path.stat().st_size
+    with path.open("rb") as stream:
+        stream.seek(max(0, size - 4096))
+        tail = stream.read()
+    if DUMP_TRAILER not in tail:
+        return "cut short (no '-- PostgreSQL database dump complete' at its end)"
+    return None
+
+
+def manifest_problems(backup: Backup, manifest: str) -> list[str]:
+    """The manifest names every other file of the backup, and each file it names exists."""
+    path = backup.path / manifest
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return [f"{manifest} missing"]
+    listed = set(_LISTED_NAME.findall(text))
+    present = {entry.name for entry in backup.path.iterdir() if entry.is_file() and entry.name != manifest}
+    problems = [f"{name} not in {manifest}" for name in sorted(present - listed)]
+    problems += [f"{manifest} lists {name}, which is not there" for name in sorted(listed - present)]
+    return problems
+
+
+def retention_problems(backups: Sequence[Backup], now: float, retention: float, min_count: int) -> list[str]:
+    problems = []
+    if len(backups) < min_count:
+        problems.append(f"{len(backups)} backups, fewer than min_count {min_count}")
+    expired = [backup for backup in backups if now - backup.mtime > retention]
+    if expired:
+        oldest = min(expired, key=lambda backup: backup.mtime)
+        problems.append(
+            f"{len(expired)} older than the retention of {format_age(retention)} "
+            f"(oldest {oldest.name}, {format_age(now - oldest.mtime)}): the cleanup did not run"
+        )
+    return problems
