@@ -213,7 +213,8 @@ def nginx_server(tmp_path: Path, http_block: str, ports: list[int]) -> Iterator[
     require(NGINX)
     home = tmp_path / "nginx"
     (home / "logs").mkdir(parents=True)
-    user = "user nobody;\n" if os.geteuid() == 0 else ""
+    # As root, workers would switch to `nobody`, who cannot enter pytest's private tmp_path.
+    user = "user root;\n" if os.geteuid() == 0 else ""
     config = home / "nginx.conf"
     config.write_text(
         f"{user}daemon off;\nmaster_process on;\nworker_processes 1;\npid {home}/nginx.pid;\n"

@@ -85,7 +85,10 @@ def unreadable_files(backup: Backup, dump: str = "database.sql") -> list[str]:
         problem = None
         if path.name == dump:
             problem = _dump_problem(path)
-        elif path.name.endswith((".tar.gz", ".tgz", ".tar")):
+        elif path.name.endswith((".tar.gz", ".tgz")):
+            # tarfile stops at the tar end marker, before gzip's checksum: check that first.
+            problem = _gzip_problem(path) or _tar_problem(path)
+        elif path.name.endswith(".tar"):
             problem = _tar_problem(path)
         elif path.name.endswith(".gz"):
             problem = _gzip_problem(path)

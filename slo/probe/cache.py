@@ -48,6 +48,8 @@ def where(target: RedisTarget) -> str:
 def redis_client(target: RedisTarget) -> Iterator[redis.Redis]:
     """A client that tries once (no retries: a probe reports what it saw) within the timeout."""
     password = target.password.get_secret_value() if target.password is not None else None
+    # TLS options are accepted only for rediss:// URLs.
+    tls = {"ssl_ca_certs": str(target.ca_file)} if target.url.startswith("rediss:") and target.ca_file else {}
     client = redis.Redis.from_url(
         target.url,
         password=password,
@@ -55,8 +57,8 @@ def redis_client(target: RedisTarget) -> Iterator[redis.Redis]:
         socket_timeout=target.timeout,
         socket_connect_timeout=target.timeout,
         retry=Retry(NoBackoff(), 0),
-        ssl_ca_certs=str(target.ca_file) if target.ca_file else None,
         decode_responses=True,
+        **tls,
     )
     try:
         yield client

@@ -1,0 +1,244 @@
+"""The backup probes against backups in the seed's shape, with a real `pg_dump` of a seeded
+database restored into Debian's PostgreSQL (started here on a loopback port).
+
+Each fault (a truncated dump, a stale backup, a missing file, a corrupt archive, no cleanup,
+an empty table) fails the probe that exists for it, with its one line.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tarfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from probe_project import junit_cases, make_probe_project, run_probes
+from servers import Postgres, postgres_server
+
+from slo.config.backups import RestoreSettings
+from slo.probe.backups import Backup, manifest_problems, unreadable_files
+from slo.probe.restore import SCRATCH_PREFIX, RestoreError, restore_problems
+
+pytest_plugins = ["pytester"]
+
+DAY = 86400
+FRESH = "test_backups::test_newest_backup_is_fresh"
+COMPLETE = "test_backups::test_newest_backup_is_complete"
+READABLE = "test_backups::test_newest_backup_is_readable"
+MANIFEST = "test_backups::test_newest_backup_manifest"
+RETENTION = "test_backups::test_backup_retention"
+RESTORES = "test_backups::test_newest_backup_restores"
+ALL = (FRESH, COMPLETE, READABLE, MANIFEST, RETENTION, RESTORES)
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[Postgres]:
+    with postgres_server() as server:
+        # The seed's database, as `pg_dump -U claude claude_code` would dump it.
+        server.psql("CREATE DATABASE claude_code")
+        server.psql(
+            "CREATE TABLE users (id int PRIMARY KEY, name text);"
+            "INSERT INTO users SELECT n, 'user ' || n FROM generate_series(1, 50) n;"
+            "CREATE TABLE sessions (id int PRIMARY KEY, user_id int REFERENCES users);",
+            "claude_code",
+        )
+        yield server
+
+
+@pytest.fixture(scope="module")
+def dump(postgres: Postgres, tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    path = tmp_path_factory.mktemp("dump") / "database.sql"
+    postgres.pg_dump("claude_code", path)
+    return path.read_bytes()
+
+
+def _tar_gz(member: str, content: bytes) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        info = tarfile.TarInfo(member)
+        info.size = len(content)
+        archive.addfile(info, io.BytesIO(content))
+    return buffer.getvalue()
+
+
+def make_backup(directory: Path, age: float, dump: bytes, name: str = "") -> Path:
+    """One run of the seed's backup.sh, `age` seconds ago."""
+    when = time.time() - age
+    path = directory / (name or time.strftime("%Y-%m-%d_%H-%M-%S", time.localtime(when)))
+    path.mkdir(parents=True)
+    (path / "config.tar.gz").write_bytes(_tar_gz("etc/claude-code/config.yaml", b"port: 8080\n"))
+    (path / "database.sql").write_bytes(dump)
+    # Random-looking content, so the archive is long enough to corrupt in its middle.
+    (path / "logs.tar.gz").write_bytes(_tar_gz("var/log/claude-code/app.log", os.urandom(64 * 1024)))
+    (path / "user-data.tar.gz").write_bytes(_tar_gz("var/lib/claude-code/users.json", b"[]\n"))
+    (path / "manifest.txt").write_text(
+        f"备份清单 日期: {path.name} 配置文件: config.tar.gz 数据库: database.sql "
+        "日志: logs.tar.gz 用户数据: user-data.tar.gz\n",
+        encoding="utf-8",
+    )
+    for entry in (*path.iterdir(), path):
+        os.utime(entry, (when, when))
+    return path
+
+
+def configure(pytester: pytest.Pytester, directory: Path, postgres: Postgres | None = None, **extra: object) -> None:
+    backups: dict[str, object] = {"directory": str(directory), **extra}
+    if postgres is not None:
+        backups["verify"] = "restore"
+        backups["restore"] = {
+            "host": "127.0.0.1",
+            "port": postgres.port,
+            "user": postgres.user,
+            "password": "${TEST_PGPASSWORD}",
+            "tables": ["users", "public.sessions"],
+            "nonempty": ["users"],
+        }
+    make_probe_project(pytester, None, backups=backups)
+
+
+def outcomes(pytester: pytest.Pytester) -> dict[str, tuple[str, str]]:
+    run_probes(pytester, "probes/test_backups.py")
+    cases = junit_cases(pytester)
+    return {name: (cases[name].outcome, cases[name].message) for name in ALL}
+
+
+@pytest.fixture(autouse=True)
+def password(postgres: Postgres, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TEST_PGPASSWORD", postgres.password)
+
+
+def test_good_backups_pass_and_restore(pytester: pytest.Pytester, postgres: Postgres, dump: bytes) -> None:
+    directory = pytester.path / "backup"
+    for age in (3 * DAY, 2 * DAY, 3600):
+        make_backup(directory, age, dump)
+    configure(pytester, directory, postgres, min_count=3)
+    assert {name: outcome for name, (outcome, _) in outcomes(pytester).items()} == dict.fromkeys(ALL, "passed")
+    # The scratch database is gone again.
+    assert SCRATCH_PREFIX not in postgres.psql("SELECT string_agg(datname, ' ') FROM pg_database")
+
+
+def test_truncated_dump(pytester: pytest.Pytester, postgres: Postgres, dump: bytes) -> None:
+    directory = pytester.path / "backup"
+    make_backup(directory, 3600, dump[: len(dump) // 2])
+    configure(pytester, directory, postgres)
+    results = outcomes(pytester)
+    assert results[READABLE][0] == "failed"
+    assert "database.sql cut short (no '-- PostgreSQL database dump complete' at its end)" in results[READABLE][1]
+    assert results[FRESH][0] == results[COMPLETE][0] == "passed"
+
+
+def test_stale_backup(pytester: pytest.Pytester, dump: bytes) -> None:
+    directory = pytester.path / "backup"
+    newest = make_backup(directory, 3 * DAY, dump)
+    configure(pytester, directory)
+    results = outcomes(pytester)
+    assert results[FRESH][0] == "failed"
+    assert f"newest backup {newest.name} is 3.0 days old, over 1.1 days (backups.max_age)" in results[FRESH][1]
+    assert results[RESTORES] == ("skipped", "backups.verify is not restore")
+
+
+def test_missing_file(pytester: pytest.Pytester, dump: bytes) -> None:
+    directory = pytester.path / "backup"
+    newest = make_backup(directory, 3600, dump)
+    (newest / "user-data.tar.gz").unlink()
+    (newest / "config.tar.gz").write_bytes(b"")
+    configure(pytester, directory)
+    results = outcomes(pytester)
+    assert results[COMPLETE][0] == "failed"
+    assert "user-data.tar.gz missing; config.tar.gz empty" in results[COMPLETE][1] or (
+        "config.tar.gz empty; user-data.tar.gz missing" in results[COMPLETE][1]
+    )
+    assert "manifest.txt lists user-data.tar.gz, which is not there" in results[MANIFEST][1]
+
+
+def test_corrupt_archive(pytester: pytest.Pytester, dump: bytes) -> None:
+    directory = pytester.path / "backup"
+    newest = make_backup(directory, 3600, dump)
+    archive = newest / "logs.tar.gz"
+    data = bytearray(archive.read_bytes())
+    data[len(data) // 2 : len(data) // 2 + 64] = bytes(64)
+    archive.write_bytes(bytes(data))
+    configure(pytester, directory)
+    results = outcomes(pytester)
+    assert results[READABLE][0] == "failed"
+    assert f"backup {newest}: logs.tar.gz unreadable (" in results[READABLE][1]
+
+
+def test_cleanup_not_run_and_too_few(pytester: pytest.Pytester, dump: bytes) -> None:
+    directory = pytester.path / "backup"
+    make_backup(directory, 40 * DAY, dump)
+    make_backup(directory, 3600, dump)
+    configure(pytester, directory, min_count=3)
+    results = outcomes(pytester)
+    assert results[RETENTION][0] == "failed"
+    assert "2 backups, fewer than min_count 3; 1 older than the retention of 31.0 days" in results[RETENTION][1]
+    assert "the cleanup did not run" in results[RETENTION][1]
+
+
+def test_no_backups_section_skips(pytester: pytest.Pytester) -> None:
+    make_probe_project(pytester, None)
+    run_probes(pytester, "probes/test_backups.py")
+    cases = junit_cases(pytester)
+    assert {cases[name].outcome for name in ALL} == {"skipped"}
+    assert cases[FRESH].message == "monitoring.yaml has no backups: section"
+
+
+def test_empty_directory(pytester: pytest.Pytester) -> None:
+    (pytester.path / "backup").mkdir()
+    configure(pytester, pytester.path / "backup")
+    results = outcomes(pytester)
+    assert results[FRESH] == ("failed", f"backups {pytester.path / 'backup'}: no backup at all")
+
+
+# --- the library, directly ----------------------------------------------------------------
+
+
+def test_restore_of_an_empty_table_and_a_missing_one(postgres: Postgres, dump: bytes, tmp_path: Path) -> None:
+    path = tmp_path / "database.sql"
+    path.write_bytes(dump)
+    settings = RestoreSettings(
+        port=postgres.port,
+        password=postgres.password,
+        tables=["users", "audit_log"],
+        nonempty=["users", "sessions"],
+    )
+    assert restore_problems(path, settings) == ["table audit_log missing after restore", "table sessions restored empty"]
+
+
+def test_restore_that_fails_names_the_error_and_drops_the_scratch_database(
+    postgres: Postgres, tmp_path: Path
+) -> None:
+    path = tmp_path / "database.sql"
+    path.write_text("CREATE TABLE t (id int);\nINSERT INTO nowhere VALUES (1);\n")
+    with pytest.raises(RestoreError, match=r'restoring database.sql failed: .*relation "nowhere" does not exist'):
+        restore_problems(path, RestoreSettings(port=postgres.port, password=postgres.password))
+    assert SCRATCH_PREFIX not in postgres.psql("SELECT string_agg(datname, ' ') FROM pg_database")
+
+
+def test_wrong_password_is_one_line_without_the_password(postgres: Postgres, dump: bytes, tmp_path: Path) -> None:
+    path = tmp_path / "database.sql"
+    path.write_bytes(dump)
+    with pytest.raises(RestoreError) as caught:
+        restore_problems(path, RestoreSettings(port=postgres.port, password="wrong-secret-xyz"))
+    assert "password authentication failed" in str(caught.value)
+    assert "wrong-secret-xyz" not in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_manifest_that_misses_a_file(tmp_path: Path) -> None:
+    backup = tmp_path / "b"
+    backup.mkdir()
+    (backup / "database.sql").write_text("x")
+    (backup / "extra.tar.gz").write_text("x")
+    (backup / "manifest.txt").write_text("数据库: database.sql\n")
+    assert manifest_problems(Backup(backup, 0), "manifest.txt") == ["extra.tar.gz not in manifest.txt"]
+
+
+def test_truncated_gzip_archive_is_cut_short(tmp_path: Path) -> None:
+    backup = tmp_path / "b"
+    backup.mkdir()
+    whole = _tar_gz("a", os.urandom(32 * 1024))
+    (backup / "logs.tar.gz").write_bytes(whole[: len(whole) - 100])
+    assert unreadable_files(Backup(backup, 0)) == ["logs.tar.gz unreadable (cut short)"]
