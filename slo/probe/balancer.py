@@ -28,8 +28,10 @@ _VERSIONS: dict[str, ssl.TLSVersion] = {
     "TLSv1.2": ssl.TLSVersion.TLSv1_2,
     "TLSv1.3": ssl.TLSVersion.TLSv1_3,
 }
-#: OpenSSL's reasons when the server turned the offered version down.
-_SERVER_REFUSALS = {"TLSV1_ALERT_PROTOCOL_VERSION", "UNSUPPORTED_PROTOCOL", "WRONG_VERSION_NUMBER"}
+#: OpenSSL's reasons when the server turned the offered version down (a protocol_version
+#: alert, or an answer in a version we did not offer). Not WRONG_VERSION_NUMBER: that is a
+#: peer that does not speak TLS at all.
+_SERVER_REFUSALS = {"TLSV1_ALERT_PROTOCOL_VERSION", "UNSUPPORTED_PROTOCOL"}
 #: The reasons when this side could not offer the version in the first place.
 _CLIENT_CANNOT = {"NO_PROTOCOLS_AVAILABLE", "NO_CIPHERS_AVAILABLE", "UNSUPPORTED_PROTOCOL_VERSION"}
 
@@ -70,7 +72,7 @@ def handshake(host: str, port: int, version: TlsVersion, timeout: float) -> Hand
         reason = exc.reason or ""
         if reason in _CLIENT_CANNOT:
             return Handshake("untestable", f"this runner's OpenSSL cannot offer {version} ({reason})")
-        if reason in _SERVER_REFUSALS or "alert" in str(exc).lower():
+        if reason in _SERVER_REFUSALS:
             return Handshake("refused", reason or str(exc))
         return Handshake("failed", f"handshake failed: {reason or exc}")
     except TimeoutError:
