@@ -47,6 +47,7 @@ def test_seed_and_suite_panels_are_present(model: dict[str, Any]) -> None:
     assert [p["title"] for p in model["panels"] if p["type"] == "row"] == [
         "Service",
         "Synthetic probes",
+        "Backups, cache, load balancer, logs",
         "SLOs and error budgets",
     ]
 

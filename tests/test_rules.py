@@ -50,7 +50,7 @@ def test_generated_file_passes_promtool_check(config: Config, tmp_path: Path) ->
     path.write_text(render(rule_file(config.slos, config.budgets, "synthetic-probes")), encoding="utf-8")
     result = check_rules(path)
     assert result.ok, result.output
-    assert "SUCCESS: 240 rules found" in result.output
+    assert "SUCCESS: 245 rules found" in result.output
 
 
 def test_every_slo_has_the_workbook_burn_alerts(config: Config) -> None:
@@ -232,3 +232,21 @@ def test_checked_in_rules_are_up_to_date(tmp_path: Path) -> None:
     assert actual == expected, (
         "regenerate with: slo rules -o deploy/rules/slo-rules.yml --tests deploy/rules/tests"
     )
+
+
+def test_deployment_alerts_match_the_probes_they_name() -> None:
+    """Each seed-deployment alert selects probes that exist (a renamed probe would silence it)."""
+    import re
+
+    from slo.objectives.rules.thresholds import deployment_group
+
+    probe_ids = [
+        f"probes/{path.name}::{match}"
+        for path in (Path(__file__).parents[1] / "probes").glob("test_*.py")
+        for match in re.findall(r"^def (test_\w+)", path.read_text(), re.MULTILINE)
+    ]
+    for rule in deployment_group("synthetic-probes")["rules"]:
+        pattern = re.search(r'probe=~"([^"]+)"', rule["expr"])
+        assert pattern is not None
+        assert any(re.fullmatch(pattern.group(1), probe) for probe in probe_ids), rule["alert"]
+        assert rule["annotations"]["runbook"]

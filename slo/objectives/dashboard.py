@@ -166,6 +166,22 @@ def _probes_row(builder: dashboard.Dashboard) -> dashboard.Dashboard:
     )
 
 
+def _deployment_row(builder: dashboard.Dashboard) -> dashboard.Dashboard:
+    """The seed deployment's probes: backups, cache, load balancer, logs (1 = passing)."""
+    builder = builder.with_row(dashboard.Row("Backups, cache, load balancer, logs"))
+    for title, module in (
+        ("Backups", "test_backups"),
+        ("Redis cache", "test_cache"),
+        ("Load balancer", "test_load_balancer"),
+        ("Logs", "test_logs"),
+    ):
+        selector = f'synthetic_probe_success{{{_ENV},probe=~".*{module}.py::.*"}}'
+        builder = builder.with_panel(
+            _series(title, "short", _query(f"min by (probe) ({selector})", "{{probe}}"), width=6)
+        )
+    return builder
+
+
 def _slo_row(builder: dashboard.Dashboard, slos: Sequence[SLO]) -> dashboard.Dashboard:
     builder = builder.with_row(dashboard.Row("SLOs and error budgets"))
     slo_names = "|".join(slo.name for slo in slos)
@@ -210,6 +226,7 @@ def build_dashboard(slos: Sequence[SLO]) -> dict[str, Any]:
     )
     builder = _service_row(builder)
     builder = _probes_row(builder)
+    builder = _deployment_row(builder)
     builder = _slo_row(builder, slos)
     model: dict[str, Any] = json.loads(json.dumps(builder.build(), cls=JSONEncoder))
     _number_panels(model)

@@ -20,7 +20,7 @@ import yaml
 from slo.config.objectives import CALENDAR_MONTH, SLO, Budgets, HistogramSLI, ProbeLatencySLI
 from slo.objectives.rules import names
 from slo.objectives.rules.sli import month_to_date, sli_query
-from slo.objectives.rules.thresholds import staleness_group, threshold_group
+from slo.objectives.rules.thresholds import deployment_group, staleness_group, threshold_group
 from slo.objectives.rules.windows import BurnWindow, alert_windows, burn_windows
 from slo.units import format_duration
 
@@ -192,6 +192,7 @@ def rule_file(slos: Sequence[SLO], budgets: Budgets, probe_job: str) -> dict[str
     """The whole Prometheus rule file as data: every SLO, probe staleness, seed thresholds."""
     groups = [group for slo in slos for group in slo_groups(slo)]
     groups += [staleness_group(budgets, probe_job), threshold_group(budgets)]
+    groups.append(deployment_group(probe_job))
     return {"groups": groups}
 
 
