@@ -84,7 +84,9 @@ def make_backup(directory: Path, age: float, dump: bytes, name: str = "") -> Pat
     return path
 
 
-def configure(pytester: pytest.Pytester, directory: Path, postgres: Postgres | None = None, **extra: object) -> None:
+def configure(
+    pytester: pytest.Pytester, directory: Path, postgres: Postgres | None = None, **extra: object
+) -> None:
     backups: dict[str, object] = {"directory": str(directory), **extra}
     if postgres is not None:
         backups["verify"] = "restore"
@@ -115,7 +117,9 @@ def test_good_backups_pass_and_restore(pytester: pytest.Pytester, postgres: Post
     for age in (3 * DAY, 2 * DAY, 3600):
         make_backup(directory, age, dump)
     configure(pytester, directory, postgres, min_count=3)
-    assert {name: outcome for name, (outcome, _) in outcomes(pytester).items()} == dict.fromkeys(ALL, "passed")
+    assert {name: outcome for name, (outcome, _) in outcomes(pytester).items()} == dict.fromkeys(
+        ALL, "passed"
+    )
     # The scratch database is gone again.
     assert SCRATCH_PREFIX not in postgres.psql("SELECT string_agg(datname, ' ') FROM pg_database")
 
@@ -126,7 +130,10 @@ def test_truncated_dump(pytester: pytest.Pytester, postgres: Postgres, dump: byt
     configure(pytester, directory, postgres)
     results = outcomes(pytester)
     assert results[READABLE][0] == "failed"
-    assert "database.sql cut short (no '-- PostgreSQL database dump complete' at its end)" in results[READABLE][1]
+    assert (
+        "database.sql cut short (no '-- PostgreSQL database dump complete' at its end)"
+        in results[READABLE][1]
+    )
     assert results[FRESH][0] == results[COMPLETE][0] == "passed"
 
 
@@ -136,7 +143,9 @@ def test_stale_backup(pytester: pytest.Pytester, dump: bytes) -> None:
     configure(pytester, directory)
     results = outcomes(pytester)
     assert results[FRESH][0] == "failed"
-    assert f"newest backup {newest.name} is 3.0 days old, over 1.1 days (backups.max_age)" in results[FRESH][1]
+    assert (
+        f"newest backup {newest.name} is 3.0 days old, over 1.1 days (backups.max_age)" in results[FRESH][1]
+    )
     assert results[RESTORES] == ("skipped", "backups.verify is not restore")
 
 
@@ -174,7 +183,9 @@ def test_cleanup_not_run_and_too_few(pytester: pytest.Pytester, dump: bytes) -> 
     configure(pytester, directory, min_count=3)
     results = outcomes(pytester)
     assert results[RETENTION][0] == "failed"
-    assert "2 backups, fewer than min_count 3; 1 older than the retention of 31.0 days" in results[RETENTION][1]
+    assert (
+        "2 backups, fewer than min_count 3; 1 older than the retention of 31.0 days" in results[RETENTION][1]
+    )
     assert "the cleanup did not run" in results[RETENTION][1]
 
 
@@ -205,7 +216,10 @@ def test_restore_of_an_empty_table_and_a_missing_one(postgres: Postgres, dump: b
         tables=["users", "audit_log"],
         nonempty=["users", "sessions"],
     )
-    assert restore_problems(path, settings) == ["table audit_log missing after restore", "table sessions restored empty"]
+    assert restore_problems(path, settings) == [
+        "table audit_log missing after restore",
+        "table sessions restored empty",
+    ]
 
 
 def test_restore_that_fails_names_the_error_and_drops_the_scratch_database(
@@ -213,12 +227,16 @@ def test_restore_that_fails_names_the_error_and_drops_the_scratch_database(
 ) -> None:
     path = tmp_path / "database.sql"
     path.write_text("CREATE TABLE t (id int);\nINSERT INTO nowhere VALUES (1);\n")
-    with pytest.raises(RestoreError, match=r'restoring database.sql failed: .*relation "nowhere" does not exist'):
+    with pytest.raises(
+        RestoreError, match=r'restoring database.sql failed: .*relation "nowhere" does not exist'
+    ):
         restore_problems(path, RestoreSettings(port=postgres.port, password=postgres.password))
     assert SCRATCH_PREFIX not in postgres.psql("SELECT string_agg(datname, ' ') FROM pg_database")
 
 
-def test_wrong_password_is_one_line_without_the_password(postgres: Postgres, dump: bytes, tmp_path: Path) -> None:
+def test_wrong_password_is_one_line_without_the_password(
+    postgres: Postgres, dump: bytes, tmp_path: Path
+) -> None:
     path = tmp_path / "database.sql"
     path.write_bytes(dump)
     with pytest.raises(RestoreError) as caught:

@@ -29,9 +29,13 @@ def client(server: Redis) -> redis.Redis:
 
 
 def configure(
-    pytester: pytest.Pytester, server: Redis, *, password: str | None = None, replicas: dict[str, int] | None = None,
+    pytester: pytest.Pytester,
+    server: Redis,
+    *,
+    password: str | None = None,
+    replicas: dict[str, int] | None = None,
     **cache: object,
-) -> None:  # fmt: skip
+) -> None:
     targets: dict[str, object] = {"cache": {"kind": "redis", "url": server.url, "password": password or ""}}
     for name, port in (replicas or {}).items():
         targets[name] = {"kind": "redis", "url": f"redis://127.0.0.1:{port}", "password": password or ""}
@@ -119,7 +123,9 @@ def test_hit_ratio_since_the_previous_run(pytester: pytest.Pytester, plain: Redi
     seed(plain, hits=5, misses=95)
     configure(pytester, plain)
     first = outcomes(pytester)[EVICTIONS]
-    assert first[0] == "failed" and "hit ratio 5.0% of 100 lookups, under 80% (cache.min_hit_ratio)" in first[1]
+    assert (
+        first[0] == "failed" and "hit ratio 5.0% of 100 lookups, under 80% (cache.min_hit_ratio)" in first[1]
+    )
     # Since that run: only hits. The earlier misses no longer count.
     seed(plain, hits=30, misses=0)
     assert outcomes(pytester)[EVICTIONS][0] == "passed"

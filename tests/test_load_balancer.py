@@ -44,7 +44,8 @@ class Health(BaseHTTPRequestHandler):
 
 def nginx_http_block(upstreams: list[int], http_port: int, https_port: int, home: Path, tls: str) -> str:
     servers = "\n".join(
-        f"    server 127.0.0.1:{port} weight={weight};" for port, weight in zip(upstreams, (3, 2, 1), strict=True)
+        f"    server 127.0.0.1:{port} weight={weight};"
+        for port, weight in zip(upstreams, (3, 2, 1), strict=True)
     )
     return f"""
   upstream claude_code_backend {{
@@ -122,7 +123,9 @@ def deployment(tmp_path: Path, *, down: int | None = None, tls: str = SEED_TLS) 
                 ports.append(server.server_address[1])
         http_port, https_port = free_port(), free_port()
         stack.enter_context(
-            nginx_server(tmp_path, nginx_http_block(ports, http_port, https_port, home, tls), [http_port, https_port])
+            nginx_server(
+                tmp_path, nginx_http_block(ports, http_port, https_port, home, tls), [http_port, https_port]
+            )
         )
         yield Deployment(ports, http_port, https_port, home / "ca.pem")
 
@@ -184,7 +187,9 @@ def test_redirect_missing(pytester: pytest.Pytester, tmp_path: Path) -> None:
         # Point the plain-HTTP check at an upstream: it answers 200, not a redirect.
         config = pytester.path / "monitoring.yaml"
         config.write_text(
-            config.read_text().replace(f"http://127.0.0.1:{running.http_port}", f"http://127.0.0.1:{running.upstream_ports[0]}")
+            config.read_text().replace(
+                f"http://127.0.0.1:{running.http_port}", f"http://127.0.0.1:{running.upstream_ports[0]}"
+            )
         )
         results = outcomes(pytester)
     assert results[REDIRECT][0] == "failed"

@@ -31,7 +31,9 @@ HOUR = 3600
 
 
 def entry(age: float, level: str = "INFO", latency: float = 0.1) -> str:
-    return json.dumps({"@timestamp": iso(time.time() - age), "level": level, "latency": latency, "user_id": "u1"})
+    return json.dumps(
+        {"@timestamp": iso(time.time() - age), "level": level, "latency": latency, "user_id": "u1"}
+    )
 
 
 def write_log(path: Path, lines: list[str], mtime_age: float = 0) -> None:
@@ -88,7 +90,10 @@ def test_regex_format_and_unmatched_files(pytester: pytest.Pytester) -> None:
     pattern = r"^(?P<timestamp>\S+) (?P<level>\w+) \S+ \S+ (?P<latency>[0-9.]+)$"
     make_probe_project(pytester, None, logs={"files": [str(logs / "*.log")], "format": {"pattern": pattern}})
     results = outcomes(pytester)
-    assert results[ERRORS.format("files")][1] == "logs (files): 1 errors in the last 1d, over 0 (logs.max_errors)"
+    assert (
+        results[ERRORS.format("files")][1]
+        == "logs (files): 1 errors in the last 1d, over 0 (logs.max_errors)"
+    )
     assert results[ANOMALY.format("files")][0] == "passed"  # 2 requests: under anomaly_min_requests
 
     make_probe_project(pytester, None, logs={"files": [str(logs / "*.json")]})
@@ -112,11 +117,22 @@ class FakeElasticsearch(BaseHTTPRequestHandler):
             self.bodies.append((self.path, body, self.headers.get("Authorization", "")))
         text = json.dumps(body, sort_keys=True)
         kind = (
-            "errors" if '"match"' in text else "slow" if '"latency"' in text else "previous" if '"lt"' in text else "current"
+            "errors"
+            if '"match"' in text
+            else "slow"
+            if '"latency"' in text
+            else "previous"
+            if '"lt"' in text
+            else "current"
         )
         answer = {
             "count": self.counts[kind],
-            "_shards": {"total": 3, "successful": 3 - self.failed_shards, "skipped": 0, "failed": self.failed_shards},
+            "_shards": {
+                "total": 3,
+                "successful": 3 - self.failed_shards,
+                "skipped": 0,
+                "failed": self.failed_shards,
+            },
         }
         data = json.dumps(answer).encode()
         self.send_response(200)
@@ -137,7 +153,10 @@ def test_elasticsearch_queries_and_counts(pytester: pytest.Pytester, monkeypatch
         make_probe_project(
             pytester,
             None,
-            logs={"elasticsearch": {"url": url_of(server), "api_key": "${TEST_ES_API_KEY}"}, "max_errors": 10},
+            logs={
+                "elasticsearch": {"url": url_of(server), "api_key": "${TEST_ES_API_KEY}"},
+                "max_errors": 10,
+            },
         )
         before = time.time()
         results = outcomes(pytester)
@@ -145,7 +164,8 @@ def test_elasticsearch_queries_and_counts(pytester: pytest.Pytester, monkeypatch
     assert results[ERRORS.format("elasticsearch")][0] == results[SLOW.format("elasticsearch")][0] == "passed"
     assert results[ANOMALY.format("elasticsearch")] == (
         "failed",
-        "logs (elasticsearch): request-rate anomaly: 450 requests in the last 1h, over 2 x the 100 of the 1h before",
+        "logs (elasticsearch): request-rate anomaly: 450 requests in the last 1h, "
+        "over 2 x the 100 of the 1h before",
     )
     # One reading per run, four queries, each the seed's, with the window in explicit UTC times.
     assert len(FakeElasticsearch.bodies) == 4
@@ -200,7 +220,9 @@ def test_seed_queries_exactly() -> None:
             }
         },
         "previous": {
-            "query": {"range": {"@timestamp": {"gte": "2026-01-31T00:00:00.000Z", "lt": "2026-01-31T01:00:00.000Z"}}}
+            "query": {
+                "range": {"@timestamp": {"gte": "2026-01-31T00:00:00.000Z", "lt": "2026-01-31T01:00:00.000Z"}}
+            }
         },
         "current": {"query": {"range": {"@timestamp": {"gte": "2026-01-31T01:00:00.000Z"}}}},
     }
