@@ -159,23 +159,18 @@ def changes_since(previous: CacheReading | None, current: CacheReading) -> Chang
 
 def keys_without_ttl(client: redis.Redis, pattern: str, limit: int) -> tuple[int, list[str]]:
     """How many keys matching `pattern` were looked at (at most `limit`), and those without a TTL."""
-    seen, leaking = 0, []
-    keys: list[str] = []
+    seen: list[str] = []
     for key in client.scan_iter(match=pattern, count=1000):
-        keys.append(key)
-        seen += 1
-        if len(keys) == 500 or seen >= limit:
-            leaking += _without_ttl(client, keys)
-            keys = []
-        if seen >= limit:
+        seen.append(key)
+        if len(seen) >= limit:
             break
-    leaking += _without_ttl(client, keys)
-    return seen, leaking
+    leaking: list[str] = []
+    for start in range(0, len(seen), 500):
+        leaking += _without_ttl(client, seen[start : start + 500])
+    return len(seen), leaking
 
 
 def _without_ttl(client: redis.Redis, keys: list[str]) -> list[str]:
-    if not keys:
-        return []
     pipeline = client.pipeline(transaction=False)
     for key in keys:
         pipeline.ttl(key)

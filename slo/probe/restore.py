@@ -18,7 +18,7 @@ from pathlib import Path
 
 from slo.config.backups import RestoreSettings
 
-__all__ = ["RestoreError", "restore_problems"]
+__all__ = ["SCRATCH_PREFIX", "RestoreError", "restore_problems"]
 
 #: The scratch database's name: a prefix nobody uses for real data, and a random suffix.
 SCRATCH_PREFIX = "slo_restore_check_"
@@ -30,6 +30,10 @@ _STDERR_CAP = 64 * 1024
 
 class RestoreError(Exception):
     """The restore could not be tried or did not work; the message is the one line to show."""
+
+
+class RestoreTimeout(RestoreError):
+    """The whole check ran out of `backups.restore.timeout`."""
 
 
 class _Psql:
@@ -50,13 +54,15 @@ class _Psql:
         if settings.password is not None:
             self.env["PGPASSWORD"] = settings.password.get_secret_value()
 
+    @property
+    def out_of_time(self) -> str:
+        return f"restore check ran out of time ({self.settings.timeout:g}s, backups.restore.timeout)"
+
     def run(self, database: str, *args: str, timeout: float | None = None) -> str:
         """psql's output (unaligned, tuples only); RestoreError with its first error line."""
         remaining = self.deadline - time.monotonic() if timeout is None else timeout
         if remaining <= 0:
-            raise RestoreError(
-                f"restore check ran out of time ({self.settings.timeout:g}s, backups.restore.timeout)"
-            )
+            raise RestoreTimeout(self.out_of_time)
         command = [
             self.binary, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
             "-h", self.settings.host, "-p", str(self.settings.port),
@@ -72,9 +78,7 @@ class _Psql:
                 stdin=subprocess.DEVNULL,
             )
         except subprocess.TimeoutExpired:
-            raise RestoreError(
-                f"restore check ran out of time ({self.settings.timeout:g}s, backups.restore.timeout)"
-            ) from None
+            raise RestoreTimeout(self.out_of_time) from None
         if done.returncode != 0:
             raise RestoreError(_first_error(done.stderr[:_STDERR_CAP].decode("utf-8", "replace")))
         return done.stdout.decode("utf-8", "replace")
@@ -102,39 +106,51 @@ def restore_problems(dump: Path, settings: RestoreSettings) -> list[str]:
     scratch = SCRATCH_PREFIX + secrets.token_hex(6)
     psql.run(settings.maintenance_db, "-c", f'CREATE DATABASE "{scratch}"')
     try:
-        try:
-            psql.run(scratch, "-f", str(dump))
-        except RestoreError as exc:
-            raise RestoreError(f"restoring {dump.name} failed: {exc}") from None
-        listed = psql.run(
-            scratch,
-            "-c",
-            "SELECT n.nspname || '.' || c.relname FROM pg_class c "
-            "JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema')",
-        )
-        present = set(listed.split())
-        if not present:
-            return [f"{dump.name} restored no tables"]
-        problems = []
-        for table in settings.tables:
-            if _qualified(table) not in present:
-                problems.append(f"table {table} missing after restore")
-        for table in settings.nonempty:
-            if _qualified(table) not in present:
-                problems.append(f"table {table} missing after restore")
-                continue
-            exists = psql.run(scratch, "-c", f"SELECT EXISTS (SELECT 1 FROM {_quoted(table)})").strip()
-            if exists != "t":
-                problems.append(f"table {table} restored empty")
-        return problems
-    finally:
+        problems = _restore_and_check(psql, scratch, dump, settings)
+    except RestoreError:
+        _drop(psql, scratch, settings)
+        raise
+    _drop(psql, scratch, settings)
+    return problems
+
+
+def _restore_and_check(psql: _Psql, scratch: str, dump: Path, settings: RestoreSettings) -> list[str]:
+    try:
+        psql.run(scratch, "-f", str(dump))
+    except RestoreTimeout:
+        raise
+    except RestoreError as exc:
+        raise RestoreError(f"restoring {dump.name} failed: {exc}") from None
+    listed = psql.run(
+        scratch,
+        "-c",
+        "SELECT n.nspname || '.' || c.relname FROM pg_class c "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema')",
+    )
+    present = set(listed.split())
+    if not present:
+        return [f"{dump.name} restored no tables"]
+    problems = [f"table {t} missing after restore" for t in settings.tables if _qualified(t) not in present]
+    for table in settings.nonempty:
+        if _qualified(table) not in present:
+            problems.append(f"table {table} missing after restore")
+        elif psql.run(scratch, "-c", f"SELECT EXISTS (SELECT 1 FROM {_quoted(table)})").strip() != "t":
+            problems.append(f"table {table} restored empty")
+    return problems
+
+
+def _drop(psql: _Psql, scratch: str, settings: RestoreSettings) -> None:
+    """Drop the scratch database, even after the restore ran out of its time."""
+    try:
         psql.run(
             settings.maintenance_db,
             "-c",
             f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)',
             timeout=_DROP_TIMEOUT,
         )
+    except RestoreError as exc:
+        raise RestoreError(f"could not drop the scratch database {scratch}: {exc}") from None
 
 
 def _qualified(table: str) -> str:
