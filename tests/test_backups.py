@@ -262,11 +262,15 @@ def test_truncated_gzip_archive_is_cut_short(tmp_path: Path) -> None:
     assert unreadable_files(Backup(backup, 0)) == ["logs.tar.gz unreadable (cut short)"]
 
 
-def test_restore_deadline_is_held_and_the_scratch_database_dropped(postgres: Postgres, tmp_path: Path) -> None:
+def test_restore_deadline_is_held_and_the_scratch_database_dropped(
+    postgres: Postgres, tmp_path: Path
+) -> None:
     path = tmp_path / "database.sql"
     path.write_text("CREATE TABLE t (id int);\nSELECT pg_sleep(60);\n")
     started = time.monotonic()
-    with pytest.raises(RestoreError, match=r"^restore check ran out of time \(3s, backups.restore.timeout\)$"):
+    with pytest.raises(
+        RestoreError, match=r"^restore check ran out of time \(3s, backups.restore.timeout\)$"
+    ):
         restore_problems(path, RestoreSettings(port=postgres.port, password=postgres.password, timeout=3))
     assert time.monotonic() - started < 40  # the 60 s sleep was cut, and the drop took its own deadline
     assert SCRATCH_PREFIX not in postgres.psql("SELECT string_agg(datname, ' ') FROM pg_database")
