@@ -17,6 +17,7 @@ from slo.probe.backups import (
 )
 from slo.probe.failures import ProbeFailure
 from slo.probe.restore import RestoreError, restore_problems
+from slo.units import format_duration
 
 
 @pytest.fixture
@@ -45,7 +46,7 @@ def test_newest_backup_is_fresh(settings):
     age = time.time() - newest.mtime
     assert age <= settings.max_age, (
         f"backups {settings.directory}: newest backup {newest.name} is {format_age(age)} old, "
-        f"over {format_age(settings.max_age)} (backups.max_age): the backup job has not run"
+        f"over {format_duration(settings.max_age)} (backups.max_age): the backup job has not run"
     )
 
 

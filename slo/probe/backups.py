@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from slo.units import format_duration
+
 __all__ = [
     "DUMP_TRAILER",
     "Backup",
@@ -160,7 +162,7 @@ def retention_problems(backups: Sequence[Backup], now: float, retention: float, 
     if expired:
         oldest = min(expired, key=lambda backup: backup.mtime)
         problems.append(
-            f"{len(expired)} older than the retention of {format_age(retention)} "
+            f"{len(expired)} older than the retention of {format_duration(retention)} "
             f"(oldest {oldest.name}, {format_age(now - oldest.mtime)}): the cleanup did not run"
         )
     return problems

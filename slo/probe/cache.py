@@ -74,7 +74,10 @@ def cache_failure(name: str, target: RedisTarget, exc: redis.RedisError) -> Prob
     if isinstance(exc, redis.TimeoutError):
         return ProbeFailure(f"{at}: no answer within {target.timeout:g}s", "timeout")
     if isinstance(exc, redis.ConnectionError):
-        detail = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else "connection failed"
+        text = str(exc).strip()
+        detail = (
+            "connection refused" if "refused" in text.lower() else (text.splitlines() or ["failed"])[0][:160]
+        )
         return ProbeFailure(f"{at}: cannot connect: {detail}", "connect")
     return ProbeFailure(f"{at}: {type(exc).__name__}: {str(exc)[:160]}", "error")
 
