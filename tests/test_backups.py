@@ -15,9 +15,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 from probe_project import junit_cases, make_probe_project, run_probes
 from servers import Postgres, postgres_server
 
+from slo.config import ConfigError, load_config
 from slo.config.backups import RestoreSettings
 from slo.probe.backups import Backup, manifest_problems, unreadable_files
 from slo.probe.restore import SCRATCH_PREFIX, RestoreError, restore_problems
@@ -270,3 +272,18 @@ def test_restore_deadline_is_held_and_the_scratch_database_dropped(
         restore_problems(path, RestoreSettings(port=postgres.port, password=postgres.password, timeout=3))
     assert time.monotonic() - started < 40  # the 60 s sleep was cut, and the drop took its own deadline
     assert SCRATCH_PREFIX not in postgres.psql("SELECT string_agg(datname, ' ') FROM pg_database")
+
+
+def test_backups_config_mistakes_are_one_line(tmp_path: Path) -> None:
+    def load(backups: dict[str, object]) -> object:
+        path = tmp_path / "monitoring.yaml"
+        config = {"environments": {"local": {"targets": {}}}, "backups": backups}
+        path.write_text(yaml.safe_dump(config), encoding="utf-8")
+        return load_config(path, "local")
+
+    with pytest.raises(ConfigError, match=r"backups: verify: restore needs a restore: section"):
+        load({"directory": "/backup", "verify": "restore"})
+    with pytest.raises(ConfigError, match=r"backups.restore.nonempty: invalid table name 'users; DROP'"):
+        load({"directory": "/backup", "verify": "restore", "restore": {"nonempty": ["users; DROP"]}})
+    with pytest.raises(ConfigError, match=r"backups: retention must be longer than max_age"):
+        load({"directory": "/backup", "max_age": "40d"})

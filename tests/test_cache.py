@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 import redis
+import yaml
 from probe_project import junit_cases, make_probe_project, run_probes
 from servers import Redis, free_port, redis_server
 
+from slo.config import ConfigError, load_config
 from slo.probe.cache import CacheReading, changes_since
 
 pytest_plugins = ["pytester"]
@@ -191,3 +193,30 @@ def test_restart_counts_since_the_server_started() -> None:
     changes = changes_since(before, same)
     assert (changes.evictions, changes.hits, changes.misses) == (3, 50, 10)
     assert changes.span == "since the previous run (5 minutes ago)"
+
+
+def test_redis_targets_are_a_kind_of_their_own(tmp_path: Path) -> None:
+    def load(targets: dict[str, object]) -> object:
+        path = tmp_path / "monitoring.yaml"
+        path.write_text(yaml.safe_dump({"environments": {"local": {"targets": targets}}}), encoding="utf-8")
+        return load_config(path, "local", environ={"REDIS_PASSWORD": "pw-from-env"})
+
+    config = load(
+        {
+            "api": {"url": "http://127.0.0.1:8080"},
+            "cache": {"kind": "redis", "url": "redis://127.0.0.1:6379/0", "password": "${REDIS_PASSWORD}"},
+        }
+    )
+    assert list(config.environment.targets) == ["api"]  # HTTP code never meets the cache
+    assert config.redis_target("cache").password.get_secret_value() == "pw-from-env"
+    assert "pw-from-env" not in repr(config)
+    with pytest.raises(
+        ConfigError, match=r"targets\.cache\.kind: unknown target kind 'redi' \(known: http, redis\)"
+    ):
+        load({"cache": {"kind": "redi", "url": "redis://127.0.0.1"}})
+    with pytest.raises(
+        ConfigError, match=r"redis\.cache\.url: Redis URL carries a password: write it as password"
+    ):
+        load({"cache": {"kind": "redis", "url": "redis://:hunter2@127.0.0.1"}})
+    with pytest.raises(ConfigError, match=r"redis\.cache\.url: invalid Redis URL"):
+        load({"cache": {"kind": "redis", "url": "http://127.0.0.1:6379"}})

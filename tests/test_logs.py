@@ -16,9 +16,11 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+import yaml
 from loopback import loopback_server, url_of
 from probe_project import junit_cases, make_probe_project, run_probes
 
+from slo.config import ConfigError, load_config
 from slo.config.logs import LogsProbe
 from slo.probe.logs import LogCounts, anomaly, count_files, elasticsearch_queries, iso
 
@@ -240,3 +242,17 @@ def test_overlong_and_garbage_lines_are_counted_unreadable(tmp_path: Path) -> No
     write_log(path, ["not json", "x" * 5000, entry(10, "ERROR"), '{"level": "ERROR"}'])
     counts = count_files(LogsProbe(files=[str(path)], max_line_bytes=1024), time.time())
     assert (counts.errors, counts.unreadable, counts.current) == (1, 3, 1)
+
+
+def test_logs_config_mistakes_are_one_line(tmp_path: Path) -> None:
+    def load(logs: dict[str, object]) -> object:
+        path = tmp_path / "monitoring.yaml"
+        path.write_text(
+            yaml.safe_dump({"environments": {"local": {"targets": {}}}, "logs": logs}), encoding="utf-8"
+        )
+        return load_config(path, "local")
+
+    with pytest.raises(ConfigError, match=r"monitoring.yaml: logs: needs files, elasticsearch or both$"):
+        load({"window": "24h"})
+    with pytest.raises(ConfigError, match=r"logs.format.pattern: pattern needs the named groups timestamp"):
+        load({"files": ["/var/log/*.log"], "format": {"pattern": r"(?P<level>\w+)"}})

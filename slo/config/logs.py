@@ -87,5 +87,5 @@ class LogsProbe(StrictModel):
     @model_validator(mode="after")
     def _a_source(self) -> LogsProbe:
         if not self.files and self.elasticsearch is None:
-            raise ValueError("logs: needs files, elasticsearch or both")
+            raise ValueError("needs files, elasticsearch or both")
         return self
