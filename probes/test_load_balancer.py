@@ -9,33 +9,29 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from slo.config import Target
-from slo.plugin import CONFIG_KEY
-from slo.probe.balancer import handshake
-from slo.probe.client import ProbeClient
-from slo.probe.expect import describe, expect_status
-from slo.probe.failures import ProbeFailure
+from slo import (
+    ProbeClient,
+    ProbeFailure,
+    Target,
+    describe,
+    expect_status,
+    parametrize_probes,
+    probe_config,
+    probe_param,
+    tls_handshake,
+)
 
 NOT_CONFIGURED = "monitoring.yaml has no balancer: section"
 
 
 def pytest_generate_tests(metafunc):
     if "upstream" in metafunc.fixturenames:
-        config = metafunc.config.stash.get(CONFIG_KEY, None)
-        settings = config.balancer if config else None
-        metafunc.parametrize(
+        settings = probe_config(metafunc.config).balancer
+        parametrize_probes(
+            metafunc,
             "upstream",
-            [pytest.param(n, id=n, marks=pytest.mark.probe(target=n)) for n in settings.upstreams]
-            if settings and settings.upstreams
-            else [
-                pytest.param(
-                    None,
-                    id="none",
-                    marks=pytest.mark.skip(
-                        reason="balancer.upstreams is empty" if settings else NOT_CONFIGURED
-                    ),
-                )
-            ],
+            [probe_param(n, id=n, target=n) for n in (settings.upstreams if settings else [])],
+            empty="balancer.upstreams is empty" if settings else NOT_CONFIGURED,
         )
 
 
@@ -46,56 +42,52 @@ def settings(slo_config):
     return slo_config.balancer
 
 
-def test_upstream_health(settings, upstream, http):
-    response = http(upstream).get(settings.health_path)
-    expect_status(response, 200)
-
-
-def test_balancer_health(settings, http):
-    response = http(settings.target).get(settings.health_path)
-    expect_status(response, 200)
-
-
-def _balancer(settings, slo_config):
+@pytest.fixture
+def balancer(settings, slo_config):
     if settings.target not in slo_config.environment.targets:
         pytest.skip(f"environment {slo_config.env_name!r} defines no target {settings.target!r}")
     return slo_config.target(settings.target)
 
 
-def test_plain_http_redirects_to_https(settings, slo_config):
-    balancer = _balancer(settings, slo_config)
+def test_upstream_health(settings, upstream, http):
+    expect_status(http(upstream).get(settings.health_path), 200)
+
+
+def test_balancer_health(settings, balancer, http):
+    expect_status(http(settings.target).get(settings.health_path), 200)
+
+
+def test_plain_http_redirects_to_https(settings, balancer):
     host = urlsplit(balancer.url).hostname
     plain = Target(url=settings.http_url or f"http://{host}", timeout=balancer.timeout)
     with ProbeClient(settings.target, plain) as client:
         response = client.get(settings.health_path)
     expect_status(response, 301)
-    location = response.headers.get("location", "")
-    assert urlsplit(location).scheme == "https" and urlsplit(location).hostname == host, (
-        f"{describe(response)} redirects to {location or 'nowhere'!r}, not to https://{host}"
+    location = urlsplit(response.headers.get("location", ""))
+    assert location.scheme == "https" and location.hostname == host, (
+        f"{describe(response)} redirects to {response.headers.get('location') or 'nowhere'!r}, "
+        f"not to https://{host}"
     )
 
 
-def test_tls_versions(settings, slo_config):
-    balancer = _balancer(settings, slo_config)
+def test_tls_versions(settings, balancer):
     url = urlsplit(balancer.url)
     if url.scheme != "https":
         pytest.skip(f"balancer target {settings.target} is not https")
     host, port = url.hostname, url.port or 443
-    results = {
-        v: handshake(host, port, v, balancer.timeout) for v in (*settings.tls_refused, *settings.tls_accepted)
-    }
+    offered = (*settings.tls_refused, *settings.tls_accepted)
+    results = {version: tls_handshake(host, port, version, balancer.timeout) for version in offered}
+    at = f"{settings.target} {host}:{port}"
     failed = [f"{v} {r.detail}" for v, r in results.items() if r.outcome == "failed"]
     if failed:
-        raise ProbeFailure(f"{settings.target} {host}:{port}: " + "; ".join(failed), "tls")
+        raise ProbeFailure(f"{at}: " + "; ".join(failed), "tls")
     problems = [
         f"accepts {v} ({results[v].detail})" for v in settings.tls_refused if results[v].outcome == "accepted"
     ]
     problems += [
         f"refuses {v} ({results[v].detail})" for v in settings.tls_accepted if results[v].outcome == "refused"
     ]
-    assert not problems, (
-        f"{settings.target} {host}:{port}: " + "; ".join(problems) + " (balancer.tls_accepted/tls_refused)"
-    )
-    untestable = [f"{v}: {r.detail}" for v, r in results.items() if r.outcome == "untestable"]
+    assert not problems, f"{at}: " + "; ".join(problems) + " (balancer.tls_accepted/tls_refused)"
+    untestable = [r.detail for r in results.values() if r.outcome == "untestable"]
     if untestable:
         pytest.skip("; ".join(untestable))

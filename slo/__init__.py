@@ -17,6 +17,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from slo.config import Check, Config, ConfigError, Target, load_config
     from slo.plugin import probe_config, record_requests
+    from slo.probe.backups import BackupChecks
+    from slo.probe.balancer import tls_handshake
+    from slo.probe.cache import CacheChecks
     from slo.probe.checks import CheckFetcher, judge
     from slo.probe.client import Phases, ProbeClient, RequestRecord, tls_verify
     from slo.probe.expect import (
@@ -28,6 +31,7 @@ if TYPE_CHECKING:
         require_shape,
     )
     from slo.probe.failures import ProbeFailure
+    from slo.probe.logs import LogChecks
     from slo.probe.params import parametrize_probes, probe_param
     from slo.report.push import PushResult, push_registry
     from slo.stats import estimate, min_samples, percentile_upper_bound, verdict
@@ -36,6 +40,9 @@ if TYPE_CHECKING:
 _EXPORTS = {
     "slo.config": ("Check", "Config", "ConfigError", "Target", "load_config"),
     "slo.plugin": ("probe_config", "record_requests"),
+    "slo.probe.backups": ("BackupChecks",),
+    "slo.probe.balancer": ("tls_handshake",),
+    "slo.probe.cache": ("CacheChecks",),
     "slo.probe.checks": ("CheckFetcher", "judge"),
     "slo.probe.client": ("Phases", "ProbeClient", "RequestRecord", "tls_verify"),
     "slo.probe.expect": (
@@ -47,6 +54,7 @@ _EXPORTS = {
         "require_shape",
     ),
     "slo.probe.failures": ("ProbeFailure",),
+    "slo.probe.logs": ("LogChecks",),
     "slo.probe.params": ("parametrize_probes", "probe_param"),
     "slo.report.push": ("PushResult", "push_registry"),
     "slo.stats": ("estimate", "min_samples", "percentile_upper_bound", "verdict"),
@@ -55,10 +63,13 @@ _EXPORTS = {
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
 __all__ = [
+    "BackupChecks",
+    "CacheChecks",
     "Check",
     "CheckFetcher",
     "Config",
     "ConfigError",
+    "LogChecks",
     "Phases",
     "ProbeClient",
     "ProbeFailure",
@@ -82,6 +93,7 @@ __all__ = [
     "push_registry",
     "record_requests",
     "require_shape",
+    "tls_handshake",
     "tls_verify",
     "verdict",
 ]

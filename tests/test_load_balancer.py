@@ -16,7 +16,7 @@ from loopback import loopback_server
 from probe_project import junit_cases, make_probe_project, run_probes
 from servers import free_port, nginx_server
 
-from slo.probe.balancer import handshake
+from slo.probe.balancer import tls_handshake
 
 pytest_plugins = ["pytester"]
 
@@ -173,9 +173,9 @@ def test_balancer_accepting_old_tls(pytester: pytest.Pytester, tmp_path: Path) -
 
 def test_handshake_tells_the_servers_refusal_apart(tmp_path: Path) -> None:
     for running in deployment(tmp_path):
-        refused = handshake("127.0.0.1", running.https_port, "TLSv1.1", timeout=5)
-        accepted = handshake("127.0.0.1", running.https_port, "TLSv1.3", timeout=5)
-        plain = handshake("127.0.0.1", running.http_port, "TLSv1.2", timeout=5)
+        refused = tls_handshake("127.0.0.1", running.https_port, "TLSv1.1", timeout=5)
+        accepted = tls_handshake("127.0.0.1", running.https_port, "TLSv1.3", timeout=5)
+        plain = tls_handshake("127.0.0.1", running.http_port, "TLSv1.2", timeout=5)
     assert (refused.outcome, refused.detail) == ("refused", "TLSV1_ALERT_PROTOCOL_VERSION")
     assert (accepted.outcome, accepted.detail) == ("accepted", "negotiated TLSv1.3")
     assert (plain.outcome, plain.detail) == ("failed", "handshake failed: WRONG_VERSION_NUMBER")

@@ -4,7 +4,8 @@
     problems = unreadable_files(backups[0])    # [] when every archive reads to its end
 
 Each check returns the problems it found as short phrases for the probe's one failure line;
-an empty list means the check passed. The restore check is in :mod:`slo.probe.restore`.
+an empty list means the check passed; :class:`BackupChecks` turns them into the probes'
+failure lines. The restore itself is in :mod:`slo.probe.restore`.
 """
 
 from __future__ import annotations
@@ -12,16 +13,21 @@ from __future__ import annotations
 import gzip
 import re
 import tarfile
+import time
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from slo.config.backups import BackupsSettings
+from slo.probe.failures import ProbeFailure
+from slo.probe.restore import RestoreError, restore_problems
 from slo.units import format_duration
 
 __all__ = [
     "DUMP_TRAILER",
     "Backup",
+    "BackupChecks",
     "format_age",
     "list_backups",
     "manifest_problems",
@@ -166,3 +172,80 @@ def retention_problems(backups: Sequence[Backup], now: float, retention: float, 
             f"(oldest {oldest.name}, {format_age(now - oldest.mtime)}): the cleanup did not run"
         )
     return problems
+
+
+class BackupChecks:
+    """The backup probes' checks on one `backups:` section: each gives its failure line, or
+    None when the check passed.
+
+        checks = BackupChecks(config.backups)
+        assert not (problem := checks.stale()), problem
+    """
+
+    def __init__(self, settings: BackupsSettings, now: float | None = None) -> None:
+        self.settings = settings
+        self.now = time.time() if now is None else now
+
+    def backups(self) -> list[Backup]:
+        try:
+            return list_backups(self.settings.directory)
+        except OSError as exc:
+            raise ProbeFailure(
+                f"backups {self.settings.directory}: cannot list: {exc.strerror or exc}"
+            ) from None
+
+    def newest(self) -> Backup:
+        found = self.backups()
+        if not found:
+            raise ProbeFailure(f"backups {self.settings.directory}: no backup at all")
+        return found[0]
+
+    def stale(self) -> str | None:
+        newest = self.newest()
+        age = self.now - newest.mtime
+        if age <= self.settings.max_age:
+            return None
+        return (
+            f"backups {self.settings.directory}: newest backup {newest.name} is {format_age(age)} old, "
+            f"over {format_duration(self.settings.max_age)} (backups.max_age): the backup job has not run"
+        )
+
+    def incomplete(self) -> str | None:
+        newest = self.newest()
+        return _line(f"backup {newest.path}", missing_or_empty(newest, self.settings.expected))
+
+    def unreadable(self) -> str | None:
+        newest = self.newest()
+        return _line(f"backup {newest.path}", unreadable_files(newest, self.settings.dump))
+
+    def unlisted(self) -> str | None:
+        """None as well when no manifest is configured."""
+        if not self.settings.manifest:
+            return None
+        newest = self.newest()
+        return _line(f"backup {newest.path}", manifest_problems(newest, self.settings.manifest))
+
+    def retention(self) -> str | None:
+        settings = self.settings
+        problems = retention_problems(self.backups(), self.now, settings.retention, settings.min_count)
+        return _line(f"backups {settings.directory}", problems)
+
+    def unrestorable(self) -> str | None:
+        """Restore the newest dump into a scratch database (`verify: restore` only)."""
+        settings, restore = self.settings, self.settings.restore
+        assert restore is not None, "only with verify: restore"
+        newest = self.newest()
+        dump = newest.path / settings.dump
+        if not dump.is_file():
+            return f"backup {newest.path}: {settings.dump} missing, nothing to restore"
+        where = f"restore check on {restore.host}:{restore.port}"
+        try:
+            problems = restore_problems(dump, restore)
+        except RestoreError as exc:
+            return f"backup {newest.path}: {where}: {exc}"
+        return _line(f"backup {newest.path}: {where}", problems)
+
+
+def _line(head: str, problems: list[str]) -> str | None:
+    """`head: problem; problem`, the probe's one failure line, or None without problems."""
+    return f"{head}: " + "; ".join(problems) if problems else None

@@ -1,6 +1,6 @@
 """Which TLS versions a server accepts: one handshake per version, pinned to that version.
 
-    offered = handshake("lb.example.com", 443, "TLSv1.1", timeout=5)
+    offered = tls_handshake("lb.example.com", 443, "TLSv1.1", timeout=5)
     offered.outcome   # "refused" when the server answered with a protocol_version alert
 
 OpenSSL 3 (Debian 12) will not even offer TLS 1.0 or 1.1 at its default security level, so a
@@ -20,7 +20,7 @@ from typing import Literal
 
 from slo.config.balancer import TlsVersion
 
-__all__ = ["Handshake", "handshake"]
+__all__ = ["Handshake", "tls_handshake"]
 
 _VERSIONS: dict[str, ssl.TLSVersion] = {
     "TLSv1": ssl.TLSVersion.TLSv1,
@@ -56,7 +56,7 @@ def _pinned_context(version: TlsVersion) -> ssl.SSLContext:
     return context
 
 
-def handshake(host: str, port: int, version: TlsVersion, timeout: float) -> Handshake:
+def tls_handshake(host: str, port: int, version: TlsVersion, timeout: float) -> Handshake:
     """Offer only `version` to host:port and report whether the server took it."""
     try:
         context = _pinned_context(version)

@@ -13,19 +13,23 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+import pytest
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from slo.config.cache import RedisTarget
+from slo.config.schema import Config
 from slo.probe.failures import ProbeFailure
+from slo.probe.readings import Readings, default_readings_file
 
 __all__ = [
+    "CacheChecks",
     "CacheReading",
     "cache_errors",
     "cache_failure",
@@ -202,3 +206,100 @@ def replica_problems(
     if lag > max_lag:
         problems.append(f"lagging {lag:g}s behind, over {max_lag:g}s (cache.max_replica_lag)")
     return problems
+
+
+class CacheChecks:
+    """The cache probes' checks on the `cache:` section's Redis target: each gives its failure
+    line or None; a client error inside one becomes a ProbeFailure line.
+
+        with CacheChecks(config) as checks:
+            assert not (problem := checks.slow_ping()), problem
+    """
+
+    def __init__(self, config: Config) -> None:
+        settings = config.cache
+        assert settings is not None, "only with a cache: section"
+        self.settings = settings
+        self.config = config
+        self.name = settings.target
+        self.target = config.redis_target(self.name)
+        self.at = f"{self.name} {where(self.target)}"
+        self._clients = ExitStack()
+
+    def __enter__(self) -> CacheChecks:
+        self.client = self._clients.enter_context(redis_client(self.target))
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._clients.close()
+
+    def slow_ping(self) -> str | None:
+        with cache_errors(self.name, self.target):
+            seconds = ping(self.client)
+        budget = self.settings.ping_budget
+        if seconds <= budget:
+            return None
+        return f"{self.at}: PING took {seconds * 1000:.1f} ms, over {budget * 1000:g} ms (cache.ping_budget)"
+
+    def memory_pressure(self) -> str | None:
+        """Skips the probe when the server sets no maxmemory: there is no limit to judge."""
+        with cache_errors(self.name, self.target):
+            memory: dict[str, Any] = self.client.info("memory")
+        limit = int(memory["maxmemory"])
+        if limit == 0:
+            pytest.skip(f"{self.name} sets no maxmemory: no limit to compare its memory with")
+        used = int(memory["used_memory"]) / limit
+        if used < self.settings.memory:
+            return None
+        return (
+            f"{self.at}: memory {used:.0%} of maxmemory ({memory['maxmemory_human']}) used, over "
+            f"{self.settings.memory:.0%} (cache.memory); policy {memory['maxmemory_policy']}"
+        )
+
+    def evictions_and_misses(self) -> str | None:
+        """Evictions and the hit ratio since the reading the previous run stored.
+
+        One check for both: they share the one reading this run stores for the next.
+        """
+        settings = self.settings
+        readings = settings.readings_file or default_readings_file(self.config.env_name)
+        with cache_errors(self.name, self.target):
+            current = CacheReading.of(self.client)
+        stored = Readings(readings).exchange(f"{self.config.env_name}/{self.name}", current.as_dict())
+        changes = changes_since(CacheReading.from_dict(stored) if stored else None, current)
+        problems = []
+        if changes.evictions > settings.max_evictions:
+            problems.append(
+                f"{changes.evictions} keys evicted, over {settings.max_evictions} (cache.max_evictions)"
+            )
+        # Under `min_lookups` the ratio says nothing: only the evictions are judged.
+        if (
+            changes.lookups >= settings.min_lookups
+            and changes.hits / changes.lookups < settings.min_hit_ratio
+        ):
+            problems.append(
+                f"hit ratio {changes.hits / changes.lookups:.1%} of {changes.lookups} lookups, under "
+                f"{settings.min_hit_ratio:.0%} (cache.min_hit_ratio)"
+            )
+        return f"{self.at} {changes.span}: " + "; ".join(problems) if problems else None
+
+    def leaking_token_counters(self) -> str | None:
+        pattern = self.settings.token_keys
+        with cache_errors(self.name, self.target):
+            seen, leaking = keys_without_ttl(self.client, pattern, self.settings.scan_limit)
+        if not leaking:
+            return None
+        return (
+            f"{self.at}: {len(leaking)} of {seen} {pattern} keys have no TTL (they never expire), "
+            f"e.g. {', '.join(leaking[:3])}"
+        )
+
+    def lagging_replicas(self) -> str | None:
+        problems = []
+        for name in self.settings.replicas:
+            replica = self.config.redis_target(name)
+            port = urlsplit(replica.url).port or 6379
+            with redis_client(replica) as replica_client, cache_errors(name, replica):
+                found = replica_problems(self.client, replica_client, port, self.settings.max_replica_lag)
+            problems += [f"replica {name} {where(replica)} {problem}" for problem in found]
+        return f"{self.at}: " + "; ".join(problems) if problems else None

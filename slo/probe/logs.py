@@ -15,6 +15,7 @@ import glob
 import gzip
 import json
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,6 +27,7 @@ from slo.config.targets import Target
 from slo.probe.client import ProbeClient
 from slo.probe.expect import describe, expect_json
 from slo.probe.failures import ProbeFailure
+from slo.units import format_duration
 
 __all__ = [
     "LogCounts",
@@ -260,3 +262,61 @@ def count_elasticsearch(settings: LogsProbe, client: ProbeClient, now: float) ->
             raise ProbeFailure(f"{describe(response)}: answer has no count (is this Elasticsearch?)")
         counts[name] = answer["count"]
     return LogCounts(counts["errors"], counts["slow"], counts["current"], counts["previous"])
+
+
+class LogChecks:
+    """The log probes' checks on the `logs:` section: counts taken once per source per run,
+    each check giving its failure line or None.
+
+        checks = LogChecks(config.logs)
+        assert not (problem := checks.too_many_errors("files")), problem
+    """
+
+    def __init__(self, settings: LogsProbe) -> None:
+        self.settings = settings
+        self._counts: dict[str, LogCounts] = {}
+
+    @property
+    def sources(self) -> list[str]:
+        """The configured sources: ``files``, ``elasticsearch`` or both."""
+        return [
+            name
+            for name, on in (("files", self.settings.files), ("elasticsearch", self.settings.elasticsearch))
+            if on
+        ]
+
+    def counts(self, source: str) -> LogCounts:
+        if source not in self._counts:
+            now = time.time()
+            if source == "files":
+                self._counts[source] = count_files(self.settings, now)
+            else:
+                assert self.settings.elasticsearch is not None
+                with ProbeClient(
+                    "elasticsearch", elasticsearch_target(self.settings.elasticsearch)
+                ) as client:
+                    self._counts[source] = count_elasticsearch(self.settings, client, now)
+        return self._counts[source]
+
+    def too_many_errors(self, source: str) -> str | None:
+        settings, errors = self.settings, self.counts(source).errors
+        if errors <= settings.max_errors:
+            return None
+        return (
+            f"logs ({source}): {errors} errors in the last {format_duration(settings.window)}, "
+            f"over {settings.max_errors} (logs.max_errors)"
+        )
+
+    def too_many_slow(self, source: str) -> str | None:
+        settings, slow = self.settings, self.counts(source).slow
+        if slow <= settings.max_slow_requests:
+            return None
+        return (
+            f"logs ({source}): {slow} requests slower than {format_duration(settings.slow_threshold)} "
+            f"in the last {format_duration(settings.window)}, over {settings.max_slow_requests} "
+            "(logs.max_slow_requests)"
+        )
+
+    def rate_anomaly(self, source: str) -> str | None:
+        found = anomaly(self.counts(source), self.settings)
+        return f"logs ({source}): request-rate anomaly: {found}" if found else None
