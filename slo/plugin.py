@@ -10,10 +10,10 @@ fixture, or one under a ``slo_probe_paths`` directory (default ``probes``); a co
 decide otherwise with the ``pytest_slo_is_probe`` hook (:mod:`slo.hooks`). Only probes are
 reported and pushed.
 
-When the run is a probe run (an argument lies in a probe path, as in `pytest probes/`, or
-``--slo-config`` is given) the config is loaded at start-up, so a mistake is exit code 4 in
-every process, xdist workers included, and JUnit goes to ``reports/junit.xml`` by default.
-Otherwise the config is loaded when a probe fixture first asks for it.
+When the run is a probe run (an argument lies in a probe path, as in `pytest probes/`) or
+names ``--slo-config``, the config is loaded at start-up, so a mistake is exit code 4 in every
+process, xdist workers included; a probe run also writes JUnit to ``reports/junit.xml`` unless
+``--junit-xml`` says otherwise. Otherwise the config is loaded when a probe first asks for it.
 
 Per probe the plugin records every request's timings and attaches them to the report (as
 `user_properties`, which xdist forwards to the controller). The controller (or the single
