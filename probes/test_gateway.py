@@ -218,11 +218,14 @@ class StreamRead:
     error: str | None = None
     malformed: str | None = None
     head: list = field(default_factory=list)
+    #: The body was being read: a transport error from here on cut the stream.
+    reading: bool = False
 
 
-def read_stream(response, started):
-    """Read server-sent events until ``[DONE]``, an error frame or the end of the body."""
-    read = StreamRead()
+def read_stream(response, started, read):
+    """Read server-sent events into `read` until ``[DONE]``, an error frame or the end of
+    the body; what was read survives a transport error that cuts the stream."""
+    read.reading = True
     for line in response.iter_lines():
         if len(read.head) < 3:
             read.head.append(line)
@@ -249,7 +252,6 @@ def read_stream(response, started):
         if read.first_token is None and delta.get("content"):
             read.first_token = time.perf_counter() - started
         read.usage = chunk.get("usage") or read.usage
-    return read
 
 
 def test_streaming_time_to_first_token(http, slo_config, request):
@@ -259,11 +261,21 @@ def test_streaming_time_to_first_token(http, slo_config, request):
     settings = slo_config.probes.gateway
     body = chat_request(slo_config, stream=True)
     started = time.perf_counter()
-    with client.stream("POST", "/v1/chat/completions", json=body) as response:
-        if response.status_code != 200:
-            response.read()
-            expect_status(response)
-        read = read_stream(response, started)
+    read = StreamRead()
+    try:
+        with client.stream("POST", "/v1/chat/completions", json=body) as response:
+            if response.status_code != 200:
+                response.read()
+                expect_status(response)
+            read_stream(response, started, read)
+    except ProbeFailure as failure:
+        if not read.reading or failure.reason == "timeout":
+            raise
+        raise ProbeFailure(
+            f"{describe(response)} stream cut after {read.chunks} chunk(s), before [DONE]: {failure}",
+            "stream",
+            failure.record,
+        ) from None
     record_served_model(response, request)
     what = describe(response)
     after = f"after {read.chunks} chunk(s)"

@@ -50,7 +50,11 @@ def require_litellm() -> None:
 
 
 def mock_model(
-    name: str, provider_model: str = "openai/gpt-4o-mini", *, mock_response: str | None = "pong", **params: Any
+    name: str,
+    provider_model: str = "openai/gpt-4o-mini",
+    *,
+    mock_response: str | None = "pong",
+    **params: Any,
 ) -> dict[str, Any]:
     """One deployment of model group ``name``; it answers ``mock_response`` (None: really calls
     its ``api_base``), and ``params`` are more of its ``litellm_params``."""

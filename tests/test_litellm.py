@@ -20,11 +20,12 @@ from typing import Any
 
 import httpx
 import pytest
-
 from litellm_proxy import MASTER_KEY, CutStream, LiteLLMProxy, mock_model, proxy_config, require_litellm
 from loopback import loopback_server, url_of
 from probe_project import INI, PROBES_DIR, SHIPPED_CONFIG, junit_cases, make_probe_project
+
 from slo.dev.daemons import Pushgateway, free_port
+from slo.dev.refstack import ReferenceStack
 
 pytest_plugins = ["pytester"]
 pytestmark = pytest.mark.slow
@@ -149,7 +150,9 @@ def assert_fails(case: Case, reason: str, *fragments: str) -> None:
         assert fragment in case.message, (fragment, case)
 
 
-def test_healthy_model_passes_every_gateway_probe(pytester: pytest.Pytester, pushgateway: str, gateway: Gateway) -> None:
+def test_healthy_model_passes_every_gateway_probe(
+    pytester: pytest.Pytester, pushgateway: str, gateway: Gateway
+) -> None:
     cases = run_gateway(pytester, pushgateway, gateway.url, "claude-sonnet-4")
     assert {case_id: case.outcome for case_id, case in cases.cases.items()} == {
         LIVELINESS: "passed",
@@ -160,13 +163,25 @@ def test_healthy_model_passes_every_gateway_probe(pytester: pytest.Pytester, pus
     }
 
 
-def test_shipped_config_passes_against_a_healthy_litellm(pytester: pytest.Pytester, pushgateway: str, gateway: Gateway) -> None:
+def test_shipped_config_passes_against_a_healthy_litellm(
+    pytester: pytest.Pytester, pushgateway: str, gateway: Gateway
+) -> None:
     """`monitoring.yaml` as shipped, only the gateway's URL and key from the environment."""
     shutil.copytree(PROBES_DIR, pytester.path / "probes", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(SHIPPED_CONFIG, pytester.path / "monitoring.yaml")
     pytester.makeini(INI)
     env = {**os.environ, "GATEWAY_URL": gateway.url, "LITELLM_API_KEY": MASTER_KEY, "PUSHGATEWAY_URL": ""}
-    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--no-push", "-k", "gateway", "probes/"]
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        "--no-push",
+        "-k",
+        "gateway",
+        "probes/",
+    ]
     result = subprocess.run(
         command, cwd=pytester.path, env=env, capture_output=True, text=True, timeout=180, check=False
     )
@@ -179,20 +194,32 @@ def test_shipped_config_passes_against_a_healthy_litellm(pytester: pytest.Pytest
 def test_one_broken_deployment_of_two_is_a_warning_naming_it(
     pytester: pytest.Pytester, pushgateway: str, gateway: Gateway
 ) -> None:
-    cases = run_gateway(pytester, pushgateway, gateway.url, "degraded", probes="probes/test_gateway.py::test_gateway_model_healthy")
+    cases = run_gateway(
+        pytester,
+        pushgateway,
+        gateway.url,
+        "degraded",
+        probes="probes/test_gateway.py::test_gateway_model_healthy",
+    )
     assert cases[health("degraded")].outcome == "passed"
     [warning] = [line for line in cases.output.splitlines() if "GatewayDegraded" in line]
-    assert "model group degraded degraded, 1 of 2 deployment(s) unhealthy: degraded (openai/gpt-4o, model_id " in warning
+    assert (
+        "model group degraded degraded, 1 of 2 deployment(s) unhealthy: degraded (openai/gpt-4o, model_id "
+        in warning
+    )
     assert "litellm.InternalServerError: this is a mock internal server error" in warning
 
 
-def test_model_group_down_fails_health_chat_and_stream(pytester: pytest.Pytester, pushgateway: str, gateway: Gateway) -> None:
+def test_model_group_down_fails_health_chat_and_stream(
+    pytester: pytest.Pytester, pushgateway: str, gateway: Gateway
+) -> None:
     cases = run_gateway(pytester, pushgateway, gateway.url, "broken")
     error = "litellm.InternalServerError: this is a mock internal server error"
     assert_fails(
         cases[health("broken")],
         "upstream",
-        "gateway GET /health: model group broken down, 1 of 1 deployment(s) unhealthy: broken (openai/gpt-4o-mini, model_id ",
+        "gateway GET /health: model group broken down, 1 of 1 deployment(s) unhealthy: "
+        "broken (openai/gpt-4o-mini, model_id ",
         error,
     )
     assert "stack trace" not in cases[health("broken")].message
@@ -219,12 +246,27 @@ def test_rate_limited_model(pytester: pytest.Pytester, pushgateway: str, gateway
 
 
 def test_overloaded_model(pytester: pytest.Pytester, pushgateway: str, gateway: Gateway) -> None:
-    cases = run_gateway(pytester, pushgateway, gateway.url, "overloaded", probes="probes/test_gateway.py::test_chat_completion")
-    assert_fails(cases[CHAT], "overloaded", "returned 529 (expected 200, overloaded)", "mock error raised mid-stream")
+    cases = run_gateway(
+        pytester,
+        pushgateway,
+        gateway.url,
+        "overloaded",
+        probes="probes/test_gateway.py::test_chat_completion",
+    )
+    assert_fails(
+        cases[CHAT], "overloaded", "returned 529 (expected 200, overloaded)", "mock error raised mid-stream"
+    )
 
 
-def test_stream_failing_after_its_first_chunk(pytester: pytest.Pytester, pushgateway: str, gateway: Gateway) -> None:
-    cases = run_gateway(pytester, pushgateway, gateway.url, "cut-stream", probes="probes/test_gateway.py::test_streaming_time_to_first_token"
+def test_stream_failing_after_its_first_chunk(
+    pytester: pytest.Pytester, pushgateway: str, gateway: Gateway
+) -> None:
+    cases = run_gateway(
+        pytester,
+        pushgateway,
+        gateway.url,
+        "cut-stream",
+        probes="probes/test_gateway.py::test_streaming_time_to_first_token",
     )
     assert_fails(
         cases[STREAM],
@@ -233,7 +275,9 @@ def test_stream_failing_after_its_first_chunk(pytester: pytest.Pytester, pushgat
     )
 
 
-def test_fallback_answer_fails_unless_allowed(pytester: pytest.Pytester, pushgateway: str, gateway: Gateway) -> None:
+def test_fallback_answer_fails_unless_allowed(
+    pytester: pytest.Pytester, pushgateway: str, gateway: Gateway
+) -> None:
     cases = run_gateway(pytester, pushgateway, gateway.url, "primary")
     fallback = "was answered by model group claude-haiku-3-5 after 1 fallback(s)"
     assert_fails(cases[CHAT], "fallback", "model=primary", fallback)
@@ -261,7 +305,12 @@ def test_fallback_answer_fails_unless_allowed(pytester: pytest.Pytester, pushgat
     ids=["missing-key", "wrong-key"],
 )
 def test_missing_or_wrong_key_is_auth(
-    pytester: pytest.Pytester, pushgateway: str, gateway: Gateway, token: str | None, status: str, message: str
+    pytester: pytest.Pytester,
+    pushgateway: str,
+    gateway: Gateway,
+    token: str | None,
+    status: str,
+    message: str,
 ) -> None:
     cases = run_gateway(pytester, pushgateway, gateway.url, "claude-sonnet-4", token=token)
     for case_id in (CHAT, STREAM):
@@ -318,3 +367,42 @@ def test_load_gate_failure_lines_carry_the_gateway_error(tmp_path: Path, gateway
     assert error["message"] == "429 rate_limit: litellm.RateLimitError: this is a mock rate limit error"
     assert "429 rate_limit: litellm.RateLimitError: this is a mock rate limit error" in result.stdout
     assert MASTER_KEY not in result.stdout + result.stderr
+
+
+#: Each fault as the reference stack injects it, as a LiteLLM model group has it, and the
+#: probes it is compared on (the reference stack's faults hit every route, LiteLLM's a model).
+CONTRACT = {
+    "healthy": ({}, "claude-sonnet-4", (CHAT, STREAM, "health")),
+    "rate-limited": ({"error_rate": 1.0, "status": 429}, "rate-limited", (CHAT, STREAM, "health")),
+    "fallback": ({"fallback_models": ["claude-sonnet-4"]}, "primary", (CHAT, STREAM, "health")),
+    # The upstream that cuts its stream serves nothing else.
+    "stream error": ({"stream_error": True}, "cut-stream", (STREAM,)),
+}
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[ReferenceStack]:
+    with ReferenceStack("--seed", "7", env={"REFSTACK_API_KEY": ""}) as running:
+        yield running
+
+
+@pytest.mark.parametrize("fault", list(CONTRACT))
+def test_reference_stack_fails_the_probes_as_litellm_does(
+    pytester: pytest.Pytester, pushgateway: str, gateway: Gateway, stack: ReferenceStack, fault: str
+) -> None:
+    """The same gateway probes, the same fault: the same outcome and reason on both."""
+    faults, model, compared = CONTRACT[fault]
+
+    def verdicts(run: Run, asked: str) -> dict[str, tuple[str, str | None]]:
+        ids = [health(asked) if probe == "health" else probe for probe in compared]
+        return {
+            probe: (run[case].outcome, run[case].reason) for probe, case in zip(compared, ids, strict=True)
+        }
+
+    on_litellm = run_gateway(pytester, pushgateway, gateway.url, model)
+    stack.set_faults("gateway", **faults)
+    try:
+        on_stack = run_gateway(pytester, pushgateway, stack.gateway_url, "claude-sonnet-4", token=None)
+    finally:
+        stack.clear_faults("gateway")
+    assert verdicts(on_stack, "claude-sonnet-4") == verdicts(on_litellm, model), (on_stack, on_litellm)

@@ -330,7 +330,9 @@ def test_streaming_usage_only_with_stream_options(stack: ReferenceStack, client:
     assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"] > 0
 
 
-def test_health_of_one_model_group_is_503_when_it_is_down(stack: ReferenceStack, client: httpx.Client) -> None:
+def test_health_of_one_model_group_is_503_when_it_is_down(
+    stack: ReferenceStack, client: httpx.Client
+) -> None:
     stack.set_faults("gateway", unhealthy_endpoints=[MODEL])
     down = client.get(f"{stack.gateway_url}/health", params={"model": MODEL})
     assert down.status_code == 503

@@ -9,10 +9,10 @@ from pydantic import Field, field_validator
 from slo.config.fields import Duration, Fraction, StrictModel
 
 __all__ = [
+    "METRIC_PRESETS",
     "GatewayProbe",
     "LatencyEndpoint",
     "LatencyProbe",
-    "METRIC_PRESETS",
     "MetricNames",
     "MetricsProbe",
     "Probes",

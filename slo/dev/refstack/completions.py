@@ -87,7 +87,9 @@ def parse_chat_request(body: bytes) -> ChatRequest:
         raise InvalidRequest("'max_tokens' must be a positive integer", "max_tokens")
     options = payload.get("stream_options")
     if options is not None and (not stream or not isinstance(options, dict)):
-        raise InvalidRequest("'stream_options' is an object, allowed only with stream: true", "stream_options")
+        raise InvalidRequest(
+            "'stream_options' is an object, allowed only with stream: true", "stream_options"
+        )
     include_usage = bool(options and options.get("include_usage") is True)
     return ChatRequest(model, prompt_tokens, stream, max_tokens, include_usage)
 

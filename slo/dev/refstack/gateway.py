@@ -62,7 +62,7 @@ def _deployment(model: str) -> dict[str, Any]:
 
 def _health_error(message: str) -> str:
     # LiteLLM's health errors carry the stack trace after the first line.
-    return f"{message}\nstack trace: Traceback (most recent call last):\n  File \"refstack\", line 1"
+    return f'{message}\nstack trace: Traceback (most recent call last):\n  File "refstack", line 1'
 
 
 class GatewayService(Service):
