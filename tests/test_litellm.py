@@ -330,14 +330,18 @@ def test_stopped_proxy_is_connection_refused(pytester: pytest.Pytester, pushgate
         assert_fails(case, "connect", "connection refused")
 
 
+#: The gate judges LiteLLM's answers here, not its speed on a loaded two-core CI runner (two
+#: proxies and other tests beside it under -n 2): a generous P95, and enough users and time
+#: for the 59 samples a P95 claim needs even when the machine is slow.
 LOAD = {
-    "users": 4,
+    "users": 6,
     "spawn_rate": 50,
     "warmup": "500ms",
-    "duration": "3s",
+    "duration": "5s",
     "think_time_min": "20ms",
     "think_time_max": "40ms",
     "scenarios": {"chat_completion": 1},
+    "total": {"p95": "8s", "error_rate": 5, "min_requests": 59},
 }
 
 
@@ -355,7 +359,7 @@ def slo_load(tmp_path: Path, url: str, model: str) -> tuple[subprocess.Completed
 
 def test_load_gate_passes_on_a_healthy_model(tmp_path: Path, gateway: Gateway) -> None:
     result, summary = slo_load(tmp_path, gateway.url, "claude-sonnet-4")
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.returncode == 0, result.stdout + result.stderr + json.dumps(summary.get("thresholds"))
     assert summary["verdict"] == "pass"
     assert summary["endpoints"]["POST /v1/chat/completions"]["failures"] == 0
 
