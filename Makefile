@@ -15,7 +15,7 @@ setup: $(STAMP) system-deps
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,litellm]'
 	touch $(STAMP)
 
 # Debian's Prometheus tools (the real Pushgateway, promtool and amtool used by demo and tests),

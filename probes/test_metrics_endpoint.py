@@ -1,29 +1,73 @@
-"""The API's `/metrics`: parseable, the seed's metric families present, and the numbers in
-them within the error, token and cost budgets."""
+"""Each configured `/metrics` (`probes.metrics`): parseable, its metric families present,
+and the numbers in them within the error, token and cost budgets.
+
+Which series are read is a preset per target: the seed's ``claude_code_*`` for the API,
+``litellm`` for a LiteLLM proxy (``litellm_settings.callbacks: ["prometheus"]``). Same-origin
+redirects are followed (LiteLLM answers ``/metrics`` with 307 to ``/metrics/``).
+"""
 
 import time
 
 import pytest
 
-from slo import describe, expect_metrics
+from slo import ProbeFailure, describe, expect_metrics, parametrize_probes, probe_config, probe_param
 
-pytestmark = pytest.mark.probe(target="api", slo="api-availability")
+MAX_REDIRECTS = 3
+
+
+def pytest_generate_tests(metafunc):
+    if "metrics" in metafunc.fixturenames:
+        entries = probe_config(metafunc.config).probes.metrics
+        targets = [entry.target for entry in entries]
+        parametrize_probes(
+            metafunc,
+            "metrics",
+            [
+                probe_param(
+                    entry,
+                    # The path only where one target has several /metrics.
+                    id=entry.target if targets.count(entry.target) == 1 else f"{entry.target}{entry.path}",
+                    target=entry.target,
+                    slo=entry.slo,
+                )
+                for entry in entries
+            ],
+            empty="no probes.metrics in the config",
+        )
+
+
+def get_same_origin(client, path):
+    """GET `path`, following redirects only within the target's own scheme, host and port:
+    anywhere else would receive the target's token."""
+    response = client.get(path)
+    for _ in range(MAX_REDIRECTS):
+        if not response.is_redirect:
+            return response
+        origin = response.request.url
+        location = origin.join(response.headers["location"])
+        if (location.scheme, location.host, location.port) != (origin.scheme, origin.host, origin.port):
+            raise ProbeFailure(
+                f"{describe(response)} redirects to another origin ({location.scheme}://{location.host}); "
+                "not followed, the target's credentials would go there",
+                "http_status",
+            )
+        response = client.get(str(location))
+    return response
 
 
 @pytest.fixture
-def scrape(http, slo_config):
+def scrape(http, metrics):
     """All samples of one scrape: name -> [(labels, value)]."""
-    settings = slo_config.probes.metrics
-    response = http(settings.target).get(settings.path)
+    response = get_same_origin(http(metrics.target), metrics.path)
     return response, expect_metrics(response)
 
 
-def test_metric_families_present(scrape, slo_config):
+def test_metric_families_present(scrape, metrics):
     response, samples = scrape
     names = set(samples)
     missing = [
         name
-        for name in slo_config.probes.metrics.required
+        for name in metrics.names.required
         if not any(s == name or s.startswith(f"{name}_") for s in names)
         and f"{name}_total" not in names
         and name.removesuffix("_total") not in names
@@ -31,14 +75,15 @@ def test_metric_families_present(scrape, slo_config):
     assert not missing, f"{describe(response)} lacks metric families: {', '.join(missing)}"
 
 
-def test_api_5xx_ratio(scrape, slo_config):
+def test_api_5xx_ratio(scrape, slo_config, metrics):
     response, samples = scrape
     limit = slo_config.budgets.api_error_rate
-    requests = samples.get("claude_code_api_requests_total", [])
+    requests = samples.get(metrics.names.requests, [])
     total = sum(value for _, value in requests)
     if total == 0:
         pytest.skip(f"{describe(response)}: no requests counted yet, no 5xx ratio to check")
-    errors = sum(value for labels, value in requests if labels.get("status", "").startswith("5"))
+    status = metrics.names.status_label
+    errors = sum(value for labels, value in requests if labels.get(status, "").startswith("5"))
     ratio = errors / total
     assert ratio < limit, (
         f"{describe(response)}: 5xx ratio {ratio:.2%} ({errors:g} of {total:g} requests) "
@@ -46,14 +91,16 @@ def test_api_5xx_ratio(scrape, slo_config):
     )
 
 
-def test_token_rate(scrape, slo_config):
+def test_token_rate(scrape, slo_config, metrics):
     """Average token rate since the counters were created (one scrape: the rules see rate())."""
     response, samples = scrape
     limit = slo_config.budgets.tokens_per_hour
-    used = samples.get("claude_code_tokens_used_total", [])
-    created = [value for _, value in samples.get("claude_code_tokens_used_created", [])]
+    tokens = metrics.names.tokens
+    used = samples.get(tokens, [])
+    created_name = f"{tokens.removesuffix('_total')}_created"
+    created = [value for _, value in samples.get(created_name, [])]
     if not used or not created:
-        pytest.skip(f"{describe(response)}: no claude_code_tokens_used_total/_created samples")
+        pytest.skip(f"{describe(response)}: no {tokens}/_created samples")
     hours = max(time.time() - min(created), 60.0) / 3600
     rate = sum(value for _, value in used) / hours
     assert rate < limit, (
@@ -62,12 +109,13 @@ def test_token_rate(scrape, slo_config):
     )
 
 
-def test_cost(scrape, slo_config):
+def test_cost(scrape, slo_config, metrics):
     response, samples = scrape
     limit = slo_config.budgets.cost_usd
-    cost = [value for _, value in samples.get("claude_code_cost_usd", [])]
+    cost = [value for _, value in samples.get(metrics.names.cost, [])]
     if not cost:
-        pytest.skip(f"{describe(response)}: no claude_code_cost_usd sample")
-    assert max(cost) < limit, (
-        f"{describe(response)}: cost ${max(cost):,.2f} over the ${limit:,.0f} budget (budgets.cost_usd)"
+        pytest.skip(f"{describe(response)}: no {metrics.names.cost} sample")
+    # Summed: LiteLLM keeps one spend series per key, team and model.
+    assert sum(cost) < limit, (
+        f"{describe(response)}: cost ${sum(cost):,.2f} over the ${limit:,.0f} budget (budgets.cost_usd)"
     )

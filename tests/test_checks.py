@@ -98,7 +98,7 @@ def mixed(pytester: pytest.Pytester, stack: ReferenceStack) -> pytest.Pytester:
         {"name": "json-mismatch", "target": "api", "path": "/health", "json": {"status": "degraded"}},
         {"name": "json-missing", "target": "api", "path": "/health", "json": {"uptime_seconds": 1}},
         {"name": "json-not-json", "target": "api", "path": "/metrics", "json": {"status": "ok"}},
-        {"name": "regex-ok", "target": "gateway", "path": "/health/readiness", "body_regex": '"connected"'},
+        {"name": "regex-ok", "target": "gateway", "path": "/health/readiness", "body_regex": '"healthy"'},
         {
             "name": "regex-mismatch",
             "target": "gateway",

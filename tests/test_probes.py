@@ -34,10 +34,10 @@ HEALTH = "test_health::test_api_health"
 SANDBOX = "test_sandbox::test_sandbox_status"
 LATENCY_API = "test_latency::test_latency_percentile[api/health]"
 LATENCY_GATEWAY = "test_latency::test_latency_percentile[gateway/health/liveliness]"
-METRICS_5XX = "test_metrics_endpoint::test_api_5xx_ratio"
-METRICS_FAMILIES = "test_metrics_endpoint::test_metric_families_present"
+METRICS_5XX = "test_metrics_endpoint::test_api_5xx_ratio[api]"
+METRICS_FAMILIES = "test_metrics_endpoint::test_metric_families_present[api]"
 GATEWAY_READINESS = "test_gateway::test_gateway_readiness"
-GATEWAY_ENDPOINTS = "test_gateway::test_gateway_model_endpoints_healthy"
+GATEWAY_ENDPOINTS = "test_gateway::test_gateway_model_healthy[claude-sonnet-4]"
 GATEWAY_COMPLETION = "test_gateway::test_chat_completion"
 GATEWAY_STREAM = "test_gateway::test_streaming_time_to_first_token"
 
@@ -64,7 +64,7 @@ DEPLOYMENT_SKIPPED = {
 }  # fmt: skip
 #: node_exporter and TLS: the local environment has neither, and says so in the skip reason.
 SKIPPED = 2 + len(DEPLOYMENT_SKIPPED)
-ALL_PASS = {"passed": 18, "skipped": SKIPPED}
+ALL_PASS = {"passed": 22, "skipped": SKIPPED}
 
 
 @dataclass(frozen=True)
@@ -149,8 +149,8 @@ def test_api_5xx_fails_the_api_probes_only(pytester: pytest.Pytester) -> None:
     }
     result.stdout.fnmatch_lines(
         [
-            "api GET /health returned 503 (expected 200) in * ms: "
-            '{"error": {"message": "fault injected: error_rate=1, status=503"*',
+            "api GET /health returned 503 (expected 200, overloaded) in * ms: "
+            "fault injected: error_rate=1, status=503",
         ]
     )
     result.stdout.fnmatch_lines(
@@ -193,7 +193,7 @@ def test_malformed_gateway_json(pytester: pytest.Pytester, stack: ReferenceStack
             "gateway GET /health/readiness returned malformed JSON in * ms: "
             '{"status": "healthy", "detail": "truncated',
             "gateway GET /health returned malformed JSON in *",
-            "gateway POST /v1/chat/completions returned malformed JSON in *",
+            "gateway POST /v1/chat/completions model=claude-sonnet-4 returned malformed JSON in *",
         ]
     )
     assert "returned a malformed event stream" in junit_cases(pytester)[GATEWAY_STREAM].message
@@ -220,15 +220,18 @@ def test_sandbox_violations_under_the_budget_pass(pytester: pytest.Pytester, sta
 
 
 def test_unhealthy_model_endpoint(pytester: pytest.Pytester, stack: ReferenceStack) -> None:
-    make_probe_project(pytester, stack)
+    models = ["claude-sonnet-4", "claude-haiku-3-5"]
+    make_probe_project(pytester, stack, probes={"gateway": {"models": models}})
     stack.set_faults("gateway", unhealthy_endpoints=["claude-haiku-3-5"])
     result = run_probes(pytester)
 
-    assert failed_ids(pytester) == {GATEWAY_ENDPOINTS}
+    # Each model group is its own probe: the healthy one passes.
+    assert failed_ids(pytester) == {"test_gateway::test_gateway_model_healthy[claude-haiku-3-5]"}
     result.stdout.fnmatch_lines(
         [
-            "*gateway GET /health lists 1 unhealthy endpoint(s): "
-            "claude-haiku-3-5: endpoint marked unhealthy (fault)"
+            "*gateway GET /health: model group claude-haiku-3-5 down, 1 of 1 deployment(s) unhealthy: "
+            "claude-haiku-3-5 (anthropic/claude-haiku-3-5, model_id *, api_base https://api.anthropic.com): "
+            "litellm.APIConnectionError: endpoint marked unhealthy (fault)"
         ]
     )
 
@@ -270,8 +273,9 @@ def test_stopped_stack_is_connection_refused(pytester: pytest.Pytester) -> None:
     make_probe_project(pytester, stopped)
     result = run_probes(pytester)
 
-    # Every network probe fails (the metrics probes in their shared scrape fixture: errors).
-    result.assert_outcomes(passed=RUNNER_PROBES, failed=12, errors=4, skipped=SKIPPED)
+    # Every network probe fails (the metrics probes of both targets in their shared scrape
+    # fixture: errors).
+    result.assert_outcomes(passed=RUNNER_PROBES, failed=12, errors=8, skipped=SKIPPED)
     result.stdout.fnmatch_lines_random(
         [
             "api: GET http://127.0.0.1:*/health: connection refused after * ms",
@@ -287,9 +291,13 @@ def test_metrics_of_a_freshly_started_api_pass(pytester: pytest.Pytester) -> Non
     with ReferenceStack(env=STACK_ENV) as fresh:
         make_probe_project(pytester, fresh)
         result = run_probes(pytester, "-rs", "probes/test_metrics_endpoint.py")
-    result.assert_outcomes(passed=3, skipped=1)
-    result.stdout.fnmatch_lines(
-        ["SKIPPED*: api GET /metrics: no requests counted yet, no 5xx ratio to check"]
+    # The gateway's too: the API's, and the gateway's under LiteLLM's names.
+    result.assert_outcomes(passed=6, skipped=2)
+    result.stdout.fnmatch_lines_random(
+        [
+            "SKIPPED*: api GET /metrics: no requests counted yet, no 5xx ratio to check",
+            "SKIPPED*: gateway GET /metrics/: no requests counted yet, no 5xx ratio to check",
+        ]
     )
     assert METRICS_FAMILIES not in failed_ids(pytester)
 

@@ -16,6 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
 from slo.dev.refstack import ReferenceStack, ReferenceStackError
+from slo.dev.refstack.gateway import API_BASE, model_id
 
 MODEL = "claude-sonnet-4"
 CHAT = {"model": MODEL, "messages": [{"role": "user", "content": "Write a haiku about SLOs."}]}
@@ -219,8 +220,7 @@ def test_gateway_liveliness_and_readiness(stack: ReferenceStack, client: httpx.C
     assert live.json() == "I'm alive!"
     ready = client.get(f"{stack.gateway_url}/health/readiness")
     assert ready.status_code == 200
-    assert ready.json()["status"] in ("healthy", "connected")
-    assert ready.json()["db"] == "connected"
+    assert ready.json() == {"status": "healthy", "db": "Not connected"}
 
 
 def test_gateway_health_lists_endpoints(stack: ReferenceStack, client: httpx.Client) -> None:
@@ -228,7 +228,9 @@ def test_gateway_health_lists_endpoints(stack: ReferenceStack, client: httpx.Cli
     assert body["unhealthy_endpoints"] == []
     assert body["unhealthy_count"] == 0
     assert body["healthy_count"] == len(body["healthy_endpoints"]) >= 1
-    assert {"model": MODEL} in body["healthy_endpoints"]
+    assert {"model": f"anthropic/{MODEL}", "model_id": model_id(MODEL), "api_base": API_BASE} in body[
+        "healthy_endpoints"
+    ]
 
 
 def test_chat_completion_shape(stack: ReferenceStack, client: httpx.Client) -> None:
@@ -316,13 +318,38 @@ def test_streaming_completion(stack: ReferenceStack, client: httpx.Client) -> No
     text = "".join(chunk["choices"][0]["delta"].get("content", "") for chunk in chunks)
     assert text
     assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
-    usage = chunks[-1]["usage"]
+    assert all("usage" not in chunk for chunk in chunks), "like LiteLLM: usage only when asked for"
+
+
+def test_streaming_usage_only_with_stream_options(stack: ReferenceStack, client: httpx.Client) -> None:
+    request = {**CHAT, "stream": True, "stream_options": {"include_usage": True}}
+    with client.stream("POST", f"{stack.gateway_url}/v1/chat/completions", json=request) as response:
+        events = [line.removeprefix("data: ") for line in response.iter_lines() if line.startswith("data: ")]
+    assert events[-1] == "[DONE]"
+    usage = json.loads(events[-2])["usage"]
     assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"] > 0
+
+
+def test_health_of_one_model_group_is_503_when_it_is_down(
+    stack: ReferenceStack, client: httpx.Client
+) -> None:
+    stack.set_faults("gateway", unhealthy_endpoints=[MODEL])
+    down = client.get(f"{stack.gateway_url}/health", params={"model": MODEL})
+    assert down.status_code == 503
+    [entry] = down.json()["unhealthy_endpoints"]
+    assert entry["model_id"] == model_id(MODEL)
+    assert entry["exception_status"] == 500
+    assert entry["error"].splitlines()[0] == "litellm.APIConnectionError: endpoint marked unhealthy (fault)"
+    other = client.get(f"{stack.gateway_url}/health", params={"model": "claude-haiku-3-5"})
+    assert other.status_code == 200
+    assert other.json()["unhealthy_endpoints"] == []
 
 
 def test_gateway_metrics(stack: ReferenceStack, client: httpx.Client) -> None:
     client.post(f"{stack.gateway_url}/v1/chat/completions", json=CHAT)
-    response = client.get(f"{stack.gateway_url}/metrics")
+    redirect = client.get(f"{stack.gateway_url}/metrics")
+    assert (redirect.status_code, redirect.headers["location"]) == (307, "/metrics/"), "as LiteLLM does"
+    response = client.get(f"{stack.gateway_url}/metrics/")
     assert response.status_code == 200
     endpoint = "/v1/chat/completions"
     count = sample_value(
@@ -421,7 +448,7 @@ def test_partial_error_rate_is_roughly_that_share(stack: ReferenceStack, client:
 def test_gateway_health_reports_unhealthy_endpoints(stack: ReferenceStack, client: httpx.Client) -> None:
     stack.set_faults("gateway", unhealthy_endpoints=[MODEL])
     body = client.get(f"{stack.gateway_url}/health").json()
-    assert [e["model"] for e in body["unhealthy_endpoints"]] == [MODEL]
+    assert [e["model"] for e in body["unhealthy_endpoints"]] == [f"anthropic/{MODEL}"]
     assert body["unhealthy_count"] == 1
     assert MODEL not in [e["model"] for e in body["healthy_endpoints"]]
     stack.set_faults("gateway", unhealthy_endpoints=[], error_rate=1.0)
@@ -601,8 +628,10 @@ def test_api_key_required_when_configured(how: str) -> None:
         # Control, scraping and orchestrator probes work without the key.
         assert http.get(f"{stack.api_url}/_faults").status_code == 200
         assert http.get(f"{stack.api_url}/metrics").status_code == 200
-        assert http.get(f"{stack.gateway_url}/metrics").status_code == 200
         assert http.get(f"{stack.gateway_url}/health/liveliness").status_code == 200
+        # The gateway's metrics need the key, as LiteLLM's do by default.
+        assert http.get(f"{stack.gateway_url}/metrics/").status_code == 401
+        assert http.get(f"{stack.gateway_url}/metrics/", headers=good).status_code == 200
         metrics = http.get(f"{stack.api_url}/metrics").text
         assert sample_value(metrics, "claude_code_api_requests_total", endpoint="/health", status="401") == 2
 

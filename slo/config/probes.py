@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Literal
+
+from pydantic import Field, field_validator
 
 from slo.config.fields import Duration, Fraction, StrictModel
 
 __all__ = [
+    "METRIC_PRESETS",
     "GatewayProbe",
     "LatencyEndpoint",
     "LatencyProbe",
+    "MetricNames",
     "MetricsProbe",
     "Probes",
     "ResourcesProbe",
@@ -41,20 +45,82 @@ class GatewayProbe(StrictModel):
     max_tokens: int = Field(8, ge=1)
     completion_budget: Duration = 10.0
     first_token_budget: Duration = 2.0
+    #: An answer from a fallback model (LiteLLM's ``x-litellm-attempted-fallbacks``, or a
+    #: model group other than the one asked for) fails the chat probes unless this is true.
+    allow_fallbacks: bool = False
+    #: Model groups whose deployments ``/health?model=NAME`` checks; empty: the target's model.
+    models: list[str] = Field(default_factory=list)
 
 
-class MetricsProbe(StrictModel):
-    target: str = "api"
-    path: str = "/metrics"
-    required: list[str] = Field(
-        default_factory=lambda: [
+class MetricNames(StrictModel):
+    """Which series of a `/metrics` the budget probes read (see :data:`METRIC_PRESETS`)."""
+
+    #: Families that must be present.
+    required: list[str]
+    #: Request counter, and its label holding the HTTP status (the 5xx ratio).
+    requests: str
+    status_label: str
+    #: Token counter (the token rate since its ``_created``).
+    tokens: str
+    #: Cost in USD, summed over its series (a gauge or a counter).
+    cost: str
+
+
+#: The seed's API metrics, and a LiteLLM proxy's (``litellm_settings.callbacks: ["prometheus"]``).
+METRIC_PRESETS: dict[str, MetricNames] = {
+    "claude_code": MetricNames(
+        required=[
             "claude_code_api_requests_total",
             "claude_code_api_latency_seconds",
             "claude_code_active_sessions",
             "claude_code_tokens_used_total",
             "claude_code_cost_usd",
-        ]
-    )
+        ],
+        requests="claude_code_api_requests_total",
+        status_label="status",
+        tokens="claude_code_tokens_used_total",
+        cost="claude_code_cost_usd",
+    ),
+    "litellm": MetricNames(
+        required=[
+            "litellm_proxy_total_requests_metric_total",
+            "litellm_proxy_failed_requests_metric_total",
+            "litellm_spend_metric_total",
+            "litellm_total_tokens_metric_total",
+        ],
+        requests="litellm_proxy_total_requests_metric_total",
+        status_label="status_code",
+        tokens="litellm_total_tokens_metric_total",
+        cost="litellm_spend_metric_total",
+    ),
+}
+
+
+class MetricsProbe(StrictModel):
+    """One `/metrics` to check: a target, a preset of metric names, optional overrides.
+
+    ``{target: gateway, preset: litellm}``; ``names`` replaces the preset's fields one by one.
+    """
+
+    target: str = "api"
+    path: str = "/metrics"
+    #: The SLO its results are labelled with (the `slo` label); empty: none.
+    slo: str = ""
+    preset: Literal["claude_code", "litellm"] = "claude_code"
+    required: list[str] | None = None
+    requests: str | None = None
+    status_label: str | None = None
+    tokens: str | None = None
+    cost: str | None = None
+
+    @property
+    def names(self) -> MetricNames:
+        overrides = {
+            key: value
+            for key in ("required", "requests", "status_label", "tokens", "cost")
+            if (value := getattr(self, key)) is not None
+        }
+        return METRIC_PRESETS[self.preset].model_copy(update=overrides)
 
 
 class ResourcesProbe(StrictModel):
@@ -72,6 +138,12 @@ class TlsProbe(StrictModel):
 class Probes(StrictModel):
     latency: LatencyProbe = LatencyProbe()
     gateway: GatewayProbe = GatewayProbe()
-    metrics: MetricsProbe = MetricsProbe()
+    #: One `/metrics` (a mapping) or several (a list), each probed on its own.
+    metrics: list[MetricsProbe] = Field(default_factory=lambda: [MetricsProbe()])
     resources: ResourcesProbe = ResourcesProbe()
     tls: TlsProbe = TlsProbe()
+
+    @field_validator("metrics", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: object) -> object:
+        return [value] if isinstance(value, dict) else value

@@ -113,6 +113,10 @@ class Daemon(ABC):
     def prepare(self, workdir: Path) -> None:  # noqa: B027 - most daemons need no files
         """Write any files the daemon reads (config) before it starts."""
 
+    def environment(self) -> Mapping[str, str] | None:
+        """The daemon's environment variables; None: this process's own."""
+        return None
+
     # -- lifecycle -----------------------------------------------------------------------------
 
     @property
@@ -140,7 +144,7 @@ class Daemon(ABC):
     def start(self) -> Self:
         """Start the daemon and wait until it is ready; raises :class:`DaemonError`."""
         executable = find_binary(self.binary)
-        self._workdir = tempfile.TemporaryDirectory(prefix=f"slo-{self.binary}-")
+        self._workdir = tempfile.TemporaryDirectory(prefix=f"slo-{Path(self.binary).name}-")
         try:
             self.prepare(self.workdir)
             # Only a port we picked may be retried: a port the caller chose is theirs to fix.
@@ -161,7 +165,11 @@ class Daemon(ABC):
         command = [executable, *self.arguments(self.port, self.workdir), *self.extra_args]
         # The log goes to a file, not a pipe: a chatty daemon would block on a full pipe.
         self._process = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=self.environment(),
         )
         deadline = time.monotonic() + self.startup_timeout
         # trust_env=False: an HTTP(S)_PROXY from the environment must not capture loopback.

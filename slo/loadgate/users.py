@@ -38,10 +38,14 @@ from locust.event import Events
 from slo.config import Config, ConfigError, load_config
 from slo.loadgate.samples import CONFIG_ERROR_PREFIX, CONFIG_ERROR_STATUS
 from slo.options import Sources, resolve
+from slo.probe.failures import classify_status
 
 __all__ = ["LoadPlan", "expect_json"]
 
 User = TypeVar("User", bound=type[FastHttpUser])
+
+#: Header values (and bare tokens) of every configured target, kept out of failure messages.
+_SECRETS: set[str] = set()
 
 
 def _config_error(message: str) -> NoReturn:
@@ -94,6 +98,8 @@ class LoadPlan:
             user_class.target = settings  # type: ignore[attr-defined]  # for the class's own use
             user_class.host = settings.url
             user_class.default_headers = settings.request_headers()
+            for value in user_class.default_headers.values():
+                _SECRETS.update(v for v in (value, value.split(" ", 1)[-1]) if len(v) >= 8)
             user_class.network_timeout = settings.timeout
             user_class.connection_timeout = settings.timeout
             user_class.insecure = not settings.verify
@@ -122,10 +128,16 @@ def expect_json(response: ResponseContextManager, **fields: object) -> dict[str,
 
     For use inside ``with self.client.get(..., catch_response=True) as response:``. A 200
     with a broken body is an outage for the caller, so a load test must count it as one.
-    Returns the parsed body (None when the request already failed).
+    Returns the parsed body (None when the request already failed). An error status is
+    reported with its reason and the first line of the error the target sent
+    (``429 rate_limit: litellm.RateLimitError: ...``), without the request's secrets.
     """
     if getattr(response, "error", None) is not None:
-        # A transport error or an error status: Locust reports it as it is.
+        status = response.status_code or 0
+        if status >= 400:
+            reason, message = classify_status(status, _text(response))
+            response.failure(_redacted(f"{status} {reason}: {message}" if message else f"{status} {reason}"))
+        # Otherwise a transport error: Locust reports it as it is.
         return None
     try:
         body = json.loads(response.content or b"")
@@ -140,3 +152,17 @@ def expect_json(response: ResponseContextManager, **fields: object) -> dict[str,
             response.failure(f"{key} is {body.get(key)!r}, expected {wanted!r}")
             return None
     return body
+
+
+def _text(response: ResponseContextManager) -> str:
+    try:
+        return (response.content or b"").decode("utf-8", "replace")
+    except (AttributeError, TypeError):
+        return ""
+
+
+def _redacted(message: str) -> str:
+    """The message without the configured header values (tokens), should the target echo them."""
+    for secret in sorted(_SECRETS, key=len, reverse=True):
+        message = message.replace(secret, "***")
+    return message

@@ -14,7 +14,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from slo.probe.client import TARGET_EXTENSION
-from slo.probe.failures import ProbeFailure
+from slo.probe.failures import ProbeFailure, classify_status
 from slo.units import format_ms
 
 __all__ = ["describe", "expect_json", "expect_metrics", "expect_status", "json_path", "require_shape"]
@@ -27,18 +27,37 @@ BODY_EXCERPT = 200
 
 
 def describe(response: httpx.Response) -> str:
-    """``api GET /health``: who was asked what, for the start of a failure message."""
+    """``api GET /health``: who was asked what, for the start of a failure message.
+
+    A JSON request naming a ``model`` (a chat completion) names it too:
+    ``gateway POST /v1/chat/completions model=claude-sonnet-4``.
+    """
     request = response.request
     target = request.extensions.get(TARGET_EXTENSION, request.url.host)
-    return f"{target} {request.method} {request.url.path}"
+    model = _requested_model(request)
+    return f"{target} {request.method} {request.url.path}" + (f" model={model}" if model else "")
+
+
+def _requested_model(request: httpx.Request) -> str:
+    if "json" not in request.headers.get("content-type", ""):
+        return ""
+    try:
+        body = json.loads(request.content)
+    except (httpx.RequestNotRead, ValueError):
+        return ""
+    model = body.get("model") if isinstance(body, dict) else None
+    return model if isinstance(model, str) else ""
+
+
+def _text(response: httpx.Response) -> str:
+    try:
+        return response.text
+    except (httpx.ResponseNotRead, UnicodeDecodeError):
+        return ""
 
 
 def _excerpt(response: httpx.Response) -> str:
-    try:
-        text = response.text
-    except (httpx.ResponseNotRead, UnicodeDecodeError):
-        return ""
-    text = " ".join(text.split())
+    text = " ".join(_text(response).split())
     return text[:BODY_EXCERPT] + ("..." if len(text) > BODY_EXCERPT else "")
 
 
@@ -50,13 +69,20 @@ def _elapsed(response: httpx.Response) -> str:
 
 
 def expect_status(response: httpx.Response, expected: int | list[int] = 200) -> httpx.Response:
+    """The response, or a failure whose reason says what kind of error status it was.
+
+    The message carries the first line of the error the target sent (an OpenAI-style
+    ``error.message``), or an excerpt of the body when it sent no such message.
+    """
     allowed = [expected] if isinstance(expected, int) else list(expected)
     if response.status_code not in allowed:
         wanted = " or ".join(map(str, allowed))
+        reason, message = classify_status(response.status_code, _text(response))
+        kind = "" if reason == "http_status" else f", {reason}"
         raise ProbeFailure(
-            f"{describe(response)} returned {response.status_code} (expected {wanted}) "
-            f"in {_elapsed(response)}: {_excerpt(response)}",
-            "http_status",
+            f"{describe(response)} returned {response.status_code} (expected {wanted}{kind}) "
+            f"in {_elapsed(response)}: {message or _excerpt(response)}",
+            reason,
         )
     return response
 

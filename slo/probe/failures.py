@@ -5,21 +5,42 @@ Reasons label pushed series, so the set is small and fixed; each has its README 
 
 from __future__ import annotations
 
+import json
 import socket
 import ssl
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 
 if TYPE_CHECKING:
     from slo.probe.client import RequestRecord
 
-__all__ = ["FAILURE_REASONS", "FailureReason", "ProbeFailure", "describe_exception"]
+__all__ = [
+    "FAILURE_REASONS",
+    "FailureReason",
+    "ProbeFailure",
+    "classify_status",
+    "describe_exception",
+    "error_message",
+]
 
-FailureReason = Literal["dns", "connect", "tls", "timeout", "http_status", "assertion", "error"]
+FailureReason = Literal[
+    "dns", "connect", "tls", "timeout",
+    "http_status", "auth", "rate_limit", "budget", "overloaded", "upstream",
+    "assertion", "stream", "fallback",
+    "error",
+]  # fmt: skip
 FAILURE_REASONS: tuple[FailureReason, ...] = (
-    "dns", "connect", "tls", "timeout", "http_status", "assertion", "error",
+    "dns", "connect", "tls", "timeout",
+    "http_status", "auth", "rate_limit", "budget", "overloaded", "upstream",
+    "assertion", "stream", "fallback",
+    "error",
 )  # fmt: skip
+
+#: LiteLLM's error types (``error.type``) for a key it could not accept: besides 401/403 it
+#: answers 400 ``no_db_connection`` for any key but the master key when it has no database.
+_AUTH_ERROR_TYPES = frozenset({"auth_error", "no_db_connection", "token_not_found_in_db", "expired_key"})
+_MESSAGE_LIMIT = 200
 
 
 class ProbeFailure(AssertionError):
@@ -61,4 +82,50 @@ def describe_exception(exc: BaseException) -> tuple[str, FailureReason]:
 
 
 def _first_line(text: str) -> str:
-    return text.strip().splitlines()[0][:200] if text.strip() else ""
+    return text.strip().splitlines()[0].strip()[:_MESSAGE_LIMIT] if text.strip() else ""
+
+
+def error_message(body: str) -> tuple[str, str]:
+    """The first line of an error body's message and its type, as OpenAI-style gateways send it.
+
+    ``{"error": {"message": "litellm.RateLimitError: ...\\n...", "type": "throttling_error"}}``
+    gives ``("litellm.RateLimitError: ...", "throttling_error")``; FastAPI's ``{"detail": ...}``,
+    a bare JSON string and plain text are read too. Stack traces after the first line are
+    dropped: one line is what a failure message and a metric label can carry.
+    """
+    try:
+        document: Any = json.loads(body)
+    except ValueError:
+        return _first_line(body), ""
+    kind = ""
+    for key in ("error", "detail"):
+        if isinstance(document, dict) and key in document:
+            document = document[key]
+    if isinstance(document, dict):
+        kind = str(document.get("type") or "")
+        document = document.get("message", document.get("error", ""))
+    text = document if isinstance(document, str) else json.dumps(document) if document else ""
+    return _first_line(text), kind
+
+
+def classify_status(status: int, body: str) -> tuple[FailureReason, str]:
+    """The reason for an unexpected HTTP status, and the first line of the error it carried.
+
+    One place decides it, for every probe and check: 401/403 and LiteLLM's key errors are
+    ``auth``, its budget-exceeded answer (429 or 422 by version) ``budget``, other 429s
+    ``rate_limit``, 503/529 (overloaded upstream) ``overloaded``, other 5xx ``upstream``.
+    """
+    message, kind = error_message(body)
+    if kind == "budget_exceeded" or "budget has been exceeded" in message.lower():
+        reason: FailureReason = "budget"
+    elif status in (401, 403) or kind in _AUTH_ERROR_TYPES or kind.endswith("_access_denied"):
+        reason = "auth"
+    elif status == 429:
+        reason = "rate_limit"
+    elif status in (503, 529):
+        reason = "overloaded"
+    elif status >= 500:
+        reason = "upstream"
+    else:
+        reason = "http_status"
+    return reason, message

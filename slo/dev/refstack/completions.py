@@ -36,6 +36,8 @@ class ChatRequest:
     prompt_tokens: int
     stream: bool = False
     max_tokens: int | None = None
+    #: ``stream_options.include_usage``: like OpenAI and LiteLLM, usage is streamed only then.
+    include_usage: bool = False
 
 
 def count_tokens(text: str) -> int:
@@ -83,7 +85,13 @@ def parse_chat_request(body: bytes) -> ChatRequest:
         isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1
     ):
         raise InvalidRequest("'max_tokens' must be a positive integer", "max_tokens")
-    return ChatRequest(model, prompt_tokens, stream, max_tokens)
+    options = payload.get("stream_options")
+    if options is not None and (not stream or not isinstance(options, dict)):
+        raise InvalidRequest(
+            "'stream_options' is an object, allowed only with stream: true", "stream_options"
+        )
+    include_usage = bool(options and options.get("include_usage") is True)
+    return ChatRequest(model, prompt_tokens, stream, max_tokens, include_usage)
 
 
 @dataclass(frozen=True)
@@ -141,24 +149,38 @@ def completion_body(completion: Completion) -> dict[str, Any]:
     }
 
 
-def _chunk(completion: Completion, delta: dict[str, str], finish_reason: str | None) -> bytes:
+def _chunk(
+    completion: Completion, delta: dict[str, str], finish_reason: str | None = None, usage: bool = False
+) -> bytes:
+    choice: dict[str, Any] = {"index": 0, "delta": delta}
+    if finish_reason is not None:
+        choice["finish_reason"] = finish_reason
     chunk: dict[str, Any] = {
         "id": completion.id,
         "object": "chat.completion.chunk",
         "created": completion.created,
         "model": completion.model,
-        "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
+        "choices": [choice],
     }
-    if finish_reason is not None:
-        # Usage rides on the final chunk so clients can count tokens without a second call.
+    if usage:
         chunk["usage"] = completion.usage
     return f"data: {json.dumps(chunk)}\n\n".encode()
 
 
-def stream_events(completion: Completion) -> Iterator[bytes]:
-    """Server-sent events: role, one chunk per word, the finish chunk with usage, ``[DONE]``."""
-    yield _chunk(completion, {"role": "assistant", "content": ""}, None)
-    for word in re.findall(r"\S+\s*", completion.content):
-        yield _chunk(completion, {"content": word}, None)
+def stream_events(completion: Completion, *, include_usage: bool = False) -> Iterator[bytes]:
+    """Server-sent events as LiteLLM sends them: the role with the first word, one chunk per
+    word, the finish chunk, a usage chunk only when asked for, ``[DONE]``."""
+    words = re.findall(r"\S+\s*", completion.content) or [""]
+    yield _chunk(completion, {"role": "assistant", "content": words[0]})
+    for word in words[1:]:
+        yield _chunk(completion, {"content": word})
     yield _chunk(completion, {}, completion.finish_reason)
+    if include_usage:
+        yield _chunk(completion, {}, usage=True)
     yield b"data: [DONE]\n\n"
+
+
+def error_event(message: str, status: int) -> bytes:
+    """The error event LiteLLM sends inside a 200 stream when the upstream fails mid-answer."""
+    error = {"message": message, "type": None, "param": None, "code": str(status)}
+    return f"data: {json.dumps({'error': error})}\n\n".encode()

@@ -54,6 +54,7 @@ class Deployment:
         self._sessions = 0
         # Series exist from the start at zero so rate() has a baseline before the first request.
         for model in self.models:
+            gateway_metrics.spend.labels(model=model)
             for kind in ("input", "output"):
                 api_metrics.tokens.labels(model=model, type=kind)
                 gateway_metrics.tokens.labels(model=model, type=kind)
@@ -72,6 +73,7 @@ class Deployment:
                 metrics.tokens.labels(model=model, type="input").inc(input_tokens)
                 metrics.tokens.labels(model=model, type="output").inc(output_tokens)
             self.api_metrics.cost.set(total_cost)
+            self.gateway_metrics.spend.labels(model=model).inc(cost)
 
     @contextmanager
     def session(self) -> Iterator[None]:

@@ -38,7 +38,10 @@ class Faults:
     ``hang`` holds requests without an answer until the fault is cleared or the server stops.
     ``malformed`` answers 200 with a body that is not valid JSON. ``sandbox_violations`` (API
     only) is reported by ``/sandbox/status``; ``unhealthy_endpoints`` (gateway only) names
-    models its ``/health`` reports as unhealthy.
+    models its ``/health`` reports as unhealthy. Gateway only, as LiteLLM shows them:
+    ``fallback_models`` are answered by another model with LiteLLM's fallback headers,
+    ``stream_error`` sends an error event after the first chunk of a stream, and
+    ``stream_cut`` ends the stream there without ``[DONE]``.
     """
 
     latency_ms: float = 0.0
@@ -49,6 +52,9 @@ class Faults:
     malformed: bool = False
     sandbox_violations: int = 0
     unhealthy_endpoints: tuple[str, ...] = ()
+    fallback_models: tuple[str, ...] = ()
+    stream_error: bool = False
+    stream_cut: bool = False
 
 
 def _number(field: str, value: object, low: float, high: float = math.inf) -> float:
@@ -91,6 +97,9 @@ _VALIDATORS: dict[str, Callable[[str, object], Any]] = {
     "malformed": _flag,
     "sandbox_violations": lambda f, v: _integer(f, v, 0, 1_000_000_000),
     "unhealthy_endpoints": _names,
+    "fallback_models": _names,
+    "stream_error": _flag,
+    "stream_cut": _flag,
 }
 
 

@@ -31,11 +31,12 @@ MALFORMED_BODY = b'{"status": "healthy", "detail": "truncated'
 
 @dataclass(frozen=True)
 class Request:
-    """What a route handler sees: the path without its query, and the raw body."""
+    """What a route handler sees: the path, its query string apart, and the raw body."""
 
     method: str
     path: str
     body: bytes
+    query: str = ""
 
 
 @dataclass(frozen=True)
@@ -50,11 +51,17 @@ class Response:
 
 @dataclass(frozen=True)
 class Stream:
-    """A response whose body is produced piece by piece (server-sent events), sent chunked."""
+    """A response whose body is produced piece by piece (server-sent events), sent chunked.
+
+    A stream whose ``chunks`` end early, with ``cut`` set, is dropped without its last chunk,
+    as when an upstream dies mid-answer.
+    """
 
     chunks: Iterable[bytes]
     status: int = 200
     content_type: str = "text/event-stream"
+    headers: tuple[tuple[str, str], ...] = ()
+    cut: bool = False
 
 
 Handler = Callable[[Request], Response | Stream]
@@ -76,6 +83,8 @@ class Route:
     traffic: bool = True
     auth: bool = True
     errors: bool = True
+    #: A monitoring route that still needs the key (LiteLLM's ``/metrics``).
+    monitor_auth: bool = False
 
 
 class ServiceMetrics(Protocol):
@@ -152,9 +161,10 @@ class Service:
         traffic: bool = True,
         auth: bool = True,
         errors: bool = True,
+        monitor_auth: bool = False,
     ) -> None:
         """Register ``handler`` for ``method path``."""
-        route = Route(handler, traffic=traffic, auth=auth, errors=errors)
+        route = Route(handler, traffic=traffic, auth=auth, errors=errors, monitor_auth=monitor_auth)
         self.routes.setdefault(path, {})[method] = route
 
     def in_flight(self, path: str) -> AbstractContextManager[None]:
@@ -272,7 +282,8 @@ class StackHandler(BaseHTTPRequestHandler):
             return error_response(
                 405, f"{self.command} not allowed on {path}", "method_not_allowed", headers=allow
             )
-        if route.traffic and route.auth and server.api_key and not self._authorized(server.api_key):
+        needs_key = route.auth and (route.traffic or route.monitor_auth)
+        if needs_key and server.api_key and not self._authorized(server.api_key):
             return error_response(
                 401,
                 "missing or invalid API key: send Authorization: Bearer <key>",
@@ -283,7 +294,7 @@ class StackHandler(BaseHTTPRequestHandler):
             injected = inject_faults(server.service.faults, errors=route.errors)
             if injected is not None:
                 return injected
-        return route.handler(Request(self.command, path, body))
+        return route.handler(Request(self.command, path, body, urlsplit(self.path).query))
 
     def _read_body(self) -> bytes | Response:
         # Where the body cannot be read or skipped, the connection is done: say so.
@@ -320,9 +331,15 @@ class StackHandler(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(response.body)
             return
+        for name, value in response.headers:
+            self.send_header(name, value)
         self.send_header("Cache-Control", "no-cache")
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
         for chunk in response.chunks:
             self.wfile.write(b"%X\r\n%s\r\n" % (len(chunk), chunk))
+        if response.cut:
+            self.wfile.flush()
+            self.close_connection = True
+            return
         self.wfile.write(b"0\r\n\r\n")

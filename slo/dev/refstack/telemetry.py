@@ -59,7 +59,7 @@ class ApiMetrics:
 
 
 class GatewayMetrics:
-    """A small LiteLLM-like set: requests, latency and tokens per model."""
+    """A small set under LiteLLM's names: requests, failures, latency, tokens and spend."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
@@ -76,16 +76,25 @@ class GatewayMetrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self.failed = Counter(
+            "litellm_proxy_failed_requests_metric",
+            "Requests the gateway answered with an error",
+            ["endpoint", "exception_status"],
+            registry=self.registry,
+        )
         self.tokens = Counter(
-            "litellm_tokens_metric",
+            "litellm_total_tokens_metric",
             "Tokens processed by the gateway",
             ["model", "type"],
             registry=self.registry,
         )
+        self.spend = Counter("litellm_spend_metric", "Spend in USD", ["model"], registry=self.registry)
 
     def observe(self, endpoint: str, status: int, seconds: float) -> None:
         """Count one served request and its latency."""
         self.requests.labels(endpoint=endpoint, status_code=str(status)).inc()
+        if status >= 400:
+            self.failed.labels(endpoint=endpoint, exception_status=str(status)).inc()
         self.latency.labels(endpoint=endpoint).observe(seconds)
 
     def exposition(self) -> bytes:

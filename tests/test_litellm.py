@@ -1,0 +1,412 @@
+"""The gateway probes against a real LiteLLM proxy: healthy, and each fault a user meets.
+
+One proxy serves every case: each fault is a model group of its own (LiteLLM's mocks, one
+upstream that breaks its stream), and each test points the probes' model at one of them.
+Each fault must fail the right probe, with the right reason, in one line that names the
+model and the evidence.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from litellm_proxy import MASTER_KEY, CutStream, LiteLLMProxy, mock_model, proxy_config, require_litellm
+from loopback import loopback_server, url_of
+from probe_project import INI, PROBES_DIR, SHIPPED_CONFIG, junit_cases, make_probe_project
+
+from slo.dev.daemons import Pushgateway, free_port
+from slo.dev.refstack import ReferenceStack
+
+pytest_plugins = ["pytester"]
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[1]
+LIVELINESS = "test_gateway::test_gateway_liveliness"
+READINESS = "test_gateway::test_gateway_readiness"
+CHAT = "test_gateway::test_chat_completion"
+STREAM = "test_gateway::test_streaming_time_to_first_token"
+
+
+def health(model: str) -> str:
+    return f"test_gateway::test_gateway_model_healthy[{model}]"
+
+
+@dataclass(frozen=True)
+class Gateway:
+    url: str
+    proxy: LiteLLMProxy
+
+
+@pytest.fixture(scope="module")
+def gateway() -> Iterator[Gateway]:
+    require_litellm()
+    with loopback_server(CutStream) as upstream:
+        models = [
+            mock_model("claude-sonnet-4", api_base="http://127.0.0.1:9/v1"),
+            mock_model("claude-haiku-3-5", "openai/gpt-4o"),
+            mock_model("degraded", "openai/gpt-4o-mini"),
+            mock_model("degraded", "openai/gpt-4o", mock_response="litellm.InternalServerError"),
+            mock_model("broken", mock_response="litellm.InternalServerError"),
+            mock_model("slow", mock_delay=3),
+            mock_model("rate-limited", mock_response="litellm.RateLimitError"),
+            mock_model("overloaded", mock_response="Exception: mock_streaming_error"),
+            mock_model("cut-stream", "openai/cut", api_base=f"{url_of(upstream)}/v1", mock_response=None),
+            mock_model("primary", mock_response="litellm.RateLimitError"),
+        ]
+        config = proxy_config(models, router={"fallbacks": [{"primary": ["claude-haiku-3-5"]}]})
+        with LiteLLMProxy(config) as proxy:
+            # The first completion after startup loads code paths (seconds on a busy machine):
+            # served here, it cannot eat into a probe's latency budget.
+            warm_up = {"model": "claude-sonnet-4", "messages": [{"role": "user", "content": "hi"}]}
+            headers = {"Authorization": f"Bearer {MASTER_KEY}"}
+            for stream in (False, True):
+                httpx.post(
+                    f"{proxy.url}/v1/chat/completions",
+                    json={**warm_up, "stream": stream},
+                    headers=headers,
+                    timeout=60,
+                    trust_env=False,
+                ).raise_for_status()
+            yield Gateway(proxy.url, proxy)
+
+
+@pytest.fixture(scope="module")
+def pushgateway() -> Iterator[str]:
+    with Pushgateway() as daemon:
+        yield daemon.url
+
+
+@dataclass(frozen=True)
+class Case:
+    outcome: str
+    message: str
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class Run:
+    cases: dict[str, Case]
+    output: str
+
+    def __getitem__(self, case_id: str) -> Case:
+        return self.cases[case_id]
+
+
+def run_gateway(
+    pytester: pytest.Pytester,
+    pushgateway: str,
+    url: str,
+    model: str,
+    *,
+    token: str | None = MASTER_KEY,
+    probes: str = "probes/test_gateway.py",
+    gateway_probe: dict[str, Any] | None = None,
+    **overrides: Any,
+) -> Run:
+    """Run the gateway probes at `url` asking for `model`; each case's outcome, message, reason."""
+    target: dict[str, Any] = {"url": url, "timeout": "10s", "model": model, "stream": True}
+    if token is not None:
+        target["token"] = token
+    settings = {"completion_budget": "2s", "first_token_budget": "2s", **(gateway_probe or {})}
+    make_probe_project(
+        pytester,
+        None,
+        environments={"local": {"targets": {"gateway": target}}},
+        probes={"gateway": settings},
+        **overrides,
+    )
+    state = pytester.path / "state.json"
+    # Pushed for real: the state file, saved before each push, holds each probe's `reason`.
+    # GatewayDegraded is a warning by design; the inner ini makes every other one an error.
+    result = pytester.runpytest(
+        probes, "--pushgateway", pushgateway, "--slo-state", str(state), "-W", "always::UserWarning"
+    )
+    reasons = {
+        f"{Path(probe.split('::')[0]).stem}::{probe.split('::', 1)[1]}": fields.get("last_failure_reason")
+        for group in json.loads(state.read_text())["groups"].values()
+        for probe, fields in group.items()
+    }
+    cases = {
+        case_id: Case(case.outcome, case.message, reasons.get(case_id))
+        for case_id, case in junit_cases(pytester).items()
+    }
+    return Run(cases, "\n".join(result.outlines))
+
+
+def assert_fails(case: Case, reason: str, *fragments: str) -> None:
+    assert case.outcome == "failed", case
+    assert case.reason == reason, case
+    for fragment in fragments:
+        assert fragment in case.message, (fragment, case)
+
+
+def test_healthy_model_passes_every_gateway_probe(
+    pytester: pytest.Pytester, pushgateway: str, gateway: Gateway
+) -> None:
+    cases = run_gateway(pytester, pushgateway, gateway.url, "claude-sonnet-4")
+    assert {case_id: case.outcome for case_id, case in cases.cases.items()} == {
+        LIVELINESS: "passed",
+        READINESS: "passed",
+        health("claude-sonnet-4"): "passed",
+        CHAT: "passed",
+        STREAM: "passed",
+    }
+
+
+def test_shipped_config_passes_against_a_healthy_litellm(
+    pytester: pytest.Pytester, pushgateway: str, gateway: Gateway
+) -> None:
+    """`monitoring.yaml` as shipped, only the gateway's URL and key from the environment."""
+    shutil.copytree(PROBES_DIR, pytester.path / "probes", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(SHIPPED_CONFIG, pytester.path / "monitoring.yaml")
+    pytester.makeini(INI)
+    env = {**os.environ, "GATEWAY_URL": gateway.url, "LITELLM_API_KEY": MASTER_KEY, "PUSHGATEWAY_URL": ""}
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        "--no-push",
+        "-k",
+        "gateway",
+        "probes/",
+    ]
+    result = subprocess.run(
+        command, cwd=pytester.path, env=env, capture_output=True, text=True, timeout=180, check=False
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    outcomes = {case_id: case.outcome for case_id, case in junit_cases(pytester).items()}
+    assert outcomes[STREAM] == outcomes[CHAT] == outcomes[health("claude-sonnet-4")] == "passed"
+    assert outcomes["test_metrics_endpoint::test_metric_families_present[gateway]"] == "passed"
+
+
+def test_one_broken_deployment_of_two_is_a_warning_naming_it(
+    pytester: pytest.Pytester, pushgateway: str, gateway: Gateway
+) -> None:
+    cases = run_gateway(
+        pytester,
+        pushgateway,
+        gateway.url,
+        "degraded",
+        probes="probes/test_gateway.py::test_gateway_model_healthy",
+    )
+    assert cases[health("degraded")].outcome == "passed"
+    [warning] = [line for line in cases.output.splitlines() if "GatewayDegraded" in line]
+    assert (
+        "model group degraded degraded, 1 of 2 deployment(s) unhealthy: degraded (openai/gpt-4o, model_id "
+        in warning
+    )
+    assert "litellm.InternalServerError: this is a mock internal server error" in warning
+
+
+def test_model_group_down_fails_health_chat_and_stream(
+    pytester: pytest.Pytester, pushgateway: str, gateway: Gateway
+) -> None:
+    cases = run_gateway(pytester, pushgateway, gateway.url, "broken")
+    error = "litellm.InternalServerError: this is a mock internal server error"
+    assert_fails(
+        cases[health("broken")],
+        "upstream",
+        "gateway GET /health: model group broken down, 1 of 1 deployment(s) unhealthy: "
+        "broken (openai/gpt-4o-mini, model_id ",
+        error,
+    )
+    assert "stack trace" not in cases[health("broken")].message
+    assert_fails(cases[CHAT], "upstream", "model=broken returned 500 (expected 200, upstream)", error)
+    assert_fails(cases[STREAM], "upstream", "model=broken returned 500", error)
+    assert cases[LIVELINESS].outcome == cases[READINESS].outcome == "passed"
+
+
+def test_slow_model_breaks_the_completion_and_first_token_budgets(
+    pytester: pytest.Pytester, pushgateway: str, gateway: Gateway
+) -> None:
+    cases = run_gateway(pytester, pushgateway, gateway.url, "slow")
+    assert_fails(cases[CHAT], "assertion", "model=slow took ", ", budget 2000 ms")
+    assert_fails(cases[STREAM], "assertion", "model=slow first token after ", ", budget 2000 ms")
+    assert "usage" not in cases[STREAM].message, "usage is streamed when asked for"
+
+
+def test_rate_limited_model(pytester: pytest.Pytester, pushgateway: str, gateway: Gateway) -> None:
+    cases = run_gateway(pytester, pushgateway, gateway.url, "rate-limited")
+    error = "litellm.RateLimitError: this is a mock rate limit error"
+    assert_fails(cases[CHAT], "rate_limit", "returned 429 (expected 200, rate_limit)", error)
+    assert_fails(cases[STREAM], "rate_limit", "returned 429", error)
+    assert_fails(cases[health("rate-limited")], "rate_limit", "model group rate-limited down", error)
+
+
+def test_overloaded_model(pytester: pytest.Pytester, pushgateway: str, gateway: Gateway) -> None:
+    cases = run_gateway(
+        pytester,
+        pushgateway,
+        gateway.url,
+        "overloaded",
+        probes="probes/test_gateway.py::test_chat_completion",
+    )
+    assert_fails(
+        cases[CHAT], "overloaded", "returned 529 (expected 200, overloaded)", "mock error raised mid-stream"
+    )
+
+
+def test_stream_failing_after_its_first_chunk(
+    pytester: pytest.Pytester, pushgateway: str, gateway: Gateway
+) -> None:
+    cases = run_gateway(
+        pytester,
+        pushgateway,
+        gateway.url,
+        "cut-stream",
+        probes="probes/test_gateway.py::test_streaming_time_to_first_token",
+    )
+    assert_fails(
+        cases[STREAM],
+        "stream",
+        "model=cut-stream stream failed after 1 chunk(s) with an error event: litellm.APIConnectionError",
+    )
+
+
+def test_fallback_answer_fails_unless_allowed(
+    pytester: pytest.Pytester, pushgateway: str, gateway: Gateway
+) -> None:
+    cases = run_gateway(pytester, pushgateway, gateway.url, "primary")
+    fallback = "was answered by model group claude-haiku-3-5 after 1 fallback(s)"
+    assert_fails(cases[CHAT], "fallback", "model=primary", fallback)
+    assert_fails(cases[STREAM], "fallback", "model=primary", fallback)
+
+    allowed = run_gateway(
+        pytester,
+        pushgateway,
+        gateway.url,
+        "primary",
+        probes="probes/test_gateway.py::test_chat_completion",
+        gateway_probe={"allow_fallbacks": True},
+    )
+    assert allowed[CHAT].outcome == "passed"
+    junit = (pytester.path / "reports" / "junit.xml").read_text()
+    assert 'name="served_model_group" value="claude-haiku-3-5"' in junit
+
+
+@pytest.mark.parametrize(
+    ("token", "status", "message"),
+    [
+        (None, "401", "Authentication Error, No api key passed in."),
+        ("sk-not-the-master-key", "400", "No connected db."),
+    ],
+    ids=["missing-key", "wrong-key"],
+)
+def test_missing_or_wrong_key_is_auth(
+    pytester: pytest.Pytester,
+    pushgateway: str,
+    gateway: Gateway,
+    token: str | None,
+    status: str,
+    message: str,
+) -> None:
+    cases = run_gateway(pytester, pushgateway, gateway.url, "claude-sonnet-4", token=token)
+    for case_id in (CHAT, STREAM):
+        assert_fails(cases[case_id], "auth", f"returned {status} (expected 200, auth)", message)
+    assert_fails(cases[health("claude-sonnet-4")], "auth", message)
+    assert cases[LIVELINESS].outcome == cases[READINESS].outcome == "passed"
+    if token:
+        assert all(token not in case.message for case in cases.cases.values())
+
+
+def test_stopped_proxy_is_connection_refused(pytester: pytest.Pytester, pushgateway: str) -> None:
+    """What a stopped proxy leaves: nothing listening on its port (a second proxy started
+    only to be stopped would cost the suite ten seconds for the same refused connect)."""
+    cases = run_gateway(pytester, pushgateway, f"http://127.0.0.1:{free_port()}", "claude-sonnet-4")
+    assert set(cases.cases) == {LIVELINESS, READINESS, health("claude-sonnet-4"), CHAT, STREAM}
+    for case in cases.cases.values():
+        assert_fails(case, "connect", "connection refused")
+
+
+#: The gate judges LiteLLM's answers here, not its speed on a loaded two-core CI runner (two
+#: proxies and other tests beside it under -n 2): a generous P95, and enough users and time
+#: for the 59 samples a P95 claim needs even when the machine is slow.
+LOAD = {
+    "users": 6,
+    "spawn_rate": 50,
+    "warmup": "500ms",
+    "duration": "5s",
+    "think_time_min": "20ms",
+    "think_time_max": "40ms",
+    "scenarios": {"chat_completion": 1},
+    "total": {"p95": "8s", "error_rate": 5, "min_requests": 59},
+}
+
+
+def slo_load(tmp_path: Path, url: str, model: str) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+    target = {"url": url, "token": MASTER_KEY, "timeout": "10s", "model": model}
+    config = tmp_path / "monitoring.yaml"
+    config.write_text(json.dumps({"environments": {"local": {"targets": {"gateway": target}}}, "load": LOAD}))
+    reports = tmp_path / "reports"
+    command = [sys.executable, "-m", "slo", "load", "--config", str(config), "--report-dir", str(reports)]
+    command += ["--locustfile", str(ROOT / "load" / "locustfile.py")]
+    env = {k: v for k, v in os.environ.items() if k not in {"PUSHGATEWAY_URL", "SLO_CONFIG", "SLO_ENV"}}
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False, env=env)
+    return result, json.loads((reports / "summary.json").read_text())
+
+
+def test_load_gate_passes_on_a_healthy_model(tmp_path: Path, gateway: Gateway) -> None:
+    result, summary = slo_load(tmp_path, gateway.url, "claude-sonnet-4")
+    assert result.returncode == 0, result.stdout + result.stderr + json.dumps(summary.get("thresholds"))
+    assert summary["verdict"] == "pass"
+    assert summary["endpoints"]["POST /v1/chat/completions"]["failures"] == 0
+
+
+def test_load_gate_failure_lines_carry_the_gateway_error(tmp_path: Path, gateway: Gateway) -> None:
+    result, summary = slo_load(tmp_path, gateway.url, "rate-limited")
+    assert result.returncode == 1, result.stdout + result.stderr
+    [error] = summary["errors"]
+    assert error["message"] == "429 rate_limit: litellm.RateLimitError: this is a mock rate limit error"
+    assert "429 rate_limit: litellm.RateLimitError: this is a mock rate limit error" in result.stdout
+    assert MASTER_KEY not in result.stdout + result.stderr
+
+
+#: Each fault as the reference stack injects it, as a LiteLLM model group has it, and the
+#: probes it is compared on (the reference stack's faults hit every route, LiteLLM's a model).
+CONTRACT = {
+    "healthy": ({}, "claude-sonnet-4", (CHAT, STREAM, "health")),
+    "rate-limited": ({"error_rate": 1.0, "status": 429}, "rate-limited", (CHAT, STREAM, "health")),
+    "fallback": ({"fallback_models": ["claude-sonnet-4"]}, "primary", (CHAT, STREAM, "health")),
+    # The upstream that cuts its stream serves nothing else.
+    "stream error": ({"stream_error": True}, "cut-stream", (STREAM,)),
+}
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[ReferenceStack]:
+    with ReferenceStack("--seed", "7", env={"REFSTACK_API_KEY": ""}) as running:
+        yield running
+
+
+@pytest.mark.parametrize("fault", list(CONTRACT))
+def test_reference_stack_fails_the_probes_as_litellm_does(
+    pytester: pytest.Pytester, pushgateway: str, gateway: Gateway, stack: ReferenceStack, fault: str
+) -> None:
+    """The same gateway probes, the same fault: the same outcome and reason on both."""
+    faults, model, compared = CONTRACT[fault]
+
+    def verdicts(run: Run, asked: str) -> dict[str, tuple[str, str | None]]:
+        ids = [health(asked) if probe == "health" else probe for probe in compared]
+        return {
+            probe: (run[case].outcome, run[case].reason) for probe, case in zip(compared, ids, strict=True)
+        }
+
+    on_litellm = run_gateway(pytester, pushgateway, gateway.url, model)
+    stack.set_faults("gateway", **faults)
+    try:
+        on_stack = run_gateway(pytester, pushgateway, stack.gateway_url, "claude-sonnet-4", token=None)
+    finally:
+        stack.clear_faults("gateway")
+    assert verdicts(on_stack, "claude-sonnet-4") == verdicts(on_litellm, model), (on_stack, on_litellm)
