@@ -15,9 +15,18 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from slo import ProbeFailure, describe, expect_json, expect_status, format_ms, probe_config, require_shape
-from slo.probe.failures import classify_status, error_message
-from slo.redact import safe_url
+from slo import (
+    ProbeFailure,
+    classify_status,
+    describe,
+    error_message,
+    expect_json,
+    expect_status,
+    format_ms,
+    probe_config,
+    require_shape,
+    safe_url,
+)
 
 pytestmark = pytest.mark.probe(target="gateway", slo="gateway-availability")
 

@@ -30,9 +30,10 @@ if TYPE_CHECKING:
         json_path,
         require_shape,
     )
-    from slo.probe.failures import ProbeFailure
+    from slo.probe.failures import ProbeFailure, classify_status, error_message
     from slo.probe.logs import LogChecks
     from slo.probe.params import parametrize_probes, probe_param
+    from slo.redact import safe_url
     from slo.report.push import PushResult, push_registry
     from slo.stats import estimate, min_samples, percentile_upper_bound, verdict
     from slo.units import format_ms
@@ -53,9 +54,10 @@ _EXPORTS = {
         "json_path",
         "require_shape",
     ),
-    "slo.probe.failures": ("ProbeFailure",),
+    "slo.probe.failures": ("ProbeFailure", "classify_status", "error_message"),
     "slo.probe.logs": ("LogChecks",),
     "slo.probe.params": ("parametrize_probes", "probe_param"),
+    "slo.redact": ("safe_url",),
     "slo.report.push": ("PushResult", "push_registry"),
     "slo.stats": ("estimate", "min_samples", "percentile_upper_bound", "verdict"),
     "slo.units": ("format_ms",),
@@ -76,7 +78,9 @@ __all__ = [
     "PushResult",
     "RequestRecord",
     "Target",
+    "classify_status",
     "describe",
+    "error_message",
     "estimate",
     "expect_json",
     "expect_metrics",
@@ -93,6 +97,7 @@ __all__ = [
     "push_registry",
     "record_requests",
     "require_shape",
+    "safe_url",
     "tls_handshake",
     "tls_verify",
     "verdict",
