@@ -8,7 +8,7 @@ APT_PACKAGES := prometheus-pushgateway prometheus prometheus-alertmanager postgr
 SERVER_BINARIES := /usr/lib/postgresql/15/bin/initdb /usr/lib/postgresql/15/bin/pg_ctl /usr/bin/pg_dump \
 	/usr/bin/psql /usr/bin/redis-server /usr/sbin/nginx
 
-.PHONY: demo test lint bench setup system-deps clean
+.PHONY: demo test test-fast lint bench setup system-deps clean
 
 setup: $(STAMP) system-deps
 
@@ -44,6 +44,10 @@ demo: setup
 PYTEST_OPTS := -p no:slo -W error --timeout 300 -n 2 -q --junitxml=reports/tests-junit.xml
 test: setup
 	$(BIN)/python -m pytest $(PYTEST_OPTS)
+
+# While iterating: everything but the tests marked slow (real daemons, Locust, many runs).
+test-fast: setup
+	$(BIN)/python -m pytest $(PYTEST_OPTS) -m "not slow"
 
 lint: setup
 	$(BIN)/ruff check slo probes load tests bench conftest.py

@@ -1,4 +1,6 @@
-"""Real HTTP(S) servers on 127.0.0.1 for tests that need a peer the reference stack is not."""
+"""Real HTTP(S) servers on 127.0.0.1 for tests that need a peer the reference stack is not:
+any handler (:func:`loopback_server`), or one that records what it was sent
+(:func:`capture_server`)."""
 
 from __future__ import annotations
 
@@ -6,6 +8,7 @@ import ssl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
@@ -32,3 +35,46 @@ def loopback_server(
 
 def url_of(server: ThreadingHTTPServer, scheme: str = "http") -> str:
     return f"{scheme}://127.0.0.1:{server.server_address[1]}"
+
+
+@dataclass(frozen=True)
+class Received:
+    """One request the capture server was sent."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class CaptureServer:
+    """A loopback peer that answers every request with `status` and keeps what it was sent."""
+
+    url: str
+    received: list[Received] = field(default_factory=list)
+
+
+@contextmanager
+def capture_server(status: int = 200, tls: ssl.SSLContext | None = None) -> Iterator[CaptureServer]:
+    """Serve on a free loopback port, answer every GET, PUT and POST with `status` and an
+    empty body, and record each request (at most 1 MiB of body each); always shut down."""
+    capture = CaptureServer(url="")
+
+    class Capture(BaseHTTPRequestHandler):
+        def _record(self) -> None:
+            length = min(int(self.headers.get("Content-Length", 0)), 1 << 20)
+            body = self.rfile.read(length)
+            capture.received.append(Received(self.command, self.path, dict(self.headers.items()), body))
+            self.send_response(status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        do_GET = do_PUT = do_POST = _record
+
+        def log_message(self, format: str, *args: object) -> None:
+            """Quiet: the test asserts on what arrived."""
+
+    with loopback_server(Capture, tls) as server:
+        capture.url = url_of(server, "http" if tls is None else "https")
+        yield capture

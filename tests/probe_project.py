@@ -1,8 +1,7 @@
 """Build a probe project in a pytester directory and read back what its run reported.
 
-Reusable by any test module that runs the real probes::
-
-    pytest_plugins = ["pytester"]
+Reusable by any test module that runs the real probes (``pytester`` and ``stack`` come from
+``conftest.py``)::
 
     def test_health_fails(pytester, stack):
         make_probe_project(pytester, stack, probes={"latency": {"samples": 10}})
@@ -22,9 +21,6 @@ from __future__ import annotations
 
 import copy
 import shutil
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 from xml.etree import ElementTree
@@ -55,7 +51,6 @@ __all__ = [
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PROBES_DIR = REPO_ROOT / "probes"
 SHIPPED_CONFIG = REPO_ROOT / "monitoring.yaml"
-PROBE_MODULE_NAMES = frozenset(path.stem for path in PROBES_DIR.glob("*.py"))
 
 #: Short enough that a hung target costs two seconds, long enough for a loaded CI runner.
 DEFAULT_TIMEOUT = "2s"
@@ -173,22 +168,7 @@ def run_probes(
     arguments = ["--no-push", *(args or ["probes/"])]
     if subprocess:
         return pytester.runpytest_subprocess(*arguments, timeout=timeout)
-    with _probe_module_names_free():
-        return pytester.runpytest(*arguments)
-
-
-@contextmanager
-def _probe_module_names_free() -> Iterator[None]:
-    """pytest imports `probes/test_checks.py` as the module `test_checks`. In-process, a
-    module of that name the outer session imported (this repo's `tests/test_checks.py`)
-    would make it refuse to collect the probe ("import file mismatch"), so such modules
-    are out of `sys.modules` while the inner run lasts. The outer session keeps its own
-    references to them, and the inner run removes what it imported when it ends."""
-    hidden = {name: sys.modules.pop(name) for name in PROBE_MODULE_NAMES if name in sys.modules}
-    try:
-        yield
-    finally:
-        sys.modules.update(hidden)
+    return pytester.runpytest(*arguments)
 
 
 class JunitCase:

@@ -16,8 +16,6 @@ from probe_project import INI, SHIPPED_CONFIG, make_probe_project, run_probes
 from slo.config import ConfigError, load_config
 from slo.config.objectives import ProbeLatencySLI
 
-pytest_plugins = ["pytester"]
-
 TARGETS = """\
 version: 1
 environments:
@@ -35,13 +33,6 @@ slos:
 """
 
 SECRET = "tok-3f9c2a-do-not-print"
-
-
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The developer's own settings must not choose the config or environment of a test."""
-    for name in ("SLO_CONFIG", "SLO_ENV", "PUSHGATEWAY_URL", "STAGING_API_TOKEN", "STAGING_LITELLM_API_KEY"):
-        monkeypatch.delenv(name, raising=False)
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -392,6 +383,7 @@ def test_broken_config_stops_pytest_with_usage_error(
     assert line.startswith(f"ERROR: {config}: ")
 
 
+@pytest.mark.slow
 def test_unknown_environment_on_the_command_line_is_usage_error_in_a_real_process(
     project: pytest.Pytester,
 ) -> None:
@@ -399,6 +391,7 @@ def test_unknown_environment_on_the_command_line_is_usage_error_in_a_real_proces
     assert_usage_error(result, "environments: unknown environment 'nope' (known: local)")
 
 
+@pytest.mark.slow
 def test_missing_token_variable_names_it_without_printing_any_value(
     project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:

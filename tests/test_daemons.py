@@ -106,6 +106,7 @@ def test_free_port_is_bindable() -> None:
         sock.bind(("127.0.0.1", port))
 
 
+@pytest.mark.slow
 def test_prometheus_scrapes_the_pushgateway_and_loads_rules(tmp_path: Path) -> None:
     rules = tmp_path / "rules.yml"
     rules.write_text(

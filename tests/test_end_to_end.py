@@ -13,19 +13,23 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from eventually import rules_evaluated_after, wait_for
 
 from slo.config import load_config
 from slo.dev.daemons import Prometheus, Pushgateway
 from slo.dev.refstack import ReferenceStack
 from slo.objectives.budget import main as budget_main
 from slo.objectives.gate import main as gate_main
-from slo.objectives.promql import PrometheusClient, Sample
+from slo.objectives.promql import PrometheusClient
 from slo.objectives.rules.generate import render, rule_file
+
+#: Slow: Prometheus, Pushgateway, stack and two probe runs.
+pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "monitoring.yaml"
@@ -38,15 +42,6 @@ class Chain:
     runs: list[subprocess.CompletedProcess[str]]
 
 
-def wait_for(check: Callable[[], list[Sample]], what: str, timeout: float = 60.0) -> list[Sample]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if result := check():
-            return result
-        time.sleep(0.25)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def probe_run(
     stack: ReferenceStack, pushgateway: str, state: Path, junit: Path
 ) -> subprocess.CompletedProcess[str]:
@@ -57,7 +52,6 @@ def probe_run(
         "SLO_STATE_FILE": str(state),
         "SLO_INSTANCE": "e2e",
     }
-    env.pop("PUSHGATEWAY_URL", None)
     command = [sys.executable, "-m", "pytest", "probes/", "-q", "-p", "no:cacheprovider"]
     command += ["--pushgateway", pushgateway, "--junitxml", str(junit), "--slo-env", "local"]
     # Disk and memory of this CI host are not the system under test here.
@@ -100,7 +94,7 @@ def test_the_probe_runs_pass_then_catch_the_fault(chain: Chain) -> None:
 
 
 def test_every_rule_evaluates_on_the_real_metric_set(chain: Chain) -> None:
-    time.sleep(1.5)  # one more evaluation of every group after the second push
+    rules_evaluated_after(chain.client, time.time())  # once more after the second push
     rules = [rule for group in chain.client.rule_groups() for rule in group["rules"]]
     broken = [(rule["name"], rule.get("lastError")) for rule in rules if rule["health"] != "ok"]
     assert broken == []

@@ -5,23 +5,22 @@ Runs are a few seconds each; the verdict logic itself is covered fast in test_lo
 
 from __future__ import annotations
 
-import http.server
 import json
-import os
 import socket
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
+from loopback import CaptureServer, capture_server
 
 from slo.dev.refstack import ReferenceStack
 
-pytest_plugins = ["pytester"]
+#: Slow: every test runs Locust.
+pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
 LOCUSTFILE = ROOT / "load" / "locustfile.py"
@@ -38,7 +37,6 @@ QUICK = {
     "think_time_max": "40ms",
 }
 API_ONLY = {"scenarios": {"api_health": 1}}
-_RUNNER_SETTINGS = {"PUSHGATEWAY_URL", "SLO_INSTANCE", "SLO_CONFIG", "SLO_ENV"}
 
 
 @dataclass
@@ -53,19 +51,6 @@ class Outcome:
 
     def verdicts(self) -> dict[str, str]:
         return {row["name"]: row["verdict"] for row in self.summary["thresholds"]}
-
-
-@pytest.fixture(scope="module")
-def stack() -> Iterator[ReferenceStack]:
-    with ReferenceStack("--seed", "7") as stack:
-        yield stack
-
-
-@pytest.fixture
-def healthy(stack: ReferenceStack) -> Iterator[ReferenceStack]:
-    yield stack
-    stack.clear_faults("api")
-    stack.clear_faults("gateway")
 
 
 def write_config(path: Path, stack: ReferenceStack, load: dict[str, Any], **extra: Any) -> Path:
@@ -90,38 +75,22 @@ def slo_load(tmp_path: Path, config: Path, *args: str) -> Outcome:
     report_dir = tmp_path / "reports"
     command = [sys.executable, "-m", "slo", "load", "--config", str(config)]
     command += ["--locustfile", str(LOCUSTFILE), "--report-dir", str(report_dir), *args]
-    # The runner's own settings must not reach into the test's run.
-    env = {key: value for key, value in os.environ.items() if key not in _RUNNER_SETTINGS}
-    result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False, env=env)
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
     summary_path = report_dir / "summary.json"
     summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
     return Outcome(result.returncode, result.stdout, result.stderr, summary)
 
 
-class _Pushgateway(http.server.BaseHTTPRequestHandler):
-    received: ClassVar[list[tuple[str, bytes]]] = []
-
-    def do_PUT(self) -> None:
-        self.received.append((self.path, self.rfile.read(int(self.headers["Content-Length"]))))
-        self.send_response(202)
-        self.end_headers()
-
-    def log_message(self, format: str, *args: object) -> None:
-        """Quiet."""
-
-
 @pytest.fixture
-def pushgateway() -> Iterator[str]:
-    _Pushgateway.received = []
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Pushgateway)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+def pushgateway() -> Iterator[CaptureServer]:
+    with capture_server(202) as server:
+        yield server
 
 
-def test_a_healthy_stack_passes_and_pushes(tmp_path: Path, healthy: ReferenceStack, pushgateway: str) -> None:
-    config = write_config(tmp_path, healthy, QUICK, pushgateway={"url": pushgateway, "instance": "ci"})
+def test_a_healthy_stack_passes_and_pushes(
+    tmp_path: Path, stack: ReferenceStack, pushgateway: CaptureServer
+) -> None:
+    config = write_config(tmp_path, stack, QUICK, pushgateway={"url": pushgateway.url, "instance": "ci"})
     outcome = slo_load(tmp_path, config)
     assert outcome.status == 0, outcome.stdout + outcome.stderr
     assert outcome.summary["verdict"] == "pass"
@@ -140,15 +109,15 @@ def test_a_healthy_stack_passes_and_pushes(tmp_path: Path, healthy: ReferenceSta
     reports = tmp_path / "reports"
     assert (reports / "report.html").exists()
     assert (reports / "locust_stats.csv").exists()
-    [(path, body)] = _Pushgateway.received
-    assert path == "/metrics/job/load-test/environment/local/instance/ci"
-    assert b'synthetic_load_verdict{verdict="pass"} 1.0' in body
+    [push] = pushgateway.received
+    assert (push.method, push.path) == ("PUT", "/metrics/job/load-test/environment/local/instance/ci")
+    assert b'synthetic_load_verdict{verdict="pass"} 1.0' in push.body
 
 
-def test_latency_over_two_seconds_fails(tmp_path: Path, healthy: ReferenceStack) -> None:
-    healthy.set_faults("api", latency_ms=2500)
+def test_latency_over_two_seconds_fails(tmp_path: Path, stack: ReferenceStack) -> None:
+    stack.set_faults("api", latency_ms=2500)
     load = {**QUICK, **API_ONLY, "users": 10, "spawn_rate": 100, "warmup": 0}
-    outcome = slo_load(tmp_path, write_config(tmp_path, healthy, load))
+    outcome = slo_load(tmp_path, write_config(tmp_path, stack, load))
     assert outcome.status == 1, outcome.stdout + outcome.stderr
     p95 = outcome.threshold("total p95")
     assert p95["verdict"] == "fail"
@@ -156,9 +125,9 @@ def test_latency_over_two_seconds_fails(tmp_path: Path, healthy: ReferenceStack)
     assert p95["observed"] >= 2500
 
 
-def test_ten_percent_errors_fail_on_error_rate(tmp_path: Path, healthy: ReferenceStack) -> None:
-    healthy.set_faults("api", error_rate=0.1, status=503)
-    outcome = slo_load(tmp_path, write_config(tmp_path, healthy, {**QUICK, **API_ONLY}))
+def test_ten_percent_errors_fail_on_error_rate(tmp_path: Path, stack: ReferenceStack) -> None:
+    stack.set_faults("api", error_rate=0.1, status=503)
+    outcome = slo_load(tmp_path, write_config(tmp_path, stack, {**QUICK, **API_ONLY}))
     assert outcome.status == 1, outcome.stdout + outcome.stderr
     assert outcome.verdicts() == {
         "total requests": "pass",
@@ -170,12 +139,12 @@ def test_ten_percent_errors_fail_on_error_rate(tmp_path: Path, healthy: Referenc
     assert any("503" in error["message"] for error in outcome.summary["errors"])
 
 
-def test_a_target_that_is_down_fails(tmp_path: Path, healthy: ReferenceStack) -> None:
+def test_a_target_that_is_down_fails(tmp_path: Path, stack: ReferenceStack) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         closed_port = sock.getsockname()[1]
-    config = write_config(tmp_path, healthy, {**QUICK, **API_ONLY})
-    config.write_text(config.read_text().replace(healthy.api_url, f"http://127.0.0.1:{closed_port}"))
+    config = write_config(tmp_path, stack, {**QUICK, **API_ONLY})
+    config.write_text(config.read_text().replace(stack.api_url, f"http://127.0.0.1:{closed_port}"))
     outcome = slo_load(tmp_path, config)
     assert outcome.status == 1, outcome.stdout + outcome.stderr
     assert outcome.threshold("total error_rate")["verdict"] == "fail"
@@ -183,7 +152,7 @@ def test_a_target_that_is_down_fails(tmp_path: Path, healthy: ReferenceStack) ->
     assert total["failures"] == total["requests"] > 0
 
 
-def test_ten_requests_are_inconclusive(tmp_path: Path, healthy: ReferenceStack) -> None:
+def test_ten_requests_are_inconclusive(tmp_path: Path, stack: ReferenceStack) -> None:
     load = {
         **API_ONLY,
         "users": 1,
@@ -192,7 +161,7 @@ def test_ten_requests_are_inconclusive(tmp_path: Path, healthy: ReferenceStack) 
         "think_time_min": "250ms",
         "think_time_max": "250ms",
     }
-    outcome = slo_load(tmp_path, write_config(tmp_path, healthy, load))
+    outcome = slo_load(tmp_path, write_config(tmp_path, stack, load))
     assert outcome.status == 2, outcome.stdout + outcome.stderr
     assert outcome.summary["verdict"] == "inconclusive"
     assert 5 <= outcome.summary["endpoints"]["total"]["requests"] <= 15
@@ -200,12 +169,12 @@ def test_ten_requests_are_inconclusive(tmp_path: Path, healthy: ReferenceStack) 
 
 
 def test_2010_ms_fails_on_the_exact_p95_where_locust_says_2000(
-    tmp_path: Path, healthy: ReferenceStack
+    tmp_path: Path, stack: ReferenceStack
 ) -> None:
     """Locust's bucketed P95 reads 2000 for anything from 1950 to 2049 ms, so a gate on it would
     pass this target; the exact P95 and its confidence bounds say it is over 2 s. Whatever the
     client adds on a busy machine only makes the latencies longer, so the verdict cannot flip."""
-    healthy.set_faults("api", latency_ms=2010)
+    stack.set_faults("api", latency_ms=2010)
     # Users start over 2 s, so their requests spread over the cycle rather than finishing
     # together and queueing in the client. About 140 requests make the bounds tight.
     load = {
@@ -216,7 +185,7 @@ def test_2010_ms_fails_on_the_exact_p95_where_locust_says_2000(
         "think_time_min": 0,
         "think_time_max": 0,
     }
-    outcome = slo_load(tmp_path, write_config(tmp_path, healthy, load))
+    outcome = slo_load(tmp_path, write_config(tmp_path, stack, load))
     assert outcome.status == 1, outcome.stdout + outcome.stderr
     total = outcome.summary["endpoints"]["total"]
     assert total["requests"] >= 59
@@ -227,8 +196,8 @@ def test_2010_ms_fails_on_the_exact_p95_where_locust_says_2000(
     assert outcome.threshold("total p95")["verdict"] == "fail"
 
 
-def test_workers_merge_to_the_same_totals_and_verdict(tmp_path: Path, healthy: ReferenceStack) -> None:
-    outcome = slo_load(tmp_path, write_config(tmp_path, healthy, QUICK), "--workers", "2")
+def test_workers_merge_to_the_same_totals_and_verdict(tmp_path: Path, stack: ReferenceStack) -> None:
+    outcome = slo_load(tmp_path, write_config(tmp_path, stack, QUICK), "--workers", "2")
     assert outcome.status == 0, outcome.stdout + outcome.stderr
     assert outcome.summary["verdict"] == "pass"
     assert outcome.summary["workers"] == 2
@@ -243,9 +212,9 @@ def test_workers_merge_to_the_same_totals_and_verdict(tmp_path: Path, healthy: R
     assert "master + 2 workers" in outcome.stdout
 
 
-def test_a_misspelt_scenario_is_a_usage_error(tmp_path: Path, healthy: ReferenceStack) -> None:
+def test_a_misspelt_scenario_is_a_usage_error(tmp_path: Path, stack: ReferenceStack) -> None:
     load = {**QUICK, "scenarios": {"api_helth": 1}}
-    outcome = slo_load(tmp_path, write_config(tmp_path, healthy, load))
+    outcome = slo_load(tmp_path, write_config(tmp_path, stack, load))
     assert outcome.status == 4
     assert outcome.stdout == ""
     assert outcome.stderr.startswith("slo load: ")
@@ -254,13 +223,13 @@ def test_a_misspelt_scenario_is_a_usage_error(tmp_path: Path, healthy: Reference
 
 
 def test_pytest_load_makes_each_threshold_a_test_case(
-    pytester: pytest.Pytester, healthy: ReferenceStack
+    pytester: pytest.Pytester, stack: ReferenceStack
 ) -> None:
     for name in ("conftest.py", "test_load_gate.py"):
         (pytester.path / "load").mkdir(exist_ok=True)
         (pytester.path / "load" / name).write_text((ROOT / "load" / name).read_text())
-    healthy.set_faults("api", error_rate=1.0, status=503)
-    config = write_config(pytester.path, healthy, {**QUICK, **API_ONLY})
+    stack.set_faults("api", error_rate=1.0, status=503)
+    config = write_config(pytester.path, stack, {**QUICK, **API_ONLY})
     result = pytester.runpytest_subprocess(
         "load/",
         "-p", "no:locust",
@@ -283,7 +252,7 @@ def test_pytest_load_makes_each_threshold_a_test_case(
     assert 'name="test_threshold[total error_rate]"' in junit
 
 
-def test_a_locustfile_without_the_recorder_is_a_usage_error(tmp_path: Path, healthy: ReferenceStack) -> None:
+def test_a_locustfile_without_the_recorder_is_a_usage_error(tmp_path: Path, stack: ReferenceStack) -> None:
     plain = tmp_path / "plain.py"
     plain.write_text(
         "from locust import FastHttpUser, task\n\n\n"
@@ -292,7 +261,7 @@ def test_a_locustfile_without_the_recorder_is_a_usage_error(tmp_path: Path, heal
         "    def health(self):\n"
         '        self.client.get("/health")\n'
     )
-    config = write_config(tmp_path, healthy, QUICK)
+    config = write_config(tmp_path, stack, QUICK)
     outcome = slo_load(tmp_path, config, "--locustfile", str(plain))
     assert outcome.status == 4
     assert "the locustfile does not install the exact recorder" in outcome.stderr

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import http.server
 import json
 import re
-import threading
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
+from loopback import capture_server
 from prometheus_client import generate_latest
 
 from slo.config import PushgatewaySettings
@@ -284,39 +282,16 @@ def test_metrics_carry_the_verdict_and_exact_percentiles(tmp_path: Path) -> None
     assert "synthetic_load_last_run_timestamp_seconds 1.7000001e+09" in text
 
 
-class _Capture(http.server.BaseHTTPRequestHandler):
-    received: ClassVar[list[tuple[str, str, bytes]]] = []
-
-    def do_PUT(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        self.received.append((self.command, self.path, body))
-        self.send_response(202)
-        self.end_headers()
-
-    def log_message(self, format: str, *args: object) -> None:
-        """Quiet."""
-
-
-@pytest.fixture
-def pushgateway() -> Iterator[str]:
-    _Capture.received = []
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Capture)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-
-
-def test_the_push_goes_to_the_load_test_job(tmp_path: Path, pushgateway: str) -> None:
+def test_the_push_goes_to_the_load_test_job(tmp_path: Path) -> None:
     results = run({HEALTH: ([5.0] * 100, 0)})
     data = summary.summary(evaluate(results, settings()), results, info(tmp_path))
-    push = PushgatewaySettings(url=pushgateway, instance="ci-runner")
-    assert push_summary(data, push, 1_700_000_100.0).ok
-    [(method, path, body)] = _Capture.received
-    assert method == "PUT"
-    assert path == "/metrics/job/load-test/environment/staging/instance/ci-runner"
-    assert b'synthetic_load_verdict{verdict="pass"} 1.0' in body
+    with capture_server(202) as pushgateway:
+        push = PushgatewaySettings(url=pushgateway.url, instance="ci-runner")
+        assert push_summary(data, push, 1_700_000_100.0).ok
+    [received] = pushgateway.received
+    assert received.method == "PUT"
+    assert received.path == "/metrics/job/load-test/environment/staging/instance/ci-runner"
+    assert b'synthetic_load_verdict{verdict="pass"} 1.0' in received.body
 
 
 # --- the results file --------------------------------------------------------------------------

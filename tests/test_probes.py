@@ -23,11 +23,6 @@ from probe_project import failed_ids, junit_cases, make_probe_project, probe_con
 
 from slo.dev.refstack import ReferenceStack
 
-pytest_plugins = ["pytester"]
-
-#: Keep a developer's REFSTACK_API_KEY from turning on auth in the stacks of these tests.
-STACK_ENV = {"REFSTACK_API_KEY": ""}
-
 CHECK_API_HEALTH = "test_checks::test_check[api-health-status]"
 CHECK_SANDBOX = "test_checks::test_check[sandbox-status]"
 HEALTH = "test_health::test_api_health"
@@ -75,24 +70,6 @@ class StoppedStack:
     gateway_url: str
 
 
-@pytest.fixture(scope="module")
-def stack() -> Iterator[ReferenceStack]:
-    with ReferenceStack("--seed", "7", env=STACK_ENV) as running:
-        yield running
-
-
-@pytest.fixture(autouse=True)
-def isolated(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """No developer setting leaks into a run, and the shared stack is healthy again after."""
-    for name in ("SLO_ENV", "SLO_CONFIG", "PUSHGATEWAY_URL", "PROBE_API_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-    yield
-    if "stack" in request.fixturenames:
-        shared: ReferenceStack = request.getfixturevalue("stack")
-        shared.clear_faults("api")
-        shared.clear_faults("gateway")
-
-
 def assert_no_traceback(result: pytest.RunResult) -> None:
     """A ProbeFailure is one line; a plain `assert` in a probe shows pytest's usual excerpt of
     the probe. Neither shows a Python traceback or frames from the library or httpx."""
@@ -131,10 +108,11 @@ def test_explicit_junit_path_wins_over_the_default(pytester: pytest.Pytester, st
     assert not (pytester.path / "reports" / "junit.xml").exists()
 
 
+@pytest.mark.slow
 def test_api_5xx_fails_the_api_probes_only(pytester: pytest.Pytester) -> None:
     # Its own stack: the 5xx answers stay in the API's counters, which the metrics probe
     # rightly judges, and would fail the 5xx-ratio probe of every later test.
-    with ReferenceStack(env=STACK_ENV) as own:
+    with ReferenceStack() as own:
         make_probe_project(pytester, own)
         own.set_faults("api", error_rate=1.0, status=503)
         result = run_probes(pytester)
@@ -159,6 +137,7 @@ def test_api_5xx_fails_the_api_probes_only(pytester: pytest.Pytester) -> None:
     assert_no_traceback(result)
 
 
+@pytest.mark.slow
 def test_hung_api_times_out_once_per_probe_and_the_run_ends(
     pytester: pytest.Pytester, stack: ReferenceStack
 ) -> None:
@@ -268,7 +247,7 @@ def test_too_few_samples_is_inconclusive(pytester: pytest.Pytester, stack: Refer
 
 
 def test_stopped_stack_is_connection_refused(pytester: pytest.Pytester) -> None:
-    with ReferenceStack(env=STACK_ENV) as gone:
+    with ReferenceStack() as gone:
         stopped = StoppedStack(gone.api_url, gone.gateway_url)
     make_probe_project(pytester, stopped)
     result = run_probes(pytester)
@@ -288,7 +267,7 @@ def test_stopped_stack_is_connection_refused(pytester: pytest.Pytester) -> None:
 def test_metrics_of_a_freshly_started_api_pass(pytester: pytest.Pytester) -> None:
     # Before its first request the API declares its labelled families without samples; a
     # restart must not look like missing metrics.
-    with ReferenceStack(env=STACK_ENV) as fresh:
+    with ReferenceStack() as fresh:
         make_probe_project(pytester, fresh)
         result = run_probes(pytester, "-rs", "probes/test_metrics_endpoint.py")
     # The gateway's too: the API's, and the gateway's under LiteLLM's names.
@@ -310,7 +289,7 @@ def test_token_from_the_environment_authenticates_and_never_shows(
 ) -> None:
     token_from_env = {"token": "${PROBE_API_TOKEN}"}
     targets = {"api": token_from_env, "gateway": token_from_env}
-    with ReferenceStack("--api-key", TOKEN, env=STACK_ENV) as secured:
+    with ReferenceStack("--api-key", TOKEN) as secured:
         make_probe_project(pytester, secured, environments={"local": {"targets": targets}})
         monkeypatch.setenv("PROBE_API_TOKEN", TOKEN)
         result = run_probes(pytester)

@@ -9,18 +9,22 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from eventually import rules_evaluated_after, value_of, wait_for
 
 from slo.config import Config, load_config
 from slo.dev.daemons import Prometheus, Pushgateway
 from slo.objectives.budget import main as budget_main
 from slo.objectives.gate import main as gate_main
-from slo.objectives.promql import PrometheusClient, Sample
+from slo.objectives.promql import PrometheusClient
 from slo.objectives.rules.generate import render, rule_file
+
+#: Slow: a real Prometheus evaluating every rule.
+pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parent.parent
 GROUP = "/metrics/job/synthetic-probes/environment/local/instance/test"
@@ -53,23 +57,13 @@ def exposition(runs: int, failures: int, slow: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def wait_for(check: Callable[[], list[Sample]], what: str, timeout: float = 30.0) -> list[Sample]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 @pytest.fixture(scope="module")
 def config() -> Config:
     return load_config(ROOT / "monitoring.yaml", "local")
 
 
 @pytest.fixture(scope="module")
-def stack(config: Config, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, PrometheusClient]]:
+def prometheus(config: Config, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, PrometheusClient]]:
     rules = tmp_path_factory.mktemp("rules") / "slo-rules.yml"
     rules.write_text(render(rule_file(config.slos, config.budgets, config.pushgateway.job)), encoding="utf-8")
     with (
@@ -89,31 +83,28 @@ def stack(config: Config, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         yield prometheus.url, client
 
 
-def test_every_generated_rule_evaluates_without_error(stack: tuple[str, PrometheusClient]) -> None:
-    _, client = stack
-    time.sleep(1.5)  # one more evaluation of every group, the SLO-window ones included
+def test_every_generated_rule_evaluates_without_error(prometheus: tuple[str, PrometheusClient]) -> None:
+    _, client = prometheus
+    rules_evaluated_after(client, time.time())  # the SLO-window groups included
     rules = [rule for group in client.rule_groups() for rule in group["rules"]]
     assert len(rules) > 200
     broken = [(rule["name"], rule.get("lastError")) for rule in rules if rule["health"] != "ok"]
     assert broken == []
 
 
-def test_recording_rules_give_the_pushed_ratio(stack: tuple[str, PrometheusClient]) -> None:
-    _, client = stack
-    [ratio] = client.query('slo:sli_error:ratio{slo="api-availability",window="1h"}')
+def test_recording_rules_give_the_pushed_ratio(prometheus: tuple[str, PrometheusClient]) -> None:
+    _, client = prometheus
+    # Each series is waited for itself: its rule group evaluates on its own timer.
+    ratio = value_of(client, 'slo:sli_error:ratio{slo="api-availability",window="1h"}', 0.1)
     assert ratio.labels["environment"] == "local"
-    assert ratio.value == pytest.approx(0.1)
-    [burn] = client.query('slo:burn_rate:ratio{slo="api-availability",window="1h"}')
-    assert burn.value == pytest.approx(100)
-    [latency] = client.query('slo:sli_error:ratio{slo="api-probe-latency",window="5m"}')
-    assert latency.value == pytest.approx(0.05)
+    value_of(client, 'slo:burn_rate:ratio{slo="api-availability",window="1h"}', 100)
+    value_of(client, 'slo:sli_error:ratio{slo="api-probe-latency",window="5m"}', 0.05)
     # The gateway probe never failed: a ratio of 0, not an absent series.
-    [gateway] = client.query('slo:sli_error:ratio{slo="gateway-availability",window="5m"}')
-    assert gateway.value == 0
+    value_of(client, 'slo:sli_error:ratio{slo="gateway-availability",window="5m"}', 0)
 
 
-def test_ten_failures_in_a_hundred_runs_page(stack: tuple[str, PrometheusClient]) -> None:
-    _, client = stack
+def test_ten_failures_in_a_hundred_runs_page(prometheus: tuple[str, PrometheusClient]) -> None:
+    _, client = prometheus
     alerts = wait_for(
         lambda: client.query(
             'ALERTS{alertname="ErrorBudgetBurn",alertstate="firing",slo="api-availability"}'
@@ -125,9 +116,9 @@ def test_ten_failures_in_a_hundred_runs_page(stack: tuple[str, PrometheusClient]
 
 
 def test_slo_budget_reports_what_the_counters_imply(
-    stack: tuple[str, PrometheusClient], capsys: pytest.CaptureFixture[str]
+    prometheus: tuple[str, PrometheusClient], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    url, _ = stack
+    url, _ = prometheus
     assert budget_main(["--config", str(ROOT / "monitoring.yaml"), "--prometheus", url, "--json"]) == 0
     rows = {row["slo"]: row for row in json.loads(capsys.readouterr().out)}
     api = rows["api-availability"]
@@ -149,9 +140,9 @@ def test_slo_budget_reports_what_the_counters_imply(
 
 
 def test_slo_gate_on_the_budget_in_prometheus(
-    stack: tuple[str, PrometheusClient], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    prometheus: tuple[str, PrometheusClient], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    url, _ = stack
+    url, _ = prometheus
     base = ["--config", str(ROOT / "monitoring.yaml"), "--prometheus", url, "--min-budget", "0.25"]
     output = str(tmp_path / "gate.json")
     assert gate_main([*base, "--slo", "gateway-availability", "--output", output]) == 0

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import base64
-import http.server
 import ssl
 from collections.abc import Iterator
 from pathlib import Path
-from typing import ClassVar
 
 import pytest
 import trustme
-from loopback import loopback_server, url_of
+from loopback import CaptureServer, capture_server
 from prometheus_client.exposition import generate_latest
 
 from slo.config import PushgatewaySettings
@@ -61,37 +59,21 @@ def test_registry_renders_contract_names_and_cumulative_histogram() -> None:
     assert "synthetic_suite_last_run_timestamp_seconds 10.0" in text
 
 
-class _PutSink(http.server.BaseHTTPRequestHandler):
-    """Accepts every PUT with 200 and keeps the Authorization header it was sent."""
-
-    received: ClassVar[list[str]] = []
-
-    def do_PUT(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        self.received.append(self.headers.get("Authorization", ""))
-        self.send_response(200)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
-def https_sink(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+def https_sink(tmp_path: Path) -> Iterator[tuple[CaptureServer, Path]]:
     """A real HTTPS server on loopback with a throwaway CA; yields its URL and the CA file."""
     authority = trustme.CA()
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     authority.issue_cert("127.0.0.1").configure_cert(context)
     ca_file = tmp_path / "ca.pem"
     authority.cert_pem.write_to_path(str(ca_file))
-    _PutSink.received.clear()
-    with loopback_server(_PutSink, context) as server:
-        yield url_of(server, "https"), ca_file
+    with capture_server(tls=context) as server:
+        yield server, ca_file
 
 
-def test_push_over_tls_trusts_the_configured_ca_only(https_sink: tuple[str, Path]) -> None:
-    url, ca_file = https_sink
+def test_push_over_tls_trusts_the_configured_ca_only(https_sink: tuple[CaptureServer, Path]) -> None:
+    sink, ca_file = https_sink
+    url = sink.url
     registry = probe_registry({}, SuiteRun(1.0, 1.0, {}))
     untrusted = push_registry(registry, PushgatewaySettings(url=url, deadline=3), "j", {"instance": "i"})
     assert not untrusted.ok and untrusted.error.startswith("TLS handshake failed")
@@ -99,5 +81,6 @@ def test_push_over_tls_trusts_the_configured_ca_only(https_sink: tuple[str, Path
         registry, PushgatewaySettings(url=url, ca_file=ca_file, token="s3cret-token"), "j", {"instance": "i"}
     )
     assert trusted.ok, trusted.error
-    assert _PutSink.received[-1] == "Bearer s3cret-token"
+    [received] = sink.received
+    assert received.headers["Authorization"] == "Bearer s3cret-token"
     assert "s3cret-token" not in repr(PushgatewaySettings(url=url, token="s3cret-token"))

@@ -23,22 +23,6 @@ CHAT = {"model": MODEL, "messages": [{"role": "user", "content": "Write a haiku 
 
 
 @pytest.fixture(scope="module")
-def stack() -> Iterator[ReferenceStack]:
-    with ReferenceStack("--seed", "7") as running:
-        yield running
-
-
-@pytest.fixture(autouse=True)
-def healthy(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Every test that uses the shared stack starts and leaves it without faults."""
-    yield
-    if "stack" in request.fixturenames:
-        shared: ReferenceStack = request.getfixturevalue("stack")
-        shared.clear_faults("api")
-        shared.clear_faults("gateway")
-
-
-@pytest.fixture(scope="module")
 def client() -> Iterator[httpx.Client]:
     with httpx.Client(trust_env=False, timeout=5.0) as http:
         yield http

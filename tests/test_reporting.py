@@ -23,8 +23,6 @@ from loopback import loopback_server, url_of
 
 from slo.dev.daemons import Pushgateway
 
-pytest_plugins = ["pytester"]
-
 CONFIG = """
 version: 1
 environments:
@@ -122,6 +120,7 @@ def by_probe(found: dict[str, list[tuple[dict[str, str], float]]], name: str) ->
     return {labels["probe"].split("::")[-1]: value for labels, value in found.get(name, [])}
 
 
+@pytest.mark.slow
 def test_every_probe_arrives_with_labels_and_values(
     project: pytest.Pytester, pushgateway: Pushgateway
 ) -> None:
@@ -167,6 +166,7 @@ def test_every_probe_arrives_with_labels_and_values(
     assert "1.5" in bounds and "2" in bounds, "buckets include every SLO threshold"
 
 
+@pytest.mark.slow
 def test_two_runs_accumulate_counters_and_replace_gauges(
     project: pytest.Pytester, pushgateway: Pushgateway
 ) -> None:
@@ -186,6 +186,7 @@ def test_two_runs_accumulate_counters_and_replace_gauges(
     assert by_probe(found, "synthetic_probe_success")["test_fails_when_asked"] == 0.0
 
 
+@pytest.mark.slow
 def test_xdist_pushes_once_from_the_controller(project: pytest.Pytester, pushgateway: Pushgateway) -> None:
     many = "\n".join(f"@pytest.mark.probe(target='api')\ndef test_many_{i}():\n    pass\n" for i in range(30))
     project.makepyfile(test_many=f"import pytest\n{many}")
@@ -201,6 +202,7 @@ def test_xdist_pushes_once_from_the_controller(project: pytest.Pytester, pushgat
     assert set(runs.values()) == {2.0}
 
 
+@pytest.mark.slow
 def test_down_pushgateway_loses_nothing(project: pytest.Pytester, pushgateway: Pushgateway) -> None:
     run(project, "--pushgateway", pushgateway.url)
     with socket.socket() as closed:
@@ -216,6 +218,7 @@ def test_down_pushgateway_loses_nothing(project: pytest.Pytester, pushgateway: P
     assert set(by_probe(series(pushgateway.url), "synthetic_probe_runs_total").values()) == {3.0}
 
 
+@pytest.mark.slow
 def test_push_failure_keeps_exit_code_unless_required(project: pytest.Pytester) -> None:
     project.makepyfile(
         test_probes="import pytest\n\n@pytest.mark.probe(target='api')\ndef test_ok():\n    pass\n"
@@ -252,6 +255,7 @@ def hung_server() -> Iterator[str]:
     server.close()
 
 
+@pytest.mark.slow
 def test_hung_pushgateway_ends_within_the_push_deadline(project: pytest.Pytester, hung_server: str) -> None:
     started = time.monotonic()
     result = run(project, "--pushgateway", hung_server)
@@ -278,6 +282,7 @@ class _Unauthorized(http.server.BaseHTTPRequestHandler):
         pass
 
 
+@pytest.mark.slow
 def test_wrong_auth_is_not_retried_and_credentials_are_never_printed(
     project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -299,6 +304,7 @@ def test_wrong_auth_is_not_retried_and_credentials_are_never_printed(
     assert "hunter2-secret" not in junit
 
 
+@pytest.mark.slow
 def test_rerun_counts_one_run_one_retry_no_failure(
     project: pytest.Pytester, pushgateway: Pushgateway
 ) -> None:
@@ -326,6 +332,7 @@ def test_flaky():
     assert by_probe(found, "synthetic_probe_success") == {"test_flaky": 1.0}
 
 
+@pytest.mark.slow
 def test_corrupt_state_file_is_reported_kept_and_replaced(
     project: pytest.Pytester, pushgateway: Pushgateway
 ) -> None:
@@ -338,6 +345,7 @@ def test_corrupt_state_file_is_reported_kept_and_replaced(
     assert set(by_probe(series(pushgateway.url), "synthetic_probe_runs_total").values()) == {1.0}
 
 
+@pytest.mark.slow
 def test_overlapping_runs_neither_lose_nor_double_count(
     project: pytest.Pytester, pushgateway: Pushgateway
 ) -> None:
@@ -358,6 +366,7 @@ def test_overlapping_runs_neither_lose_nor_double_count(
     assert by_probe(series(pushgateway.url), "synthetic_probe_runs_total") == {"test_slow": 3.0}
 
 
+@pytest.mark.slow
 def test_no_push_and_no_pushgateway_leave_the_state_alone(
     project: pytest.Pytester, pushgateway: Pushgateway
 ) -> None:
@@ -367,6 +376,7 @@ def test_no_push_and_no_pushgateway_leave_the_state_alone(
     assert series(pushgateway.url) == {}
 
 
+@pytest.mark.slow
 def test_a_probe_module_that_fails_to_import_is_a_failed_run(
     project: pytest.Pytester, pushgateway: Pushgateway
 ) -> None:
@@ -399,6 +409,7 @@ def test_junit_by_default_and_allure_when_asked(project: pytest.Pytester) -> Non
     }
 
 
+@pytest.mark.slow
 def test_a_timed_out_request_counts_as_slow_in_the_latency_histogram(
     project: pytest.Pytester, pushgateway: Pushgateway, hung_server: str
 ) -> None:

@@ -22,6 +22,7 @@ def write(files: dict[str, str], directory: Path) -> None:
         (directory / name).write_text(text, encoding="utf-8")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", [slo.name for slo in CONFIG.slos])
 def test_scenarios_pass_on_promtool(name: str, tmp_path: Path) -> None:
     slo = CONFIG.slo(name)
@@ -62,6 +63,7 @@ def test_a_burn_rate_of_five_tickets_without_paging() -> None:
     }
 
 
+@pytest.mark.slow
 def test_without_the_guard_a_single_blip_pages(tmp_path: Path) -> None:
     """The scenario tests can fail: with min_bad_events 1 one failed probe after two clean
     hours pages, on the model and on promtool, where "no alert" is then violated."""

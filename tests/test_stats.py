@@ -70,6 +70,7 @@ def test_percentile_is_the_smallest_value_with_q_of_samples_at_or_below(
     assert stats.percentile(ordered, q) == expected
 
 
+@pytest.mark.slow
 @settings(deadline=None)
 @given(n=small_n, k=st.integers(min_value=-1, max_value=121), p=st.floats(0, 1))
 def test_binomial_cdf_matches_exact_sum(n: int, k: int, p: float) -> None:
@@ -148,6 +149,7 @@ def test_the_numbers_people_quote() -> None:
     assert stats.percentile_upper_bound(59, 0.95, 0.95) == 59
 
 
+@pytest.mark.slow
 @settings(deadline=None)
 @given(
     trials=st.integers(1, 150),

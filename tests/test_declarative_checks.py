@@ -8,7 +8,6 @@ of checks and however the run is split with xdist. How fast 200 of them run is m
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 from typing import Any, ClassVar
 
@@ -18,28 +17,11 @@ from probe_project import failed_ids, junit_cases, make_probe_project, run_probe
 
 from slo.dev.refstack import ReferenceStack
 
-pytest_plugins = ["pytester"]
-
 CHECKS_MODULE = "probes/test_checks.py"
 
 
 def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
     return run_probes(pytester, *args, CHECKS_MODULE)
-
-
-@pytest.fixture(scope="module")
-def stack() -> Iterator[ReferenceStack]:
-    with ReferenceStack("--seed", "11", env={"REFSTACK_API_KEY": ""}) as running:
-        yield running
-
-
-@pytest.fixture(autouse=True)
-def isolated(stack: ReferenceStack, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name in ("SLO_ENV", "SLO_CONFIG", "PUSHGATEWAY_URL"):
-        monkeypatch.delenv(name, raising=False)
-    yield
-    stack.clear_faults("api")
-    stack.clear_faults("gateway")
 
 
 def generated_checks(count: int) -> list[dict[str, Any]]:
@@ -58,6 +40,7 @@ def generated_checks(count: int) -> list[dict[str, Any]]:
     return [{"name": f"generated-{i:03d}", **kinds[i % len(kinds)]} for i in range(count)]
 
 
+@pytest.mark.slow
 def test_many_checks_are_each_their_own_probe(pytester: pytest.Pytester, stack: ReferenceStack) -> None:
     checks = generated_checks(200)
     make_probe_project(pytester, stack, checks=checks)
@@ -162,6 +145,7 @@ def test_each_failed_expectation_has_its_own_message(mixed: pytest.Pytester) -> 
     assert "Traceback" not in result.stdout.str()
 
 
+@pytest.mark.slow
 def test_xdist_gives_the_same_verdicts(mixed: pytest.Pytester) -> None:
     result = run(mixed, "-n", "2")
 

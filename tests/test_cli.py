@@ -1,0 +1,90 @@
+"""The `slo` command as users type it: every subcommand reached through `slo.cli.main`.
+
+The subcommands' own behaviour is tested in their modules; here the dispatch, the usage
+text and each command's exit code contract through the one entry point.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from slo.cli import main
+from slo.dev.daemons import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG = str(ROOT / "monitoring.yaml")
+
+#: The commands the README documents: a contract, written here independently of the table.
+DOCUMENTED = ["reference-stack", "load", "rules", "budget", "dashboard", "gate"]
+
+PASSING_JUNIT = """<testsuites><testsuite name="pytest" tests="1">
+<testcase classname="probes.test_health" name="test_api_health" time="0.1"/>
+</testsuite></testsuites>
+"""
+
+
+def test_usage_lists_each_documented_command_on_its_own_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    listed = re.findall(r"^  (\S+)  +\S", out, flags=re.MULTILINE)
+    assert listed == DOCUMENTED
+
+
+def test_no_command_or_an_unknown_one_is_an_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([]) == 2
+    assert "commands:" in capsys.readouterr().out
+    assert main(["gat"]) == 2
+    assert capsys.readouterr().err.startswith("slo: unknown command 'gat'")
+
+
+@pytest.mark.parametrize("command", DOCUMENTED)
+def test_each_command_answers_help_under_its_own_name(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main([command, "--help"])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out.startswith(f"usage: slo {command} ")
+
+
+def test_slo_rules_writes_the_rule_file(tmp_path: Path) -> None:
+    output = tmp_path / "slo-rules.yml"
+    assert main(["rules", "--config", CONFIG, "-o", str(output)]) == 0
+    groups = {group["name"] for group in yaml.safe_load(output.read_text())["groups"]}
+    assert {"slo:api-availability", "slo:api-availability:window"} <= groups
+
+
+def test_slo_dashboard_writes_the_dashboard(tmp_path: Path) -> None:
+    output = tmp_path / "dashboard.json"
+    assert main(["dashboard", "--config", CONFIG, "-o", str(output)]) == 0
+    assert json.loads(output.read_text())["panels"]
+
+
+def test_slo_budget_without_a_prometheus_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["budget", "--config", CONFIG]) == 4
+    assert capsys.readouterr().err == "slo budget: give --prometheus URL or set PROMETHEUS_URL\n"
+
+
+def test_slo_budget_with_prometheus_down_fails_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    assert main(["budget", "--config", CONFIG, "--prometheus", url]) == 1
+    assert capsys.readouterr().err.startswith(f"slo budget: Prometheus at {url}: ")
+
+
+def test_slo_gate_passes_and_fails_on_the_probe_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    junit = tmp_path / "junit.xml"
+    junit.write_text(PASSING_JUNIT)
+    output = tmp_path / "gate.json"
+    assert main(["gate", "--config", CONFIG, "--junit", str(junit), "--output", str(output)]) == 0
+    assert json.loads(output.read_text())["verdict"] == "pass"
+    junit.write_text(PASSING_JUNIT.replace('time="0.1"/>', '><failure message="down"/></testcase>'))
+    assert main(["gate", "--config", CONFIG, "--junit", str(junit), "--output", str(output)]) == 1
+    assert json.loads(output.read_text())["verdict"] == "fail"
+    assert "junit" in capsys.readouterr().out
