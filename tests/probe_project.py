@@ -23,7 +23,6 @@ import copy
 import shutil
 from pathlib import Path
 from typing import Any, Protocol
-from xml.etree import ElementTree
 
 import pytest
 import yaml
@@ -32,13 +31,13 @@ import yaml
 # those modules again, while httpx keeps its cache of httpcore's exception classes, so the
 # next run's httpcore errors would no longer match it. Imported here, they outlive every run.
 import slo.probe.client  # noqa: F401
+from slo.junit import Case, read_cases
 
 __all__ = [
     "INI",
     "PROBES_DIR",
     "REPO_ROOT",
     "SHIPPED_CONFIG",
-    "JunitCase",
     "deep_merge",
     "failed_ids",
     "junit_cases",
@@ -171,32 +170,12 @@ def run_probes(
     return pytester.runpytest(*arguments)
 
 
-class JunitCase:
-    """One ``<testcase>`` of the JUnit report: outcome and, for a failure, its message."""
-
-    def __init__(self, element: ElementTree.Element) -> None:
-        module = element.get("classname", "").rsplit(".", 1)[-1]
-        self.id = f"{module}::{element.get('name', '')}"
-        self.outcome = "passed"
-        self.message = ""
-        for kind in ("failure", "error", "skipped"):
-            child = element.find(kind)
-            if child is not None:
-                self.outcome = "failed" if kind == "failure" else kind
-                self.message = child.get("message", "")
-                break
-
-    def __repr__(self) -> str:
-        return f"JunitCase({self.id!r}, {self.outcome!r}, {self.message!r})"
-
-
-def junit_cases(pytester: pytest.Pytester) -> dict[str, JunitCase]:
+def junit_cases(pytester: pytest.Pytester) -> dict[str, Case]:
     """The cases of ``reports/junit.xml`` (written there by default) by ``module::name`` id."""
-    tree = ElementTree.parse(pytester.path / "reports" / "junit.xml")
-    cases = (JunitCase(element) for element in tree.iter("testcase"))
-    return {case.id: case for case in cases}
+    cases = read_cases(pytester.path / "reports" / "junit.xml")
+    return {f"{case.module}::{case.name}": case for case in cases}
 
 
 def failed_ids(pytester: pytest.Pytester) -> set[str]:
     """Ids of the cases that failed or errored in the last run's JUnit report."""
-    return {case.id for case in junit_cases(pytester).values() if case.outcome in ("failed", "error")}
+    return {case_id for case_id, case in junit_cases(pytester).items() if case.outcome in ("failed", "error")}

@@ -88,3 +88,11 @@ def test_slo_gate_passes_and_fails_on_the_probe_run(
     assert main(["gate", "--config", CONFIG, "--junit", str(junit), "--output", str(output)]) == 1
     assert json.loads(output.read_text())["verdict"] == "fail"
     assert "junit" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", ["rules", "budget", "dashboard", "gate", "load"])
+def test_a_bad_flag_is_one_line_and_usage_error_4(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main([command, "--no-such-flag"])
+    assert exited.value.code == 4
+    assert capsys.readouterr().err == f"slo {command}: unrecognized arguments: --no-such-flag\n"

@@ -43,13 +43,13 @@ def _leftovers(session: int) -> list[str]:
     return found
 
 
-def _start_demo(log: Path, *args: str) -> subprocess.Popen[bytes]:
+def _start_demo(log: Path, *args: str, cwd: Path = ROOT) -> subprocess.Popen[bytes]:
     # Its own session, so a timeout can stop everything it started, and only that.
     with log.open("wb") as output:
         return subprocess.Popen(
             # Own reports: two demos at once (xdist) must not read each other's JUnit files.
             [sys.executable, "-m", "slo.dev.demo", "--reports", str(log.parent / "reports"), *args],
-            cwd=ROOT,
+            cwd=cwd,
             stdout=output,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -67,8 +67,12 @@ def _wait(process: subprocess.Popen[bytes], timeout: float) -> int:
 
 @pytest.mark.slow
 def test_demo_passes_then_catches_the_fault(tmp_path: Path) -> None:
+    # A probe project outside the checkout, as a user of the installed package has one.
+    project = tmp_path / "project"
+    shutil.copytree(ROOT / "probes", project / "probes", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "monitoring.yaml", project)
     log = tmp_path / "demo.log"
-    demo = _start_demo(log)
+    demo = _start_demo(log, cwd=project)
     code = _wait(demo, DEMO_TIMEOUT)
     output = log.read_text(errors="replace")
     assert code == 0, output
@@ -82,6 +86,19 @@ def test_demo_passes_then_catches_the_fault(tmp_path: Path) -> None:
     )
     assert "UNEXPECTED" not in output
     assert _leftovers(demo.pid) == []
+
+
+def test_demo_outside_a_probe_project_is_one_line_and_usage_error_4(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "slo.dev.demo"], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 4
+    assert result.stdout == ""
+    assert result.stderr == (
+        f"python -m slo.dev.demo: {tmp_path.resolve()} is not a probe project (no probes/ or "
+        "monitoring.yaml): run the demo in the checkout (`make demo`) or in a project of your own, "
+        "or give --project DIR\n"
+    )
 
 
 @pytest.mark.slow

@@ -93,7 +93,7 @@ def test_healthy_stack_passes_every_probe(pytester: pytest.Pytester, stack: Refe
     result.stdout.fnmatch_lines([f"*generated xml file: {pytester.path / 'reports' / 'junit.xml'}*"])
     cases = junit_cases(pytester)
     assert len(cases) == ALL_PASS["passed"] + SKIPPED
-    assert {case.id for case in cases.values() if case.outcome == "skipped"} == {
+    assert {case_id for case_id, case in cases.items() if case.outcome == "skipped"} == {
         "test_resources::test_target_host_resources[none]",
         "test_tls::test_certificate_expiry[none]",
         *DEPLOYMENT_SKIPPED,

@@ -63,7 +63,9 @@ def config() -> Config:
 
 
 @pytest.fixture(scope="module")
-def prometheus(config: Config, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, PrometheusClient]]:
+def prometheus(
+    config: Config, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, PrometheusClient]]:
     rules = tmp_path_factory.mktemp("rules") / "slo-rules.yml"
     rules.write_text(render(rule_file(config.slos, config.budgets, config.pushgateway.job)), encoding="utf-8")
     with (

@@ -29,6 +29,7 @@ from typing import IO, Self
 import httpx
 import yaml
 
+from slo import processes
 from slo.units import format_duration
 
 __all__ = [
@@ -200,13 +201,8 @@ class Daemon(ABC):
     def stop(self, timeout: float = 10.0) -> None:
         """Terminate, wait up to `timeout`, then kill; remove the temp dir. Safe to repeat."""
         process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        if process is not None:
+            processes.stop(process, timeout)
         self._close_log()
         workdir, self._workdir = self._workdir, None
         if workdir is not None:

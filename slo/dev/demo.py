@@ -7,14 +7,18 @@ counters moved, then stops everything it started::
     python -m slo.dev.demo                  # the tour; exit 0 when everything behaved as expected
     python -m slo.dev.demo --keep-running   # then leave the stack and Pushgateway up until Ctrl-C
 
+It runs the probes of a probe project: ``probes/`` and ``monitoring.yaml`` in the working
+directory (the checkout, for ``make demo``) or in ``--project DIR``, so it works the same
+from an installed package.
+
 Exit status: 0 when the healthy run passed and the injected fault was caught, 1 otherwise
-(with a line saying what went wrong), 130 on Ctrl-C, 143 on SIGTERM. The demo's counters live
+(with a line saying what went wrong), 4 when the directory is not a probe project, 130 on
+Ctrl-C, 143 on SIGTERM. The demo's counters live
 in a temporary state file, so it never touches the counters of a real runner on this machine.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import os
@@ -28,14 +32,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import Any
-from xml.etree import ElementTree
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 from pytest import ExitCode
 
+from slo.cliargs import ArgumentParser
+from slo.conventions import CONFIG_FILE, JOB
 from slo.dev.daemons import DaemonError, Pushgateway
 from slo.dev.refstack.process import ReferenceStack, ReferenceStackError, ServiceName
+from slo.junit import JunitError, read_cases
+from slo.tables import table
 
 __all__ = [
     "ProbeRun",
@@ -47,10 +54,8 @@ __all__ = [
     "parse_pushed",
 ]
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # Relative to the project root, where the probe runs start: commands shown stay short.
 DEFAULT_REPORTS = Path("reports", "demo")
-JOB = "synthetic-probes"
 INSTANCE = "demo"
 
 # A fault a shallow liveness check misses: the gateway still answers 200, with a truncated body.
@@ -123,16 +128,13 @@ def parse_pushed(text: str) -> Pushed:
 
 def format_pushed(pushed: Pushed) -> str:
     """A compact table of success and counters per probe, failing probes marked."""
-    names = {probe: probe.removeprefix("probes/") for probe in pushed.probes}
-    width = max(map(len, names.values()), default=5)
-    lines = [f"{'probe':<{width}}  {'target':<8} success  runs  failures"]
+    rows = [["probe", "target", "success", "runs", "failures", ""]]
     for probe, series in pushed.probes.items():
         success = "-" if series.success is None else f"{series.success:g}"
-        mark = "  <- caught" if series.success == 0 else ""
-        lines.append(
-            f"{names[probe]:<{width}}  {series.target or '-':<8} {success:>7}  "
-            f"{series.runs:>4g}  {series.failures:>8g}{mark}"
-        )
+        mark = "<- caught" if series.success == 0 else ""
+        name = probe.removeprefix("probes/")
+        rows.append([name, series.target or "-", success, f"{series.runs:g}", f"{series.failures:g}", mark])
+    lines = table(rows, right={2, 3, 4})
     outcomes = ", ".join(f"{name} {count}" for name, count in sorted(pushed.outcomes.items()))
     lines.append(f"synthetic_suite_probes (this run): {outcomes or 'none'}")
     return "\n".join(lines)
@@ -150,19 +152,17 @@ class ProbeRun:
 def junit_failures(path: Path) -> list[tuple[str, str]]:
     """(test name, first line of the message) for every failed or erroring test case.
 
-    `path` is relative to the project root, like the ``--junit-xml`` the probe run was given.
+    Empty when the file is missing or unreadable: pytest died before writing it.
     """
     try:
-        root = ElementTree.parse(PROJECT_ROOT / path).getroot()
-    except (OSError, ElementTree.ParseError):
+        cases = read_cases(path)
+    except JunitError:
         return []  # pytest died before writing it; the exit code tells that story
-    found = []
-    for case in root.iter("testcase"):
-        name = case.get("name", "")
-        for problem in case:
-            if problem.tag in ("failure", "error"):
-                found.append((name, _short_message(name, problem.get("message", ""))))
-    return found
+    return [
+        (case.name, _short_message(case.name, case.message))
+        for case in cases
+        if case.outcome in ("failed", "error")
+    ]
 
 
 def _short_message(name: str, message: str) -> str:
@@ -176,14 +176,19 @@ def _short_message(name: str, message: str) -> str:
 class Demo:
     """The running stack and Pushgateway, and how to point the probes at them."""
 
-    def __init__(self, stack: ReferenceStack, pushgateway_url: str, state_file: Path, reports: Path) -> None:
+    def __init__(
+        self, project: Path, stack: ReferenceStack, pushgateway_url: str, state_file: Path, reports: Path
+    ) -> None:
+        self.project = project
         self.stack = stack
         self.pushgateway_url = pushgateway_url
         self.state_file = state_file
         self.reports = reports
 
     def pytest_args(self, junit: Path | None) -> list[str]:
-        args = ["-m", "pytest", "probes/", "-p", "no:locust", "-q", "--tb=no", "--slo-env"]
+        # --rootdir: the project is the rootdir (where monitoring.yaml is) even without an ini
+        # file, whatever an ini or setup.py in a parent directory says.
+        args = ["-m", "pytest", "probes/", "--rootdir", ".", "-p", "no:locust", "-q", "--tb=no", "--slo-env"]
         args += ["local", "--pushgateway", self.pushgateway_url, "--slo-state"]
         args += [str(self.state_file), "--slo-instance", INSTANCE]
         return [*args, "--junit-xml", str(junit)] if junit else args
@@ -194,7 +199,7 @@ class Demo:
 
     def command_line(self, junit: Path | None) -> str:
         """The probe run as a user would type it in the project root."""
-        python = os.path.relpath(sys.executable, PROJECT_ROOT)
+        python = os.path.relpath(sys.executable, self.project)
         if python.startswith(".."):
             python = sys.executable
         assignments = [f"{name}={value}" for name, value in self.target_env().items()]
@@ -211,11 +216,11 @@ class Demo:
         }
         env.update(self.target_env(), API_TOKEN="", LITELLM_API_KEY="")
         # A report left by an earlier demo must not stand in for one this run failed to write.
-        (PROJECT_ROOT / junit).unlink(missing_ok=True)
+        (self.project / junit).unlink(missing_ok=True)
         completed = subprocess.run(
-            [sys.executable, *self.pytest_args(junit)], cwd=PROJECT_ROOT, env=env, check=False
+            [sys.executable, *self.pytest_args(junit)], cwd=self.project, env=env, check=False
         )
-        return ProbeRun(completed.returncode, junit_failures(junit), junit)
+        return ProbeRun(completed.returncode, junit_failures(self.project / junit), junit)
 
     def pushed(self) -> Pushed:
         # trust_env=False: an HTTP proxy from the environment must not capture loopback.
@@ -310,7 +315,7 @@ def keep_running(demo: Demo) -> None:
     say(f"API service   {api}")
     say(f"LLM gateway   {demo.stack.gateway_url}")
     say(f"Pushgateway   {demo.pushgateway_url}/metrics")
-    say(f"\nRun the probes again from {PROJECT_ROOT} (the counters keep adding up):")
+    say(f"\nRun the probes again from {demo.project} (the counters keep adding up):")
     say(f"  {demo.command_line(None)}")
     say("Slow the API down past its 2 s latency SLO, then make it healthy again:")
     say(f"  curl -X PUT -d '{{\"latency_ms\": 3000}}' {api}/_faults")
@@ -321,7 +326,7 @@ def keep_running(demo: Demo) -> None:
     say()
 
 
-def run_demo(reports: Path, keep: bool) -> list[str]:
+def run_demo(project: Path, reports: Path, keep: bool) -> list[str]:
     """Every section of the tour; returns what did not go as expected."""
     with contextlib.ExitStack() as started:
         heading("1. Start the reference stack (API service + LLM gateway)")
@@ -332,7 +337,7 @@ def run_demo(reports: Path, keep: bool) -> list[str]:
         workdir = Path(started.enter_context(tempfile.TemporaryDirectory(prefix="slo-demo-")))
         say(f"Pushgateway  {pushgateway.url}")
         say(f"Counters     {workdir / 'state.json'} (demo-private, removed at the end)")
-        demo = Demo(stack, pushgateway.url, workdir / "state.json", reports)
+        demo = Demo(project, stack, pushgateway.url, workdir / "state.json", reports)
         problems = healthy_round(demo) + fault_round(demo)
         if keep:
             keep_running(demo)
@@ -349,8 +354,15 @@ def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="python -m slo.dev.demo", description=__doc__.split("\n\n")[0] if __doc__ else None
+    )
+    parser.add_argument(
+        "--project",
+        type=Path,
+        default=Path.cwd(),
+        metavar="DIR",
+        help=f"the probe project: probes/ and {CONFIG_FILE} (default: the working directory)",
     )
     parser.add_argument(
         "--keep-running",
@@ -365,9 +377,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         help=f"where the JUnit files go, relative to the project root (default: {DEFAULT_REPORTS})",
     )
     args = parser.parse_args(argv)
+    project = args.project.resolve()
+    if not (project / "probes").is_dir() or not (project / CONFIG_FILE).is_file():
+        parser.error(
+            f"{project} is not a probe project (no probes/ or {CONFIG_FILE}): run the demo in "
+            "the checkout (`make demo`) or in a project of your own, or give --project DIR"
+        )
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
-        problems = run_demo(args.reports, args.keep_running)
+        problems = run_demo(project, args.reports, args.keep_running)
     except KeyboardInterrupt:
         say("\nInterrupted; the reference stack and the Pushgateway are stopped.")
         return 130

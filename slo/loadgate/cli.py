@@ -12,9 +12,10 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from slo import conventions
+from slo.cliargs import ArgumentParser, UsageError, fail
 from slo.config import Config, ConfigError, PushgatewaySettings, load_config
 from slo.loadgate.runner import LoadRun, LocustFailure, run_locust
 from slo.loadgate.summary import RunInfo, failed_summary, render, summary, write_summary
@@ -25,17 +26,7 @@ from slo.units import parse_duration
 __all__ = ["EXIT_CODES", "main"]
 
 EXIT_CODES = {"pass": 0, "fail": 1, "inconclusive": 2}
-USAGE_ERROR = 4
 INTERRUPTED = 130
-
-
-class UsageError(Exception):
-    """A bad flag: shown as one line, exit status 4 (argparse itself would exit 2)."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(message)
 
 
 def _number(text: str, kind: type[int] | type[float], minimum: float, what: str) -> Any:
@@ -75,7 +66,7 @@ def _positive_duration(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = ArgumentParser(
         prog="slo load",
         description=(
             "Run the Locust scenarios (load/locustfile.py) headless against the selected "
@@ -221,8 +212,7 @@ def main(argv: Sequence[str]) -> int:
         run = _load_run(args, config)
         push_to = _push_settings(args, config)
     except (UsageError, ConfigError) as exc:
-        print(f"slo load: {exc}", file=sys.stderr)
-        return USAGE_ERROR
+        return fail(f"slo load: {exc}")
     workers = run.workers + run.remote_workers
     info = RunInfo(config.env_name, config.source, config.load, workers, run.report_dir)
     summary_path = run.report_dir / "summary.json"
@@ -232,9 +222,9 @@ def main(argv: Sequence[str]) -> int:
     try:
         results = run_locust(run)
     except LocustFailure as exc:
-        print(f"slo load: {exc}", file=sys.stderr)
         if exc.config_error:
-            return USAGE_ERROR
+            return fail(f"slo load: {exc}")
+        print(f"slo load: {exc}", file=sys.stderr)
         if exc.log_tail:
             print(f"last lines of {run.log_path}:", file=sys.stderr)
             print("\n".join(f"  | {line}" for line in exc.log_tail), file=sys.stderr)

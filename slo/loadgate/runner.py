@@ -9,7 +9,6 @@ master forwards to its workers. Only the master's results count: workers see no 
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -20,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from slo import processes
 from slo.loadgate.samples import (
     CONFIG_ERROR_PREFIX,
     CONFIG_ERROR_STATUS,
@@ -141,16 +141,6 @@ def _environment(run: LoadRun) -> dict[str, str]:
     return env
 
 
-def _stop(process: subprocess.Popen[bytes], grace: float) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(grace)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 @contextmanager
 def _processes(run: LoadRun) -> Iterator[subprocess.Popen[bytes]]:
     """The master, and the local workers; whatever happens, none outlives the block."""
@@ -172,7 +162,7 @@ def _processes(run: LoadRun) -> Iterator[subprocess.Popen[bytes]]:
                 stderr=subprocess.STDOUT if log else sys.stderr,
                 env=env,
             )
-            stack.callback(_stop, process, _WORKER_EXIT_SECONDS)
+            stack.callback(processes.stop, process, _WORKER_EXIT_SECONDS)
             return process
 
         master = start(master_command(run, port), run.log_path.name)

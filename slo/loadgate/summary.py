@@ -23,6 +23,7 @@ from slo.loadgate.verdict import (
     ThresholdResult,
     planned_thresholds,
 )
+from slo.tables import table
 
 __all__ = ["SCHEMA", "RunInfo", "failed_summary", "render", "summary", "write_summary"]
 
@@ -234,17 +235,6 @@ def _bound(row: dict[str, Any]) -> str:
     return f"{_value(lower, unit)} .. {_value(upper, unit)}"
 
 
-def _columns(rows: list[list[str]], right: set[int]) -> list[str]:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return [
-        "  ".join(
-            cell.rjust(width) if i in right else cell.ljust(width)
-            for i, (cell, width) in enumerate(zip(row, widths, strict=True))
-        ).rstrip()
-        for row in rows
-    ]
-
-
 def render(data: dict[str, Any]) -> str:
     """The verdict table printed at the end of `slo load`."""
     level = f"{100 * data['confidence']:g} %"
@@ -266,7 +256,7 @@ def render(data: dict[str, Any]) -> str:
         ]
         for row in data["thresholds"]
     ]
-    lines += ["  " + line for line in _columns([header, *rows], right={1, 2})]
+    lines += ["  " + line for line in table([header, *rows], right={1, 2})]
     if data["endpoints"]:
         lines.append("")
         header = ["endpoint", "requests", "failures", "errors", "p50", "p95", "p99", "locust p95"]
@@ -287,7 +277,7 @@ def render(data: dict[str, Any]) -> str:
                     _value(locust.get("p95_ms"), "ms"),
                 ]
             )
-        lines += ["  " + line for line in _columns([header, *rows], right=set(range(1, 8)))]
+        lines += ["  " + line for line in table([header, *rows], right=range(1, 8))]
     if data["errors"]:
         lines += ["", "  most frequent failures:"]
         lines += [

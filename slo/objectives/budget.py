@@ -22,13 +22,15 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
+from slo.cliargs import ArgumentParser, fail
 from slo.config import ConfigError
 from slo.config.objectives import CALENDAR_MONTH, SLO
-from slo.objectives.inputs import ArgumentParser, add_config_options, fail, load_inputs, parse
+from slo.objectives.inputs import add_config_options, load_inputs, parse
 from slo.objectives.promql import PrometheusClient, PrometheusError, Sample
 from slo.objectives.rules.sli import sli_query
 from slo.objectives.rules.windows import burn_windows
 from slo.options import add_cli_options
+from slo.tables import table
 from slo.units import format_duration
 
 __all__ = ["BudgetRow", "budget_rows", "main", "render_table", "time_to_exhaustion"]
@@ -187,10 +189,9 @@ def render_table(rows: Sequence[BudgetRow]) -> str:
         )
         for row in rows
     ]
-    widths = [max(len(cells[i]) for cells in [header, *lines]) for i in range(len(header) - 1)]
     out = []
-    for cells, row in zip([header, *lines], [None, *rows], strict=True):
-        out.append("  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=False)) + "  " + cells[-1])
+    for line, row in zip(table([header, *lines]), [None, *rows], strict=True):
+        out.append(line)
         if row is not None and row.note:
             out.append(f"  ! {row.note}")
     return "\n".join(out)

@@ -16,19 +16,22 @@ from __future__ import annotations
 import json
 import sys
 import time
-import xml.etree.ElementTree as ElementTree
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from slo.cliargs import ArgumentParser, fail
 from slo.config import ConfigError
 from slo.config.objectives import SLO
+from slo.junit import JunitError, read_cases
 from slo.objectives.budget import BudgetRow, budget_rows, select
-from slo.objectives.inputs import ArgumentParser, add_config_options, fail, load_inputs, parse
+from slo.objectives.inputs import add_config_options, load_inputs, parse
 from slo.objectives.promql import PrometheusClient, PrometheusError
 from slo.objectives.rules.sli import sli_query
 from slo.options import add_cli_options
+from slo.tables import table
 
 __all__ = ["Condition", "budget_conditions", "junit_conditions", "load_conditions", "main"]
 
@@ -48,23 +51,17 @@ class Condition:
 def junit_conditions(path: Path) -> list[Condition]:
     """The probe run passed: at least one test, no failure, no error."""
     try:
-        root = ElementTree.parse(path).getroot()
-    except FileNotFoundError:
-        return [Condition("junit", str(path), False, "file not found")]
-    except (OSError, ElementTree.ParseError) as exc:
-        return [Condition("junit", str(path), False, f"not a JUnit XML file: {exc}")]
-    if root.tag not in ("testsuites", "testsuite"):
-        return [Condition("junit", str(path), False, f"not a JUnit XML file: root element <{root.tag}>")]
-    cases = list(root.iter("testcase"))
-    failures = [c for c in cases if c.find("failure") is not None]
-    errors = [c for c in cases if c.find("error") is not None]
-    skipped = [c for c in cases if c.find("skipped") is not None]
-    ran = len(cases) - len(skipped)
-    evidence = f"{len(cases)} tests: {len(failures)} failed, {len(errors)} errors, {len(skipped)} skipped"
-    bad = [*failures, *errors]
+        cases = read_cases(path)
+    except JunitError as exc:
+        return [Condition("junit", str(path), False, str(exc))]
+    count = Counter(case.outcome for case in cases)
+    ran = len(cases) - count["skipped"]
+    evidence = (
+        f"{len(cases)} tests: {count['failed']} failed, {count['error']} errors, {count['skipped']} skipped"
+    )
+    bad = [case for case in cases if case.outcome in ("failed", "error")]
     if bad:
-        first = bad[0]
-        evidence += f"; first: {first.get('classname', '')}::{first.get('name', '')}"
+        evidence += f"; first: {bad[0].classname}::{bad[0].name}"
     elif ran == 0:
         evidence += "; nothing ran, which proves nothing"
     return [Condition("junit", str(path), not bad and ran > 0, evidence)]
@@ -138,11 +135,7 @@ def budget_conditions(
 def render_table(conditions: Sequence[Condition]) -> str:
     header = ("SOURCE", "CONDITION", "RESULT", "EVIDENCE")
     rows = [(c.source, c.name, "PASS" if c.passed else "FAIL", c.evidence) for c in conditions]
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(3)]
-    return "\n".join(
-        "  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=False)) + "  " + r[3]
-        for r in [header, *rows]
-    )
+    return "\n".join(table([header, *rows]))
 
 
 def _parser() -> ArgumentParser:

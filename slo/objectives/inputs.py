@@ -2,7 +2,7 @@
 
 `slo rules`, `slo budget`, `slo dashboard` and `slo gate` share these options and the one
 precedence of `slo.options`, and report every mistake as one line with exit code 4, like the
-pytest plugin.
+pytest plugin (`slo.cliargs`).
 """
 
 from __future__ import annotations
@@ -11,33 +11,13 @@ import argparse
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NoReturn
 
-from slo import conventions
 from slo.config import Config, ConfigError, load_config
 from slo.config.objectives import SLO
 from slo.objectives.openslo import load_openslo
 from slo.options import add_cli_options, resolve_cli
 
-__all__ = [
-    "USAGE_ERROR",
-    "ArgumentParser",
-    "Inputs",
-    "add_config_options",
-    "fail",
-    "load_inputs",
-    "parse",
-]
-
-USAGE_ERROR = conventions.USAGE_ERROR
-
-
-class ArgumentParser(argparse.ArgumentParser):
-    """argparse, but a usage error exits with 4 (argparse's own is 2)."""
-
-    def error(self, message: str) -> NoReturn:
-        self.print_usage(sys.stderr)
-        self.exit(USAGE_ERROR, f"{self.prog}: error: {message}\n")
+__all__ = ["Inputs", "add_config_options", "load_inputs", "parse"]
 
 
 def add_config_options(parser: argparse.ArgumentParser) -> None:
@@ -69,12 +49,6 @@ def load_inputs(args: argparse.Namespace) -> Inputs:
             raise ConfigError(f"SLO {slo.name!r} is defined twice (config and OpenSLO files)")
         seen.add(slo.name)
     return Inputs(config, tuple(slos))
-
-
-def fail(message: str, code: int = USAGE_ERROR) -> int:
-    """Print one error line to stderr and return `code`."""
-    print(message, file=sys.stderr)
-    return code
 
 
 def parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:

@@ -21,6 +21,7 @@ from typing import IO, Any, Literal, Never
 import httpx
 
 import slo
+from slo import processes
 
 ServiceName = Literal["api", "gateway"]
 
@@ -117,14 +118,7 @@ class ReferenceStack:
         self.urls = {}
         returncode = None
         if process is not None:
-            if process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(self.stop_timeout)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
-            returncode = process.returncode
+            returncode = processes.stop(process, self.stop_timeout)
             if process.stdout is not None:
                 process.stdout.close()
         if self._stderr is not None:

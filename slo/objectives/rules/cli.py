@@ -13,18 +13,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from slo.cliargs import ArgumentParser, fail
 from slo.config import ConfigError
 from slo.config.objectives import SLO, ProbeLatencySLI, ProbesSLI
 from slo.dev.daemons import DaemonError
-from slo.objectives.inputs import (
-    USAGE_ERROR,
-    ArgumentParser,
-    Inputs,
-    add_config_options,
-    fail,
-    load_inputs,
-    parse,
-)
+from slo.objectives.inputs import Inputs, add_config_options, load_inputs, parse
 from slo.objectives.rules.generate import number, render, rule_file
 from slo.objectives.rules.promtool import check_rules, run_tests
 from slo.objectives.rules.promtool_tests import scenario_files
@@ -124,7 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         return fail(str(exc))
     except DaemonError as exc:
-        return fail(f"slo rules: {exc}", USAGE_ERROR)
+        return fail(f"slo rules: {exc}")
     except OSError as exc:
         return fail(f"slo rules: {exc.filename}: {exc.strerror}")
 

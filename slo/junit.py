@@ -1,0 +1,60 @@
+"""Reading a JUnit XML report, the one way: the release gate, the demo and the tests read
+probe runs through :func:`read_cases`.
+
+pytest writes one ``<testcase>`` per test, with a ``<failure>``, ``<error>`` or ``<skipped>``
+child when it did not pass. A case with several (a failed call and a teardown error) counts
+as its first: one test, one outcome.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+from xml.etree import ElementTree
+
+__all__ = ["Case", "JunitError", "Outcome", "read_cases"]
+
+Outcome = Literal["passed", "failed", "error", "skipped"]
+_OUTCOMES: dict[str, Outcome] = {"failure": "failed", "error": "error", "skipped": "skipped"}
+
+
+class JunitError(Exception):
+    """The file is missing or is not a JUnit XML report; the message says which, in one line."""
+
+
+@dataclass(frozen=True)
+class Case:
+    """One test of the report: ``classname`` (``probes.test_health``), ``name``, outcome and,
+    unless it passed, the message pytest gave it."""
+
+    classname: str
+    name: str
+    outcome: Outcome
+    message: str = ""
+
+    @property
+    def module(self) -> str:
+        """The test module's own name (``test_health``)."""
+        return self.classname.rsplit(".", 1)[-1]
+
+
+def read_cases(path: Path) -> list[Case]:
+    """Every ``<testcase>`` of the report at `path`, in file order; raises :class:`JunitError`."""
+    try:
+        root = ElementTree.parse(path).getroot()
+    except FileNotFoundError:
+        raise JunitError("file not found") from None
+    except (OSError, ElementTree.ParseError) as exc:
+        raise JunitError(f"not a JUnit XML file: {exc}") from None
+    if root.tag not in ("testsuites", "testsuite"):
+        raise JunitError(f"not a JUnit XML file: root element <{root.tag}>")
+    return [_case(element) for element in root.iter("testcase")]
+
+
+def _case(element: ElementTree.Element) -> Case:
+    classname, name = element.get("classname", ""), element.get("name", "")
+    for child in element:
+        if child.tag in _OUTCOMES:
+            return Case(classname, name, _OUTCOMES[child.tag], child.get("message", ""))
+    return Case(classname, name, "passed")
