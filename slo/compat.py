@@ -37,9 +37,13 @@ def scheduled_items(session: pytest.Session, item: pytest.Item) -> list[pytest.I
     batch of one, never a wrong batch.
     """
     items = session.items
+    if not hasattr(session.config, "workerinput"):
+        return items[items.index(item) :] if item in items else [item]
+    # A worker collects every test but runs only those sent to it: without its queue, the
+    # rest of the session would be other workers' tests.
     worker = next((p for p in session.config.pluginmanager.get_plugins() if hasattr(p, "torun")), None)
     if worker is None:
-        return items[items.index(item) :] if item in items else [item]
+        return [item]
     try:
         with worker.torun.lock() as queue:
             indexes = [worker.nextitem_index, *queue]

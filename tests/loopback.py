@@ -6,10 +6,17 @@ from __future__ import annotations
 
 import ssl
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class _Server(ThreadingHTTPServer):
+    # A batch of a few dozen concurrent connections must not overflow the listen backlog
+    # (socketserver's default is 5), or the kernel drops and the client retries a second later.
+    request_queue_size = 128
 
 
 @contextmanager
@@ -17,7 +24,7 @@ def loopback_server(
     handler: type[BaseHTTPRequestHandler], tls: ssl.SSLContext | None = None
 ) -> Iterator[ThreadingHTTPServer]:
     """Serve `handler` on a free loopback port (https when `tls` is given); always shut down."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server = _Server(("127.0.0.1", 0), handler)
     server.daemon_threads = True
     if tls is not None:
         # A client that rejects the certificate aborts the handshake inside accept(); the
@@ -53,22 +60,38 @@ class CaptureServer:
 
     url: str
     received: list[Received] = field(default_factory=list)
+    #: The most requests it was answering at once (each is held for the server's `hold`).
+    peak_in_flight: int = 0
 
 
 @contextmanager
-def capture_server(status: int = 200, tls: ssl.SSLContext | None = None) -> Iterator[CaptureServer]:
+def capture_server(
+    status: int = 200, tls: ssl.SSLContext | None = None, hold: float = 0.0
+) -> Iterator[CaptureServer]:
     """Serve on a free loopback port, answer every GET, PUT and POST with `status` and an
-    empty body, and record each request (at most 1 MiB of body each); always shut down."""
+    empty body after `hold` seconds, and record each request (at most 1 MiB of body each)
+    and how many were in flight at once; always shut down."""
     capture = CaptureServer(url="")
+    lock = threading.Lock()
+    in_flight = 0
 
     class Capture(BaseHTTPRequestHandler):
         def _record(self) -> None:
+            nonlocal in_flight
             length = min(int(self.headers.get("Content-Length", 0)), 1 << 20)
             body = self.rfile.read(length)
-            capture.received.append(Received(self.command, self.path, dict(self.headers.items()), body))
-            self.send_response(status)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
+            with lock:
+                capture.received.append(Received(self.command, self.path, dict(self.headers.items()), body))
+                in_flight += 1
+                capture.peak_in_flight = max(capture.peak_in_flight, in_flight)
+            try:
+                time.sleep(hold)
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+            finally:
+                with lock:
+                    in_flight -= 1
 
         do_GET = do_PUT = do_POST = _record
 
