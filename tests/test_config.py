@@ -74,7 +74,8 @@ def test_shipped_config_loads_for_local_without_any_variable() -> None:
     ]
     assert config.probes.latency.samples >= 59
     latency_sli = config.slo("api-probe-latency").sli
-    assert isinstance(latency_sli, ProbeLatencySLI) and latency_sli.threshold == 2.0
+    assert isinstance(latency_sli, ProbeLatencySLI)
+    assert latency_sli.threshold == 2.0
     assert not config.pushgateway.url
 
 
@@ -84,7 +85,8 @@ def test_shipped_config_takes_urls_and_tokens_from_the_environment() -> None:
 
     api = config.target("api")
     assert api.url == "http://api.internal:8080"
-    assert api.token is not None and api.token.get_secret_value() == SECRET
+    assert api.token is not None
+    assert api.token.get_secret_value() == SECRET
     assert SECRET not in repr(config)
     assert SECRET not in str(api)
     assert SECRET not in config.model_dump_json()
@@ -497,4 +499,5 @@ def test_a_secret_from_the_environment_is_taken_verbatim(secret: str) -> None:
     """`${VAR}` is substituted as text, never re-read as YAML (a comment, a boolean, a number)."""
     config = load_config(SHIPPED_CONFIG, "local", environ={"API_TOKEN": secret})
     token = config.environment.targets["api"].token
-    assert token is not None and token.get_secret_value() == secret
+    assert token is not None
+    assert token.get_secret_value() == secret

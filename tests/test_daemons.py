@@ -69,10 +69,16 @@ def test_pushgateway_accepts_a_push_and_stops_on_exit() -> None:
 
 
 def test_pushgateway_stops_when_the_body_raises() -> None:
-    with pytest.raises(RuntimeError, match="boom"), Pushgateway() as gateway:
-        port = gateway.port
-        raise RuntimeError("boom")
-    assert not _is_listening(port)
+    ports = []
+
+    def use_and_fail() -> None:
+        with Pushgateway() as gateway:
+            ports.append(gateway.port)
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        use_and_fail()
+    assert not _is_listening(ports[0])
 
 
 def test_a_taken_port_chosen_by_the_caller_fails_with_the_binary_log() -> None:
@@ -132,7 +138,8 @@ def test_prometheus_scrapes_the_pushgateway_and_loads_rules(tmp_path: Path) -> N
             result = response.json()["data"]["result"]
             time.sleep(0.2)
         # honor_labels keeps the pushed job label instead of the scrape job's name.
-        assert result and result[0]["metric"] == {
+        assert result
+        assert result[0]["metric"] == {
             "__name__": "job:runs:max",
             "job": "synthetic-probes",
         }

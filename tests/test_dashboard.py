@@ -70,14 +70,15 @@ def test_grid_ids_and_ref_ids(model: dict[str, Any]) -> None:
     cells: set[tuple[int, int]] = set()
     for panel in model["panels"]:
         pos = panel["gridPos"]
-        assert pos["x"] >= 0 and pos["x"] + pos["w"] <= 24, panel["title"]
+        assert 0 <= pos["x"] <= pos["x"] + pos["w"] <= 24, panel["title"]
         mine = {
             (x, y) for x in range(pos["x"], pos["x"] + pos["w"]) for y in range(pos["y"], pos["y"] + pos["h"])
         }
         assert not cells & mine, f"{panel['title']} overlaps another panel"
         cells |= mine
         refs = [t["refId"] for t in panel.get("targets", [])]
-        assert len(refs) == len(set(refs)) and all(refs)
+        assert len(refs) == len(set(refs))
+        assert all(refs)
 
 
 def test_every_query_is_valid_promql(model: dict[str, Any], tmp_path: Path) -> None:

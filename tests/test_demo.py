@@ -78,7 +78,8 @@ def test_demo_passes_then_catches_the_fault(tmp_path: Path) -> None:
     assert code == 0, output
     assert re.search(r"All \d+ probes passed and were counted once\.", output), output
     caught = re.search(r"Fault caught by (\d+) gateway probes: they read runs 2, failures 1", output)
-    assert caught and int(caught.group(1)) > 0, output
+    assert caught, output
+    assert int(caught.group(1)) > 0, output
     assert re.search(r"^  test_\w+: gateway \S+ /\S+ returned malformed JSON", output, re.MULTILINE), output
     assert "Stopped the reference stack and the Pushgateway." in output
     assert output.rstrip().endswith(
@@ -231,7 +232,8 @@ def test_cronjob_keeps_counters_on_its_claim_and_secrets_in_a_secret() -> None:
     secrets = [name for name in env if SECRET_NAME.search(name)]
     assert secrets
     for name in secrets:
-        assert "value" not in env[name] and env[name]["valueFrom"]["secretKeyRef"]["key"], name
+        assert "value" not in env[name], name
+        assert env[name]["valueFrom"]["secretKeyRef"]["key"], name
 
 
 @pytest.mark.slow
@@ -256,7 +258,8 @@ def _unit(path: Path) -> dict[str, dict[str, list[str]]]:
             current = sections.setdefault(line[1:-1], {})
             continue
         key, equals, value = line.partition("=")
-        assert equals and current is not None, f"{path.name}: not a unit-file line: {line!r}"
+        assert equals, f"{path.name}: not a unit-file line: {line!r}"
+        assert current is not None, f"{path.name}: a line before the first [section]: {line!r}"
         current.setdefault(key.strip(), []).append(value.strip())
     return sections
 
@@ -279,7 +282,8 @@ def test_systemd_service_runs_the_probes_with_persistent_counters(tmp_path: Path
     assert service["Type"] == ["oneshot"]
     (exec_start,) = service["ExecStart"]
     command = shlex.split(exec_start)
-    assert command[0].endswith("/pytest") and command[1] == "probes/"
+    assert command[0].endswith("/pytest")
+    assert command[1] == "probes/"
     environment = dict(assignment.split("=", 1) for assignment in service["Environment"])
     assert not [name for name in environment if SECRET_NAME.search(name)], "secrets belong in EnvironmentFile"
     assert environment["SLO_STATE_FILE"].startswith(f"%S/{service['StateDirectory'][0]}/")
@@ -323,7 +327,8 @@ def test_ci_workflow_gates_on_probes_load_and_budget(tmp_path: Path) -> None:
     probes = shlex.split(steps["Probes against staging"]["run"])
     assert "slo load" in steps["Load gate"]["run"]
     gate = steps["Release gate"]
-    assert "slo gate" in gate["run"] and "--junit reports/junit.xml" in gate["run"]
+    assert "slo gate" in gate["run"]
+    assert "--junit reports/junit.xml" in gate["run"]
     assert not gate.get("continue-on-error"), "the gate's exit code is the verdict"
     env = gate["env"]
     for name, value in env.items():

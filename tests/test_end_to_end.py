@@ -90,7 +90,8 @@ def test_the_probe_runs_pass_then_catch_the_fault(chain: Chain) -> None:
     assert healthy.returncode == 0, healthy.stdout[-2000:]
     assert faulty.returncode == 1
     assert "api GET /health returned 503" in faulty.stdout
-    assert "pushed" in healthy.stdout and "pushed" in faulty.stdout
+    assert "pushed" in healthy.stdout
+    assert "pushed" in faulty.stdout
 
 
 def test_every_rule_evaluates_on_the_real_metric_set(chain: Chain) -> None:

@@ -50,14 +50,19 @@ def load_summary(verdict: str, *thresholds: tuple[str, str]) -> str:
 
 def test_junit_pass_fail_and_nothing_ran(tmp_path: Path) -> None:
     [ok] = junit_conditions(write(tmp_path, "ok.xml", PASSING_JUNIT))
-    assert ok.passed and ok.evidence == "3 tests: 0 failed, 0 errors, 1 skipped"
+    assert ok.passed
+    assert ok.evidence == "3 tests: 0 failed, 0 errors, 1 skipped"
     failing = PASSING_JUNIT.replace('time="0.1"/>', 'time="0.1"><failure message="boom"/></testcase>', 1)
     [bad] = junit_conditions(write(tmp_path, "bad.xml", failing))
-    assert not bad.passed and "1 failed" in bad.evidence and "probes.test_health::test_api" in bad.evidence
+    assert not bad.passed
+    assert "1 failed" in bad.evidence
+    assert "probes.test_health::test_api" in bad.evidence
     [error] = junit_conditions(write(tmp_path, "err.xml", PASSING_JUNIT.replace("<skipped", "<error")))
-    assert not error.passed and "1 errors" in error.evidence
+    assert not error.passed
+    assert "1 errors" in error.evidence
     [empty] = junit_conditions(write(tmp_path, "empty.xml", '<testsuite tests="0"></testsuite>'))
-    assert not empty.passed and "nothing ran" in empty.evidence
+    assert not empty.passed
+    assert "nothing ran" in empty.evidence
     only_skipped = '<testsuite><testcase name="a"><skipped/></testcase></testsuite>'
     assert not junit_conditions(write(tmp_path, "skip.xml", only_skipped))[0].passed
 
@@ -66,7 +71,8 @@ def test_junit_missing_or_corrupt_fails_closed(tmp_path: Path) -> None:
     [missing] = junit_conditions(tmp_path / "nope.xml")
     assert (missing.passed, missing.evidence) == (False, "file not found")
     [corrupt] = junit_conditions(write(tmp_path, "c.xml", "<testsuite"))
-    assert not corrupt.passed and corrupt.evidence.startswith("not a JUnit XML file")
+    assert not corrupt.passed
+    assert corrupt.evidence.startswith("not a JUnit XML file")
     [html] = junit_conditions(write(tmp_path, "h.xml", "<html></html>"))
     assert html.evidence == "not a JUnit XML file: root element <html>"
 
@@ -89,7 +95,8 @@ def test_load_summary_only_pass_passes(tmp_path: Path) -> None:
 @pytest.mark.parametrize("text", ["{", "[]", '{"verdict": 1}', '{"verdict": "pass", "thresholds": "x"}'])
 def test_load_summary_corrupt_fails_closed(tmp_path: Path, text: str) -> None:
     [condition] = load_conditions(write(tmp_path, "s.json", text))
-    assert not condition.passed and condition.evidence.startswith("not a load summary")
+    assert not condition.passed
+    assert condition.evidence.startswith("not a load summary")
 
 
 def row(slo: str, environment: str, remaining: float | None, note: str = "") -> BudgetRow:
@@ -125,7 +132,8 @@ def test_cli_verdict_table_and_json(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert out.splitlines()[0].split() == ["SOURCE", "CONDITION", "RESULT", "EVIDENCE"]
     assert "gate: PASS (3/3 conditions pass)" in out
     verdict = json.loads(output.read_text(encoding="utf-8"))
-    assert verdict["verdict"] == "pass" and len(verdict["conditions"]) == 3
+    assert verdict["verdict"] == "pass"
+    assert len(verdict["conditions"]) == 3
 
     assert main(["--junit", str(tmp_path / "missing.xml"), "--load", str(load), "--output", str(output)]) == 1
     assert "gate: FAIL (2/3 conditions pass)" in capsys.readouterr().out

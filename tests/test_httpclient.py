@@ -172,7 +172,8 @@ def test_a_kept_alive_connection_has_no_setup_phases(port: int) -> None:
         probe.get("/")
         probe.get("/")
     first, second = (record.phases for record in probe.records)
-    assert first.dns > 0 and first.connect > 0
+    assert first.dns > 0
+    assert first.connect > 0
     assert (second.dns, second.connect, second.tls) == (0, 0, 0)
     assert second.ttfb > 0
 
@@ -227,7 +228,8 @@ def test_request_timeout_overrides_the_target_timeout(hung_port: int) -> None:
     with pytest.raises(ProbeFailure) as raised:
         probe.get("/health", timeout=0.2)
     assert raised.value.reason == "timeout"
-    assert raised.value.record is not None and raised.value.record.elapsed < 5
+    assert raised.value.record is not None
+    assert raised.value.record.elapsed < 5
 
 
 # --- TLS ---------------------------------------------------------------------------------
@@ -280,7 +282,8 @@ def test_token_never_appears_in_failures_or_reprs(closed_port: int, hung_port: i
 def test_credentials_in_the_url_never_reach_messages(closed_port: int) -> None:
     failure = failure_of(client(f"http://user:{TOKEN}@127.0.0.1:{closed_port}"), "/health?key=" + TOKEN)
     assert TOKEN not in str(failure)
-    assert failure.record is not None and TOKEN not in failure.record.url
+    assert failure.record is not None
+    assert TOKEN not in failure.record.url
 
 
 @pytest.mark.parametrize(
@@ -341,7 +344,8 @@ def test_the_timeout_is_a_deadline_for_the_whole_response() -> None:
         client.get("/")
     assert failure.value.reason == "timeout"
     # The whole body takes 4 s to arrive; the deadline ends the request well before that.
-    assert failure.value.record is not None and failure.value.record.elapsed < 2.0
+    assert failure.value.record is not None
+    assert failure.value.record.elapsed < 2.0
 
 
 def test_a_body_that_cannot_be_decoded_is_one_line_not_a_traceback() -> None:

@@ -138,7 +138,8 @@ def test_slo_budget_reports_what_the_counters_imply(
 
     assert budget_main(["--config", str(ROOT / "monitoring.yaml"), "--prometheus", url]) == 0
     table = capsys.readouterr().out
-    assert "api-availability" in table and "exhausted" in table
+    assert "api-availability" in table
+    assert "exhausted" in table
 
 
 def test_slo_gate_on_the_budget_in_prometheus(

@@ -76,7 +76,8 @@ def test_push_over_tls_trusts_the_configured_ca_only(https_sink: tuple[CaptureSe
     url = sink.url
     registry = probe_registry({}, SuiteRun(1.0, 1.0, {}))
     untrusted = push_registry(registry, PushgatewaySettings(url=url, deadline=3), "j", {"instance": "i"})
-    assert not untrusted.ok and untrusted.error.startswith("TLS handshake failed")
+    assert not untrusted.ok
+    assert untrusted.error.startswith("TLS handshake failed")
     trusted = push_registry(
         registry, PushgatewaySettings(url=url, ca_file=ca_file, token="s3cret-token"), "j", {"instance": "i"}
     )

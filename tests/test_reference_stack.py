@@ -110,7 +110,8 @@ def test_shutdown_releases_hung_requests() -> None:
     assert time.monotonic() - started < 3.0
     caller.join(5.0)
     assert not caller.is_alive()
-    assert outcome and isinstance(outcome[0], httpx.RemoteProtocolError)
+    assert outcome
+    assert isinstance(outcome[0], httpx.RemoteProtocolError)
     assert process.poll() == 0
 
 
@@ -231,7 +232,8 @@ def test_chat_completion_shape(stack: ReferenceStack, client: httpx.Client) -> N
     assert choice["finish_reason"] == "stop"
     usage = body["usage"]
     assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
-    assert usage["prompt_tokens"] > 0 and usage["completion_tokens"] > 0
+    assert usage["prompt_tokens"] > 0
+    assert usage["completion_tokens"] > 0
 
 
 def test_prompt_tokens_grow_with_input_and_reach_the_api(stack: ReferenceStack, client: httpx.Client) -> None:
@@ -530,7 +532,8 @@ def test_delete_restores_a_healthy_service(stack: ReferenceStack, client: httpx.
     stack.set_faults("api", error_rate=1.0, malformed=True, latency_ms=50)
     assert client.get(f"{stack.api_url}/health").status_code == 503
     faults = stack.clear_faults("api")
-    assert faults["error_rate"] == 0.0 and faults["malformed"] is False
+    assert faults["error_rate"] == 0.0
+    assert faults["malformed"] is False
     response = client.get(f"{stack.api_url}/health")
     assert response.status_code == 200
     assert response.json()["status"] == "healthy"

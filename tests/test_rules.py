@@ -136,7 +136,8 @@ def test_calendar_month_records_month_to_date(tmp_path: Path) -> None:
     window_rules = slo_groups(slo)[1]["rules"]
     events = next(r for r in window_rules if r["record"] == "slo:sli_events:increase")
     assert events["labels"]["window"] == "calendar-month"
-    assert "[31d:5m]" in events["expr"] and "month() % 3 == 2" in events["expr"]
+    assert "[31d:5m]" in events["expr"]
+    assert "month() % 3 == 2" in events["expr"]
     path = tmp_path / "rules.yml"
     path.write_text(render({"groups": slo_groups(slo)}), encoding="utf-8")
     assert check_rules(path).ok

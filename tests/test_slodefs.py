@@ -34,7 +34,8 @@ def test_shipped_slos_from_the_seed() -> None:
     assert isinstance(by_name["sandbox-availability"].sli, ProbesSLI)
     assert by_name["sandbox-availability"].sli.probe == ["*sandbox*"]
     latency = by_name["api-latency"].sli
-    assert isinstance(latency, HistogramSLI) and latency.threshold == 2.0
+    assert isinstance(latency, HistogramSLI)
+    assert latency.threshold == 2.0
     assert isinstance(by_name["api-error-rate"].sli, EventsSLI)
     assert config.budgets.tokens_per_hour == 100_000
     assert config.budgets.sandbox_violations_per_minute == 10
@@ -179,7 +180,8 @@ def test_openslo_documents_become_slos(tmp_path: Path) -> None:
     assert rolling.sli.error_query == 'sum(rate(http_requests_total{code=~"5.."}[{{window}}]))'
     assert rolling.sli.total_query == "sum(rate(http_requests_total[{{window}}]))"
     assert monthly.window == CALENDAR_MONTH
-    assert isinstance(monthly.sli, EventsSLI) and monthly.sli.good_query.startswith("sum(rate(ok_total")
+    assert isinstance(monthly.sli, EventsSLI)
+    assert monthly.sli.good_query.startswith("sum(rate(ok_total")
 
 
 @pytest.mark.parametrize(

@@ -72,7 +72,9 @@ def test_corrupt_file_is_kept_aside_and_replaced(tmp_path: Path, content: str) -
         probes = group.probes
         assert probes == {}
         probes["p"] = ProbeState(runs=1, last_run=1e12)
-    assert state.warning and "was unreadable" in state.warning and "\n" not in state.warning
+    assert state.warning
+    assert "was unreadable" in state.warning
+    assert "\n" not in state.warning
     kept = list(tmp_path.glob("s.json.corrupt-*"))
     assert [p.read_text() for p in kept] == [content]
     assert json.loads(path.read_text())["version"] == 1

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import re
+from collections.abc import Callable
 from fractions import Fraction
 
 import pytest
@@ -210,19 +212,19 @@ def test_verdict(lower: float | None, upper: float | None, expected: str) -> Non
 
 
 @pytest.mark.parametrize(
-    "call",
+    ("call", "message"),
     [
-        lambda: stats.nearest_rank(0, 0.95),
-        lambda: stats.nearest_rank(10, 1.0),
-        lambda: stats.percentile_upper_bound(10, 0.95, 1.0),
-        lambda: stats.percentile_lower_bound(10, 0.0, 0.95),
-        lambda: stats.proportion_upper_bound(5, 4, 0.95),
-        lambda: stats.binomial_cdf(1, 10, 1.5),
+        (lambda: stats.nearest_rank(0, 0.95), "need at least one sample, got n=0"),
+        (lambda: stats.nearest_rank(10, 1.0), "q must be strictly between 0 and 1, got 1.0"),
+        (lambda: stats.percentile_upper_bound(10, 0.95, 1.0), "confidence must be strictly between"),
+        (lambda: stats.percentile_lower_bound(10, 0.0, 0.95), "q must be strictly between 0 and 1, got 0.0"),
+        (lambda: stats.proportion_upper_bound(5, 4, 0.95), "need 0 <= events <= trials, got 5 of 4"),
+        (lambda: stats.binomial_cdf(1, 10, 1.5), "invalid binomial parameters n=10, p=1.5"),
     ],
 )
-def test_invalid_arguments_are_rejected(call: object) -> None:
-    with pytest.raises(ValueError):
-        call()  # type: ignore[operator]
+def test_invalid_arguments_are_rejected(call: Callable[[], object], message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        call()
 
 
 def test_public_api_is_explicit() -> None:

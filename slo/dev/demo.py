@@ -34,8 +34,8 @@ from types import FrameType
 from typing import Any
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from pytest import ExitCode
 
 from slo.cliargs import ArgumentParser
 from slo.conventions import CONFIG_FILE, JOB
@@ -233,7 +233,7 @@ class Demo:
 def healthy_problems(run: ProbeRun, pushed: Pushed) -> list[str]:
     """Why the first run, against the healthy stack, did not go as expected (empty: it did)."""
     problems = []
-    if run.exit_code != ExitCode.OK:
+    if run.exit_code != pytest.ExitCode.OK:
         failed = ", ".join(name for name, _ in run.failures) or "see the output above"
         problems.append(f"pytest exited {run.exit_code} on the healthy stack ({failed})")
     if not pushed.probes:
@@ -248,7 +248,7 @@ def fault_problems(run: ProbeRun, pushed: Pushed) -> list[str]:
     """Why the second run, with the fault injected, did not catch it as expected."""
     failing = pushed.failing
     problems = []
-    if run.exit_code != ExitCode.TESTS_FAILED:
+    if run.exit_code != pytest.ExitCode.TESTS_FAILED:
         problems.append(f"pytest exited {run.exit_code} with the fault injected (expected 1)")
     if not failing:
         problems.append(f"no probe failed although {FAULT_STORY}")
