@@ -21,5 +21,5 @@ def test_api_health(http):
     assert health["status"] == "healthy", f"api /health reports status {health['status']!r}"
     for model, used in health["tokens_used"].items():
         require_shape(response, used, {"input": int, "output": int})
-        assert used["input"] >= 0 and used["output"] >= 0, f"negative token count for {model}"
+        assert min(used["input"], used["output"]) >= 0, f"negative token count for {model}"
     assert health["total_cost"] >= 0, f"api /health reports a negative cost {health['total_cost']}"

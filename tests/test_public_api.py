@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import slo
 
 PROBES = Path(__file__).resolve().parents[1] / "probes"
@@ -21,12 +23,8 @@ def test_every_exported_name_resolves() -> None:
 
 
 def test_an_unknown_name_is_an_attribute_error() -> None:
-    try:
+    with pytest.raises(AttributeError, match="no_such_name"):
         slo.no_such_name  # noqa: B018
-    except AttributeError as exc:
-        assert "no_such_name" in str(exc)
-    else:
-        raise AssertionError("slo.no_such_name resolved")
 
 
 def test_shipped_probes_import_only_the_public_api() -> None:
