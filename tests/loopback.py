@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import ssl
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -66,13 +65,17 @@ class CaptureServer:
 
 @contextmanager
 def capture_server(
-    status: int = 200, tls: ssl.SSLContext | None = None, hold: float = 0.0
+    status: int = 200, tls: ssl.SSLContext | None = None, hold: float = 0.0, release_at: int = 0
 ) -> Iterator[CaptureServer]:
     """Serve on a free loopback port, answer every GET, PUT and POST with `status` and an
-    empty body after `hold` seconds, and record each request (at most 1 MiB of body each)
-    and how many were in flight at once; always shut down."""
+    empty body, and record each request (at most 1 MiB of body each) and how many were in
+    flight at once; always shut down.
+
+    Each request is held `hold` seconds before it is answered, or less: all waiting requests
+    are answered as soon as `release_at` of them are in flight (a batch the test expects).
+    """
     capture = CaptureServer(url="")
-    lock = threading.Lock()
+    lock = threading.Condition()
     in_flight = 0
 
     class Capture(BaseHTTPRequestHandler):
@@ -84,8 +87,9 @@ def capture_server(
                 capture.received.append(Received(self.command, self.path, dict(self.headers.items()), body))
                 in_flight += 1
                 capture.peak_in_flight = max(capture.peak_in_flight, in_flight)
+                lock.notify_all()
+                lock.wait_for(lambda: 0 < release_at <= capture.peak_in_flight, timeout=hold)
             try:
-                time.sleep(hold)
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()

@@ -85,12 +85,11 @@ QUEUE_TESTS = 12
 
 #: Each test notes how many tests `scheduled_items` says this process is going to run from it on.
 QUEUE_CONFTEST = """
-import os
 from slo.compat import scheduled_items
 
 def pytest_runtest_call(item):
     with open({sizes!r}, "a") as sizes:
-        worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+        worker = getattr(item.config, "workerinput", {{}}).get("workerid", "main")
         sizes.write(f"{{worker}} {{len(scheduled_items(item.session, item))}}\\n")
 """
 
@@ -133,8 +132,9 @@ def test_an_xdist_worker_batch_is_its_own_queue(pytester: pytest.Pytester) -> No
 # --- the batch as the target sees it -------------------------------------------------------------
 
 CHECKS = 40
-#: Each request is answered after this long, so requests sent together are seen together.
-HOLD = 0.3
+#: Each request is held this long (well within the probe timeout of 2 s) unless the whole
+#: expected batch arrives sooner, so requests sent together are seen together.
+HOLD = 1.0
 
 
 def url_checks(url: str) -> list[dict[str, Any]]:
@@ -146,7 +146,9 @@ def url_checks(url: str) -> list[dict[str, Any]]:
 def test_under_xdist_each_worker_fetches_its_checks_as_one_concurrent_batch(
     pytester: pytest.Pytester, dist: str
 ) -> None:
-    with capture_server(hold=HOLD) as server:
+    # loadfile: one worker gets the whole module in one message, so its batch is all of it.
+    batch = CHECKS if dist == "loadfile" else 0
+    with capture_server(hold=HOLD, release_at=batch) as server:
         make_probe_project(pytester, None, checks=url_checks(server.url))
         result = run_probes(pytester, "probes/test_checks.py", "-n", "2", "--dist", dist)
     result.stdout.fnmatch_lines(["created: 2/2 workers"])
@@ -158,11 +160,11 @@ def test_under_xdist_each_worker_fetches_its_checks_as_one_concurrent_batch(
     # scheduling first hands each of the 2 workers 5 of the 40 tests (in messages of one
     # test, so the first check may find only some of them); loadfile hands one worker the
     # whole module in one message.
-    assert server.peak_in_flight >= (CHECKS if dist == "loadfile" else 4), server.peak_in_flight
+    assert server.peak_in_flight >= (batch or 4), server.peak_in_flight
 
 
 def test_in_one_process_every_check_is_fetched_in_one_batch(pytester: pytest.Pytester) -> None:
-    with capture_server(hold=HOLD) as server:
+    with capture_server(hold=HOLD, release_at=CHECKS) as server:
         make_probe_project(pytester, None, checks=url_checks(server.url))
         result = run_probes(pytester, "probes/test_checks.py")
     result.assert_outcomes(passed=CHECKS)
