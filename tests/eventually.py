@@ -42,17 +42,18 @@ def value_of(client: PrometheusClient, query: str, expected: float, timeout: flo
     """
     seen: list[list[Sample]] = []
 
-    def settled() -> Sample | None:
+    def settled() -> list[Sample]:
         samples = client.query(query)
         seen.append(samples)
         if len(samples) == 1 and math.isclose(samples[0].value, expected, rel_tol=1e-9, abs_tol=1e-12):
-            return samples[0]
-        return None
+            return samples
+        return []
 
     try:
-        return wait_for(settled, f"{query} == {expected:g}", timeout)
+        [sample] = wait_for(settled, f"{query} == {expected:g}", timeout)
     except AssertionError as timed_out:
         raise AssertionError(f"{timed_out}; last seen: {seen[-1] if seen else 'nothing'}") from None
+    return sample
 
 
 def rules_evaluated_after(client: PrometheusClient, moment: float, timeout: float = DEADLINE) -> None:

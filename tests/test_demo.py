@@ -204,7 +204,10 @@ def _cronjob_documents() -> dict[str, dict[str, Any]]:
 
 
 def _probe_container(cronjob: dict[str, Any]) -> dict[str, Any]:
-    (container,) = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    containers: list[dict[str, Any]] = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"][
+        "containers"
+    ]
+    (container,) = containers
     return container
 
 

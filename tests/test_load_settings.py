@@ -87,6 +87,7 @@ def test_usage_errors_are_one_line_and_status_4(
 ) -> None:
     args = ["--config", str(config_file(tmp_path)), "--report-dir", str(tmp_path / "r"), *argv]
     # A bad flag exits from the parser (slo.cliargs), a bad value found later is returned.
+    status: int | str | None
     try:
         status = cli.main(args)
     except SystemExit as exited:

@@ -1,11 +1,10 @@
 """Run the real Prometheus tools (Debian's binaries) as short-lived loopback daemons.
 
 Tests and the demo need a real Pushgateway and a real Prometheus, not fakes: the Pushgateway's
-grouping and consistency checks and Prometheus's rule evaluation are exactly what can go wrong.
+grouping and consistency checks and Prometheus's rule evaluation are exactly what can go wrong::
 
->>> with Pushgateway() as gateway, Prometheus(scrape_targets={"pushgateway": gateway.url}) as prom:
-...     print(gateway.url, prom.url)   # doctest: +SKIP
-http://127.0.0.1:40123 http://127.0.0.1:40124
+    with Pushgateway() as gateway, Prometheus(scrape_targets={"pushgateway": gateway.url}) as prom:
+        print(gateway.url, prom.url)   # http://127.0.0.1:40123 http://127.0.0.1:40124
 
 Each daemon listens on 127.0.0.1 on a free port (retried if another process wins the race for
 it), is polled on ``/-/ready`` until a startup deadline, and is always stopped on exit

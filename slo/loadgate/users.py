@@ -3,14 +3,15 @@
 Runs inside Locust only (it imports it). Every Locust process, workers on other machines
 included, reads the config itself from ``SLO_CONFIG`` (default ``monitoring.yaml``) and
 ``SLO_ENV`` (default ``local``), so tokens come from each machine's environment and never
-travel in Locust's messages.
+travel in Locust's messages. In a locustfile::
 
->>> plan = LoadPlan.from_environment(events)
->>> @plan.scenario("api_health", target="api")
-... class ApiHealth(FastHttpUser):
-...     @task
-...     def health(self) -> None:
-...         self.client.get("/health")
+    plan = LoadPlan.from_environment(events)
+
+    @plan.scenario("api_health", target="api")
+    class ApiHealth(FastHttpUser):
+        @task
+        def health(self) -> None:
+            self.client.get("/health")
 
 The decorator gives the class the target's URL, headers, timeout and TLS settings, the
 weight from ``load.scenarios`` and the think time from ``load.think_time_min/max``; the

@@ -1,6 +1,6 @@
 """OpenSLO v1 `SLO` and `SLI` documents as SLO definitions (ratio SLIs on Prometheus).
 
->>> slos = load_openslo("slos/checkout.yaml")   # doctest: +SKIP
+Read with ``slos = load_openslo(["slos/checkout.yaml"])``.
 
 Supported: ``apiVersion: openslo/v1``; `SLO` with an inline `indicator` or an `indicatorRef`
 to an `SLI` document in the same files; `ratioMetric` with `counter: true` and `good` or

@@ -1,8 +1,9 @@
 """A tiny client for the Prometheus HTTP API: instant queries and the rule list.
 
->>> with PrometheusClient("http://127.0.0.1:9090") as prometheus:   # doctest: +SKIP
-...     prometheus.query('sum(up)')
-[Sample(labels={}, value=3.0)]
+::
+
+    with PrometheusClient("http://127.0.0.1:9090") as prometheus:
+        prometheus.query("sum(up)")   # [Sample(labels={}, value=3.0)]
 
 Every failure (unreachable, HTTP error, PromQL error, unexpected answer) is one
 :class:`PrometheusError` line that names the server and, for a query, the problem.

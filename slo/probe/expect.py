@@ -1,7 +1,7 @@
-"""Assertions for probes that fail with a message the person on call understands.
+"""Assertions for probes that fail with a message the person on call understands. In a probe::
 
->>> health = expect_json(http("api").get("/health"))
-ProbeFailure: api GET /health returned 503 in 12 ms: {"error": "upstream down"}
+health = expect_json(http("api").get("/health"))
+# ProbeFailure: api GET /health returned 503 in 12 ms: {"error": "upstream down"}
 """
 
 from __future__ import annotations
