@@ -99,8 +99,6 @@ slos:
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (tmp_path / "monitoring.yaml").write_text(CONFIG)
     monkeypatch.chdir(tmp_path)
-    for name in ("SLO_CONFIG", "SLO_ENV", "PROMETHEUS_URL", "PUSHGATEWAY_URL"):
-        monkeypatch.delenv(name, raising=False)
     return tmp_path
 
 

@@ -10,13 +10,12 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from slo.dev.daemons import Pushgateway
-
-pytest_plugins = ["pytester"]
 
 CONFIG = """
 version: 1
@@ -30,14 +29,11 @@ pushgateway:
   deadline: 2s
 """
 
-#: What a probe run may be told by the environment of whoever runs it.
-RUNNER_VARIABLES = ("SLO_CONFIG", "SLO_ENV", "PUSHGATEWAY_URL", "SLO_STATE_FILE", "SLO_INSTANCE", "SLO_JOB")
-
 
 @pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in RUNNER_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
+def private_state(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Counters of each test's runs in its own state file (the runner's settings are cleared
+    for every test by conftest.py)."""
     monkeypatch.setenv("SLO_STATE_FILE", str(tmp_path / "state" / "state.json"))
 
 
@@ -51,8 +47,8 @@ def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
     return pytester.runpytest_subprocess("-p", "no:locust", "-p", "no:cacheprovider", *args, timeout=120)
 
 
-def pushed_groups(gateway: Pushgateway) -> list[dict[str, object]]:
-    groups: list[dict[str, object]] = httpx.get(f"{gateway.url}/api/v1/metrics", timeout=5).json()["data"]
+def pushed_groups(gateway: Pushgateway) -> list[dict[str, Any]]:
+    groups: list[dict[str, Any]] = httpx.get(f"{gateway.url}/api/v1/metrics", timeout=5).json()["data"]
     return groups
 
 
@@ -154,7 +150,7 @@ def test_only_probes_are_pushed_and_a_conftest_can_say_what_is_not_a_probe(
     probes = {
         metric["labels"]["probe"]
         for group in pushed_groups(pushgateway)
-        for metric in group.get("synthetic_probe_success", {"metrics": []})["metrics"]  # type: ignore[attr-defined]
+        for metric in group.get("synthetic_probe_success", {"metrics": []})["metrics"]
     }
     assert probes == {
         "probes/test_probes.py::test_in_probe_dir",
