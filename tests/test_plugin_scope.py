@@ -108,7 +108,10 @@ def test_a_bad_value_names_where_it_came_from(
         ),
     ],
 )
-@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["one process", "xdist"])
+@pytest.mark.parametrize(
+    "workers",
+    [pytest.param([], id="one process"), pytest.param(["-n", "2"], id="xdist", marks=pytest.mark.slow)],
+)
 def test_a_malformed_probe_marker_is_a_usage_error(
     pytester: pytest.Pytester, marker: str, message: str, workers: list[str]
 ) -> None:
