@@ -64,7 +64,7 @@ def test_plain_http_redirects_to_https(settings, balancer):
         response = client.get(settings.health_path)
     expect_status(response, 301)
     location = urlsplit(response.headers.get("location", ""))
-    assert location.scheme == "https" and location.hostname == host, (
+    assert (location.scheme, location.hostname) == ("https", host), (
         f"{describe(response)} redirects to {response.headers.get('location') or 'nowhere'!r}, "
         f"not to https://{host}"
     )

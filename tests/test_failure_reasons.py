@@ -11,8 +11,6 @@ from probe_project import junit_cases, make_probe_project, run_probes
 from slo.dev.refstack import ReferenceStack
 from slo.probe.failures import FAILURE_REASONS, classify_status, error_message
 
-pytest_plugins = ["pytester"]
-
 
 def litellm_error(message: str, kind: str, code: int) -> str:
     return json.dumps({"error": {"message": message, "type": kind, "param": None, "code": str(code)}})
@@ -71,12 +69,6 @@ def test_the_vocabulary_holds_the_content_reasons() -> None:
     assert {"auth", "rate_limit", "budget", "overloaded", "upstream", "stream", "fallback"} <= set(
         FAILURE_REASONS
     )
-
-
-@pytest.fixture(scope="module")
-def stack():
-    with ReferenceStack("--seed", "7", env={"REFSTACK_API_KEY": ""}) as running:
-        yield running
 
 
 STREAM = "test_gateway::test_streaming_time_to_first_token"

@@ -27,7 +27,6 @@ from probe_project import INI, PROBES_DIR, SHIPPED_CONFIG, junit_cases, make_pro
 from slo.dev.daemons import Pushgateway, free_port
 from slo.dev.refstack import ReferenceStack
 
-pytest_plugins = ["pytester"]
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -375,19 +374,13 @@ def test_load_gate_failure_lines_carry_the_gateway_error(tmp_path: Path, gateway
 
 #: Each fault as the reference stack injects it, as a LiteLLM model group has it, and the
 #: probes it is compared on (the reference stack's faults hit every route, LiteLLM's a model).
-CONTRACT = {
+CONTRACT: dict[str, tuple[dict[str, Any], str, tuple[str, ...]]] = {
     "healthy": ({}, "claude-sonnet-4", (CHAT, STREAM, "health")),
     "rate-limited": ({"error_rate": 1.0, "status": 429}, "rate-limited", (CHAT, STREAM, "health")),
     "fallback": ({"fallback_models": ["claude-sonnet-4"]}, "primary", (CHAT, STREAM, "health")),
     # The upstream that cuts its stream serves nothing else.
     "stream error": ({"stream_error": True}, "cut-stream", (STREAM,)),
 }
-
-
-@pytest.fixture(scope="module")
-def stack() -> Iterator[ReferenceStack]:
-    with ReferenceStack("--seed", "7", env={"REFSTACK_API_KEY": ""}) as running:
-        yield running
 
 
 @pytest.mark.parametrize("fault", list(CONTRACT))

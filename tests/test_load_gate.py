@@ -168,9 +168,7 @@ def test_ten_requests_are_inconclusive(tmp_path: Path, stack: ReferenceStack) ->
     assert "fewer than min_requests (59)" in outcome.threshold("total requests")["reason"]
 
 
-def test_2010_ms_fails_on_the_exact_p95_where_locust_says_2000(
-    tmp_path: Path, stack: ReferenceStack
-) -> None:
+def test_2010_ms_fails_on_the_exact_p95_where_locust_says_2000(tmp_path: Path, stack: ReferenceStack) -> None:
     """Locust's bucketed P95 reads 2000 for anything from 1950 to 2049 ms, so a gate on it would
     pass this target; the exact P95 and its confidence bounds say it is over 2 s. Whatever the
     client adds on a busy machine only makes the latencies longer, so the verdict cannot flip."""

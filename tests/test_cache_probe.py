@@ -13,10 +13,8 @@ import yaml
 from probe_project import junit_cases, make_probe_project, run_probes
 from servers import Redis, free_port, redis_server
 
-from slo.config import ConfigError, load_config
+from slo.config import Config, ConfigError, load_config
 from slo.probe.cache import CacheReading, changes_since
-
-pytest_plugins = ["pytester"]
 
 PING = "test_cache::test_cache_ping"
 MEMORY = "test_cache::test_cache_memory"
@@ -125,9 +123,8 @@ def test_hit_ratio_since_the_previous_run(pytester: pytest.Pytester, plain: Redi
     seed(plain, hits=5, misses=95)
     configure(pytester, plain)
     first = outcomes(pytester)[EVICTIONS]
-    assert (
-        first[0] == "failed" and "hit ratio 5.0% of 100 lookups, under 80% (cache.min_hit_ratio)" in first[1]
-    )
+    assert first[0] == "failed"
+    assert "hit ratio 5.0% of 100 lookups, under 80% (cache.min_hit_ratio)" in first[1]
     # Since that run: only hits. The earlier misses no longer count.
     seed(plain, hits=30, misses=0)
     assert outcomes(pytester)[EVICTIONS][0] == "passed"
@@ -196,7 +193,7 @@ def test_restart_counts_since_the_server_started() -> None:
 
 
 def test_redis_targets_are_a_kind_of_their_own(tmp_path: Path) -> None:
-    def load(targets: dict[str, object]) -> object:
+    def load(targets: dict[str, object]) -> Config:
         path = tmp_path / "monitoring.yaml"
         path.write_text(yaml.safe_dump({"environments": {"local": {"targets": targets}}}), encoding="utf-8")
         return load_config(path, "local", environ={"REDIS_PASSWORD": "pw-from-env"})
@@ -208,7 +205,9 @@ def test_redis_targets_are_a_kind_of_their_own(tmp_path: Path) -> None:
         }
     )
     assert list(config.environment.targets) == ["api"]  # HTTP code never meets the cache
-    assert config.redis_target("cache").password.get_secret_value() == "pw-from-env"
+    password = config.redis_target("cache").password
+    assert password is not None
+    assert password.get_secret_value() == "pw-from-env"
     assert "pw-from-env" not in repr(config)
     with pytest.raises(
         ConfigError, match=r"targets\.cache\.kind: unknown target kind 'redi' \(known: http, redis\)"

@@ -18,8 +18,6 @@ from servers import free_port, nginx_server
 
 from slo.probe.balancer import tls_handshake
 
-pytest_plugins = ["pytester"]
-
 UPSTREAM = "test_load_balancer::test_upstream_health[{}]"
 BALANCER = "test_load_balancer::test_balancer_health"
 REDIRECT = "test_load_balancer::test_plain_http_redirects_to_https"

@@ -24,8 +24,6 @@ from slo.config import ConfigError, load_config
 from slo.config.logs import LogsProbe
 from slo.probe.logs import LogCounts, anomaly, count_files, elasticsearch_queries, iso
 
-pytest_plugins = ["pytester"]
-
 ERRORS = "test_logs::test_error_count[{}]"
 SLOW = "test_logs::test_slow_requests[{}]"
 ANOMALY = "test_logs::test_request_rate_anomaly[{}]"
