@@ -259,6 +259,7 @@ def test_truncated_gzip_archive_is_cut_short(tmp_path: Path) -> None:
     assert unreadable_files(Backup(backup, 0)) == ["logs.tar.gz unreadable (cut short)"]
 
 
+@pytest.mark.slow
 def test_restore_deadline_is_held_and_the_scratch_database_dropped(
     postgres: Postgres, tmp_path: Path
 ) -> None:

@@ -141,6 +141,7 @@ def test_token_counter_without_ttl(pytester: pytest.Pytester, plain: Redis) -> N
     )
 
 
+@pytest.mark.slow
 def test_replica_linked_and_unlinked(pytester: pytest.Pytester, plain: Redis, tmp_path: Path) -> None:
     seed(plain)
     with redis_server(tmp_path, f"replicaof 127.0.0.1 {plain.port}") as replica:
