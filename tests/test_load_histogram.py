@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from slo import stats
@@ -37,7 +37,6 @@ def record(values: list[float]) -> EndpointRecord:
     return endpoint
 
 
-@settings(deadline=None)
 @given(values=latencies, q=quantiles)
 def test_reported_percentile_is_the_exact_order_statistic_within_the_contract(
     values: list[float], q: float
@@ -50,7 +49,6 @@ def test_reported_percentile_is_the_exact_order_statistic_within_the_contract(
     assert reported >= exact - 0.0005
 
 
-@settings(deadline=None)
 @given(values=latencies, q=quantiles)
 def test_bounds_are_conservative_readings_of_the_exact_bound_samples(values: list[float], q: float) -> None:
     ordered = sorted(values)
@@ -79,7 +77,6 @@ def test_a_1950_ms_p95_is_not_reported_as_2000() -> None:
     assert figures.upper_ms < 1951.0
 
 
-@settings(deadline=None)
 @given(values=latencies, parts=st.integers(min_value=1, max_value=4), seed=st.integers(0, 99))
 def test_merging_worker_histograms_equals_recording_in_one_process(
     values: list[float], parts: int, seed: int

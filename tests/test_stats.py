@@ -8,7 +8,7 @@ from collections.abc import Callable
 from fractions import Fraction
 
 import pytest
-from hypothesis import assume, example, given, settings
+from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
 from slo import stats
@@ -73,14 +73,12 @@ def test_percentile_is_the_smallest_value_with_q_of_samples_at_or_below(
 
 
 @pytest.mark.slow
-@settings(deadline=None)
 @given(n=small_n, k=st.integers(min_value=-1, max_value=121), p=st.floats(0, 1))
 def test_binomial_cdf_matches_exact_sum(n: int, k: int, p: float) -> None:
     expected = 0.0 if k < 0 else float(exact_cdfs(n, p)[min(k, n)])
     assert stats.binomial_cdf(k, n, p) == pytest.approx(expected, abs=TIE)
 
 
-@settings(deadline=None)
 @given(n=st.integers(1_000, 20_000), p=st.floats(0.001, 0.999), share=st.floats(0, 1))
 def test_binomial_cdf_stays_accurate_for_large_runs(n: int, p: float, share: float) -> None:
     k = round(share * n)
@@ -97,7 +95,6 @@ def test_binomial_cdf_stays_accurate_for_large_runs(n: int, p: float, share: flo
     assert stats.binomial_cdf(k, n, p) == pytest.approx(expected, abs=1e-8)
 
 
-@settings(deadline=None)
 @given(n=small_n, q=quantiles, confidence=confidences)
 def test_upper_bound_rank_matches_brute_force(n: int, q: float, confidence: float) -> None:
     got, expected = stats.percentile_upper_bound(n, q, confidence), brute_upper(n, q, confidence)
@@ -110,7 +107,6 @@ def test_upper_bound_rank_matches_brute_force(n: int, q: float, confidence: floa
         assert float(exact_cdfs(n, q)[got - 1]) >= confidence - TIE
 
 
-@settings(deadline=None)
 @given(n=small_n, q=quantiles, confidence=confidences)
 def test_lower_bound_rank_matches_brute_force(n: int, q: float, confidence: float) -> None:
     got, expected = stats.percentile_lower_bound(n, q, confidence), brute_lower(n, q, confidence)
@@ -131,7 +127,6 @@ def test_bounds_bracket_the_point_estimate(n: int, q: float, confidence: float) 
     assert lower is None or lower <= rank
 
 
-@settings(deadline=None)
 @given(q=quantiles, confidence=confidences)
 def test_min_samples_is_the_first_n_where_an_upper_bound_exists(q: float, confidence: float) -> None:
     n = stats.min_samples(q, confidence)
@@ -152,7 +147,6 @@ def test_the_numbers_people_quote() -> None:
 
 
 @pytest.mark.slow
-@settings(deadline=None)
 @given(
     trials=st.integers(1, 150),
     share=st.floats(0, 1),
