@@ -222,6 +222,10 @@ def _marker_problem(item: pytest.Item) -> str | None:
                 f"{item.nodeid}: @pytest.mark.probe: unknown argument {', '.join(f'{u}=' for u in unknown)} "
                 f"(known: {', '.join(MARKER_ARGUMENTS)})"
             )
+        from slo.report.results import kind_problem
+
+        if (kind := kind_problem(marker.kwargs)) is not None:
+            return f"{item.nodeid}: @pytest.mark.probe: {kind}"
     return None
 
 
@@ -329,6 +333,7 @@ def pytest_runtest_makereport(
 
 def _evidence(item: pytest.Item, exception: BaseException | None) -> str:
     from slo.probe.failures import ProbeFailure
+    from slo.report.results import probe_kind
 
     marker_target, slo = probe_marker(item)
     records = item.stash.get(_RECORDS_KEY, [])
@@ -342,6 +347,7 @@ def _evidence(item: pytest.Item, exception: BaseException | None) -> str:
     evidence: dict[str, object] = {
         "target": marker_target or item.stash.get(_FIRST_TARGET_KEY, ""),
         "slo": slo,
+        "kind": probe_kind(item),
         # Answered requests, and timed-out ones (slower than the timeout, so over any latency
         # threshold); a refused connection has no latency to speak of.
         "latencies": [round(r.elapsed, 6) for r in records if r.status is not None or r.reason == "timeout"],

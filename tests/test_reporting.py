@@ -140,6 +140,7 @@ def test_every_probe_arrives_with_labels_and_values(
         "probe": "test_probes.py::test_passes",
         "target": "api",
         "slo": "api-availability",
+        "kind": "availability",
     }
     assert labels["test_unreachable"]["target"] == "gateway"
     assert by_probe(found, "synthetic_probe_success") == {
@@ -433,3 +434,71 @@ def test_a_timed_out_request_counts_as_slow_in_the_latency_histogram(
     assert buckets["+Inf"] == 1.0
     reasons = {labels["reason"] for labels, _ in found["synthetic_probe_last_failure_timestamp_seconds"]}
     assert reasons == {"timeout"}
+
+
+SUITE = """
+import os
+import pytest
+
+FAIL = os.environ.get("FAIL") == "1"
+
+@pytest.mark.probe(target="api")
+@pytest.mark.parametrize("n", range(5))
+def test_api_endpoint(n):
+    assert not FAIL, f"endpoint {n} down"
+
+@pytest.mark.probe(target="api", slo="sandbox-availability")
+def test_sandbox():
+    assert not FAIL, "sandbox down"
+
+@pytest.mark.probe(target="api", kind="budget")
+def test_api_5xx_ratio():
+    assert False, "5xx ratio over budget"
+
+@pytest.mark.probe(target="runner-host", kind="resource")
+def test_disk():
+    assert False, "disk full"
+"""
+
+
+def test_one_run_is_one_event_per_target_whatever_fails_in_it(
+    project: pytest.Pytester, pushgateway: Pushgateway
+) -> None:
+    project.makefile(
+        ".yaml",
+        monitoring=CONFIG
+        + "  - {name: sandbox-availability, objective: 99.9, sli: {kind: probes, target: api, probe: '*sandbox*'}}\n",
+    )
+    project.makepyfile(test_probes=SUITE)
+    run(project, "--pushgateway", pushgateway.url).assert_outcomes(passed=6, failed=2)
+    run(project, "--pushgateway", pushgateway.url, fail=True).assert_outcomes(failed=8)
+    found = series(pushgateway.url)
+
+    def counters(name: str) -> dict[tuple[str, str], float]:
+        return {(labels["target"], labels["slo"]): value for labels, value in found[name]}
+
+    # Two runs; the second failed six api probes at once: one bad run, not six.
+    assert counters("synthetic_target_runs_total") == {("api", ""): 2.0, ("api", "sandbox-availability"): 2.0}
+    assert counters("synthetic_target_failed_runs_total") == {
+        ("api", ""): 1.0,
+        ("api", "sandbox-availability"): 1.0,
+    }, "the budget and resource probes failed both runs and count for no target's availability"
+    # The per-probe counters stay for drill-down, with the probe's kind and its failure.
+    kinds = {labels["probe"].split("::")[-1]: labels["kind"] for labels, _ in found["synthetic_probe_runs_total"]}
+    assert kinds["test_api_5xx_ratio"] == "budget" and kinds["test_disk"] == "resource"
+    assert kinds["test_api_endpoint[0]"] == "availability"
+    assert by_probe(found, "synthetic_probe_failures_total")["test_api_endpoint[3]"] == 1.0
+    messages = {
+        labels["probe"].split("::")[-1]: (labels["reason"], labels["message"])
+        for labels, _ in found["synthetic_probe_last_failure_timestamp_seconds"]
+    }
+    assert messages["test_sandbox"] == ("assertion", "sandbox down")
+
+
+def test_an_unknown_probe_kind_is_a_usage_error(project: pytest.Pytester) -> None:
+    project.makepyfile(
+        test_probes="import pytest\n\n@pytest.mark.probe(target='api', kind='latency')\ndef test_x():\n    pass\n"
+    )
+    result = run(project)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*kind='latency' is not one of availability, budget, resource*"])

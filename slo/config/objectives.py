@@ -13,6 +13,7 @@ dashboard and the release gate, so every consumer reads these models and nothing
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -30,6 +31,7 @@ __all__ = [
     "HistogramSLI",
     "ProbeLatencySLI",
     "ProbesSLI",
+    "glob_regex",
 ]
 
 #: The `window` value for a calendar month (UTC), instead of a rolling duration.
@@ -43,6 +45,16 @@ _MATCHER = r'\s*[a-zA-Z_][a-zA-Z0-9_]*\s*(?:=~|!~|!=|=)\s*"(?:[^"\\]|\\.)*"\s*'
 _SELECTOR = re.compile(rf"(?:{_MATCHER})(?:,{_MATCHER})*,?")
 # Labels the generated rules set themselves: a user label of the same name would be overwritten.
 _RESERVED_LABELS = {"alertname", "slo", "severity", "long", "short", "window", "environment"}
+
+
+def glob_regex(patterns: Sequence[str]) -> str:
+    """A regex (RE2 and Python alike) for node ids matching any of `patterns` (``*`` any
+    characters, ``?`` one, everything else literal)."""
+    alternatives = []
+    for pattern in patterns:
+        parts = ("." if char == "?" else ".*" if char == "*" else re.escape(char) for char in pattern)
+        alternatives.append("".join(parts))
+    return "|".join(f"(?:{alternative})" for alternative in alternatives)
 
 
 def _check_selector(selector: str) -> str:
@@ -74,9 +86,17 @@ class _ProbeSelection(StrictModel):
             raise ValueError("probe patterns must not be empty")
         return patterns
 
+    def selects(self, probe: str) -> bool:
+        """Whether the probe with node id `probe` is one of the patterns' (all when none)."""
+        return not self.probe or re.fullmatch(glob_regex(self.probe), probe) is not None
+
 
 class ProbesSLI(_ProbeSelection):
-    """Failed probe runs over all runs, from the `synthetic_probe_*` counters."""
+    """Failed runs of a target over all its runs, from the `synthetic_target_*` counters.
+
+    An event is one run of the target (one timer run of the suite): bad when any of its
+    availability probes (those `probe` selects, when given) failed in that run.
+    """
 
     kind: Literal["probes"]
 
@@ -154,14 +174,18 @@ class Alerting(StrictModel):
     """How the SLO's burn-rate alerts behave.
 
     `min_bad_events` is the low-traffic guard: no burn alert fires until the long window
-    holds at least that many bad events. At one probe a minute a single failed probe is
-    1/60 of the last hour, 16.7 times a 99.9 % budget, and would page without it; a total
-    outage still pages once `min_bad_events` probes have failed.
+    holds at least that many bad events. For a `probes` SLI an event is a run of the target,
+    so at one run a minute a single failed run is 1/60 of the last hour, 16.7 times a 99.9 %
+    budget, and would page without it; a total outage pages at its third failed run.
+
+    `shortest_window` is the floor of the scaled alert windows: at one run a minute a shorter
+    window holds too few events to mean anything. Lower it only for faster probe loops.
     """
 
     page: bool = True
     ticket: bool = True
     min_bad_events: int = Field(3, ge=1)
+    shortest_window: Duration = Field(300.0, ge=1)
     #: Extra labels on the alerts (routing: ``team: sre``).
     labels: dict[str, str] = Field(default_factory=dict)
 

@@ -20,11 +20,13 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from slo.report.state import ProbeState
+from slo.report.state import ProbeState, TargetState
 
 __all__ = ["DEFAULT_BUCKETS", "SuiteRun", "latency_buckets", "probe_registry"]
 
-PROBE_LABELS = ["probe", "target", "slo"]
+PROBE_LABELS = ["probe", "target", "slo", "kind"]
+#: The last failure's message as a label value (alert annotations quote it): one line, capped.
+MESSAGE_LABEL_CHARS = 200
 
 #: Prometheus' defaults, which already include the seed's 2 s threshold.
 DEFAULT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 2.5, 5.0, 10.0)
@@ -44,8 +46,11 @@ class SuiteRun:
 
 
 class _ProbeCollector(Collector):
-    def __init__(self, probes: Mapping[str, ProbeState], suite: SuiteRun) -> None:
+    def __init__(
+        self, probes: Mapping[str, ProbeState], targets: Mapping[str, TargetState], suite: SuiteRun
+    ) -> None:
         self.probes = probes
+        self.targets = targets
         self.suite = suite
 
     def collect(self) -> Iterator[Metric]:
@@ -84,11 +89,13 @@ class _ProbeCollector(Collector):
         )
         last_failure = GaugeMetricFamily(
             "synthetic_probe_last_failure_timestamp_seconds",
-            "When the probe last failed, with the reason of that failure",
-            labels=[*PROBE_LABELS, "reason"],
+            "When the probe last failed, with the reason and message of that failure",
+            labels=[*PROBE_LABELS, "reason", "message"],
         )
         for name, state in sorted(self.probes.items()):
-            labels = [name, state.target, state.slo]
+            if not state.runs:
+                continue  # only a reading kept for the next run (a skipped budget probe)
+            labels = [name, state.target, state.slo, state.kind]
             if state.last_success is not None:
                 success.add_metric(labels, state.last_success)
             if state.last_duration is not None:
@@ -109,8 +116,13 @@ class _ProbeCollector(Collector):
             for phase_name, seconds in sorted(state.last_phases.items()):
                 phase.add_metric([*labels, phase_name], seconds)
             if state.last_failure_time is not None and state.last_failure_reason:
-                last_failure.add_metric([*labels, state.last_failure_reason], state.last_failure_time)
+                message = state.last_failure_message.splitlines()[0] if state.last_failure_message else ""
+                last_failure.add_metric(
+                    [*labels, state.last_failure_reason, message[:MESSAGE_LABEL_CHARS]],
+                    state.last_failure_time,
+                )
         yield from (success, duration, runs, failures, retries, latency, phase, last_failure)
+        yield from self._target_runs()
 
         yield GaugeMetricFamily(
             "synthetic_suite_last_run_timestamp_seconds",
@@ -130,13 +142,32 @@ class _ProbeCollector(Collector):
         yield outcomes
 
 
+    def _target_runs(self) -> Iterator[Metric]:
+        runs = CounterMetricFamily(
+            "synthetic_target_runs",
+            "Runs of the target's availability probes (one event per run), cumulative",
+            labels=["target", "slo"],
+        )
+        failed = CounterMetricFamily(
+            "synthetic_target_failed_runs",
+            "Runs in which any availability probe of the target failed, cumulative",
+            labels=["target", "slo"],
+        )
+        for _, state in sorted(self.targets.items()):
+            runs.add_metric([state.target, state.slo], state.runs)
+            failed.add_metric([state.target, state.slo], state.failed_runs)
+        yield from (runs, failed)
+
+
 def _le(bound: float) -> str:
     # prometheus_client spells bounds as floats ("2.0"); keep that so rules match one spelling.
     return "+Inf" if math.isinf(bound) else repr(float(bound))
 
 
-def probe_registry(probes: Mapping[str, ProbeState], suite: SuiteRun) -> CollectorRegistry:
+def probe_registry(
+    probes: Mapping[str, ProbeState], suite: SuiteRun, targets: Mapping[str, TargetState] | None = None
+) -> CollectorRegistry:
     """A fresh registry (never the global one) holding the run's metric set."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_ProbeCollector(probes, suite))
+    registry.register(_ProbeCollector(probes, targets or {}, suite))
     return registry

@@ -6,21 +6,23 @@ is one PUT however many workers ran it.
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
 import pytest
 
 from slo.config import Config
-from slo.config.objectives import HistogramSLI, ProbeLatencySLI
+from slo.config.objectives import HistogramSLI, ProbeLatencySLI, ProbesSLI
 from slo.options import RunOptions
 from slo.report.exposition import SuiteRun, latency_buckets, probe_registry
 from slo.report.push import PushResult, push_registry
-from slo.report.results import ProbeResult, ResultCollector
-from slo.report.state import ProbeState, StateError, StateFile
+from slo.report.results import READING_PROPERTY, ProbeResult, ResultCollector
+from slo.report.state import LockedGroup, ProbeState, StateError, StateFile, TargetState, target_key
 from slo.units import format_ms
 
-__all__ = ["Reporter"]
+__all__ = ["PreviousReading", "Reporter", "previous_reading", "record_reading"]
 
 #: Beyond this many probes the summary lists only the failures and the slowest.
 SUMMARY_ALL_UP_TO = 25
@@ -35,6 +37,16 @@ def _thresholds(config: Config) -> list[float]:
     return thresholds
 
 
+def _narrowed_slis(config: Config) -> dict[str, ProbesSLI]:
+    """`probes` SLOs whose `probe` patterns pick some of a target's probes: each gets run
+    counters of its own, since "a run with a failed probe" depends on which probes count."""
+    return {slo.name: slo.sli for slo in config.slos if isinstance(slo.sli, ProbesSLI) and slo.sli.probe}
+
+
+def _grouping(options: RunOptions) -> dict[str, str]:
+    return {"environment": options.env_name, "instance": options.push.instance or ""}
+
+
 class Reporter:
     def __init__(self, config: pytest.Config, slo_config: Config, options: RunOptions) -> None:
         self.config = config
@@ -47,7 +59,7 @@ class Reporter:
 
     @property
     def grouping_key(self) -> dict[str, str]:
-        return {"environment": self.options.env_name, "instance": self.options.push.instance or ""}
+        return _grouping(self.options)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.collector.add(report)
@@ -66,11 +78,17 @@ class Reporter:
         buckets = latency_buckets(_thresholds(self.slo_config))
         try:
             with state.locked({"job": self.options.push.job, **self.grouping_key}) as group:
-                _fold_run(group.probes, self.collector.results.values(), buckets, finished)
+                _fold_run(
+                    group,
+                    self.collector.results.values(),
+                    buckets,
+                    finished,
+                    _narrowed_slis(self.slo_config),
+                )
                 # Saved before the push, pushed under the lock: what the Pushgateway holds is
                 # never ahead of the file, and overlapping runs push their counters in order.
                 group.save()
-                registry = probe_registry(group.probes, suite)
+                registry = probe_registry(group.probes, suite, group.targets)
                 self.push_result = push_registry(
                     registry, self.options.push, self.options.push.job, self.grouping_key
                 )
@@ -128,14 +146,24 @@ def _summary_line(result: ProbeResult) -> str:
 
 
 def _fold_run(
-    probes: dict[str, ProbeState], results: Iterable[ProbeResult], bounds: list[float], now: float
+    group: LockedGroup,
+    results: Iterable[ProbeResult],
+    bounds: list[float],
+    now: float,
+    narrowed: Mapping[str, ProbesSLI],
 ) -> None:
-    """Add one run's results to the cumulative per-probe state."""
+    """Add one run's results to the cumulative per-probe and per-target state."""
+    counted = []
     for result in results:
+        if result.reading:
+            # Kept even when the probe skipped ("no previous reading"): the next run needs it.
+            state = group.probes.setdefault(result.probe, ProbeState(last_run=now))
+            state.reading, state.reading_time = dict(result.reading), now
         if not result.counted:
             continue
-        state = probes.setdefault(result.probe, ProbeState())
-        state.target, state.slo = result.target, result.slo
+        counted.append(result)
+        state = group.probes.setdefault(result.probe, ProbeState())
+        state.target, state.slo, state.kind = result.target, result.slo, result.kind
         state.runs += 1
         state.retries += result.retries
         state.last_run = now
@@ -147,3 +175,57 @@ def _fold_run(
             state.failures += 1
             state.last_failure_reason = result.reason or "error"
             state.last_failure_time = now
+            state.last_failure_message = result.message
+    _count_target_runs(group.targets, counted, now, narrowed)
+
+
+def _count_target_runs(
+    targets: dict[str, TargetState],
+    results: list[ProbeResult],
+    now: float,
+    narrowed: Mapping[str, ProbesSLI],
+) -> None:
+    """One event per target that ran availability probes: bad when any of them failed.
+
+    However many probes a target has, one bad run is one bad event, so the SLO's minimum
+    bad events mean that many bad runs, not that many failed probes of one run.
+    """
+    runs: dict[tuple[str, str], bool] = {}
+    for result in results:
+        if result.kind != "availability" or not result.target:
+            continue
+        key = (result.target, "")
+        runs[key] = runs.get(key, False) or not result.succeeded
+        for name, sli in narrowed.items():
+            if sli.target == result.target and sli.selects(result.probe):
+                key = (result.target, name)
+                runs[key] = runs.get(key, False) or not result.succeeded
+    for (target, slo), failed in runs.items():
+        state = targets.setdefault(target_key(target, slo), TargetState(target=target, slo=slo))
+        state.runs += 1
+        state.failed_runs += failed
+        state.last_run = now
+
+
+@dataclass(frozen=True)
+class PreviousReading:
+    """A budget probe's counters at its previous run, and when that run finished."""
+
+    values: dict[str, float]
+    time: float
+
+
+def previous_reading(request: pytest.FixtureRequest, slo_config: Config) -> PreviousReading | None:
+    """What this probe recorded with :func:`record_reading` in the last run that was saved
+    (runs are saved when results are pushed), or None when there is no such run yet."""
+    options = RunOptions.from_pytest(request.config, slo_config.pushgateway)
+    grouping = {"job": options.push.job, **_grouping(options)}
+    state = StateFile(options.state_file).peek(grouping).get(request.node.nodeid)
+    if state is None or not state.reading or state.reading_time is None:
+        return None
+    return PreviousReading(dict(state.reading), state.reading_time)
+
+
+def record_reading(request: pytest.FixtureRequest, values: Mapping[str, float]) -> None:
+    """Keep this run's counter readings in the state file for the probe's next run."""
+    request.node.user_properties.append((READING_PROPERTY, json.dumps(dict(values))))

@@ -16,9 +16,42 @@ import pytest
 from slo.conventions import EVIDENCE_PROPERTY
 from slo.probe.failures import FAILURE_REASONS
 
-__all__ = ["EVIDENCE_PROPERTY", "Outcome", "ProbeResult", "ResultCollector"]
+__all__ = [
+    "EVIDENCE_PROPERTY",
+    "PROBE_KINDS",
+    "READING_PROPERTY",
+    "Outcome",
+    "ProbeResult",
+    "ResultCollector",
+    "kind_problem",
+    "probe_kind",
+]
+
+#: A budget probe's counter readings (name -> value), kept for its next run to judge the interval.
+READING_PROPERTY = "slo_reading"
 
 Outcome = Literal["passed", "failed", "skipped", "error"]
+
+#: What a probe measures (``@pytest.mark.probe(kind=...)``). Only `availability` probes make a
+#: run of their target bad; `budget` probes judge a service's own counters (5xx ratio, tokens,
+#: cost) and `resource` probes a host's disk and memory, which have their own alerts.
+PROBE_KINDS = ("availability", "budget", "resource")
+
+
+def probe_kind(item: pytest.Item) -> str:
+    """The `kind` a probe declared on its ``probe`` marker; `availability` when it declares none
+    (the plugin rejects any other value at collection: see :func:`kind_problem`)."""
+    marker = item.get_closest_marker("probe")
+    kind = marker.kwargs.get("kind") if marker is not None else None
+    return str(kind) if kind in PROBE_KINDS else PROBE_KINDS[0]
+
+
+def kind_problem(kwargs: dict[str, Any]) -> str | None:
+    """What is wrong with a ``probe`` marker's `kind`, or None."""
+    kind = kwargs.get("kind")
+    if kind is None or kind in PROBE_KINDS:
+        return None
+    return f"kind={kind!r} is not one of {', '.join(PROBE_KINDS)}"
 
 
 @dataclass
@@ -27,6 +60,7 @@ class ProbeResult:
     outcome: Outcome = "passed"
     target: str = ""
     slo: str = ""
+    kind: str = PROBE_KINDS[0]
     #: Wall time of the test's call phase.
     duration: float = 0.0
     #: Every request the probe made, in seconds.
@@ -37,6 +71,8 @@ class ProbeResult:
     message: str = ""
     #: Attempts that failed and were rerun (pytest-rerunfailures).
     retries: int = 0
+    #: A budget probe's counter readings, for its next run (see :data:`READING_PROPERTY`).
+    reading: dict[str, float] = field(default_factory=dict)
 
     @property
     def counted(self) -> bool:
@@ -48,9 +84,9 @@ class ProbeResult:
         return self.outcome == "passed"
 
 
-def _evidence(report: pytest.TestReport) -> dict[str, Any]:
+def _property(report: pytest.TestReport, wanted: str) -> dict[str, Any]:
     for name, value in report.user_properties:
-        if name == EVIDENCE_PROPERTY:
+        if name == wanted:
             loaded: dict[str, Any] = json.loads(str(value))
             return loaded
     return {}
@@ -71,10 +107,11 @@ class ResultCollector:
 
     def add(self, report: pytest.TestReport) -> None:
         result = self.results.setdefault(report.nodeid, ProbeResult(report.nodeid))
-        evidence = _evidence(report)
+        evidence = _property(report, EVIDENCE_PROPERTY)
         if evidence:
             result.target = evidence.get("target", result.target)
             result.slo = evidence.get("slo", result.slo)
+            result.kind = evidence.get("kind", result.kind)
             result.latencies = list(evidence.get("latencies", result.latencies))
             result.phases = dict(evidence.get("phases", result.phases))
         if str(report.outcome) == "rerun":
@@ -84,6 +121,9 @@ class ResultCollector:
             return
         if report.when == "call":
             result.duration = evidence.get("duration", report.duration)
+            result.reading = {
+                str(name): float(value) for name, value in _property(report, READING_PROPERTY).items()
+            }
         if report.skipped and result.outcome == "passed":
             result.outcome = "skipped"
         elif report.failed:

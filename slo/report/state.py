@@ -25,7 +25,7 @@ from typing import Any
 
 from pydantic import ConfigDict, TypeAdapter
 
-__all__ = ["LockedGroup", "ProbeState", "StateError", "StateFile", "StateLockTimeout"]
+__all__ = ["LockedGroup", "ProbeState", "StateError", "StateFile", "StateLockTimeout", "TargetState", "target_key"]
 
 STATE_VERSION = 1
 #: Probes that have not run for this long are forgotten (a deleted probe must not live forever).
@@ -49,6 +49,7 @@ class ProbeState:
 
     target: str = ""
     slo: str = ""
+    kind: str = "availability"
     runs: int = 0
     failures: int = 0
     retries: int = 0
@@ -63,6 +64,10 @@ class ProbeState:
     last_phases: dict[str, float] = field(default_factory=dict)
     last_failure_reason: str | None = None
     last_failure_time: float | None = None
+    last_failure_message: str = ""
+    #: A budget probe's counter readings at its last run, which its next run subtracts.
+    reading: dict[str, float] = field(default_factory=dict)
+    reading_time: float | None = None
 
     def observe(self, latencies: list[float], bounds: list[float]) -> None:
         if self.bounds != bounds:
@@ -79,7 +84,25 @@ class ProbeState:
             self.latency_count += 1
 
 
+@dataclass
+class TargetState:
+    """Runs of one target: one event per run, bad when any of its availability probes failed.
+
+    `slo` is empty for every availability probe of the target, or names a `probes` SLO whose
+    `probe` patterns narrow it (that SLO's events are runs of the probes it selects).
+    """
+
+    __pydantic_config__ = ConfigDict(extra="forbid")
+
+    target: str
+    slo: str = ""
+    runs: int = 0
+    failed_runs: int = 0
+    last_run: float = 0.0
+
+
 _STATE_FIELDS = TypeAdapter(ProbeState)
+_TARGET_FIELDS = TypeAdapter(TargetState)
 
 
 def _load_probe(fields: Any) -> ProbeState:
@@ -99,6 +122,8 @@ class LockedGroup:
     document: dict[str, Any]
     key: str
     probes: dict[str, ProbeState]
+    #: Run counters by :func:`target_key`.
+    targets: dict[str, TargetState] = field(default_factory=dict)
     saved: bool = False
 
     def save(self) -> None:
@@ -106,8 +131,16 @@ class LockedGroup:
         self.document["groups"][self.key] = {
             name: asdict(state) for name, state in self.probes.items() if state.last_run >= cutoff
         }
+        self.document.setdefault("targets", {})[self.key] = {
+            name: asdict(state) for name, state in self.targets.items() if state.last_run >= cutoff
+        }
         self.state_file.write(self.document)
         self.saved = True
+
+
+def target_key(target: str, slo: str = "") -> str:
+    """The key of a target's run counters in the state file (and :attr:`LockedGroup.targets`)."""
+    return f"{target}\n{slo}" if slo else target
 
 
 def _group_key(grouping: dict[str, str]) -> str:
@@ -141,10 +174,22 @@ class StateFile:
             key = _group_key(grouping)
             raw_probes = document.setdefault("groups", {}).get(key, {})
             probes = {name: _load_probe(fields) for name, fields in raw_probes.items()}
-            group = LockedGroup(self, document, key, probes)
+            raw_targets = document.setdefault("targets", {}).get(key, {})
+            targets = {name: _TARGET_FIELDS.validate_python(fields) for name, fields in raw_targets.items()}
+            group = LockedGroup(self, document, key, probes, targets)
             yield group
             if not group.saved:
                 group.save()
+
+    def peek(self, grouping: dict[str, str]) -> dict[str, ProbeState]:
+        """The probes of one grouping key as last saved, read without the lock (writes are
+        atomic renames, so a reader sees a whole file); empty when there is none yet."""
+        try:
+            document = json.loads(self.path.read_text(encoding="utf-8"))
+            raw = document["groups"].get(_group_key(grouping), {})
+            return {name: _load_probe(fields) for name, fields in raw.items()}
+        except (OSError, ValueError, TypeError, KeyError, AttributeError):
+            return {}
 
     def _acquire(self, lock: Any) -> None:
         deadline = time.monotonic() + self.lock_timeout
@@ -174,6 +219,9 @@ class StateFile:
             for probes in document["groups"].values():
                 for fields in probes.values():
                     _load_probe(fields)
+            for targets in document.get("targets", {}).values():
+                for fields in targets.values():
+                    _TARGET_FIELDS.validate_python(fields)
             return document
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             kept = self.path.with_name(f"{self.path.name}.corrupt-{int(time.time())}")

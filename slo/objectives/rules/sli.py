@@ -8,7 +8,7 @@ never disagree about what an SLI means.
 >>> slo = SLO.model_validate({"name": "a", "objective": 99.9,
 ...                           "sli": {"kind": "probes", "target": "api"}})
 >>> sli_query(slo).bad("1h")
-'sum by (environment) (increase(synthetic_probe_failures_total{target="api"}[1h]))'
+'sum by (environment) (increase(synthetic_target_failed_runs_total{target="api",slo=""}[1h]))'
 """
 
 from __future__ import annotations
@@ -18,12 +18,14 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from slo.config.objectives import SLO, EventsSLI, HistogramSLI, ProbeLatencySLI, ProbesSLI
+from slo.config.objectives import SLO, EventsSLI, HistogramSLI, ProbeLatencySLI, ProbesSLI, glob_regex
 from slo.objectives.rules.names import promql_string
 from slo.units import parse_duration
 
 __all__ = [
     "MONTH_STEP",
+    "TARGET_FAILED_RUNS",
+    "TARGET_RUNS",
     "SLIQuery",
     "glob_regex",
     "le_regex",
@@ -31,17 +33,12 @@ __all__ = [
     "sli_query",
 ]
 
+#: The per-target run counters the reporter pushes (slo.report.exposition).
+TARGET_RUNS = "synthetic_target_runs_total"
+TARGET_FAILED_RUNS = "synthetic_target_failed_runs_total"
+
 #: Resolution of the calendar-month sums (see :func:`month_to_date`).
 MONTH_STEP = "5m"
-
-
-def glob_regex(patterns: Sequence[str]) -> str:
-    """An RE2 regex for node ids matching any of `patterns` (``*`` and ``?`` wildcards)."""
-    alternatives = []
-    for pattern in patterns:
-        parts = ("." if char == "?" else ".*" if char == "*" else re.escape(char) for char in pattern)
-        alternatives.append("".join(parts))
-    return "|".join(f"(?:{alternative})" for alternative in alternatives)
 
 
 def _go_float(value: float) -> str:
@@ -133,10 +130,12 @@ def sli_query(slo: SLO) -> SLIQuery:
     sli = slo.sli
     if isinstance(sli, ProbesSLI):
         by = ("environment",)
-        matchers = _probe_matchers(sli.target, sli.probe)
+        # Runs of the target, not probe runs: one bad run is one bad event however many of
+        # its probes failed. An SLO that narrows the probes has run counters of its own.
+        matchers = f"target={promql_string(sli.target)},slo={promql_string(slo.name if sli.probe else '')}"
         return SLIQuery(
-            total=_increase("synthetic_probe_runs_total", matchers, by),
-            bad=_increase("synthetic_probe_failures_total", matchers, by),
+            total=_increase(TARGET_RUNS, matchers, by),
+            bad=_increase(TARGET_FAILED_RUNS, matchers, by),
             by=by,
         )
     if isinstance(sli, ProbeLatencySLI):

@@ -3,9 +3,9 @@
 For a 30-day SLO the pairs are the Workbook's: page on 1h/5m at 14.4x and 6h/30m at 6x,
 ticket on 1d/2h at 3x and 3d/6h at 1x. Each factor times its long window is a fixed share of
 the budget (2 %, 5 %, 10 %, 10 %), so for other windows the windows scale with the SLO window
-and the factors stay: a 7-day SLO pages on 14m/5m at 14.4x. Windows are whole minutes and
-never shorter than 5 minutes, because with one probe a minute a shorter window holds too few
-runs to mean anything.
+and the factors stay: a 7-day SLO pages on 14m/5m at 14.4x. Windows are whole minutes (whole
+seconds under a minute) and never shorter than `alerting.shortest_window` (5 minutes by
+default), because with one probe run a minute a shorter window holds too few runs.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ __all__ = ["WORKBOOK_WINDOW", "BurnWindow", "alert_windows", "burn_windows"]
 
 WORKBOOK_WINDOW = 30 * 86400.0
 _MINUTE = 60.0
-_SHORTEST = 5 * _MINUTE
 
 Severity = Literal["page", "ticket"]
 
@@ -50,15 +49,21 @@ class BurnWindow:
         return format_duration(self.short)
 
 
-def _scaled(seconds: float, scale: float) -> float:
-    return max(_SHORTEST, round(seconds * scale / _MINUTE) * _MINUTE)
+def _scaled(seconds: float, scale: float, shortest: float) -> float:
+    minutes = round(seconds * scale / _MINUTE) * _MINUTE
+    return max(shortest, minutes if minutes >= _MINUTE else round(seconds * scale))
 
 
 def burn_windows(slo: SLO) -> tuple[BurnWindow, ...]:
     """All four window pairs for `slo`, whether or not its alerts are enabled."""
     scale = slo.window_seconds / WORKBOOK_WINDOW
     return tuple(
-        BurnWindow(severity, _scaled(long, scale), _scaled(short, scale), factor)
+        BurnWindow(
+            severity,
+            _scaled(long, scale, slo.alerting.shortest_window),
+            _scaled(short, scale, slo.alerting.shortest_window),
+            factor,
+        )
         for severity, long, short, factor in _WORKBOOK
     )
 
