@@ -65,7 +65,7 @@ def test_a_burn_rate_of_five_tickets_without_paging() -> None:
 
 @pytest.mark.slow
 def test_without_the_guard_a_single_blip_pages(tmp_path: Path) -> None:
-    """The scenario tests can fail: with min_bad_events 1 one failed probe after two clean
+    """The scenario tests can fail: with min_bad_events 1 one failed run after two clean
     hours pages, on the model and on promtool, where "no alert" is then violated."""
     slo = CONFIG.slo("api-availability")
     unguarded = slo.model_copy(update={"alerting": slo.alerting.model_copy(update={"min_bad_events": 1})})
@@ -74,7 +74,7 @@ def test_without_the_guard_a_single_blip_pages(tmp_path: Path) -> None:
     assert "page" in {f.window.severity for f in firing_alerts(unguarded, total, bad, 121)}
     assert firing_alerts(slo, total, bad, 121) == []
 
-    labels = 'job="synthetic-probes",environment="test",instance="r",probe="p",target="api",slo=""'
+    labels = 'job="synthetic-probes",environment="test",instance="r",target="api",slo=""'
     test = {
         "rule_files": ["rules.yml"],
         "evaluation_interval": "1m",
@@ -82,8 +82,8 @@ def test_without_the_guard_a_single_blip_pages(tmp_path: Path) -> None:
             {
                 "interval": "1m",
                 "input_series": [
-                    {"series": f"synthetic_probe_runs_total{{{labels}}}", "values": "0+1x130"},
-                    {"series": f"synthetic_probe_failures_total{{{labels}}}", "values": "0+0x120 1+0x9"},
+                    {"series": f"synthetic_target_runs_total{{{labels}}}", "values": "0+1x130"},
+                    {"series": f"synthetic_target_failed_runs_total{{{labels}}}", "values": "0+0x120 1+0x9"},
                 ],
                 "alert_rule_test": [{"eval_time": "121m", "alertname": "ErrorBudgetBurn", "exp_alerts": []}],
             }

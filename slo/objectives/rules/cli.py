@@ -46,7 +46,7 @@ def _parser() -> ArgumentParser:
 def _nominal_rate(slo: SLO) -> tuple[float, str]:
     # One probe run a minute is the design's timer; services are assumed busy.
     if isinstance(slo.sli, ProbesSLI):
-        return 1.0, "1 probe run/min"
+        return 1.0, "1 run of the target/min"
     if isinstance(slo.sli, ProbeLatencySLI):
         return 60.0, "60 probe requests/min"
     return 1000.0, "1000 requests/min"

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from slo.config.objectives import CALENDAR_MONTH, SLO, Budgets, HistogramSLI, ProbeLatencySLI
+from slo.config.objectives import CALENDAR_MONTH, SLO, Budgets, HistogramSLI, ProbeLatencySLI, ProbesSLI, glob_regex
 from slo.objectives.rules import names
 from slo.objectives.rules.sli import month_to_date, sli_query
 from slo.objectives.rules.thresholds import deployment_group, staleness_group, threshold_group
@@ -29,6 +29,7 @@ __all__ = [
     "HEADER",
     "burn_annotations",
     "burn_labels",
+    "failing_probes",
     "number",
     "render",
     "rule_file",
@@ -94,13 +95,49 @@ def burn_labels(slo: SLO, burn: BurnWindow) -> dict[str, str]:
     }
 
 
-def burn_annotations(slo: SLO, burn: BurnWindow, value: str = VALUE) -> dict[str, str]:
-    """Annotations of an `ErrorBudgetBurn` alert; `value` is the template, or a rendered
-    value when a scenario test states what the alert must say."""
+#: One line per failing probe in the `failing` annotation (and the receivers' templates).
+FAILING_LINE = "{probe} on {instance}: {reason}: {message}\n"
+NONE_FAILING = "no probe is failing now\n"
+
+
+def failing_probes(slo: SLO) -> str | None:
+    """The `failing` annotation of a `probes` SLO's alerts: a template that queries the pushed
+    series for the SLI's availability probes failing now, with their last reason and message.
+
+    None for other SLIs, whose events are requests, not probe runs.
+    """
+    sli = slo.sli
+    if not isinstance(sli, ProbesSLI):
+        return None
+    selection = f'target={names.promql_string(sli.target)},kind="availability"'
+    if sli.probe:
+        selection += f",probe=~{names.promql_string(glob_regex(sli.probe))}"
+    # printf fills in the alert's environment; any other % of the query is literal.
+    query = (
+        f'synthetic_probe_last_failure_timestamp_seconds{{environment="%s",{selection.replace("%", "%%")}}}'
+        " and on (job, environment, instance, probe) synthetic_probe_success == 0"
+    )
+    line = FAILING_LINE.format(
+        probe="{{ .Labels.probe }}",
+        instance="{{ .Labels.instance }}",
+        reason="{{ .Labels.reason }}",
+        message="{{ .Labels.message }}",
+    )
+    return (
+        f'{{{{ range printf `{query}` $labels.environment | query | sortByLabel "probe" }}}}'
+        f"{line}{{{{ else }}}}{NONE_FAILING}{{{{ end }}}}"
+    )
+
+
+def burn_annotations(
+    slo: SLO, burn: BurnWindow, value: str = VALUE, failing: str | None = None
+) -> dict[str, str]:
+    """Annotations of an `ErrorBudgetBurn` alert; `value` and `failing` are templates, or
+    rendered text when a scenario test states what the alert must say."""
     long, short, factor = burn.long_name, burn.short_name, number(burn.factor)
     lasts = format_duration(slo.window_seconds / burn.factor)
     objective = f"{number(slo.objective * 100)} %"
-    return {
+    annotations = {
         "summary": f"{slo.name}: error budget burning over {factor}x ({long}/{short})",
         "description": (
             f"SLO {slo.name} ({objective} over {slo.window_name}) burned its error budget "
@@ -109,6 +146,10 @@ def burn_annotations(slo: SLO, burn: BurnWindow, value: str = VALUE) -> dict[str
         ),
         "runbook": slo.runbook or DEFAULT_RUNBOOK,
     }
+    template = failing_probes(slo)
+    if template is not None:
+        annotations["failing"] = template if failing is None else failing
+    return annotations
 
 
 def _alert(slo: SLO, burn: BurnWindow) -> Rule:

@@ -3,7 +3,9 @@
 Per SLO, one test file with these scenarios, each stated by :mod:`slo.objectives.rules.simulate`:
 
 - total outage after clean history: no page one minute before the predicted minute, the
-  page (with its exact labels and burn rate) at it;
+  page (with its exact labels, burn rate and failing probes) at it;
+- for `probes` SLIs, a fresh deploy (ten clean runs): one bad run raises nothing, and a total
+  outage pages at its third failed run;
 - burn rate 5 (0.5 % errors on a 99.9 % SLO) from the start: tickets, no page, and the
   recorded burn rate and budget remaining read 5 and -4;
 - a single bad event after three days of clean history: no alert of any severity;
@@ -12,7 +14,9 @@ Per SLO, one test file with these scenarios, each stated by :mod:`slo.objectives
   no burn alert.
 
 Probe and histogram SLIs are fed their real metric names, so the tests also prove the
-selectors. An `events` SLI is arbitrary PromQL that no generator can feed, so its test
+selectors. A `probes` SLI is fed as the suite pushes it: a target run counter (one run a
+minute) and, during an outage, several failing probes of the target (availability ones, which
+the page names, and a budget probe, which it must not). An `events` SLI is arbitrary PromQL that no generator can feed, so its test
 rules swap the two queries for ``slo_test_*`` counters: its tests prove the alert policy,
 and `promtool check rules` plus a live Prometheus prove the queries.
 """
@@ -25,7 +29,14 @@ from typing import Any
 
 from slo.config.objectives import SLO, Budgets, EventsSLI, HistogramSLI, ProbeLatencySLI, ProbesSLI
 from slo.objectives.rules import names
-from slo.objectives.rules.generate import burn_annotations, burn_labels, render, slo_groups
+from slo.objectives.rules.generate import (
+    FAILING_LINE,
+    NONE_FAILING,
+    burn_annotations,
+    burn_labels,
+    render,
+    slo_groups,
+)
 from slo.objectives.rules.simulate import Firing, firing_alerts
 from slo.objectives.rules.thresholds import staleness_group
 from slo.objectives.rules.windows import burn_windows
@@ -43,6 +54,9 @@ _LIMIT = 24 * 60
 #: Clean history before the single bad event: a day (three would cost 9x the evaluation
 #: time and change nothing, since a day already dilutes one event below every ticket factor).
 _CLEAN_DAY = 24 * 60
+#: Clean runs before a fresh deploy's first bad run.
+_FRESH = 10
+_REASON, _MESSAGE = "http_status", "GET /health returned 503"
 
 
 def _fmt(value: float) -> str:
@@ -86,6 +100,30 @@ def _example_probe(patterns: Sequence[str]) -> str:
     return patterns[0].replace("*", "").replace("?", "x")
 
 
+def _suite_probes(sli: ProbesSLI) -> list[tuple[str, str]]:
+    """(node id, kind) of the probes of a realistic suite for the SLI's target."""
+    available = (
+        [_example_probe(sli.probe)]
+        if sli.probe
+        else ["probes/test_checks.py::test_check[health]", "probes/test_health.py::test_api_health"]
+    )
+    return [*((probe, "availability") for probe in available), ("probes/test_metrics.py::test_5xx", "budget")]
+
+
+def _failing_text(sli: ProbesSLI | None, failing: bool) -> str | None:
+    """The `failing` annotation as Prometheus renders it for the fed probes."""
+    if sli is None:
+        return None
+    if not failing:
+        return NONE_FAILING
+    lines = sorted(
+        FAILING_LINE.format(probe=probe, instance=_INSTANCE, reason=_REASON, message=_MESSAGE)
+        for probe, kind in _suite_probes(sli)
+        if kind == "availability"
+    )
+    return "".join(lines)
+
+
 @dataclass
 class _Feed:
     """How one SLO's events become input series (and which series labels its alerts keep)."""
@@ -97,28 +135,28 @@ class _Feed:
     def probe_based(self) -> bool:
         return isinstance(self.slo.sli, ProbesSLI | ProbeLatencySLI)
 
-    def series(self, total: Sequence[float], bad: Sequence[float], pushes: int) -> list[dict[str, str]]:
+    def series(
+        self, total: Sequence[float], bad: Sequence[float], pushes: int, outage: int | None = None
+    ) -> list[dict[str, str]]:
+        """Input series; `outage` is the minute from which every probe fails (for `probes`)."""
         sli, series = self.slo.sli, []
         good = [t - b for t, b in zip(total, bad, strict=True)]
+        text: list[dict[str, str]] = []
         if isinstance(sli, ProbesSLI | ProbeLatencySLI):
-            probe = {
-                "job": self.job,
-                "environment": _ENVIRONMENT,
-                "instance": _INSTANCE,
-                "probe": _example_probe(sli.probe),
-                "target": sli.target,
-                "slo": self.slo.name,
-            }
+            group = {"job": self.job, "environment": _ENVIRONMENT, "instance": _INSTANCE}
+            probe = {**group, "probe": _example_probe(sli.probe), "target": sli.target, "slo": self.slo.name}
             if isinstance(sli, ProbesSLI):
+                runs = {**group, "target": sli.target, "slo": self.slo.name if sli.probe else ""}
                 series += [
-                    ("synthetic_probe_runs_total", probe, total),
-                    ("synthetic_probe_failures_total", probe, bad),
+                    ("synthetic_target_runs_total", runs, total),
+                    ("synthetic_target_failed_runs_total", runs, bad),
                 ]
+                if outage is not None:
+                    text = self._failing_probes(sli, group, outage, len(total))
             else:
                 series += self._histogram(
                     "synthetic_probe_latency_seconds", probe, sli.threshold, total, good, "2.0"
                 )
-            group = {k: probe[k] for k in ("job", "environment", "instance")}
             pushed = [60.0 * min(minute, pushes) for minute in range(len(total))]
             series.append(("push_time_seconds", group, pushed))
         elif isinstance(sli, HistogramSLI):
@@ -133,7 +171,27 @@ class _Feed:
         return [
             {"series": f"{metric}{_labels(labels)}", "values": _values(values)}
             for metric, labels, values in series
-        ]
+        ] + text
+
+    def _failing_probes(
+        self, sli: ProbesSLI, group: dict[str, str], outage: int, minutes: int
+    ) -> list[dict[str, str]]:
+        """Per-probe gauges as pushed: success 1 then 0 from `outage`; the last failure's
+        timestamp (with reason and message) from then on."""
+        text = []
+        for node_id, kind in _suite_probes(sli):
+            labels = {**group, "probe": node_id, "target": sli.target, "slo": self.slo.name, "kind": kind}
+            success = [1.0] * outage + [0.0] * (minutes - outage)
+            failure = {**labels, "reason": _REASON, "message": _MESSAGE}
+            failed_at = f"_x{outage} " if outage else ""
+            text += [
+                {"series": f"synthetic_probe_success{_labels(labels)}", "values": _values(success)},
+                {
+                    "series": f"synthetic_probe_last_failure_timestamp_seconds{_labels(failure)}",
+                    "values": f"{failed_at}{_values([60.0 * m for m in range(outage, minutes)])}",
+                },
+            ]
+        return text
 
     @staticmethod
     def _histogram(
@@ -217,38 +275,63 @@ class _Scenarios:
         self.history = round(max(pages) / 60) + 10
         self.env = {"environment": _ENVIRONMENT} if self.feed.probe_based else {}
 
-    def _alerts(self, fired: Sequence[Firing]) -> list[dict[str, Any]]:
+    def _alerts(self, fired: Sequence[Firing], failing: bool) -> list[dict[str, Any]]:
+        sli = self.slo.sli if isinstance(self.slo.sli, ProbesSLI) else None
         return [
             {
                 "exp_labels": {**self.env, **burn_labels(self.slo, f.window)},
-                "exp_annotations": burn_annotations(self.slo, f.window, format(f.value, ".1f")),
+                "exp_annotations": burn_annotations(
+                    self.slo, f.window, format(f.value, ".1f"), _failing_text(sli, failing)
+                ),
             }
             for f in fired
         ]
 
-    def _burn_test(self, minute: int, total: Sequence[float], bad: Sequence[float]) -> dict[str, Any]:
+    def _burn_test(
+        self, minute: int, total: Sequence[float], bad: Sequence[float], failing: bool = False
+    ) -> dict[str, Any]:
+        """`failing`: the fed probes are failing at `minute` (the outage scenarios)."""
         fired = firing_alerts(self.slo, total, bad, minute)
-        return {"eval_time": f"{minute}m", "alertname": "ErrorBudgetBurn", "exp_alerts": self._alerts(fired)}
+        alerts = self._alerts(fired, failing)
+        return {"eval_time": f"{minute}m", "alertname": "ErrorBudgetBurn", "exp_alerts": alerts}
 
-    def total_outage(self) -> dict[str, Any]:
-        minutes = self.history + _LIMIT
+    def total_outage(self, history: int | None = None, what: str = "total outage") -> dict[str, Any]:
+        history = self.history if history is None else history
+        minutes = history + _LIMIT
         total = _cumulative([self.rate] * minutes)
-        bad = _cumulative([0.0] * self.history + [self.rate] * _LIMIT)
+        bad = _cumulative([0.0] * history + [self.rate] * _LIMIT)
         page = next(
             (
                 m
-                for m in range(self.history + 1, minutes + 1)
+                for m in range(history + 1, minutes + 1)
                 if any(f.window.severity == "page" for f in firing_alerts(self.slo, total, bad, m))
             ),
             None,
         )
         if page is None:
             # Paging is off (alerting.page: false): a day of total outage raises no page.
-            checks = [self._burn_test(minutes, total, bad)]
-            return self._test("total outage: tickets only", total, bad, checks, len(total))
+            checks = [self._burn_test(minutes, total, bad, failing=True)]
+            return self._test(f"{what}: tickets only", total, bad, checks, len(total), outage=history)
         total, bad = total[: page + 1], bad[: page + 1]
-        checks = [self._burn_test(page - 1, total, bad), self._burn_test(page, total, bad)]
-        name = f"total outage pages after {page - self.history} minutes"
+        checks = [
+            self._burn_test(page - 1, total, bad, failing=True),
+            self._burn_test(page, total, bad, failing=True),
+        ]
+        name = f"{what} pages after {page - history} minutes"
+        return self._test(name, total, bad, checks, len(total), outage=history)
+
+    def fresh_deploy_blip(self) -> dict[str, Any]:
+        """Ten clean runs, one bad run (every probe of it failing), clean again: no alert."""
+        minutes = _FRESH + 90
+        total = _cumulative([self.rate] * minutes)
+        bad = _cumulative([0.0] * _FRESH + [self.rate] + [0.0] * 89)
+        checks = []
+        for after in (1, 2, 5, 30, 89):
+            check = self._burn_test(_FRESH + after, total, bad)
+            if check["exp_alerts"]:
+                raise AssertionError(f"{self.slo.name}: one bad run after a fresh deploy must not alert")
+            checks.append(check)
+        name = "fresh deploy: one bad run raises nothing"
         return self._test(name, total, bad, checks, len(total))
 
     def burn_rate_five(self) -> dict[str, Any]:
@@ -357,11 +440,12 @@ class _Scenarios:
         alerts: list[dict[str, Any]],
         pushes: int,
         exprs: list[dict[str, Any]] | None = None,
+        outage: int | None = None,
     ) -> dict[str, Any]:
         test: dict[str, Any] = {
             "name": f"{self.slo.name}: {name}",
             "interval": "1m",
-            "input_series": self.feed.series(total, bad, pushes),
+            "input_series": self.feed.series(total, bad, pushes, outage),
             "alert_rule_test": alerts,
         }
         if exprs:
@@ -370,6 +454,8 @@ class _Scenarios:
 
     def all(self) -> list[dict[str, Any]]:
         tests = [self.total_outage(), self.burn_rate_five(), self.single_blip(), self.zero_traffic()]
+        if isinstance(self.slo.sli, ProbesSLI):
+            tests += [self.fresh_deploy_blip(), self.total_outage(_FRESH, "fresh deploy: total outage")]
         if self.feed.probe_based:
             tests.append(self.stale_probes())
         return tests

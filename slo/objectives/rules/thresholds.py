@@ -23,7 +23,7 @@ from slo.config.objectives import Budgets
 from slo.objectives.rules.names import promql_string
 from slo.units import format_duration
 
-__all__ = ["API_JOB", "deployment_group", "staleness_group", "threshold_group"]
+__all__ = ["API_JOB", "RUNBOOKS", "deployment_group", "staleness_group", "threshold_group"]
 
 #: The seed's scrape job for the API service (its prometheus.yml and alert rules use it).
 API_JOB = "claude-code-api"
@@ -33,13 +33,58 @@ def _number(value: float) -> str:
     return format(value, ".12g")
 
 
-def _alert(name: str, expr: str, wait: str, severity: str, summary: str, description: str) -> dict[str, Any]:
+#: What the person on call does first, per alert (the `runbook` annotation).
+RUNBOOKS = {
+    "ClaudeCodeServiceDown": (
+        "Check the API process and its host (systemctl status, kubectl get pods); if it runs, "
+        "check that Prometheus can reach its /metrics (the target's lastError on /targets)."
+    ),
+    "HighAPIErrorRate": (
+        "Find the failing routes: sum by (path, status) (rate(claude_code_api_requests_total"
+        '{status=~"5.."}[5m])); check the LLM gateway and recent deploys; roll back if it began with one.'
+    ),
+    "HighAPILatency": (
+        "Compare the slow routes' latency with the gateway's; check CPU, memory and upstream "
+        "model latency; shed load or scale out."
+    ),
+    "HighTokenUsage": (
+        "Find the sessions or users behind the tokens (claude_code_tokens_used_total by model); "
+        "check for a runaway agent loop; apply rate limits."
+    ),
+    "HighCostIncurred": (
+        "Check claude_code_cost_usd by model and the gateway's spend logs; lower budgets or "
+        "switch expensive models; tell the budget owner."
+    ),
+    "SandboxViolations": (
+        "Look at the sandbox audit log for the violating sessions; suspend them; check for a "
+        "compromised workspace or a policy change."
+    ),
+    "HighCPUUsage": "Check for a hot loop or load spike (the load gate's scenarios); scale out or profile.",
+    "HighMemoryUsage": "Check for a leak (RSS growing without load); restart the process, then profile.",
+    "SyntheticProbesStale": (
+        "On the runner: systemctl status slo-probes.timer and journalctl -u slo-probes "
+        "(or the CronJob's last Job); a push failure shows as a WARNING line in the run's output."
+    ),
+    "SyntheticProbesAbsent": (
+        "Check that Prometheus scrapes the Pushgateway (honor_labels: true) and that the runner "
+        "was ever started with --pushgateway or PUSHGATEWAY_URL."
+    ),
+}
+
+
+def _alert(
+    name: str, expr: str, wait: str, severity: str, summary: str, description: str, runbook: str = ""
+) -> dict[str, Any]:
     return {
         "alert": name,
         "expr": expr,
         "for": wait,
         "labels": {"severity": severity},
-        "annotations": {"summary": summary, "description": description},
+        "annotations": {
+            "summary": summary,
+            "description": description,
+            "runbook": runbook or RUNBOOKS[name],
+        },
     }
 
 
@@ -152,7 +197,11 @@ def staleness_group(budgets: Budgets, probe_job: str) -> dict[str, Any]:
                     f"time() - max by (job, environment, instance) ({selector})\n  > {_number(stale_after)}\n"
                 ),
                 "labels": {"severity": "ticket"},
-                "annotations": {"summary": "Synthetic probes stopped reporting", "description": description},
+                "annotations": {
+                    "summary": "Synthetic probes stopped reporting",
+                    "description": description,
+                    "runbook": RUNBOOKS["SyntheticProbesStale"],
+                },
             },
             {
                 # A separate name: one alert name with two rules and equal labels is ambiguous.
@@ -166,6 +215,7 @@ def staleness_group(budgets: Budgets, probe_job: str) -> dict[str, Any]:
                         f"Prometheus has no {selector}: the probes never pushed, or it does "
                         "not scrape the Pushgateway (honor_labels: true)."
                     ),
+                    "runbook": RUNBOOKS["SyntheticProbesAbsent"],
                 },
             },
         ],
@@ -237,7 +287,7 @@ def deployment_group(probe_job: str) -> dict[str, Any]:
             summary,
             f"{failed}: {{{{ $labels.probe }}}} fails on {{{{ $labels.instance }}}} "
             "({{ $labels.environment }}).",
+            runbook,
         )
-        rule["annotations"]["runbook"] = runbook
         rules.append(rule)
     return {"name": "claude_code_deployment_alerts", "rules": rules}
