@@ -4,13 +4,27 @@ and the numbers in them within the error, token and cost budgets.
 Which series are read is a preset per target: the seed's ``claude_code_*`` for the API,
 ``litellm`` for a LiteLLM proxy (``litellm_settings.callbacks: ["prometheus"]``). Same-origin
 redirects are followed (LiteLLM answers ``/metrics`` with 307 to ``/metrics/``).
+
+These are budget probes (``kind="budget"``): they judge the service's own counters, not
+whether it answers, so they never count toward an availability SLO. Counters are judged over
+the interval since this probe's previous run (its readings are kept in the state file), so a
+ratio reflects the last minute, not everything since the service started.
 """
 
 import time
 
 import pytest
 
-from slo import ProbeFailure, describe, expect_metrics, parametrize_probes, probe_config, probe_param
+from slo import (
+    ProbeFailure,
+    describe,
+    expect_metrics,
+    parametrize_probes,
+    previous_reading,
+    probe_config,
+    probe_param,
+    record_reading,
+)
 
 MAX_REDIRECTS = 3
 
@@ -29,6 +43,7 @@ def pytest_generate_tests(metafunc):
                     id=entry.target if targets.count(entry.target) == 1 else f"{entry.target}{entry.path}",
                     target=entry.target,
                     slo=entry.slo,
+                    kind="budget",
                 )
                 for entry in entries
             ],
@@ -55,6 +70,29 @@ def get_same_origin(client, path):
     return response
 
 
+def since_previous_run(request, slo_config, now):
+    """This run's readings minus the previous run's, and the seconds between them; the
+    readings themselves and None when there is no previous reading (the state file keeps
+    readings of pushed runs only).
+
+    A counter below its previous reading means the service restarted: its value now is the
+    whole interval's count.
+    """
+    record_reading(request, now)
+    previous = previous_reading(request, slo_config)
+    if previous is None or not set(now) <= set(previous.values):
+        return dict(now), None
+    restarted = any(now[name] < previous.values[name] for name in now)
+    delta = {name: value if restarted else value - previous.values[name] for name, value in now.items()}
+    return delta, time.time() - previous.time
+
+
+def interval(seconds):
+    if seconds is None:
+        return "since the counters started (no previous reading)"
+    return f"in the {seconds:.0f} s since the previous run"
+
+
 @pytest.fixture
 def scrape(http, metrics):
     """All samples of one scrape: name -> [(labels, value)]."""
@@ -75,37 +113,46 @@ def test_metric_families_present(scrape, metrics):
     assert not missing, f"{describe(response)} lacks metric families: {', '.join(missing)}"
 
 
-def test_api_5xx_ratio(scrape, slo_config, metrics):
+def test_api_5xx_ratio(request, scrape, slo_config, metrics):
     response, samples = scrape
     limit = slo_config.budgets.api_error_rate
     requests = samples.get(metrics.names.requests, [])
-    total = sum(value for _, value in requests)
-    if total == 0:
-        pytest.skip(f"{describe(response)}: no requests counted yet, no 5xx ratio to check")
     status = metrics.names.status_label
-    errors = sum(value for labels, value in requests if labels.get(status, "").startswith("5"))
-    ratio = errors / total
+    now = {
+        "requests": sum(value for _, value in requests),
+        "errors": sum(value for labels, value in requests if labels.get(status, "").startswith("5")),
+    }
+    delta, seconds = since_previous_run(request, slo_config, now)
+    if delta["requests"] <= 0:
+        pytest.skip(f"{describe(response)}: no requests counted {interval(seconds)}, no 5xx ratio to check")
+    ratio = delta["errors"] / delta["requests"]
     assert ratio < limit, (
-        f"{describe(response)}: 5xx ratio {ratio:.2%} ({errors:g} of {total:g} requests) "
-        f"over the {limit:.0%} budget (budgets.api_error_rate)"
+        f"{describe(response)}: 5xx ratio {ratio:.2%} ({delta['errors']:g} of {delta['requests']:g} "
+        f"requests {interval(seconds)}) over the {limit:.0%} budget (budgets.api_error_rate)"
     )
 
 
-def test_token_rate(scrape, slo_config, metrics):
-    """Average token rate since the counters were created (one scrape: the rules see rate())."""
+def test_token_rate(request, scrape, slo_config, metrics):
     response, samples = scrape
     limit = slo_config.budgets.tokens_per_hour
     tokens = metrics.names.tokens
     used = samples.get(tokens, [])
     created_name = f"{tokens.removesuffix('_total')}_created"
     created = [value for _, value in samples.get(created_name, [])]
-    if not used or not created:
-        pytest.skip(f"{describe(response)}: no {tokens}/_created samples")
-    hours = max(time.time() - min(created), 60.0) / 3600
-    rate = sum(value for _, value in used) / hours
+    if not used:
+        pytest.skip(f"{describe(response)}: no {tokens} samples")
+    delta, seconds = since_previous_run(request, slo_config, {"tokens": sum(v for _, v in used)})
+    if seconds is None:
+        if not created:
+            pytest.skip(f"{describe(response)}: no previous reading and no {created_name} samples")
+        counted = time.time() - min(created)
+    else:
+        counted = seconds
+    # Under a minute the hourly extrapolation of a few requests means nothing.
+    rate = delta["tokens"] / (max(counted, 60.0) / 3600)
     assert rate < limit, (
-        f"{describe(response)}: {rate:,.0f} tokens/h since start, over the {limit:,.0f}/h "
-        "budget (budgets.tokens_per_hour)"
+        f"{describe(response)}: {rate:,.0f} tokens/h {interval(seconds)}, over the "
+        f"{limit:,.0f}/h budget (budgets.tokens_per_hour)"
     )
 
 

@@ -1,4 +1,8 @@
-"""TLS: every https target presents a certificate the probes trust, valid for long enough."""
+"""TLS: every https target presents a certificate the probes trust, valid for long enough.
+
+A verification failure says which one it is (self-signed, hostname mismatch, unknown issuer,
+expired), since each has a different fix; a pass reports the days left.
+"""
 
 import socket
 import ssl
@@ -8,6 +12,24 @@ from urllib.parse import urlsplit
 import pytest
 
 from slo import ProbeFailure, parametrize_probes, probe_config, probe_param, tls_verify
+from slo.report.reporter import report_note
+
+# OpenSSL's X509_V_ERR_* codes, by what the person on call has to fix.
+VERIFY_FAILURES = {
+    10: "expired certificate",
+    18: "self-signed certificate",
+    19: "self-signed certificate in the chain",
+    2: "unknown issuer",
+    20: "unknown issuer",
+    21: "unknown issuer",
+    62: "hostname mismatch",
+}
+
+
+def verification_failure(exc: ssl.SSLCertVerificationError) -> str:
+    """What failed, in words, then OpenSSL's own message."""
+    what = VERIFY_FAILURES.get(exc.verify_code, "certificate not trusted")
+    return f"{what} ({exc.verify_message})"
 
 
 def pytest_generate_tests(metafunc):
@@ -21,7 +43,7 @@ def pytest_generate_tests(metafunc):
         )
 
 
-def test_certificate_expiry(tls_target, slo_config):
+def test_certificate_expiry(tls_target, slo_config, request):
     target = slo_config.target(tls_target)
     context = tls_verify(target)
     if not isinstance(context, ssl.SSLContext):
@@ -34,6 +56,10 @@ def test_certificate_expiry(tls_target, slo_config):
             context.wrap_socket(raw, server_hostname=host) as tls,
         ):
             certificate = tls.getpeercert()
+    except ssl.SSLCertVerificationError as exc:
+        raise ProbeFailure(
+            f"{tls_target} {host}:{port}: certificate verification failed: {verification_failure(exc)}", "tls"
+        ) from None
     except ssl.SSLError as exc:
         raise ProbeFailure(
             f"{tls_target} {host}:{port}: TLS handshake failed: {exc.reason or exc}", "tls"
@@ -51,3 +77,4 @@ def test_certificate_expiry(tls_target, slo_config):
         f"{tls_target} {host}:{port}: certificate expires in {days_left:.1f} days "
         f"({certificate['notAfter']}), under {minimum} (probes.tls.min_days_left)"
     )
+    report_note(request, f"certificate valid for {days_left:.0f} more days ({certificate['notAfter']})")

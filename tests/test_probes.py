@@ -8,8 +8,9 @@ every test. Faults that leave lasting traces in the stack's counters (5xx) get t
 
 from __future__ import annotations
 
+import datetime
 import ssl
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
@@ -132,7 +133,7 @@ def test_api_5xx_fails_the_api_probes_only(pytester: pytest.Pytester) -> None:
         ]
     )
     result.stdout.fnmatch_lines(
-        ["*api GET /metrics: 5xx ratio 100.00% (* of * requests) over the 5% budget*"]
+        ["*api GET /metrics: 5xx ratio 100.00% (* of * requests since the counters started (no previous reading)) over the 5% budget*"]
     )
     assert_no_traceback(result)
 
@@ -274,8 +275,10 @@ def test_metrics_of_a_freshly_started_api_pass(pytester: pytest.Pytester) -> Non
     result.assert_outcomes(passed=6, skipped=2)
     result.stdout.fnmatch_lines_random(
         [
-            "SKIPPED*: api GET /metrics: no requests counted yet, no 5xx ratio to check",
-            "SKIPPED*: gateway GET /metrics/: no requests counted yet, no 5xx ratio to check",
+            "SKIPPED*: api GET /metrics: no requests counted since the counters started "
+            "(no previous reading), no 5xx ratio to check",
+            "SKIPPED*: gateway GET /metrics/: no requests counted since the counters started "
+            "(no previous reading), no 5xx ratio to check",
         ]
     )
     assert METRICS_FAMILIES not in failed_ids(pytester)
@@ -367,7 +370,11 @@ def test_tls_certificate_of_an_https_target(
     make_probe_project(
         pytester, None, **with_https_target(url=f"https://localhost:{https_port}", ca_file=str(ca_file))
     )
-    run_probes(pytester, "probes/test_tls.py").assert_outcomes(passed=1)
+    result = run_probes(pytester, "probes/test_tls.py")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        ["PASSED*test_certificate_expiry[[]secure[]]*certificate valid for * more days (*)"]
+    )
     assert set(junit_cases(pytester)) == {"test_tls::test_certificate_expiry[secure]"}
 
 
@@ -381,11 +388,54 @@ def test_tls_certificate_expiring_too_soon(pytester: pytest.Pytester, https_port
     )
 
 
-def test_tls_self_signed_certificate_fails_the_probe(pytester: pytest.Pytester, https_port: int) -> None:
-    make_probe_project(pytester, None, **with_https_target(url=f"https://localhost:{https_port}"))
-    result = run_probes(pytester, "probes/test_tls.py")
+@contextmanager
+def serving(certificate: Callable[[ssl.SSLContext], None]) -> Iterator[int]:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    certificate(context)
+    with local_server(b"ok", context) as port:
+        yield port
+
+
+def self_signed(ca: trustme.CA, context: ssl.SSLContext, tmp: Path) -> None:
+    # The CA's own certificate is self-signed: served as the leaf, nothing vouches for it.
+    (tmp / "self.pem").write_bytes(ca.cert_pem.bytes() + ca.private_key_pem.bytes())
+    context.load_cert_chain(tmp / "self.pem")
+
+
+@pytest.mark.parametrize(
+    ("served", "trusted", "failure"),
+    [
+        ("self-signed", False, "self-signed certificate (self-signed certificate)"),
+        ("localhost", False, "unknown issuer (unable to get local issuer certificate)"),
+        (
+            "other.example",
+            True,
+            "hostname mismatch (Hostname mismatch, certificate is not valid for 'localhost'.)",
+        ),
+        ("expired", True, "expired certificate (certificate has expired)"),
+    ],
+)
+def test_tls_probe_names_the_verification_failure(
+    pytester: pytest.Pytester, ca: trustme.CA, ca_file: Path, served: str, trusted: bool, failure: str
+) -> None:
+    def certificate(context: ssl.SSLContext) -> None:
+        if served == "self-signed":
+            self_signed(trustme.CA(), context, pytester.path)
+        elif served == "expired":
+            yesterday = datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=1)
+            month_before = yesterday - datetime.timedelta(days=30)
+            ca.issue_cert("localhost", not_before=month_before, not_after=yesterday).configure_cert(context)
+        else:
+            ca.issue_cert(served).configure_cert(context)
+
+    with serving(certificate) as port:
+        target: dict[str, object] = {"url": f"https://localhost:{port}"}
+        if trusted:
+            target["ca_file"] = str(ca_file)
+        make_probe_project(pytester, None, **with_https_target(**target))
+        result = run_probes(pytester, "probes/test_tls.py")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["secure localhost:*: TLS handshake failed: *"])
+    result.stdout.fnmatch_lines([f"secure localhost:*: certificate verification failed: {failure}"])
     assert_no_traceback(result)
 
 
@@ -414,7 +464,8 @@ def test_runner_resources_over_their_thresholds(pytester: pytest.Pytester) -> No
     )
 
 
-def node_exporter_metrics(disk_used: float, memory_used: float) -> bytes:
+def node_exporter_metrics(disk_used: float, memory_used: float, reserved: float = 0.0) -> bytes:
+    """A node_exporter's metrics; `reserved` is the share of the disk kept free for root."""
     size, total = 100e9, 16e9
     labels = 'device="/dev/sda1",fstype="ext4",mountpoint="/"'
     return (
@@ -428,21 +479,27 @@ def node_exporter_metrics(disk_used: float, memory_used: float) -> bytes:
         "# TYPE node_filesystem_size_bytes gauge\n"
         f'node_filesystem_size_bytes{{device="tmpfs",fstype="tmpfs",mountpoint="/run"}} 1\n'
         f"node_filesystem_size_bytes{{{labels}}} {size}\n"
+        "# TYPE node_filesystem_free_bytes gauge\n"
+        f"node_filesystem_free_bytes{{{labels}}} {size * (1 - disk_used + reserved)}\n"
     ).encode()
 
 
 @pytest.mark.parametrize(
-    ("disk", "memory", "failure"),
+    ("disk", "memory", "reserved", "failure"),
     [
-        (0.5, 0.5, None),
-        (0.95, 0.5, "api host: disk / 95.0% used (limit 90%)"),
-        (0.95, 0.97, "api host: memory 97.0% used (limit 90%); disk / 95.0% used (limit 90%)"),
+        (0.5, 0.5, 0.0, None),
+        (0.95, 0.5, 0.0, "api host: disk / 95.0% used (limit 90%)"),
+        (0.95, 0.97, 0.0, "api host: memory 97.0% used (limit 90%); disk / 95.0% used (limit 90%)"),
+        # df's Use%: 85 GB used (5 GB more reserved for root), 10 GB available: 85 / 95 = 89.5 %,
+        # under the limit, where 1 - available / size would say 90 % and fail.
+        (0.9, 0.5, 0.05, None),
+        (0.95, 0.5, 0.05, "api host: disk / 94.7% used (limit 90%)"),
     ],
 )
 def test_target_host_resources_from_node_exporter(
-    pytester: pytest.Pytester, disk: float, memory: float, failure: str | None
+    pytester: pytest.Pytester, disk: float, memory: float, reserved: float, failure: str | None
 ) -> None:
-    with local_server(node_exporter_metrics(disk, memory)) as port:
+    with local_server(node_exporter_metrics(disk, memory, reserved)) as port:
         exporter = {"local": {"targets": {"api": {"node_exporter": f"http://127.0.0.1:{port}"}}}}
         # The seed's thresholds (the helper lifts them for runs about the stack).
         seed_thresholds = {"resources": {"disk": 90, "memory": 90}}

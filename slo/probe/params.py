@@ -24,13 +24,16 @@ if TYPE_CHECKING:
 __all__ = ["parametrize_probes", "probe_param"]
 
 
-def probe_param(value: object, *, id: str, target: str | None = None, slo: str = "") -> ParameterSet:
-    """One case of a parametrised probe, labelled with its target and SLO like the marker does.
+def probe_param(
+    value: object, *, id: str, target: str | None = None, slo: str = "", kind: str | None = None
+) -> ParameterSet:
+    """One case of a parametrised probe, labelled with its target, SLO and kind like the marker does.
 
     Pass a name rather than a config object when the object holds secrets (a check's URL or
     body): parameters end up in reports.
     """
-    return pytest.param(value, id=id, marks=pytest.mark.probe(target=target, slo=slo))
+    marker = pytest.mark.probe(target=target, slo=slo, **({"kind": kind} if kind else {}))
+    return pytest.param(value, id=id, marks=marker)
 
 
 def parametrize_probes(

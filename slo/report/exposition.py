@@ -141,7 +141,6 @@ class _ProbeCollector(Collector):
             outcomes.add_metric([outcome], count)
         yield outcomes
 
-
     def _target_runs(self) -> Iterator[Metric]:
         runs = CounterMetricFamily(
             "synthetic_target_runs",

@@ -18,11 +18,11 @@ from slo.config.objectives import HistogramSLI, ProbeLatencySLI, ProbesSLI
 from slo.options import RunOptions
 from slo.report.exposition import SuiteRun, latency_buckets, probe_registry
 from slo.report.push import PushResult, push_registry
-from slo.report.results import READING_PROPERTY, ProbeResult, ResultCollector
+from slo.report.results import NOTE_PROPERTY, READING_PROPERTY, ProbeResult, ResultCollector
 from slo.report.state import LockedGroup, ProbeState, StateError, StateFile, TargetState, target_key
 from slo.units import format_ms
 
-__all__ = ["PreviousReading", "Reporter", "previous_reading", "record_reading"]
+__all__ = ["PreviousReading", "Reporter", "previous_reading", "record_reading", "report_note"]
 
 #: Beyond this many probes the summary lists only the failures and the slowest.
 SUMMARY_ALL_UP_TO = 25
@@ -140,6 +140,8 @@ def _summary_line(result: ProbeResult) -> str:
     target = f"[{result.target}]" if result.target else ""
     retries = f" after {result.retries} retr{'y' if result.retries == 1 else 'ies'}" if result.retries else ""
     line = f"{result.outcome.upper():7} {target:10} {result.probe}  {timing}{retries}"
+    if result.note and result.outcome == "passed":
+        line += f"  {result.note}"
     if result.message and result.outcome in ("failed", "error"):
         line += f"\n        {result.message}"
     return line
@@ -229,3 +231,8 @@ def previous_reading(request: pytest.FixtureRequest, slo_config: Config) -> Prev
 def record_reading(request: pytest.FixtureRequest, values: Mapping[str, float]) -> None:
     """Keep this run's counter readings in the state file for the probe's next run."""
     request.node.user_properties.append((READING_PROPERTY, json.dumps(dict(values))))
+
+
+def report_note(request: pytest.FixtureRequest, note: str) -> None:
+    """One line about what a passing probe measured, shown after it in the run's summary."""
+    request.node.user_properties.append((NOTE_PROPERTY, json.dumps({"note": note})))

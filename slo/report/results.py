@@ -18,6 +18,7 @@ from slo.probe.failures import FAILURE_REASONS
 
 __all__ = [
     "EVIDENCE_PROPERTY",
+    "NOTE_PROPERTY",
     "PROBE_KINDS",
     "READING_PROPERTY",
     "Outcome",
@@ -29,6 +30,8 @@ __all__ = [
 
 #: A budget probe's counter readings (name -> value), kept for its next run to judge the interval.
 READING_PROPERTY = "slo_reading"
+#: One line a passing probe reports about what it measured (a certificate's days left).
+NOTE_PROPERTY = "slo_note"
 
 Outcome = Literal["passed", "failed", "skipped", "error"]
 
@@ -73,6 +76,8 @@ class ProbeResult:
     retries: int = 0
     #: A budget probe's counter readings, for its next run (see :data:`READING_PROPERTY`).
     reading: dict[str, float] = field(default_factory=dict)
+    #: What a passing probe said it measured (see :data:`NOTE_PROPERTY`).
+    note: str = ""
 
     @property
     def counted(self) -> bool:
@@ -124,6 +129,7 @@ class ResultCollector:
             result.reading = {
                 str(name): float(value) for name, value in _property(report, READING_PROPERTY).items()
             }
+            result.note = str(_property(report, NOTE_PROPERTY).get("note", ""))[:300]
         if report.skipped and result.outcome == "passed":
             result.outcome = "skipped"
         elif report.failed:

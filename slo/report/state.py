@@ -25,7 +25,15 @@ from typing import Any
 
 from pydantic import ConfigDict, TypeAdapter
 
-__all__ = ["LockedGroup", "ProbeState", "StateError", "StateFile", "StateLockTimeout", "TargetState", "target_key"]
+__all__ = [
+    "LockedGroup",
+    "ProbeState",
+    "StateError",
+    "StateFile",
+    "StateLockTimeout",
+    "TargetState",
+    "target_key",
+]
 
 STATE_VERSION = 1
 #: Probes that have not run for this long are forgotten (a deleted probe must not live forever).
