@@ -31,12 +31,21 @@ GROUP = "/metrics/job/synthetic-probes/environment/local/instance/test"
 
 
 def exposition(runs: int, failures: int, slow: int) -> str:
-    """The probe plugin's metric set for one api probe, gateway probe and latency histogram."""
+    """The probe plugin's metric set for one api probe, gateway probe and latency histogram,
+    with the per-target run counters the availability SLIs count."""
     lines = [
         "# TYPE synthetic_probe_runs_total counter",
         "# TYPE synthetic_probe_failures_total counter",
+        "# TYPE synthetic_target_runs_total counter",
+        "# TYPE synthetic_target_failed_runs_total counter",
         "# TYPE synthetic_probe_latency_seconds histogram",
     ]
+    for target, slo in (("api", ""), ("api", "sandbox-availability"), ("gateway", "")):
+        labels = f'target="{target}",slo="{slo}"'
+        lines += [
+            f"synthetic_target_runs_total{{{labels}}} {runs}",
+            f"synthetic_target_failed_runs_total{{{labels}}} {failures if target == 'api' else 0}",
+        ]
     for probe, target in (
         ("probes/test_health.py::test_api", "api"),
         ("probes/test_gw.py::test_ready", "gateway"),
