@@ -55,18 +55,26 @@ def test_month_start_is_utc() -> None:
 
 
 def test_table_shows_every_column_and_notes() -> None:
+    now = 1_800_000_000.0
     rows = [
         BudgetRow(
-            "api", "prod", 0.999, "30d", 43200, 10, 0.99977, 0.7685, {"1h": 2.0, "5m": None}, 10.5 * DAY
+            "api", "prod", 0.999, "30d", 43200, 10, 0.99977, 0.7685, {"1h": 2.0, "5m": None}, 10.5 * DAY,
+            data_since=now - 30 * DAY, coverage=1.0,
         ),
         BudgetRow("lat", "", 0.95, "30d", 0, 0, None, None, {"1h": None}, None, "no events in the window"),
-    ]
-    lines = render_table(rows).splitlines()
+        # 20 minutes of data with a failed run in it: exhausted 383x over, on 1.4 % of the window.
+        BudgetRow(
+            "gw", "prod", 0.999, "30d", 26, 10, 0.615, -383.6, {"1h": 384.6}, 0.0,
+            data_since=now - 1200, coverage=1200 / (30 * DAY), overspent=383.6,
+        ),
+    ]  # fmt: skip
+    lines = render_table(rows, now).splitlines()
     assert lines[0].split() == [
         "SLO",
         "ENV",
         "OBJECTIVE",
         "WINDOW",
+        "COVERAGE",
         "SLI",
         "BUDGET",
         "LEFT",
@@ -80,14 +88,20 @@ def test_table_shows_every_column_and_notes() -> None:
         "prod",
         "99.90%",
         "30d",
+        "30d",
+        "(100.000%),",
+        "43200",
+        "events",
         "99.977%",
         "76.8%",
         "10d12h",
         "1h=2.00",
         "5m=-",
     ]
-    assert lines[2].split()[:7] == ["lat", "-", "95.00%", "30d", "-", "-", "never"]
+    assert lines[2].split()[:8] == ["lat", "-", "95.00%", "30d", "no", "data", "-", "-"]
     assert lines[3] == "  ! no events in the window"
+    assert "20m (0.046%), 26 events" in lines[4]
+    assert "exhausted, 38360.0% over" in lines[4]
 
 
 def test_cli_needs_a_prometheus_url(

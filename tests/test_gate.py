@@ -99,9 +99,19 @@ def test_load_summary_corrupt_fails_closed(tmp_path: Path, text: str) -> None:
     assert condition.evidence.startswith("not a load summary")
 
 
-def row(slo: str, environment: str, remaining: float | None, note: str = "") -> BudgetRow:
+def row(
+    slo: str,
+    environment: str,
+    remaining: float | None,
+    note: str = "",
+    events: float = 43200,
+    coverage: float | None = 1.0,
+) -> BudgetRow:
+    """A budget row; by default a full 30-day window of one run a minute."""
     sli = None if remaining is None else 1 - (1 - remaining) * 0.001
-    return BudgetRow(slo, environment, 0.999, "30d", 100, 0, sli, remaining, {}, None, note)
+    return BudgetRow(
+        slo, environment, 0.999, "30d", events, 0, sli, remaining, {}, None, note, coverage=coverage
+    )
 
 
 def test_budget_conditions() -> None:
@@ -121,6 +131,31 @@ def test_budget_conditions() -> None:
         [row("api-latency", "", None, "no events in the window")], slos[1:], 0.25, "x"
     )
     assert (no_data.passed, no_data.evidence) == (False, "no events in the window")
+
+
+def test_too_little_data_is_insufficient_data_and_fails() -> None:
+    slos = [CONFIG.slo("api-availability")]
+    # Twenty minutes after a deploy: a healthy budget, on 0.05 % of the window and 20 events.
+    [thin] = budget_conditions(
+        [row("api-availability", "prod", 1.0, events=20, coverage=0.0005)], slos, 0.25, "prod"
+    )
+    assert (thin.passed, thin.insufficient_data) == (False, True)
+    assert thin.evidence.startswith(
+        "insufficient data: data for 0.1% of the 30d window (need 10%); 20 events (need 1000); "
+    )
+    # Enough of the window but too few events (a 99.9 % SLO needs 1000 for one bad event).
+    [few] = budget_conditions([row("api-availability", "prod", 1.0, events=999)], slos, 0.25, "prod")
+    assert few.insufficient_data and "999 events (need 1000)" in few.evidence
+    # Both thresholds are settable; at zero any data is judged.
+    [judged] = budget_conditions(
+        [row("api-availability", "prod", 1.0, events=20, coverage=0.0005)], slos, 0.25, "prod", 0.0, 0
+    )
+    assert (judged.passed, judged.insufficient_data) == (True, False)
+    # An exhausted budget on too little data is still insufficient data, not a verdict.
+    [spent] = budget_conditions(
+        [row("api-availability", "prod", -3.0, events=20, coverage=0.0005)], slos, 0.25, "prod"
+    )
+    assert spent.insufficient_data and not spent.passed
 
 
 def test_cli_verdict_table_and_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

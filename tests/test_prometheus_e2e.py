@@ -138,6 +138,10 @@ def test_slo_budget_reports_what_the_counters_imply(
     assert api["budget_remaining"] == pytest.approx(1 - 0.1 / 0.001)
     assert api["burn_rates"]["1h"] == pytest.approx(100)
     assert api["exhaustion_seconds"] == 0
+    # The window's evidence: data for the last few seconds only, and the overspend.
+    assert time.time() - 120 < api["data_since"] <= time.time()
+    assert 0 <= api["coverage"] < 0.001
+    assert api["overspent"] == pytest.approx(0.1 / 0.001 - 1)
     assert rows["gateway-availability"]["budget_remaining"] == 1
     assert rows["gateway-availability"]["exhaustion_seconds"] is None
     assert rows["api-probe-latency"]["budget_remaining"] == pytest.approx(0, abs=1e-9)
@@ -148,7 +152,7 @@ def test_slo_budget_reports_what_the_counters_imply(
     assert budget_main(["--config", str(ROOT / "monitoring.yaml"), "--prometheus", url]) == 0
     table = capsys.readouterr().out
     assert "api-availability" in table
-    assert "exhausted" in table
+    assert "exhausted, 9900.0% over" in table
 
 
 def test_slo_gate_on_the_budget_in_prometheus(
@@ -157,6 +161,9 @@ def test_slo_gate_on_the_budget_in_prometheus(
     url, _ = prometheus
     base = ["--config", str(ROOT / "monitoring.yaml"), "--prometheus", url, "--min-budget", "0.25"]
     output = str(tmp_path / "gate.json")
+    assert gate_main([*base, "--slo", "gateway-availability", "--output", output]) == 1
+    assert "INSUFFICIENT DATA  insufficient data: data for 0.0% of the 30d window" in capsys.readouterr().out
+    base += ["--min-coverage", "0", "--min-events", "0"]
     assert gate_main([*base, "--slo", "gateway-availability", "--output", output]) == 0
     assert gate_main([*base, "--slo", "api-availability", "--output", output]) == 1
     out = capsys.readouterr().out

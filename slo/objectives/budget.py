@@ -6,9 +6,11 @@
 It queries the raw series with the same PromQL the recording rules use (slo.objectives.rules.sli), so
 it works before any rule is loaded, knows calendar months exactly, and agrees with the alerts.
 Per SLO (and per environment for probe SLIs): objective, window, SLI over the window, budget
-remaining, burn rate over each alert window, and the time until the budget is gone at the
-current burn (the shortest page window's). Exit 0, 1 if Prometheus cannot answer, 4 for usage
-and config errors.
+remaining, burn rate over each alert window, the time until the budget is gone at the
+current burn (the shortest page window's), and the window's coverage: since when it holds
+data, as a share of the window, and how many events it counted. A budget below zero is shown
+as exhausted with its overspend. Exit 0, 1 if Prometheus cannot answer, 4 for usage and
+config errors.
 """
 
 from __future__ import annotations
@@ -55,6 +57,12 @@ class BudgetRow:
     #: Seconds until the budget is gone at the current burn; 0 when already gone, None never.
     exhaustion_seconds: float | None = None
     note: str = ""
+    #: Unix time of the first data in the window (to the minute); None without events.
+    data_since: float | None = None
+    #: Share of the window that holds data, 0..1: how much the SLI and budget can be trusted.
+    coverage: float | None = None
+    #: How far past the budget, as a share of it (0.5: 150 % spent); 0 while some is left.
+    overspent: float = 0.0
 
 
 def error_ratio(bad: float, events: float) -> float | None:
@@ -89,6 +97,20 @@ def _range(slo: SLO, now: float) -> str:
     return slo.window_name
 
 
+#: Resolution of the data-since search: a window's coverage is known to the minute.
+COVERAGE_STEP = "1m"
+
+
+def _data_since(query: str, by: tuple[str, ...], window: str) -> str:
+    """PromQL: per key, the earliest minute of the window whose last 5 minutes held events."""
+    grouping = f" by ({', '.join(by)})" if by else ""
+    return f"min{grouping} (min_over_time(timestamp({query} > 0)[{window}:{COVERAGE_STEP}]))"
+
+
+def _window_length(slo: SLO, now: float) -> float:
+    return now - month_start(now) if slo.window == CALENDAR_MONTH else slo.window_seconds
+
+
 def _by_key(samples: list[Sample], by: tuple[str, ...]) -> dict[tuple[str, ...], float]:
     return {tuple(sample.labels.get(name, "") for name in by): sample.value for sample in samples}
 
@@ -107,6 +129,7 @@ def _slo_rows(prometheus: PrometheusClient, slo: SLO, now: float) -> list[Budget
             _by_key(prometheus.query(query.bad(name), now), query.by),
         )
     current = burn_windows(slo)[0].long_name
+    since = _by_key(prometheus.query(_data_since(query.total("5m"), query.by, window), now), query.by)
     missing_bucket = bool(query.bucket_missing) and bool(prometheus.query(query.bucket_missing, now))
     rows = []
     for key in sorted(totals) or [tuple("" for _ in query.by)]:
@@ -117,6 +140,9 @@ def _slo_rows(prometheus: PrometheusClient, slo: SLO, now: float) -> list[Budget
             window_ratio = error_ratio(window_bads.get(key, 0.0), window_totals.get(key, 0.0))
             burn_rates[name] = None if window_ratio is None else window_ratio / slo.error_budget
         remaining = None if ratio is None else 1 - ratio / slo.error_budget
+        first = since.get(key)
+        length = _window_length(slo, now)
+        coverage = None if first is None else min(1.0, max(0.0, (now - first) / length)) if length > 0 else 0.0
         note = ""
         if missing_bucket:
             note = "histogram has no bucket at the threshold: slow requests are not counted"
@@ -135,6 +161,9 @@ def _slo_rows(prometheus: PrometheusClient, slo: SLO, now: float) -> list[Budget
                 burn_rates=burn_rates,
                 exhaustion_seconds=time_to_exhaustion(remaining, burn_rates[current], slo.window_seconds),
                 note=note,
+                data_since=first,
+                coverage=coverage,
+                overspent=0.0 if remaining is None else max(0.0, -remaining),
             )
         )
     return rows
@@ -169,21 +198,40 @@ def _duration(seconds: float | None) -> str:
     return f"{minutes}m"
 
 
+def _budget_left(row: BudgetRow) -> str:
+    if row.budget_remaining is not None and row.budget_remaining < 0:
+        return f"exhausted, {_percent(row.overspent, 1)} over"
+    return _percent(row.budget_remaining, 1)
+
+
+def _coverage(row: BudgetRow, now: float) -> str:
+    """Since when the window holds data, its share of the window, and the events in it."""
+    if row.data_since is None or row.coverage is None:
+        return "no data"
+    age = format_duration(max(60.0, round((now - row.data_since) / 60) * 60))
+    return f"{age} ({_percent(row.coverage)}), {row.events:.0f} events"
+
+
 def _burns(row: BudgetRow) -> str:
     return " ".join(f"{name}={'-' if b is None else f'{b:.2f}'}" for name, b in row.burn_rates.items())
 
 
-def render_table(rows: Sequence[BudgetRow]) -> str:
-    """A fixed-width table; notes follow their row."""
-    header = ("SLO", "ENV", "OBJECTIVE", "WINDOW", "SLI", "BUDGET LEFT", "EXHAUSTED IN", "BURN RATES")
+def render_table(rows: Sequence[BudgetRow], now: float | None = None) -> str:
+    """A fixed-width table; notes follow their row. `now` is when the rows were evaluated."""
+    at = time.time() if now is None else now
+    header = (
+        "SLO", "ENV", "OBJECTIVE", "WINDOW", "COVERAGE", "SLI", "BUDGET LEFT",
+        "EXHAUSTED IN", "BURN RATES",
+    )  # fmt: skip
     lines = [
         (
             row.slo,
             row.environment or "-",
             _percent(row.objective, 2),
             row.window,
+            _coverage(row, at),
             _percent(row.sli),
-            _percent(row.budget_remaining, 1),
+            _budget_left(row),
             _duration(row.exhaustion_seconds),
             _burns(row),
         )
@@ -226,14 +274,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         return fail(str(exc))
     try:
+        now = time.time()
         with PrometheusClient(args.prometheus) as prometheus:
-            rows = budget_rows(prometheus, slos)
+            rows = budget_rows(prometheus, slos, now)
     except PrometheusError as exc:
         return fail(f"slo budget: {exc}", 1)
     if args.json:
         print(json.dumps([asdict(row) for row in rows], indent=2))
     else:
-        print(render_table(rows))
+        print(render_table(rows, now))
     return 0
 
 

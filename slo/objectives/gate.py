@@ -7,13 +7,18 @@
 Every input is optional but at least one is required. Each condition becomes a row with its
 evidence; the verdict is written as JSON (``--output``, default reports/gate.json). The gate
 fails closed: a missing or unreadable input, zero tests, an inconclusive load test or an SLO
-without data is a failed condition, never a pass. Exit 0 only when every condition passes,
+without data is a failed condition, never a pass. So is an SLO with *insufficient data*: a
+window that holds data for less than ``--min-coverage`` of its length (default 10 %), or
+fewer than ``--min-events`` events (default: one over the error budget, 1000 for 99.9 %, the
+fewest in which a single bad event leaves some budget), because a budget computed from
+twenty minutes of a thirty-day window says nothing about the release. Exit 0 only when every condition passes,
 1 otherwise, 4 for usage and config errors.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import sys
 import time
 from collections import Counter
@@ -36,6 +41,7 @@ from slo.tables import table
 __all__ = ["Condition", "budget_conditions", "junit_conditions", "load_conditions", "main"]
 
 DEFAULT_OUTPUT = "reports/gate.json"
+DEFAULT_MIN_COVERAGE = 0.1
 
 
 @dataclass(frozen=True)
@@ -46,6 +52,27 @@ class Condition:
     name: str
     passed: bool
     evidence: str
+    #: Failed because the evidence is too thin to judge, not because it is bad.
+    insufficient_data: bool = False
+
+
+def min_events_for(slo: SLO) -> int:
+    """Events needed before one bad event leaves some of the budget: 1 / error budget."""
+    return math.ceil(1 / slo.error_budget - 1e-9)
+
+
+def _insufficient(row: BudgetRow, slo: SLO, min_coverage: float, min_events: int | None) -> str:
+    """Why the row's evidence is too thin to judge, or '' when it is enough."""
+    needed = min_events_for(slo) if min_events is None else min_events
+    coverage = row.coverage or 0.0
+    problems = []
+    if coverage < min_coverage:
+        problems.append(
+            f"data for {coverage * 100:.1f}% of the {row.window} window (need {min_coverage * 100:g}%)"
+        )
+    if row.events < needed:
+        problems.append(f"{row.events:.0f} events (need {needed})")
+    return "; ".join(problems)
 
 
 def junit_conditions(path: Path) -> list[Condition]:
@@ -103,10 +130,15 @@ def load_conditions(path: Path) -> list[Condition]:
 
 
 def budget_conditions(
-    rows: Sequence[BudgetRow], slos: Sequence[SLO], min_budget: float, environment: str
+    rows: Sequence[BudgetRow],
+    slos: Sequence[SLO],
+    min_budget: float,
+    environment: str,
+    min_coverage: float = DEFAULT_MIN_COVERAGE,
+    min_events: int | None = None,
 ) -> list[Condition]:
     """Each SLO keeps at least `min_budget` of its error budget (in `environment` for probe
-    SLIs); an SLO without data fails."""
+    SLIs); an SLO without data, or with too little (see the module doc), fails."""
     conditions = []
     for slo in slos:
         probe_based = "environment" in sli_query(slo).by
@@ -127,15 +159,27 @@ def budget_conditions(
             )
             if row.note:
                 evidence += f"; {row.note}"
+            thin = _insufficient(row, slo, min_coverage, min_events)
+            if thin:
+                evidence = f"insufficient data: {thin}; {evidence}"
+                conditions.append(Condition("budget", name, False, evidence, insufficient_data=True))
+                continue
             passed = row.budget_remaining >= min_budget and not row.note
             conditions.append(Condition("budget", name, passed, evidence))
     return conditions
 
 
+def _result(condition: Condition) -> str:
+    if condition.passed:
+        return "PASS"
+    return "INSUFFICIENT DATA" if condition.insufficient_data else "FAIL"
+
+
 def render_table(conditions: Sequence[Condition]) -> str:
     header = ("SOURCE", "CONDITION", "RESULT", "EVIDENCE")
-    rows = [(c.source, c.name, "PASS" if c.passed else "FAIL", c.evidence) for c in conditions]
-    return "\n".join(table([header, *rows]))
+    rows = [(c.source, c.name, _result(c), c.evidence) for c in conditions]
+    return "
+".join(table([header, *rows]))
 
 
 def _parser() -> ArgumentParser:
@@ -149,6 +193,20 @@ def _parser() -> ArgumentParser:
         type=float,
         metavar="SHARE",
         help="least share of each SLO's error budget that must be left, 0..1 (e.g. 0.25)",
+    )
+    parser.add_argument(
+        "--min-coverage",
+        type=float,
+        default=DEFAULT_MIN_COVERAGE,
+        metavar="SHARE",
+        help="least share of each SLO window that must hold data, 0..1 "
+        f"(default {DEFAULT_MIN_COVERAGE:g}); less is insufficient data",
+    )
+    parser.add_argument(
+        "--min-events",
+        type=int,
+        metavar="N",
+        help="least events in each SLO window (default: 1 / error budget, e.g. 1000 for 99.9 %%)",
     )
     parser.add_argument(
         "--slo", action="append", default=[], metavar="NAME", help="gate on this SLO only (repeatable)"
@@ -167,13 +225,19 @@ def _budget(args: Any) -> list[Condition]:
             rows = budget_rows(prometheus, slos)
     except PrometheusError as exc:
         return [Condition("budget", "prometheus", False, str(exc))]
-    return budget_conditions(rows, slos, args.min_budget, inputs.config.env_name)
+    return budget_conditions(
+        rows, slos, args.min_budget, inputs.config.env_name, args.min_coverage, args.min_events
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse(_parser(), argv)
     if args.min_budget is not None and not 0 <= args.min_budget <= 1:
         return fail("slo gate: --min-budget is a share of the budget between 0 and 1 (e.g. 0.25)")
+    if not 0 <= args.min_coverage <= 1:
+        return fail("slo gate: --min-coverage is a share of the SLO window between 0 and 1 (e.g. 0.1)")
+    if args.min_events is not None and args.min_events < 0:
+        return fail("slo gate: --min-events must be 0 or more")
     if args.min_budget is not None and not args.prometheus:
         return fail("slo gate: --min-budget needs --prometheus URL (or PROMETHEUS_URL)")
     if not (args.junit or args.load or args.min_budget is not None):

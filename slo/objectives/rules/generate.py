@@ -17,7 +17,15 @@ from typing import Any
 
 import yaml
 
-from slo.config.objectives import CALENDAR_MONTH, SLO, Budgets, HistogramSLI, ProbeLatencySLI, ProbesSLI, glob_regex
+from slo.config.objectives import (
+    CALENDAR_MONTH,
+    SLO,
+    Budgets,
+    HistogramSLI,
+    ProbeLatencySLI,
+    ProbesSLI,
+    glob_regex,
+)
 from slo.objectives.rules import names
 from slo.objectives.rules.sli import month_to_date, sli_query
 from slo.objectives.rules.thresholds import deployment_group, staleness_group, threshold_group
