@@ -102,9 +102,11 @@ COVERAGE_STEP = "1m"
 
 
 def _data_since(query: str, by: tuple[str, ...], window: str) -> str:
-    """PromQL: per key, the earliest minute of the window whose last 5 minutes held events."""
+    """PromQL: per key, the earliest minute of the window whose last 5 minutes held events
+    (or now, for data younger than the last whole minute, which no subquery step sees)."""
     grouping = f" by ({', '.join(by)})" if by else ""
-    return f"min{grouping} (min_over_time(timestamp({query} > 0)[{window}:{COVERAGE_STEP}]))"
+    earliest = f"min{grouping} (min_over_time(timestamp({query} > 0)[{window}:{COVERAGE_STEP}]))"
+    return f"{earliest} or min{grouping} (timestamp({query} > 0))"
 
 
 def _window_length(slo: SLO, now: float) -> float:
