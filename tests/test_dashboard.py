@@ -36,8 +36,10 @@ def test_seed_and_suite_panels_are_present(model: dict[str, Any]) -> None:
         "Cumulative cost",
         "API error rate",
         "Sandbox violations per minute",
-        "API process CPU and memory",
-        "Probe success per target",
+        "API process CPU",
+        "API process memory",
+        "Good runs per target (15m)",
+        "Failing probes by kind",
         "Probe latency (P95)",
         "HTTP phases of the last request",
         "Age of the last probe run",
@@ -50,6 +52,17 @@ def test_seed_and_suite_panels_are_present(model: dict[str, Any]) -> None:
         "Backups, cache, load balancer, logs",
         "SLOs and error budgets",
     ]
+
+
+def test_one_unit_per_panel_and_no_series_without_a_target(model: dict[str, Any]) -> None:
+    by_title = {p["title"]: p for p in panels(model)}
+    # CPU cores and gigabytes once shared an axis: each has its panel and its unit now.
+    assert by_title["API process CPU"]["fieldConfig"]["defaults"]["unit"] == "percentunit"
+    assert by_title["API process memory"]["fieldConfig"]["defaults"]["unit"] == "bytes"
+    for panel in panels(model):
+        for expr in (target["expr"] for target in panel.get("targets", [])):
+            if "synthetic_probe_" in expr or "synthetic_target_" in expr:
+                assert 'target!=""' in expr, panel["title"]
 
 
 def test_variables_and_datasources(model: dict[str, Any]) -> None:

@@ -105,14 +105,19 @@ def _service_row(builder: dashboard.Dashboard) -> dashboard.Dashboard:
                 _query("sum(rate(claude_sandbox_violations_total[5m])) * 60", "Violations/min"),
             )
         )
+        # One unit per axis: CPU as a share of one core (what HighCPUUsage compares), memory in bytes.
         .with_panel(
             _series(
-                "API process CPU and memory",
-                "short",
-                _query('rate(process_cpu_seconds_total{job="claude-code-api"}[5m])', "CPU (cores)"),
-                _query(
-                    'process_resident_memory_bytes{job="claude-code-api"} / 1024 / 1024 / 1024', "Memory (GB)"
-                ),
+                "API process CPU",
+                "percentunit",
+                _query('rate(process_cpu_seconds_total{job="claude-code-api"}[5m])', "{{instance}}"),
+            )
+        )
+        .with_panel(
+            _series(
+                "API process memory",
+                "bytes",
+                _query('process_resident_memory_bytes{job="claude-code-api"}', "{{instance}}"),
             )
         )
     )
@@ -121,13 +126,17 @@ def _service_row(builder: dashboard.Dashboard) -> dashboard.Dashboard:
 def _probes_row(builder: dashboard.Dashboard) -> dashboard.Dashboard:
     builder = builder.with_row(dashboard.Row("Synthetic probes"))
     latency = "synthetic_probe_latency_seconds_bucket"
+    # Series of probes without a target (none declared) would plot as an unnamed line.
+    probes = f'{_ENV},target!=""'
+    runs = f'{probes},slo=""'
     return (
         builder.with_panel(
             _series(
-                "Probe success per target",
+                "Good runs per target (15m)",
                 "percentunit",
                 _query(
-                    f"avg by (environment, target) (synthetic_probe_success{{{_ENV}}})",
+                    f"1 - sum by (environment, target) (increase(synthetic_target_failed_runs_total{{{runs}}}[15m]))"
+                    f"\n  / (sum by (environment, target) (increase(synthetic_target_runs_total{{{runs}}}[15m])) > 0)",
                     "{{environment}} {{target}}",
                 ),
             )
@@ -137,7 +146,7 @@ def _probes_row(builder: dashboard.Dashboard) -> dashboard.Dashboard:
                 "Probe latency (P95)",
                 "s",
                 _query(
-                    f"histogram_quantile(0.95, sum by (le, target) (rate({latency}{{{_ENV}}}[15m])))",
+                    f"histogram_quantile(0.95, sum by (le, target) (rate({latency}{{{probes}}}[15m])))",
                     "{{target}}",
                 ),
             )
@@ -147,8 +156,18 @@ def _probes_row(builder: dashboard.Dashboard) -> dashboard.Dashboard:
                 "HTTP phases of the last request",
                 "s",
                 _query(
-                    f"max by (target, phase) (synthetic_probe_http_phase_seconds{{{_ENV}}})",
+                    f"max by (target, phase) (synthetic_probe_http_phase_seconds{{{probes}}})",
                     "{{target}} {{phase}}",
+                ),
+            )
+        )
+        .with_panel(
+            _series(
+                "Failing probes by kind",
+                "short",
+                _query(
+                    f"count by (kind) (synthetic_probe_success{{{probes}}} == 0)",
+                    "{{kind}}",
                 ),
             )
         )
@@ -161,7 +180,7 @@ def _probes_row(builder: dashboard.Dashboard) -> dashboard.Dashboard:
                     f"(synthetic_suite_last_run_timestamp_seconds{{{_ENV}}})",
                     "{{environment}} {{instance}}",
                 ),
-                width=24,
+                width=16,
             )
         )
     )
