@@ -60,7 +60,11 @@ environments:
       api: {{url: "{api}", timeout: 2s}}
 checks:
   - {{name: api-health-status, target: api, path: /health, json: {{status: healthy}}, slo: api-availability}}
-  - {{name: sandbox-status, target: api, path: /sandbox/status, json: {{status: ok}}, slo: sandbox-availability}}
+  - name: sandbox-status
+    target: api
+    path: /sandbox/status
+    json: {{status: ok}}
+    slo: sandbox-availability
 pushgateway: {{job: synthetic-probes, timeout: 2s, deadline: 4s}}
 slos:
   - name: api-availability
@@ -159,7 +163,11 @@ def prometheus_config(pushgateway: str, alertmanager: str, rules: Path) -> str:
         "rule_files": [str(rules)],
         "alerting": {"alertmanagers": [{"static_configs": [{"targets": [host(alertmanager)]}]}]},
         "scrape_configs": [
-            {"job_name": "pushgateway", "honor_labels": True, "static_configs": [{"targets": [host(pushgateway)]}]}
+            {
+                "job_name": "pushgateway",
+                "honor_labels": True,
+                "static_configs": [{"targets": [host(pushgateway)]}],
+            }
         ],
     }
     return yaml.safe_dump(config, sort_keys=False)
@@ -177,7 +185,9 @@ class ProbeLoop:
         self.command = [sys.executable, "-m", "pytest", *PROBES, "-q", "-p", "no:cacheprovider"]
         self.command += ["--slo-config", str(config), "--pushgateway", pushgateway, "--slo-state", str(state)]
         self.command += ["--junitxml", str(state.with_suffix(".xml"))]
-        self.env = {k: v for k, v in os.environ.items() if k not in ("PUSHGATEWAY_URL", "SLO_ENV", "SLO_CONFIG")}
+        self.env = {
+            k: v for k, v in os.environ.items() if k not in ("PUSHGATEWAY_URL", "SLO_ENV", "SLO_CONFIG")
+        }
         self.env["SLO_INSTANCE"] = "pipeline"
         self.runs: list[tuple[float, int]] = []
         self.lock = threading.Lock()
@@ -226,15 +236,22 @@ class ProbeLoop:
 
 
 @pytest.fixture(scope="module")
-def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ReferenceStack, ProbeLoop, Webhook, PrometheusClient]]:
+def pipeline(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[ReferenceStack, ProbeLoop, Webhook, PrometheusClient]]:
     work = tmp_path_factory.mktemp("pipeline")
     webhook = Webhook()
-    with ReferenceStack(env={"REFSTACK_API_KEY": ""}) as stack, loopback_server(webhook_handler(webhook)) as hook:
+    with (
+        ReferenceStack(env={"REFSTACK_API_KEY": ""}) as stack,
+        loopback_server(webhook_handler(webhook)) as hook,
+    ):
         config = work / "monitoring.yaml"
         config.write_text(CONFIG.format(api=stack.api_url, stale=STALE_AFTER), encoding="utf-8")
         slo_config = load_config(config, "local")
         rules = work / "slo-rules.yml"
-        rules.write_text(render(rule_file(slo_config.slos, slo_config.budgets, "synthetic-probes")), encoding="utf-8")
+        rules.write_text(
+            render(rule_file(slo_config.slos, slo_config.budgets, "synthetic-probes")), encoding="utf-8"
+        )
         with (
             Pushgateway() as gateway,
             Alertmanager(shipped_routing(url_of(hook))) as alertmanager,
@@ -280,9 +297,11 @@ def test_the_pipeline_pages_on_an_outage_and_only_then(
     stack.set_faults("api", error_rate=1, status=503)
     fault = time.monotonic()
     page = webhook.wait_for(
-        lambda n: n.receiver == "critical-alerts"
-        and n.body["status"] == "firing"
-        and n.body["groupLabels"].get("slo") == "api-availability",
+        lambda n: (
+            n.receiver == "critical-alerts"
+            and n.body["status"] == "firing"
+            and n.body["groupLabels"].get("slo") == "api-availability"
+        ),
         "page",
         timeout=120,
     )
@@ -305,9 +324,11 @@ def test_the_pipeline_pages_on_an_outage_and_only_then(
     stack.clear_faults("api")
     recovered = time.monotonic()
     resolved = webhook.wait_for(
-        lambda n: n.receiver == "critical-alerts"
-        and n.body["status"] == "resolved"
-        and n.body["groupLabels"].get("slo") == "api-availability",
+        lambda n: (
+            n.receiver == "critical-alerts"
+            and n.body["status"] == "resolved"
+            and n.body["groupLabels"].get("slo") == "api-availability"
+        ),
         "resolved page",
         timeout=240,
     )
@@ -317,9 +338,11 @@ def test_the_pipeline_pages_on_an_outage_and_only_then(
     # 5. The loop stops: the stale ticket.
     last_push = loop.stop()
     stale = webhook.wait_for(
-        lambda n: n.receiver == "warning-alerts"
-        and n.body["status"] == "firing"
-        and any(a["labels"]["alertname"] == "SyntheticProbesStale" for a in n.alerts),
+        lambda n: (
+            n.receiver == "warning-alerts"
+            and n.body["status"] == "firing"
+            and any(a["labels"]["alertname"] == "SyntheticProbesStale" for a in n.alerts)
+        ),
         "stale ticket",
         timeout=STALE_AFTER + 90,
     )

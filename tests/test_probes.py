@@ -133,7 +133,10 @@ def test_api_5xx_fails_the_api_probes_only(pytester: pytest.Pytester) -> None:
         ]
     )
     result.stdout.fnmatch_lines(
-        ["*api GET /metrics: 5xx ratio 100.00% (* of * requests since the counters started (no previous reading)) over the 5% budget*"]
+        [
+            "*api GET /metrics: 5xx ratio 100.00% (* of * requests since the counters started "
+            "(no previous reading)) over the 5% budget*"
+        ]
     )
     assert_no_traceback(result)
 

@@ -467,7 +467,8 @@ def test_one_run_is_one_event_per_target_whatever_fails_in_it(
     project.makefile(
         ".yaml",
         monitoring=CONFIG
-        + "  - {name: sandbox-availability, objective: 99.9, sli: {kind: probes, target: api, probe: '*sandbox*'}}\n",
+        + "  - {name: sandbox-availability, objective: 99.9,\n"
+        + "     sli: {kind: probes, target: api, probe: '*sandbox*'}}\n",
     )
     project.makepyfile(test_probes=SUITE)
     run(project, "--pushgateway", pushgateway.url).assert_outcomes(passed=6, failed=2)
@@ -484,7 +485,9 @@ def test_one_run_is_one_event_per_target_whatever_fails_in_it(
         ("api", "sandbox-availability"): 1.0,
     }, "the budget and resource probes failed both runs and count for no target's availability"
     # The per-probe counters stay for drill-down, with the probe's kind and its failure.
-    kinds = {labels["probe"].split("::")[-1]: labels["kind"] for labels, _ in found["synthetic_probe_runs_total"]}
+    kinds = {
+        labels["probe"].split("::")[-1]: labels["kind"] for labels, _ in found["synthetic_probe_runs_total"]
+    }
     assert kinds["test_api_5xx_ratio"] == "budget" and kinds["test_disk"] == "resource"
     assert kinds["test_api_endpoint[0]"] == "availability"
     assert by_probe(found, "synthetic_probe_failures_total")["test_api_endpoint[3]"] == 1.0
@@ -497,7 +500,9 @@ def test_one_run_is_one_event_per_target_whatever_fails_in_it(
 
 def test_an_unknown_probe_kind_is_a_usage_error(project: pytest.Pytester) -> None:
     project.makepyfile(
-        test_probes="import pytest\n\n@pytest.mark.probe(target='api', kind='latency')\ndef test_x():\n    pass\n"
+        test_probes=(
+            "import pytest\n\n@pytest.mark.probe(target='api', kind='latency')\ndef test_x():\n    pass\n"
+        )
     )
     result = run(project)
     assert result.ret == pytest.ExitCode.USAGE_ERROR

@@ -144,7 +144,9 @@ def _slo_rows(prometheus: PrometheusClient, slo: SLO, now: float) -> list[Budget
         remaining = None if ratio is None else 1 - ratio / slo.error_budget
         first = since.get(key)
         length = _window_length(slo, now)
-        coverage = None if first is None else min(1.0, max(0.0, (now - first) / length)) if length > 0 else 0.0
+        coverage = None
+        if first is not None:
+            coverage = min(1.0, max(0.0, (now - first) / length)) if length > 0 else 0.0
         note = ""
         if missing_bucket:
             note = "histogram has no bucket at the threshold: slow requests are not counted"

@@ -129,14 +129,15 @@ def _probes_row(builder: dashboard.Dashboard) -> dashboard.Dashboard:
     # Series of probes without a target (none declared) would plot as an unnamed line.
     probes = f'{_ENV},target!=""'
     runs = f'{probes},slo=""'
+    by_target = "sum by (environment, target) "
     return (
         builder.with_panel(
             _series(
                 "Good runs per target (15m)",
                 "percentunit",
                 _query(
-                    f"1 - sum by (environment, target) (increase(synthetic_target_failed_runs_total{{{runs}}}[15m]))"
-                    f"\n  / (sum by (environment, target) (increase(synthetic_target_runs_total{{{runs}}}[15m])) > 0)",
+                    f"1 - {by_target}(increase(synthetic_target_failed_runs_total{{{runs}}}[15m]))"
+                    f"\n  / ({by_target}(increase(synthetic_target_runs_total{{{runs}}}[15m])) > 0)",
                     "{{environment}} {{target}}",
                 ),
             )

@@ -16,9 +16,10 @@ Per SLO, one test file with these scenarios, each stated by :mod:`slo.objectives
 Probe and histogram SLIs are fed their real metric names, so the tests also prove the
 selectors. A `probes` SLI is fed as the suite pushes it: a target run counter (one run a
 minute) and, during an outage, several failing probes of the target (availability ones, which
-the page names, and a budget probe, which it must not). An `events` SLI is arbitrary PromQL that no generator can feed, so its test
-rules swap the two queries for ``slo_test_*`` counters: its tests prove the alert policy,
-and `promtool check rules` plus a live Prometheus prove the queries.
+the page names, and a budget probe, which it must not). An `events` SLI is arbitrary PromQL
+that no generator can feed, so its test rules swap the two queries for ``slo_test_*``
+counters: its tests prove the alert policy, and `promtool check rules` plus a live
+Prometheus prove the queries.
 """
 
 from __future__ import annotations
