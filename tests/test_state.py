@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from slo.report.state import ProbeState, StateFile, StateLockTimeout
+from slo.report.state import ProbeState, StateFile, StateLockTimeout, TargetState, target_key
 
 GROUP = {"job": "synthetic-probes", "environment": "local", "instance": "a"}
 
@@ -62,6 +62,7 @@ def test_histogram_restarts_when_buckets_change() -> None:
         "[]",
         '{"version": 99, "groups": {}}',
         '{"version": 1, "groups": {"k": {"p": {"bogus": 1}}}}',
+        '{"version": 1, "groups": {}, "targets": {"k": {"api": {"target": "api", "runs": "many"}}}}',
     ],
 )
 def test_corrupt_file_is_kept_aside_and_replaced(tmp_path: Path, content: str) -> None:
@@ -129,3 +130,23 @@ def test_saved_before_the_end_of_the_block(tmp_path: Path) -> None:
         group.save()
         on_disk = json.loads(path.read_text())["groups"]
         assert next(iter(on_disk.values()))["p"]["runs"] == 4
+
+
+def test_target_run_counters_and_readings_survive_between_runs(tmp_path: Path) -> None:
+    state = StateFile(tmp_path / "s.json")
+    for _ in range(3):
+        with state.locked(GROUP) as group:
+            run = group.targets.setdefault(target_key("api"), TargetState(target="api"))
+            run.runs, run.last_run = run.runs + 1, 1e12
+            narrowed = group.targets.setdefault(
+                target_key("api", "sandbox"), TargetState(target="api", slo="sandbox")
+            )
+            narrowed.runs, narrowed.failed_runs, narrowed.last_run = 1, 1, 1e12
+            group.probes["ratio"] = ProbeState(last_run=1e12, reading={"requests": 7.0}, reading_time=5.0)
+    with state.locked(GROUP) as group:
+        assert group.targets[target_key("api")].runs == 3
+        assert group.targets[target_key("api", "sandbox")] == TargetState("api", "sandbox", 1, 1, 1e12)
+    # Probes read their previous reading without the lock (a whole file, renamed into place).
+    assert state.peek(GROUP)["ratio"].reading == {"requests": 7.0}
+    assert state.peek({**GROUP, "instance": "other"}) == {}
+    assert StateFile(tmp_path / "missing.json").peek(GROUP) == {}
