@@ -232,3 +232,11 @@ def test_openslo_unreadable_file(tmp_path: Path) -> None:
     (tmp_path / "bad.yaml").write_text("a: [", encoding="utf-8")
     with pytest.raises(ConfigError, match="invalid YAML"):
         load_openslo([tmp_path / "bad.yaml"])
+
+
+def test_probe_patterns_select_node_ids_like_the_rules_do() -> None:
+    sli = ProbesSLI(kind="probes", target="api", probe=["*sandbox*", "probes/test_x.py::test[a]"])
+    assert sli.selects("probes/test_checks.py::test_check[sandbox-status]")
+    assert sli.selects("probes/test_x.py::test[a]")
+    assert not sli.selects("probes/test_x.py::testa"), "[ is literal, not a character class"
+    assert ProbesSLI(kind="probes", target="api").selects("anything")
