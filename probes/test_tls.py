@@ -11,8 +11,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from slo import ProbeFailure, parametrize_probes, probe_config, probe_param, tls_verify
-from slo.report.reporter import report_note
+from slo import ProbeFailure, parametrize_probes, probe_config, probe_param, report_note, tls_verify
 
 # OpenSSL's X509_V_ERR_* codes, by what the person on call has to fix.
 VERIFY_FAILURES = {

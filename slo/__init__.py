@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from slo.probe.params import parametrize_probes, probe_param
     from slo.redact import safe_url
     from slo.report.push import PushResult, push_registry
+    from slo.report.readings import PreviousReading, previous_reading, record_reading, report_note
     from slo.stats import estimate, min_samples, percentile_upper_bound, verdict
     from slo.units import format_ms
 
@@ -59,6 +60,7 @@ _EXPORTS = {
     "slo.probe.params": ("parametrize_probes", "probe_param"),
     "slo.redact": ("safe_url",),
     "slo.report.push": ("PushResult", "push_registry"),
+    "slo.report.readings": ("PreviousReading", "previous_reading", "record_reading", "report_note"),
     "slo.stats": ("estimate", "min_samples", "percentile_upper_bound", "verdict"),
     "slo.units": ("format_ms",),
 }
@@ -73,6 +75,7 @@ __all__ = [
     "ConfigError",
     "LogChecks",
     "Phases",
+    "PreviousReading",
     "ProbeClient",
     "ProbeFailure",
     "PushResult",
@@ -92,10 +95,13 @@ __all__ = [
     "min_samples",
     "parametrize_probes",
     "percentile_upper_bound",
+    "previous_reading",
     "probe_config",
     "probe_param",
     "push_registry",
+    "record_reading",
     "record_requests",
+    "report_note",
     "require_shape",
     "safe_url",
     "tls_handshake",

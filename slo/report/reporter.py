@@ -6,10 +6,8 @@ is one PUT however many workers ran it.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 
 import pytest
 
@@ -18,11 +16,11 @@ from slo.config.objectives import HistogramSLI, ProbeLatencySLI, ProbesSLI
 from slo.options import RunOptions
 from slo.report.exposition import SuiteRun, latency_buckets, probe_registry
 from slo.report.push import PushResult, push_registry
-from slo.report.results import NOTE_PROPERTY, READING_PROPERTY, ProbeResult, ResultCollector
+from slo.report.results import ProbeResult, ResultCollector
 from slo.report.state import LockedGroup, ProbeState, StateError, StateFile, TargetState, target_key
 from slo.units import format_ms
 
-__all__ = ["PreviousReading", "Reporter", "previous_reading", "record_reading", "report_note"]
+__all__ = ["Reporter", "grouping"]
 
 #: Beyond this many probes the summary lists only the failures and the slowest.
 SUMMARY_ALL_UP_TO = 25
@@ -43,7 +41,8 @@ def _narrowed_slis(config: Config) -> dict[str, ProbesSLI]:
     return {slo.name: slo.sli for slo in config.slos if isinstance(slo.sli, ProbesSLI) and slo.sli.probe}
 
 
-def _grouping(options: RunOptions) -> dict[str, str]:
+def grouping(options: RunOptions) -> dict[str, str]:
+    """The Pushgateway grouping key of a run, besides the job (the state file adds it)."""
     return {"environment": options.env_name, "instance": options.push.instance or ""}
 
 
@@ -59,7 +58,7 @@ class Reporter:
 
     @property
     def grouping_key(self) -> dict[str, str]:
-        return _grouping(self.options)
+        return grouping(self.options)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.collector.add(report)
@@ -207,32 +206,3 @@ def _count_target_runs(
         state.runs += 1
         state.failed_runs += failed
         state.last_run = now
-
-
-@dataclass(frozen=True)
-class PreviousReading:
-    """A budget probe's counters at its previous run, and when that run finished."""
-
-    values: dict[str, float]
-    time: float
-
-
-def previous_reading(request: pytest.FixtureRequest, slo_config: Config) -> PreviousReading | None:
-    """What this probe recorded with :func:`record_reading` in the last run that was saved
-    (runs are saved when results are pushed), or None when there is no such run yet."""
-    options = RunOptions.from_pytest(request.config, slo_config.pushgateway)
-    grouping = {"job": options.push.job, **_grouping(options)}
-    state = StateFile(options.state_file).peek(grouping).get(request.node.nodeid)
-    if state is None or not state.reading or state.reading_time is None:
-        return None
-    return PreviousReading(dict(state.reading), state.reading_time)
-
-
-def record_reading(request: pytest.FixtureRequest, values: Mapping[str, float]) -> None:
-    """Keep this run's counter readings in the state file for the probe's next run."""
-    request.node.user_properties.append((READING_PROPERTY, json.dumps(dict(values))))
-
-
-def report_note(request: pytest.FixtureRequest, note: str) -> None:
-    """One line about what a passing probe measured, shown after it in the run's summary."""
-    request.node.user_properties.append((NOTE_PROPERTY, json.dumps({"note": note})))

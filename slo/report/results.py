@@ -8,6 +8,7 @@ each `pytest_runtest_logreport`). The evidence a probe gathered in its worker tr
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -49,7 +50,7 @@ def probe_kind(item: pytest.Item) -> str:
     return str(kind) if kind in PROBE_KINDS else PROBE_KINDS[0]
 
 
-def kind_problem(kwargs: dict[str, Any]) -> str | None:
+def kind_problem(kwargs: Mapping[str, Any]) -> str | None:
     """What is wrong with a ``probe`` marker's `kind`, or None."""
     kind = kwargs.get("kind")
     if kind is None or kind in PROBE_KINDS:
