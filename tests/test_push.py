@@ -15,7 +15,7 @@ from prometheus_client.exposition import generate_latest
 from slo.config import PushgatewaySettings
 from slo.report.exposition import SuiteRun, latency_buckets, probe_registry
 from slo.report.push import group_url, push_registry
-from slo.report.state import ProbeState
+from slo.report.state import ProbeState, TargetState
 
 
 def test_group_url_plain_and_base64_values() -> None:
@@ -44,17 +44,20 @@ def test_registry_renders_contract_names_and_cumulative_histogram() -> None:
         last_run=1.0,
     )
     probe.observe([0.1, 1.0, 3.0], [0.5, 2.0])
+    runs = TargetState(target="api", runs=3, failed_runs=1, last_run=1.0)
     text = generate_latest(
-        probe_registry({"probes/x.py::t": probe}, SuiteRun(10.0, 2.0, {"passed": 1}))
+        probe_registry({"probes/x.py::t": probe}, SuiteRun(10.0, 2.0, {"passed": 1}), {"api": runs})
     ).decode()
-    labels = 'probe="probes/x.py::t",slo="api-availability",target="api"'
-    assert f"synthetic_probe_runs_total{{{labels}}} 3.0" in text
-    assert f"synthetic_probe_failures_total{{{labels}}} 1.0" in text
-    assert f"synthetic_probe_success{{{labels}}} 0.0" in text
-    assert f'synthetic_probe_latency_seconds_bucket{{le="0.5",{labels}}} 1.0' in text
-    assert f'synthetic_probe_latency_seconds_bucket{{le="2.0",{labels}}} 2.0' in text
-    assert f'synthetic_probe_latency_seconds_bucket{{le="+Inf",{labels}}} 3.0' in text
-    assert f"synthetic_probe_latency_seconds_count{{{labels}}} 3.0" in text
+    kind, labels = 'kind="availability"', 'probe="probes/x.py::t",slo="api-availability",target="api"'
+    assert f"synthetic_probe_runs_total{{{kind},{labels}}} 3.0" in text
+    assert f"synthetic_probe_failures_total{{{kind},{labels}}} 1.0" in text
+    assert f"synthetic_probe_success{{{kind},{labels}}} 0.0" in text
+    assert f'synthetic_probe_latency_seconds_bucket{{{kind},le="0.5",{labels}}} 1.0' in text
+    assert f'synthetic_probe_latency_seconds_bucket{{{kind},le="2.0",{labels}}} 2.0' in text
+    assert f'synthetic_probe_latency_seconds_bucket{{{kind},le="+Inf",{labels}}} 3.0' in text
+    assert f"synthetic_probe_latency_seconds_count{{{kind},{labels}}} 3.0" in text
+    assert 'synthetic_target_runs_total{slo="",target="api"} 3.0' in text
+    assert 'synthetic_target_failed_runs_total{slo="",target="api"} 1.0' in text
     assert 'synthetic_suite_probes{outcome="passed"} 1.0' in text
     assert "synthetic_suite_last_run_timestamp_seconds 10.0" in text
 
