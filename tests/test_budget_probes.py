@@ -19,7 +19,7 @@ from slo.dev.refstack import ReferenceStack
 
 pytest_plugins = ["pytester"]
 
-RATIO = "probes/test_metrics_endpoint.py::test_api_5xx_ratio"
+RATIO = "probes/test_metrics_endpoint.py::test_api_5xx_ratio[api]"
 
 
 @pytest.fixture

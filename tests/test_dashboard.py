@@ -60,9 +60,10 @@ def test_one_unit_per_panel_and_no_series_without_a_target(model: dict[str, Any]
     assert by_title["API process CPU"]["fieldConfig"]["defaults"]["unit"] == "percentunit"
     assert by_title["API process memory"]["fieldConfig"]["defaults"]["unit"] == "bytes"
     for panel in panels(model):
-        for expr in (target["expr"] for target in panel.get("targets", [])):
-            if "synthetic_probe_" in expr or "synthetic_target_" in expr:
-                assert 'target!=""' in expr, panel["title"]
+        for query in panel.get("targets", []):
+            # A series per target: one without a target would plot as an unnamed line.
+            if "{{target}}" in query.get("legendFormat", ""):
+                assert 'target!=""' in query["expr"], panel["title"]
 
 
 def test_variables_and_datasources(model: dict[str, Any]) -> None:

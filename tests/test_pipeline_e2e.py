@@ -313,8 +313,10 @@ def test_the_pipeline_pages_on_an_outage_and_only_then(
     assert alert["labels"]["slo"] == "api-availability"
     assert alert["annotations"]["runbook"] == "https://runbooks.example.com/api-availability"
     failing = alert["annotations"]["failing"]
-    assert "probes/test_health.py::test_api_health on pipeline: http_status:" in failing
-    assert "returned 503" in failing
+    assert (
+        "probes/test_health.py::test_api_health on pipeline: overloaded: api GET /health returned 503"
+        in failing
+    )
     assert "test_metrics_endpoint" not in failing, "budget probes do not feed availability"
     assert not [n for n in webhook.all() if n.receiver == "warning-alerts" and n.at < page.at], (
         "no ticket before the page"
