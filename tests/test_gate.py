@@ -145,7 +145,8 @@ def test_too_little_data_is_insufficient_data_and_fails() -> None:
     )
     # Enough of the window but too few events (a 99.9 % SLO needs 1000 for one bad event).
     [few] = budget_conditions([row("api-availability", "prod", 1.0, events=999)], slos, 0.25, "prod")
-    assert few.insufficient_data and "999 events (need 1000)" in few.evidence
+    assert few.insufficient_data
+    assert "999 events (need 1000)" in few.evidence
     # Both thresholds are settable; at zero any data is judged.
     [judged] = budget_conditions(
         [row("api-availability", "prod", 1.0, events=20, coverage=0.0005)], slos, 0.25, "prod", 0.0, 0
@@ -155,7 +156,8 @@ def test_too_little_data_is_insufficient_data_and_fails() -> None:
     [spent] = budget_conditions(
         [row("api-availability", "prod", -3.0, events=20, coverage=0.0005)], slos, 0.25, "prod"
     )
-    assert spent.insufficient_data and not spent.passed
+    assert spent.insufficient_data
+    assert not spent.passed
 
 
 def test_cli_verdict_table_and_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

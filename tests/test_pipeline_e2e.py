@@ -156,8 +156,11 @@ def shipped_routing(webhook_url: str) -> str:
     return yaml.safe_dump(config, sort_keys=False)
 
 
+def host(url: str) -> str:
+    return url.removeprefix("http://")
+
+
 def prometheus_config(pushgateway: str, alertmanager: str, rules: Path) -> str:
-    host = lambda url: url.removeprefix("http://")  # noqa: E731
     config = {
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
         "rule_files": [str(rules)],

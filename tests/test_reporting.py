@@ -488,7 +488,8 @@ def test_one_run_is_one_event_per_target_whatever_fails_in_it(
     kinds = {
         labels["probe"].split("::")[-1]: labels["kind"] for labels, _ in found["synthetic_probe_runs_total"]
     }
-    assert kinds["test_api_5xx_ratio"] == "budget" and kinds["test_disk"] == "resource"
+    assert kinds["test_api_5xx_ratio"] == "budget"
+    assert kinds["test_disk"] == "resource"
     assert kinds["test_api_endpoint[0]"] == "availability"
     assert by_probe(found, "synthetic_probe_failures_total")["test_api_endpoint[3]"] == 1.0
     messages = {

@@ -178,8 +178,7 @@ def _result(condition: Condition) -> str:
 def render_table(conditions: Sequence[Condition]) -> str:
     header = ("SOURCE", "CONDITION", "RESULT", "EVIDENCE")
     rows = [(c.source, c.name, _result(c), c.evidence) for c in conditions]
-    return "
-".join(table([header, *rows]))
+    return "\n".join(table([header, *rows]))
 
 
 def _parser() -> ArgumentParser:
