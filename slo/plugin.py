@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from slo.probe.client import ProbeClient, RequestRecord
     from slo.report.reporter import Reporter
 
-__all__ = ["is_probe", "probe_config", "probe_marker", "record_requests"]
+__all__ = ["is_probe", "probe_config", "probe_marker", "record_requests", "run_options"]
 
 #: The keyword arguments ``@pytest.mark.probe`` takes.
 MARKER_ARGUMENTS = ("target", "slo", "kind")
@@ -142,6 +142,12 @@ def probe_config(config: pytest.Config) -> Config:
         return _load_config(config)
     except _ConfigUnavailable as exc:
         pytest.exit(str(exc), returncode=pytest.ExitCode.USAGE_ERROR)
+
+
+def run_options(config: pytest.Config) -> RunOptions:
+    """Where this run's results go (state file, grouping key), resolved once with the config."""
+    probe_config(config)
+    return config.stash[_OPTIONS_KEY]
 
 
 def _load_config(config: pytest.Config) -> Config:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import pytest
 
 from slo.config import Config
-from slo.options import RunOptions, pushgateway_values, sources_from_pytest
+from slo.plugin import run_options
 from slo.report.reporter import grouping
 from slo.report.results import NOTE_PROPERTY, READING_PROPERTY
 from slo.report.state import StateFile
@@ -36,10 +36,7 @@ class PreviousReading:
 def previous_reading(request: pytest.FixtureRequest, slo_config: Config) -> PreviousReading | None:
     """What this probe recorded with :func:`record_reading` in the last run that was saved
     (runs are saved when results are pushed), or None when there is no such run yet."""
-    sources = sources_from_pytest(
-        request.config, pushgateway_values(slo_config.pushgateway), str(slo_config.source)
-    )
-    options = RunOptions.build(slo_config, sources)
+    options = run_options(request.config)
     key = {"job": options.push.job, **grouping(options)}
     state = StateFile(options.state_file).peek(key).get(request.node.nodeid)
     if state is None or not state.reading or state.reading_time is None:
