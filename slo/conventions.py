@@ -15,6 +15,7 @@ __all__ = [
     "JOB",
     "LOAD_JOB",
     "LOAD_REPORTS",
+    "MAX_RESPONSE_BYTES",
     "PROBE_JUNIT",
     "USAGE_ERROR",
 ]
@@ -36,3 +37,6 @@ USAGE_ERROR = 4
 #: The `user_properties` entry in which a probe's evidence travels from an xdist worker to
 #: the controller (xdist forwards user properties, not stashes).
 EVIDENCE_PROPERTY = "slo_evidence"
+#: Default cap of one response body, raw or decompressed (a target's `max_response_bytes`):
+#: far above any health, metrics or completion response, small enough for 256 concurrent checks.
+MAX_RESPONSE_BYTES = 16 * 1024 * 1024

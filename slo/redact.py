@@ -1,19 +1,149 @@
-"""Keeping secrets out of what the suite shows: messages, reports, labels."""
+"""Keeping secrets out of everything the suite shows: messages, reports, labels, files.
+
+One registry per process knows every secret the config and the command line carry: tokens,
+header values, passwords in URLs, query-string values of configured URLs, the Pushgateway and
+Prometheus credentials. :func:`scrub` replaces each of them, also in the encodings a target
+echoes them back in (percent-encoded, JSON-escaped, HTTP Basic's base64), with ``***``:
+
+    redact.register_secrets(config)       # done by load_config for every config
+    redact.register_url(args.prometheus)  # done by each command for its URL options
+    redact.scrub(f"... {response.text}")  # -> "... Bearer ***"
+
+It is process-wide on purpose: a message is built deep inside a probe, far from the config,
+and it must be clean wherever it is built. Values shorter than four characters are not
+scrubbed: replacing "a" or "on" everywhere would make every message unreadable, and a
+secret that short is no secret.
+"""
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit, urlunsplit
+import base64
+import json
+import re
+import threading
+from collections.abc import Iterable, Mapping
+from typing import Any
+from urllib.parse import parse_qsl, quote, quote_plus, urlsplit, urlunsplit
 
 import httpx
+from pydantic import BaseModel, SecretStr
 
-__all__ = ["safe_url"]
+__all__ = ["MASK", "excerpt", "register", "register_secrets", "register_url", "safe_url", "scrub", "scrub_report"]
+
+MASK = "***"
+MIN_SECRET_LENGTH = 4
+#: Characters of an excerpt of a body or value in a one-line message.
+EXCERPT = 200
+
+_lock = threading.Lock()
+_secrets: set[str] = set()
+_pattern: list[re.Pattern[str] | None] = [None]
+
+
+def _variants(secret: str) -> set[str]:
+    """The forms an echoing target may send a secret back in."""
+    return {secret, quote(secret, safe=""), quote_plus(secret), json.dumps(secret)[1:-1]}
+
+
+def register(*secrets: str | SecretStr | None) -> None:
+    """Scrub these values (and their echoed forms) from every later message."""
+    values = {s.get_secret_value() if isinstance(s, SecretStr) else s for s in secrets}
+    fresh = {v for value in values if value and len(value) >= MIN_SECRET_LENGTH for v in _variants(value)}
+    with _lock:
+        if fresh <= _secrets:
+            return
+        _secrets.update(fresh)
+        # Longest first, so a secret that contains another is replaced whole.
+        alternatives = sorted(_secrets, key=len, reverse=True)
+        _pattern[0] = re.compile("|".join(map(re.escape, alternatives)))
+
+
+def register_basic(username: str | None, password: str | SecretStr | None) -> None:
+    """An HTTP Basic credential: the password and the base64 the header carries."""
+    secret = password.get_secret_value() if isinstance(password, SecretStr) else password
+    if not secret:
+        return
+    register(secret, base64.b64encode(f"{username or ''}:{secret}".encode()).decode())
+
+
+def register_url(url: str | None) -> None:
+    """The password and the query-string values of a URL (or of a path with a query)."""
+    if not url:
+        return
+    parts = urlsplit(url)
+    try:
+        password, username = parts.password, parts.username
+    except ValueError:
+        password = username = None
+    if password:
+        register_basic(username, password)
+    register(*(value for _, value in parse_qsl(parts.query, keep_blank_values=False)))
+
+
+def register_secrets(value: Any) -> None:
+    """Every secret in a config (or any part of one): SecretStr fields and URLs' credentials
+    and query values, found by walking the models, so a new secret field needs no code here."""
+    if isinstance(value, SecretStr):
+        register(value)
+    elif isinstance(value, str):
+        if "://" in value or "?" in value:
+            register_url(value)
+    elif isinstance(value, BaseModel):
+        for item in value.__dict__.values():
+            register_secrets(item)
+        username, password = getattr(value, "username", None), getattr(value, "password", None)
+        if isinstance(password, SecretStr):
+            register_basic(username, password)
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            register_secrets(item)
+    elif isinstance(value, Iterable) and not isinstance(value, bytes):
+        for item in value:
+            register_secrets(item)
+
+
+def scrub(text: str) -> str:
+    """`text` with every registered secret replaced by ``***``."""
+    pattern = _pattern[0]
+    return text if pattern is None or not text else pattern.sub(MASK, text)
+
+
+def excerpt(text: str, limit: int = EXCERPT) -> str:
+    """One scrubbed line of at most `limit` characters (plus "...") from any text.
+
+    Scrubbed before it is cut: a secret cut in half would no longer be recognised.
+    """
+    window = text[: 20 * limit]
+    line = " ".join(scrub(window).split())
+    return line[:limit] + ("..." if len(line) > limit or len(text) > len(window) else "")
 
 
 def safe_url(url: str | httpx.URL) -> str:
     """The URL without credentials or query string, fit for messages, reports and labels."""
     parts = urlsplit(str(url))
-    host = parts.hostname or ""
+    try:
+        host, port = parts.hostname or "", parts.port
+    except ValueError:
+        host, port = parts.hostname or "", None
     if ":" in host:  # an IPv6 literal keeps its brackets, or the port would merge into it
         host = f"[{host}]"
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+    netloc = f"{host}:{port}" if port else host
+    return scrub(urlunsplit((parts.scheme, netloc, parts.path, "", "")))
+
+
+def scrub_report(report: Any) -> None:
+    """Scrub a pytest report in place (longrepr, captured sections, user properties), so
+    the terminal, JUnit and Allure never see a secret a probe or a traceback carried."""
+    if _pattern[0] is None:
+        return
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:  # a skip: (path, line, message)
+        report.longrepr = (longrepr[0], longrepr[1], scrub(str(longrepr[2])))
+    elif longrepr is not None:
+        text = str(longrepr)
+        if scrub(text) != text:
+            report.longrepr = scrub(text)
+    report.sections = [(title, scrub(content)) for title, content in report.sections]
+    report.user_properties = [
+        (name, scrub(value) if isinstance(value, str) else value) for name, value in report.user_properties
+    ]

@@ -216,7 +216,8 @@ def test_hung_server_times_out_at_the_target_timeout(hung_port: int) -> None:
     failure = failure_of(client(f"http://127.0.0.1:{hung_port}", timeout=f"{timeout}s"))
     assert failure.reason == "timeout"
     assert str(failure).startswith(
-        f"api: GET http://127.0.0.1:{hung_port}/health: timed out (read timeout) after "
+        f"api: GET http://127.0.0.1:{hung_port}/health: timed out waiting for the response headers "
+        "(500 ms deadline for the whole exchange) after "
     )
     assert failure.record is not None
     # Never earlier than the timeout; the generous upper bound only catches "waits for ever".
@@ -356,7 +357,7 @@ def test_a_body_that_cannot_be_decoded_is_one_line_not_a_traceback() -> None:
     ):
         client.get("/")
     assert failure.value.reason == "error"
-    assert str(failure.value).startswith(f"api: GET {url_of(server)}/: DecodingError")
+    assert str(failure.value).startswith(f"api: GET {url_of(server)}/: undecodable compressed body")
     assert "\n" not in str(failure.value)
 
 

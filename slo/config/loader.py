@@ -17,23 +17,85 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from slo import conventions
+from slo import conventions, redact
 from slo.config.schema import Config, ConfigError
 
-__all__ = ["load_config"]
+__all__ = ["MAX_CONFIG_BYTES", "MAX_DEPTH", "MAX_NODES", "load_config"]
+
+#: Limits that hold before anything is expanded: a few hundred bytes of YAML aliases can
+#: otherwise stand for billions of values, and deep nesting overflows the parser's stack.
+#: A real config is a few kilobytes, a few thousand values and about ten levels deep.
+MAX_CONFIG_BYTES = 1024 * 1024
+MAX_NODES = 100_000
+MAX_DEPTH = 64
 
 
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
-    """PyYAML keeps the last of two equal keys; a duplicate is almost always a mistake."""
+    """PyYAML keeps the last of two equal keys; a duplicate is almost always a mistake.
+
+    It also refuses, before building any value, nesting deeper than MAX_DEPTH (the composer
+    recurses per level) and documents whose aliases expand to more than MAX_NODES values.
+    """
+
+    _depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                mark = self.peek_event().start_mark
+                raise yaml.composer.ComposerError(None, None, f"nested deeper than {MAX_DEPTH} levels", mark)
+            return super().compose_node(parent, index)  # type: ignore[no-untyped-call]
+        finally:
+            self._depth -= 1
+
+    def get_single_node(self) -> yaml.Node | None:
+        node = super().get_single_node()  # type: ignore[no-untyped-call]
+        if node is not None:
+            _expanded_size(node)
+        return node
+
+
+def _expanded_size(root: yaml.Node) -> int:
+    """How many values the document holds with every alias expanded, counted once per shared
+    node (linear time), refusing cycles and totals over MAX_NODES."""
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+
+    def size(node: yaml.Node) -> int:
+        known = sizes.get(id(node))
+        if known is not None:
+            return known
+        if id(node) in active:
+            raise yaml.composer.ComposerError(None, None, "an alias refers to itself", node.start_mark)
+        active.add(id(node))
+        total = 1
+        if isinstance(node, yaml.SequenceNode):
+            total += sum(size(child) for child in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            total += sum(size(key) + size(value) for key, value in node.value)
+        active.discard(id(node))
+        if total > MAX_NODES:
+            raise yaml.composer.ComposerError(
+                None, None, f"aliases expand to more than {MAX_NODES} values", node.start_mark
+            )
+        sizes[id(node)] = total
+        return total
+
+    return size(root)
 
 
 def _mapping_without_duplicates(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
     seen: set[Any] = set()
     for key_node, _ in node.value:
         key = loader.construct_object(key_node)
+        if not isinstance(key, str | int | float | bool) and key is not None:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"a key must be a plain value, not {type(key).__name__}", key_node.start_mark
+            )
         if key in seen:
             raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
         seen.add(key)
@@ -101,14 +163,11 @@ def load_config(
     """Read, expand and validate the config, keeping only environment `env_name`."""
     source = Path(path)
     environ = os.environ if environ is None else environ
-    try:
-        text = source.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{source}: config file not found (use --slo-config or SLO_CONFIG)") from None
-    except OSError as exc:
-        raise ConfigError(f"{source}: cannot read config file: {exc.strerror}") from None
+    text = _read_text(source)
     try:
         raw = yaml.load(text, Loader=_UniqueKeyLoader)
+    except RecursionError:
+        raise ConfigError(f"{source}: invalid YAML: nested too deeply") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f" line {mark.line + 1}" if mark else ""
@@ -131,8 +190,26 @@ def load_config(
         raise ConfigError(_describe(exc, source)) from None
     config._source = source
     config._env_name = env_name
+    redact.register_secrets(config)
     _check_references(config)
     return config
+
+
+def _read_text(source: Path) -> str:
+    try:
+        with source.open("rb") as handle:
+            data = handle.read(MAX_CONFIG_BYTES + 1)
+    except FileNotFoundError:
+        raise ConfigError(f"{source}: config file not found (use --slo-config or SLO_CONFIG)") from None
+    except OSError as exc:
+        raise ConfigError(f"{source}: cannot read config file: {exc.strerror}") from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{source}: config file is over {MAX_CONFIG_BYTES // 1024} KiB; is it the right file?")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ConfigError(f"{source}: line {line}: not UTF-8 text (byte 0x{data[exc.start]:02x})") from None
 
 
 def _check_references(config: Config) -> None:

@@ -15,9 +15,10 @@ __all__ = ["PushgatewaySettings"]
 class PushgatewaySettings(StrictModel):
     #: Empty: no push. `--pushgateway` / `PUSHGATEWAY_URL` override.
     url: Url | None = None
-    job: str = conventions.JOB
+    #: Grouping-key values: bounded, or the push URL grows past what servers accept.
+    job: str = Field(conventions.JOB, min_length=1, max_length=1024)
     #: Runner name in the grouping key; the host name when empty.
-    instance: str | None = None
+    instance: str | None = Field(None, max_length=1024)
     #: Per attempt; the client library's own default is 30 s, far too long for a timer.
     timeout: Duration = 2.0
     #: Total time spent on retries before giving up and warning.

@@ -8,10 +8,29 @@ from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
+from slo import conventions
 from slo.config.cache import RedisTarget
 from slo.config.fields import Duration, StrictModel, Url
 
-__all__ = ["Check", "Environment", "Target"]
+__all__ = ["Check", "Environment", "Target", "check_header_values"]
+
+#: RFC 9110 field names are tokens; values visible ASCII, spaces and tabs.
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+_HEADER_VALUE = re.compile(r"^[\t\x20-\x7e]*$")
+
+
+def check_header_values(value: object) -> None:
+    """Header names and values that can be sent, or a ValueError that never shows the value
+    (it is usually a secret)."""
+    items = value.items() if isinstance(value, dict) else [("", value)]
+    for name, secret in items:
+        if name and not _HEADER_NAME.match(str(name)):
+            raise ValueError(f"header name {str(name)[:40]!r} is not a valid HTTP header name")
+        text = secret.get_secret_value() if isinstance(secret, SecretStr) else secret
+        if isinstance(text, str) and not _HEADER_VALUE.match(text):
+            where = f"header {name}" if name else "value"
+            problem = "a line break" if ("\n" in text or "\r" in text) else "a non-ASCII or control character"
+            raise ValueError(f"{where} contains {problem} and cannot be sent (the value is not shown)")
 
 
 class Target(StrictModel):
@@ -35,6 +54,8 @@ class Target(StrictModel):
     model: str = "claude-sonnet-4"
     #: Also measure time to first token of a streaming completion.
     stream: bool = False
+    #: A response body larger than this (raw or decompressed) fails the probe unread.
+    max_response_bytes: int = Field(conventions.MAX_RESPONSE_BYTES, ge=1024, le=1 << 30)
 
     def request_headers(self) -> dict[str, str]:
         """The headers every request to this target carries, secrets revealed: for clients only."""
@@ -49,6 +70,12 @@ class Target(StrictModel):
         if kind != "http":
             raise ValueError(f"unknown target kind {kind!r} (known: http, redis)")
         return kind
+
+    @field_validator("token", "headers")
+    @classmethod
+    def _sendable(cls, value: object) -> object:
+        check_header_values(value)
+        return value
 
     @field_validator("token", "node_exporter", mode="before")
     @classmethod
@@ -93,6 +120,12 @@ class Check(StrictModel):
     latency: Duration | None = None
     timeout: Duration | None = None
     slo: str = ""
+
+    @field_validator("headers")
+    @classmethod
+    def _sendable(cls, value: object) -> object:
+        check_header_values(value)
+        return value
 
     @field_validator("body_regex")
     @classmethod

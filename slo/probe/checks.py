@@ -23,6 +23,7 @@ from slo.config import Check, Config, Target
 from slo.probe.client import RECORD_EXTENSION, ProbeClient, RequestRecord
 from slo.probe.expect import describe, expect_json, expect_status, json_path
 from slo.probe.failures import ProbeFailure
+from slo.redact import excerpt
 from slo.units import format_ms
 
 __all__ = ["CheckFetcher", "CheckOutcome", "fetch_all", "judge"]
@@ -81,7 +82,8 @@ def fetch_all(checks: Iterable[Check], config: Config) -> dict[str, CheckOutcome
             return CheckOutcome(check, client.name, None, failure, failure.record)
         except Exception as exc:  # one check's surprise must not fail its whole batch
             surprise = ProbeFailure(
-                f"{client.name}: {check.method} {path.split('?', 1)[0]}: {type(exc).__name__}: {exc}", "error"
+                f"{client.name}: {check.method} {path.split('?', 1)[0]}: {type(exc).__name__}: {excerpt(str(exc))}",
+                "error",
             )
             return CheckOutcome(check, client.name, None, surprise, None)
         return CheckOutcome(check, client.name, response, None, response.extensions[RECORD_EXTENSION])
@@ -132,13 +134,14 @@ def judge(outcome: CheckOutcome) -> None:
                 raise ProbeFailure(f"{describe(response)}: JSON field {path} is missing") from None
             if actual != expected:
                 raise ProbeFailure(
-                    f"{describe(response)}: JSON field {path} is {actual!r}, expected {expected!r}"
+                    f"{describe(response)}: JSON field {path} is {excerpt(repr(actual))}, "
+                    f"expected {excerpt(repr(expected))}"
                 )
     else:
         expect_status(response, check.status)
     if check.body_regex is not None and not re.search(check.body_regex, response.text):
         raise ProbeFailure(
-            f"{describe(response)}: body does not match /{check.body_regex}/: {response.text[:120]!r}"
+            f"{describe(response)}: body does not match /{excerpt(check.body_regex)}/: {excerpt(response.text, 120)}"
         )
     elapsed = response.elapsed.total_seconds()
     if check.latency is not None and elapsed > check.latency:

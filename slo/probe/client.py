@@ -18,6 +18,7 @@ import contextvars
 import functools
 import ssl
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -28,6 +29,8 @@ import httpx
 
 from slo.compat import wrap_network_backend
 from slo.config import Target
+from slo.probe.body import ACCEPT_ENCODING, BodyTooLarge, UnsupportedEncoding, read_body
+from slo.probe.deadline import DeadlineBackend, exchange_deadline, run_deadline_passed
 from slo.probe.dns import TimedBackend
 from slo.probe.failures import FailureReason, ProbeFailure, describe_exception
 from slo.redact import safe_url
@@ -119,8 +122,9 @@ def _record_lookup(seconds: float) -> None:
 def _timed_transport(verify: ssl.SSLContext | bool, max_connections: int) -> httpx.HTTPTransport:
     limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=20)
     transport = httpx.HTTPTransport(verify=verify, limits=limits)
-    # Without the backend DNS is counted in `connect`; the test of slo.compat says if it moved.
-    wrap_network_backend(transport, lambda inner: TimedBackend(inner, _record_lookup))
+    # Without the backend DNS is counted in `connect` and trickled headers are unbounded;
+    # the test of slo.compat says if it moved.
+    wrap_network_backend(transport, lambda inner: DeadlineBackend(TimedBackend(inner, _record_lookup)))
     return transport
 
 
@@ -128,6 +132,24 @@ def _traced(kwargs: dict[str, Any], target: str) -> dict[str, Any]:
     # `slo_target` rides along so failure messages can name the target; httpcore ignores it.
     extensions = {**kwargs.get("extensions", {}), "trace": _trace, TARGET_EXTENSION: target}
     return {**kwargs, "extensions": extensions}
+
+
+def _describe(exc: Exception, clock: _PhaseClock, budget: float) -> tuple[str, FailureReason]:
+    if isinstance(exc, BodyTooLarge | UnsupportedEncoding):
+        return str(exc), "error"
+    if isinstance(exc, zlib.error):
+        return f"undecodable compressed body: {str(exc)[:120]}", "error"
+    description, reason = describe_exception(exc)
+    if reason == "timeout":
+        if "receive_response_headers.complete" in clock.marks:
+            waiting = "reading the body"
+        elif "send_request_headers.started" in clock.marks:
+            waiting = "waiting for the response headers"
+        else:
+            waiting = "connecting"
+        limit = "the run deadline" if run_deadline_passed() else f"{format_ms(budget)} deadline for the whole exchange"
+        description = f"timed out {waiting} ({limit})"
+    return description, reason
 
 
 @functools.lru_cache(maxsize=16)
@@ -159,9 +181,11 @@ class ProbeClient:
         self._on_record = on_record
         self._client = httpx.Client(
             base_url=target.url,
-            headers=target.request_headers(),
+            # Only encodings that slo.probe.body inflates with a bound.
+            headers={"Accept-Encoding": ACCEPT_ENCODING, **target.request_headers()},
             timeout=target.timeout,
             transport=_timed_transport(tls_verify(target), max_connections),
+            follow_redirects=False,
         )
 
     def __enter__(self) -> ProbeClient:
@@ -182,28 +206,30 @@ class ProbeClient:
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """Send one request and read its body within the timeout, as a whole.
 
-        httpx's timeouts bound each network read, so a body trickling in a byte at a time would
-        never time out; here the timeout is a deadline for the whole exchange. Transport and
-        decoding errors become a :class:`ProbeFailure` with a reason.
+        httpx's timeouts bound each network read, so headers or a body trickling in a byte at
+        a time would never time out; here the timeout is one deadline for the whole exchange
+        (see :mod:`slo.probe.deadline`), and the body is capped at the target's
+        `max_response_bytes`, before decompression inflates it. Transport, size and decoding
+        errors become a :class:`ProbeFailure` with a reason.
         """
         timeout = kwargs.get("timeout")
         budget = float(timeout) if isinstance(timeout, int | float) else self.target.timeout
-        deadline = time.perf_counter() + budget
-        with self._exchange(method, path, kwargs) as (response, finish):
-            body = bytearray()
-            for chunk in response.iter_bytes():
-                body += chunk
-                if time.perf_counter() > deadline:
-                    raise httpx.ReadTimeout("the body was still arriving at the deadline")
+        with self._exchange(method, path, kwargs, budget) as (response, finish):
             # httpx's own cache of a read body: .content, .text and .json() work as usual.
-            response._content = bytes(body)
+            response._content = read_body(response, self.target.max_response_bytes)
             response.extensions[RECORD_EXTENSION] = finish(response.status_code)
         return response
 
     @contextmanager
-    def stream(self, method: str, path: str, **kwargs: Any) -> Iterator[httpx.Response]:
-        """Like ``httpx.Client.stream``; the transfer phase ends when the block exits."""
-        with self._exchange(method, path, kwargs) as (response, finish):
+    def stream(self, method: str, path: str, *, deadline: float | None = None, **kwargs: Any) -> Iterator[httpx.Response]:
+        """Like ``httpx.Client.stream``, within one deadline for the whole exchange (the
+        target's timeout unless given); the transfer phase ends when the block exits.
+
+        Read the body with :func:`slo.probe.body.iter_body` (or :mod:`slo.probe.sse`) to keep
+        its size capped.
+        """
+        budget = self.target.timeout if deadline is None else deadline
+        with self._exchange(method, path, kwargs, budget) as (response, finish):
             try:
                 yield response
             finally:
@@ -211,24 +237,29 @@ class ProbeClient:
 
     @contextmanager
     def _exchange(
-        self, method: str, path: str, kwargs: dict[str, Any]
+        self, method: str, path: str, kwargs: dict[str, Any], budget: float
     ) -> Iterator[tuple[httpx.Response, Callable[..., RequestRecord]]]:
-        """Build, send and time one request; its body streams until the block ends."""
-        send_options = {key: kwargs.pop(key) for key in ("auth", "follow_redirects") if key in kwargs}
+        """Build, send and time one request; its body streams until the block ends.
+
+        Redirects are never followed: a probe checks the answer it got, and following one
+        would send the target's token and headers to wherever the target points.
+        """
+        send_options = {key: kwargs.pop(key) for key in ("auth",) if key in kwargs}
+        kwargs.pop("follow_redirects", None)
         try:
             request = self._client.build_request(method, path, **_traced(kwargs, self.name))
         except httpx.InvalidURL as exc:
             shown = path.split("?", 1)[0]  # a query string may carry a key
             raise ProbeFailure(f"{self.name}: {method} {shown}: invalid URL: {exc}", "error") from None
-        with self._timed(method, safe_url(request.url)) as finish:
-            response = self._client.send(request, stream=True, **send_options)
+        with self._timed(method, safe_url(request.url), budget) as finish:
+            response = self._client.send(request, stream=True, follow_redirects=False, **send_options)
             try:
                 yield response, finish
             finally:
                 response.close()
 
     @contextmanager
-    def _timed(self, method: str, url: str) -> Iterator[Callable[..., RequestRecord]]:
+    def _timed(self, method: str, url: str, budget: float) -> Iterator[Callable[..., RequestRecord]]:
         clock = _PhaseClock()
         token = _current_clock.set(clock)
         started = time.perf_counter()
@@ -248,9 +279,10 @@ class ProbeClient:
             return record
 
         try:
-            yield finish
-        except (httpx.HTTPError, httpx.StreamError) as exc:
-            description, reason = describe_exception(exc)
+            with exchange_deadline(budget):
+                yield finish
+        except (httpx.HTTPError, httpx.StreamError, BodyTooLarge, UnsupportedEncoding, zlib.error) as exc:
+            description, reason = _describe(exc, clock, budget)
             record = finish(None, reason)
             raise ProbeFailure(
                 f"{self.name}: {method} {url}: {description} after {format_ms(record.elapsed)}",

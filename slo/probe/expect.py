@@ -15,6 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from slo.probe.client import TARGET_EXTENSION
 from slo.probe.failures import ProbeFailure, classify_status
+from slo.redact import excerpt, scrub
 from slo.units import format_ms
 
 __all__ = ["describe", "expect_json", "expect_metrics", "expect_status", "json_path", "require_shape"]
@@ -22,9 +23,6 @@ __all__ = ["describe", "expect_json", "expect_metrics", "expect_status", "json_p
 #: One scrape: sample name -> [(labels, value)]. A declared family with no sample yet has an
 #: empty list, so "the family exists" and "it has a value" can be told apart.
 Samples = dict[str, list[tuple[dict[str, str], float]]]
-
-BODY_EXCERPT = 200
-
 
 def describe(response: httpx.Response) -> str:
     """``api GET /health``: who was asked what, for the start of a failure message.
@@ -35,7 +33,7 @@ def describe(response: httpx.Response) -> str:
     request = response.request
     target = request.extensions.get(TARGET_EXTENSION, request.url.host)
     model = _requested_model(request)
-    return f"{target} {request.method} {request.url.path}" + (f" model={model}" if model else "")
+    return scrub(f"{target} {request.method} {request.url.path}" + (f" model={model}" if model else ""))
 
 
 def _requested_model(request: httpx.Request) -> str:
@@ -57,8 +55,12 @@ def _text(response: httpx.Response) -> str:
 
 
 def _excerpt(response: httpx.Response) -> str:
-    text = " ".join(_text(response).split())
-    return text[:BODY_EXCERPT] + ("..." if len(text) > BODY_EXCERPT else "")
+    """One bounded, scrubbed line of the body: targets echo requests, secrets included."""
+    try:
+        content = response.content
+    except httpx.ResponseNotRead:
+        return ""
+    return excerpt(content[:16384].decode(response.encoding or "utf-8", errors="replace"))
 
 
 def _elapsed(response: httpx.Response) -> str:
@@ -108,7 +110,7 @@ def expect_metrics(response: httpx.Response) -> Samples:
             for sample in family.samples:
                 samples.setdefault(sample.name, []).append((sample.labels, sample.value))
     except ValueError as exc:
-        raise ProbeFailure(f"{describe(response)} is not valid Prometheus text: {exc}") from None
+        raise ProbeFailure(f"{describe(response)} is not valid Prometheus text: {excerpt(str(exc))}") from None
     return samples
 
 

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 
+from slo.redact import scrub
+
 if TYPE_CHECKING:
     from slo.probe.client import RequestRecord
 
@@ -46,13 +48,14 @@ _MESSAGE_LIMIT = 200
 class ProbeFailure(AssertionError):
     """A probe's verdict with a message for people and a bounded reason for metrics.
 
-    An AssertionError, so pytest reports it as a plain test failure.
+    An AssertionError, so pytest reports it as a plain test failure. The message is scrubbed
+    of every known secret here, where every probe failure is made.
     """
 
     def __init__(
         self, message: str, reason: FailureReason = "assertion", record: RequestRecord | None = None
     ) -> None:
-        super().__init__(message)
+        super().__init__(scrub(message))
         self.reason: FailureReason = reason
         #: The request that failed, when a request did.
         self.record = record

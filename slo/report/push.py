@@ -4,6 +4,10 @@
 on a one-minute timer that is a hung or crashed run. This sends the same PUT with httpx,
 retrying connection errors, timeouts and 5xx until a total deadline, and reports the outcome
 as a :class:`PushResult` for the terminal summary. A push never changes a probe's verdict.
+
+The deadline holds against a Pushgateway that trickles its answer a byte at a time (every
+socket operation gets only the time left, see :mod:`slo.probe.deadline`), so the state
+file's lock, held around the push, is never held past it.
 """
 
 from __future__ import annotations
@@ -18,11 +22,19 @@ import httpx
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
+from slo import redact
+from slo.compat import wrap_network_backend
 from slo.config import PushgatewaySettings
+from slo.probe.deadline import DeadlineBackend, exchange_deadline
 from slo.probe.failures import describe_exception
 from slo.redact import safe_url
 
-__all__ = ["PushResult", "group_url", "push_registry"]
+__all__ = ["MAX_GROUPING_VALUE", "PushResult", "group_url", "push_registry"]
+
+#: Longer grouping-key values make URLs that proxies and the Pushgateway reject.
+MAX_GROUPING_VALUE = 1024
+#: Of an error answer, only this much is read: enough for the Pushgateway's one-line reason.
+ERROR_BODY_BYTES = 4096
 
 
 @dataclass(frozen=True)
@@ -59,7 +71,18 @@ def _client(settings: PushgatewaySettings) -> httpx.Client:
     elif settings.username is not None:
         password = settings.password.get_secret_value() if settings.password else ""
         auth = httpx.BasicAuth(settings.username, password)
-    return httpx.Client(verify=verify, auth=auth, headers=headers)
+    transport = httpx.HTTPTransport(verify=verify)
+    wrap_network_backend(transport, DeadlineBackend)
+    return httpx.Client(auth=auth, headers=headers, transport=transport, follow_redirects=False)
+
+
+def _error_excerpt(response: httpx.Response) -> str:
+    body = b""
+    for chunk in response.iter_raw(ERROR_BODY_BYTES):
+        body += chunk
+        if len(body) >= ERROR_BODY_BYTES:
+            break
+    return redact.excerpt(body.decode("utf-8", errors="replace"))
 
 
 def push_registry(
@@ -71,16 +94,31 @@ def push_registry(
     """PUT (replace the group) `registry`; retries until `settings.deadline`. Never raises."""
     if not settings.url:
         return PushResult(False, "", 0, 0.0, "no Pushgateway URL configured")
-    url = group_url(settings.url, job, grouping_key)
+    redact.register_secrets(settings)
+    shown = safe_url(settings.url)
+    started = time.monotonic()
+    try:
+        too_long = [name for name, value in [("job", job), *grouping_key.items()] if len(value) > MAX_GROUPING_VALUE]
+        if too_long:
+            return PushResult(
+                False, shown, 0, 0.0, f"grouping key {too_long[0]} is over {MAX_GROUPING_VALUE} characters"
+            )
+        with exchange_deadline(settings.deadline):
+            return _push(registry, settings, group_url(settings.url, job, grouping_key), started)
+    except Exception as exc:  # documented never to raise: a push must not change the verdict
+        elapsed = time.monotonic() - started
+        return PushResult(False, shown, 0, elapsed, redact.excerpt(f"{type(exc).__name__}: {exc}"))
+
+
+def _push(registry: CollectorRegistry, settings: PushgatewaySettings, url: str, started: float) -> PushResult:
     shown = safe_url(url)
     body = generate_latest(registry)
-    started = time.monotonic()
     deadline = started + settings.deadline
     attempts, error = 0, ""
     try:
         client = _client(settings)
     except (OSError, ssl.SSLError) as exc:
-        return PushResult(False, shown, 0, 0.0, f"cannot set up TLS: {exc}")
+        return PushResult(False, shown, 0, 0.0, f"cannot set up TLS: {redact.excerpt(str(exc))}")
     with client:
         while attempts <= settings.retries:
             remaining = deadline - time.monotonic()
@@ -88,19 +126,22 @@ def push_registry(
                 break
             attempts += 1
             try:
-                response = client.request("PUT", url, content=body, timeout=min(settings.timeout, remaining))
+                request = client.build_request("PUT", url, content=body, timeout=min(settings.timeout, remaining))
+                response = client.send(request, stream=True)
+                try:
+                    if response.is_success:
+                        return PushResult(True, shown, attempts, time.monotonic() - started)
+                    error = f"HTTP {response.status_code}: {_error_excerpt(response)}"
+                finally:
+                    response.close()
+                if response.status_code < 500:
+                    break  # wrong auth or a rejected body: retrying cannot help
             except httpx.HTTPError as exc:
                 error, reason = describe_exception(exc)
                 if reason in ("tls", "dns"):
                     break  # an untrusted certificate or an unknown host does not heal in seconds
-            else:
-                if response.is_success:
-                    return PushResult(True, shown, attempts, time.monotonic() - started)
-                error = f"HTTP {response.status_code}: {response.text.strip()[:200]}"
-                if response.status_code < 500:
-                    break  # wrong auth or a rejected body: retrying cannot help
             time.sleep(min(0.2 * attempts, max(0.0, deadline - time.monotonic())))
     elapsed = time.monotonic() - started
     return PushResult(
-        False, shown, attempts, elapsed, f"{error} (after {attempts} attempt(s), {elapsed:.1f} s)"
+        False, shown, attempts, elapsed, f"{redact.scrub(error)} (after {attempts} attempt(s), {elapsed:.1f} s)"
     )

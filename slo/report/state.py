@@ -7,7 +7,9 @@ One file holds several grouping keys (job/environment/instance), so pointing two
 environments at one file is safe. Updates are read-modify-write under an exclusive `flock`
 held only while one run adds its results and pushes: overlapping timer runs wait a moment
 for each other instead of losing or double-counting events, and pushes leave in counter order.
-A corrupt file is kept aside (``*.corrupt-<time>``) and replaced with fresh counters.
+A file of any other content (not UTF-8, not JSON, nested too deep, over 64 MiB, a counter
+that is negative or beyond 2**53, a value that is not finite) is kept aside once
+(``*.corrupt-<time>``) and replaced with fresh counters: the run goes on and is recorded.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import math
 import os
 import tempfile
 import time
@@ -38,6 +41,10 @@ __all__ = [
 STATE_VERSION = 1
 #: Probes that have not run for this long are forgotten (a deleted probe must not live forever).
 FORGET_AFTER_SECONDS = 7 * 86400
+#: Thousands of probes take a few megabytes; more is not a state file this suite wrote.
+MAX_STATE_BYTES = 64 * 1024 * 1024
+#: Counters stay exact in a float64 sample (what Prometheus stores) up to here.
+MAX_COUNT = 2**53
 
 
 class StateError(Exception):
@@ -119,6 +126,13 @@ def _load_probe(fields: Any) -> ProbeState:
     state = _STATE_FIELDS.validate_python(fields)
     if len(state.bucket_counts) != len(state.bounds):
         raise ValueError("bucket_counts and bounds differ in length")
+    counts = [state.runs, state.failures, state.retries, state.latency_count, *state.bucket_counts]
+    if not all(0 <= count <= MAX_COUNT for count in counts):
+        raise ValueError("a counter is negative or beyond 2**53")
+    optional = [state.last_success, state.last_duration, state.last_failure_time]
+    numbers = [state.latency_sum, state.last_run, *state.bounds, *state.last_phases.values()]
+    if not all(math.isfinite(number) for number in [*numbers, *(n for n in optional if n is not None)]):
+        raise ValueError("a value is not a finite number")
     return state
 
 
@@ -215,13 +229,16 @@ class StateFile:
 
     def _read(self) -> dict[str, Any]:
         try:
-            text = self.path.read_text(encoding="utf-8")
+            with self.path.open("rb") as handle:
+                data = handle.read(MAX_STATE_BYTES + 1)
         except FileNotFoundError:
             return {"version": STATE_VERSION, "groups": {}}
         except OSError as exc:
             raise StateError(f"state file {self.path}: cannot read: {exc.strerror}") from None
         try:
-            document = json.loads(text)
+            if len(data) > MAX_STATE_BYTES:
+                raise ValueError(f"over {MAX_STATE_BYTES // 1048576} MiB")
+            document = json.loads(data.decode("utf-8"))
             if not isinstance(document, dict) or document.get("version") != STATE_VERSION:
                 raise ValueError("not a state file of this version")
             for probes in document["groups"].values():
@@ -231,13 +248,13 @@ class StateFile:
                 for fields in targets.values():
                     _TARGET_FIELDS.validate_python(fields)
             return document
-        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
             kept = self.path.with_name(f"{self.path.name}.corrupt-{int(time.time())}")
             with contextlib.suppress(OSError):
                 os.replace(self.path, kept)
             self.warning = (
                 f"state file {self.path} was unreadable ({type(exc).__name__}: "
-                f"{str(exc).splitlines()[0][:80]}); kept as {kept.name}, counters restart from zero"
+                f"{(str(exc).splitlines() or [''])[0][:80]}); kept as {kept.name}, counters restart from zero"
             )
             return {"version": STATE_VERSION, "groups": {}}
 

@@ -1,0 +1,93 @@
+"""Reading a response body with a size cap that holds before decompression inflates it.
+
+httpx decodes each network chunk whole: 64 KiB of gzip can inflate to 64 MiB in one call,
+and a 10 MiB gzip body to 10 GiB. Here the raw bytes are read in bounded chunks and
+inflated with zlib's `max_length`, so memory never exceeds the cap plus one chunk, whatever
+the target sends. Only identity, gzip and deflate are accepted (and asked for: the client
+sends ``Accept-Encoding: gzip, deflate``), so no decoder runs without its bound.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterator
+
+import httpx
+
+__all__ = ["ACCEPT_ENCODING", "BodyTooLarge", "UnsupportedEncoding", "iter_body", "read_body"]
+
+ACCEPT_ENCODING = "gzip, deflate"
+RAW_CHUNK = 64 * 1024
+
+
+class BodyTooLarge(Exception):
+    def __init__(self, cap: int) -> None:
+        super().__init__(f"response body over the {_size(cap)} cap (max_response_bytes)")
+        self.cap = cap
+
+
+class UnsupportedEncoding(Exception):
+    pass
+
+
+def _size(count: int) -> str:
+    return f"{count / 1048576:g} MiB" if count >= 1048576 else f"{count} bytes"
+
+
+class _Inflater:
+    """zlib for gzip and deflate (zlib-wrapped or raw, as browsers accept), one bounded call at a time."""
+
+    def __init__(self, encoding: str) -> None:
+        self._gzip = encoding in ("gzip", "x-gzip")
+        self._zlib = zlib.decompressobj(zlib.MAX_WBITS | 16 if self._gzip else zlib.MAX_WBITS)
+        self._first = True
+
+    def feed(self, data: bytes, limit: int) -> Iterator[bytes]:
+        """Inflate `data`, yielding pieces; more than `limit` bytes in total raises BodyTooLarge."""
+        produced = 0
+        while data:
+            try:
+                piece = self._zlib.decompress(data, max(1, limit - produced + 1))
+            except zlib.error:
+                if self._gzip or not self._first:
+                    raise
+                # "deflate" without the zlib header: retry as a raw stream.
+                self._zlib = zlib.decompressobj(-zlib.MAX_WBITS)
+                self._first = False
+                continue
+            self._first = False
+            produced += len(piece)
+            if produced > limit:
+                raise BodyTooLarge(limit)
+            yield piece
+            data = self._zlib.unconsumed_tail
+            if self._zlib.eof:
+                return
+
+
+def iter_body(response: httpx.Response, cap: int) -> Iterator[bytes]:
+    """The decoded body in pieces of at most 64 KiB raw each; over `cap` bytes (raw or
+    decoded) raises :class:`BodyTooLarge` before the excess is held in memory."""
+    encodings = [e.strip().lower() for e in response.headers.get("content-encoding", "").split(",") if e.strip()]
+    encodings = [e for e in encodings if e != "identity"]
+    if len(encodings) > 1 or (encodings and encodings[0] not in ("gzip", "x-gzip", "deflate")):
+        raise UnsupportedEncoding(f"unsupported Content-Encoding {', '.join(encodings)[:40]!r}")
+    inflater = _Inflater(encodings[0]) if encodings else None
+    raw = decoded = 0
+    for chunk in response.iter_raw(RAW_CHUNK):
+        raw += len(chunk)
+        if raw > cap:
+            raise BodyTooLarge(cap)
+        pieces = inflater.feed(chunk, cap - decoded) if inflater else iter((chunk,))
+        for piece in pieces:
+            decoded += len(piece)
+            if decoded > cap:
+                raise BodyTooLarge(cap)
+            yield piece
+
+
+def read_body(response: httpx.Response, cap: int) -> bytes:
+    body = bytearray()
+    for piece in iter_body(response, cap):
+        body += piece
+    return bytes(body)
