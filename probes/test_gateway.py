@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from slo import (
+    EventLines,
     ProbeFailure,
     classify_status,
     describe,
@@ -231,11 +232,12 @@ class StreamRead:
     reading: bool = False
 
 
-def read_stream(response, started, read):
+def read_stream(lines, started, read):
     """Read server-sent events into `read` until ``[DONE]``, an error frame or the end of
-    the body; what was read survives a transport error that cuts the stream."""
+    the body; what was read survives a transport error that cuts the stream. `lines` keeps
+    memory bounded and ends keep-alives or empty deltas at the first-token deadline."""
     read.reading = True
-    for line in response.iter_lines():
+    for line in lines:
         if len(read.head) < 3:
             read.head.append(line)
         if not line.startswith("data:"):
@@ -260,6 +262,7 @@ def read_stream(response, started, read):
         delta = (choice.get("delta") if isinstance(choice, dict) else None) or {}
         if read.first_token is None and delta.get("content"):
             read.first_token = time.perf_counter() - started
+            lines.token_arrived()
         read.usage = chunk.get("usage") or read.usage
 
 
@@ -272,11 +275,16 @@ def test_streaming_time_to_first_token(http, slo_config, request):
     started = time.perf_counter()
     read = StreamRead()
     try:
-        with client.stream("POST", "/v1/chat/completions", json=body) as response:
+        # The first-token budget is also its deadline (past it the verdict is known); the
+        # whole stream gets the completion budget.
+        deadline = max(settings.completion_budget, settings.first_token_budget)
+        with client.stream("POST", "/v1/chat/completions", json=body, deadline=deadline) as response:
             if response.status_code != 200:
-                response.read()
+                client.read(response)
                 expect_status(response)
-            read_stream(response, started, read)
+            cap = client.target.max_response_bytes
+            lines = EventLines(response, first_token_deadline=settings.first_token_budget, cap=cap, started=started)
+            read_stream(lines, started, read)
     except ProbeFailure as failure:
         if not read.reading or failure.reason == "timeout":
             raise

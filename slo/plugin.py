@@ -316,14 +316,16 @@ def pytest_runtest_makereport(
     report = yield
     if not is_probe(item):
         return report
+    from slo.probe.failures import ProbeFailure
+    from slo.redact import MAX_MESSAGE, excerpt, scrub_report
+
     if call.when == "teardown":
         if report.failed:
             report.user_properties.append(
                 (EVIDENCE_PROPERTY, _evidence(item, call.excinfo and call.excinfo.value))
             )
+        scrub_report(report)  # every channel (terminal, JUnit, Allure) reads the report
         return report
-    from slo.probe.failures import ProbeFailure
-
     exception = call.excinfo.value if call.excinfo is not None else None
     if isinstance(exception, ProbeFailure):
         # The message already says what happened; the traceback through httpx helps nobody.
@@ -334,6 +336,7 @@ def pytest_runtest_makereport(
         report.longrepr = str(exception).splitlines()[0]
     if call.when == "call" or report.failed or report.skipped:
         report.user_properties.append((EVIDENCE_PROPERTY, _evidence(item, exception)))
+    scrub_report(report)  # every channel (terminal, JUnit, Allure) reads the report
     return report
 
 

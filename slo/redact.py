@@ -28,7 +28,16 @@ from urllib.parse import parse_qsl, quote, quote_plus, urlsplit, urlunsplit
 import httpx
 from pydantic import BaseModel, SecretStr
 
-__all__ = ["MASK", "excerpt", "register", "register_secrets", "register_url", "safe_url", "scrub", "scrub_report"]
+__all__ = [
+    "MASK",
+    "excerpt",
+    "register",
+    "register_secrets",
+    "register_url",
+    "safe_url",
+    "scrub",
+    "scrub_report",
+]
 
 MASK = "***"
 MIN_SECRET_LENGTH = 4

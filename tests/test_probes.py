@@ -152,12 +152,17 @@ def test_hung_api_times_out_once_per_probe_and_the_run_ends(
     result = run_probes(pytester, subprocess=True, timeout=60)
 
     assert failed_ids(pytester) == {CHECK_API_HEALTH, CHECK_SANDBOX, HEALTH, SANDBOX, LATENCY_API}
-    result.stdout.fnmatch_lines(["api: GET http://127.0.0.1:*/health: timed out (read timeout) after *"])
+    result.stdout.fnmatch_lines(
+        [
+            "api: GET http://127.0.0.1:*/health: timed out waiting for the response headers"
+            " (1000 ms deadline*) after *"
+        ]
+    )
     # The latency probe gave up after its first sample: one timeout, not 60.
     result.stdout.fnmatch_lines(
         [
             "*api /health: P95 over the 2000 ms threshold*"
-            "1 of 1 samples over, 1 failed (timed out (read timeout)*"
+            "1 of 1 samples over, 1 failed (timed out waiting for the response headers*"
         ]
     )
     assert_no_traceback(result)

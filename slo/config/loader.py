@@ -42,18 +42,18 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 
     _depth = 0
 
-    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
         self._depth += 1
         try:
             if self._depth > MAX_DEPTH:
-                mark = self.peek_event().start_mark
+                mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
                 raise yaml.composer.ComposerError(None, None, f"nested deeper than {MAX_DEPTH} levels", mark)
-            return super().compose_node(parent, index)  # type: ignore[no-untyped-call]
+            return super().compose_node(parent, index)
         finally:
             self._depth -= 1
 
     def get_single_node(self) -> yaml.Node | None:
-        node = super().get_single_node()  # type: ignore[no-untyped-call]
+        node = super().get_single_node()
         if node is not None:
             _expanded_size(node)
         return node
@@ -204,7 +204,9 @@ def _read_text(source: Path) -> str:
     except OSError as exc:
         raise ConfigError(f"{source}: cannot read config file: {exc.strerror}") from None
     if len(data) > MAX_CONFIG_BYTES:
-        raise ConfigError(f"{source}: config file is over {MAX_CONFIG_BYTES // 1024} KiB; is it the right file?")
+        raise ConfigError(
+            f"{source}: config file is over {MAX_CONFIG_BYTES // 1024} KiB; is it the right file?"
+        )
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:

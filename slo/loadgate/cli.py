@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from slo import conventions
+from slo import conventions, redact
 from slo.cliargs import ArgumentParser, UsageError, fail
 from slo.config import Config, ConfigError, PushgatewaySettings, load_config
 from slo.loadgate.runner import LoadRun, LocustFailure, run_locust
@@ -27,6 +27,26 @@ __all__ = ["EXIT_CODES", "main"]
 
 EXIT_CODES = {"pass": 0, "fail": 1, "inconclusive": 2}
 INTERRUPTED = 130
+#: Locust reports and the summary above this size are left as they are (never read whole).
+MAX_SCRUBBED_REPORT = 64 * 1024 * 1024
+
+
+def _cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def _local_workers(text: str) -> int:
+    """Locust workers on this machine: one per usable CPU at most (each is a busy process;
+    more only adds memory and contention, and a typo of 1000 would start 1000 of them)."""
+    count = _count(text)
+    if count > _cpus():
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is more than this machine's {_cpus()} CPUs (Locust runs one worker per core)"
+        )
+    return count
 
 
 def _number(text: str, kind: type[int] | type[float], minimum: float, what: str) -> Any:
@@ -97,7 +117,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     distributed = parser.add_argument_group("distributed (Locust master and workers)")
     distributed.add_argument(
-        "--workers", metavar="N", type=_count, default=0, help="worker processes to start on this machine"
+        "--workers",
+        metavar="N",
+        type=_local_workers,
+        default=0,
+        help="worker processes to start on this machine (at most one per CPU)",
     )
     distributed.add_argument(
         "--expect-workers", metavar="N", type=_count, default=0, help="workers started elsewhere to wait for"
@@ -205,6 +229,22 @@ def _push(settings: PushgatewaySettings | None, data: dict[str, Any]) -> bool:
     return not settings.required
 
 
+def _scrub_reports(directory: Path) -> None:
+    """Locust writes the host URL and failure messages into its HTML, CSV and log files: take
+    out every secret the config and command line carry (passwords in URLs, tokens echoed in
+    failure messages) before anyone reads them."""
+    for path in directory.iterdir():
+        try:
+            if not path.is_file() or path.stat().st_size > MAX_SCRUBBED_REPORT:
+                continue
+            text = path.read_text(encoding="utf-8", errors="surrogateescape")
+            scrubbed = redact.scrub(text)
+            if scrubbed != text:
+                path.write_text(scrubbed, encoding="utf-8", errors="surrogateescape")
+        except OSError:
+            continue
+
+
 def main(argv: Sequence[str]) -> int:
     try:
         args = build_parser().parse_args(list(argv))
@@ -223,19 +263,20 @@ def main(argv: Sequence[str]) -> int:
         results = run_locust(run)
     except LocustFailure as exc:
         if exc.config_error:
-            return fail(f"slo load: {exc}")
-        print(f"slo load: {exc}", file=sys.stderr)
+            return fail(redact.scrub(f"slo load: {exc}"))
+        print(redact.scrub(f"slo load: {exc}"), file=sys.stderr)
         if exc.log_tail:
             print(f"last lines of {run.log_path}:", file=sys.stderr)
-            print("\n".join(f"  | {line}" for line in exc.log_tail), file=sys.stderr)
-        data = failed_summary(info, str(exc))
+            print(redact.scrub("\n".join(f"  | {line}" for line in exc.log_tail)), file=sys.stderr)
+        data = failed_summary(info, redact.scrub(str(exc)))
     except KeyboardInterrupt:
         print("slo load: interrupted", file=sys.stderr)
         return INTERRUPTED
     else:
         data = summary(evaluate(results, config.load), results, info)
     write_summary(summary_path, data)
-    print(render(data))
+    _scrub_reports(run.report_dir)
+    print(redact.scrub(render(data)))
     print(f"summary: {summary_path}")
     pushed = _push(push_to, data)
     code = EXIT_CODES[data["verdict"]]

@@ -101,6 +101,9 @@ class LoadPlan:
             user_class.default_headers = settings.request_headers()
             for value in user_class.default_headers.values():
                 _SECRETS.update(v for v in (value, value.split(" ", 1)[-1]) if len(v) >= 8)
+            # A redirect is measured as the answer it is, never followed: following it would
+            # send the target's secret headers to whatever origin the target names.
+            user_class.max_redirects = 0
             user_class.network_timeout = settings.timeout
             user_class.connection_timeout = settings.timeout
             user_class.insecure = not settings.verify

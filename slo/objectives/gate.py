@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from slo import redact
 from slo.cliargs import ArgumentParser, fail
 from slo.config import ConfigError
 from slo.config.objectives import SLO
@@ -42,6 +43,16 @@ __all__ = ["Condition", "budget_conditions", "junit_conditions", "load_condition
 
 DEFAULT_OUTPUT = "reports/gate.json"
 DEFAULT_MIN_COVERAGE = 0.1
+#: A JUnit file or load summary larger than this is not one the suite wrote.
+MAX_INPUT_BYTES = 64 * 1024 * 1024
+_VERDICTS = ("pass", "fail", "inconclusive")
+
+
+def _too_large(path: Path) -> bool:
+    try:
+        return path.stat().st_size > MAX_INPUT_BYTES
+    except OSError:
+        return False  # the read says what is wrong
 
 
 @dataclass(frozen=True)
@@ -77,10 +88,16 @@ def _insufficient(row: BudgetRow, slo: SLO, min_coverage: float, min_events: int
 
 def junit_conditions(path: Path) -> list[Condition]:
     """The probe run passed: at least one test, no failure, no error."""
+    if _too_large(path):
+        return [
+            Condition(
+                "junit", str(path), False, f"over {MAX_INPUT_BYTES // 1048576} MiB, not a probe run's JUnit"
+            )
+        ]
     try:
         cases = read_cases(path)
     except JunitError as exc:
-        return [Condition("junit", str(path), False, str(exc))]
+        return [Condition("junit", str(path), False, redact.excerpt(str(exc)))]
     count = Counter(case.outcome for case in cases)
     ran = len(cases) - count["skipped"]
     evidence = (
@@ -88,7 +105,7 @@ def junit_conditions(path: Path) -> list[Condition]:
     )
     bad = [case for case in cases if case.outcome in ("failed", "error")]
     if bad:
-        evidence += f"; first: {bad[0].classname}::{bad[0].name}"
+        evidence += f"; first: {redact.excerpt(f'{bad[0].classname}::{bad[0].name}')}"
     elif ran == 0:
         evidence += "; nothing ran, which proves nothing"
     return [Condition("junit", str(path), not bad and ran > 0, evidence)]
@@ -99,34 +116,60 @@ def _number(value: Any) -> str:
 
 
 def load_conditions(path: Path) -> list[Condition]:
-    """The load gate's own verdict and each of its thresholds; only ``pass`` passes."""
+    """The load gate's own verdict and each of its thresholds; only ``pass`` passes.
+
+    The summary must have the shape `slo load` writes: a verdict and a non-empty list of
+    thresholds, each with a name and a verdict; anything else fails the gate (a summary of
+    only ``{"verdict": "pass"}`` proves nothing).
+    """
+    if _too_large(path):
+        return [
+            Condition("load", str(path), False, f"over {MAX_INPUT_BYTES // 1048576} MiB, not a load summary")
+        ]
     try:
         summary = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return [Condition("load", str(path), False, "file not found")]
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return [Condition("load", str(path), False, f"not a load summary: {exc}")]
-    if not isinstance(summary, dict) or not isinstance(summary.get("verdict"), str):
-        return [Condition("load", str(path), False, 'not a load summary: no top-level "verdict"')]
-    thresholds = summary.get("thresholds", [])
-    if not isinstance(thresholds, list) or not all(isinstance(t, dict) for t in thresholds):
-        return [
-            Condition("load", str(path), False, 'not a load summary: "thresholds" is not a list of objects')
-        ]
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        return [Condition("load", str(path), False, f"not a load summary: {redact.excerpt(str(exc))}")]
+    problem = _summary_problem(summary)
+    if problem:
+        return [Condition("load", str(path), False, f"not a load summary: {problem}")]
     conditions = []
-    for threshold in thresholds:
-        verdict = str(threshold.get("verdict", "missing"))
+    for threshold in summary["thresholds"]:
+        verdict = threshold["verdict"]
         evidence = (
             f"{verdict}: observed {_number(threshold.get('observed', '-'))}, "
             f"threshold {_number(threshold.get('threshold', '-'))}"
         )
         if threshold.get("reason"):
             evidence += f" ({threshold['reason']})"
-        conditions.append(Condition("load", str(threshold.get("name", "?")), verdict == "pass", evidence))
+        conditions.append(
+            Condition(
+                "load", redact.excerpt(threshold["name"], 80), verdict == "pass", redact.excerpt(evidence)
+            )
+        )
     verdict = summary["verdict"]
     note = {"inconclusive": " (not enough evidence is not a pass)"}.get(verdict, "")
     conditions.append(Condition("load", "verdict", verdict == "pass", f"{verdict}{note}"))
     return conditions
+
+
+def _summary_problem(summary: Any) -> str:
+    """What makes `summary` not a load summary, or "" when it is one."""
+    if not isinstance(summary, dict) or summary.get("verdict") not in _VERDICTS:
+        return 'no top-level "verdict" of pass, fail or inconclusive'
+    thresholds = summary.get("thresholds")
+    if not isinstance(thresholds, list) or not thresholds:
+        return 'no "thresholds": a verdict without them proves nothing'
+    for index, threshold in enumerate(thresholds):
+        if not isinstance(threshold, dict) or not isinstance(threshold.get("name"), str):
+            return f"thresholds[{index}] is not an object with a name"
+        if threshold.get("verdict") not in _VERDICTS:
+            return f"thresholds[{index}] has no verdict of pass, fail or inconclusive"
+    if summary["verdict"] == "pass" and any(t["verdict"] != "pass" for t in thresholds):
+        return 'verdict "pass" with a threshold that did not pass'
+    return ""
 
 
 def budget_conditions(

@@ -19,6 +19,8 @@ from typing import Any, Self
 
 import httpx
 
+from slo import redact
+
 __all__ = ["PrometheusClient", "PrometheusError", "Sample"]
 
 
@@ -38,18 +40,25 @@ class PrometheusClient:
     """Instant queries against one Prometheus; use as a context manager to close it."""
 
     def __init__(self, url: str, *, timeout: float = 10.0, token: str | None = None) -> None:
+        # A password in the URL works, and is never shown: messages name `self.url`.
+        redact.register_url(url)
         if not url.startswith(("http://", "https://")):
-            raise PrometheusError(f"invalid Prometheus URL {url!r} (expected http://host:9090)")
-        self.url = url.rstrip("/")
+            raise PrometheusError(
+                f"invalid Prometheus URL {redact.safe_url(url)!r} (expected http://host:9090)"
+            )
+        self.url = redact.safe_url(url.rstrip("/"))
         token = token if token is not None else os.environ.get("PROMETHEUS_TOKEN", "")
+        redact.register(token)
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self._client = httpx.Client(base_url=self.url, timeout=timeout, headers=headers)
+        self._client = httpx.Client(base_url=url.rstrip("/"), timeout=timeout, headers=headers)
 
     def _get(self, path: str, params: dict[str, str] | None = None) -> Any:
         try:
             response = self._client.get(path, params=params)
         except httpx.HTTPError as exc:
-            raise PrometheusError(f"Prometheus at {self.url}: {type(exc).__name__}: {exc}") from None
+            raise PrometheusError(
+                f"Prometheus at {self.url}: {type(exc).__name__}: {redact.excerpt(str(exc))}"
+            ) from None
         try:
             body = response.json()
         except ValueError:
@@ -59,7 +68,8 @@ class PrometheusClient:
         if not isinstance(body, dict) or body.get("status") != "success":
             error = body.get("error", "") if isinstance(body, dict) else ""
             raise PrometheusError(
-                f"Prometheus at {self.url}: HTTP {response.status_code}: {error or 'request failed'}"
+                f"Prometheus at {self.url}: HTTP {response.status_code}: "
+                f"{redact.excerpt(str(error or 'request failed'))}"
             )
         return body["data"]
 

@@ -68,7 +68,9 @@ class _Inflater:
 def iter_body(response: httpx.Response, cap: int) -> Iterator[bytes]:
     """The decoded body in pieces of at most 64 KiB raw each; over `cap` bytes (raw or
     decoded) raises :class:`BodyTooLarge` before the excess is held in memory."""
-    encodings = [e.strip().lower() for e in response.headers.get("content-encoding", "").split(",") if e.strip()]
+    encodings = [
+        e.strip().lower() for e in response.headers.get("content-encoding", "").split(",") if e.strip()
+    ]
     encodings = [e for e in encodings if e != "identity"]
     if len(encodings) > 1 or (encodings and encodings[0] not in ("gzip", "x-gzip", "deflate")):
         raise UnsupportedEncoding(f"unsupported Content-Encoding {', '.join(encodings)[:40]!r}")

@@ -82,7 +82,8 @@ def fetch_all(checks: Iterable[Check], config: Config) -> dict[str, CheckOutcome
             return CheckOutcome(check, client.name, None, failure, failure.record)
         except Exception as exc:  # one check's surprise must not fail its whole batch
             surprise = ProbeFailure(
-                f"{client.name}: {check.method} {path.split('?', 1)[0]}: {type(exc).__name__}: {excerpt(str(exc))}",
+                f"{client.name}: {check.method} {path.split('?', 1)[0]}: "
+                f"{type(exc).__name__}: {excerpt(str(exc))}",
                 "error",
             )
             return CheckOutcome(check, client.name, None, surprise, None)
@@ -141,7 +142,8 @@ def judge(outcome: CheckOutcome) -> None:
         expect_status(response, check.status)
     if check.body_regex is not None and not re.search(check.body_regex, response.text):
         raise ProbeFailure(
-            f"{describe(response)}: body does not match /{excerpt(check.body_regex)}/: {excerpt(response.text, 120)}"
+            f"{describe(response)}: body does not match /{excerpt(check.body_regex)}/: "
+            f"{excerpt(response.text, 120)}"
         )
     elapsed = response.elapsed.total_seconds()
     if check.latency is not None and elapsed > check.latency:

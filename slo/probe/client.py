@@ -147,7 +147,11 @@ def _describe(exc: Exception, clock: _PhaseClock, budget: float) -> tuple[str, F
             waiting = "waiting for the response headers"
         else:
             waiting = "connecting"
-        limit = "the run deadline" if run_deadline_passed() else f"{format_ms(budget)} deadline for the whole exchange"
+        limit = (
+            "the run deadline"
+            if run_deadline_passed()
+            else f"{format_ms(budget)} deadline for the whole exchange"
+        )
         description = f"timed out {waiting} ({limit})"
     return description, reason
 
@@ -220,8 +224,15 @@ class ProbeClient:
             response.extensions[RECORD_EXTENSION] = finish(response.status_code)
         return response
 
+    def read(self, response: httpx.Response) -> bytes:
+        """The body of a streamed response, read whole within the cap (e.g. an error answer)."""
+        response._content = read_body(response, self.target.max_response_bytes)
+        return response._content
+
     @contextmanager
-    def stream(self, method: str, path: str, *, deadline: float | None = None, **kwargs: Any) -> Iterator[httpx.Response]:
+    def stream(
+        self, method: str, path: str, *, deadline: float | None = None, **kwargs: Any
+    ) -> Iterator[httpx.Response]:
         """Like ``httpx.Client.stream``, within one deadline for the whole exchange (the
         target's timeout unless given); the transfer phase ends when the block exits.
 

@@ -26,7 +26,9 @@ import httpcore
 
 __all__ = ["DeadlineBackend", "exchange_deadline", "remaining", "run_deadline_passed", "set_run_deadline"]
 
-_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar("slo_exchange_deadline", default=None)
+_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "slo_exchange_deadline", default=None
+)
 #: time.monotonic() at which the whole run must stop waiting on targets; None: no run limit.
 _run_deadline: list[float | None] = [None]
 

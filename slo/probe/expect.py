@@ -24,6 +24,7 @@ __all__ = ["describe", "expect_json", "expect_metrics", "expect_status", "json_p
 #: empty list, so "the family exists" and "it has a value" can be told apart.
 Samples = dict[str, list[tuple[dict[str, str], float]]]
 
+
 def describe(response: httpx.Response) -> str:
     """``api GET /health``: who was asked what, for the start of a failure message.
 
@@ -110,7 +111,9 @@ def expect_metrics(response: httpx.Response) -> Samples:
             for sample in family.samples:
                 samples.setdefault(sample.name, []).append((sample.labels, sample.value))
     except ValueError as exc:
-        raise ProbeFailure(f"{describe(response)} is not valid Prometheus text: {excerpt(str(exc))}") from None
+        raise ProbeFailure(
+            f"{describe(response)} is not valid Prometheus text: {excerpt(str(exc))}"
+        ) from None
     return samples
 
 

@@ -98,7 +98,9 @@ def push_registry(
     shown = safe_url(settings.url)
     started = time.monotonic()
     try:
-        too_long = [name for name, value in [("job", job), *grouping_key.items()] if len(value) > MAX_GROUPING_VALUE]
+        too_long = [
+            name for name, value in [("job", job), *grouping_key.items()] if len(value) > MAX_GROUPING_VALUE
+        ]
         if too_long:
             return PushResult(
                 False, shown, 0, 0.0, f"grouping key {too_long[0]} is over {MAX_GROUPING_VALUE} characters"
@@ -126,7 +128,9 @@ def _push(registry: CollectorRegistry, settings: PushgatewaySettings, url: str, 
                 break
             attempts += 1
             try:
-                request = client.build_request("PUT", url, content=body, timeout=min(settings.timeout, remaining))
+                request = client.build_request(
+                    "PUT", url, content=body, timeout=min(settings.timeout, remaining)
+                )
                 response = client.send(request, stream=True)
                 try:
                     if response.is_success:
@@ -143,5 +147,9 @@ def _push(registry: CollectorRegistry, settings: PushgatewaySettings, url: str, 
             time.sleep(min(0.2 * attempts, max(0.0, deadline - time.monotonic())))
     elapsed = time.monotonic() - started
     return PushResult(
-        False, shown, attempts, elapsed, f"{redact.scrub(error)} (after {attempts} attempt(s), {elapsed:.1f} s)"
+        False,
+        shown,
+        attempts,
+        elapsed,
+        f"{redact.scrub(error)} (after {attempts} attempt(s), {elapsed:.1f} s)",
     )

@@ -16,6 +16,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+#: An injected delay longer than this is a typo (1e308 ms would make every request fail).
+MAX_LATENCY_MS = 3_600_000.0
+MAX_NAMES = 100
+MAX_NAME_LENGTH = 200
+
 COMMON_FIELDS = frozenset({"latency_ms", "latency_jitter_ms", "error_rate", "status", "hang", "malformed"})
 """Fault fields every service accepts; each service adds its own (see ``FaultState``)."""
 
@@ -57,39 +62,52 @@ class Faults:
     stream_cut: bool = False
 
 
-def _number(field: str, value: object, low: float, high: float = math.inf) -> float:
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:60] + "..."
+
+
+def _number(field: str, value: object, low: float, high: float) -> float:
     # bool is an int subclass: `{"latency_ms": true}` is a mistake, not 1 ms.
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise FaultError(f"fault field {field!r} must be a number, got {value!r}", field)
+        raise FaultError(f"fault field {field!r} must be a number, got {_shown(value)}", field)
     if not low <= value <= high:
-        bounds = f"between {low:g} and {high:g}" if math.isfinite(high) else f">= {low:g}"
-        raise FaultError(f"fault field {field!r} must be {bounds}, got {value!r}", field)
+        raise FaultError(
+            f"fault field {field!r} must be between {low:g} and {high:g}, got {_shown(value)}", field
+        )
     return float(value)
 
 
 def _integer(field: str, value: object, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise FaultError(f"fault field {field!r} must be an integer, got {value!r}", field)
+        raise FaultError(f"fault field {field!r} must be an integer, got {_shown(value)}", field)
     if not low <= value <= high:
-        raise FaultError(f"fault field {field!r} must be between {low} and {high}, got {value!r}", field)
+        raise FaultError(
+            f"fault field {field!r} must be between {low} and {high}, got {_shown(value)}", field
+        )
     return value
 
 
 def _flag(field: str, value: object) -> bool:
     if not isinstance(value, bool):
-        raise FaultError(f"fault field {field!r} must be true or false, got {value!r}", field)
+        raise FaultError(f"fault field {field!r} must be true or false, got {_shown(value)}", field)
     return value
 
 
 def _names(field: str, value: object) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        raise FaultError(f"fault field {field!r} must be a list of model names, got {value!r}", field)
+        raise FaultError(f"fault field {field!r} must be a list of model names, got {_shown(value)}", field)
+    if len(value) > MAX_NAMES or any(not 0 < len(item) <= MAX_NAME_LENGTH for item in value):
+        raise FaultError(
+            f"fault field {field!r} takes at most {MAX_NAMES} names of 1 to {MAX_NAME_LENGTH} characters",
+            field,
+        )
     return tuple(value)
 
 
 _VALIDATORS: dict[str, Callable[[str, object], Any]] = {
-    "latency_ms": lambda f, v: _number(f, v, 0.0),
-    "latency_jitter_ms": lambda f, v: _number(f, v, 0.0),
+    "latency_ms": lambda f, v: _number(f, v, 0.0, MAX_LATENCY_MS),
+    "latency_jitter_ms": lambda f, v: _number(f, v, 0.0, MAX_LATENCY_MS),
     "error_rate": lambda f, v: _number(f, v, 0.0, 1.0),
     # Injected errors are failures: informational or success codes would hide the fault.
     "status": lambda f, v: _integer(f, v, 400, 599),
@@ -115,7 +133,7 @@ def validate_update(body: object, fields: frozenset[str]) -> dict[str, Any]:
     for field, value in body.items():
         if field not in fields:
             accepted = ", ".join(sorted(fields))
-            raise FaultError(f"unknown fault field {field!r}; accepted: {accepted}", field)
+            raise FaultError(f"unknown fault field {_shown(field)}; accepted: {accepted}", field)
         update[field] = _VALIDATORS[field](field, value)
     return update
 
