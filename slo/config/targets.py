@@ -15,8 +15,8 @@ from slo.config.fields import Duration, StrictModel, Url
 __all__ = ["Check", "Environment", "Target", "check_header_values"]
 
 #: RFC 9110 field names are tokens; values visible ASCII, spaces and tabs.
-_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
-_HEADER_VALUE = re.compile(r"^[\t\x20-\x7e]*$")
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_HEADER_VALUE = re.compile(r"[\t\x20-\x7e]*")
 
 
 def check_header_values(value: object) -> None:
@@ -24,10 +24,10 @@ def check_header_values(value: object) -> None:
     (it is usually a secret)."""
     items = value.items() if isinstance(value, dict) else [("", value)]
     for name, secret in items:
-        if name and not _HEADER_NAME.match(str(name)):
+        if name and not _HEADER_NAME.fullmatch(str(name)):
             raise ValueError(f"header name {str(name)[:40]!r} is not a valid HTTP header name")
         text = secret.get_secret_value() if isinstance(secret, SecretStr) else secret
-        if isinstance(text, str) and not _HEADER_VALUE.match(text):
+        if isinstance(text, str) and not _HEADER_VALUE.fullmatch(text):
             where = f"header {name}" if name else "value"
             problem = "a line break" if ("\n" in text or "\r" in text) else "a non-ASCII or control character"
             raise ValueError(f"{where} contains {problem} and cannot be sent (the value is not shown)")
