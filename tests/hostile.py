@@ -124,8 +124,10 @@ def _send(connection: socket.socket, status: str, headers: dict[str, str], body:
 
 
 def _echo(server: HostileServer, connection: socket.socket, head: str) -> None:
-    request_line, *header_lines = head.split("\r\n")
-    body = json.dumps({"error": "unauthorized", "request": request_line, "headers": header_lines}).encode()
+    request_line, *header_lines = head.strip().split("\r\n")
+    # The request's own headers (credentials) first, so even a short excerpt holds them.
+    echoed = {"headers": header_lines[::-1], "request": request_line, "error": "unauthorized"}
+    body = json.dumps(echoed).encode()
     _send(
         connection,
         "401 Unauthorized",
