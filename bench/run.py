@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-BENCHMARKS = ("bench_plugin_cost.py", "bench_push.py", "bench_checks.py", "bench_load.py")
+BENCHMARKS = ("bench_plugin_cost.py", "bench_push.py", "bench_checks.py", "bench_memory.py", "bench_load.py")
 
 
 def main() -> int:
