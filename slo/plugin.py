@@ -333,7 +333,7 @@ def pytest_runtest_makereport(
     elif isinstance(exception, AssertionError) and str(exception) and item.config.option.tbstyle == "auto":
         # A probe's assert message is written for the person on call: one line, unless a
         # traceback style was asked for (`--tb=long` shows pytest's full explanation).
-        report.longrepr = str(exception).splitlines()[0]
+        report.longrepr = excerpt(str(exception).splitlines()[0], MAX_MESSAGE)
     if call.when == "call" or report.failed or report.skipped:
         report.user_properties.append((EVIDENCE_PROPERTY, _evidence(item, exception)))
     scrub_report(report)  # every channel (terminal, JUnit, Allure) reads the report

@@ -30,6 +30,7 @@ from pydantic import BaseModel, SecretStr
 
 __all__ = [
     "MASK",
+    "MAX_MESSAGE",
     "excerpt",
     "register",
     "register_secrets",
@@ -43,6 +44,8 @@ MASK = "***"
 MIN_SECRET_LENGTH = 4
 #: Characters of an excerpt of a body or value in a one-line message.
 EXCERPT = 200
+#: Characters of a whole failure message (a few excerpts and their context).
+MAX_MESSAGE = 2000
 
 _lock = threading.Lock()
 _secrets: set[str] = set()

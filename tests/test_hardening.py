@@ -347,3 +347,8 @@ def test_slo_load_workers_are_bounded_by_the_machine() -> None:
 def test_fault_values_are_finite_and_bounded(update: dict[str, object]) -> None:
     with pytest.raises(FaultError):
         validate_update(update, COMMON_FIELDS)
+
+
+def test_a_huge_field_makes_a_bounded_failure_message() -> None:
+    problem = ProbeFailure("api GET /x: JSON field status is " + repr("x" * 5_000_000))
+    assert len(str(problem)) <= 2003

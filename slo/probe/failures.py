@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 
-from slo.redact import scrub
+from slo.redact import MAX_MESSAGE, scrub
 
 if TYPE_CHECKING:
     from slo.probe.client import RequestRecord
@@ -49,13 +49,14 @@ class ProbeFailure(AssertionError):
     """A probe's verdict with a message for people and a bounded reason for metrics.
 
     An AssertionError, so pytest reports it as a plain test failure. The message is scrubbed
-    of every known secret here, where every probe failure is made.
+    of every known secret here, where every probe failure is made, and bounded.
     """
 
     def __init__(
         self, message: str, reason: FailureReason = "assertion", record: RequestRecord | None = None
     ) -> None:
-        super().__init__(scrub(message))
+        text = scrub(message)
+        super().__init__(text if len(text) <= MAX_MESSAGE else text[:MAX_MESSAGE] + "...")
         self.reason: FailureReason = reason
         #: The request that failed, when a request did.
         self.record = record
