@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from slo.probe.failures import ProbeFailure, classify_status, error_message
     from slo.probe.logs import LogChecks
     from slo.probe.params import parametrize_probes, probe_param
+    from slo.probe.sse import EventLines
     from slo.redact import safe_url
     from slo.report.push import PushResult, push_registry
     from slo.report.readings import PreviousReading, previous_reading, record_reading, report_note
@@ -58,6 +59,7 @@ _EXPORTS = {
     "slo.probe.failures": ("ProbeFailure", "classify_status", "error_message"),
     "slo.probe.logs": ("LogChecks",),
     "slo.probe.params": ("parametrize_probes", "probe_param"),
+    "slo.probe.sse": ("EventLines",),
     "slo.redact": ("safe_url",),
     "slo.report.push": ("PushResult", "push_registry"),
     "slo.report.readings": ("PreviousReading", "previous_reading", "record_reading", "report_note"),
@@ -73,6 +75,7 @@ __all__ = [
     "CheckFetcher",
     "Config",
     "ConfigError",
+    "EventLines",
     "LogChecks",
     "Phases",
     "PreviousReading",

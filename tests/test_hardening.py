@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import subprocess
 import sys
 import time
@@ -147,8 +148,22 @@ def test_an_overlong_grouping_key_is_a_failed_push_not_an_exception() -> None:
     settings = PushgatewaySettings(url="http://127.0.0.1:9")
     result = push_registry(CollectorRegistry(), settings, "j", {"instance": "x" * 70_000})
     assert not result.ok and "over 1024 characters" in result.error
-    with pytest.raises(ValueError, match=r"^--slo-instance / SLO_INSTANCE: "):
+    with pytest.raises(ValueError, match="at most 1024 characters"):
         settings.with_overrides(instance="x" * 70_000)
+
+
+def test_an_overlong_instance_is_one_line_at_start_up() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "slo", "load"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO_ROOT,
+        env={**os.environ, "SLO_INSTANCE": "x" * 70_000, "PUSHGATEWAY_URL": "http://127.0.0.1:9"},
+    )
+    assert done.returncode == 4
+    assert "SLO_INSTANCE" in done.stderr and "at most 1024 characters" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
 
 
 # --- memory is bounded by configuration, not by the target --------------------------------

@@ -8,6 +8,7 @@ config file, which beats the built-in defaults.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Sequence
