@@ -17,7 +17,6 @@ import httpx
 __all__ = ["ACCEPT_ENCODING", "BodyTooLarge", "UnsupportedEncoding", "iter_body", "read_body"]
 
 ACCEPT_ENCODING = "gzip, deflate"
-RAW_CHUNK = 64 * 1024
 
 
 class BodyTooLarge(Exception):
@@ -66,7 +65,7 @@ class _Inflater:
 
 
 def iter_body(response: httpx.Response, cap: int) -> Iterator[bytes]:
-    """The decoded body in pieces of at most 64 KiB raw each; over `cap` bytes (raw or
+    """The decoded body in pieces of one network read each; over `cap` bytes (raw or
     decoded) raises :class:`BodyTooLarge` before the excess is held in memory."""
     encodings = [
         e.strip().lower() for e in response.headers.get("content-encoding", "").split(",") if e.strip()
@@ -76,7 +75,9 @@ def iter_body(response: httpx.Response, cap: int) -> Iterator[bytes]:
         raise UnsupportedEncoding(f"unsupported Content-Encoding {', '.join(encodings)[:40]!r}")
     inflater = _Inflater(encodings[0]) if encodings else None
     raw = decoded = 0
-    for chunk in response.iter_raw(RAW_CHUNK):
+    # As the network delivers it (httpcore reads at most 64 KiB at a time): a chunk size
+    # here would hold back a stream's small events until 64 KiB had gathered.
+    for chunk in response.iter_raw():
         raw += len(chunk)
         if raw > cap:
             raise BodyTooLarge(cap)
