@@ -368,3 +368,10 @@ def test_fault_values_are_finite_and_bounded(update: dict[str, object]) -> None:
 def test_a_huge_field_makes_a_bounded_failure_message() -> None:
     problem = ProbeFailure("api GET /x: JSON field status is " + repr("x" * 5_000_000))
     assert len(str(problem)) <= 2003
+
+
+def test_the_cap_is_named_whatever_chunk_crosses_it(hostile: HostileServer) -> None:
+    for cap in (1024, 100_000, 5_000_000):
+        with ProbeClient("api", Target(url=hostile.url, timeout=20.0, max_response_bytes=cap)) as client:
+            problem, _ = failure(client, "/inflating")
+        assert f"over the {cap if cap < 1048576 else cap / 1048576:g}" in str(problem)

@@ -42,7 +42,8 @@ class _Inflater:
         self._first = True
 
     def feed(self, data: bytes, limit: int) -> Iterator[bytes]:
-        """Inflate `data`, yielding pieces; more than `limit` bytes in total raises BodyTooLarge."""
+        """Inflate `data`, yielding pieces, and stop once more than `limit` bytes came out
+        (the caller, which knows the cap, says so)."""
         produced = 0
         while data:
             try:
@@ -56,11 +57,9 @@ class _Inflater:
                 continue
             self._first = False
             produced += len(piece)
-            if produced > limit:
-                raise BodyTooLarge(limit)
             yield piece
             data = self._zlib.unconsumed_tail
-            if self._zlib.eof:
+            if self._zlib.eof or produced > limit:
                 return
 
 
