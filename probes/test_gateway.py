@@ -283,7 +283,9 @@ def test_streaming_time_to_first_token(http, slo_config, request):
                 client.read(response)
                 expect_status(response)
             cap = client.target.max_response_bytes
-            lines = EventLines(response, first_token_deadline=settings.first_token_budget, cap=cap, started=started)
+            lines = EventLines(
+                response, first_token_deadline=settings.first_token_budget, cap=cap, started=started
+            )
             read_stream(lines, started, read)
     except ProbeFailure as failure:
         if not read.reading or failure.reason == "timeout":

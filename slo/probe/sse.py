@@ -104,7 +104,7 @@ class EventLines:
             waited = f"the first content token ({format_ms(self._first_token_deadline)} first-token deadline)"
         else:
             waited = "the end of the stream (the exchange's deadline)"
+        what = describe(self._response)
         return ProbeFailure(
-            f"{describe(self._response)} stream timed out after {elapsed} waiting for {waited}: {self.seen()}",
-            "timeout",
+            f"{what} stream timed out after {elapsed} waiting for {waited}: {self.seen()}", "timeout"
         )
