@@ -275,17 +275,17 @@ def test_streaming_time_to_first_token(http, slo_config, request):
     started = time.perf_counter()
     read = StreamRead()
     try:
-        # The first-token budget is also its deadline (past it the verdict is known); the
-        # whole stream gets the completion budget.
-        deadline = max(settings.completion_budget, settings.first_token_budget)
+        # Deadlines a target timeout past the budgets: a late stream is still measured (how
+        # late), one of keep-alives or empty deltas ends as a timeout.
+        grace = client.target.timeout
+        deadline = max(settings.completion_budget, settings.first_token_budget) + grace
         with client.stream("POST", "/v1/chat/completions", json=body, deadline=deadline) as response:
             if response.status_code != 200:
                 client.read(response)
                 expect_status(response)
             cap = client.target.max_response_bytes
-            lines = EventLines(
-                response, first_token_deadline=settings.first_token_budget, cap=cap, started=started
-            )
+            first_token_deadline = settings.first_token_budget + grace
+            lines = EventLines(response, first_token_deadline=first_token_deadline, cap=cap, started=started)
             read_stream(lines, started, read)
     except ProbeFailure as failure:
         if not read.reading or failure.reason == "timeout":

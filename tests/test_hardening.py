@@ -32,6 +32,9 @@ from slo.probe.sse import EventLines
 from slo.report.push import push_registry
 from slo.report.state import ProbeState, StateFile
 from tests.hostile import HostileServer
+from tests.probe_project import make_probe_project, run_probes
+
+pytest_plugins = ["pytester"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 #: A failure arriving this long after its deadline means the deadline did not hold.
@@ -379,3 +382,29 @@ def test_the_cap_is_named_whatever_chunk_crosses_it(hostile: HostileServer) -> N
         with ProbeClient("api", Target(url=hostile.url, timeout=20.0, max_response_bytes=cap)) as client:
             problem, _ = failure(client, "/inflating")
         assert f"over the {cap if cap < 1048576 else cap / 1048576:g}" in str(problem)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("behaviour", ["/keepalive-stream", "/empty-delta-stream"])
+def test_the_streaming_probe_ends_on_a_stream_without_content(
+    pytester: pytest.Pytester, behaviour: str
+) -> None:
+    with HostileServer(default=behaviour) as gateway:
+        make_probe_project(
+            pytester,
+            None,
+            timeout="1s",
+            environments={"local": {"targets": {"gateway": {"url": gateway.url}}}},
+            probes={"gateway": {"first_token_budget": "1s", "completion_budget": "2s"}},
+        )
+        started = time.monotonic()
+        result = run_probes(
+            pytester, "probes/test_gateway.py::test_streaming_time_to_first_token", subprocess=True
+        )
+    elapsed = time.monotonic() - started
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        ["*stream timed out after * waiting for the first content token (2000 ms*: saw *"]
+    )
+    # First-token deadline: budget (1 s) + target timeout (1 s); the rest is pytest starting.
+    assert elapsed < 2.0 + 30
