@@ -24,9 +24,9 @@ from pathlib import Path
 import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
+sys.path.insert(0, str(REPO_ROOT / "tests"))
 
-from tests.hostile import HostileServer  # noqa: E402
+from hostile import HostileServer  # noqa: E402
 
 SCENARIOS = {"normal": "/echo", "oversized": "/oversized", "inflating": "/inflating", "endless": "/endless"}
 INI = "[pytest]\naddopts = -p no:locust -p no:cacheprovider\n"

@@ -18,6 +18,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hostile import HostileServer
+from probe_project import make_probe_project, run_probes
 from prometheus_client import CollectorRegistry, Gauge
 
 from slo import redact
@@ -31,10 +33,6 @@ from slo.probe.failures import ProbeFailure
 from slo.probe.sse import EventLines
 from slo.report.push import push_registry
 from slo.report.state import ProbeState, StateFile
-from tests.hostile import HostileServer
-from tests.probe_project import make_probe_project, run_probes
-
-pytest_plugins = ["pytester"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 #: A failure arriving this long after its deadline means the deadline did not hold.
@@ -92,7 +90,18 @@ def test_a_nested_deadline_only_shortens(hostile: HostileServer) -> None:
     client = ProbeClient("api", Target(url=hostile.url, timeout=0.5))
     with exchange_deadline(30):
         problem, elapsed = failure(client, "/trickle-body")
-    assert problem.reason == "timeout" and elapsed < 0.5 + MARGIN
+    assert problem.reason == "timeout"
+    assert elapsed < 0.5 + MARGIN
+
+
+def read_stream(client: ProbeClient, path: str, *, deadline: float, first_token_deadline: float) -> None:
+    """Read a stream to its end; a deadline of 0 for the first token means "it came"."""
+    with client.stream("POST", path, deadline=deadline) as response:
+        lines = EventLines(response, first_token_deadline=first_token_deadline, cap=1 << 20)
+        if not first_token_deadline:
+            lines.token_arrived()
+        for _ in lines:
+            pass
 
 
 @pytest.mark.parametrize(
@@ -107,9 +116,8 @@ def test_streams_without_content_end_at_the_first_token_deadline(
 ) -> None:
     client = ProbeClient("gateway", Target(url=hostile.url, timeout=30.0))
     started = time.monotonic()
-    with client, pytest.raises(ProbeFailure) as raised, client.stream("POST", path, deadline=30) as response:
-        for _ in EventLines(response, first_token_deadline=1.0, cap=1 << 20):
-            pass
+    with client, pytest.raises(ProbeFailure) as raised:
+        read_stream(client, path, deadline=30, first_token_deadline=1.0)
     elapsed = time.monotonic() - started
     message = str(raised.value)
     assert raised.value.reason == "timeout"
@@ -121,15 +129,9 @@ def test_streams_without_content_end_at_the_first_token_deadline(
 def test_a_stream_is_bounded_by_its_total_deadline_too(hostile: HostileServer) -> None:
     client = ProbeClient("gateway", Target(url=hostile.url, timeout=30.0))
     started = time.monotonic()
-    with (
-        client,
-        pytest.raises(ProbeFailure) as raised,
-        client.stream("POST", "/keepalive-stream", deadline=1.0) as response,
-    ):
-        lines = EventLines(response, first_token_deadline=30.0, cap=1 << 20)
-        lines.token_arrived()  # as if it had: the exchange's deadline still ends the stream
-        for _ in lines:
-            pass
+    with client, pytest.raises(ProbeFailure) as raised:
+        # As if the first token had come: the exchange's deadline still ends the stream.
+        read_stream(client, "/keepalive-stream", deadline=1.0, first_token_deadline=0)
     assert raised.value.reason == "timeout"
     assert time.monotonic() - started < 1.0 + MARGIN
 
@@ -148,14 +150,16 @@ def test_a_push_to_a_trickling_pushgateway_ends_at_its_deadline(tmp_path: Path) 
                 registry, settings.with_overrides(url=pushgateway.url), "j", {"instance": "i"}
             )
         held = time.monotonic() - started
-    assert not result.ok and "timed out" in result.error
+    assert not result.ok
+    assert "timed out" in result.error
     assert held < 2.0 + MARGIN  # the state lock was not held past the push deadline
 
 
 def test_an_overlong_grouping_key_is_a_failed_push_not_an_exception() -> None:
     settings = PushgatewaySettings(url="http://127.0.0.1:9")
     result = push_registry(CollectorRegistry(), settings, "j", {"instance": "x" * 70_000})
-    assert not result.ok and "over 1024 characters" in result.error
+    assert not result.ok
+    assert "over 1024 characters" in result.error
     with pytest.raises(ValueError, match="at most 1024 characters"):
         settings.with_overrides(instance="x" * 70_000)
 
@@ -170,7 +174,8 @@ def test_an_overlong_instance_is_one_line_at_start_up() -> None:
         env={**os.environ, "SLO_INSTANCE": "x" * 70_000, "PUSHGATEWAY_URL": "http://127.0.0.1:9"},
     )
     assert done.returncode == 4
-    assert "SLO_INSTANCE" in done.stderr and "at most 1024 characters" in done.stderr
+    assert "SLO_INSTANCE" in done.stderr
+    assert "at most 1024 characters" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
 
 
@@ -234,7 +239,9 @@ def test_an_echoing_target_never_gets_a_secret_into_a_message(hostile: HostileSe
         response = client.get(f"/echo?key={QUERY}")
     # The target did echo them (httpx sends the URL's credentials instead of the token).
     basic = base64.b64encode(f"user:{PASSWORD}".encode()).decode()
-    assert HEADER in response.text and basic in response.text and QUERY in response.text
+    assert HEADER in response.text
+    assert basic in response.text
+    assert QUERY in response.text
     with pytest.raises(ProbeFailure) as raised:
         expect_status(response)
     message = str(raised.value)
@@ -305,7 +312,8 @@ def test_hostile_config_files_are_one_line_in_bounded_time(
     started = time.monotonic()
     with pytest.raises(ConfigError) as raised:
         load_config(_write(tmp_path, content), "local", {})
-    assert message in str(raised.value) and "\n" not in str(raised.value)
+    assert message in str(raised.value)
+    assert "\n" not in str(raised.value)
     assert time.monotonic() - started < 5
 
 
@@ -325,7 +333,8 @@ def test_a_state_file_of_any_content_is_set_aside_once(tmp_path: Path, content: 
     state = StateFile(path)
     with state.locked({"job": "j"}) as group:
         group.probes["p"] = ProbeState(runs=1, last_run=time.time())
-    assert state.warning is not None and "counters restart from zero" in state.warning
+    assert state.warning is not None
+    assert "counters restart from zero" in state.warning
     assert len(list(tmp_path.glob("state.json.corrupt-*"))) == 1
     again = StateFile(path)
     with again.locked({"job": "j"}) as group:
@@ -348,7 +357,8 @@ def test_a_load_summary_without_its_thresholds_fails_the_gate(
     path = tmp_path / "summary.json"
     path.write_text(json.dumps(summary), encoding="utf-8")
     [condition] = gate.load_conditions(path)
-    assert not condition.passed and problem in condition.evidence
+    assert not condition.passed
+    assert problem in condition.evidence
 
 
 def test_slo_load_workers_are_bounded_by_the_machine() -> None:
@@ -360,7 +370,8 @@ def test_slo_load_workers_are_bounded_by_the_machine() -> None:
         cwd=REPO_ROOT,
     )
     assert done.returncode == 4
-    assert "more than this machine's" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert "more than this machine's" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
 
 
 @pytest.mark.parametrize(

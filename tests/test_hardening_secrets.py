@@ -20,12 +20,10 @@ from urllib.parse import quote
 import httpx
 import pytest
 import yaml
+from hostile import HostileServer
+from probe_project import make_probe_project
 
 from slo.dev.daemons import Pushgateway
-from tests.hostile import HostileServer
-from tests.probe_project import make_probe_project
-
-pytest_plugins = ["pytester"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SECRETS = {
