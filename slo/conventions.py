@@ -17,6 +17,7 @@ __all__ = [
     "LOAD_REPORTS",
     "MAX_RESPONSE_BYTES",
     "PROBE_JUNIT",
+    "RUN_DEADLINE",
     "USAGE_ERROR",
 ]
 
@@ -40,3 +41,7 @@ EVIDENCE_PROPERTY = "slo_evidence"
 #: Default cap of one response body, raw or decompressed (a target's `max_response_bytes`):
 #: far above any health, metrics or completion response, small enough for 256 concurrent checks.
 MAX_RESPONSE_BYTES = 16 * 1024 * 1024
+#: How long a probe run's requests may take in all: under the shipped systemd unit's
+#: `TimeoutStartSec=4min` and the CronJob's `activeDeadlineSeconds: 240`, with room for the
+#: push deadline and the state lock, so no timer ever kills a run before it is recorded.
+RUN_DEADLINE = "200s"

@@ -87,6 +87,10 @@ OPTIONS: dict[str, Option] = {
         Option("instance", "runner name in the grouping key (default: the host name)",
                flag="--slo-instance", env="SLO_INSTANCE", ini="slo_instance",
                config_key="pushgateway.instance"),
+        Option("run_deadline", "wall time for a probe run's requests; the ones still waiting then fail "
+               "as timeouts, and the results are still saved and pushed (`off`: no limit)",
+               flag="--slo-run-deadline", env="SLO_RUN_DEADLINE", ini="slo_run_deadline",
+               default=conventions.RUN_DEADLINE),
         Option("prometheus", "Prometheus base URL", cli_flag="--prometheus", env="PROMETHEUS_URL"),
         Option("job", "job in the grouping key",
                flag="--slo-job", env="SLO_JOB", ini="slo_job", config_key="pushgateway.job",
@@ -253,6 +257,8 @@ class RunOptions:
     push: PushgatewaySettings
     push_enabled: bool
     state_file: Path
+    #: Seconds the run's requests may take in all, or None for no limit.
+    run_deadline: float | None
     #: The source of each option, for the report header.
     sources: Mapping[str, str]
 
@@ -276,8 +282,23 @@ class RunOptions:
             push=push,
             push_enabled=bool(push.url) and not values["no_push"].value,
             state_file=Path(state).expanduser(),
+            run_deadline=_run_deadline(values["run_deadline"]),
             sources={name: r.source for name, r in values.items()},
         )
+
+
+def _run_deadline(resolved: Resolved) -> float | None:
+    from slo.units import parse_duration
+
+    if str(resolved.value).strip().lower() == "off":
+        return None
+    try:
+        seconds = parse_duration(resolved.value)
+    except ValueError as exc:
+        raise ValueError(f"{resolved.source}: {exc}") from None
+    if seconds <= 0:
+        raise ValueError(f"{resolved.source}: the run deadline must be positive (or off)")
+    return seconds
 
 
 def _override(settings: PushgatewaySettings, field_name: str, resolved: Resolved) -> PushgatewaySettings:

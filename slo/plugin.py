@@ -165,6 +165,11 @@ def _load_config(config: pytest.Config) -> Config:
         raise _ConfigUnavailable(str(exc)) from None
     config.stash[_CONFIG_KEY] = loaded
     config.stash[_OPTIONS_KEY] = options
+    from slo.probe.deadline import set_run_deadline
+
+    # In every process that runs probes, xdist workers included; saving and pushing are not
+    # bound by it (they have their own deadlines).
+    set_run_deadline(options.run_deadline)
     return loaded
 
 
@@ -186,7 +191,12 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
         f"slo: config {options.config_path} ({sources['config']}), "
         f"environment {options.env_name} ({sources['env']})",
         f"slo: pushgateway {push}, state file {options.state_file}",
+        f"slo: run deadline {_seconds(options.run_deadline)} ({sources['run_deadline']})",
     ]
+
+
+def _seconds(value: float | None) -> str:
+    return "off" if value is None else f"{value:g}s"
 
 
 # --- which tests are probes -------------------------------------------------------------------

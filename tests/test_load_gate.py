@@ -189,8 +189,9 @@ def test_2010_ms_fails_on_the_exact_p95_where_locust_says_2000(tmp_path: Path, s
     assert total["requests"] >= 59
     assert 2000 < total["p95_lower_ms"] <= total["p95_ms"], total
     assert total["p95_ms"] >= 2010
-    # Locust rounds to 100 ms steps: 2000 unless the client added over 40 ms to the slowest.
-    assert total["locust"]["p95_ms"] in (2000, 2100)
+    # Locust rounds to 100 ms steps: 2000 here unless a busy machine delayed the client.
+    assert total["locust"]["p95_ms"] >= 2000
+    assert total["locust"]["p95_ms"] % 100 == 0
     assert outcome.threshold("total p95")["verdict"] == "fail"
 
 

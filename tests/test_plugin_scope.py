@@ -8,12 +8,14 @@ import fnmatch
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from hostile import HostileServer
 
 from slo.dev.daemons import Pushgateway
 
@@ -245,3 +247,46 @@ def test_load_conftest_works_without_the_plugin() -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "test_threshold[total p95]" in result.stdout
+
+
+# --- the run deadline ---------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_the_run_deadline_fails_what_still_waits_and_the_run_is_still_pushed(
+    pytester: pytest.Pytester, pushgateway: Pushgateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with HostileServer() as target:
+        pytester.makefile(
+            ".yaml",
+            monitoring=CONFIG.replace('"http://127.0.0.1:9", timeout: 1s', f'"{target.url}", timeout: 60s'),
+        )
+        pytester.mkpydir("probes")
+        (pytester.path / "probes" / "test_probes.py").write_text(
+            "def test_hangs(http):\n    http('api').get('/trickle-headers')\n\n"
+            "def test_after_it(http):\n    http('api').get('/slow')\n"
+        )
+        monkeypatch.setenv("TEST_PUSHGATEWAY", pushgateway.url)
+        started = time.monotonic()
+        result = run(pytester, "probes", "--slo-run-deadline", "2s")
+        elapsed = time.monotonic() - started
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(["slo: run deadline 2s (--slo-run-deadline)", "*the run deadline*"])
+    # A bound against the 60 s target timeout (which would hold each probe), not a speed goal.
+    assert elapsed < 45
+    reasons = {
+        metric["labels"]["probe"]: metric["labels"]["reason"]
+        for group in pushed_groups(pushgateway)
+        for metric in group.get("synthetic_probe_last_failure_timestamp_seconds", {"metrics": []})["metrics"]  # type: ignore[attr-defined]
+    }
+    assert reasons == {
+        "probes/test_probes.py::test_hangs": "timeout",
+        "probes/test_probes.py::test_after_it": "timeout",
+    }
+
+
+def test_a_bad_run_deadline_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    probe_project(pytester, "def test_nothing(slo_config):\n    pass\n")
+    result = run(pytester, "probes", "--slo-run-deadline", "soon")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: --slo-run-deadline: invalid duration 'soon'*"])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import http.server
 import json
 import os
+import re
 import socket
 import threading
 import time
@@ -258,12 +259,14 @@ def hung_server() -> Iterator[str]:
 
 @pytest.mark.slow
 def test_hung_pushgateway_ends_within_the_push_deadline(project: pytest.Pytester, hung_server: str) -> None:
-    started = time.monotonic()
     result = run(project, "--pushgateway", hung_server)
-    elapsed = time.monotonic() - started
-    result.stdout.fnmatch_lines(["*WARNING: push to*failed: timed out*"])
-    # A bound against hanging (the client library would wait 30 s per attempt), not a speed goal.
-    assert elapsed < 25
+    line = next(line for line in result.stdout.lines if "WARNING: push to" in line)
+    assert "failed: timed out" in line
+    # The push's own time, as it reports it: the whole process would also count pytest's
+    # start-up, which a busy machine stretches. A bound against hanging (the client library
+    # would wait 30 s per attempt), with room over the 3 s deadline.
+    spent = float(re.search(r"attempt\(s\), ([\d.]+) s\)", line).group(1))  # type: ignore[union-attr]
+    assert spent < 6
 
 
 class _Unauthorized(http.server.BaseHTTPRequestHandler):

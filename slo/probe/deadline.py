@@ -31,6 +31,8 @@ _deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar(
 )
 #: time.monotonic() at which the whole run must stop waiting on targets; None: no run limit.
 _run_deadline: list[float | None] = [None]
+#: False inside the push: recording the run is what the run deadline leaves time for.
+_run_bound: contextvars.ContextVar[bool] = contextvars.ContextVar("slo_run_bound", default=True)
 
 
 def set_run_deadline(seconds: float | None) -> None:
@@ -47,7 +49,7 @@ def run_deadline_passed() -> bool:
 
 
 def _effective() -> float | None:
-    own, run = _deadline.get(), _run_deadline[0]
+    own, run = _deadline.get(), _run_deadline[0] if _run_bound.get() else None
     if own is None or run is None:
         return own if run is None else run
     return min(own, run)
@@ -60,18 +62,21 @@ def remaining() -> float | None:
 
 
 @contextmanager
-def exchange_deadline(seconds: float) -> Iterator[None]:
+def exchange_deadline(seconds: float, *, within_run: bool = True) -> Iterator[None]:
     """Every socket operation inside the block ends within `seconds` from now.
 
     Nested blocks can only shorten the deadline (a stream's first-token deadline inside its
-    total deadline), never extend it.
+    total deadline), never extend it. ``within_run=False`` (the push) is bound by `seconds`
+    only, not by the run deadline: the results must still be recorded after it.
     """
     at = time.monotonic() + seconds
     outer = _deadline.get()
     token = _deadline.set(at if outer is None else min(at, outer))
+    bound = _run_bound.set(_run_bound.get() and within_run)
     try:
         yield
     finally:
+        _run_bound.reset(bound)
         _deadline.reset(token)
 
 

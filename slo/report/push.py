@@ -105,7 +105,7 @@ def push_registry(
             return PushResult(
                 False, shown, 0, 0.0, f"grouping key {too_long[0]} is over {MAX_GROUPING_VALUE} characters"
             )
-        with exchange_deadline(settings.deadline):
+        with exchange_deadline(settings.deadline, within_run=False):
             return _push(registry, settings, group_url(settings.url, job, grouping_key), started)
     except Exception as exc:  # documented never to raise: a push must not change the verdict
         elapsed = time.monotonic() - started
