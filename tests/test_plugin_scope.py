@@ -277,7 +277,7 @@ def test_the_run_deadline_fails_what_still_waits_and_the_run_is_still_pushed(
     reasons = {
         metric["labels"]["probe"]: metric["labels"]["reason"]
         for group in pushed_groups(pushgateway)
-        for metric in group.get("synthetic_probe_last_failure_timestamp_seconds", {"metrics": []})["metrics"]  # type: ignore[attr-defined]
+        for metric in group.get("synthetic_probe_last_failure_timestamp_seconds", {"metrics": []})["metrics"]
     }
     assert reasons == {
         "probes/test_probes.py::test_hangs": "timeout",
