@@ -27,8 +27,9 @@ environments:
       api: {url: "http://127.0.0.1:9", timeout: 1s}
 pushgateway:
   url: ${TEST_PUSHGATEWAY:-}
-  timeout: 1s
-  deadline: 2s
+  # Generous: these tests are about what is pushed, on a machine that may be busy.
+  timeout: 5s
+  deadline: 20s
 """
 
 

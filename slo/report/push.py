@@ -146,6 +146,8 @@ def _push(registry: CollectorRegistry, settings: PushgatewaySettings, url: str, 
                     break  # an untrusted certificate or an unknown host does not heal in seconds
             time.sleep(min(0.2 * attempts, max(0.0, deadline - time.monotonic())))
     elapsed = time.monotonic() - started
+    if not attempts:  # the deadline passed while the body and the client were being made
+        error = f"no attempt before the {settings.deadline:g} s deadline (pushgateway.deadline)"
     return PushResult(
         False,
         shown,
