@@ -157,5 +157,26 @@ def scrub_report(report: Any) -> None:
             report.longrepr = scrub(text)
     report.sections = [(title, scrub(content)) for title, content in report.sections]
     report.user_properties = [
-        (name, scrub(value) if isinstance(value, str) else value) for name, value in report.user_properties
+        (name, _scrub_property(value) if isinstance(value, str) else value)
+        for name, value in report.user_properties
     ]
+
+
+def _scrub_property(value: str) -> str:
+    """A property that holds JSON (a probe's evidence) is scrubbed value by value, so that
+    the mask can never cut through its quoting and leave the controller unparseable JSON."""
+    try:
+        document = json.loads(value)
+    except ValueError:
+        return scrub(value)
+    return json.dumps(_scrub_values(document), separators=(",", ":"))
+
+
+def _scrub_values(value: Any) -> Any:
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, list):
+        return [_scrub_values(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _scrub_values(item) for key, item in value.items()}
+    return value
