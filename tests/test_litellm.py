@@ -8,6 +8,7 @@ model and the evidence.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -83,11 +84,14 @@ def gateway() -> Iterator[Gateway]:
         with LiteLLMProxy(config) as proxy:
             # The first completion after startup loads code paths (seconds on a busy machine):
             # served here, it cannot eat into a probe's latency budget.
-            warm_up = {"model": "claude-sonnet-4", "messages": [{"role": "user", "content": "hi"}]}
+            # So is the first of each API and of the streamed upstream.
             headers = {"Authorization": f"Bearer {MASTER_KEY}"}
-            for stream in (False, True):
+            for path, model, stream in itertools.product(
+                ("/v1/chat/completions", "/v1/messages"), ("claude-sonnet-4", "sonnet"), (False, True)
+            ):
+                warm_up = {"model": model, "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]}
                 httpx.post(
-                    f"{proxy.url}/v1/chat/completions",
+                    f"{proxy.url}{path}",
                     json={**warm_up, "stream": stream},
                     headers=headers,
                     timeout=60,

@@ -40,7 +40,7 @@ def _thresholds(config: Config) -> list[float]:
 def _narrowed_slis(config: Config) -> dict[str, ProbesSLI]:
     """`probes` SLOs whose `probe` patterns pick some of a target's probes: each gets run
     counters of its own, since "a run with a failed probe" depends on which probes count."""
-    return {slo.name: slo.sli for slo in config.slos if isinstance(slo.sli, ProbesSLI) and slo.sli.probe}
+    return {slo.name: slo.sli for slo in config.slos if isinstance(slo.sli, ProbesSLI) and slo.sli.narrowed}
 
 
 def grouping(options: RunOptions) -> dict[str, str]:
@@ -90,7 +90,7 @@ class Reporter:
                     finished,
                     _narrowed_slis(self.slo_config),
                 )
-                values = self.values.fold(group.document, group.key, group.probes, finished)
+                values = self.values.fold(group.document, group.key, group.probes, finished, buckets)
                 self.warnings += spend_warnings(self.slo_config, values, finished)
                 # Saved before the push, pushed under the lock: what the Pushgateway holds is
                 # never ahead of the file, and overlapping runs push their counters in order.

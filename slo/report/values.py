@@ -50,16 +50,12 @@ PROBE_LABELS = ("probe", "target", "slo")
 FORGET_AFTER_SECONDS = 7 * 86400
 
 _NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
-#: Upper bounds of a histogram by the unit its name ends in (seconds: first token, gaps,
-#: totals; per_second: token rates); anything else gets the seconds layout.
-BUCKETS: dict[str, tuple[float, ...]] = {
-    "seconds": (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 2.5, 5.0, 10.0, 30.0, 60.0),
-    "per_second": (1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0),
+#: Upper bounds of a histogram by the unit its name ends in (per_second: token rates); any
+#: other gets the seconds layout the reporter passes (the probe latency buckets).
+BUCKETS: dict[str, list[float]] = {
+    "seconds": [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 2.5, 5.0, 10.0],
+    "per_second": [1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0],
 }
-
-
-def buckets_for(name: str) -> tuple[float, ...]:
-    return BUCKETS["per_second"] if name.endswith("per_second") else BUCKETS["seconds"]
 
 
 @dataclass(frozen=True)
@@ -132,10 +128,17 @@ class ValueFamilies:
                 self.by_probe[report.nodeid] = values
 
     def fold(
-        self, document: dict[str, Any], key: str, probes: Mapping[str, Any], now: float
+        self,
+        document: dict[str, Any],
+        key: str,
+        probes: Mapping[str, Any],
+        now: float,
+        seconds_bounds: Sequence[float] = BUCKETS["seconds"],
     ) -> dict[str, Any]:
         """Add this run's values to the state document's :data:`STATE_SECTION` for `key` and
-        return that section. `probes` (name -> state with `target` and `slo`) labels them."""
+        return that section. `probes` (name -> state with `target` and `slo`) labels them;
+        histograms in seconds get `seconds_bounds` (the probe latency layout, which has a
+        bucket at every SLO threshold: a first-token SLO's too)."""
         sections = document.get(STATE_SECTION)
         if not isinstance(sections, dict):
             sections = document[STATE_SECTION] = {}
@@ -149,13 +152,24 @@ class ValueFamilies:
             for recorded in values:
                 series_key = json.dumps([recorded.name, probe, recorded.labels])
                 series = section.get(series_key)
-                if series is None or series.get("kind") != recorded.kind:
+                bounds = (
+                    list(seconds_bounds)
+                    if not recorded.name.endswith("per_second")
+                    else BUCKETS["per_second"]
+                )
+                if (
+                    series is None
+                    or series.get("kind") != recorded.kind
+                    or (recorded.kind == "histogram" and series["bounds"] != list(bounds))
+                ):
+                    # New, or its bucket layout changed (a new SLO threshold): it restarts,
+                    # which Prometheus reads as an ordinary counter reset.
                     series = {
                         "name": recorded.name,
                         "kind": recorded.kind,
                         "labels": {**base, **dict(recorded.labels)},
                     }
-                    series.update(_empty(recorded))
+                    series.update(_empty(recorded, bounds))
                     section[series_key] = series
                 series["labels"].update(base)
                 series["time"] = now
@@ -181,10 +195,9 @@ def _valid(series: object) -> bool:
     return isinstance(series.get("value"), int | float)
 
 
-def _empty(recorded: RecordedValue) -> dict[str, Any]:
+def _empty(recorded: RecordedValue, bounds: Sequence[float]) -> dict[str, Any]:
     if recorded.kind == "histogram":
-        bounds = list(buckets_for(recorded.name))
-        return {"bounds": bounds, "counts": [0] * len(bounds), "sum": 0.0, "count": 0}
+        return {"bounds": [float(b) for b in bounds], "counts": [0] * len(bounds), "sum": 0.0, "count": 0}
     return {"value": 0.0}
 
 

@@ -75,7 +75,10 @@ def explain(slos: Sequence[SLO]) -> str:
 
 def _write(inputs: Inputs, output: str | None, tests: str | None, check: bool) -> int:
     config = inputs.config
-    text = render(rule_file(inputs.slos, config.budgets, config.pushgateway.job))
+    spend_limit = config.probes.gateway.daily_spend_limit
+    text = render(
+        rule_file(inputs.slos, config.budgets, config.pushgateway.job, daily_spend_limit=spend_limit)
+    )
     if output is None:
         sys.stdout.write(text)
     else:
