@@ -4,6 +4,7 @@ token timing from arrival times; the LLM SLIs and the probe-spend rule."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from slo.config.objectives import SLO
+from slo.objectives.rules.cli import main as rules_main
 from slo.objectives.rules.genai import gen_ai_group
 from slo.objectives.rules.sli import sli_query
 from slo.probe.llm import MessagesStream, TokenTiming, read_messages_stream
@@ -184,3 +186,38 @@ def test_spend_rule_only_alerts_with_a_limit() -> None:
         'sum by (environment, target, model) (increase(synthetic_gen_ai_probe_cost_usd_total{job="j"}[1d]))'
     )
     assert alert["expr"] == "sum by (environment) (synthetic:gen_ai_probe_cost_usd:increase1d) > 0.5"
+
+
+@pytest.mark.slow
+def test_first_token_and_per_model_slos_pass_promtool(tmp_path: Path) -> None:
+    """Rules and generated promtool scenarios for both LLM SLIs: promtool checks the rules and
+    runs the scenarios (a total outage pages, a healthy run does not)."""
+    config = tmp_path / "monitoring.yaml"
+    config.write_text(
+        json.dumps(
+            {
+                "environments": {"local": {"targets": {"gateway": {"url": "http://127.0.0.1:9"}}}},
+                "probes": {"gateway": {"daily_spend_limit": 0.5}},
+                "slos": [
+                    {
+                        "name": "sonnet-availability",
+                        "objective": 99.5,
+                        "sli": {"kind": "probes", "target": "gateway", "model": "claude-sonnet-4"},
+                    },
+                    {
+                        "name": "first-token",
+                        "objective": 95,
+                        "sli": {"kind": "first_token", "target": "gateway", "threshold": "2s"},
+                    },
+                ],
+            }
+        ),
+        encoding="utf-8",
+    )
+    rules = tmp_path / "rules.yml"
+    tests = tmp_path / "tests"
+    assert rules_main(["--config", str(config), "-o", str(rules), "--tests", str(tests), "--check"]) == 0
+    text = rules.read_text(encoding="utf-8")
+    assert "synthetic_gen_ai_time_to_first_token_seconds_bucket" in text
+    assert "SyntheticProbeSpendOverDailyLimit" in text
+    assert any("claude-sonnet-4" in path.read_text(encoding="utf-8") for path in tests.iterdir())

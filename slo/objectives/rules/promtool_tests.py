@@ -47,8 +47,8 @@ __all__ = ["scenario_files"]
 _ENVIRONMENT = "test"
 _INSTANCE = "runner-1"
 #: Events per minute fed to each kind: one probe run a minute, the latency probe's 60
-#: requests a run, a busy service's 1000 requests.
-_RATE = {"probes": 1.0, "probe_latency": 60.0, "histogram": 1000.0, "events": 1000.0}
+#: requests a run, one stream a run (first token), a busy service's 1000 requests.
+_RATE = {"probes": 1.0, "probe_latency": 60.0, "first_token": 1.0, "histogram": 1000.0, "events": 1000.0}
 #: Burn-rate-5 scenarios need fractional bad events per minute: fed at 1000 a minute.
 _DENSE = 1000.0
 _LIMIT = 24 * 60
