@@ -424,9 +424,9 @@ def test_messages(http, slo_config, request, model):
     require_shape(response, message, MESSAGE_SHAPE)
     usage = message["usage"]
     record_usage(request, usage["input_tokens"], usage["output_tokens"], model=model.name, api="messages")
-    assert message["type"] == "message" and message["role"] == "assistant", (
-        f"{describe(response)} is a {message['type']!r} from {message['role']!r}, "
-        "not a message from the assistant"
+    kind = (message["type"], message["role"])
+    assert kind == ("message", "assistant"), (
+        f"{describe(response)} is a {kind[0]!r} from {kind[1]!r}, not a message from the assistant"
     )
     text = "".join(
         block.get("text", "")
