@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from slo.config.objectives import SLO
+from slo.config.objectives import SLO, ProbesSLI
 from slo.objectives.rules.cli import main as rules_main
 from slo.objectives.rules.genai import gen_ai_group
+from slo.objectives.rules.generate import failing_probes
 from slo.objectives.rules.sli import sli_query
 from slo.probe.llm import MessagesStream, TokenTiming, read_messages_stream
 from slo.report import genai
@@ -167,10 +168,15 @@ def test_model_selector_and_first_token_sli() -> None:
             "sli": {"kind": "probes", "target": "gateway", "model": "claude-sonnet-4"},
         }
     )
+    # The model's probes get run counters of their own (the reporter folds them under the SLO).
     assert sli_query(probes).bad("1h") == (
-        'sum by (environment) (increase(synthetic_probe_failures_total{target="gateway",'
-        'probe=~".*\\\\[claude\\\\-sonnet\\\\-4\\\\]"}[1h]))'
+        'sum by (environment) (increase(synthetic_target_failed_runs_total{target="gateway",slo="a"}[1h]))'
     )
+    assert isinstance(probes.sli, ProbesSLI)
+    assert probes.sli.selects("probes/test_gateway.py::test_chat_completion[claude-sonnet-4]")
+    assert not probes.sli.selects("probes/test_gateway.py::test_chat_completion[claude-haiku-3-5]")
+    assert not probes.sli.selects("probes/test_gateway.py::test_gateway_liveliness")
+    assert 'probe=~".*\\\\[claude\\\\-sonnet\\\\-4\\\\]"' in (failing_probes(probes) or "")
     first = SLO.model_validate(
         {"name": "b", "objective": 95, "sli": {"kind": "first_token", "target": "gateway", "threshold": "2s"}}
     )
