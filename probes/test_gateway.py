@@ -1,6 +1,12 @@
-"""LLM gateway (LiteLLM-style): alive, ready, each configured model group served by a
-healthy deployment, and a real completion, plain and streamed, that comes back valid, from
-the model asked for, with usage, within its latency budgets.
+"""LLM gateway (LiteLLM-style): alive, ready, and per model group (`probes.gateway.models`, or
+``discover`` from ``/v1/models``): served by a healthy deployment, and a real completion,
+plain and streamed, in each API the target's clients speak (`apis`: OpenAI ``chat``,
+Anthropic ``messages``), that comes back valid, from the model asked for, with usage, within
+that model's budgets; and the rate-limit headroom left, where a floor is set.
+
+Every answer's cost and headroom, and every stream's token timing (first token, gaps,
+tokens per second, total), are recorded as probe values labelled `model` and `api` and
+pushed with the run (names in :mod:`slo.report.genai`).
 
 Written against a real LiteLLM proxy: usage is streamed only when asked for
 (``stream_options``), an answer from a fallback model is a 200 that only its headers give
@@ -17,7 +23,10 @@ import pytest
 
 from slo import (
     EventLines,
+    MessagesStream,
+    ProbeClient,
     ProbeFailure,
+    TokenTiming,
     classify_status,
     describe,
     error_message,
@@ -25,6 +34,10 @@ from slo import (
     expect_status,
     format_ms,
     probe_config,
+    read_messages_stream,
+    record_answer_headers,
+    record_stream_timing,
+    record_usage,
     require_shape,
     safe_url,
 )
@@ -46,24 +59,68 @@ class GatewayDegraded(UserWarning):
     """Some deployments of a model group are down, but the group still answers."""
 
 
+@dataclass(frozen=True)
+class Discovery:
+    """`models: discover` could not read ``/v1/models``: one failing probe says why."""
+
+    name: str
+    failure: str
+
+
 def gateway_models(config):
-    """The model groups whose health is probed: `probes.gateway.models`, or the target's model."""
+    """The model groups probed one by one, each with its settings resolved
+    (:meth:`GatewayProbe.model_settings`): `probes.gateway.models`, the models ``/v1/models``
+    lists (``discover``), or the target's model."""
     settings = config.probes.gateway
     target = config.environment.targets.get(settings.target)
-    return settings.models or ([target.model] if target else [])
+    if target is None:
+        return []
+    if settings.models == "discover":
+        names = discover_models(settings.target, target)
+        if isinstance(names, Discovery):
+            return [names]
+        return settings.probed_models(target.model, names)
+    return settings.probed_models(target.model)
+
+
+def discover_models(name, target):
+    """The model names the gateway lists at ``/v1/models`` (at collection, once per run)."""
+    try:
+        with ProbeClient(name, target) as client:
+            response = client.get("/v1/models")
+            listing = expect_json(response)
+        require_shape(response, listing, {"data": list})
+        names = [entry["id"] for entry in listing["data"] if isinstance(entry, dict) and entry.get("id")]
+    except (ProbeFailure, AssertionError) as exc:
+        return Discovery("discover", f"models: discover could not read /v1/models: {exc}")
+    return names or Discovery("discover", f"{describe(response)} lists no models (models: discover)")
 
 
 def pytest_generate_tests(metafunc):
-    if "model_group" in metafunc.fixturenames:
-        metafunc.parametrize("model_group", gateway_models(probe_config(metafunc.config)))
+    if "gateway_model" in metafunc.fixturenames:
+        models = gateway_models(probe_config(metafunc.config))
+        metafunc.parametrize("gateway_model", models, ids=[model.name for model in models])
 
 
-def chat_request(slo_config, *, stream=False):
-    settings = slo_config.probes.gateway
+@pytest.fixture
+def model(gateway_model):
+    """This probe's model group and its settings; a failed discovery fails the probe."""
+    if isinstance(gateway_model, Discovery):
+        raise ProbeFailure(gateway_model.failure, "http_status")
+    return gateway_model
+
+
+def require_api(slo_config, api):
+    apis = slo_config.probes.gateway.apis
+    if api not in apis:
+        pytest.skip(f"probes.gateway.apis is {apis}, without {api}")
+
+
+def chat_request(slo_config, model, *, stream=False):
     request = {
-        "model": slo_config.target(settings.target).model,
-        "messages": [{"role": "user", "content": settings.prompt}],
-        "max_tokens": settings.max_tokens,
+        "model": model.name,
+        "messages": [{"role": "user", "content": slo_config.probes.gateway.prompt}],
+        "max_tokens": model.max_tokens,
         "stream": stream,
     }
     if stream:
@@ -89,10 +146,11 @@ def test_gateway_readiness(http):
     assert db in ("connected", "Not connected"), f"{describe(response)} reports its database {db!r}"
 
 
-def test_gateway_model_healthy(http, model_group):
+def test_gateway_model_healthy(http, model):
     """``/health?model=NAME`` checks only that group's deployments (``/health`` alone calls
     every deployment live on each request, unless the proxy runs background health checks).
     All of them down fails; some down is a warning that names them."""
+    model_group = model.name
     client = http()
     response = client.get("/health", params={"model": model_group})
     # LiteLLM answers 503 when the group has no healthy deployment, with the same body.
@@ -184,12 +242,14 @@ def fallback_problem(response, requested, allowed):
     return None
 
 
-def test_chat_completion(http, slo_config, request):
+def test_chat_completion(http, slo_config, request, model):
+    require_api(slo_config, "chat")
     settings = slo_config.probes.gateway
-    body = chat_request(slo_config)
+    body = chat_request(slo_config, model)
     response = http().post("/v1/chat/completions", json=body)
     completion = expect_json(response)
     record_served_model(response, request)
+    record_answer_headers(request, response.headers, model=model.name, api="chat")
     problem = fallback_problem(response, body["model"], settings.allow_fallbacks)
     if problem:
         raise ProbeFailure(problem, "fallback")
@@ -204,6 +264,7 @@ def test_chat_completion(http, slo_config, request):
         },
     )
     usage = completion["usage"]
+    record_usage(request, usage["prompt_tokens"], usage["completion_tokens"], model=model.name, api="chat")
     assert completion["choices"][0]["message"]["content"].strip(), (
         f"{describe(response)} returned empty content"
     )
@@ -212,7 +273,7 @@ def test_chat_completion(http, slo_config, request):
         f"{describe(response)} usage does not add up: {usage}"
     )
     elapsed = response.elapsed.total_seconds()
-    budget = settings.completion_budget
+    budget = model.completion_budget
     assert elapsed <= budget, f"{describe(response)} took {format_ms(elapsed)}, budget {format_ms(budget)}"
 
 
@@ -220,7 +281,7 @@ def test_chat_completion(http, slo_config, request):
 class StreamRead:
     """What one chat completion stream delivered, each part judged on its own."""
 
-    first_token: float | None = None
+    timing: TokenTiming
     usage: dict | None = None
     done: bool = False
     chunks: int = 0
@@ -232,7 +293,7 @@ class StreamRead:
     reading: bool = False
 
 
-def read_stream(lines, started, read):
+def read_stream(lines, read):
     """Read server-sent events into `read` until ``[DONE]``, an error frame or the end of
     the body; what was read survives a transport error that cuts the stream. `lines` keeps
     memory bounded and ends keep-alives or empty deltas at the first-token deadline."""
@@ -245,6 +306,7 @@ def read_stream(lines, started, read):
         data = line.removeprefix("data:").strip()
         if data == "[DONE]":
             read.done = True
+            read.timing.end()
             break
         try:
             chunk = json.loads(data)
@@ -260,33 +322,44 @@ def read_stream(lines, started, read):
         read.chunks += 1
         choice = (chunk.get("choices") or [{}])[0]
         delta = (choice.get("delta") if isinstance(choice, dict) else None) or {}
-        if read.first_token is None and delta.get("content"):
-            read.first_token = time.perf_counter() - started
-            lines.token_arrived()
+        if delta.get("content"):
+            read.timing.token()
         read.usage = chunk.get("usage") or read.usage
 
 
-def test_streaming_time_to_first_token(http, slo_config, request):
+def event_lines(client, response, timing, model):
+    """The stream's lines, bounded in size, ending in a timeout (naming what it saw) when no
+    token comes within the first-token budget plus a target timeout: a late first token is
+    still measured, keep-alives for ever are not."""
+    lines = EventLines(
+        response,
+        first_token_deadline=model.first_token_budget + client.target.timeout,
+        cap=client.target.max_response_bytes,
+        started=timing.started,
+    )
+    timing.on_token = lines.token_arrived
+    return lines
+
+
+def test_streaming_time_to_first_token(http, slo_config, request, model):
+    require_api(slo_config, "chat")
     client = http()
     if not client.target.stream:
         pytest.skip("target gateway does not set stream: true (streaming probe disabled)")
     settings = slo_config.probes.gateway
-    body = chat_request(slo_config, stream=True)
-    started = time.perf_counter()
-    read = StreamRead()
+    body = chat_request(slo_config, model, stream=True)
+    read = StreamRead(TokenTiming(time.perf_counter()))
     try:
         # Deadlines a target timeout past the budgets: a late stream is still measured (how
         # late), one of keep-alives or empty deltas ends as a timeout.
         grace = client.target.timeout
-        deadline = max(settings.completion_budget, settings.first_token_budget) + grace
+        deadline = max(model.completion_budget, model.first_token_budget) + grace
         with client.stream("POST", "/v1/chat/completions", json=body, deadline=deadline) as response:
             if response.status_code != 200:
                 client.read(response)
                 expect_status(response)
-            cap = client.target.max_response_bytes
-            first_token_deadline = settings.first_token_budget + grace
-            lines = EventLines(response, first_token_deadline=first_token_deadline, cap=cap, started=started)
-            read_stream(lines, started, read)
+            record_answer_headers(request, response.headers, model=model.name, api="chat")
+            read_stream(event_lines(client, response, read.timing, model), read)
     except ProbeFailure as failure:
         if not read.reading or failure.reason == "timeout":
             raise
@@ -309,13 +382,165 @@ def test_streaming_time_to_first_token(http, slo_config, request):
     problem = fallback_problem(response, body["model"], settings.allow_fallbacks)
     if problem:
         raise ProbeFailure(problem, "fallback")
+    if read.usage:
+        read.timing.output_tokens = read.usage.get("completion_tokens")
+        record_usage(
+            request,
+            read.usage.get("prompt_tokens"),
+            read.usage.get("completion_tokens"),
+            model=model.name,
+            api="chat",
+        )
+    record_stream_timing(request, read.timing, model=model.name, api="chat")
     # First token and usage are separate failures, reported together when both fail.
-    problems = []
-    if read.first_token is None:
-        problems.append("streamed no content")
-    elif read.first_token > settings.first_token_budget:
-        budget = format_ms(settings.first_token_budget)
-        problems.append(f"first token after {format_ms(read.first_token)}, budget {budget}")
+    problems = first_token_problems(read.timing, model)
     if not read.usage:
         problems.append("streamed no usage (asked for with stream_options.include_usage)")
     assert not problems, f"{what} " + "; ".join(problems)
+
+
+def first_token_problems(timing, model):
+    first = timing.first_token
+    if first is None:
+        return ["streamed no content"]
+    if first > model.first_token_budget:
+        return [f"first token after {format_ms(first)}, budget {format_ms(model.first_token_budget)}"]
+    return []
+
+
+#: The Messages API version header Anthropic's clients send (LiteLLM accepts and ignores it).
+ANTHROPIC_VERSION = {"anthropic-version": "2023-06-01"}
+MESSAGE_SHAPE = {
+    "type": str,
+    "role": str,
+    "content.0.type": str,
+    "stop_reason": str,
+    "usage.input_tokens": int,
+    "usage.output_tokens": int,
+}
+
+
+def messages_request(slo_config, model, *, stream=False):
+    return {
+        "model": model.name,
+        "max_tokens": model.max_tokens,
+        "messages": [{"role": "user", "content": slo_config.probes.gateway.prompt}],
+        "stream": stream,
+    }
+
+
+def test_messages(http, slo_config, request, model):
+    """``POST /v1/messages`` as Claude Code sends it: an Anthropic message with text content,
+    a stop reason and usage, from the model asked for, within the model's completion budget."""
+    require_api(slo_config, "messages")
+    body = messages_request(slo_config, model)
+    response = http().post("/v1/messages", json=body, headers=ANTHROPIC_VERSION)
+    message = expect_json(response)
+    record_served_model(response, request)
+    record_answer_headers(request, response.headers, model=model.name, api="messages")
+    problem = fallback_problem(response, body["model"], slo_config.probes.gateway.allow_fallbacks)
+    if problem:
+        raise ProbeFailure(problem, "fallback")
+    require_shape(response, message, MESSAGE_SHAPE)
+    usage = message["usage"]
+    record_usage(request, usage["input_tokens"], usage["output_tokens"], model=model.name, api="messages")
+    kind = (message["type"], message["role"])
+    assert kind == ("message", "assistant"), (
+        f"{describe(response)} is a {kind[0]!r} from {kind[1]!r}, not a message from the assistant"
+    )
+    text = "".join(
+        block.get("text", "")
+        for block in message["content"]
+        if isinstance(block, dict) and block.get("type") == "text"
+    )
+    assert text.strip(), f"{describe(response)} returned no text content"
+    assert usage["output_tokens"] > 0, f"{describe(response)} reports 0 output tokens"
+    elapsed = response.elapsed.total_seconds()
+    budget = model.completion_budget
+    assert elapsed <= budget, f"{describe(response)} took {format_ms(elapsed)}, budget {format_ms(budget)}"
+
+
+def test_messages_streaming(http, slo_config, request, model):
+    """The Messages event stream: message_start, a content block with text deltas,
+    message_delta with the output usage, message_stop; an ``error`` event, a malformed event
+    or a stream that ends without message_stop fails (reason ``stream``), and the first text
+    delta must come within the model's first-token budget."""
+    require_api(slo_config, "messages")
+    client = http()
+    if not client.target.stream:
+        pytest.skip("target gateway does not set stream: true (streaming probe disabled)")
+    body = messages_request(slo_config, model, stream=True)
+    read = MessagesStream(TokenTiming(time.perf_counter()))
+    try:
+        deadline = max(model.completion_budget, model.first_token_budget) + client.target.timeout
+        with client.stream(
+            "POST", "/v1/messages", json=body, headers=ANTHROPIC_VERSION, deadline=deadline
+        ) as response:
+            if response.status_code != 200:
+                client.read(response)
+                expect_status(response)
+            record_answer_headers(request, response.headers, model=model.name, api="messages")
+            read_messages_stream(event_lines(client, response, read.timing, model), read)
+    except ProbeFailure as failure:
+        if not read.reading or failure.reason == "timeout":
+            raise
+        raise ProbeFailure(
+            f"{describe(response)} stream cut after {len(read.events)} event(s), "
+            f"before message_stop: {failure}",
+            "stream",
+            failure.record,
+        ) from None
+    record_served_model(response, request)
+    what, after = describe(response), f"after {len(read.events)} event(s)"
+    if read.error is not None:
+        raise ProbeFailure(f"{what} stream failed {after} with an error event: {read.error}", "stream")
+    if read.malformed is not None:
+        raise ProbeFailure(f"{what} streamed a malformed event {after}: {read.malformed}", "stream")
+    if not read.stopped:
+        seen = ", ".join(read.events[-3:]) or "no events"
+        raise ProbeFailure(f"{what} stream ended {after} without message_stop (last: {seen})", "stream")
+    order = read.order_problem()
+    if order is not None:
+        raise ProbeFailure(f"{what} event stream {order}", "stream")
+    problem = fallback_problem(response, body["model"], slo_config.probes.gateway.allow_fallbacks)
+    if problem:
+        raise ProbeFailure(problem, "fallback")
+    read.timing.output_tokens = read.usage.get("output_tokens")
+    record_usage(
+        request,
+        read.usage.get("input_tokens"),
+        read.usage.get("output_tokens"),
+        model=model.name,
+        api="messages",
+    )
+    record_stream_timing(request, read.timing, model=model.name, api="messages")
+    problems = first_token_problems(read.timing, model)
+    assert not problems, f"{what} " + "; ".join(problems)
+
+
+@pytest.mark.probe(target="gateway", kind="budget")
+def test_rate_limit_headroom(http, slo_config, request, model):
+    """What is left of the caller's rate limits (``x-ratelimit-remaining-requests`` /
+    ``-tokens`` on an answer) is above `probes.gateway.min_remaining_requests` /
+    `min_remaining_tokens`: a key about to be throttled is found before the assistant stalls."""
+    settings = slo_config.probes.gateway
+    floors = {"requests": settings.min_remaining_requests, "tokens": settings.min_remaining_tokens}
+    if not any(floors.values()):
+        pytest.skip(
+            "no probes.gateway.min_remaining_requests or min_remaining_tokens (headroom only recorded)"
+        )
+    body = {**chat_request(slo_config, model), "max_tokens": 1 if not model.reasoning else model.max_tokens}
+    response = http().post("/v1/chat/completions", json=body)
+    expect_status(response)
+    headroom = record_answer_headers(request, response.headers, model=model.name, api="chat")
+    problems = [
+        f"{headroom[resource]} {resource} left, floor {floor}"
+        for resource, floor in floors.items()
+        if floor and resource in headroom and headroom[resource] < floor
+    ]
+    missing = [resource for resource, floor in floors.items() if floor and resource not in headroom]
+    assert not missing, (
+        f"{describe(response)} has no x-ratelimit-remaining-{'/'.join(missing)} header to judge"
+    )
+    if problems:
+        raise ProbeFailure(f"{describe(response)} model {model.name}: " + "; ".join(problems), "rate_limit")

@@ -1,4 +1,6 @@
-"""API service health: `/health` answers 200 with the seed's JSON shape."""
+"""API service health: `/health` answers 200 with the seed's JSON shape, and its numbers
+(active sessions, tokens used per model and type, total cost) are pushed as probe values, so
+the seed's dashboard panels work for an API without a `/metrics`."""
 
 import pytest
 
@@ -14,7 +16,7 @@ HEALTH_SHAPE = {
 }
 
 
-def test_api_health(http):
+def test_api_health(http, probe_value):
     response = http().get("/health")
     health = expect_json(response)
     require_shape(response, health, HEALTH_SHAPE)
@@ -23,3 +25,8 @@ def test_api_health(http):
         require_shape(response, used, {"input": int, "output": int})
         assert min(used["input"], used["output"]) >= 0, f"negative token count for {model}"
     assert health["total_cost"] >= 0, f"api /health reports a negative cost {health['total_cost']}"
+    probe_value("active_sessions", health["active_sessions"])
+    for model, used in health["tokens_used"].items():
+        for token_type in ("input", "output"):
+            probe_value("tokens_used", used[token_type], model=model, type=token_type)
+    probe_value("total_cost_usd", health["total_cost"])

@@ -31,12 +31,21 @@ if TYPE_CHECKING:
         require_shape,
     )
     from slo.probe.failures import ProbeFailure, classify_status, error_message
+    from slo.probe.llm import (
+        MessagesStream,
+        TokenTiming,
+        read_messages_stream,
+        record_answer_headers,
+        record_stream_timing,
+        record_usage,
+    )
     from slo.probe.logs import LogChecks
     from slo.probe.params import parametrize_probes, probe_param
     from slo.probe.sse import EventLines
     from slo.redact import safe_url
     from slo.report.push import PushResult, push_registry
     from slo.report.readings import PreviousReading, previous_reading, record_reading, report_note
+    from slo.report.values import record_value
     from slo.stats import estimate, min_samples, percentile_upper_bound, verdict
     from slo.units import format_ms
 
@@ -57,12 +66,21 @@ _EXPORTS = {
         "require_shape",
     ),
     "slo.probe.failures": ("ProbeFailure", "classify_status", "error_message"),
+    "slo.probe.llm": (
+        "MessagesStream",
+        "TokenTiming",
+        "read_messages_stream",
+        "record_answer_headers",
+        "record_stream_timing",
+        "record_usage",
+    ),
     "slo.probe.logs": ("LogChecks",),
     "slo.probe.params": ("parametrize_probes", "probe_param"),
     "slo.probe.sse": ("EventLines",),
     "slo.redact": ("safe_url",),
     "slo.report.push": ("PushResult", "push_registry"),
     "slo.report.readings": ("PreviousReading", "previous_reading", "record_reading", "report_note"),
+    "slo.report.values": ("record_value",),
     "slo.stats": ("estimate", "min_samples", "percentile_upper_bound", "verdict"),
     "slo.units": ("format_ms",),
 }
@@ -77,6 +95,7 @@ __all__ = [
     "ConfigError",
     "EventLines",
     "LogChecks",
+    "MessagesStream",
     "Phases",
     "PreviousReading",
     "ProbeClient",
@@ -84,6 +103,7 @@ __all__ = [
     "PushResult",
     "RequestRecord",
     "Target",
+    "TokenTiming",
     "classify_status",
     "describe",
     "error_message",
@@ -102,8 +122,13 @@ __all__ = [
     "probe_config",
     "probe_param",
     "push_registry",
+    "read_messages_stream",
+    "record_answer_headers",
     "record_reading",
     "record_requests",
+    "record_stream_timing",
+    "record_usage",
+    "record_value",
     "report_note",
     "require_shape",
     "safe_url",

@@ -23,6 +23,7 @@ pushes once and summarises.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
@@ -43,7 +44,7 @@ __all__ = ["is_probe", "probe_config", "probe_marker", "record_requests", "run_o
 
 #: The keyword arguments ``@pytest.mark.probe`` takes.
 MARKER_ARGUMENTS = ("target", "slo", "kind")
-PROBE_FIXTURES = frozenset({"slo_config", "targets", "http"})
+PROBE_FIXTURES = frozenset({"slo_config", "targets", "http", "probe_value"})
 
 _CONFIG_KEY = pytest.StashKey["Config"]()
 _OPTIONS_KEY = pytest.StashKey[RunOptions]()
@@ -305,6 +306,16 @@ def http(request: pytest.FixtureRequest, slo_config: Config) -> Iterator[Callabl
     yield client_for
     for client in clients.values():
         client.close()
+
+
+@pytest.fixture
+def probe_value(request: pytest.FixtureRequest) -> Callable[..., None]:
+    """Record a named number, pushed with the run as ``synthetic_<name>``:
+    ``probe_value("active_sessions", 3)``, ``probe_value("cost_usd", 0.2, kind="counter",
+    model="m")`` (kinds gauge, counter, histogram: :mod:`slo.report.values`)."""
+    from slo.report.values import record_value
+
+    return functools.partial(record_value, request)
 
 
 def record_requests(item: pytest.Item, target: str, records: list[RequestRecord]) -> None:

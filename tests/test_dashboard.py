@@ -50,8 +50,15 @@ def test_seed_and_suite_panels_are_present(model: dict[str, Any]) -> None:
         "Service",
         "Synthetic probes",
         "Backups, cache, load balancer, logs",
+        "LLM gateway: models, first token, spend, headroom",
         "SLOs and error budgets",
     ]
+    assert {
+        "Gateway probe success per model",
+        "Time to first token (P95 over 1h)",
+        "Probe spend over the last day",
+        "Rate-limit headroom (probes)",
+    } <= titles
 
 
 def test_one_unit_per_panel_and_no_series_without_a_target(model: dict[str, Any]) -> None:

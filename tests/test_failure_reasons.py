@@ -71,7 +71,7 @@ def test_the_vocabulary_holds_the_content_reasons() -> None:
     )
 
 
-STREAM = "test_gateway::test_streaming_time_to_first_token"
+STREAM = "test_gateway::test_streaming_time_to_first_token[claude-sonnet-4]"
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ model and the evidence.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -21,8 +22,10 @@ from typing import Any
 import httpx
 import pytest
 from litellm_proxy import MASTER_KEY, CutStream, LiteLLMProxy, mock_model, proxy_config, require_litellm
+from llm_upstream import SLOW_FIRST, STALL, WORDS, Upstream
 from loopback import loopback_server, url_of
 from probe_project import INI, PROBES_DIR, SHIPPED_CONFIG, junit_cases, make_probe_project
+from prometheus_client.parser import text_string_to_metric_families
 
 from slo.dev.daemons import Pushgateway, free_port
 from slo.dev.refstack import ReferenceStack
@@ -34,6 +37,9 @@ LIVELINESS = "test_gateway::test_gateway_liveliness"
 READINESS = "test_gateway::test_gateway_readiness"
 CHAT = "test_gateway::test_chat_completion"
 STREAM = "test_gateway::test_streaming_time_to_first_token"
+MESSAGES = "test_gateway::test_messages"
+MESSAGES_STREAM = "test_gateway::test_messages_streaming"
+HEADROOM = "test_gateway::test_rate_limit_headroom"
 
 
 def health(model: str) -> str:
@@ -49,8 +55,17 @@ class Gateway:
 @pytest.fixture(scope="module")
 def gateway() -> Iterator[Gateway]:
     require_litellm()
-    with loopback_server(CutStream) as upstream:
+    with loopback_server(CutStream) as upstream, loopback_server(Upstream) as streaming:
+        # Token-by-token streams from a real upstream, priced so LiteLLM reports each cost.
+        price = {"input_cost_per_token": 3e-06, "output_cost_per_token": 1.5e-05}
+        streamed = [
+            mock_model(
+                name, f"openai/{name}", api_base=f"{url_of(streaming)}/v1", mock_response=None, **price
+            )
+            for name in ("sonnet", "haiku", "slow-first", "stall", "low-headroom")
+        ]
         models = [
+            *streamed,
             mock_model("claude-sonnet-4", api_base="http://127.0.0.1:9/v1"),
             mock_model("claude-haiku-3-5", "openai/gpt-4o"),
             mock_model("degraded", "openai/gpt-4o-mini"),
@@ -61,16 +76,27 @@ def gateway() -> Iterator[Gateway]:
             mock_model("overloaded", mock_response="Exception: mock_streaming_error"),
             mock_model("cut-stream", "openai/cut", api_base=f"{url_of(upstream)}/v1", mock_response=None),
             mock_model("primary", mock_response="litellm.RateLimitError"),
+            mock_model("messages-primary", mock_response="litellm.RateLimitError"),
         ]
-        config = proxy_config(models, router={"fallbacks": [{"primary": ["claude-haiku-3-5"]}]})
+        fallbacks = [{"primary": ["claude-haiku-3-5"]}, {"messages-primary": ["haiku"]}]
+        config = proxy_config(models, router={"fallbacks": fallbacks})
+        # /v1/messages for an OpenAI-style deployment through chat completions (which the
+        # upstream speaks), not LiteLLM's default, the Responses API.
+        config["litellm_settings"]["use_chat_completions_url_for_anthropic_messages"] = True
         with LiteLLMProxy(config) as proxy:
             # The first completion after startup loads code paths (seconds on a busy machine):
             # served here, it cannot eat into a probe's latency budget.
-            warm_up = {"model": "claude-sonnet-4", "messages": [{"role": "user", "content": "hi"}]}
+            # So is the first of each API and of the streamed upstream.
             headers = {"Authorization": f"Bearer {MASTER_KEY}"}
-            for stream in (False, True):
+            # Not LiteLLM's mock on /v1/messages: it reports 2,598 tokens an answer, which the
+            # shipped config's token-rate budget would count.
+            warm = [("/v1/chat/completions", "claude-sonnet-4"), ("/v1/chat/completions", "sonnet")]
+            for (path, model), stream in itertools.product(
+                [*warm, ("/v1/messages", "sonnet")], (False, True)
+            ):
+                warm_up = {"model": model, "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]}
                 httpx.post(
-                    f"{proxy.url}/v1/chat/completions",
+                    f"{proxy.url}{path}",
                     json={**warm_up, "stream": stream},
                     headers=headers,
                     timeout=60,
@@ -98,7 +124,11 @@ class Run:
     output: str
 
     def __getitem__(self, case_id: str) -> Case:
-        return self.cases[case_id]
+        """A case by id; a per-model probe also by its id without the model, when one model ran."""
+        if case_id in self.cases:
+            return self.cases[case_id]
+        [case] = [case for name, case in self.cases.items() if name.startswith(f"{case_id}[")]
+        return case
 
 
 def run_gateway(
@@ -157,8 +187,12 @@ def test_healthy_model_passes_every_gateway_probe(
         LIVELINESS: "passed",
         READINESS: "passed",
         health("claude-sonnet-4"): "passed",
-        CHAT: "passed",
-        STREAM: "passed",
+        f"{CHAT}[claude-sonnet-4]": "passed",
+        f"{STREAM}[claude-sonnet-4]": "passed",
+        # Off unless configured: apis: [chat, messages], and a headroom floor.
+        f"{MESSAGES}[claude-sonnet-4]": "skipped",
+        f"{MESSAGES_STREAM}[claude-sonnet-4]": "skipped",
+        f"{HEADROOM}[claude-sonnet-4]": "skipped",
     }
 
 
@@ -186,7 +220,10 @@ def test_shipped_config_passes_against_a_healthy_litellm(
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     outcomes = {case_id: case.outcome for case_id, case in junit_cases(pytester).items()}
-    assert outcomes[STREAM] == outcomes[CHAT] == outcomes[health("claude-sonnet-4")] == "passed"
+    model = "claude-sonnet-4"
+    assert (
+        outcomes[f"{STREAM}[{model}]"] == outcomes[f"{CHAT}[{model}]"] == outcomes[health(model)] == "passed"
+    )
     assert outcomes["test_metrics_endpoint::test_metric_families_present[gateway]"] == "passed"
 
 
@@ -324,9 +361,11 @@ def test_stopped_proxy_is_connection_refused(pytester: pytest.Pytester, pushgate
     """What a stopped proxy leaves: nothing listening on its port (a second proxy started
     only to be stopped would cost the suite ten seconds for the same refused connect)."""
     cases = run_gateway(pytester, pushgateway, f"http://127.0.0.1:{free_port()}", "claude-sonnet-4")
-    assert set(cases.cases) == {LIVELINESS, READINESS, health("claude-sonnet-4"), CHAT, STREAM}
+    probed = {f"{probe}[claude-sonnet-4]" for probe in (CHAT, STREAM, MESSAGES, MESSAGES_STREAM, HEADROOM)}
+    assert set(cases.cases) == {LIVELINESS, READINESS, health("claude-sonnet-4"), *probed}
     for case in cases.cases.values():
-        assert_fails(case, "connect", "connection refused")
+        if case.outcome != "skipped":
+            assert_fails(case, "connect", "connection refused")
 
 
 #: The gate judges LiteLLM's answers here, not its speed on a loaded two-core CI runner (two
@@ -403,3 +442,219 @@ def test_reference_stack_fails_the_probes_as_litellm_does(
     finally:
         stack.clear_faults("gateway")
     assert verdicts(on_stack, "claude-sonnet-4") == verdicts(on_litellm, model), (on_stack, on_litellm)
+
+
+# --- the LLM layer: per-model probes, the Messages API, token timing, cost and headroom ---------
+
+LLM_APIS = {"apis": ["chat", "messages"]}
+
+
+def pushed(pushgateway: str, name: str, **labels: str) -> dict[tuple[tuple[str, str], ...], float]:
+    """The samples of `name` the Pushgateway holds whose labels include `labels`."""
+    text = httpx.get(f"{pushgateway}/metrics", timeout=10, trust_env=False).text
+    found = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and labels.items() <= sample.labels.items():
+                found[tuple(sorted(sample.labels.items()))] = sample.value
+    return found
+
+
+def one(samples: dict[tuple[tuple[str, str], ...], float]) -> float:
+    [value] = samples.values()
+    return value
+
+
+def test_two_models_each_probed_in_both_apis_with_their_metrics_pushed(
+    pytester: pytest.Pytester, pushgateway: str, gateway: Gateway
+) -> None:
+    """Each model group its own chat and Messages probes, plain and streamed; every stream's
+    token timing, every answer's usage, cost and headroom pushed, labelled model and api."""
+    settings = {**LLM_APIS, "models": ["sonnet", {"name": "haiku", "max_tokens": 16}]}
+    cases = run_gateway(pytester, pushgateway, gateway.url, "sonnet", gateway_probe=settings)
+    for model in ("sonnet", "haiku"):
+        for probe in (CHAT, STREAM, MESSAGES, MESSAGES_STREAM):
+            assert cases[f"{probe}[{model}]"].outcome == "passed", cases[f"{probe}[{model}]"]
+        for api in ("chat", "messages"):
+            where = {"model": model, "api": api}
+            # One stream per api and model: one observation of each timing.
+            for histogram in (
+                "synthetic_gen_ai_time_to_first_token_seconds",
+                "synthetic_gen_ai_time_per_output_token_seconds",
+                "synthetic_gen_ai_output_tokens_per_second",
+                "synthetic_gen_ai_operation_duration_seconds",
+            ):
+                assert one(pushed(pushgateway, f"{histogram}_count", **where)) == 1, (histogram, where)
+            # The upstream streams its words GAP apart: decode speed is finite and positive.
+            assert one(pushed(pushgateway, "synthetic_gen_ai_last_output_tokens_per_second", **where)) > 0
+            # Output tokens from the plain answer and from the stream's usage, a series per probe.
+            tokens = pushed(pushgateway, "synthetic_gen_ai_tokens_total", type="output", **where)
+            assert sum(tokens.values()) == 2 * len(WORDS)
+            # Priced deployments: 7 input and 5 output tokens at 3e-06 and 1.5e-05 per token, on
+            # the plain answer (a stream's headers leave before its cost is known).
+            cost = pushed(pushgateway, "synthetic_gen_ai_probe_cost_usd_total", **where)
+            assert sum(cost.values()) == pytest.approx(9.6e-05)
+        headroom = pushed(pushgateway, "synthetic_gen_ai_ratelimit_remaining", model=model, api="chat")
+        assert {dict(labels)["resource"]: value for labels, value in headroom.items()} == {
+            "requests": 4999,
+            "tokens": 3999000,
+        }
+    first = pushed(
+        pushgateway, "synthetic_gen_ai_time_to_first_token_seconds_bucket", model="sonnet", api="chat"
+    )
+    assert {dict(labels)["probe"] for labels in first} == {f"probes/{STREAM.replace('::', '.py::')}[sonnet]"}
+
+
+def test_discover_probes_every_model_the_gateway_lists(pytester: pytest.Pytester, gateway: Gateway) -> None:
+    listed = httpx.get(
+        f"{gateway.url}/v1/models",
+        headers={"Authorization": f"Bearer {MASTER_KEY}"},
+        timeout=10,
+        trust_env=False,
+    ).json()["data"]
+    target = {"url": gateway.url, "token": MASTER_KEY, "timeout": "10s", "model": "sonnet"}
+    make_probe_project(
+        pytester,
+        None,
+        environments={"local": {"targets": {"gateway": target}}},
+        probes={"gateway": {"models": "discover"}},
+    )
+    result = pytester.runpytest("probes/test_gateway.py", "--collect-only", "-q", "--no-push")
+    collected = {
+        line.rsplit("[", 1)[1].rstrip("]") for line in result.outlines if "test_chat_completion[" in line
+    }
+    assert collected == {model["id"] for model in listed}
+    assert {"sonnet", "claude-sonnet-4", "cut-stream"} <= collected
+
+
+def test_discover_on_a_stopped_gateway_is_one_failing_probe(
+    pytester: pytest.Pytester, pushgateway: str
+) -> None:
+    cases = run_gateway(
+        pytester,
+        pushgateway,
+        f"http://127.0.0.1:{free_port()}",
+        "sonnet",
+        gateway_probe={"models": "discover"},
+    )
+    # Every per-model probe errors in its setup, naming what failed: never a run of no probes.
+    case = cases[f"{CHAT}[discover]"]
+    assert (case.outcome, case.reason) == ("error", "http_status"), case
+    assert "models: discover could not read /v1/models: gateway: GET " in case.message
+    assert "/v1/models: connection refused" in case.message
+
+
+def test_slow_first_token_fails_both_streams_and_is_measured(
+    pytester: pytest.Pytester, pushgateway: str, gateway: Gateway
+) -> None:
+    settings = {**LLM_APIS, "models": [{"name": "slow-first", "first_token_budget": "1s"}]}
+    cases = run_gateway(pytester, pushgateway, gateway.url, "slow-first", gateway_probe=settings)
+    for probe in (STREAM, MESSAGES_STREAM):
+        assert_fails(cases[probe], "assertion", "first token after ", ", budget 1000 ms")
+    # Plain answers come whole: only the streams hold the first token back.
+    assert cases[CHAT].outcome == cases[MESSAGES].outcome == "passed"
+    for api in ("chat", "messages"):
+        where = {"model": "slow-first", "api": api}
+        # Recorded even though the probe failed: the timing is what explains the failure.
+        assert (
+            one(pushed(pushgateway, "synthetic_gen_ai_last_time_to_first_token_seconds", **where))
+            >= SLOW_FIRST
+        )
+        buckets = pushed(pushgateway, "synthetic_gen_ai_time_to_first_token_seconds_bucket", **where)
+        # The Pushgateway spells bounds its own way (le="1"): compared as numbers.
+        assert [value for labels, value in buckets.items() if float(dict(labels)["le"]) == 1.0] == [0]
+
+
+def test_a_stall_mid_answer_is_the_worst_gap(
+    pytester: pytest.Pytester, pushgateway: str, gateway: Gateway
+) -> None:
+    cases = run_gateway(
+        pytester, pushgateway, gateway.url, "stall", probes=f"probes/test_gateway.py::{STREAM.split('::')[1]}"
+    )
+    assert cases[STREAM].outcome == "passed"
+    worst = one(pushed(pushgateway, "synthetic_gen_ai_last_max_time_between_tokens_seconds", model="stall"))
+    mean = one(pushed(pushgateway, "synthetic_gen_ai_last_time_per_output_token_seconds", model="stall"))
+    # Through the proxy a gap can shrink a little (an earlier chunk delayed): margins, not equality.
+    assert worst >= STALL / 2, (worst, mean)
+    assert worst > 3 * mean, (worst, mean)
+
+
+def test_messages_stream_error_event_mid_answer(
+    pytester: pytest.Pytester, pushgateway: str, gateway: Gateway
+) -> None:
+    """The upstream dies after its first chunk: LiteLLM has sent 200 and message_start, and
+    ends with an ``error`` event, which only a reader of the events sees."""
+    cases = run_gateway(
+        pytester,
+        pushgateway,
+        gateway.url,
+        "cut-stream",
+        probes=f"probes/test_gateway.py::{MESSAGES_STREAM.split('::')[1]}",
+        gateway_probe=LLM_APIS,
+    )
+    assert_fails(
+        cases[MESSAGES_STREAM],
+        "stream",
+        "model=cut-stream stream failed after 2 event(s) with an error event: litellm.APIConnectionError",
+    )
+
+
+def test_messages_fallback_rate_limit_and_down(
+    pytester: pytest.Pytester, pushgateway: str, gateway: Gateway
+) -> None:
+    only = f"probes/test_gateway.py::{MESSAGES.split('::')[1]}"
+    fallback = run_gateway(
+        pytester, pushgateway, gateway.url, "messages-primary", probes=only, gateway_probe=LLM_APIS
+    )
+    assert_fails(fallback[MESSAGES], "fallback", "was answered by model group haiku after 1 fallback(s)")
+    limited = run_gateway(
+        pytester, pushgateway, gateway.url, "rate-limited", probes=only, gateway_probe=LLM_APIS
+    )
+    assert_fails(limited[MESSAGES], "rate_limit", "returned 429", "this is a mock rate limit error")
+    down = run_gateway(pytester, pushgateway, gateway.url, "broken", probes=only, gateway_probe=LLM_APIS)
+    assert_fails(down[MESSAGES], "upstream", "returned 500", "mock internal server error")
+
+
+def test_headroom_under_the_floor_fails(
+    pytester: pytest.Pytester, pushgateway: str, gateway: Gateway
+) -> None:
+    floors = {"models": ["low-headroom", "sonnet"], "min_remaining_requests": 5, "min_remaining_tokens": 100}
+    cases = run_gateway(
+        pytester,
+        pushgateway,
+        gateway.url,
+        "sonnet",
+        probes=f"probes/test_gateway.py::{HEADROOM.split('::')[1]}",
+        gateway_probe=floors,
+    )
+    assert_fails(
+        cases[f"{HEADROOM}[low-headroom]"],
+        "rate_limit",
+        "model low-headroom: 1 requests left, floor 5; 10 tokens left, floor 100",
+    )
+    assert cases[f"{HEADROOM}[sonnet]"].outcome == "passed"
+
+
+def test_daily_probe_spend_over_the_limit_warns(
+    pytester: pytest.Pytester, pushgateway: str, gateway: Gateway
+) -> None:
+    cases = run_gateway(
+        pytester,
+        pushgateway,
+        gateway.url,
+        "sonnet",
+        probes=f"probes/test_gateway.py::{CHAT.split('::')[1]}",
+        gateway_probe={"daily_spend_limit": 0.0001},
+    )
+    assert "probe spend today" not in cases.output, "one answer costs 9.6e-05, under the limit"
+    again = run_gateway(
+        pytester,
+        pushgateway,
+        gateway.url,
+        "sonnet",
+        probes=f"probes/test_gateway.py::{CHAT.split('::')[1]}",
+        gateway_probe={"daily_spend_limit": 0.0001},
+    )
+    warning = "WARNING: probe spend today is $0.0002 (x-litellm-response-cost), over probes.gateway"
+    assert f"{warning}.daily_spend_limit $0.0001" in again.output
+    assert again[CHAT].outcome == "passed"

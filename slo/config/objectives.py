@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -28,10 +28,12 @@ __all__ = [
     "Alerting",
     "Budgets",
     "EventsSLI",
+    "FirstTokenSLI",
     "HistogramSLI",
     "ProbeLatencySLI",
     "ProbesSLI",
     "glob_regex",
+    "model_regex",
 ]
 
 #: The `window` value for a calendar month (UTC), instead of a rolling duration.
@@ -57,6 +59,11 @@ def glob_regex(patterns: Sequence[str]) -> str:
     return "|".join(f"(?:{alternative})" for alternative in alternatives)
 
 
+def model_regex(model: str) -> str:
+    """A regex for the node ids of a model's per-model probes (ending in ``[model]``)."""
+    return ".*" + re.escape(f"[{model}]")
+
+
 def _check_selector(selector: str) -> str:
     if selector and not _SELECTOR.fullmatch(selector):
         raise ValueError(f'invalid label matchers {selector!r} (write e.g. job="api", path=~"/v1/.*")')
@@ -73,6 +80,8 @@ class _ProbeSelection(StrictModel):
 
     target: str = Field(min_length=1)
     probe: list[str] = Field(default_factory=list)
+    #: A gateway model group: only its per-model probes (node ids ending in ``[model]``).
+    model: str = ""
 
     @field_validator("probe", mode="before")
     @classmethod
@@ -86,8 +95,16 @@ class _ProbeSelection(StrictModel):
             raise ValueError("probe patterns must not be empty")
         return patterns
 
+    @property
+    def narrowed(self) -> bool:
+        """Whether only some of the target's probes count (patterns or a model)."""
+        return bool(self.probe or self.model)
+
     def selects(self, probe: str) -> bool:
-        """Whether the probe with node id `probe` is one of the patterns' (all when none)."""
+        """Whether the probe with node id `probe` is one of the patterns' (all when none) and,
+        with a `model`, one of that model's probes."""
+        if self.model and not probe.endswith(f"[{self.model}]"):
+            return False
         return not self.probe or re.fullmatch(glob_regex(self.probe), probe) is not None
 
 
@@ -104,8 +121,18 @@ class ProbesSLI(_ProbeSelection):
 class ProbeLatencySLI(_ProbeSelection):
     """Probe requests slower than `threshold`, from `synthetic_probe_latency_seconds`."""
 
+    #: The histogram it counts.
+    metric: ClassVar[str] = "synthetic_probe_latency_seconds"
     kind: Literal["probe_latency"]
     threshold: Duration = Field(2.0, gt=0)
+
+
+class FirstTokenSLI(ProbeLatencySLI):
+    """Streams whose first token came after `threshold`, from the streaming gateway probes'
+    `synthetic_gen_ai_time_to_first_token_seconds` (labelled `model` and `api`)."""
+
+    metric: ClassVar[str] = "synthetic_gen_ai_time_to_first_token_seconds"
+    kind: Literal["first_token"]  # type: ignore[assignment]
 
 
 class EventsSLI(StrictModel):
@@ -167,7 +194,9 @@ class HistogramSLI(StrictModel):
     _selector = field_validator("selector")(classmethod(lambda cls, v: _check_selector(v)))
 
 
-SLI = Annotated[ProbesSLI | ProbeLatencySLI | EventsSLI | HistogramSLI, Field(discriminator="kind")]
+SLI = Annotated[
+    ProbesSLI | ProbeLatencySLI | FirstTokenSLI | EventsSLI | HistogramSLI, Field(discriminator="kind")
+]
 
 
 class Alerting(StrictModel):

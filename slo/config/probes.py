@@ -10,6 +10,7 @@ from slo.config.fields import Duration, Fraction, StrictModel
 
 __all__ = [
     "METRIC_PRESETS",
+    "GatewayModel",
     "GatewayProbe",
     "LatencyEndpoint",
     "LatencyProbe",
@@ -39,6 +40,25 @@ class LatencyProbe(StrictModel):
     endpoints: list[LatencyEndpoint] = Field(default_factory=lambda: [LatencyEndpoint(target="api")])
 
 
+#: The least ``max_tokens`` a reasoning model is asked for: below it the reasoning eats the
+#: whole allowance and the answer is empty, a false failure (LiteLLM #26987 at max_tokens 1);
+#: 1024 is also Anthropic's minimum thinking budget.
+REASONING_MAX_TOKENS = 1024
+
+GatewayApi = Literal["chat", "messages"]
+
+
+class GatewayModel(StrictModel):
+    """One model group probed on its own; unset fields take `probes.gateway`'s."""
+
+    name: str = Field(min_length=1)
+    max_tokens: int | None = Field(None, ge=1)
+    #: A reasoning model: asked for at least :data:`REASONING_MAX_TOKENS`.
+    reasoning: bool = False
+    completion_budget: Duration | None = None
+    first_token_budget: Duration | None = None
+
+
 class GatewayProbe(StrictModel):
     target: str = "gateway"
     prompt: str = "Reply with the word pong."
@@ -48,8 +68,47 @@ class GatewayProbe(StrictModel):
     #: An answer from a fallback model (LiteLLM's ``x-litellm-attempted-fallbacks``, or a
     #: model group other than the one asked for) fails the chat probes unless this is true.
     allow_fallbacks: bool = False
-    #: Model groups whose deployments ``/health?model=NAME`` checks; empty: the target's model.
-    models: list[str] = Field(default_factory=list)
+    #: Model groups probed one by one (health, chat, streaming): names or mappings
+    #: (:class:`GatewayModel`), or ``discover`` to read them from ``/v1/models`` when the probes
+    #: are collected; empty: the target's model.
+    models: list[GatewayModel] | Literal["discover"] = Field(default_factory=list)
+    #: The APIs the chat probes speak: OpenAI ``chat`` completions, Anthropic ``messages``.
+    apis: list[GatewayApi] = Field(default_factory=lambda: list[GatewayApi](["chat"]), min_length=1)
+    #: Probe spend per UTC day (``x-litellm-response-cost``) above which the run warns; 0: off.
+    daily_spend_limit: float = Field(0.0, ge=0)
+    #: Rate-limit headroom (``x-ratelimit-remaining-requests`` / ``-tokens``) below which the
+    #: headroom probe fails; 0: only recorded.
+    min_remaining_requests: int = Field(0, ge=0)
+    min_remaining_tokens: int = Field(0, ge=0)
+
+    @field_validator("models", mode="before")
+    @classmethod
+    def _names_or_mappings(cls, value: object) -> object:
+        if isinstance(value, list):
+            return [{"name": item} if isinstance(item, str) else item for item in value]
+        return value
+
+    def probed_models(self, default: str, discovered: list[str] | None = None) -> list[GatewayModel]:
+        """The models probed one by one, settings resolved: `models`, the `discovered` ones
+        (``models: discover``), or `default` (the target's model)."""
+        if self.models == "discover":
+            models = [GatewayModel(name=name) for name in discovered or []]
+        else:
+            models = self.models or [GatewayModel(name=default)]
+        return [self.model_settings(model) for model in models]
+
+    def model_settings(self, model: GatewayModel) -> GatewayModel:
+        """`model` with every unset field taken from these settings, and the reasoning floor."""
+        max_tokens = model.max_tokens or self.max_tokens
+        if model.reasoning:
+            max_tokens = max(max_tokens, REASONING_MAX_TOKENS)
+        return model.model_copy(
+            update={
+                "max_tokens": max_tokens,
+                "completion_budget": model.completion_budget or self.completion_budget,
+                "first_token_budget": model.first_token_budget or self.first_token_budget,
+            }
+        )
 
 
 class MetricNames(StrictModel):

@@ -203,6 +203,67 @@ def _deployment_row(builder: dashboard.Dashboard) -> dashboard.Dashboard:
     return builder
 
 
+def _llm_row(builder: dashboard.Dashboard) -> dashboard.Dashboard:
+    """The gateway's models as the probes see them (per-model probes, token timing, spend,
+    headroom), and LiteLLM's own series where its Prometheus callback is scraped."""
+    builder = builder.with_row(dashboard.Row("LLM gateway: models, first token, spend, headroom"))
+    per_model = (
+        f'label_replace(synthetic_probe_success{{{_ENV},probe=~".*test_gateway.py::.*\\\\[.*\\\\]"}}, '
+        '"model", "$1", "probe", ".*\\\\[(.*)\\\\]")'
+    )
+    first_token = "synthetic_gen_ai_time_to_first_token_seconds_bucket"
+    panels = [
+        _series(
+            "Gateway probe success per model",
+            "percentunit",
+            _query(f"avg by (model) ({per_model})", "{{model}}"),
+        ),
+        _series(
+            "Time to first token (P95 over 1h)",
+            "s",
+            _query(
+                f"histogram_quantile(0.95, sum by (le, model, api) (rate({first_token}{{{_ENV}}}[1h])))",
+                "{{model}} {{api}}",
+            ),
+        ),
+        _series(
+            "Output tokens per second (last stream)",
+            "short",
+            _query(
+                f"max by (model, api) (synthetic_gen_ai_last_output_tokens_per_second{{{_ENV}}})",
+                "{{model}} {{api}}",
+            ),
+        ),
+        _series(
+            "Probe spend over the last day",
+            "currencyUSD",
+            _query(
+                f"sum by (model) (increase(synthetic_gen_ai_probe_cost_usd_total{{{_ENV}}}[1d]))", "{{model}}"
+            ),
+        ),
+        _series(
+            "Rate-limit headroom (probes)",
+            "short",
+            _query(
+                f"min by (model, resource) (synthetic_gen_ai_ratelimit_remaining{{{_ENV}}})",
+                "{{model}} {{resource}}",
+            ),
+        ),
+        _series(
+            "LiteLLM: deployment state (0 healthy, 1 partial, 2 outage) and remaining requests",
+            "short",
+            _query("max by (litellm_model_name) (litellm_deployment_state)", "state {{litellm_model_name}}"),
+            _query(
+                "min by (model_group) (litellm_remaining_requests_metric)",
+                "remaining requests {{model_group}}",
+            ),
+        ),
+    ]
+    for panel in panels:
+        builder = builder.with_panel(panel)
+    return builder
+
+
 def _slo_row(builder: dashboard.Dashboard, slos: Sequence[SLO]) -> dashboard.Dashboard:
     builder = builder.with_row(dashboard.Row("SLOs and error budgets"))
     slo_names = "|".join(slo.name for slo in slos)
@@ -248,6 +309,7 @@ def build_dashboard(slos: Sequence[SLO]) -> dict[str, Any]:
     builder = _service_row(builder)
     builder = _probes_row(builder)
     builder = _deployment_row(builder)
+    builder = _llm_row(builder)
     builder = _slo_row(builder, slos)
     model: dict[str, Any] = json.loads(json.dumps(builder.build(), cls=JSONEncoder))
     _number_panels(model)

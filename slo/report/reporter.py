@@ -15,9 +15,11 @@ from slo.config import Config
 from slo.config.objectives import HistogramSLI, ProbeLatencySLI, ProbesSLI
 from slo.options import RunOptions
 from slo.report.exposition import SuiteRun, latency_buckets, probe_registry
+from slo.report.genai import spend_warnings
 from slo.report.push import PushResult, push_registry
 from slo.report.results import ProbeResult, ResultCollector
 from slo.report.state import LockedGroup, ProbeState, StateError, StateFile, TargetState, target_key
+from slo.report.values import ValueCollector, ValueFamilies
 from slo.units import format_ms
 
 __all__ = ["Reporter", "grouping"]
@@ -38,7 +40,7 @@ def _thresholds(config: Config) -> list[float]:
 def _narrowed_slis(config: Config) -> dict[str, ProbesSLI]:
     """`probes` SLOs whose `probe` patterns pick some of a target's probes: each gets run
     counters of its own, since "a run with a failed probe" depends on which probes count."""
-    return {slo.name: slo.sli for slo in config.slos if isinstance(slo.sli, ProbesSLI) and slo.sli.probe}
+    return {slo.name: slo.sli for slo in config.slos if isinstance(slo.sli, ProbesSLI) and slo.sli.narrowed}
 
 
 def grouping(options: RunOptions) -> dict[str, str]:
@@ -52,9 +54,12 @@ class Reporter:
         self.slo_config = slo_config
         self.options = options
         self.collector = ResultCollector()
+        self.values = ValueFamilies()
         self.started = time.time()
         self.push_result: PushResult | None = None
         self.problems: list[str] = []
+        #: Shown like problems, but never fail a run that requires its push.
+        self.warnings: list[str] = []
 
     @property
     def grouping_key(self) -> dict[str, str]:
@@ -62,6 +67,7 @@ class Reporter:
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.collector.add(report)
+        self.values.add(report)
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:
@@ -84,10 +90,13 @@ class Reporter:
                     finished,
                     _narrowed_slis(self.slo_config),
                 )
+                values = self.values.fold(group.document, group.key, group.probes, finished, buckets)
+                self.warnings += spend_warnings(self.slo_config, values, finished)
                 # Saved before the push, pushed under the lock: what the Pushgateway holds is
                 # never ahead of the file, and overlapping runs push their counters in order.
                 group.save()
                 registry = probe_registry(group.probes, suite, group.targets)
+                registry.register(ValueCollector(values))
                 self.push_result = push_registry(
                     registry, self.options.push, self.options.push.job, self.grouping_key
                 )
@@ -123,7 +132,7 @@ class Reporter:
                     "the counters are kept and the next push carries these events",
                     yellow=True,
                 )
-        for problem in self.problems:
+        for problem in [*self.problems, *self.warnings]:
             terminalreporter.write_line(f"WARNING: {problem}", yellow=True)
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from slo.cliargs import ArgumentParser, fail
 from slo.config import ConfigError
-from slo.config.objectives import SLO, ProbeLatencySLI, ProbesSLI
+from slo.config.objectives import SLO, FirstTokenSLI, ProbeLatencySLI, ProbesSLI
 from slo.dev.daemons import DaemonError
 from slo.objectives.inputs import Inputs, add_config_options, load_inputs, parse
 from slo.objectives.rules.generate import number, render, rule_file
@@ -47,6 +47,8 @@ def _nominal_rate(slo: SLO) -> tuple[float, str]:
     # One probe run a minute is the design's timer; services are assumed busy.
     if isinstance(slo.sli, ProbesSLI):
         return 1.0, "1 run of the target/min"
+    if isinstance(slo.sli, FirstTokenSLI):
+        return 1.0, "1 stream/min"
     if isinstance(slo.sli, ProbeLatencySLI):
         return 60.0, "60 probe requests/min"
     return 1000.0, "1000 requests/min"
@@ -75,7 +77,10 @@ def explain(slos: Sequence[SLO]) -> str:
 
 def _write(inputs: Inputs, output: str | None, tests: str | None, check: bool) -> int:
     config = inputs.config
-    text = render(rule_file(inputs.slos, config.budgets, config.pushgateway.job))
+    spend_limit = config.probes.gateway.daily_spend_limit
+    text = render(
+        rule_file(inputs.slos, config.budgets, config.pushgateway.job, daily_spend_limit=spend_limit)
+    )
     if output is None:
         sys.stdout.write(text)
     else:

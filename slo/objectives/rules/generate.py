@@ -25,8 +25,10 @@ from slo.config.objectives import (
     ProbeLatencySLI,
     ProbesSLI,
     glob_regex,
+    model_regex,
 )
 from slo.objectives.rules import names
+from slo.objectives.rules.genai import gen_ai_group
 from slo.objectives.rules.sli import month_to_date, sli_query
 from slo.objectives.rules.thresholds import deployment_group, staleness_group, threshold_group
 from slo.objectives.rules.windows import BurnWindow, alert_windows, burn_windows
@@ -120,6 +122,8 @@ def failing_probes(slo: SLO) -> str | None:
     selection = f'target={names.promql_string(sli.target)},kind="availability"'
     if sli.probe:
         selection += f",probe=~{names.promql_string(glob_regex(sli.probe))}"
+    if sli.model:
+        selection += f",probe=~{names.promql_string(model_regex(sli.model))}"
     # printf fills in the alert's environment; any other % of the query is literal.
     query = (
         f'synthetic_probe_last_failure_timestamp_seconds{{environment="%s",{selection.replace("%", "%%")}}}'
@@ -237,11 +241,14 @@ def slo_groups(slo: SLO) -> list[dict[str, Any]]:
     ]
 
 
-def rule_file(slos: Sequence[SLO], budgets: Budgets, probe_job: str) -> dict[str, Any]:
+def rule_file(
+    slos: Sequence[SLO], budgets: Budgets, probe_job: str, *, daily_spend_limit: float = 0.0
+) -> dict[str, Any]:
     """The whole Prometheus rule file as data: every SLO, probe staleness, seed thresholds."""
     groups = [group for slo in slos for group in slo_groups(slo)]
     groups += [staleness_group(budgets, probe_job), threshold_group(budgets)]
     groups.append(deployment_group(probe_job))
+    groups.append(gen_ai_group(probe_job, daily_spend_limit))
     return {"groups": groups}
 
 

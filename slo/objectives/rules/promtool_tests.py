@@ -47,8 +47,8 @@ __all__ = ["scenario_files"]
 _ENVIRONMENT = "test"
 _INSTANCE = "runner-1"
 #: Events per minute fed to each kind: one probe run a minute, the latency probe's 60
-#: requests a run, a busy service's 1000 requests.
-_RATE = {"probes": 1.0, "probe_latency": 60.0, "histogram": 1000.0, "events": 1000.0}
+#: requests a run, one stream a run (first token), a busy service's 1000 requests.
+_RATE = {"probes": 1.0, "probe_latency": 60.0, "first_token": 1.0, "histogram": 1000.0, "events": 1000.0}
 #: Burn-rate-5 scenarios need fractional bad events per minute: fed at 1000 a minute.
 _DENSE = 1000.0
 _LIMIT = 24 * 60
@@ -94,18 +94,19 @@ def _labels(labels: dict[str, str]) -> str:
     return "{" + ",".join(f"{k}={names.promql_string(v)}" for k, v in labels.items()) + "}"
 
 
-def _example_probe(patterns: Sequence[str]) -> str:
+def _example_probe(patterns: Sequence[str], model: str = "") -> str:
     # A node id the SLO's patterns match: wildcards replaced by the least they may match.
-    if not patterns:
-        return "probes/test_example.py::test_probe"
-    return patterns[0].replace("*", "").replace("?", "x")
+    probe = (
+        patterns[0].replace("*", "").replace("?", "x") if patterns else "probes/test_example.py::test_probe"
+    )
+    return f"{probe}[{model}]" if model and not probe.endswith(f"[{model}]") else probe
 
 
 def _suite_probes(sli: ProbesSLI) -> list[tuple[str, str]]:
     """(node id, kind) of the probes of a realistic suite for the SLI's target."""
     available = (
-        [_example_probe(sli.probe)]
-        if sli.probe
+        [_example_probe(sli.probe, sli.model)]
+        if sli.narrowed
         else ["probes/test_checks.py::test_check[health]", "probes/test_health.py::test_api_health"]
     )
     return [*((probe, "availability") for probe in available), ("probes/test_metrics.py::test_5xx", "budget")]
@@ -145,9 +146,14 @@ class _Feed:
         text: list[dict[str, str]] = []
         if isinstance(sli, ProbesSLI | ProbeLatencySLI):
             group = {"job": self.job, "environment": _ENVIRONMENT, "instance": _INSTANCE}
-            probe = {**group, "probe": _example_probe(sli.probe), "target": sli.target, "slo": self.slo.name}
+            probe = {
+                **group,
+                "probe": _example_probe(sli.probe, sli.model),
+                "target": sli.target,
+                "slo": self.slo.name,
+            }
             if isinstance(sli, ProbesSLI):
-                runs = {**group, "target": sli.target, "slo": self.slo.name if sli.probe else ""}
+                runs = {**group, "target": sli.target, "slo": self.slo.name if sli.narrowed else ""}
                 series += [
                     ("synthetic_target_runs_total", runs, total),
                     ("synthetic_target_failed_runs_total", runs, bad),
@@ -155,9 +161,7 @@ class _Feed:
                 if outage is not None:
                     text = self._failing_probes(sli, group, outage, len(total))
             else:
-                series += self._histogram(
-                    "synthetic_probe_latency_seconds", probe, sli.threshold, total, good, "2.0"
-                )
+                series += self._histogram(sli.metric, probe, sli.threshold, total, good, "2.0")
             pushed = [60.0 * min(minute, pushes) for minute in range(len(total))]
             series.append(("push_time_seconds", group, pushed))
         elif isinstance(sli, HistogramSLI):

@@ -18,7 +18,15 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from slo.config.objectives import SLO, EventsSLI, HistogramSLI, ProbeLatencySLI, ProbesSLI, glob_regex
+from slo.config.objectives import (
+    SLO,
+    EventsSLI,
+    HistogramSLI,
+    ProbeLatencySLI,
+    ProbesSLI,
+    glob_regex,
+    model_regex,
+)
 from slo.objectives.rules.names import promql_string
 from slo.units import parse_duration
 
@@ -82,10 +90,13 @@ def _increase(metric: str, matchers: str, by: tuple[str, ...]) -> Callable[[str]
     return count
 
 
-def _probe_matchers(target: str, patterns: Sequence[str]) -> str:
+def _probe_matchers(target: str, patterns: Sequence[str], model: str = "") -> str:
     matchers = f"target={promql_string(target)}"
     if patterns:
         matchers += f",probe=~{promql_string(glob_regex(patterns))}"
+    if model:
+        # A second matcher on the label: both must match (the patterns, and this model's probes).
+        matchers += f",probe=~{promql_string(model_regex(model))}"
     return matchers
 
 
@@ -132,15 +143,16 @@ def sli_query(slo: SLO) -> SLIQuery:
         by = ("environment",)
         # Runs of the target, not probe runs: one bad run is one bad event however many of
         # its probes failed. An SLO that narrows the probes has run counters of its own.
-        matchers = f"target={promql_string(sli.target)},slo={promql_string(slo.name if sli.probe else '')}"
+        matchers = f"target={promql_string(sli.target)},slo={promql_string(slo.name if sli.narrowed else '')}"
         return SLIQuery(
             total=_increase(TARGET_RUNS, matchers, by),
             bad=_increase(TARGET_FAILED_RUNS, matchers, by),
             by=by,
         )
     if isinstance(sli, ProbeLatencySLI):
-        matchers = _probe_matchers(sli.target, sli.probe)
-        return _latency("synthetic_probe_latency_seconds", matchers, sli.threshold, ("environment",))
+        # FirstTokenSLI too: the same probe labels, its own histogram.
+        matchers = _probe_matchers(sli.target, sli.probe, sli.model)
+        return _latency(sli.metric, matchers, sli.threshold, ("environment",))
     if isinstance(sli, HistogramSLI):
         return _latency(sli.metric, sli.selector, sli.threshold, ())
     return _events(sli)

@@ -1,0 +1,221 @@
+"""What a streamed LLM answer took, token by token, and what an answer's headers say it cost.
+
+:class:`TokenTiming` is fed the moment each content delta arrives and gives the time to first
+token, the mean and worst gap between tokens, output tokens per second and total time;
+:func:`record_stream_timing`, :func:`record_usage` and :func:`record_answer_headers` record
+them as probe values (metric names in :mod:`slo.report.genai`).
+
+:func:`read_messages_stream` reads the Anthropic Messages event stream (``POST
+/v1/messages`` with ``stream: true``) that coding clients speak: ``message_start``,
+``content_block_start``, ``content_block_delta``..., ``content_block_stop``,
+``message_delta`` (with the output usage), ``message_stop``; ``ping`` may come at any time
+and an ``error`` event ends the stream.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from slo.probe.failures import error_message
+from slo.report import genai
+from slo.report.values import record_labelled
+
+__all__ = [
+    "MessagesStream",
+    "TokenTiming",
+    "read_messages_stream",
+    "record_answer_headers",
+    "record_stream_timing",
+    "record_usage",
+]
+
+#: Response headers with what is left of the caller's rate limits (OpenAI's, passed on by
+#: LiteLLM), by the `resource` label they are recorded with.
+RATELIMIT_HEADERS = {
+    "requests": "x-ratelimit-remaining-requests",
+    "tokens": "x-ratelimit-remaining-tokens",
+}
+COST_HEADER = "x-litellm-response-cost"
+
+
+@dataclass
+class TokenTiming:
+    """Arrival times of a stream's content deltas, from `started` (``time.perf_counter()``)."""
+
+    started: float
+    arrivals: list[float] = field(default_factory=list)
+    ended: float | None = None
+    #: Output tokens as the stream's usage reports them (None: not reported).
+    output_tokens: int | None = None
+    #: Told of each token, e.g. a reader's first-token deadline (`slo.probe.sse.EventLines`).
+    on_token: Callable[[], None] | None = field(default=None, repr=False, compare=False)
+
+    def token(self) -> None:
+        self.arrivals.append(time.perf_counter())
+        if self.on_token is not None:
+            self.on_token()
+
+    def end(self) -> None:
+        self.ended = time.perf_counter()
+
+    @property
+    def first_token(self) -> float | None:
+        return self.arrivals[0] - self.started if self.arrivals else None
+
+    @property
+    def gaps(self) -> list[float]:
+        return [later - earlier for earlier, later in zip(self.arrivals, self.arrivals[1:], strict=False)]
+
+    @property
+    def total(self) -> float | None:
+        return self.ended - self.started if self.ended is not None else None
+
+    @property
+    def tokens_per_second(self) -> float | None:
+        """Output tokens after the first over the time they took (decode speed, without the
+        wait for the first token); None when there is nothing to divide."""
+        if self.output_tokens is None or self.output_tokens < 2 or self.ended is None or not self.arrivals:
+            return None
+        decoding = self.ended - self.arrivals[0]
+        return (self.output_tokens - 1) / decoding if decoding > 0 else None
+
+    def values(self) -> dict[str, float]:
+        """The timings this stream has, by metric name."""
+        gaps = self.gaps
+        found = {
+            genai.FIRST_TOKEN: self.first_token,
+            genai.TIME_PER_TOKEN: sum(gaps) / len(gaps) if gaps else None,
+            genai.MAX_GAP: max(gaps) if gaps else None,
+            genai.TOKENS_PER_SECOND: self.tokens_per_second,
+            genai.OPERATION_DURATION: self.total,
+        }
+        return {name: value for name, value in found.items() if value is not None}
+
+
+def record_stream_timing(request: pytest.FixtureRequest, timing: TokenTiming, **labels: str) -> None:
+    """Each timing as a histogram observation and as the last value (a ``gen_ai_last_*`` gauge)."""
+    for name, value in timing.values().items():
+        record_labelled(request, name, value, "histogram", labels)
+        record_labelled(request, genai.last_gauge(name), value, "gauge", labels)
+
+
+def record_usage(
+    request: pytest.FixtureRequest, input_tokens: object, output_tokens: object, **labels: str
+) -> None:
+    for token_type, count in (("input", input_tokens), ("output", output_tokens)):
+        if isinstance(count, int) and not isinstance(count, bool) and count >= 0:
+            record_labelled(request, genai.TOKENS, count, "counter", {**labels, "type": token_type})
+
+
+def record_answer_headers(
+    request: pytest.FixtureRequest, headers: Mapping[str, str], **labels: str
+) -> dict[str, int]:
+    """The answer's cost (a counter) and rate-limit headroom (gauges); returns the headroom
+    read, by resource. A header that is absent or not a number is not recorded."""
+    cost = _number(headers.get(COST_HEADER))
+    if cost is not None and cost >= 0:
+        record_labelled(request, genai.COST, cost, "counter", labels)
+    headroom = {}
+    for resource, header in RATELIMIT_HEADERS.items():
+        remaining = _number(headers.get(header))
+        if remaining is not None:
+            headroom[resource] = int(remaining)
+            record_labelled(
+                request, genai.RATELIMIT_REMAINING, remaining, "gauge", {**labels, "resource": resource}
+            )
+    return headroom
+
+
+def _number(text: str | None) -> float | None:
+    try:
+        value = float(text) if text is not None else None
+    except ValueError:
+        return None
+    return value if value is not None and value == value and abs(value) != float("inf") else None
+
+
+@dataclass
+class MessagesStream:
+    """What one Messages API stream delivered, in the order the protocol requires."""
+
+    timing: TokenTiming
+    #: Event types in arrival order, ``ping`` left out.
+    events: list[str] = field(default_factory=list)
+    text: str = ""
+    usage: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    malformed: str | None = None
+    #: The body was being read: a transport error from here on cut the stream.
+    reading: bool = False
+
+    @property
+    def stopped(self) -> bool:
+        return bool(self.events) and self.events[-1] == "message_stop"
+
+    def order_problem(self) -> str | None:
+        """What is out of order in the events, or None: a stream starts with
+        ``message_start``, has a content block before ``message_delta``, and ``message_delta``
+        carries the output usage before ``message_stop``."""
+        events = self.events
+        if not events or events[0] != "message_start":
+            return f"starts with {events[0] if events else 'nothing'}, not message_start"
+        if "content_block_start" not in events:
+            return "has no content_block_start"
+        if "message_delta" not in events:
+            return "has no message_delta"
+        if events.index("content_block_start") > events.index("message_delta"):
+            return "sends message_delta before any content block"
+        if "output_tokens" not in self.usage:
+            return "has no usage.output_tokens in message_delta"
+        return None
+
+
+def read_messages_stream(lines: Iterable[str], stream: MessagesStream) -> None:
+    """Read Messages API events into `stream` until ``message_stop``, an ``error`` event, a
+    malformed event or the end of the body."""
+    stream.reading = True
+    event = ""
+    for line in lines:
+        if line.startswith("event:"):
+            event = line.removeprefix("event:").strip()
+            continue
+        if not line.startswith("data:"):
+            continue
+        data = line.removeprefix("data:").strip()
+        try:
+            payload = json.loads(data)
+        except json.JSONDecodeError:
+            stream.malformed = data[:120]
+            return
+        if not isinstance(payload, dict):
+            stream.malformed = data[:120]
+            return
+        kind = str(payload.get("type") or event)
+        if kind == "ping":
+            continue
+        stream.events.append(kind)
+        if kind == "error":
+            stream.error = error_message(data)[0] or "no message"
+            return
+        if kind == "content_block_delta":
+            delta = payload.get("delta") or {}
+            text = delta.get("text") if isinstance(delta, dict) else None
+            if isinstance(text, str) and text:
+                stream.timing.token()
+                stream.text += text
+        elif kind == "message_delta" and isinstance(payload.get("usage"), dict):
+            stream.usage.update(payload["usage"])
+        elif kind == "message_start":
+            message = payload.get("message") or {}
+            usage = message.get("usage") if isinstance(message, dict) else None
+            if isinstance(usage, dict):
+                stream.usage.update({k: v for k, v in usage.items() if k == "input_tokens"})
+        elif kind == "message_stop":
+            stream.timing.end()
+            return

@@ -1,0 +1,262 @@
+"""Named numeric values a probe records, pushed with the run as their own metric families.
+
+A probe records ``probe_value("active_sessions", 3)`` or, with labels,
+``probe_value("gen_ai_tokens", 12, kind="counter", model="claude-sonnet-4", type="output")``
+(the ``probe_value`` fixture; :func:`record_value` for code that has the request). The value
+travels to the controller in the report's `user_properties`, as the rest of a probe's evidence
+(xdist forwards them), and is pushed as ``synthetic_<name>`` with the probe's `probe`,
+`target` and `slo` labels and its own:
+
+- ``gauge``: the last run's value;
+- ``counter``: summed over runs (``synthetic_<name>_total``), e.g. the probes' spend;
+- ``histogram``: every value observed, cumulative (``_bucket``, ``_sum``, ``_count``).
+
+Counters and histograms must survive runs like the probe counters do (a Pushgateway PUT
+replaces the group), so they are kept in the state file, in a section of its own
+(:data:`STATE_SECTION`) next to the probe counters, under the same lock and grouping key.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import pytest
+from prometheus_client.core import Metric
+from prometheus_client.registry import Collector
+
+__all__ = [
+    "STATE_SECTION",
+    "VALUES_PROPERTY",
+    "RecordedValue",
+    "ValueCollector",
+    "ValueFamilies",
+    "grown_today",
+    "record_labelled",
+    "record_value",
+]
+
+VALUES_PROPERTY = "slo_values"
+STATE_SECTION = "values"
+Kind = Literal["gauge", "counter", "histogram"]
+KINDS: tuple[Kind, ...] = ("gauge", "counter", "histogram")
+PROBE_LABELS = ("probe", "target", "slo")
+#: Values forgotten after this long without a new one (a removed model must not live forever).
+FORGET_AFTER_SECONDS = 7 * 86400
+
+_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+#: Upper bounds of a histogram by the unit its name ends in (per_second: token rates); any
+#: other gets the seconds layout the reporter passes (the probe latency buckets).
+BUCKETS: dict[str, list[float]] = {
+    "seconds": [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 2.5, 5.0, 10.0],
+    "per_second": [1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0],
+}
+
+
+@dataclass(frozen=True)
+class RecordedValue:
+    name: str
+    value: float
+    kind: Kind
+    labels: tuple[tuple[str, str], ...]
+
+
+def _problem(name: str, value: object, kind: str, labels: Mapping[str, object]) -> str | None:
+    if not _NAME.fullmatch(name):
+        return f"probe value name {name!r} is not a metric name ([a-zA-Z_][a-zA-Z0-9_]*)"
+    if kind not in KINDS:
+        return f"probe value {name}: kind {kind!r} is not one of {', '.join(KINDS)}"
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return f"probe value {name}: {value!r} is not a finite number"
+    if kind == "counter" and value < 0:
+        return f"probe value {name}: a counter cannot go down by {value}"
+    for label in labels:
+        if not _NAME.fullmatch(label) or label.startswith("__") or label in (*PROBE_LABELS, "le"):
+            return f"probe value {name}: label {label!r} is not allowed"
+    return None
+
+
+def record_value(
+    request: pytest.FixtureRequest, name: str, value: float, *, kind: Kind = "gauge", **labels: object
+) -> None:
+    """Record `value` for this probe (see the module docstring); a bad name, label or value
+    is the probe's mistake and fails it with one line."""
+    record_labelled(request, name, value, kind, labels)
+
+
+def record_labelled(
+    request: pytest.FixtureRequest, name: str, value: float, kind: Kind, labels: Mapping[str, object]
+) -> None:
+    """:func:`record_value` with the labels as a mapping."""
+    problem = _problem(name, value, kind, labels)
+    if problem is not None:
+        raise pytest.UsageError(f"{request.node.nodeid}: {problem}")
+    entry = {
+        "name": name,
+        "value": float(value),
+        "kind": kind,
+        "labels": {k: str(v) for k, v in labels.items()},
+    }
+    request.node.user_properties.append((VALUES_PROPERTY, json.dumps(entry, separators=(",", ":"))))
+
+
+def _values_of(report: pytest.TestReport) -> Iterator[RecordedValue]:
+    for property_name, text in report.user_properties:
+        if property_name != VALUES_PROPERTY:
+            continue
+        entry = json.loads(str(text))
+        labels = tuple(sorted((str(k), str(v)) for k, v in entry["labels"].items()))
+        yield RecordedValue(entry["name"], float(entry["value"]), entry["kind"], labels)
+
+
+@dataclass
+class ValueFamilies:
+    """What a run recorded, by probe: the values of each probe's call phase."""
+
+    by_probe: dict[str, list[RecordedValue]] = field(default_factory=dict)
+
+    def add(self, report: pytest.TestReport) -> None:
+        # user_properties accumulate over phases: the teardown report repeats the call's.
+        if report.when == "call" or (report.when == "setup" and report.failed):
+            values = list(_values_of(report))
+            if values:
+                self.by_probe[report.nodeid] = values
+
+    def fold(
+        self,
+        document: dict[str, Any],
+        key: str,
+        probes: Mapping[str, Any],
+        now: float,
+        seconds_bounds: Sequence[float] = BUCKETS["seconds"],
+    ) -> dict[str, Any]:
+        """Add this run's values to the state document's :data:`STATE_SECTION` for `key` and
+        return that section. `probes` (name -> state with `target` and `slo`) labels them;
+        histograms in seconds get `seconds_bounds` (the probe latency layout, which has a
+        bucket at every SLO threshold: a first-token SLO's too)."""
+        sections = document.get(STATE_SECTION)
+        if not isinstance(sections, dict):
+            sections = document[STATE_SECTION] = {}
+        section = sections.get(key)
+        if not isinstance(section, dict) or not all(_valid(series) for series in section.values()):
+            # Not what this module wrote: these values restart, the probe counters are untouched.
+            section = sections[key] = {}
+        for probe, values in self.by_probe.items():
+            state = probes.get(probe)
+            base = {"probe": probe, "target": getattr(state, "target", ""), "slo": getattr(state, "slo", "")}
+            for recorded in values:
+                series_key = json.dumps([recorded.name, probe, recorded.labels])
+                series = section.get(series_key)
+                bounds = (
+                    list(seconds_bounds)
+                    if not recorded.name.endswith("per_second")
+                    else BUCKETS["per_second"]
+                )
+                if (
+                    series is None
+                    or series.get("kind") != recorded.kind
+                    or (recorded.kind == "histogram" and series["bounds"] != list(bounds))
+                ):
+                    # New, or its bucket layout changed (a new SLO threshold): it restarts,
+                    # which Prometheus reads as an ordinary counter reset.
+                    series = {
+                        "name": recorded.name,
+                        "kind": recorded.kind,
+                        "labels": {**base, **dict(recorded.labels)},
+                    }
+                    series.update(_empty(recorded, bounds))
+                    section[series_key] = series
+                series["labels"].update(base)
+                series["time"] = now
+                _observe(series, recorded)
+                if recorded.kind == "counter":
+                    if series.get("day") != _day(now):
+                        series["day"], series["today"] = _day(now), 0.0
+                    series["today"] += recorded.value
+        cutoff = now - FORGET_AFTER_SECONDS
+        for series_key in [k for k, series in section.items() if series.get("time", 0) < cutoff]:
+            del section[series_key]
+        return section
+
+
+def _valid(series: object) -> bool:
+    if not isinstance(series, dict) or series.get("kind") not in KINDS:
+        return False
+    if not isinstance(series.get("name"), str) or not isinstance(series.get("labels"), dict):
+        return False
+    if series["kind"] == "histogram":
+        counts, bounds = series.get("counts"), series.get("bounds")
+        return isinstance(counts, list) and isinstance(bounds, list) and len(counts) == len(bounds)
+    return isinstance(series.get("value"), int | float)
+
+
+def _empty(recorded: RecordedValue, bounds: Sequence[float]) -> dict[str, Any]:
+    if recorded.kind == "histogram":
+        return {"bounds": [float(b) for b in bounds], "counts": [0] * len(bounds), "sum": 0.0, "count": 0}
+    return {"value": 0.0}
+
+
+def _observe(series: dict[str, Any], recorded: RecordedValue) -> None:
+    if recorded.kind == "gauge":
+        series["value"] = recorded.value
+    elif recorded.kind == "counter":
+        series["value"] += recorded.value
+    else:
+        for index, bound in enumerate(series["bounds"]):
+            if recorded.value <= bound:
+                series["counts"][index] += 1
+        series["sum"] += recorded.value
+        series["count"] += 1
+
+
+def grown_today(section: Mapping[str, Any], name: str, now: float) -> float:
+    """What counter `name` grew by, over all its series, since this UTC day began."""
+    today = _day(now)
+    return sum(
+        float(series.get("today", 0.0))
+        for series in section.values()
+        if series.get("name") == name and series.get("day") == today
+    )
+
+
+def _day(now: float) -> str:
+    return time.strftime("%Y-%m-%d", time.gmtime(now))
+
+
+class ValueCollector(Collector):
+    """The recorded values of a state section as metric families ``synthetic_<name>``."""
+
+    def __init__(self, section: Mapping[str, Any]) -> None:
+        self.section = section
+
+    def collect(self) -> Iterator[Metric]:
+        families: dict[str, Metric] = {}
+        for series in sorted(self.section.values(), key=lambda s: (s["name"], sorted(s["labels"].items()))):
+            name, kind = f"synthetic_{series['name']}", series["kind"]
+            family = families.get(name)
+            if family is None:
+                family = families[name] = Metric(name, f"Probe value {series['name']} ({kind})", kind)
+            elif family.type != kind:
+                continue  # one name, one type: the first kind recorded wins
+            labels = dict(series["labels"])
+            if kind == "gauge":
+                family.add_sample(name, labels, series["value"])
+            elif kind == "counter":
+                family.add_sample(f"{name}_total", labels, series["value"])
+            else:
+                for bound, count in _cumulative(series["bounds"], series["counts"], series["count"]):
+                    family.add_sample(f"{name}_bucket", {**labels, "le": bound}, count)
+                family.add_sample(f"{name}_sum", labels, series["sum"])
+                family.add_sample(f"{name}_count", labels, series["count"])
+        yield from families.values()
+
+
+def _cumulative(bounds: Sequence[float], counts: Sequence[int], total: int) -> Iterable[tuple[str, float]]:
+    # Counts are already cumulative (a value counts in every bucket it fits); le like prometheus_client.
+    yield from ((repr(float(bound)), float(count)) for bound, count in zip(bounds, counts, strict=True))
+    yield "+Inf", float(total)
