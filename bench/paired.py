@@ -66,9 +66,13 @@ def alternate(
     return ours, theirs
 
 
+def _number(value: float) -> str:
+    return f"{value:.0f}" if abs(value) >= 100 else f"{value:.3g}"  # never 1.12e+03
+
+
 def _spread(values: list[float], unit: str, scale: float = 1.0) -> str:
     shown = [v * scale for v in values]
-    return f"{statistics.median(shown):.3g} {unit} [{min(shown):.3g}-{max(shown):.3g}]"
+    return f"{_number(statistics.median(shown))} {unit} [{_number(min(shown))}-{_number(max(shown))}]"
 
 
 def rows(
