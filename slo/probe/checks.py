@@ -100,8 +100,7 @@ def fetch_all(checks: Iterable[Check], config: Config) -> dict[str, CheckOutcome
             return CheckOutcome(check, name, None, failure, failure.record)
         except Exception as exc:  # one check's surprise must not fail its whole batch
             surprise = ProbeFailure(
-                f"{name}: {check.method} {path.split('?', 1)[0]}: "
-                f"{type(exc).__name__}: {excerpt(str(exc))}",
+                f"{name}: {check.method} {path.split('?', 1)[0]}: {type(exc).__name__}: {excerpt(str(exc))}",
                 "error",
             )
             return CheckOutcome(check, name, None, surprise, None)
