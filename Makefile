@@ -8,7 +8,7 @@ APT_PACKAGES := prometheus-pushgateway prometheus prometheus-alertmanager postgr
 SERVER_BINARIES := /usr/lib/postgresql/15/bin/initdb /usr/lib/postgresql/15/bin/pg_ctl /usr/bin/pg_dump \
 	/usr/bin/psql /usr/bin/redis-server /usr/sbin/nginx
 
-.PHONY: demo test test-fast lint bench setup system-deps clean
+.PHONY: demo test test-fast lint bench bench-deps setup system-deps clean
 
 setup: $(STAMP) system-deps
 
@@ -54,7 +54,18 @@ lint: setup
 	$(BIN)/ruff format --check slo probes load tests bench conftest.py
 	$(BIN)/mypy
 
-bench: setup
+# The benchmarks' anchors: blackbox_exporter probes the same target as the checks, wrk is the
+# target's ceiling. Only `make bench` needs them.
+BENCH_PACKAGES = prometheus-blackbox-exporter wrk
+
+bench-deps:
+	@command -v prometheus-blackbox-exporter >/dev/null 2>&1 && command -v wrk >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO=sudo; fi; \
+	  echo "installing $(BENCH_PACKAGES) (Debian packages)"; \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(BENCH_PACKAGES) >/dev/null; }
+
+bench: setup bench-deps
 	$(BIN)/python bench/run.py
 
 clean:

@@ -1,108 +1,172 @@
-"""How long 200 declared checks take against an API with 100 ms latency, against the anchor:
-the same 200 requests made one after another by a plain httpx loop (about 20 s).
+"""Declared checks against Debian's blackbox_exporter probing the same target, paired.
 
-The reference stack runs with 100 ms injected on the API; a throwaway probe project (the
-repo's `probes/` and a `monitoring.yaml` declaring the checks) is run with
-`python -m pytest probes/test_checks.py` in its own process, several times, exactly as a
-timer would start it; the median wall time (interpreter start included) is printed beside
-the pytest session time, the anchor and their ratio.
+The reference stack's API answers `GET /health` after 100 ms. The project runs
+`python -m pytest probes/test_checks.py` in its own process (interpreter start included, as a
+timer would start it) with N checks, each expecting 200 and a body regex. The anchor is
+`prometheus-blackbox-exporter` with an http module expecting the same: a fresh exporter per
+round, driven with N `/probe` requests at the project's own concurrency (`MAX_CONCURRENCY`
+threads); its wall is the driver's, its CPU and peak RSS the exporter's own (the driver's
+Python is not counted against it). A project round with any failed check is a false failure
+(the target is healthy) and is counted.
 
-    python bench/bench_checks.py [--checks 200] [--latency-ms 100] [--repeat 5] [-n 2]
+    python bench/bench_checks.py [--checks 200 1000 5000] [--rounds 3] [--latency-ms 100]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import re
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import httpx
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from paired import HEADER, Sample, alternate, rows, run_process
 from probe_project import INI, PROBES_DIR, probe_config
+from servers import free_port
 
 from slo.dev.refstack import ReferenceStack
+from slo.probe.checks import MAX_CONCURRENCY
 
-SESSION_TIME = re.compile(r" in ([0-9.]+)s")
+EXPORTER = shutil.which("prometheus-blackbox-exporter") or "/usr/bin/prometheus-blackbox-exporter"
+BODY_REGEX = '"status": ?"healthy"'
+BLACKBOX_CONFIG = {
+    "modules": {
+        "health": {
+            "prober": "http",
+            "timeout": "10s",
+            "http": {"valid_status_codes": [200], "fail_if_body_not_matches_regexp": [BODY_REGEX]},
+        }
+    }
+}
 
 
 def write_project(directory: Path, stack: ReferenceStack, checks: int) -> None:
     shutil.copytree(PROBES_DIR, directory / "probes", ignore=shutil.ignore_patterns("__pycache__"))
     (directory / "pytest.ini").write_text(INI)
     declared = [
-        {"name": f"check-{i:03d}", "target": "api", "path": "/health", "json": {"status": "healthy"}}
+        {"name": f"check-{i:05d}", "target": "api", "path": "/health", "body_regex": BODY_REGEX}
         for i in range(checks)
     ]
     config = probe_config(stack, timeout="10s", checks=declared)
     (directory / "monitoring.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    (directory / "blackbox.yml").write_text(yaml.safe_dump(BLACKBOX_CONFIG))
 
 
-def run_checks(directory: Path, checks: int, workers: int) -> tuple[float, float]:
-    """Wall time of one `pytest probes/test_checks.py` process, and pytest's session time."""
-    command = [sys.executable, "-m", "pytest", "probes/test_checks.py", "-q", "--no-push"]
-    if workers:
-        command += ["-n", str(workers)]
-    environment = {**os.environ, "PUSHGATEWAY_URL": ""}
-    started = time.perf_counter()
-    finished = subprocess.run(command, cwd=directory, capture_output=True, text=True, env=environment)
-    wall = time.perf_counter() - started
-    last = finished.stdout.strip().splitlines()[-1] if finished.stdout.strip() else ""
-    if finished.returncode != 0 or f"{checks} passed" not in last:
-        raise SystemExit(
-            f"probe run failed ({finished.returncode}):\n{finished.stdout[-3000:]}{finished.stderr}"
-        )
-    session = SESSION_TIME.search(last)
-    return wall, float(session.group(1)) if session else float("nan")
+class Project:
+    def __init__(self, directory: Path, checks: int) -> None:
+        self.directory, self.checks, self.false_failures, self.runs = directory, checks, 0, 0
+
+    def __call__(self) -> Sample:
+        command = [
+            sys.executable,
+            "-m",
+            "pytest",
+            "probes/test_checks.py",
+            "-q",
+            "--no-push",
+            "-p",
+            "no:cacheprovider",
+        ]
+        log = self.directory / "pytest.log"
+        sample, code = run_process(command, self.directory, {**os.environ, "PUSHGATEWAY_URL": ""}, log)
+        self.runs += 1
+        tail = log.read_text(errors="replace").strip().splitlines()[-1:]
+        if code != 0 or not tail or f"{self.checks} passed" not in tail[0]:
+            self.false_failures += 1
+            print(f"  false failure ({code}): {tail}", file=sys.stderr, flush=True)
+        return sample
 
 
-def sequential_anchor(url: str, checks: int) -> float:
-    """The same requests, one after another, on one kept-alive connection."""
-    with httpx.Client(base_url=url, timeout=10, trust_env=False) as client:
-        started = time.perf_counter()
-        for _ in range(checks):
-            response = client.get("/health")
-            assert response.json()["status"] == "healthy"
-        return time.perf_counter() - started
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _peak_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+class Blackbox:
+    def __init__(self, directory: Path, target: str, checks: int) -> None:
+        self.directory, self.target, self.checks, self.false_failures = directory, target, checks, 0
+
+    def __call__(self) -> Sample:
+        port = free_port()
+        command = [EXPORTER, f"--config.file={self.directory / 'blackbox.yml'}"]
+        command.append(f"--web.listen-address=127.0.0.1:{port}")
+        log = (self.directory / "blackbox.log").open("wb")
+        exporter = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            probe = f"http://127.0.0.1:{port}/probe?" + urllib.parse.urlencode(
+                {"module": "health", "target": self.target}
+            )
+            deadline = time.monotonic() + 10
+            while True:
+                try:
+                    urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1).close()
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise SystemExit("blackbox_exporter did not start") from None
+                    time.sleep(0.05)
+
+            def one(_: int) -> bool:  # a connection per probe, as Prometheus scrapes
+                with urllib.request.urlopen(probe, timeout=30) as response:
+                    return b"\nprobe_success 1" in response.read()
+
+            cpu, started = _cpu_seconds(exporter.pid), time.perf_counter()
+            with ThreadPoolExecutor(MAX_CONCURRENCY) as pool:
+                passed = sum(pool.map(one, range(self.checks)))
+            wall, cpu = time.perf_counter() - started, _cpu_seconds(exporter.pid) - cpu
+            self.false_failures += passed != self.checks
+            return Sample(wall, cpu, _peak_mb(exporter.pid))
+        finally:
+            exporter.terminate()
+            exporter.wait(10)
+            log.close()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--checks", type=int, default=200)
+    parser.add_argument("--checks", type=int, nargs="+", default=[200, 1000, 5000])
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--latency-ms", type=float, default=100.0)
-    parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("-n", "--workers", type=int, default=0, help="xdist workers (0: none)")
     args = parser.parse_args()
+    if not Path(EXPORTER).exists():
+        raise SystemExit("prometheus-blackbox-exporter is not installed: run `make bench-deps`")
 
-    with ReferenceStack(env={"REFSTACK_API_KEY": ""}) as stack, tempfile.TemporaryDirectory() as tmp:
+    print(HEADER)
+    with ReferenceStack(env={"REFSTACK_API_KEY": ""}) as stack:
         stack.set_faults("api", latency_ms=args.latency_ms)
-        project = Path(tmp)
-        write_project(project, stack, args.checks)
-        runs = [run_checks(project, args.checks, args.workers) for _ in range(args.repeat)]
-        anchor = sequential_anchor(stack.api_url, args.checks)
-
-    wall = statistics.median(run[0] for run in runs)
-    session = statistics.median(run[1] for run in runs)
-    how = f" with -n {args.workers}" if args.workers else ""
-    print(f"{args.checks} declared checks, API latency {args.latency_ms:g} ms, ", end="")
-    print(f"median of {args.repeat} runs{how}:")
-    rows = [
-        ("pytest probes/test_checks.py, wall (process start to exit)", f"{wall:7.2f} s"),
-        ("pytest probes/test_checks.py, pytest session time", f"{session:7.2f} s"),
-        ("anchor: sequential httpx loop, the same requests", f"{anchor:7.2f} s"),
-        ("ratio (anchor / wall)", f"{anchor / wall:7.1f} x"),
-    ]
-    for label, value in rows:
-        print(f"  {label:<58} {value}")
-    print(f"  all runs (wall, session): {', '.join(f'{w:.2f}/{s:.2f}' for w, s in runs)}")
+        for checks in args.checks:
+            with tempfile.TemporaryDirectory() as tmp:
+                directory = Path(tmp)
+                write_project(directory, stack, checks)
+                project = Project(directory, checks)
+                anchor = Blackbox(directory, f"{stack.api_url}/health", checks)
+                ours, theirs = alternate(project, anchor, args.rounds)
+            name = f"{checks} checks vs blackbox_exporter"
+            for row in rows(name, ours, theirs, per=checks, per_what="check"):
+                print(row, flush=True)
+            print(
+                f"| {name} | runs with a failed check | {project.false_failures} of {project.runs} "
+                f"| {anchor.false_failures} of {args.rounds + 1} | |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -20,10 +20,14 @@ class _Server(ThreadingHTTPServer):
 
 @contextmanager
 def loopback_server(
-    handler: type[BaseHTTPRequestHandler], tls: ssl.SSLContext | None = None
+    handler: type[BaseHTTPRequestHandler], tls: ssl.SSLContext | None = None, backlog: int | None = None
 ) -> Iterator[ThreadingHTTPServer]:
-    """Serve `handler` on a free loopback port (https when `tls` is given); always shut down."""
-    server = _Server(("127.0.0.1", 0), handler)
+    """Serve `handler` on a free loopback port (https when `tls` is given); always shut down.
+    `backlog` raises the listen queue for clients opening more connections at once."""
+    server = _Server(("127.0.0.1", 0), handler, bind_and_activate=False)
+    server.request_queue_size = backlog or server.request_queue_size
+    server.server_bind()
+    server.server_activate()
     server.daemon_threads = True
     if tls is not None:
         # A client that rejects the certificate aborts the handshake inside accept(); the

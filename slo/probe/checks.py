@@ -2,14 +2,16 @@
 
 pytest runs tests one after another, so 200 checks of 100 ms each would take 20 s. Instead a
 check whose response is not there yet fetches, at once, itself and every check this process
-is still going to run (a thread per check, one pooled client per target), and each test
-judges its own response. Under xdist "going to run" is the worker's queue of scheduled tests,
-so workers do not fetch each other's checks; tests sent to a worker later form a new batch.
+is still going to run (up to MAX_CONCURRENCY threads, each with its own client per target),
+and each test judges its own response. Under xdist "going to run" is the worker's queue of
+scheduled tests, so workers do not fetch each other's checks; tests sent to a worker later
+form a new batch.
 """
 
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -30,6 +32,9 @@ __all__ = ["CheckFetcher", "CheckOutcome", "fetch_all", "judge"]
 
 #: Threads are cheap next to a hundred millisecond round trip; more than this is a stampede.
 MAX_CONCURRENCY = 256
+
+#: A check's request: (check, client key, target name, target, path).
+_Plan = tuple[Check, str, str, Target, str]
 
 
 @dataclass(frozen=True)
@@ -59,41 +64,53 @@ def fetch_all(checks: Iterable[Check], config: Config) -> dict[str, CheckOutcome
     checks = list(checks)
     if not checks:
         return {}
-    clients: dict[str, ProbeClient] = {}
-    plans = []
+    plans: list[_Plan] = []
     for check in checks:
         name, target, path = _target_of(check, config)
-        key = name if check.target else f"url:{target.url}"
-        if key not in clients:
-            clients[key] = ProbeClient(name, target, max_connections=MAX_CONCURRENCY)
-        plans.append((check, clients[key], path))
+        plans.append((check, name if check.target else f"url:{target.url}", name, target, path))
 
-    def fetch(plan: tuple[Check, ProbeClient, str]) -> CheckOutcome:
-        check, client, path = plan
-        headers = {key: value.get_secret_value() for key, value in check.headers.items()}
+    # One client per target *per worker thread*, never one pool shared by all of them: httpcore's
+    # sync pool can close a kept-alive connection it has just handed to another thread (httpcore
+    # issue #1110), which failed a few checks of every large run with "Bad file descriptor".
+    # A thread sends one request at a time, so its client needs one connection, kept alive
+    # for the next check on the same target.
+    local = threading.local()
+    opened: list[ProbeClient] = []
+    opened_lock = threading.Lock()
+
+    def client_for(key: str, name: str, target: Target) -> ProbeClient:
+        mine: dict[str, ProbeClient] = local.__dict__.setdefault("clients", {})
+        if key not in mine:
+            mine[key] = ProbeClient(name, target, max_connections=1)
+            with opened_lock:
+                opened.append(mine[key])
+        return mine[key]
+
+    def fetch(plan: _Plan) -> CheckOutcome:
+        check, key, name, target, path = plan
+        headers = {header: value.get_secret_value() for header, value in check.headers.items()}
         kwargs: dict[str, object] = {"headers": headers}
         if check.body is not None:
             kwargs["json" if not isinstance(check.body, str) else "content"] = check.body
         if check.timeout is not None:
             kwargs["timeout"] = check.timeout
         try:
-            response = client.request(check.method, path, **kwargs)
+            response = client_for(key, name, target).request(check.method, path, **kwargs)
         except ProbeFailure as failure:
-            return CheckOutcome(check, client.name, None, failure, failure.record)
+            return CheckOutcome(check, name, None, failure, failure.record)
         except Exception as exc:  # one check's surprise must not fail its whole batch
             surprise = ProbeFailure(
-                f"{client.name}: {check.method} {path.split('?', 1)[0]}: "
-                f"{type(exc).__name__}: {excerpt(str(exc))}",
+                f"{name}: {check.method} {path.split('?', 1)[0]}: {type(exc).__name__}: {excerpt(str(exc))}",
                 "error",
             )
-            return CheckOutcome(check, client.name, None, surprise, None)
-        return CheckOutcome(check, client.name, response, None, response.extensions[RECORD_EXTENSION])
+            return CheckOutcome(check, name, None, surprise, None)
+        return CheckOutcome(check, name, response, None, response.extensions[RECORD_EXTENSION])
 
     try:
         with ThreadPoolExecutor(min(len(plans), MAX_CONCURRENCY), thread_name_prefix="slo-check") as pool:
             outcomes = list(pool.map(fetch, plans))
     finally:
-        for client in clients.values():
+        for client in opened:
             client.close()
     return {outcome.check.name: outcome for outcome in outcomes}
 

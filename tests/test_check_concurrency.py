@@ -1,0 +1,73 @@
+"""Declarative checks at scale: no check fails because of how the client shares connections.
+
+With one connection pool shared by all of fetch_all's threads, httpcore's sync pool could
+close a kept-alive connection it had just handed to another thread (httpcore issue #1110): a
+few checks of every large run failed with ``ReadError: [Errno 9] Bad file descriptor``, or
+hung to their timeout, against a healthy target. This runs a few thousand checks against a
+healthy loopback server whose answers arrive in a jittered order, with the interpreter
+switching threads far more often than usual to widen any race window; on the shared-pool
+design it failed checks in every run.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler
+
+import pytest
+from loopback import loopback_server, url_of
+from probe_project import probe_config
+
+from slo.config import Config
+from slo.probe.checks import MAX_CONCURRENCY, fetch_all
+
+CHECKS = 2000
+ROUNDS = 2
+BODY = b'{"status": "healthy"}'
+
+
+class JitteredHealth(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as a real API: connections get reused
+
+    def do_GET(self) -> None:
+        time.sleep(random.uniform(0, 0.02))  # responses come back out of order
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(BODY)))
+        self.end_headers()
+        self.wfile.write(BODY)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def frequent_thread_switches() -> Iterator[None]:
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(previous)
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("frequent_thread_switches")
+def test_thousands_of_checks_on_a_healthy_target_all_pass() -> None:
+    assert CHECKS > MAX_CONCURRENCY * 4  # every thread reuses its connections many times
+    with loopback_server(JitteredHealth, backlog=MAX_CONCURRENCY * 2) as server:
+        # A generous timeout: the race fails fast (a closed socket), a busy machine must not.
+        checks = [
+            {"name": f"check-{i}", "url": f"{url_of(server)}/health", "timeout": "30s"} for i in range(CHECKS)
+        ]
+        config = Config.model_validate(probe_config(None, checks=checks))
+        failures: Counter[str] = Counter()
+        for _ in range(ROUNDS):
+            outcomes = fetch_all(config.checks, config)
+            assert len(outcomes) == CHECKS
+            failures.update(str(o.failure) for o in outcomes.values() if o.failure is not None)
+    assert not failures, failures.most_common(3)
