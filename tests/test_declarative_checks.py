@@ -31,7 +31,8 @@ def generated_checks(count: int) -> list[dict[str, Any]]:
             "target": "api",
             "path": "/health",
             "json": {"status": "healthy"},
-            "latency": "2s",
+            # The latency expectation passes (its failure has its own test), even on a busy machine.
+            "latency": "30s",
             "slo": "api-availability",
         },
         {"target": "api", "path": "/sandbox/status", "json": {"status": "ok"}, "slo": "sandbox-availability"},
