@@ -6,7 +6,7 @@
 
 Errors of the client become :class:`ProbeFailure` lines (`cache_failure`); the counters
 behind evictions and the hit ratio are compared with the previous run's reading (kept by
-:mod:`slo.probe.readings`), because Redis counts them since it started.
+:mod:`slo.probe.cache_readings`), because Redis counts them since it started.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from redis.retry import Retry
 
 from slo.config.cache import RedisTarget
 from slo.config.schema import Config
+from slo.probe.cache_readings import Readings, default_readings_file
 from slo.probe.failures import ProbeFailure
-from slo.probe.readings import Readings, default_readings_file
 
 __all__ = [
     "CacheChecks",
