@@ -79,7 +79,7 @@ def since_previous_run(request, slo_config, now):
     whole interval's count.
     """
     record_reading(request, now)
-    previous = previous_reading(request, slo_config)
+    previous = previous_reading(request)
     if previous is None or not set(now) <= set(previous.values):
         return dict(now), None
     restarted = any(now[name] < previous.values[name] for name in now)

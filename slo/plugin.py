@@ -49,6 +49,7 @@ PROBE_FIXTURES = frozenset({"slo_config", "targets", "http", "probe_value"})
 _CONFIG_KEY = pytest.StashKey["Config"]()
 _OPTIONS_KEY = pytest.StashKey[RunOptions]()
 _IS_PROBE_KEY = pytest.StashKey[bool]()
+_PROBE_PATHS_KEY = pytest.StashKey[list[Path]]()
 _MARKER_ERROR_KEY = pytest.StashKey[str]()
 _RECORDS_KEY = pytest.StashKey[list["RequestRecord"]]()
 _FIRST_TARGET_KEY = pytest.StashKey[str]()
@@ -74,8 +75,12 @@ def _is_worker(config: pytest.Config) -> bool:
 
 
 def _probe_paths(config: pytest.Config) -> list[Path]:
-    configured: list[Path] = config.getini("slo_probe_paths")
-    return [path.resolve() for path in configured] or [(config.rootpath / "probes").resolve()]
+    """Resolved once per run: `is_probe` asks for every collected test."""
+    if _PROBE_PATHS_KEY not in config.stash:
+        configured: list[Path] = config.getini("slo_probe_paths")
+        paths = [path.resolve() for path in configured] or [(config.rootpath / "probes").resolve()]
+        config.stash[_PROBE_PATHS_KEY] = paths
+    return config.stash[_PROBE_PATHS_KEY]
 
 
 def _in_probe_path(path: Path, config: pytest.Config) -> bool:

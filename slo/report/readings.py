@@ -16,7 +16,6 @@ from dataclasses import dataclass
 
 import pytest
 
-from slo.config import Config
 from slo.plugin import run_options
 from slo.report.reporter import grouping
 from slo.report.results import NOTE_PROPERTY, READING_PROPERTY
@@ -33,7 +32,7 @@ class PreviousReading:
     time: float
 
 
-def previous_reading(request: pytest.FixtureRequest, slo_config: Config) -> PreviousReading | None:
+def previous_reading(request: pytest.FixtureRequest) -> PreviousReading | None:
     """What this probe recorded with :func:`record_reading` in the last run that was saved
     (runs are saved when results are pushed), or None when there is no such run yet."""
     options = run_options(request.config)
