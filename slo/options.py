@@ -37,6 +37,7 @@ __all__ = [
     "Sources",
     "add_cli_options",
     "add_pytest_options",
+    "override",
     "resolve",
     "resolve_cli",
     "sources_from_cli",
@@ -272,9 +273,9 @@ class RunOptions:
         for name, field_name in (("pushgateway", "url"), ("job", "job"), ("push_required", "required")):
             resolved = values[name]
             if resolved.source != "default":
-                push = _override(push, field_name, resolved)
+                push = override(push, field_name, resolved)
         instance = text["instance"] or socket.gethostname()
-        push = _override(push, "instance", Resolved(instance, values["instance"].source))
+        push = override(push, "instance", Resolved(instance, values["instance"].source))
         state = text["state_file"] or default_state_file(push.job, config.env_name)
         return cls(
             config_path=config.source,
@@ -301,7 +302,8 @@ def _run_deadline(resolved: Resolved) -> float | None:
     return seconds
 
 
-def _override(settings: PushgatewaySettings, field_name: str, resolved: Resolved) -> PushgatewaySettings:
+def override(settings: PushgatewaySettings, field_name: str, resolved: Resolved) -> PushgatewaySettings:
+    """`settings` with one resolved option applied; a ValueError names where the bad value came from."""
     try:
         return settings.with_overrides(**{field_name: resolved.value})
     except ValueError as exc:

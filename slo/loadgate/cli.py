@@ -21,7 +21,7 @@ from slo.config import Config, ConfigError, PushgatewaySettings, load_config
 from slo.loadgate.runner import LoadRun, LocustFailure, run_locust
 from slo.loadgate.summary import RunInfo, failed_summary, render, summary, write_summary
 from slo.loadgate.verdict import evaluate
-from slo.options import add_cli_options, pushgateway_values, resolve, sources_from_cli
+from slo.options import add_cli_options, override, pushgateway_values, resolve, sources_from_cli
 from slo.units import parse_duration
 
 __all__ = ["EXIT_CODES", "main"]
@@ -206,12 +206,11 @@ def _push_settings(args: argparse.Namespace, config: Config) -> PushgatewaySetti
     if resolve("no_push", sources).value:
         return None
     settings = config.pushgateway
-    for name, field_name in (("pushgateway", "url"), ("instance", "instance")):
-        resolved = resolve(name, sources)
-        try:
-            settings = settings.with_overrides(**{field_name: resolved.value})
-        except ValueError as exc:
-            raise UsageError(f"{resolved.source}: {exc}") from None
+    try:
+        for name, field_name in (("pushgateway", "url"), ("instance", "instance")):
+            settings = override(settings, field_name, resolve(name, sources))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     return settings if settings.url else None
 
 
