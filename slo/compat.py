@@ -3,6 +3,7 @@ when the internal changes (``tests/test_compat.py``).
 
 - httpx does not expose the network backend of its transport; the DNS phase needs it.
 - pytest-xdist does not expose a worker's queue of scheduled tests; batching checks needs it.
+- pytest has no API to rename a collected test; a test id that carries a secret needs it.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import httpcore
 import httpx
 import pytest
 
-__all__ = ["scheduled_items", "wrap_network_backend"]
+__all__ = ["rename_item", "scheduled_items", "wrap_network_backend"]
 
 
 def wrap_network_backend(
@@ -50,3 +51,14 @@ def scheduled_items(session: pytest.Session, item: pytest.Item) -> list[pytest.I
     except (AttributeError, TypeError):
         return [item]
     return [item, *(items[i] for i in indexes if isinstance(i, int) and 0 <= i < len(items))]
+
+
+def rename_item(item: pytest.Item, name: str) -> None:
+    """Give a collected test a new last id part (``test_x[***]``): its ``name`` and the end
+    of the ``nodeid`` that every report, JUnit case and label is keyed by."""
+    nodeid = item.nodeid.removesuffix(item.name) + name
+    if hasattr(item, "_id"):  # pytest 9 keeps a structured id and renders nodeid from it
+        item._id = type(item._id).parse(nodeid)
+    else:
+        item._nodeid = nodeid  # type: ignore[attr-defined]
+    item.name = name

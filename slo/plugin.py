@@ -117,6 +117,9 @@ def pytest_configure(config: pytest.Config) -> None:
         if probe_run and config.option.xmlpath is None:
             config.option.xmlpath = str(config.rootpath / conventions.PROBE_JUNIT)
         config.pluginmanager.register(_ProbeReports(config), "slo-reports")
+    from slo.scrubbing import SecretScrubber
+
+    config.pluginmanager.register(SecretScrubber(config), "slo-scrubbing")
 
 
 class _ConfigUnavailable(Exception):

@@ -18,10 +18,13 @@ secret that short is no secret.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
+import os
 import re
 import threading
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote, quote_plus, urlsplit, urlunsplit
 
@@ -37,6 +40,8 @@ __all__ = [
     "register_url",
     "safe_url",
     "scrub",
+    "scrub_fields",
+    "scrub_file",
     "scrub_report",
 ]
 
@@ -143,23 +148,84 @@ def safe_url(url: str | httpx.URL) -> str:
     return scrub(urlunsplit((parts.scheme, netloc, parts.path, "", "")))
 
 
+#: Files larger than this are left as they are: reports and logs, not dumps.
+MAX_SCRUBBED_FILE = 64 * 1024 * 1024
+
+
+def scrub_file(path: Path) -> None:
+    """Rewrite a text file (a report or a log another tool wrote) without secrets; atomic, so
+    a reader sees the old file or the clean one. Unreadable, vanished or huge files are left."""
+    try:
+        if not path.is_file() or path.stat().st_size > MAX_SCRUBBED_FILE:
+            return
+        text = path.read_text(encoding="utf-8", errors="surrogateescape")
+        clean = scrub(text)
+        if clean != text:
+            partial = path.with_name(f".{path.name}.scrubbed")
+            partial.write_text(clean, encoding="utf-8", errors="surrogateescape")
+            os.replace(partial, path)
+    except OSError:
+        return
+
+
 def scrub_report(report: Any) -> None:
     """Scrub a pytest report in place (longrepr, captured sections, user properties), so
-    the terminal, JUnit and Allure never see a secret a probe or a traceback carried."""
+    the terminal, JUnit and Allure never see a secret a probe or a traceback carried.
+
+    A traceback is scrubbed in its own structure, so pytest still renders it as one and the
+    short summary still names the exception ("RuntimeError: boom ***")."""
     if _pattern[0] is None:
         return
-    longrepr = report.longrepr
-    if isinstance(longrepr, tuple) and len(longrepr) == 3:  # a skip: (path, line, message)
-        report.longrepr = (longrepr[0], longrepr[1], scrub(str(longrepr[2])))
-    elif longrepr is not None:
-        text = str(longrepr)
-        if scrub(text) != text:
-            report.longrepr = scrub(text)
+    report.longrepr = scrub_fields(report.longrepr)
     report.sections = [(title, scrub(content)) for title, content in report.sections]
-    report.user_properties = [
-        (name, _scrub_property(value) if isinstance(value, str) else value)
-        for name, value in report.user_properties
-    ]
+    if hasattr(report, "user_properties"):  # a test's report; a collection report has none
+        report.user_properties = [
+            (name, _scrub_property(value) if isinstance(value, str) else value)
+            for name, value in report.user_properties
+        ]
+
+
+def scrub_fields(value: Any, _depth: int = 0) -> Any:
+    """`value` with every string in it scrubbed. Strings and tuples come back new; lists,
+    dicts and the fields of dataclass and attrs objects (pytest's tracebacks, Allure's
+    results) are scrubbed in place, so whoever renders them later keeps their shape."""
+    if isinstance(value, str):
+        return scrub(value)
+    if _depth > _MAX_FIELD_DEPTH or value is None or isinstance(value, int | float | bytes):
+        return value
+    if type(value) is tuple:
+        return tuple(scrub_fields(item, _depth + 1) for item in value)
+    if isinstance(value, list):
+        value[:] = [scrub_fields(item, _depth + 1) for item in value]
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            value[key] = scrub_fields(item, _depth + 1)
+    else:
+        for name in _field_names(value):
+            item = getattr(value, name)
+            clean = scrub_fields(item, _depth + 1)
+            if clean is not item:  # object.__setattr__: frozen dataclasses and slotted attrs too
+                object.__setattr__(value, name, clean)
+    return value
+
+
+#: Tracebacks and Allure's steps nest a few levels; anything deeper is not a report.
+_MAX_FIELD_DEPTH = 32
+
+
+def _field_names(value: Any) -> list[str]:
+    """The attributes of a report-like object: its dataclass or attrs fields and its own
+    attributes (pytest's ``CollectErrorRepr`` sets one beside no fields); none for a class."""
+    if isinstance(value, type):
+        return []
+    names: dict[str, None] = {}
+    if dataclasses.is_dataclass(value):
+        names.update((field.name, None) for field in dataclasses.fields(value))
+    names.update((attribute.name, None) for attribute in getattr(type(value), "__attrs_attrs__", ()))
+    own = getattr(value, "__dict__", None)
+    if isinstance(own, dict):
+        names.update(dict.fromkeys(own))
+    return list(names)
 
 
 def _scrub_property(value: str) -> str:

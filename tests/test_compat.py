@@ -181,3 +181,20 @@ def test_compat_is_the_only_module_that_reaches_into_xdist_or_httpcore_internals
         and any(name in path.read_text() for name in (".torun", "._pool", "._network_backend"))
     ]
     assert reaching == []
+
+
+def test_a_renamed_test_is_reported_under_its_new_id(pytester: pytest.Pytester) -> None:
+    """compat.rename_item: the nodeid every report and JUnit case is keyed by follows."""
+    pytester.makeconftest(
+        "from slo.compat import rename_item\n"
+        "def pytest_collection_modifyitems(items):\n"
+        "    for item in items:\n"
+        "        rename_item(item, item.name.replace('secret', 'masked'))\n"
+    )
+    pytester.makepyfile(
+        "import pytest\n@pytest.mark.parametrize('v', [1], ids=['secret'])\ndef test_x(v):\n    pass\n"
+    )
+    result = pytester.runpytest("-p", "no:slo", "-v", "--junit-xml", "junit.xml")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*::test_x[[]masked[]] PASSED*"])
+    assert 'name="test_x[masked]"' in (pytester.path / "junit.xml").read_text()

@@ -125,8 +125,9 @@ def test_no_secret_in_any_output(
         push_url = pushgateway.url.replace("://", f"://user:{SECRETS['PG_PASSWORD']}@")
         state = pytester.path / "state.json"
         probes = pytester.runpytest_subprocess(
-            "probes/", "--pushgateway", push_url, "--slo-state", str(state), "-rA", timeout=240
-        )
+            "probes/", "--pushgateway", push_url, "--slo-state", str(state), "-rA",
+            "--alluredir", "reports/allure", timeout=240,
+        )  # fmt: skip
         outputs += [probes.stdout.str(), probes.stderr.str()]
         assert state.exists()
         assert "pushed" in probes.stdout.str()
@@ -150,6 +151,7 @@ def test_no_secret_in_any_output(
         assert done.returncode != 4, done.stderr
         outputs += [done.stdout, done.stderr]
     assert (pytester.path / "reports" / "gate.json").exists()
+    assert any((pytester.path / "reports" / "allure").glob("*-result.json"))
     assert (pytester.path / "reports" / "load" / "summary.json").exists()
 
     stream_hits = [name for text in outputs for name in hits(text)]
