@@ -32,6 +32,10 @@ PROBES = {
         "test_load_balancer.py::test_upstream_health[api-2]",
         "test_load_balancer.py::test_tls_versions",
     ),
+    "CertificateExpiringSoon": (
+        "test_tls.py::test_certificate_expiry[api]",
+        "test_tls.py::test_certificate_trusted[api]",
+    ),
     "ErrorLogRateHigh": ("test_logs.py::test_error_count[files]", "test_logs.py::test_slow_requests[files]"),
 }
 

@@ -17,11 +17,14 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import trustme
 from loopback import loopback_server
 from probe_project import failed_ids, junit_cases, make_probe_project, probe_config, run_probes
+from prometheus_client.parser import text_string_to_metric_families
 
+from slo.dev.daemons import Pushgateway
 from slo.dev.refstack import ReferenceStack
 
 CHECK_API_HEALTH = "test_checks::test_check[api-health-status]"
@@ -64,8 +67,8 @@ GATEWAY_OFF = {
         "test_messages", "test_messages_streaming", "test_rate_limit_headroom",
     )),
 }  # fmt: skip
-#: node_exporter and TLS: the local environment has neither, and says so in the skip reason.
-SKIPPED = 2 + len(DEPLOYMENT_SKIPPED) + len(GATEWAY_OFF)
+#: node_exporter and TLS (trust and expiry): the local environment has neither, and says so.
+SKIPPED = 3 + len(DEPLOYMENT_SKIPPED) + len(GATEWAY_OFF)
 ALL_PASS = {"passed": 22, "skipped": SKIPPED}
 
 
@@ -93,7 +96,7 @@ def test_healthy_stack_passes_every_probe(pytester: pytest.Pytester, stack: Refe
     result.stdout.fnmatch_lines_random(
         [
             "SKIPPED [[]1[]] probes/test_resources.py*: no target sets node_exporter",
-            "SKIPPED [[]1[]] probes/test_tls.py*: no https target in this environment",
+            "SKIPPED [[]2[]] probes/test_tls.py*: no https target in this environment",
         ]
     )
     # JUnit goes to reports/ under the rootdir without being asked, for the CI.
@@ -102,6 +105,7 @@ def test_healthy_stack_passes_every_probe(pytester: pytest.Pytester, stack: Refe
     assert len(cases) == ALL_PASS["passed"] + SKIPPED
     assert {case_id for case_id, case in cases.items() if case.outcome == "skipped"} == {
         "test_resources::test_target_host_resources[none]",
+        "test_tls::test_certificate_trusted[none]",
         "test_tls::test_certificate_expiry[none]",
         *DEPLOYMENT_SKIPPED,
         *GATEWAY_OFF,
@@ -386,21 +390,44 @@ def test_tls_certificate_of_an_https_target(
         pytester, None, **with_https_target(url=f"https://localhost:{https_port}", ca_file=str(ca_file))
     )
     result = run_probes(pytester, "probes/test_tls.py")
-    result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines(
-        ["PASSED*test_certificate_expiry[[]secure[]]*certificate valid for * more days (*)"]
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines_random(
+        [
+            "PASSED*test_certificate_trusted[[]secure[]]*secure localhost:*: certificate verified (*)",
+            "PASSED*test_certificate_expiry[[]secure[]]*certificate valid for * more days (*)",
+        ]
     )
-    assert set(junit_cases(pytester)) == {"test_tls::test_certificate_expiry[secure]"}
+    assert set(junit_cases(pytester)) == {
+        "test_tls::test_certificate_trusted[secure]",
+        "test_tls::test_certificate_expiry[secure]",
+    }
 
 
-def test_tls_certificate_expiring_too_soon(pytester: pytest.Pytester, https_port: int, ca_file: Path) -> None:
+def test_tls_certificate_expiring_too_soon_warns_without_an_outage(
+    pytester: pytest.Pytester, https_port: int, ca_file: Path
+) -> None:
+    """Renewal due is a failed `warning` probe, never a bad run of the target: the target's
+    availability SLO must not burn (or page) while clients still connect."""
     secure = with_https_target(url=f"https://localhost:{https_port}", ca_file=str(ca_file))
     make_probe_project(pytester, None, probes={"tls": {"min_days_left": 1_000_000}}, **secure)
-    result = run_probes(pytester, "probes/test_tls.py")
-    result.assert_outcomes(failed=1)
+    with Pushgateway() as pushgateway:
+        result = pytester.runpytest("probes/test_tls.py", "--pushgateway", pushgateway.url)
+        pushed = httpx.get(f"{pushgateway.url}/metrics", timeout=10).text
+    result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(
         ["*secure localhost:*: certificate expires in * days (*), under 1000000 (probes.tls.min_days_left)"]
     )
+    samples = {
+        (sample.name, sample.labels.get("probe", ""), sample.labels.get("kind", "")): sample.value
+        for family in text_string_to_metric_families(pushed)
+        for sample in family.samples
+        if sample.labels.get("target") == "secure"
+    }
+    expiry = "probes/test_tls.py::test_certificate_expiry[secure]"
+    assert samples[("synthetic_probe_success", expiry, "warning")] == 0
+    assert 0 < samples[("synthetic_tls_certificate_days_left", expiry, "")] < 1_000_000
+    assert samples[("synthetic_target_runs_total", "", "")] == 1
+    assert samples[("synthetic_target_failed_runs_total", "", "")] == 0
 
 
 @contextmanager
@@ -448,9 +475,12 @@ def test_tls_probe_names_the_verification_failure(
         if trusted:
             target["ca_file"] = str(ca_file)
         make_probe_project(pytester, None, **with_https_target(**target))
-        result = run_probes(pytester, "probes/test_tls.py")
-    result.assert_outcomes(failed=1)
+        result = run_probes(pytester, "-rs", "probes/test_tls.py")
+    # An outage of the target; the expiry probe has no verified certificate to read.
+    result.assert_outcomes(failed=1, skipped=1)
     result.stdout.fnmatch_lines([f"secure localhost:*: certificate verification failed: {failure}"])
+    result.stdout.fnmatch_lines(["SKIPPED*no verified certificate to read (test_certificate_trusted says*"])
+    assert failed_ids(pytester) == {"test_tls::test_certificate_trusted[secure]"}
     assert_no_traceback(result)
 
 
@@ -461,7 +491,7 @@ def test_tls_probe_skips_a_target_that_turns_verification_off(
         pytester, None, **with_https_target(url=f"https://localhost:{https_port}", verify=False)
     )
     result = run_probes(pytester, "-rs", "probes/test_tls.py")
-    result.assert_outcomes(skipped=1)
+    result.assert_outcomes(skipped=2)
     result.stdout.fnmatch_lines(
         ["SKIPPED*target secure sets verify: false, so its certificate is not checked"]
     )

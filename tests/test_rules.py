@@ -51,7 +51,7 @@ def test_generated_file_passes_promtool_check(config: Config, tmp_path: Path) ->
     result = check_rules(path)
     assert result.ok, result.output
     # 245 for the SLOs, thresholds and deployment alerts, 1 probe-spend record (no limit set).
-    assert "SUCCESS: 246 rules found" in result.output
+    assert "SUCCESS: 247 rules found" in result.output
 
 
 def test_every_slo_has_the_workbook_burn_alerts(config: Config) -> None:

@@ -184,6 +184,16 @@ def _probes_row(builder: dashboard.Dashboard) -> dashboard.Dashboard:
                 width=16,
             )
         )
+        .with_panel(
+            _series(
+                "TLS certificate days left",
+                "d",
+                _query(
+                    f"min by (target) (synthetic_tls_certificate_days_left{{{probes}}})",
+                    "{{target}}",
+                ),
+            )
+        )
     )
 
 

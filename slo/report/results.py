@@ -39,7 +39,7 @@ Outcome = Literal["passed", "failed", "skipped", "error"]
 #: What a probe measures (``@pytest.mark.probe(kind=...)``). Only `availability` probes make a
 #: run of their target bad; `budget` probes judge a service's own counters (5xx ratio, tokens,
 #: cost) and `resource` probes a host's disk and memory, which have their own alerts.
-PROBE_KINDS = ("availability", "budget", "resource")
+PROBE_KINDS = ("availability", "budget", "resource", "warning")
 
 
 def probe_kind(item: pytest.Item) -> str:

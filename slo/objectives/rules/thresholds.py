@@ -263,6 +263,15 @@ _DEPLOYMENT_ALERTS = (
         "Restart the failing API server or take it out of the nginx upstream; check the others' load.",
     ),
     (
+        "CertificateExpiringSoon",
+        ".*test_tls.py::test_certificate_expiry.*",
+        "30m",
+        "ticket",
+        "A TLS certificate is due for renewal",
+        "A certificate has fewer days left than probes.tls.min_days_left",
+        "Renew it (certbot renew, or your CA) and reload the server; find out why automatic renewal did not.",
+    ),
+    (
         "ErrorLogRateHigh",
         ".*test_logs.py::test_error_count.*",
         "15m",
@@ -275,7 +284,7 @@ _DEPLOYMENT_ALERTS = (
 
 
 def deployment_group(probe_job: str) -> dict[str, Any]:
-    """`claude_code_deployment_alerts`: backups, cache, load balancer and logs, from their probes."""
+    """`claude_code_deployment_alerts`: backups, cache, load balancer, certificates and logs."""
     rules = []
     for alert, probe, wait, severity, summary, failed, runbook in _DEPLOYMENT_ALERTS:
         selector = f"synthetic_probe_success{{job={promql_string(probe_job)}, probe=~{promql_string(probe)}}}"
