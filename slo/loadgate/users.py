@@ -28,20 +28,26 @@ import functools
 import json
 import os
 import sys
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from typing import Any, NoReturn, TypeVar
 
+import gevent
 import gevent.ssl
 from locust import between
-from locust.contrib.fasthttp import FastHttpUser, ResponseContextManager
+from locust.contrib.fasthttp import FAILURE_EXCEPTIONS, FastHttpUser, ResponseContextManager
 from locust.event import Events
 
 from slo.config import Config, ConfigError, load_config
-from slo.loadgate.samples import CONFIG_ERROR_PREFIX, CONFIG_ERROR_STATUS
+from slo.loadgate.samples import CONFIG_ERROR_PREFIX, CONFIG_ERROR_STATUS, STREAM_CONTEXT_KEY
+from slo.loadgate.stream import ChatStream
 from slo.options import Sources, resolve
 from slo.probe.failures import classify_status
+from slo.probe.llm import TokenTiming
+from slo.probe.sse import MAX_LINE
+from slo.units import format_ms
 
-__all__ = ["LoadPlan", "expect_json"]
+__all__ = ["LoadPlan", "expect_json", "read_chat_stream"]
 
 User = TypeVar("User", bound=type[FastHttpUser])
 
@@ -136,12 +142,7 @@ def expect_json(response: ResponseContextManager, **fields: object) -> dict[str,
     reported with its reason and the first line of the error the target sent
     (``429 rate_limit: litellm.RateLimitError: ...``), without the request's secrets.
     """
-    if getattr(response, "error", None) is not None:
-        status = response.status_code or 0
-        if status >= 400:
-            reason, message = classify_status(status, _text(response))
-            response.failure(_redacted(f"{status} {reason}: {message}" if message else f"{status} {reason}"))
-        # Otherwise a transport error: Locust reports it as it is.
+    if _failed(response):
         return None
     try:
         body = json.loads(response.content or b"")
@@ -156,6 +157,79 @@ def expect_json(response: ResponseContextManager, **fields: object) -> dict[str,
             response.failure(f"{key} is {body.get(key)!r}, expected {wanted!r}")
             return None
     return body
+
+
+def _failed(response: ResponseContextManager) -> bool:
+    """Whether the request already failed; an error status is reported with its reason and the
+    first line of the error the target sent, without the request's secrets."""
+    if getattr(response, "error", None) is None:
+        return False
+    status = response.status_code or 0
+    if status >= 400:
+        reason, message = classify_status(status, _text(response))
+        response.failure(_redacted(f"{status} {reason}: {message}" if message else f"{status} {reason}"))
+    # Otherwise a transport error: Locust reports it as it is.
+    return True
+
+
+class _StreamProblem(Exception):
+    """The stream broke a bound: too long a line, too large a body, no end in time."""
+
+
+def read_chat_stream(
+    response: ResponseContextManager, started: float, *, max_bytes: int, timeout: float
+) -> None:
+    """Read a streamed chat completion and make it the request's outcome.
+
+    For use inside ``with self.client.post(..., stream=True, catch_response=True) as
+    response:``, with ``started`` the ``time.perf_counter()`` before the request was sent.
+    The request's response time becomes the stream's total time (Locust's would end at the
+    headers), its first-token time and token rate go to the exact recorder in the request's
+    context, and a stream that is not an answer (:meth:`ChatStream.problem`) or breaks a bound
+    (a line over :data:`~slo.probe.sse.MAX_LINE`, more than ``max_bytes``, no end within
+    ``timeout`` seconds of ``started``) fails the request.
+    """
+    if _failed(response):
+        return
+    stream = ChatStream(TokenTiming(started))
+    cut = None
+    lines = _event_lines(response, max_bytes)
+    left = max(0.001, timeout - (time.perf_counter() - started))
+    try:
+        with gevent.Timeout(left, _StreamProblem(f"no end within stream_timeout {format_ms(timeout)}")):
+            stream.read(lines)
+            # Read to the end of the body, as any client does: the connection goes back to the
+            # pool only then (otherwise every stream would cost a new one).
+            for _ in lines:
+                pass
+    except (_StreamProblem, *FAILURE_EXCEPTIONS) as exc:
+        cut = f"stream cut after {stream.chunks} chunk(s), before [DONE]: {str(exc) or type(exc).__name__}"
+    response.request_meta["response_time"] = 1000 * (time.perf_counter() - started)
+    response.request_meta["context"][STREAM_CONTEXT_KEY] = stream.sample()
+    # A cut after [DONE] (while reading the body's end) leaves a whole answer.
+    problem = cut if cut is not None and not stream.done else stream.problem()
+    if problem is not None:
+        response.failure(_redacted(problem))
+
+
+def _event_lines(response: ResponseContextManager, max_bytes: int) -> Iterator[str]:
+    """The body's lines as they arrive (a line is returned as soon as its newline is in)."""
+    # geventhttpclient's own readline: iter_content would wait for whole 1 kB blocks, which
+    # holds back a first token that arrives in a small chunk.
+    raw = response._response
+    if raw is None:
+        return
+    received = 0
+    while True:
+        line = raw.readline(b"\n")
+        if not line:
+            return
+        received += len(line)
+        if len(line) > MAX_LINE:
+            raise _StreamProblem(f"an event line over {MAX_LINE} bytes")
+        if received > max_bytes:
+            raise _StreamProblem(f"more than {max_bytes} bytes (the target's max_response_bytes)")
+        yield line.rstrip(b"\r\n").decode("utf-8", errors="replace")
 
 
 def _text(response: ResponseContextManager) -> str:
