@@ -205,7 +205,9 @@ def read_chat_stream(
     except (_StreamProblem, *FAILURE_EXCEPTIONS) as exc:
         cut = f"stream cut after {stream.chunks} chunk(s), before [DONE]: {str(exc) or type(exc).__name__}"
     response.request_meta["response_time"] = 1000 * (time.perf_counter() - started)
-    response.request_meta["context"][STREAM_CONTEXT_KEY] = stream.sample()
+    # A new dict: Locust's context may be a shared default, never to be written into.
+    meta = response.request_meta
+    meta["context"] = {**meta.get("context", {}), STREAM_CONTEXT_KEY: stream.sample()}
     # A cut after [DONE] (while reading the body's end) leaves a whole answer.
     problem = cut if cut is not None and not stream.done else stream.problem()
     if problem is not None:
