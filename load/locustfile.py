@@ -9,6 +9,10 @@ and give that name a weight under `load.scenarios`. Requests are named by their 
 names it, e.g. "GET /health". Validate responses with `catch_response=True`: a 200 with a
 broken body is an outage for the caller too.
 
+Streamed answers: read them with `read_chat_stream` (see `ChatStream` below), which makes the
+stream's total time the request's response time and hands its first-token time and tokens/s
+to the exact recorder.
+
 Run it with `slo load` (exact percentiles, verdict, exit code), or with plain Locust,
 `locust -f load/locustfile.py`, for its web UI (only Locust's own statistics then).
 """
