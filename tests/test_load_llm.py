@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
+from hostile import HostileServer
 from litellm_proxy import MASTER_KEY, CutStream, LiteLLMProxy, mock_model, proxy_config, require_litellm
 from llm_upstream import Upstream
 from loopback import loopback_server, url_of
@@ -85,9 +86,11 @@ def gateway() -> Iterator[str]:
             yield proxy.url
 
 
-def slo_load(tmp_path: Path, url: str, model: str, chat: dict[str, Any], *args: str) -> Outcome:
+def slo_load(
+    tmp_path: Path, url: str, model: str, chat: dict[str, Any], *args: str, **load_settings: Any
+) -> Outcome:
     target = {"url": url, "token": MASTER_KEY, "timeout": "10s", "model": model}
-    load = {**LOAD, "endpoints": {CHAT: {"min_requests": 20, "p95": "10s", **chat}}}
+    load = {**LOAD, "endpoints": {CHAT: {"min_requests": 20, "p95": "10s", **chat}}, **load_settings}
     config = tmp_path / "monitoring.yaml"
     config.write_text(json.dumps({"environments": {"local": {"targets": {"gateway": target}}}, "load": load}))
     reports = tmp_path / "reports"
@@ -170,3 +173,35 @@ def test_two_workers_merge_every_streamed_answer_exactly(tmp_path: Path, gateway
     assert rate["verdict"] == "fail", rate
     assert rate["bound"] == rate["upper_bound"] < 1000
     assert "tokens/s P50 at most" in rate["reason"]
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "failure"),
+    [
+        # Keep-alive comments for ever: each wait for a byte is short, the stream never ends.
+        (
+            "/keepalive-stream",
+            "stream cut after 0 chunk(s), before [DONE]: no end within stream_timeout 1000 ms",
+        ),
+        # Bytes without a newline, as fast as loopback goes: never buffered beyond the line cap.
+        (
+            "/endless",
+            "stream cut after 0 chunk(s), before [DONE]: response body over the 1 MiB cap "
+            "(max_response_bytes)",
+        ),
+    ],
+)
+def test_a_stream_that_never_ends_fails_within_its_bounds(
+    tmp_path: Path, behaviour: str, failure: str
+) -> None:
+    with HostileServer(default=behaviour) as server:
+        outcome = slo_load(
+            tmp_path, server.url, "any", {"ttft_p95": "2s"}, duration="2s", stream_timeout="1s"
+        )
+    assert outcome.status == 1, outcome.output
+    chat = outcome.chat
+    assert chat["requests"] > 0
+    assert chat["failures"] == chat["requests"]
+    assert [error["message"] for error in outcome.summary["errors"]] == [failure]
+    assert chat["stream"] is None  # no first token: nothing to time
+    assert outcome.threshold(f"{CHAT} ttft_p95")["reason"].startswith("no streamed answer delivered")

@@ -34,6 +34,7 @@ from typing import Any, NoReturn, TypeVar
 
 import gevent
 import gevent.ssl
+from geventhttpclient.response import HTTPConnectionClosed
 from locust import between
 from locust.contrib.fasthttp import FAILURE_EXCEPTIONS, FastHttpUser, ResponseContextManager
 from locust.event import Events
@@ -42,9 +43,10 @@ from slo.config import Config, ConfigError, load_config
 from slo.loadgate.samples import CONFIG_ERROR_PREFIX, CONFIG_ERROR_STATUS, STREAM_CONTEXT_KEY
 from slo.loadgate.stream import ChatStream
 from slo.options import Sources, resolve
+from slo.probe.body import BodyTooLarge
 from slo.probe.failures import classify_status
 from slo.probe.llm import TokenTiming
-from slo.probe.sse import MAX_LINE
+from slo.probe.sse import split_lines
 from slo.units import format_ms
 
 __all__ = ["LoadPlan", "expect_json", "read_chat_stream"]
@@ -186,14 +188,14 @@ def read_chat_stream(
     The request's response time becomes the stream's total time (Locust's would end at the
     headers), its first-token time and token rate go to the exact recorder in the request's
     context, and a stream that is not an answer (:meth:`ChatStream.problem`) or breaks a bound
-    (a line over :data:`~slo.probe.sse.MAX_LINE`, more than ``max_bytes``, no end within
+    (a line over :data:`~slo.probe.sse.MAX_LINE`, a body over ``max_bytes``, no end within
     ``timeout`` seconds of ``started``) fails the request.
     """
     if _failed(response):
         return
     stream = ChatStream(TokenTiming(started))
     cut = None
-    lines = _event_lines(response, max_bytes)
+    lines = split_lines(_arrived(response, max_bytes))
     left = max(0.001, timeout - (time.perf_counter() - started))
     try:
         with gevent.Timeout(left, _StreamProblem(f"no end within stream_timeout {format_ms(timeout)}")):
@@ -202,11 +204,11 @@ def read_chat_stream(
             # pool only then (otherwise every stream would cost a new one).
             for _ in lines:
                 pass
-    except (_StreamProblem, *FAILURE_EXCEPTIONS) as exc:
+    except (_StreamProblem, BodyTooLarge, *FAILURE_EXCEPTIONS) as exc:
         cut = f"stream cut after {stream.chunks} chunk(s), before [DONE]: {str(exc) or type(exc).__name__}"
-    response.request_meta["response_time"] = 1000 * (time.perf_counter() - started)
-    # A new dict: Locust's context may be a shared default, never to be written into.
     meta = response.request_meta
+    meta["response_time"] = 1000 * (time.perf_counter() - started)
+    # A new dict: Locust's context may be a shared default, never to be written into.
     meta["context"] = {**meta.get("context", {}), STREAM_CONTEXT_KEY: stream.sample()}
     # A cut after [DONE] (while reading the body's end) leaves a whole answer.
     problem = cut if cut is not None and not stream.done else stream.problem()
@@ -214,24 +216,28 @@ def read_chat_stream(
         response.failure(_redacted(problem))
 
 
-def _event_lines(response: ResponseContextManager, max_bytes: int) -> Iterator[str]:
-    """The body's lines as they arrive (a line is returned as soon as its newline is in)."""
-    # geventhttpclient's own readline: iter_content would wait for whole 1 kB blocks, which
-    # holds back a first token that arrives in a small chunk.
-    raw = response._response
-    if raw is None:
-        return
+def _arrived(response: ResponseContextManager, max_bytes: int) -> Iterator[bytes]:
+    """The body in the pieces the socket gives (a few kB at most), each as soon as it is in."""
+    # geventhttpclient hands over only whole lines (`readline`, which buffers a line without
+    # end for ever) or whole blocks (`read(n)` waits for n bytes, holding back a first token
+    # that came in a small chunk): this takes what its parser has, from its own buffer.
+    raw = response.stream
     received = 0
     while True:
-        line = raw.readline(b"\n")
-        if not line:
+        if raw._body_buffer:
+            piece = bytes(raw._body_buffer)
+            raw._body_buffer.clear()
+            received += len(piece)
+            if received > max_bytes:
+                raise _StreamProblem(f"more than {max_bytes} bytes (the target's max_response_bytes)")
+            yield piece
+        elif raw.message_complete or raw._sock is None:
             return
-        received += len(line)
-        if len(line) > MAX_LINE:
-            raise _StreamProblem(f"an event line over {MAX_LINE} bytes")
-        if received > max_bytes:
-            raise _StreamProblem(f"more than {max_bytes} bytes (the target's max_response_bytes)")
-        yield line.rstrip(b"\r\n").decode("utf-8", errors="replace")
+        else:
+            data = raw._sock.recv(raw.block_size)
+            if not data:
+                raise HTTPConnectionClosed("connection closed before the end of the body")
+            raw.feed(data)
 
 
 def _text(response: ResponseContextManager) -> str:
