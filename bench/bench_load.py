@@ -11,7 +11,8 @@ requests are Locust's own count from each stats CSV. Two scenarios:
   (6 : 3 : 1 short, medium, long); plain Locust reads the same event stream line by line and
   checks it ([DONE], content, no error event) without any timing. The price is the token
   timing (every content delta timed, first token and tokens/s computed) and its recording in
-  two more exact histograms.
+  two more exact histograms. A last row prices the same per-answer work in this process,
+  without Locust: reading, timing and recording 24-token answers against plain parsing.
 
     python bench/bench_load.py [--scenario health|stream] [--users 10] [--duration 20s]
                                [--rounds 3] [--workers 0]
@@ -29,13 +30,18 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from paired import HEADER, Sample, alternate, rows, run_process
+from paired import HEADER, Sample, alternate, in_process, rows, run_process
 
 from slo.dev.refstack import ReferenceStack
+from slo.loadgate.samples import EndpointRecord
+from slo.loadgate.stream import ChatStream
+from slo.probe.llm import TokenTiming
+from slo.probe.sse import split_lines
 from slo.units import parse_duration
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -189,6 +195,47 @@ def run_plain_locust(work: Path, stack: ReferenceStack, args: argparse.Namespace
     return per_request(sample, request_count(Path(f"{prefix}_stats.csv")))
 
 
+#: One streamed answer as the socket hands it over: a chunk per word, finish, usage, [DONE].
+_WORDS = 24
+_CHUNK = b'data: {"id":"c","object":"chat.completion.chunk","choices":%s%s}\n\n'
+_STREAM_PIECES = [_CHUNK % (b'[{"index":0,"delta":{"content":"word "}}]', b"")] * _WORDS + [
+    _CHUNK % (b'[{"index":0,"delta":{},"finish_reason":"stop"}]', b""),
+    _CHUNK % (b"[]", b',"usage":{"completion_tokens":%d}' % _WORDS),
+    b"data: [DONE]\n\n",
+]
+_IN_PROCESS_STREAMS = 5000
+
+
+def timed_streams() -> None:
+    """What `chat_stream` does per answer besides Locust: split lines, read and time every
+    delta, judge the stream, record its total, first token and rate exactly."""
+    record = EndpointRecord("POST", "/v1/chat/completions")
+    for _ in range(_IN_PROCESS_STREAMS):
+        stream = ChatStream(TokenTiming(time.perf_counter()))
+        stream.read(split_lines(iter(_STREAM_PIECES)))
+        assert stream.problem() is None
+        record.record(12.5, False, stream.sample())
+
+
+def plain_streams() -> None:
+    """What the plain locustfile does per answer: lines, JSON, the same checks, no timing."""
+    for _ in range(_IN_PROCESS_STREAMS):
+        done = content = False
+        for piece in _STREAM_PIECES:
+            for line in piece.split(b"\n"):
+                if not line.startswith(b"data:"):
+                    continue
+                data = line[5:].strip()
+                if data == b"[DONE]":
+                    done = True
+                    continue
+                chunk = json.loads(data)
+                choices = chunk.get("choices") or [{}]
+                content = content or bool((choices[0].get("delta") or {}).get("content"))
+        assert done
+        assert content
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenario", choices=sorted(SCENARIOS), default="health")
@@ -215,6 +262,15 @@ def main() -> int:
         )
     if ceiling is not None:
         print(f"| {name} | target ceiling (wrk -c10) | {ceiling} | | |")
+    if args.scenario == "stream":
+        ours, plain = alternate(
+            functools.partial(in_process, timed_streams),
+            functools.partial(in_process, plain_streams),
+            args.rounds,
+        )
+        what = f"token timing in process, {_WORDS}-token answers"
+        per = ("CPU per answer", "µs", 1e6 / _IN_PROCESS_STREAMS)
+        print(*[row for row in rows(what, ours, plain, cpu=per) if "| CPU per answer |" in row], sep="\n")
     return 0
 
 
