@@ -1,13 +1,21 @@
 """CPU per request of `slo load` against plain Locust, on the same unsaturated target, paired.
 
-Both drive the reference stack's ``GET /health`` with FastHttpUser users pausing 50 ms between
-requests, so the target is far from its ceiling (measured with `wrk` first, printed beside)
-and both send about the same number of requests: the ratio of CPU per request is the price of
-the gate itself (exact recording of every response time, the CPU clock, the verdict). Plain
-Locust runs a minimal locustfile doing the same request and the same response check. CPU is
-the whole process tree's (os.wait4), requests are Locust's own count from each stats CSV.
+Both drive the reference stack with FastHttpUser users pausing 50 ms between requests, so the
+target is far from its ceiling and both send about the same number of requests: the ratio of
+CPU per request is the price of the gate itself. CPU is the whole process tree's (os.wait4),
+requests are Locust's own count from each stats CSV. Two scenarios:
 
-    python bench/bench_load.py [--users 10] [--duration 10s] [--rounds 3] [--workers 0]
+- ``health``: ``GET /health`` (the target's ceiling is measured with `wrk` first, printed
+  beside); the price is exact recording of every response time, the CPU clock, the verdict.
+- ``stream``: the `chat_stream` scenario, streamed chat completions with the same prompt mix
+  (6 : 3 : 1 short, medium, long); plain Locust reads the same event stream line by line and
+  checks it ([DONE], content, no error event) without any timing. The price is the token
+  timing (every content delta timed, first token and tokens/s computed) and its recording in
+  two more exact histograms. A last row prices the same per-answer work in this process,
+  without Locust: reading, timing and recording 24-token answers against plain parsing.
+
+    python bench/bench_load.py [--scenario health|stream] [--users 10] [--duration 20s]
+                               [--rounds 3] [--workers 0]
 """
 
 from __future__ import annotations
@@ -22,13 +30,18 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from paired import HEADER, Sample, alternate, rows, run_process
+from paired import HEADER, Sample, alternate, in_process, rows, run_process
 
 from slo.dev.refstack import ReferenceStack
+from slo.loadgate.samples import EndpointRecord
+from slo.loadgate.stream import ChatStream
+from slo.probe.llm import TokenTiming
+from slo.probe.sse import split_lines
 from slo.units import parse_duration
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,7 +63,68 @@ class Health(FastHttpUser):
 """
 
 
+PLAIN_STREAM_LOCUSTFILE = """\
+import json
+
+from locust import FastHttpUser, constant, task
+
+THINK = {think}
+CODE = "def merge(intervals):\\n" + "    return sorted(intervals)\\n" * 9 + "\\n"
+
+
+class ChatStream(FastHttpUser):
+    wait_time = constant(THINK)
+
+    @task(6)
+    def short(self):
+        self.stream("Reply with the word pong.", 16)
+
+    @task(3)
+    def medium(self):
+        self.stream("Review this function and name one bug:\\n\\n" + CODE * 4, 128)
+
+    @task(1)
+    def long(self):
+        self.stream("Summarize what these modules do, one line each:\\n\\n" + CODE * 30, 256)
+
+    def stream(self, prompt, max_tokens):
+        request = {{
+            "model": "claude-sonnet-4",
+            "messages": [{{"role": "user", "content": prompt}}],
+            "max_tokens": max_tokens,
+            "stream": True,
+            "stream_options": {{"include_usage": True}},
+        }}
+        headers = {{"Accept": "text/event-stream", "Accept-Encoding": "identity"}}
+        with self.client.post(
+            "/v1/chat/completions", json=request, headers=headers, stream=True, catch_response=True
+        ) as response:
+            if response.status_code != 200:
+                response.failure("status")
+                return
+            done = content = False
+            while True:
+                line = response._response.readline(b"\\n")
+                if not line:
+                    break
+                if not line.startswith(b"data:"):
+                    continue
+                data = line[5:].strip()
+                if data == b"[DONE]":
+                    done = True
+                    continue
+                chunk = json.loads(data)
+                if "error" in chunk:
+                    break
+                choices = chunk.get("choices") or [{{}}]
+                content = content or bool((choices[0].get("delta") or {{}}).get("content"))
+            if not (done and content):
+                response.failure("broken stream")
+"""
+
 THINK_SECONDS = 0.05
+#: The scenario of each `--scenario`, as `slo load` names it, and the target it needs.
+SCENARIOS = {"health": ("api_health", "api"), "stream": ("chat_stream", "gateway")}
 
 
 def request_count(stats_csv: Path) -> int:
@@ -77,15 +151,17 @@ def wrk_ceiling(url: str, seconds: int = 3) -> str:
 
 def run_slo_load(work: Path, stack: ReferenceStack, args: argparse.Namespace) -> Sample:
     config = work / "monitoring.yaml"
+    scenario, target = SCENARIOS[args.scenario]
+    url = stack.api_url if target == "api" else stack.gateway_url
     config.write_text(
         json.dumps(
             {
-                "environments": {"local": {"targets": {"api": {"url": stack.api_url}}}},
+                "environments": {"local": {"targets": {target: {"url": url}}}},
                 "load": {
                     "users": args.users,
                     "spawn_rate": args.users,
                     "duration": args.duration,
-                    "scenarios": {"api_health": 1},
+                    "scenarios": {scenario: 1},
                     "think_time_min": THINK_SECONDS,
                     "think_time_max": THINK_SECONDS,
                 },
@@ -105,10 +181,12 @@ def run_slo_load(work: Path, stack: ReferenceStack, args: argparse.Namespace) ->
 
 def run_plain_locust(work: Path, stack: ReferenceStack, args: argparse.Namespace) -> Sample:
     locustfile = work / "plain_locustfile.py"
-    locustfile.write_text(PLAIN_LOCUSTFILE.format(think=THINK_SECONDS))
+    plain = PLAIN_STREAM_LOCUSTFILE if args.scenario == "stream" else PLAIN_LOCUSTFILE
+    locustfile.write_text(plain.format(think=THINK_SECONDS))
     prefix = work / "plain"
+    host = stack.gateway_url if args.scenario == "stream" else stack.api_url
     command = [sys.executable, "-m", "locust", "-f", str(locustfile), "--headless"]
-    command += ["--host", stack.api_url, "--users", str(args.users), "--spawn-rate", str(args.users)]
+    command += ["--host", host, "--users", str(args.users), "--spawn-rate", str(args.users)]
     command += ["--run-time", f"{round(parse_duration(args.duration))}s", "--csv", str(prefix)]
     command += ["--processes", str(args.workers)] if args.workers else []
     sample, code = run_process(command, work, dict(os.environ), work / "plain.log")
@@ -117,8 +195,50 @@ def run_plain_locust(work: Path, stack: ReferenceStack, args: argparse.Namespace
     return per_request(sample, request_count(Path(f"{prefix}_stats.csv")))
 
 
+#: One streamed answer as the socket hands it over: a chunk per word, finish, usage, [DONE].
+_WORDS = 24
+_CHUNK = b'data: {"id":"c","object":"chat.completion.chunk","choices":%s%s}\n\n'
+_STREAM_PIECES = [_CHUNK % (b'[{"index":0,"delta":{"content":"word "}}]', b"")] * _WORDS + [
+    _CHUNK % (b'[{"index":0,"delta":{},"finish_reason":"stop"}]', b""),
+    _CHUNK % (b"[]", b',"usage":{"completion_tokens":%d}' % _WORDS),
+    b"data: [DONE]\n\n",
+]
+_IN_PROCESS_STREAMS = 5000
+
+
+def timed_streams() -> None:
+    """What `chat_stream` does per answer besides Locust: split lines, read and time every
+    delta, judge the stream, record its total, first token and rate exactly."""
+    record = EndpointRecord("POST", "/v1/chat/completions")
+    for _ in range(_IN_PROCESS_STREAMS):
+        stream = ChatStream(TokenTiming(time.perf_counter()))
+        stream.read(split_lines(iter(_STREAM_PIECES)))
+        assert stream.problem() is None
+        record.record(12.5, False, stream.sample())
+
+
+def plain_streams() -> None:
+    """What the plain locustfile does per answer: lines, JSON, the same checks, no timing."""
+    for _ in range(_IN_PROCESS_STREAMS):
+        done = content = False
+        for piece in _STREAM_PIECES:
+            for line in piece.split(b"\n"):
+                if not line.startswith(b"data:"):
+                    continue
+                data = line[5:].strip()
+                if data == b"[DONE]":
+                    done = True
+                    continue
+                chunk = json.loads(data)
+                choices = chunk.get("choices") or [{}]
+                content = content or bool((choices[0].get("delta") or {}).get("content"))
+        assert done
+        assert content
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scenario", choices=sorted(SCENARIOS), default="health")
     parser.add_argument("--users", type=int, default=10)
     parser.add_argument("--duration", default="20s", help="per run: long enough to amortize start-up")
     parser.add_argument("--rounds", type=int, default=3)
@@ -127,20 +247,30 @@ def main() -> int:
     print(HEADER)
     with tempfile.TemporaryDirectory() as temp, ReferenceStack() as stack:
         work = Path(temp)
-        ceiling = wrk_ceiling(f"{stack.api_url}/health")
+        ceiling = wrk_ceiling(f"{stack.api_url}/health") if args.scenario == "health" else None
         ours, plain = alternate(
             functools.partial(run_slo_load, work, stack, args),
             functools.partial(run_plain_locust, work, stack, args),
             args.rounds,
         )
-    name = f"slo load vs plain Locust, {args.users} users, {args.workers} workers"
+    name = f"slo load vs plain Locust, {args.scenario}, {args.users} users, {args.workers} workers"
     for row in rows(name, ours, plain, cpu=("CPU per request", "µs", 1e6)):
         print(
             row.replace("| CPU |", "| CPU per request |").replace(" s [", " s/req [")
             if "| CPU |" in row
             else row
         )
-    print(f"| {name} | target ceiling (wrk -c10) | {ceiling} | | |")
+    if ceiling is not None:
+        print(f"| {name} | target ceiling (wrk -c10) | {ceiling} | | |")
+    if args.scenario == "stream":
+        ours, plain = alternate(
+            functools.partial(in_process, timed_streams),
+            functools.partial(in_process, plain_streams),
+            args.rounds,
+        )
+        what = f"token timing in process, {_WORDS}-token answers"
+        per = ("CPU per answer", "µs", 1e6 / _IN_PROCESS_STREAMS)
+        print(*[row for row in rows(what, ours, plain, cpu=per) if "| CPU per answer |" in row], sep="\n")
     return 0
 
 

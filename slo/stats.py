@@ -55,6 +55,7 @@ __all__ = [
     "proportion_lower_bound",
     "proportion_upper_bound",
     "verdict",
+    "verdict_at_least",
 ]
 
 Verdict = Literal["pass", "fail", "inconclusive"]
@@ -262,6 +263,24 @@ def verdict(lower: float | None, upper: float | None, limit: float) -> Verdict:
     if lower is not None and lower > limit:
         return "fail"
     if upper is not None and upper <= limit:
+        return "pass"
+    return "inconclusive"
+
+
+def verdict_at_least(lower: float | None, upper: float | None, limit: float) -> Verdict:
+    """Judge "the true value is at least ``limit``" (higher is better, e.g. tokens per second).
+
+    The mirror of :func:`verdict`: ``pass`` when the lower bound is at or over the limit,
+    ``fail`` when the upper bound is under it, ``inconclusive`` otherwise.
+
+    >>> verdict_at_least(25.0, 40.0, 20.0), verdict_at_least(None, 12.0, 20.0)
+    ('pass', 'fail')
+    >>> verdict_at_least(15.0, 30.0, 20.0)
+    'inconclusive'
+    """
+    if upper is not None and upper < limit:
+        return "fail"
+    if lower is not None and lower >= limit:
         return "pass"
     return "inconclusive"
 

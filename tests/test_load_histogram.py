@@ -43,7 +43,7 @@ def test_reported_percentile_is_the_exact_order_statistic_within_the_contract(
 ) -> None:
     ordered = sorted(values)
     exact = stats.percentile(ordered, q)
-    reported = measure(record(values), 0.95).percentiles[f"p{round(q * 100)}"].value_ms
+    reported = measure(record(values), 0.95).percentiles[f"p{round(q * 100)}"].value
     assert within_contract(reported, exact)
     # Reported at the top of its bucket: never below the true value (beyond rounding to 1 us).
     assert reported >= exact - 0.0005
@@ -56,25 +56,25 @@ def test_bounds_are_conservative_readings_of_the_exact_bound_samples(values: lis
     upper = stats.percentile_upper_bound(len(ordered), q, 0.95)
     lower = stats.percentile_lower_bound(len(ordered), q, 0.95)
     if upper is None:
-        assert figures.upper_ms is None
+        assert figures.upper is None
     else:
-        assert figures.upper_ms is not None
-        assert figures.upper_ms >= ordered[upper - 1] - 0.0005
-        assert within_contract(figures.upper_ms, ordered[upper - 1])
+        assert figures.upper is not None
+        assert figures.upper >= ordered[upper - 1] - 0.0005
+        assert within_contract(figures.upper, ordered[upper - 1])
     if lower is None:
-        assert figures.lower_ms is None
+        assert figures.lower is None
     else:
-        assert figures.lower_ms is not None
-        assert figures.lower_ms <= ordered[lower - 1] + 0.0005
-        assert within_contract(figures.lower_ms, ordered[lower - 1])
+        assert figures.lower is not None
+        assert figures.lower <= ordered[lower - 1] + 0.0005
+        assert within_contract(figures.lower, ordered[lower - 1])
 
 
 def test_a_1950_ms_p95_is_not_reported_as_2000() -> None:
     # Locust's own statistics round 1950-2049 ms to "2000"; the gate must see 1950.
     figures = measure(record([1950.0] * 100), 0.95).percentiles["p95"]
-    assert 1950.0 <= figures.value_ms < 1951.0
-    assert figures.upper_ms is not None
-    assert figures.upper_ms < 1951.0
+    assert 1950.0 <= figures.value < 1951.0
+    assert figures.upper is not None
+    assert figures.upper < 1951.0
 
 
 @given(values=latencies, parts=st.integers(min_value=1, max_value=4), seed=st.integers(0, 99))
@@ -96,8 +96,8 @@ def test_out_of_range_values_are_kept_at_the_edges() -> None:
     histogram.record(MAX_LATENCY_MS * 2)
     table = histogram.order_statistics()
     assert table.count == 2
-    assert table.at(1).low_ms == 0.0
-    assert table.at(2).high_ms >= MAX_LATENCY_MS
+    assert table.at(1).low == 0.0
+    assert table.at(2).high >= MAX_LATENCY_MS
 
 
 def test_encoding_round_trips_an_empty_histogram() -> None:

@@ -58,6 +58,16 @@ def test_units_as_people_write_them(tmp_path: Path) -> None:
         ("  total: {p95: 2x}\n", "load.total.p95: invalid duration '2x'"),
         ("  total: {p59: 2s}\n", "load.total.p59: unknown key"),
         ("  cpu_saturation: fail\n", "load.cpu_saturation: Input should be 'warn' or"),
+        ("  stream_timeout: 0s\n", "load.stream_timeout: stream_timeout must be more than 0s"),
+        (
+            '  endpoints: {"POST /v1/chat/completions": {ttft_p95: 2x}}\n',
+            "load.endpoints.POST /v1/chat/completions.ttft_p95: invalid duration '2x'",
+        ),
+        (
+            '  endpoints: {"POST /v1/chat/completions": {tokens_per_second_p50: 0}}\n',
+            "load.endpoints.POST /v1/chat/completions.tokens_per_second_p50: Input should be greater than 0",
+        ),
+        ("  total: {tokens_per_second_p95: 20}\n", "load.total.tokens_per_second_p95: unknown key"),
     ],
 )
 def test_mistakes_name_the_key(tmp_path: Path, load: str, message: str) -> None:

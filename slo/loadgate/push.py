@@ -24,6 +24,8 @@ __all__ = ["JOB", "load_registry", "push_summary"]
 JOB = "load-test"
 _VERDICTS = ("pass", "fail", "inconclusive")
 _QUANTILES = {"p50": "0.5", "p95": "0.95", "p99": "0.99"}
+_FIRST_TOKEN_QUANTILES = {"ttft_p50": "0.5", "ttft_p95": "0.95", "ttft_p99": "0.99"}
+_TOKEN_RATE_QUANTILES = {"tokens_per_second_p5": "0.05", "tokens_per_second_p50": "0.5"}
 
 
 class _LoadCollector(Collector):
@@ -99,13 +101,59 @@ class _LoadCollector(Collector):
             if figures["error_rate"] is not None:
                 ratio.add_metric([endpoint], figures["error_rate"])
             for name, quantile in _QUANTILES.items():
-                if figures[f"{name}_ms"] is not None:
-                    latency.add_metric([endpoint, quantile], figures[f"{name}_ms"] / 1000)
-                for side in ("lower", "upper"):
-                    value = figures[f"{name}_{side}_ms"]
-                    if value is not None:
-                        bound.add_metric([endpoint, quantile, side], value / 1000)
+                _add(latency, bound, [endpoint, quantile], figures, name, "_ms", 1000)
         yield from (latency, bound, requests, failures, ratio)
+        yield from self._streams()
+
+    def _streams(self) -> Iterator[Metric]:
+        """First-token times (seconds) and output rates of the endpoints that streamed."""
+        first_token = GaugeMetricFamily(
+            "synthetic_load_time_to_first_token_seconds",
+            "Exact nearest-rank percentile of the time to first token of streamed answers",
+            labels=["endpoint", "quantile"],
+        )
+        first_token_bound = GaugeMetricFamily(
+            "synthetic_load_time_to_first_token_bound_seconds",
+            "Distribution-free confidence bound on the time-to-first-token percentile",
+            labels=["endpoint", "quantile", "bound"],
+        )
+        rate = GaugeMetricFamily(
+            "synthetic_load_output_tokens_per_second",
+            "Exact nearest-rank percentile of the output tokens per second of streamed answers",
+            labels=["endpoint", "quantile"],
+        )
+        rate_bound = GaugeMetricFamily(
+            "synthetic_load_output_tokens_per_second_bound",
+            "Distribution-free confidence bound on the output-tokens-per-second percentile",
+            labels=["endpoint", "quantile", "bound"],
+        )
+        for endpoint, figures in self.summary["endpoints"].items():
+            stream = figures.get("stream")
+            if not stream:
+                continue
+            for name, quantile in _FIRST_TOKEN_QUANTILES.items():
+                _add(first_token, first_token_bound, [endpoint, quantile], stream, name, "_ms", 1000)
+            for name, quantile in _TOKEN_RATE_QUANTILES.items():
+                _add(rate, rate_bound, [endpoint, quantile], stream, name, "", 1)
+        yield from (first_token, first_token_bound, rate, rate_bound)
+
+
+def _add(
+    value: GaugeMetricFamily,
+    bound: GaugeMetricFamily,
+    labels: list[str],
+    figures: dict[str, Any],
+    name: str,
+    unit: str,
+    per_unit: float,
+) -> None:
+    """One percentile (``name``, e.g. ``ttft_p95``, keys ending in ``unit``) and its bounds."""
+    if figures[f"{name}{unit}"] is not None:
+        value.add_metric(labels, figures[f"{name}{unit}"] / per_unit)
+    for side in ("lower", "upper"):
+        measured = figures[f"{name}_{side}{unit}"]
+        if measured is not None:
+            bound.add_metric([*labels, side], measured / per_unit)
 
 
 def load_registry(summary: dict[str, Any], finished: float) -> CollectorRegistry:

@@ -2,7 +2,9 @@
 
 Runs inside Locust only (it imports it, and with it gevent's monkey-patching): the locustfile
 calls :func:`install`. In every process that runs users (the single process, or each worker)
-each request after the warm-up goes into an exact histogram per endpoint. Workers ship what
+each request after the warm-up goes into an exact histogram per endpoint (and a streamed
+answer's time to first token and output tokens per second into two more, from the
+:class:`~slo.loadgate.samples.StreamSample` its scenario puts in the request's context). Workers ship what
 they recorded since their last report with Locust's own ``report_to_master`` event and the
 master adds it up in ``worker_report``, so a distributed run measures exactly what a single
 process would. The master (or single process) ends the run itself after the warm-up and the
@@ -32,6 +34,7 @@ from locust.event import Events
 from locust.runners import WORKER_REPORT_INTERVAL, MasterRunner, Runner, WorkerRunner
 
 from slo.loadgate.samples import (
+    STREAM_CONTEXT_KEY,
     CpuUsage,
     EndpointRecord,
     ErrorRecord,
@@ -119,6 +122,7 @@ class ExactRecorder:
         name: str,
         response_time: float | None,
         exception: BaseException | None = None,
+        context: dict[str, Any] | None = None,
         **_: Any,
     ) -> None:
         if not self.measuring:
@@ -129,7 +133,9 @@ class ExactRecorder:
             record = self.endpoints[key] = EndpointRecord(request_type, name)
         # Some clients give no time for a request that failed before it was sent: it still
         # counts, in the error rate, at 0 ms.
-        record.record(response_time or 0.0, exception is not None)
+        # A streamed answer's first-token time and token rate come in its context.
+        stream = context.get(STREAM_CONTEXT_KEY) if context else None
+        record.record(response_time or 0.0, exception is not None, stream)
 
     # --- workers --------------------------------------------------------------------------------
 

@@ -11,18 +11,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from slo.loadgate.histogram import LatencyHistogram
+from slo.loadgate.histogram import LatencyHistogram, RateHistogram
 
 __all__ = [
     "CONFIG_ERROR_PREFIX",
     "CONFIG_ERROR_STATUS",
     "FORMAT",
+    "STREAM_CONTEXT_KEY",
     "CpuUsage",
     "EndpointRecord",
     "ErrorRecord",
     "LocustFigures",
     "ResultsError",
     "RunResults",
+    "StreamSample",
 ]
 
 #: Bumped when the file changes incompatibly: a master and `slo load` of different versions
@@ -33,6 +35,24 @@ FORMAT = 1
 #: with this status; `slo load` shows that line as its own usage error.
 CONFIG_ERROR_STATUS = 4
 CONFIG_ERROR_PREFIX = "slo load: "
+
+
+#: Where a streamed request's :class:`StreamSample` travels to the recorder: the Locust
+#: request event's ``context`` (plain Locust ignores it).
+STREAM_CONTEXT_KEY = "slo_stream"
+
+
+@dataclass(frozen=True)
+class StreamSample:
+    """What one streamed answer measured beside its total time (the request's response time)."""
+
+    #: Until the first content delta; None when none came (the request failed first).
+    first_token_ms: float | None
+    #: Output tokens after the first over the time they took; None when it cannot be said
+    #: (fewer than two tokens, or a stream that did not end).
+    tokens_per_second: float | None
+    #: The output tokens came from the stream's usage chunk (else from counting deltas).
+    tokens_from_usage: bool
 
 
 class ResultsError(Exception):
@@ -60,20 +80,45 @@ class EndpointRecord:
     failures: int = 0
     histogram: LatencyHistogram = field(default_factory=LatencyHistogram)
     locust: LocustFigures | None = None
+    #: Streamed answers only, made at the first one (an endpoint that never streams carries
+    #: none): time to first token (ms) and output tokens per second.
+    first_token: LatencyHistogram | None = None
+    token_rate: RateHistogram | None = None
+    #: Rate samples whose output tokens came from the usage chunk, and from counted deltas.
+    tokens_from_usage: int = 0
+    tokens_counted: int = 0
 
     @property
     def key(self) -> str:
         return f"{self.method} {self.name}"
 
-    def record(self, response_time_ms: float, failed: bool) -> None:
+    def record(self, response_time_ms: float, failed: bool, stream: StreamSample | None = None) -> None:
         self.requests += 1
         self.failures += failed
         self.histogram.record(response_time_ms)
+        if stream is None:
+            return
+        if stream.first_token_ms is not None:
+            self.first_token = self.first_token or LatencyHistogram()
+            self.first_token.record(stream.first_token_ms)
+        if stream.tokens_per_second is not None:
+            self.token_rate = self.token_rate or RateHistogram()
+            self.token_rate.record(stream.tokens_per_second)
+            self.tokens_from_usage += stream.tokens_from_usage
+            self.tokens_counted += not stream.tokens_from_usage
 
     def merge(self, other: EndpointRecord) -> None:
         self.requests += other.requests
         self.failures += other.failures
         self.histogram.merge(other.histogram)
+        if other.first_token is not None:
+            self.first_token = self.first_token or LatencyHistogram()
+            self.first_token.merge(other.first_token)
+        if other.token_rate is not None:
+            self.token_rate = self.token_rate or RateHistogram()
+            self.token_rate.merge(other.token_rate)
+        self.tokens_from_usage += other.tokens_from_usage
+        self.tokens_counted += other.tokens_counted
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -85,11 +130,18 @@ class EndpointRecord:
         }
         if self.locust is not None:
             data["locust"] = vars(self.locust)
+        if self.first_token is not None:
+            data["first_token"] = self.first_token.encode()
+        if self.token_rate is not None:
+            data["token_rate"] = self.token_rate.encode()
+            data["tokens_from_usage"] = self.tokens_from_usage
+            data["tokens_counted"] = self.tokens_counted
         return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> EndpointRecord:
         locust = data.get("locust")
+        first_token, token_rate = data.get("first_token"), data.get("token_rate")
         return cls(
             method=data["method"],
             name=data["name"],
@@ -97,6 +149,10 @@ class EndpointRecord:
             failures=data["failures"],
             histogram=LatencyHistogram.decode(data["histogram"]),
             locust=LocustFigures(**locust) if locust else None,
+            first_token=LatencyHistogram.decode(first_token) if first_token else None,
+            token_rate=RateHistogram.decode(token_rate) if token_rate else None,
+            tokens_from_usage=data.get("tokens_from_usage", 0),
+            tokens_counted=data.get("tokens_counted", 0),
         )
 
 

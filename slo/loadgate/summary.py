@@ -2,24 +2,28 @@
 
 The summary is a contract (``"schema": 1``): `slo gate` and dashboards read it. Latencies are
 milliseconds and say so in their key names (``p95_ms``); ratios are fractions (0.05 is 5 %).
-Every threshold row carries a ``unit`` for its ``threshold``, ``observed`` and bounds.
+Every threshold row carries a ``unit`` for its ``threshold``, ``observed`` and bounds. An
+endpoint that streamed answers has a ``stream`` object: first-token percentiles (ms) and
+output tokens per second, each with its bounds, and where the token counts came from.
 """
 
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from slo.config.load import LoadSettings
+from slo.config.load import FIRST_TOKEN_PERCENTILES, PERCENTILES, TOKEN_RATE_PERCENTILES, LoadSettings
 from slo.loadgate.samples import ErrorRecord, RunResults
 from slo.loadgate.verdict import (
     TOTAL,
     EndpointFigures,
     Evaluation,
+    PercentileFigures,
     ThresholdResult,
     planned_thresholds,
 )
@@ -76,11 +80,7 @@ def _endpoint(figures: EndpointFigures) -> dict[str, Any]:
         "error_rate_lower": None if error is None else error.lower,
         "error_rate_upper": None if error is None else error.upper,
     }
-    for name in ("p50", "p95", "p99"):
-        percentile = figures.percentiles.get(name)
-        data[f"{name}_ms"] = None if percentile is None else round(percentile.value_ms, 3)
-        data[f"{name}_lower_ms"] = None if percentile is None else _round(percentile.lower_ms)
-        data[f"{name}_upper_ms"] = None if percentile is None else _round(percentile.upper_ms)
+    data.update(_percentile_keys(figures.percentiles, PERCENTILES, "_ms"))
     if figures.locust is not None:
         data["locust"] = {
             "requests": figures.locust.requests,
@@ -89,7 +89,33 @@ def _endpoint(figures: EndpointFigures) -> dict[str, Any]:
             "p95_ms": figures.locust.p95_ms,
             "p99_ms": figures.locust.p99_ms,
         }
+    data["stream"] = _stream(figures)
     return data
+
+
+def _percentile_keys(
+    percentiles: dict[str, PercentileFigures], names: Iterable[str], unit: str
+) -> dict[str, float | None]:
+    """``p95_ms``, ``p95_lower_ms``, ``p95_upper_ms`` (say) of each percentile; None when unmeasured."""
+    data: dict[str, float | None] = {}
+    for name in names:
+        percentile = percentiles.get(name)
+        data[f"{name}{unit}"] = None if percentile is None else _round(percentile.value)
+        data[f"{name}_lower{unit}"] = None if percentile is None else _round(percentile.lower)
+        data[f"{name}_upper{unit}"] = None if percentile is None else _round(percentile.upper)
+    return data
+
+
+def _stream(figures: EndpointFigures) -> dict[str, Any] | None:
+    if not figures.streams and not figures.rate_samples:
+        return None
+    return {
+        "answers": figures.streams,
+        **_percentile_keys(figures.first_token, FIRST_TOKEN_PERCENTILES, "_ms"),
+        "rate_samples": figures.rate_samples,
+        **_percentile_keys(figures.token_rate, TOKEN_RATE_PERCENTILES, ""),
+        "output_tokens_from": {"usage": figures.tokens_from_usage, "counted_deltas": figures.tokens_counted},
+    }
 
 
 def _reason(evaluation: Evaluation, thresholds: list[dict[str, Any]]) -> str:
@@ -221,18 +247,58 @@ def _value(value: float | None, unit: str | None) -> str:
         return f"{value:.1f} ms"
     if unit == "percent":
         return f"{value:.0f} %"
+    if unit == "tokens/s":
+        return f"{value:.1f} tok/s"
     return f"{value:g}"
 
 
 def _bound(row: dict[str, Any]) -> str:
     lower, upper, unit = row["lower_bound"], row["upper_bound"], row["unit"]
-    if row["verdict"] == "fail" and lower is not None:
-        return f">= {_value(lower, unit)}"
-    if row["verdict"] == "pass" and upper is not None:
-        return f"<= {_value(upper, unit)}"
+    # The bound that decided, as a claim: a latency is at most its upper bound (pass) or at
+    # least its lower bound (fail); a rate, where higher is better, the other way round.
+    rate = row["metric"] in TOKEN_RATE_PERCENTILES
+    decided: tuple[float | None, str] = (None, "")
+    if row["verdict"] == "fail":
+        decided = (upper, "<=") if rate else (lower, ">=")
+    elif row["verdict"] == "pass":
+        decided = (lower, ">=") if rate else (upper, "<=")
+    bound, claim = decided
+    if bound is not None:
+        return f"{claim} {_value(bound, unit)}"
     if lower is None and upper is None:
         return "-"
     return f"{_value(lower, unit)} .. {_value(upper, unit)}"
+
+
+def _stream_table(endpoints: dict[str, Any]) -> list[str]:
+    """First-token times and output rates of the endpoints that streamed answers."""
+    streamed = {name: figures["stream"] for name, figures in endpoints.items() if figures.get("stream")}
+    if not streamed:
+        return []
+    header = [
+        "streamed",
+        "answers",
+        "ttft p50",
+        "ttft p95",
+        "ttft p99",
+        "tok/s p5",
+        "tok/s p50",
+        "tokens from",
+    ]
+    rows = []
+    for name in [name for name in streamed if name != TOTAL] + [name for name in streamed if name == TOTAL]:
+        stream = streamed[name]
+        source = stream["output_tokens_from"]
+        rows.append(
+            [
+                name,
+                str(stream["answers"]),
+                *(_value(stream[f"{p}_ms"], "ms") for p in FIRST_TOKEN_PERCENTILES),
+                *(_value(stream[p], "tokens/s") for p in TOKEN_RATE_PERCENTILES),
+                f"usage {source['usage']}, counted {source['counted_deltas']}",
+            ]
+        )
+    return ["", *("  " + line for line in table([header, *rows], right=range(1, 7)))]
 
 
 def render(data: dict[str, Any]) -> str:
@@ -278,6 +344,7 @@ def render(data: dict[str, Any]) -> str:
                 ]
             )
         lines += ["  " + line for line in table([header, *rows], right=range(1, 8))]
+        lines += _stream_table(data["endpoints"])
     if data["errors"]:
         lines += ["", "  most frequent failures:"]
         lines += [

@@ -28,20 +28,28 @@ import functools
 import json
 import os
 import sys
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from typing import Any, NoReturn, TypeVar
 
+import gevent
 import gevent.ssl
+from geventhttpclient.response import HTTPConnectionClosed
 from locust import between
-from locust.contrib.fasthttp import FastHttpUser, ResponseContextManager
+from locust.contrib.fasthttp import FAILURE_EXCEPTIONS, FastHttpUser, ResponseContextManager
 from locust.event import Events
 
 from slo.config import Config, ConfigError, load_config
-from slo.loadgate.samples import CONFIG_ERROR_PREFIX, CONFIG_ERROR_STATUS
+from slo.loadgate.samples import CONFIG_ERROR_PREFIX, CONFIG_ERROR_STATUS, STREAM_CONTEXT_KEY
+from slo.loadgate.stream import ChatStream
 from slo.options import Sources, resolve
+from slo.probe.body import BodyTooLarge
 from slo.probe.failures import classify_status
+from slo.probe.llm import TokenTiming
+from slo.probe.sse import split_lines
+from slo.units import format_ms
 
-__all__ = ["LoadPlan", "expect_json"]
+__all__ = ["LoadPlan", "expect_json", "read_chat_stream"]
 
 User = TypeVar("User", bound=type[FastHttpUser])
 
@@ -136,12 +144,7 @@ def expect_json(response: ResponseContextManager, **fields: object) -> dict[str,
     reported with its reason and the first line of the error the target sent
     (``429 rate_limit: litellm.RateLimitError: ...``), without the request's secrets.
     """
-    if getattr(response, "error", None) is not None:
-        status = response.status_code or 0
-        if status >= 400:
-            reason, message = classify_status(status, _text(response))
-            response.failure(_redacted(f"{status} {reason}: {message}" if message else f"{status} {reason}"))
-        # Otherwise a transport error: Locust reports it as it is.
+    if _failed(response):
         return None
     try:
         body = json.loads(response.content or b"")
@@ -156,6 +159,85 @@ def expect_json(response: ResponseContextManager, **fields: object) -> dict[str,
             response.failure(f"{key} is {body.get(key)!r}, expected {wanted!r}")
             return None
     return body
+
+
+def _failed(response: ResponseContextManager) -> bool:
+    """Whether the request already failed; an error status is reported with its reason and the
+    first line of the error the target sent, without the request's secrets."""
+    if getattr(response, "error", None) is None:
+        return False
+    status = response.status_code or 0
+    if status >= 400:
+        reason, message = classify_status(status, _text(response))
+        response.failure(_redacted(f"{status} {reason}: {message}" if message else f"{status} {reason}"))
+    # Otherwise a transport error: Locust reports it as it is.
+    return True
+
+
+class _StreamProblem(Exception):
+    """The stream broke a bound: too long a line, too large a body, no end in time."""
+
+
+def read_chat_stream(
+    response: ResponseContextManager, started: float, *, max_bytes: int, timeout: float
+) -> None:
+    """Read a streamed chat completion and make it the request's outcome.
+
+    For use inside ``with self.client.post(..., stream=True, catch_response=True) as
+    response:``, with ``started`` the ``time.perf_counter()`` before the request was sent.
+    The request's response time becomes the stream's total time (Locust's would end at the
+    headers), its first-token time and token rate go to the exact recorder in the request's
+    context, and a stream that is not an answer (:meth:`ChatStream.problem`) or breaks a bound
+    (a line over :data:`~slo.probe.sse.MAX_LINE`, a body over ``max_bytes``, no end within
+    ``timeout`` seconds of ``started``) fails the request.
+    """
+    if _failed(response):
+        return
+    stream = ChatStream(TokenTiming(started))
+    cut = None
+    lines = split_lines(_arrived(response, max_bytes))
+    left = max(0.001, timeout - (time.perf_counter() - started))
+    try:
+        with gevent.Timeout(left, _StreamProblem(f"no end within stream_timeout {format_ms(timeout)}")):
+            stream.read(lines)
+            # Read to the end of the body, as any client does: the connection goes back to the
+            # pool only then (otherwise every stream would cost a new one).
+            for _ in lines:
+                pass
+    except (_StreamProblem, BodyTooLarge, *FAILURE_EXCEPTIONS) as exc:
+        cut = f"stream cut after {stream.chunks} chunk(s), before [DONE]: {str(exc) or type(exc).__name__}"
+    meta = response.request_meta
+    meta["response_time"] = 1000 * (time.perf_counter() - started)
+    # A new dict: Locust's context may be a shared default, never to be written into.
+    meta["context"] = {**meta.get("context", {}), STREAM_CONTEXT_KEY: stream.sample()}
+    # A cut after [DONE] (while reading the body's end) leaves a whole answer.
+    problem = cut if cut is not None and not stream.done else stream.problem()
+    if problem is not None:
+        response.failure(_redacted(problem))
+
+
+def _arrived(response: ResponseContextManager, max_bytes: int) -> Iterator[bytes]:
+    """The body in the pieces the socket gives (a few kB at most), each as soon as it is in."""
+    # geventhttpclient hands over only whole lines (`readline`, which buffers a line without
+    # end for ever) or whole blocks (`read(n)` waits for n bytes, holding back a first token
+    # that came in a small chunk): this takes what its parser has, from its own buffer.
+    raw = response.stream
+    received = 0
+    while True:
+        if raw._body_buffer:
+            piece = bytes(raw._body_buffer)
+            raw._body_buffer.clear()
+            received += len(piece)
+            if received > max_bytes:
+                raise _StreamProblem(f"more than {max_bytes} bytes (the target's max_response_bytes)")
+            yield piece
+        elif raw.message_complete or raw._sock is None:
+            return
+        else:
+            data = raw._sock.recv(raw.block_size)
+            if not data:
+                raise HTTPConnectionClosed("connection closed before the end of the body")
+            raw.feed(data)
 
 
 def _text(response: ResponseContextManager) -> str:

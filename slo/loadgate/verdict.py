@@ -7,16 +7,34 @@ nothing and must never let a release through. The run's verdict is the worst of 
 
 Latency percentiles cover every measured request, failed ones included, exactly like
 Locust's own statistics: a timeout is a slow request, and errors are judged by `error_rate`.
+A streamed answer's latency is its total time, to the end of the stream.
+
+Streamed answers add two measures. Time to first token is a latency (lower is better) over
+every answer whose first content delta came, failed later or not. Output tokens per second
+is a rate (higher is better) over the answers that ended well: its threshold is a minimum,
+so it passes only when the *lower* bound of its percentile is at or over the limit and fails
+when the upper bound is under it. Both count their own samples against `min_requests`, and
+none at all fails.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from slo import stats
-from slo.config.load import PERCENTILES, LoadSettings, PercentileName, Thresholds
-from slo.loadgate.histogram import OrderStatistics
+from slo.config.load import (
+    FIRST_TOKEN_PERCENTILES,
+    PERCENTILES,
+    TOKEN_RATE_PERCENTILES,
+    FirstTokenName,
+    LoadSettings,
+    PercentileName,
+    Thresholds,
+    TokenRateName,
+)
+from slo.loadgate.histogram import ExactHistogram, OrderStatistics
 from slo.loadgate.samples import CpuUsage, EndpointRecord, LocustFigures, RunResults
 
 __all__ = [
@@ -37,18 +55,24 @@ TOTAL = "total"
 #: Locust's own warning level for a load generator process.
 CPU_SATURATION_PERCENT = 90.0
 
-Metric = PercentileName | Literal["error_rate", "requests", "cpu_percent"]
-Unit = Literal["ms", "ratio", "requests", "percent"]
-_UNITS: dict[str, Unit] = {"error_rate": "ratio", "requests": "requests", "cpu_percent": "percent"}
+Metric = PercentileName | FirstTokenName | TokenRateName | Literal["error_rate", "requests", "cpu_percent"]
+Unit = Literal["ms", "ratio", "requests", "percent", "tokens/s"]
+_UNITS: dict[str, Unit] = {
+    "error_rate": "ratio",
+    "requests": "requests",
+    "cpu_percent": "percent",
+    **dict.fromkeys(TOKEN_RATE_PERCENTILES, "tokens/s"),
+}
 
 
 @dataclass(frozen=True)
 class PercentileFigures:
-    """A nearest-rank percentile in ms and its one-sided bounds (None: too few samples)."""
+    """A nearest-rank percentile (ms, or tokens/s for a rate) and its one-sided bounds (None:
+    too few samples)."""
 
-    value_ms: float
-    lower_ms: float | None
-    upper_ms: float | None
+    value: float
+    lower: float | None
+    upper: float | None
 
 
 @dataclass(frozen=True)
@@ -70,6 +94,15 @@ class EndpointFigures:
     error: ErrorRatio | None
     percentiles: dict[str, PercentileFigures]
     locust: LocustFigures | None
+    #: Streamed answers that delivered a first token, and their first-token percentiles (ms).
+    streams: int = 0
+    first_token: dict[str, PercentileFigures] = field(default_factory=dict)
+    #: Answers with an output rate, its percentiles (tokens/s), and where their token counts
+    #: came from: the usage chunk, or counted content deltas.
+    rate_samples: int = 0
+    token_rate: dict[str, PercentileFigures] = field(default_factory=dict)
+    tokens_from_usage: int = 0
+    tokens_counted: int = 0
 
 
 @dataclass(frozen=True)
@@ -91,9 +124,16 @@ class ThresholdResult:
         return _UNITS.get(self.metric, "ms")
 
     @property
+    def higher_is_better(self) -> bool:
+        return self.metric in TOKEN_RATE_PERCENTILES
+
+    @property
     def bound(self) -> float | None:
-        """The bound that decided: the lower one proves a failure, the upper one a pass."""
-        return self.lower_bound if self.verdict == "fail" else self.upper_bound
+        """The bound that decided: for a maximum (latency) the lower one proves a failure and
+        the upper one a pass; for a minimum (tokens per second) the other way round."""
+        proves_failure = self.upper_bound if self.higher_is_better else self.lower_bound
+        proves_pass = self.lower_bound if self.higher_is_better else self.upper_bound
+        return proves_failure if self.verdict == "fail" else proves_pass
 
 
 @dataclass
@@ -105,25 +145,39 @@ class Evaluation:
     cpu_saturated: bool = False
 
 
-def _ms(value: float) -> str:
-    return f"{value:.1f} ms"
-
-
 def _percent(ratio: float) -> str:
     return f"{100 * ratio:.2f} %"
 
 
-def _percentile(table: OrderStatistics, q: float, confidence: float) -> PercentileFigures:
+def _percentile(
+    table: OrderStatistics, q: float, confidence: float, higher_is_better: bool = False
+) -> PercentileFigures:
     n = table.count
     upper = stats.percentile_upper_bound(n, q, confidence)
     lower = stats.percentile_lower_bound(n, q, confidence)
-    # Each bucket's conservative end: the top for values and upper bounds (never understate a
-    # latency), the bottom for lower bounds (never overstate one).
+    # Each bucket's conservative end, so that rounding never helps a pass: for a latency the
+    # top for values and upper bounds (never understate it), the bottom for lower bounds
+    # (never overstate it); for a rate, where higher is better, the other way round.
+    value = table.at(stats.nearest_rank(n, q))
     return PercentileFigures(
-        value_ms=table.at(stats.nearest_rank(n, q)).high_ms,
-        lower_ms=None if lower is None else table.at(lower).low_ms,
-        upper_ms=None if upper is None else table.at(upper).high_ms,
+        value=value.low if higher_is_better else value.high,
+        lower=None if lower is None else table.at(lower).low,
+        upper=None if upper is None else table.at(upper).high,
     )
+
+
+def _percentiles(
+    histogram: ExactHistogram | None,
+    quantiles: Mapping[Any, float],
+    confidence: float,
+    higher_is_better: bool = False,
+) -> tuple[int, dict[str, PercentileFigures]]:
+    if histogram is None or not histogram.count:
+        return 0, {}
+    table = histogram.order_statistics()
+    return table.count, {
+        name: _percentile(table, q, confidence, higher_is_better) for name, q in quantiles.items()
+    }
 
 
 def measure(record: EndpointRecord, confidence: float) -> EndpointFigures:
@@ -136,15 +190,22 @@ def measure(record: EndpointRecord, confidence: float) -> EndpointFigures:
             lower=stats.proportion_lower_bound(record.failures, record.requests, confidence),
             upper=stats.proportion_upper_bound(record.failures, record.requests, confidence),
         )
-        table = record.histogram.order_statistics()
-        percentiles = {name: _percentile(table, q, confidence) for name, q in PERCENTILES.items()}
+        percentiles = _percentiles(record.histogram, PERCENTILES, confidence)[1]
+    streams, first_token = _percentiles(record.first_token, FIRST_TOKEN_PERCENTILES, confidence)
+    rate_samples, token_rate = _percentiles(record.token_rate, TOKEN_RATE_PERCENTILES, confidence, True)
     return EndpointFigures(
-        record.key if record.method else record.name,
-        record.requests,
-        record.failures,
-        error,
-        percentiles,
-        record.locust,
+        endpoint=record.key if record.method else record.name,
+        requests=record.requests,
+        failures=record.failures,
+        error=error,
+        percentiles=percentiles,
+        locust=record.locust,
+        streams=streams,
+        first_token=first_token,
+        rate_samples=rate_samples,
+        token_rate=token_rate,
+        tokens_from_usage=record.tokens_from_usage,
+        tokens_counted=record.tokens_counted,
     )
 
 
@@ -163,7 +224,13 @@ def planned_thresholds(settings: LoadSettings) -> list[tuple[str, str, Metric]]:
     planned: list[tuple[str, str, Metric]] = []
     scopes = [(TOTAL, settings.total), *settings.endpoints.items()]
     for endpoint, thresholds in scopes:
-        metrics: list[Metric] = ["requests", "error_rate", *thresholds.percentile_limits()]
+        metrics: list[Metric] = [
+            "requests",
+            "error_rate",
+            *thresholds.percentile_limits(),
+            *thresholds.first_token_limits(),
+            *thresholds.token_rate_limits(),
+        ]
         planned += [(f"{endpoint} {metric}", endpoint, metric) for metric in metrics]
     if settings.cpu_saturation == "inconclusive":
         planned.append(("load generator cpu_percent", "generator", "cpu_percent"))
@@ -231,48 +298,135 @@ class _Judge:
         return self.result("error_rate", limit, error.observed, bounds, verdict, reason)
 
     def percentile(self, metric: PercentileName, limit_seconds: float) -> ThresholdResult:
-        limit = 1000 * limit_seconds
-        label = metric.upper()
-        figures = self.figures.percentiles.get(metric)
+        figures = self.figures
+        return self._order_statistic(
+            metric, 1000 * limit_seconds, figures.percentiles.get(metric), figures.requests, _LATENCY
+        )
+
+    def first_token(self, metric: FirstTokenName, limit_seconds: float) -> ThresholdResult:
+        figures = self.figures
+        return self._order_statistic(
+            metric, 1000 * limit_seconds, figures.first_token.get(metric), figures.streams, _FIRST_TOKEN
+        )
+
+    def token_rate(self, metric: TokenRateName, minimum: float) -> ThresholdResult:
+        figures = self.figures
+        return self._order_statistic(
+            metric, minimum, figures.token_rate.get(metric), figures.rate_samples, _TOKEN_RATE
+        )
+
+    def _order_statistic(
+        self, metric: Metric, limit: float, figures: PercentileFigures | None, n: int, kind: _Measure
+    ) -> ThresholdResult:
+        label = kind.label(metric)
         if figures is None:
-            return self.result(metric, limit, None, (None, None), "fail", _NO_REQUESTS)
-        lower, upper = figures.lower_ms, figures.upper_ms
-        verdict = stats.verdict(lower, upper, limit)
+            reason = _NO_REQUESTS if not self.figures.requests else kind.no_samples(self.figures.requests)
+            return self.result(metric, limit, None, (None, None), "fail", reason)
+        lower, upper = figures.lower, figures.upper
+        shortfall = kind.too_few(n, self.limits.min_requests)
+        if kind.higher_is_better:
+            verdict = stats.verdict_at_least(lower, upper, limit)
+        else:
+            verdict = stats.verdict(lower, upper, limit)
+        show = kind.show
         if verdict == "fail":
-            assert lower is not None
-            reason = f"{label} at least {_ms(lower)} at {self.level}, over the {_ms(limit)} limit"
-        elif verdict == "pass" and not self.too_few():
-            assert upper is not None
-            reason = f"{label} at most {_ms(upper)} at {self.level}"
+            if kind.higher_is_better:
+                assert upper is not None
+                reason = f"{label} at most {show(upper)} at {self.level}, under the {show(limit)} minimum"
+            else:
+                assert lower is not None
+                reason = f"{label} at least {show(lower)} at {self.level}, over the {show(limit)} limit"
+        elif verdict == "pass" and not shortfall:
+            bound = lower if kind.higher_is_better else upper
+            assert bound is not None
+            reason = (
+                f"{label} {'at least' if kind.higher_is_better else 'at most'} {show(bound)} at {self.level}"
+            )
         else:
             verdict = "inconclusive"
-            reason = self.too_few() or self._undecided(metric, lower, upper, limit)
-        return self.result(metric, limit, figures.value_ms, (lower, upper), verdict, reason)
+            reason = shortfall or self._undecided(metric, n, lower, upper, limit, kind)
+        return self.result(metric, limit, figures.value, (lower, upper), verdict, reason)
 
     def _undecided(
-        self, metric: PercentileName, lower: float | None, upper: float | None, limit: float
+        self, metric: Metric, n: int, lower: float | None, upper: float | None, limit: float, kind: _Measure
     ) -> str:
-        if upper is None:
-            needed = stats.min_samples(PERCENTILES[metric], self.confidence)
-            return (
-                f"{self.figures.requests} requests cannot bound {metric.upper()} from above at "
-                f"{self.level}: {needed} needed"
-            )
-        low = "?" if lower is None else f"{lower:.1f}"
+        label, show = kind.label(metric), kind.show
+        q = kind.quantiles[metric]
+        # The bound a pass needs: the upper one for a maximum, the lower one for a minimum,
+        # which (by symmetry) needs as many samples as the upper bound of the 1 - q percentile.
+        missing = lower is None if kind.higher_is_better else upper is None
+        if missing:
+            needed = stats.min_samples(1 - q if kind.higher_is_better else q, self.confidence)
+            side = "below" if kind.higher_is_better else "above"
+            return f"{n} {kind.samples} cannot bound {label} from {side} at {self.level}: {needed} needed"
+        low = "?" if lower is None else show(lower)
+        high = "?" if upper is None else show(upper)
         return (
-            f"{metric.upper()} between {low} and {_ms(upper)} at {self.level}: "
-            f"the {_ms(limit)} limit is inside; run longer"
+            f"{label} between {low} and {high} at {self.level}: "
+            f"the {show(limit)} {'minimum' if kind.higher_is_better else 'limit'} is inside; run longer"
         )
 
     def all(self) -> list[ThresholdResult]:
         results = [self.requests(), self.error_rate()]
-        results += [
-            self.percentile(metric, limit) for metric, limit in self.limits.percentile_limits().items()
-        ]
+        limits = self.limits
+        results += [self.percentile(metric, limit) for metric, limit in limits.percentile_limits().items()]
+        results += [self.first_token(metric, limit) for metric, limit in limits.first_token_limits().items()]
+        results += [self.token_rate(metric, limit) for metric, limit in limits.token_rate_limits().items()]
         return results
 
 
 _NO_REQUESTS = "no requests were measured: nothing to judge, and an empty run never passes"
+
+
+def _ms(value: float) -> str:
+    return f"{value:.1f} ms"
+
+
+def _rate(value: float) -> str:
+    return f"{value:.1f} tokens/s"
+
+
+@dataclass(frozen=True)
+class _Measure:
+    """How one kind of percentile threshold reads: its samples, unit and direction."""
+
+    quantiles: Mapping[Any, float]
+    show: Callable[[float], str]
+    #: What the samples are, in a reason ("requests", "streamed answers").
+    samples: str
+    #: Why there are none although requests were measured.
+    none_because: str
+    prefix: str = ""
+    higher_is_better: bool = False
+
+    def label(self, metric: str) -> str:
+        return f"{self.prefix}P{metric.rsplit('p', 1)[1]}"
+
+    def too_few(self, n: int, minimum: int) -> str | None:
+        if n < minimum:
+            return f"only {n} {self.samples} measured, fewer than min_requests ({minimum})"
+        return None
+
+    def no_samples(self, requests: int) -> str:
+        return f"{self.none_because} ({requests} requests measured): no samples never pass"
+
+
+_LATENCY = _Measure(PERCENTILES, _ms, "requests", "no request has a latency")
+_FIRST_TOKEN = _Measure(
+    FIRST_TOKEN_PERCENTILES,
+    _ms,
+    "streamed answers",
+    "no streamed answer delivered a first token (is the scenario a stream, did every request fail?)",
+    prefix="first-token ",
+)
+_TOKEN_RATE = _Measure(
+    TOKEN_RATE_PERCENTILES,
+    _rate,
+    "streamed answers",
+    "no streamed answer ended with two or more output tokens to time",
+    prefix="tokens/s ",
+    higher_is_better=True,
+)
 
 
 def _saturated(results: RunResults) -> list[CpuUsage]:

@@ -30,13 +30,15 @@ from slo.probe.failures import ProbeFailure
 from slo.redact import excerpt
 from slo.units import format_ms
 
-__all__ = ["MAX_LINE", "EventLines"]
+__all__ = ["MAX_LINE", "EventLines", "split_lines"]
 
 #: One event line; a completion chunk is a few hundred bytes.
 MAX_LINE = 1024 * 1024
 
 
-def _lines(chunks: Iterator[bytes]) -> Iterator[str]:
+def split_lines(chunks: Iterator[bytes]) -> Iterator[str]:
+    """The decoded lines of a body arriving in chunks, each as soon as its newline is in; a line
+    over :data:`MAX_LINE` raises :class:`~slo.probe.body.BodyTooLarge`."""
     pending = b""
     for chunk in chunks:
         pending += chunk
@@ -60,7 +62,7 @@ class EventLines:
         self, response: httpx.Response, *, first_token_deadline: float, cap: int, started: float | None = None
     ) -> None:
         self._response = response
-        self._lines = _lines(iter_body(response, cap))
+        self._lines = split_lines(iter_body(response, cap))
         self._started = time.perf_counter() if started is None else started
         self._first_token_deadline = first_token_deadline
         self._waiting = True
