@@ -125,15 +125,16 @@ def test_latency_over_two_seconds_fails(tmp_path: Path, stack: ReferenceStack) -
     assert p95["observed"] >= 2500
 
 
-def test_ten_percent_errors_fail_on_error_rate(tmp_path: Path, stack: ReferenceStack) -> None:
-    stack.set_faults("api", error_rate=0.1, status=503)
+def test_errors_well_over_the_budget_fail_on_error_rate(tmp_path: Path, stack: ReferenceStack) -> None:
+    # 30 %, not just over 5 %: a busy machine sends fewer requests (79 seen instead of ~400),
+    # and at 10 % the exact bound of so few could fairly be inconclusive. How many requests
+    # were sent is the machine's business here, so the `requests` row is not asserted.
+    stack.set_faults("api", error_rate=0.3, status=503)
     outcome = slo_load(tmp_path, write_config(tmp_path, stack, {**QUICK, **API_ONLY}))
     assert outcome.status == 1, outcome.stdout + outcome.stderr
-    assert outcome.verdicts() == {
-        "total requests": "pass",
-        "total error_rate": "fail",
-        "total p95": "pass",
-    }
+    verdicts = outcome.verdicts()
+    assert verdicts["total error_rate"] == "fail"
+    assert verdicts["total p95"] == "pass"
     error_rate = outcome.threshold("total error_rate")
     assert 0.05 < error_rate["bound"] < error_rate["observed"]
     assert any("503" in error["message"] for error in outcome.summary["errors"])
