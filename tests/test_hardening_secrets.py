@@ -142,6 +142,15 @@ def test_no_secret_in_any_output(
         ["budget"],
         ["budget", "--prometheus", "http://127.0.0.1:9/?password=" + SECRETS["PROM_PASSWORD"]],
         ["load", "--locustfile", str(REPO_ROOT / "load" / "locustfile.py"), "--report-dir", "reports/load"],
+        # Locust's own output on the terminal, relayed line by line.
+        [
+            "load",
+            "--locustfile",
+            str(REPO_ROOT / "load" / "locustfile.py"),
+            "--report-dir",
+            "reports/v",
+            "--verbose",
+        ],
     ]
     for arguments in commands:
         done = subprocess.run(

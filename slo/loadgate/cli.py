@@ -29,7 +29,6 @@ __all__ = ["EXIT_CODES", "main"]
 EXIT_CODES = {"pass": 0, "fail": 1, "inconclusive": 2}
 INTERRUPTED = 130
 #: Locust reports and the summary above this size are left as they are (never read whole).
-MAX_SCRUBBED_REPORT = 64 * 1024 * 1024
 
 
 def _cpus() -> int:
@@ -234,15 +233,7 @@ def _scrub_reports(directory: Path) -> None:
     out every secret the config and command line carry (passwords in URLs, tokens echoed in
     failure messages) before anyone reads them."""
     for path in directory.iterdir():
-        try:
-            if not path.is_file() or path.stat().st_size > MAX_SCRUBBED_REPORT:
-                continue
-            text = path.read_text(encoding="utf-8", errors="surrogateescape")
-            scrubbed = redact.scrub(text)
-            if scrubbed != text:
-                path.write_text(scrubbed, encoding="utf-8", errors="surrogateescape")
-        except OSError:
-            continue
+        redact.scrub_file(path)
 
 
 def main(argv: Sequence[str]) -> int:

@@ -12,6 +12,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from slo import processes
+from slo import processes, redact
 from slo.loadgate.samples import (
     CONFIG_ERROR_PREFIX,
     CONFIG_ERROR_STATUS,
@@ -158,10 +159,16 @@ def _processes(run: LoadRun) -> Iterator[subprocess.Popen[bytes]]:
             process = subprocess.Popen(
                 command,
                 stdin=subprocess.DEVNULL,
-                stdout=log if log else sys.stderr,
-                stderr=subprocess.STDOUT if log else sys.stderr,
+                stdout=log if log else subprocess.PIPE,
+                stderr=subprocess.STDOUT,
                 env=env,
             )
+            if log is None:
+                # --verbose: Locust's own lines may carry the host URL or an echoed token, so
+                # they are relayed scrubbed, by a thread that drains the pipe until it closes.
+                relay = threading.Thread(target=_relay, args=(process.stdout,), daemon=True)
+                relay.start()
+                stack.callback(relay.join, _WORKER_EXIT_SECONDS)
             stack.callback(processes.stop, process, _WORKER_EXIT_SECONDS)
             return process
 
@@ -169,6 +176,18 @@ def _processes(run: LoadRun) -> Iterator[subprocess.Popen[bytes]]:
         for index in range(1, run.workers + 1):
             start(worker_command(run, port), f"worker-{index}.log")
         yield master
+
+
+#: A longer line is relayed in pieces: a child that never ends a line cannot grow a buffer.
+_RELAY_LINE_BYTES = 64 * 1024
+
+
+def _relay(pipe: IO[bytes]) -> None:
+    """Every line from `pipe` to stderr, without the secrets the config carries."""
+    with pipe:
+        for line in iter(lambda: pipe.readline(_RELAY_LINE_BYTES), b""):
+            sys.stderr.write(redact.scrub(line.decode("utf-8", errors="replace")))
+            sys.stderr.flush()
 
 
 def _tail(path: Path) -> list[str]:
