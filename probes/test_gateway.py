@@ -2,7 +2,8 @@
 ``discover`` from ``/v1/models``): served by a healthy deployment, and a real completion,
 plain and streamed, in each API the target's clients speak (`apis`: OpenAI ``chat``,
 Anthropic ``messages``), that comes back valid, from the model asked for, with usage, within
-that model's budgets; and the rate-limit headroom left, where a floor is set.
+that model's budgets; the rate-limit headroom left, and the key's and its team's budget
+left (LiteLLM's ``/key/info``, ``/team/info``), where a floor is set.
 
 Every answer's cost and headroom, and every stream's token timing (first token, gaps,
 tokens per second, total), are recorded as probe values labelled `model` and `api` and
@@ -14,14 +15,14 @@ away (``x-litellm-attempted-fallbacks``, ``x-litellm-model-group``), and ``/heal
 provider models, with stack traces, so the probe reads it per model group.
 """
 
-import json
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pytest
 
 from slo import (
+    ChatStream,
     EventLines,
     MessagesStream,
     ProbeClient,
@@ -34,8 +35,11 @@ from slo import (
     expect_status,
     format_ms,
     probe_config,
+    read_budgets,
+    read_chat_stream,
     read_messages_stream,
     record_answer_headers,
+    record_budgets,
     record_stream_timing,
     record_usage,
     require_shape,
@@ -277,56 +281,6 @@ def test_chat_completion(http, slo_config, request, model):
     assert elapsed <= budget, f"{describe(response)} took {format_ms(elapsed)}, budget {format_ms(budget)}"
 
 
-@dataclass
-class StreamRead:
-    """What one chat completion stream delivered, each part judged on its own."""
-
-    timing: TokenTiming
-    usage: dict | None = None
-    done: bool = False
-    chunks: int = 0
-    #: First line of the message of an error frame (``data: {"error": ...}``) in the stream.
-    error: str | None = None
-    malformed: str | None = None
-    head: list = field(default_factory=list)
-    #: The body was being read: a transport error from here on cut the stream.
-    reading: bool = False
-
-
-def read_stream(lines, read):
-    """Read server-sent events into `read` until ``[DONE]``, an error frame or the end of
-    the body; what was read survives a transport error that cuts the stream. `lines` keeps
-    memory bounded and ends keep-alives or empty deltas at the first-token deadline."""
-    read.reading = True
-    for line in lines:
-        if len(read.head) < 3:
-            read.head.append(line)
-        if not line.startswith("data:"):
-            continue
-        data = line.removeprefix("data:").strip()
-        if data == "[DONE]":
-            read.done = True
-            read.timing.end()
-            break
-        try:
-            chunk = json.loads(data)
-        except json.JSONDecodeError:
-            read.malformed = data[:120]
-            break
-        if not isinstance(chunk, dict):
-            read.malformed = data[:120]
-            break
-        if "error" in chunk:
-            read.error = error_message(data)[0] or "no message"
-            break
-        read.chunks += 1
-        choice = (chunk.get("choices") or [{}])[0]
-        delta = (choice.get("delta") if isinstance(choice, dict) else None) or {}
-        if delta.get("content"):
-            read.timing.token()
-        read.usage = chunk.get("usage") or read.usage
-
-
 def event_lines(client, response, timing, model):
     """The stream's lines, bounded in size, ending in a timeout (naming what it saw) when no
     token comes within the first-token budget plus a target timeout: a late first token is
@@ -341,62 +295,52 @@ def event_lines(client, response, timing, model):
     return lines
 
 
+def stream_answer(client, request, slo_config, model, api, path, body, read, reader, headers=None):
+    """POST `body` streamed to `path` and read the answer into `read` with `reader`; fail as
+    the stream's finish rule says (:meth:`StreamedAnswer.finish_problem`), or on a fallback;
+    then record its usage and token timing. Returns the response for the first-token check."""
+    try:
+        # Deadlines a target timeout past the budgets: a late stream is still measured (how
+        # late), one of keep-alives or empty deltas ends as a timeout.
+        deadline = max(model.completion_budget, model.first_token_budget) + client.target.timeout
+        with client.stream("POST", path, json=body, headers=headers, deadline=deadline) as response:
+            if response.status_code != 200:
+                client.read(response)
+                expect_status(response)
+            record_answer_headers(request, response.headers, model=model.name, api=api)
+            reader(event_lines(client, response, read.timing, model), read)
+    except ProbeFailure as failure:
+        if not read.reading or failure.reason == "timeout":
+            raise
+        raise ProbeFailure(f"{describe(response)} {read.cut(failure)}", "stream", failure.record) from None
+    record_served_model(response, request)
+    problem = read.finish_problem()
+    if problem is not None:
+        raise ProbeFailure(f"{describe(response)} {problem}", "stream")
+    problem = fallback_problem(response, body["model"], slo_config.probes.gateway.allow_fallbacks)
+    if problem:
+        raise ProbeFailure(problem, "fallback")
+    read.timing.output_tokens = read.output_tokens if isinstance(read.output_tokens, int) else None
+    record_usage(request, read.input_tokens, read.output_tokens, model=model.name, api=api)
+    record_stream_timing(request, read.timing, model=model.name, api=api)
+    return response
+
+
 def test_streaming_time_to_first_token(http, slo_config, request, model):
     require_api(slo_config, "chat")
     client = http()
     if not client.target.stream:
         pytest.skip("target gateway does not set stream: true (streaming probe disabled)")
-    settings = slo_config.probes.gateway
     body = chat_request(slo_config, model, stream=True)
-    read = StreamRead(TokenTiming(time.perf_counter()))
-    try:
-        # Deadlines a target timeout past the budgets: a late stream is still measured (how
-        # late), one of keep-alives or empty deltas ends as a timeout.
-        grace = client.target.timeout
-        deadline = max(model.completion_budget, model.first_token_budget) + grace
-        with client.stream("POST", "/v1/chat/completions", json=body, deadline=deadline) as response:
-            if response.status_code != 200:
-                client.read(response)
-                expect_status(response)
-            record_answer_headers(request, response.headers, model=model.name, api="chat")
-            read_stream(event_lines(client, response, read.timing, model), read)
-    except ProbeFailure as failure:
-        if not read.reading or failure.reason == "timeout":
-            raise
-        raise ProbeFailure(
-            f"{describe(response)} stream cut after {read.chunks} chunk(s), before [DONE]: {failure}",
-            "stream",
-            failure.record,
-        ) from None
-    record_served_model(response, request)
-    what = describe(response)
-    after = f"after {read.chunks} chunk(s)"
-    if read.error is not None:
-        raise ProbeFailure(f"{what} stream failed {after} with an error event: {read.error}", "stream")
-    if read.malformed is not None:
-        raise ProbeFailure(f"{what} streamed a malformed chunk {after}: {read.malformed}", "stream")
-    if not read.done and not read.chunks:
-        raise ProbeFailure(f"{what} returned a malformed event stream: {' '.join(read.head)[:160]}", "stream")
-    if not read.done:
-        raise ProbeFailure(f"{what} stream ended {after} without [DONE]", "stream")
-    problem = fallback_problem(response, body["model"], settings.allow_fallbacks)
-    if problem:
-        raise ProbeFailure(problem, "fallback")
-    if read.usage:
-        read.timing.output_tokens = read.usage.get("completion_tokens")
-        record_usage(
-            request,
-            read.usage.get("prompt_tokens"),
-            read.usage.get("completion_tokens"),
-            model=model.name,
-            api="chat",
-        )
-    record_stream_timing(request, read.timing, model=model.name, api="chat")
+    read = ChatStream(TokenTiming(time.perf_counter()))
+    response = stream_answer(
+        client, request, slo_config, model, "chat", "/v1/chat/completions", body, read, read_chat_stream
+    )
     # First token and usage are separate failures, reported together when both fail.
     problems = first_token_problems(read.timing, model)
     if not read.usage:
         problems.append("streamed no usage (asked for with stream_options.include_usage)")
-    assert not problems, f"{what} " + "; ".join(problems)
+    assert not problems, f"{describe(response)} " + "; ".join(problems)
 
 
 def first_token_problems(timing, model):
@@ -471,51 +415,20 @@ def test_messages_streaming(http, slo_config, request, model):
         pytest.skip("target gateway does not set stream: true (streaming probe disabled)")
     body = messages_request(slo_config, model, stream=True)
     read = MessagesStream(TokenTiming(time.perf_counter()))
-    try:
-        deadline = max(model.completion_budget, model.first_token_budget) + client.target.timeout
-        with client.stream(
-            "POST", "/v1/messages", json=body, headers=ANTHROPIC_VERSION, deadline=deadline
-        ) as response:
-            if response.status_code != 200:
-                client.read(response)
-                expect_status(response)
-            record_answer_headers(request, response.headers, model=model.name, api="messages")
-            read_messages_stream(event_lines(client, response, read.timing, model), read)
-    except ProbeFailure as failure:
-        if not read.reading or failure.reason == "timeout":
-            raise
-        raise ProbeFailure(
-            f"{describe(response)} stream cut after {len(read.events)} event(s), "
-            f"before message_stop: {failure}",
-            "stream",
-            failure.record,
-        ) from None
-    record_served_model(response, request)
-    what, after = describe(response), f"after {len(read.events)} event(s)"
-    if read.error is not None:
-        raise ProbeFailure(f"{what} stream failed {after} with an error event: {read.error}", "stream")
-    if read.malformed is not None:
-        raise ProbeFailure(f"{what} streamed a malformed event {after}: {read.malformed}", "stream")
-    if not read.stopped:
-        seen = ", ".join(read.events[-3:]) or "no events"
-        raise ProbeFailure(f"{what} stream ended {after} without message_stop (last: {seen})", "stream")
-    order = read.order_problem()
-    if order is not None:
-        raise ProbeFailure(f"{what} event stream {order}", "stream")
-    problem = fallback_problem(response, body["model"], slo_config.probes.gateway.allow_fallbacks)
-    if problem:
-        raise ProbeFailure(problem, "fallback")
-    read.timing.output_tokens = read.usage.get("output_tokens")
-    record_usage(
+    response = stream_answer(
+        client,
         request,
-        read.usage.get("input_tokens"),
-        read.usage.get("output_tokens"),
-        model=model.name,
-        api="messages",
+        slo_config,
+        model,
+        "messages",
+        "/v1/messages",
+        body,
+        read,
+        read_messages_stream,
+        headers=ANTHROPIC_VERSION,
     )
-    record_stream_timing(request, read.timing, model=model.name, api="messages")
     problems = first_token_problems(read.timing, model)
-    assert not problems, f"{what} " + "; ".join(problems)
+    assert not problems, f"{describe(response)} " + "; ".join(problems)
 
 
 @pytest.mark.probe(target="gateway", kind="budget")
@@ -544,3 +457,28 @@ def test_rate_limit_headroom(http, slo_config, request, model):
     )
     if problems:
         raise ProbeFailure(f"{describe(response)} model {model.name}: " + "; ".join(problems), "rate_limit")
+
+
+@pytest.mark.probe(target="gateway", kind="budget")
+def test_budget_left(http, slo_config, request):
+    """What is left of the target key's LiteLLM budget and its team's (``/key/info``,
+    ``/team/info``) is above `probes.gateway.min_remaining_budget`: a budget about to run out
+    is found before the gateway refuses the assistant with ``budget_exceeded``. Both are kept
+    in LiteLLM's database; a gateway without one fails here, saying so."""
+    floor = slo_config.probes.gateway.min_remaining_budget
+    if floor is None:
+        pytest.skip("no probes.gateway.min_remaining_budget (key and team budgets not read)")
+    client = http()
+    budgets = read_budgets(client)
+    record_budgets(request, budgets)
+    where = f"{client.name} /key/info"
+    limited = [budget for budget in budgets if budget.left is not None]
+    assert limited, (
+        f"{where}: {'; '.join(budget.describe() for budget in budgets)}: no budget to hold to "
+        f"probes.gateway.min_remaining_budget ${floor:.2f}"
+    )
+    low = [budget for budget in limited if budget.left < floor or budget.left <= 0]
+    if low:
+        raise ProbeFailure(
+            f"{where}: " + "; ".join(f"{budget.describe()}, floor ${floor:.2f}" for budget in low), "budget"
+        )

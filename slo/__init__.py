@@ -31,9 +31,13 @@ if TYPE_CHECKING:
         require_shape,
     )
     from slo.probe.failures import ProbeFailure, classify_status, error_message
+    from slo.probe.key_budget import Budget, read_budgets, record_budgets
     from slo.probe.llm import (
+        ChatStream,
         MessagesStream,
+        StreamedAnswer,
         TokenTiming,
+        read_chat_stream,
         read_messages_stream,
         record_answer_headers,
         record_stream_timing,
@@ -67,13 +71,17 @@ _EXPORTS = {
     ),
     "slo.probe.failures": ("ProbeFailure", "classify_status", "error_message"),
     "slo.probe.llm": (
+        "ChatStream",
         "MessagesStream",
+        "StreamedAnswer",
         "TokenTiming",
+        "read_chat_stream",
         "read_messages_stream",
         "record_answer_headers",
         "record_stream_timing",
         "record_usage",
     ),
+    "slo.probe.key_budget": ("Budget", "read_budgets", "record_budgets"),
     "slo.probe.logs": ("LogChecks",),
     "slo.probe.params": ("parametrize_probes", "probe_param"),
     "slo.probe.sse": ("EventLines",),
@@ -88,7 +96,9 @@ _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in nam
 
 __all__ = [
     "BackupChecks",
+    "Budget",
     "CacheChecks",
+    "ChatStream",
     "Check",
     "CheckFetcher",
     "Config",
@@ -102,6 +112,7 @@ __all__ = [
     "ProbeFailure",
     "PushResult",
     "RequestRecord",
+    "StreamedAnswer",
     "Target",
     "TokenTiming",
     "classify_status",
@@ -122,8 +133,11 @@ __all__ = [
     "probe_config",
     "probe_param",
     "push_registry",
+    "read_budgets",
+    "read_chat_stream",
     "read_messages_stream",
     "record_answer_headers",
+    "record_budgets",
     "record_reading",
     "record_requests",
     "record_stream_timing",

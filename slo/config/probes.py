@@ -80,6 +80,10 @@ class GatewayProbe(StrictModel):
     #: headroom probe fails; 0: only recorded.
     min_remaining_requests: int = Field(0, ge=0)
     min_remaining_tokens: int = Field(0, ge=0)
+    #: USD left of the target key's LiteLLM budget and its team's (``/key/info``, ``/team/info``:
+    #: LiteLLM needs its database for them) below which the budget probe fails; 0 fails only
+    #: an exhausted budget; unset: no budget probe.
+    min_remaining_budget: float | None = Field(None, ge=0)
 
     @field_validator("models", mode="before")
     @classmethod
