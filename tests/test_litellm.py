@@ -40,6 +40,7 @@ STREAM = "test_gateway::test_streaming_time_to_first_token"
 MESSAGES = "test_gateway::test_messages"
 MESSAGES_STREAM = "test_gateway::test_messages_streaming"
 HEADROOM = "test_gateway::test_rate_limit_headroom"
+BUDGET = "test_gateway::test_budget_left"
 
 
 def health(model: str) -> str:
@@ -193,6 +194,7 @@ def test_healthy_model_passes_every_gateway_probe(
         f"{MESSAGES}[claude-sonnet-4]": "skipped",
         f"{MESSAGES_STREAM}[claude-sonnet-4]": "skipped",
         f"{HEADROOM}[claude-sonnet-4]": "skipped",
+        BUDGET: "skipped",
     }
 
 
@@ -362,7 +364,7 @@ def test_stopped_proxy_is_connection_refused(pytester: pytest.Pytester, pushgate
     only to be stopped would cost the suite ten seconds for the same refused connect)."""
     cases = run_gateway(pytester, pushgateway, f"http://127.0.0.1:{free_port()}", "claude-sonnet-4")
     probed = {f"{probe}[claude-sonnet-4]" for probe in (CHAT, STREAM, MESSAGES, MESSAGES_STREAM, HEADROOM)}
-    assert set(cases.cases) == {LIVELINESS, READINESS, health("claude-sonnet-4"), *probed}
+    assert set(cases.cases) == {LIVELINESS, READINESS, BUDGET, health("claude-sonnet-4"), *probed}
     for case in cases.cases.values():
         if case.outcome != "skipped":
             assert_fails(case, "connect", "connection refused")
@@ -660,3 +662,54 @@ def test_daily_probe_spend_over_the_limit_warns(
     warning = "WARNING: probe spend today is $0.0002 (x-litellm-response-cost), over probes.gateway"
     assert f"{warning}.daily_spend_limit $0.0001" in again.output
     assert again[CHAT].outcome == "passed"
+
+
+
+@pytest.mark.parametrize(
+    ("token", "reason", "answer"),
+    [
+        # The master key passes auth, and /key/info (info_key_fn) finds no prisma client.
+        (MASTER_KEY, "http_status", "returned 500: the gateway has no database"),
+        # Any other key is refused by auth first: LiteLLM cannot look a virtual key up.
+        ("sk-virtual-key-7e1d", "auth", "returned 400: the gateway has no database"),
+    ],
+    ids=["master-key", "virtual-key"],
+)
+def test_budget_probe_on_litellm_without_a_database_says_so(
+    pytester: pytest.Pytester, pushgateway: str, gateway: Gateway, token: str, reason: str, answer: str
+) -> None:
+    """Key and team budgets live in LiteLLM's database: without one the budget probe fails in
+    one line that says so and quotes LiteLLM, never passes or errors."""
+    cases = run_gateway(
+        pytester,
+        pushgateway,
+        gateway.url,
+        "sonnet",
+        token=token,
+        probes=f"probes/test_gateway.py::{BUDGET.split('::')[1]}",
+        gateway_probe={"min_remaining_budget": 1},
+    )
+    assert_fails(cases[BUDGET], reason, "gateway GET /key/info", answer, "(DATABASE_URL)")
+    litellm_says = "Database not connected." if token == MASTER_KEY else "No connected db."
+    assert litellm_says in cases[BUDGET].message
+    assert token not in cases[BUDGET].message
+    assert not pushed(pushgateway, "synthetic_gen_ai_budget_remaining_usd")
+
+
+def test_litellm_answers_carry_the_keys_spend_but_no_budget_without_a_database(gateway: Gateway) -> None:
+    """Why the budget probe reads /key/info rather than each answer's headers: LiteLLM sends
+    ``x-litellm-key-spend`` and ``x-litellm-key-max-budget`` from the key's row
+    (``get_custom_headers`` in litellm/proxy/common_request_processing.py), and the master key
+    has no row: no budget and no reset time, and a spend that is only this answer's cost."""
+    response = httpx.post(
+        f"{gateway.url}/v1/chat/completions",
+        json={"model": "sonnet", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]},
+        headers={"Authorization": f"Bearer {MASTER_KEY}"},
+        timeout=30,
+        trust_env=False,
+    )
+    response.raise_for_status()
+    cost = float(response.headers["x-litellm-response-cost"])
+    assert cost > 0
+    assert float(response.headers["x-litellm-key-spend"]) == pytest.approx(cost)
+    assert "x-litellm-key-max-budget" not in response.headers
