@@ -44,6 +44,8 @@ from slo import (
     record_usage,
     require_shape,
     safe_url,
+    tool_call_problem,
+    tool_use_problem,
 )
 
 pytestmark = pytest.mark.probe(target="gateway", slo="gateway-availability")
@@ -429,6 +431,143 @@ def test_messages_streaming(http, slo_config, request, model):
     )
     problems = first_token_problems(read.timing, model)
     assert not problems, f"{describe(response)} " + "; ".join(problems)
+
+
+#: The tool the tool-use probes offer: one required argument, so a well-formed call is plain.
+TOOL_NAME = "lookup_word"
+TOOL_DESCRIPTION = "Look a word up in the monitoring probe's dictionary."
+TOOL_PARAMETERS = {
+    "type": "object",
+    "properties": {"word": {"type": "string", "description": "The word to look up."}},
+    "required": ["word"],
+}
+TOOL_PROMPT = f"Look up the word pong with the {TOOL_NAME} tool, then reply with what it says."
+TOOL_RESULT = "pong: the gateway works."
+#: Room for a tool call's JSON arguments, which the probes' 8-token answers have not.
+TOOL_MAX_TOKENS = 128
+
+
+def require_tool_use(slo_config, api):
+    require_api(slo_config, api)
+    if not slo_config.probes.gateway.tool_use:
+        pytest.skip("probes.gateway.tool_use is off (tool-use round trip not probed)")
+
+
+def tool_answer(client, request, slo_config, model, api, path, body, headers=None):
+    """One step of a round trip: the answer's JSON, its cost and usage recorded, from the
+    model asked for."""
+    response = client.post(path, json=body, headers=headers)
+    answer = expect_json(response)
+    record_answer_headers(request, response.headers, model=model.name, api=api)
+    problem = fallback_problem(response, body["model"], slo_config.probes.gateway.allow_fallbacks)
+    if problem:
+        raise ProbeFailure(problem, "fallback")
+    usage = answer.get("usage") if isinstance(answer, dict) else None
+    if isinstance(usage, dict):
+        tokens = (
+            ("prompt_tokens", "completion_tokens") if api == "chat" else ("input_tokens", "output_tokens")
+        )
+        record_usage(request, usage.get(tokens[0]), usage.get(tokens[1]), model=model.name, api=api)
+    return response, answer
+
+
+def test_tool_use(http, slo_config, request, model):
+    """The chat tool-use round trip a coding assistant runs: a tool offered, a well-formed
+    ``tool_calls`` back (a JSON object of arguments), the tool's result sent, a text answer."""
+    require_tool_use(slo_config, "chat")
+    client = http()
+    prompt = [{"role": "user", "content": TOOL_PROMPT}]
+    tool = {
+        "type": "function",
+        "function": {"name": TOOL_NAME, "description": TOOL_DESCRIPTION, "parameters": TOOL_PARAMETERS},
+    }
+    body = {
+        "model": model.name,
+        "messages": prompt,
+        "tools": [tool],
+        "max_tokens": max(model.max_tokens, TOOL_MAX_TOKENS),
+    }
+    response, first = tool_answer(client, request, slo_config, model, "chat", "/v1/chat/completions", body)
+    require_shape(response, first, {"choices.0.message": dict})
+    message = first["choices"][0]["message"]
+    problem = tool_call_problem(message.get("tool_calls"), TOOL_NAME)
+    if problem is not None:
+        raise ProbeFailure(f"{describe(response)} {problem}")
+    calls = [
+        {
+            "id": call["id"],
+            "type": "function",
+            "function": {"name": TOOL_NAME, "arguments": call["function"]["arguments"]},
+        }
+        for call in message["tool_calls"]
+    ]
+    results = [{"role": "tool", "tool_call_id": call["id"], "content": TOOL_RESULT} for call in calls]
+    turn = [{"role": "assistant", "content": message.get("content"), "tool_calls": calls}, *results]
+    response, final = tool_answer(
+        client,
+        request,
+        slo_config,
+        model,
+        "chat",
+        "/v1/chat/completions",
+        {**body, "messages": [*prompt, *turn]},
+    )
+    require_shape(response, final, {"choices.0.message": dict})
+    answer = final["choices"][0]["message"]
+    text = answer.get("content")
+    if answer.get("tool_calls") or not isinstance(text, str) or not text.strip():
+        raise ProbeFailure(
+            f"{describe(response)} answered the tool's result without text "
+            f"(content {text!r}, {len(answer.get('tool_calls') or [])} more tool call(s))"
+        )
+
+
+def test_messages_tool_use(http, slo_config, request, model):
+    """The same round trip in the Messages API, as Claude Code runs it: ``tool_use`` blocks and
+    ``stop_reason: tool_use``, then ``tool_result`` blocks back and a text answer that ends
+    the turn."""
+    require_tool_use(slo_config, "messages")
+    client = http()
+    prompt = [{"role": "user", "content": TOOL_PROMPT}]
+    tool = {"name": TOOL_NAME, "description": TOOL_DESCRIPTION, "input_schema": TOOL_PARAMETERS}
+    body = {
+        "model": model.name,
+        "max_tokens": max(model.max_tokens, TOOL_MAX_TOKENS),
+        "messages": prompt,
+        "tools": [tool],
+    }
+    response, first = tool_answer(
+        client, request, slo_config, model, "messages", "/v1/messages", body, ANTHROPIC_VERSION
+    )
+    require_shape(response, first, {"content": list})
+    problem = tool_use_problem(first["content"], first.get("stop_reason"), TOOL_NAME)
+    if problem is not None:
+        raise ProbeFailure(f"{describe(response)} {problem}")
+    uses = [
+        block for block in first["content"] if isinstance(block, dict) and block.get("type") == "tool_use"
+    ]
+    results = [{"type": "tool_result", "tool_use_id": use["id"], "content": TOOL_RESULT} for use in uses]
+    turn = [{"role": "assistant", "content": first["content"]}, {"role": "user", "content": results}]
+    response, final = tool_answer(
+        client,
+        request,
+        slo_config,
+        model,
+        "messages",
+        "/v1/messages",
+        {**body, "messages": [*prompt, *turn]},
+        ANTHROPIC_VERSION,
+    )
+    require_shape(response, final, {"content": list})
+    blocks = [block for block in final["content"] if isinstance(block, dict)]
+    text = "".join(str(block.get("text", "")) for block in blocks if block.get("type") == "text")
+    stop = final.get("stop_reason")
+    if not text.strip() or stop == "tool_use":
+        kinds = ", ".join(str(block.get("type")) for block in blocks) or "nothing"
+        raise ProbeFailure(
+            f"{describe(response)} answered the tool's result without text that ends the turn "
+            f"(content: {kinds}, stop_reason {stop!r})"
+        )
 
 
 @pytest.mark.probe(target="gateway", kind="budget")

@@ -42,6 +42,8 @@ if TYPE_CHECKING:
         record_answer_headers,
         record_stream_timing,
         record_usage,
+        tool_call_problem,
+        tool_use_problem,
     )
     from slo.probe.logs import LogChecks
     from slo.probe.params import parametrize_probes, probe_param
@@ -80,6 +82,8 @@ _EXPORTS = {
         "record_answer_headers",
         "record_stream_timing",
         "record_usage",
+        "tool_call_problem",
+        "tool_use_problem",
     ),
     "slo.probe.key_budget": ("Budget", "read_budgets", "record_budgets"),
     "slo.probe.logs": ("LogChecks",),
@@ -148,6 +152,8 @@ __all__ = [
     "safe_url",
     "tls_handshake",
     "tls_verify",
+    "tool_call_problem",
+    "tool_use_problem",
     "verdict",
 ]
 

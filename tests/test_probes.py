@@ -62,10 +62,11 @@ DEPLOYMENT_SKIPPED = {
     "test_logs::test_request_rate_anomaly[none]",
 }  # fmt: skip
 #: Off in the shipped config: the Messages API probes (apis: [chat]), the headroom and the
-#: budget probes (no floor).
+#: budget probes (no floor), the tool-use round trips (tool_use: false).
 GATEWAY_OFF = {
     *(f"test_gateway::{name}[claude-sonnet-4]" for name in (
         "test_messages", "test_messages_streaming", "test_rate_limit_headroom",
+        "test_tool_use", "test_messages_tool_use",
     )),
     "test_gateway::test_budget_left",
 }  # fmt: skip

@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 import pytest
 
 from slo.probe.failures import error_message
+from slo.redact import excerpt
 from slo.report import genai
 from slo.report.values import record_labelled
 
@@ -39,6 +40,8 @@ __all__ = [
     "record_answer_headers",
     "record_stream_timing",
     "record_usage",
+    "tool_call_problem",
+    "tool_use_problem",
 ]
 
 #: Response headers with what is left of the caller's rate limits (OpenAI's, passed on by
@@ -377,3 +380,55 @@ def read_messages_stream(lines: Iterable[str], stream: MessagesStream) -> None:
         elif kind == "message_stop":
             stream.timing.end()
             return
+
+
+def tool_call_problem(calls: object, tool: str) -> str | None:
+    """What is wrong with a chat answer's ``tool_calls`` for a request offering `tool`, or None:
+    at least one call, each with an ``id``, ``type: function``, the tool's name and
+    ``arguments`` that are a JSON object (a string, as OpenAI's API sends them)."""
+    if not isinstance(calls, list) or not calls:
+        return f"answered without calling the {tool} tool (no tool_calls)"
+    for index, call in enumerate(calls):
+        function = call.get("function") if isinstance(call, dict) else None
+        if not isinstance(call, dict) or not isinstance(function, dict):
+            return f"sent tool_calls.{index} without a function: {_excerpt(call)}"
+        if not isinstance(call.get("id"), str) or not call["id"] or call.get("type") != "function":
+            return f"sent tool_calls.{index} without an id or type function: {_excerpt(call)}"
+        if function.get("name") != tool:
+            return f"called {function.get('name')!r}, not the {tool} tool offered"
+        arguments = function.get("arguments")
+        if not isinstance(_json_object(arguments), dict):
+            return f"sent tool_calls.{index} with arguments that are not a JSON object: {_excerpt(arguments)}"
+    return None
+
+
+def tool_use_problem(content: object, stop_reason: object, tool: str) -> str | None:
+    """The same for a Messages API answer: ``tool_use`` content blocks with an ``id``, the
+    tool's name and an ``input`` object, and ``stop_reason: tool_use`` (what a coding client
+    waits for before it runs the tool)."""
+    blocks = [block for block in content if isinstance(block, dict)] if isinstance(content, list) else []
+    uses = [block for block in blocks if block.get("type") == "tool_use"]
+    if not uses:
+        kinds = ", ".join(str(block.get("type")) for block in blocks) or "nothing"
+        return f"answered without a tool_use block (content: {kinds}, stop_reason {stop_reason!r})"
+    for use in uses:
+        if not isinstance(use.get("id"), str) or not use["id"]:
+            return f"sent a tool_use block without an id: {_excerpt(use)}"
+        if use.get("name") != tool:
+            return f"called {use.get('name')!r}, not the {tool} tool offered"
+        if not isinstance(use.get("input"), dict):
+            return f"sent a tool_use block whose input is not an object: {_excerpt(use.get('input'))}"
+    if stop_reason != "tool_use":
+        return f"sent a tool_use block with stop_reason {stop_reason!r}, not tool_use"
+    return None
+
+
+def _json_object(text: object) -> object:
+    try:
+        return json.loads(text) if isinstance(text, str) else None
+    except json.JSONDecodeError:
+        return None
+
+
+def _excerpt(value: object) -> str:
+    return excerpt(json.dumps(value) if not isinstance(value, str) else value, 120)
