@@ -2,8 +2,9 @@
 ``discover`` from ``/v1/models``): served by a healthy deployment, and a real completion,
 plain and streamed, in each API the target's clients speak (`apis`: OpenAI ``chat``,
 Anthropic ``messages``), that comes back valid, from the model asked for, with usage, within
-that model's budgets; the rate-limit headroom left, and the key's and its team's budget
-left (LiteLLM's ``/key/info``, ``/team/info``), where a floor is set.
+that model's budgets; with `tool_use`, a tool-use round trip in each API; the rate-limit
+headroom left, and the key's and its team's budget left (LiteLLM's ``/key/info``,
+``/team/info``), where a floor is set.
 
 Every answer's cost and headroom, and every stream's token timing (first token, gaps,
 tokens per second, total), are recorded as probe values labelled `model` and `api` and
