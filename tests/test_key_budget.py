@@ -77,7 +77,7 @@ def team_info(team_id: str, alias: str, spend: float, max_budget: float | None) 
     """``team_info``'s answer (litellm/proxy/management_endpoints/team_endpoints.py):
     ``TeamInfoResponseObject`` (litellm/proxy/_types.py) around ``LiteLLM_TeamTable``
     (litellm/models/team.py)."""
-    team = {
+    team: dict[str, Any] = {
         "team_alias": alias,
         "team_id": team_id,
         "organization_id": None,
