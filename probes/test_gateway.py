@@ -2,7 +2,9 @@
 ``discover`` from ``/v1/models``): served by a healthy deployment, and a real completion,
 plain and streamed, in each API the target's clients speak (`apis`: OpenAI ``chat``,
 Anthropic ``messages``), that comes back valid, from the model asked for, with usage, within
-that model's budgets; and the rate-limit headroom left, where a floor is set.
+that model's budgets; with `tool_use`, a tool-use round trip in each API; the rate-limit
+headroom left, and the key's and its team's budget left (LiteLLM's ``/key/info``,
+``/team/info``), where a floor is set.
 
 Every answer's cost and headroom, and every stream's token timing (first token, gaps,
 tokens per second, total), are recorded as probe values labelled `model` and `api` and
@@ -14,14 +16,14 @@ away (``x-litellm-attempted-fallbacks``, ``x-litellm-model-group``), and ``/heal
 provider models, with stack traces, so the probe reads it per model group.
 """
 
-import json
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pytest
 
 from slo import (
+    ChatStream,
     EventLines,
     MessagesStream,
     ProbeClient,
@@ -34,12 +36,17 @@ from slo import (
     expect_status,
     format_ms,
     probe_config,
+    read_budgets,
+    read_chat_stream,
     read_messages_stream,
     record_answer_headers,
+    record_budgets,
     record_stream_timing,
     record_usage,
     require_shape,
     safe_url,
+    tool_call_problem,
+    tool_use_problem,
 )
 
 pytestmark = pytest.mark.probe(target="gateway", slo="gateway-availability")
@@ -277,56 +284,6 @@ def test_chat_completion(http, slo_config, request, model):
     assert elapsed <= budget, f"{describe(response)} took {format_ms(elapsed)}, budget {format_ms(budget)}"
 
 
-@dataclass
-class StreamRead:
-    """What one chat completion stream delivered, each part judged on its own."""
-
-    timing: TokenTiming
-    usage: dict | None = None
-    done: bool = False
-    chunks: int = 0
-    #: First line of the message of an error frame (``data: {"error": ...}``) in the stream.
-    error: str | None = None
-    malformed: str | None = None
-    head: list = field(default_factory=list)
-    #: The body was being read: a transport error from here on cut the stream.
-    reading: bool = False
-
-
-def read_stream(lines, read):
-    """Read server-sent events into `read` until ``[DONE]``, an error frame or the end of
-    the body; what was read survives a transport error that cuts the stream. `lines` keeps
-    memory bounded and ends keep-alives or empty deltas at the first-token deadline."""
-    read.reading = True
-    for line in lines:
-        if len(read.head) < 3:
-            read.head.append(line)
-        if not line.startswith("data:"):
-            continue
-        data = line.removeprefix("data:").strip()
-        if data == "[DONE]":
-            read.done = True
-            read.timing.end()
-            break
-        try:
-            chunk = json.loads(data)
-        except json.JSONDecodeError:
-            read.malformed = data[:120]
-            break
-        if not isinstance(chunk, dict):
-            read.malformed = data[:120]
-            break
-        if "error" in chunk:
-            read.error = error_message(data)[0] or "no message"
-            break
-        read.chunks += 1
-        choice = (chunk.get("choices") or [{}])[0]
-        delta = (choice.get("delta") if isinstance(choice, dict) else None) or {}
-        if delta.get("content"):
-            read.timing.token()
-        read.usage = chunk.get("usage") or read.usage
-
-
 def event_lines(client, response, timing, model):
     """The stream's lines, bounded in size, ending in a timeout (naming what it saw) when no
     token comes within the first-token budget plus a target timeout: a late first token is
@@ -341,62 +298,52 @@ def event_lines(client, response, timing, model):
     return lines
 
 
+def stream_answer(client, request, slo_config, model, api, path, body, read, reader, headers=None):
+    """POST `body` streamed to `path` and read the answer into `read` with `reader`; fail as
+    the stream's finish rule says (:meth:`StreamedAnswer.finish_problem`), or on a fallback;
+    then record its usage and token timing. Returns the response for the first-token check."""
+    try:
+        # Deadlines a target timeout past the budgets: a late stream is still measured (how
+        # late), one of keep-alives or empty deltas ends as a timeout.
+        deadline = max(model.completion_budget, model.first_token_budget) + client.target.timeout
+        with client.stream("POST", path, json=body, headers=headers, deadline=deadline) as response:
+            if response.status_code != 200:
+                client.read(response)
+                expect_status(response)
+            record_answer_headers(request, response.headers, model=model.name, api=api)
+            reader(event_lines(client, response, read.timing, model), read)
+    except ProbeFailure as failure:
+        if not read.reading or failure.reason == "timeout":
+            raise
+        raise ProbeFailure(f"{describe(response)} {read.cut(failure)}", "stream", failure.record) from None
+    record_served_model(response, request)
+    problem = read.finish_problem()
+    if problem is not None:
+        raise ProbeFailure(f"{describe(response)} {problem}", "stream")
+    problem = fallback_problem(response, body["model"], slo_config.probes.gateway.allow_fallbacks)
+    if problem:
+        raise ProbeFailure(problem, "fallback")
+    read.timing.output_tokens = read.output_tokens if isinstance(read.output_tokens, int) else None
+    record_usage(request, read.input_tokens, read.output_tokens, model=model.name, api=api)
+    record_stream_timing(request, read.timing, model=model.name, api=api)
+    return response
+
+
 def test_streaming_time_to_first_token(http, slo_config, request, model):
     require_api(slo_config, "chat")
     client = http()
     if not client.target.stream:
         pytest.skip("target gateway does not set stream: true (streaming probe disabled)")
-    settings = slo_config.probes.gateway
     body = chat_request(slo_config, model, stream=True)
-    read = StreamRead(TokenTiming(time.perf_counter()))
-    try:
-        # Deadlines a target timeout past the budgets: a late stream is still measured (how
-        # late), one of keep-alives or empty deltas ends as a timeout.
-        grace = client.target.timeout
-        deadline = max(model.completion_budget, model.first_token_budget) + grace
-        with client.stream("POST", "/v1/chat/completions", json=body, deadline=deadline) as response:
-            if response.status_code != 200:
-                client.read(response)
-                expect_status(response)
-            record_answer_headers(request, response.headers, model=model.name, api="chat")
-            read_stream(event_lines(client, response, read.timing, model), read)
-    except ProbeFailure as failure:
-        if not read.reading or failure.reason == "timeout":
-            raise
-        raise ProbeFailure(
-            f"{describe(response)} stream cut after {read.chunks} chunk(s), before [DONE]: {failure}",
-            "stream",
-            failure.record,
-        ) from None
-    record_served_model(response, request)
-    what = describe(response)
-    after = f"after {read.chunks} chunk(s)"
-    if read.error is not None:
-        raise ProbeFailure(f"{what} stream failed {after} with an error event: {read.error}", "stream")
-    if read.malformed is not None:
-        raise ProbeFailure(f"{what} streamed a malformed chunk {after}: {read.malformed}", "stream")
-    if not read.done and not read.chunks:
-        raise ProbeFailure(f"{what} returned a malformed event stream: {' '.join(read.head)[:160]}", "stream")
-    if not read.done:
-        raise ProbeFailure(f"{what} stream ended {after} without [DONE]", "stream")
-    problem = fallback_problem(response, body["model"], settings.allow_fallbacks)
-    if problem:
-        raise ProbeFailure(problem, "fallback")
-    if read.usage:
-        read.timing.output_tokens = read.usage.get("completion_tokens")
-        record_usage(
-            request,
-            read.usage.get("prompt_tokens"),
-            read.usage.get("completion_tokens"),
-            model=model.name,
-            api="chat",
-        )
-    record_stream_timing(request, read.timing, model=model.name, api="chat")
+    read = ChatStream(TokenTiming(time.perf_counter()))
+    response = stream_answer(
+        client, request, slo_config, model, "chat", "/v1/chat/completions", body, read, read_chat_stream
+    )
     # First token and usage are separate failures, reported together when both fail.
     problems = first_token_problems(read.timing, model)
     if not read.usage:
         problems.append("streamed no usage (asked for with stream_options.include_usage)")
-    assert not problems, f"{what} " + "; ".join(problems)
+    assert not problems, f"{describe(response)} " + "; ".join(problems)
 
 
 def first_token_problems(timing, model):
@@ -471,51 +418,157 @@ def test_messages_streaming(http, slo_config, request, model):
         pytest.skip("target gateway does not set stream: true (streaming probe disabled)")
     body = messages_request(slo_config, model, stream=True)
     read = MessagesStream(TokenTiming(time.perf_counter()))
-    try:
-        deadline = max(model.completion_budget, model.first_token_budget) + client.target.timeout
-        with client.stream(
-            "POST", "/v1/messages", json=body, headers=ANTHROPIC_VERSION, deadline=deadline
-        ) as response:
-            if response.status_code != 200:
-                client.read(response)
-                expect_status(response)
-            record_answer_headers(request, response.headers, model=model.name, api="messages")
-            read_messages_stream(event_lines(client, response, read.timing, model), read)
-    except ProbeFailure as failure:
-        if not read.reading or failure.reason == "timeout":
-            raise
-        raise ProbeFailure(
-            f"{describe(response)} stream cut after {len(read.events)} event(s), "
-            f"before message_stop: {failure}",
-            "stream",
-            failure.record,
-        ) from None
-    record_served_model(response, request)
-    what, after = describe(response), f"after {len(read.events)} event(s)"
-    if read.error is not None:
-        raise ProbeFailure(f"{what} stream failed {after} with an error event: {read.error}", "stream")
-    if read.malformed is not None:
-        raise ProbeFailure(f"{what} streamed a malformed event {after}: {read.malformed}", "stream")
-    if not read.stopped:
-        seen = ", ".join(read.events[-3:]) or "no events"
-        raise ProbeFailure(f"{what} stream ended {after} without message_stop (last: {seen})", "stream")
-    order = read.order_problem()
-    if order is not None:
-        raise ProbeFailure(f"{what} event stream {order}", "stream")
+    response = stream_answer(
+        client,
+        request,
+        slo_config,
+        model,
+        "messages",
+        "/v1/messages",
+        body,
+        read,
+        read_messages_stream,
+        headers=ANTHROPIC_VERSION,
+    )
+    problems = first_token_problems(read.timing, model)
+    assert not problems, f"{describe(response)} " + "; ".join(problems)
+
+
+#: The tool the tool-use probes offer: one required argument, so a well-formed call is plain.
+TOOL_NAME = "lookup_word"
+TOOL_DESCRIPTION = "Look a word up in the monitoring probe's dictionary."
+TOOL_PARAMETERS = {
+    "type": "object",
+    "properties": {"word": {"type": "string", "description": "The word to look up."}},
+    "required": ["word"],
+}
+TOOL_PROMPT = f"Look up the word pong with the {TOOL_NAME} tool, then reply with what it says."
+TOOL_RESULT = "pong: the gateway works."
+#: Room for a tool call's JSON arguments, which the probes' 8-token answers have not.
+TOOL_MAX_TOKENS = 128
+
+
+def require_tool_use(slo_config, api):
+    require_api(slo_config, api)
+    if not slo_config.probes.gateway.tool_use:
+        pytest.skip("probes.gateway.tool_use is off (tool-use round trip not probed)")
+
+
+def tool_answer(client, request, slo_config, model, api, path, body, headers=None):
+    """One step of a round trip: the answer's JSON, its cost and usage recorded, from the
+    model asked for."""
+    response = client.post(path, json=body, headers=headers)
+    answer = expect_json(response)
+    record_answer_headers(request, response.headers, model=model.name, api=api)
     problem = fallback_problem(response, body["model"], slo_config.probes.gateway.allow_fallbacks)
     if problem:
         raise ProbeFailure(problem, "fallback")
-    read.timing.output_tokens = read.usage.get("output_tokens")
-    record_usage(
+    usage = answer.get("usage") if isinstance(answer, dict) else None
+    if isinstance(usage, dict):
+        tokens = (
+            ("prompt_tokens", "completion_tokens") if api == "chat" else ("input_tokens", "output_tokens")
+        )
+        record_usage(request, usage.get(tokens[0]), usage.get(tokens[1]), model=model.name, api=api)
+    return response, answer
+
+
+def test_tool_use(http, slo_config, request, model):
+    """The chat tool-use round trip a coding assistant runs: a tool offered, a well-formed
+    ``tool_calls`` back (a JSON object of arguments), the tool's result sent, a text answer."""
+    require_tool_use(slo_config, "chat")
+    client = http()
+    prompt = [{"role": "user", "content": TOOL_PROMPT}]
+    tool = {
+        "type": "function",
+        "function": {"name": TOOL_NAME, "description": TOOL_DESCRIPTION, "parameters": TOOL_PARAMETERS},
+    }
+    body = {
+        "model": model.name,
+        "messages": prompt,
+        "tools": [tool],
+        "max_tokens": max(model.max_tokens, TOOL_MAX_TOKENS),
+    }
+    response, first = tool_answer(client, request, slo_config, model, "chat", "/v1/chat/completions", body)
+    require_shape(response, first, {"choices.0.message": dict})
+    message = first["choices"][0]["message"]
+    problem = tool_call_problem(message.get("tool_calls"), TOOL_NAME)
+    if problem is not None:
+        raise ProbeFailure(f"{describe(response)} {problem}")
+    calls = [
+        {
+            "id": call["id"],
+            "type": "function",
+            "function": {"name": TOOL_NAME, "arguments": call["function"]["arguments"]},
+        }
+        for call in message["tool_calls"]
+    ]
+    results = [{"role": "tool", "tool_call_id": call["id"], "content": TOOL_RESULT} for call in calls]
+    turn = [{"role": "assistant", "content": message.get("content"), "tool_calls": calls}, *results]
+    response, final = tool_answer(
+        client,
         request,
-        read.usage.get("input_tokens"),
-        read.usage.get("output_tokens"),
-        model=model.name,
-        api="messages",
+        slo_config,
+        model,
+        "chat",
+        "/v1/chat/completions",
+        {**body, "messages": [*prompt, *turn]},
     )
-    record_stream_timing(request, read.timing, model=model.name, api="messages")
-    problems = first_token_problems(read.timing, model)
-    assert not problems, f"{what} " + "; ".join(problems)
+    require_shape(response, final, {"choices.0.message": dict})
+    answer = final["choices"][0]["message"]
+    text = answer.get("content")
+    if answer.get("tool_calls") or not isinstance(text, str) or not text.strip():
+        raise ProbeFailure(
+            f"{describe(response)} answered the tool's result without text "
+            f"(content {text!r}, {len(answer.get('tool_calls') or [])} more tool call(s))"
+        )
+
+
+def test_messages_tool_use(http, slo_config, request, model):
+    """The same round trip in the Messages API, as Claude Code runs it: ``tool_use`` blocks and
+    ``stop_reason: tool_use``, then ``tool_result`` blocks back and a text answer that ends
+    the turn."""
+    require_tool_use(slo_config, "messages")
+    client = http()
+    prompt = [{"role": "user", "content": TOOL_PROMPT}]
+    tool = {"name": TOOL_NAME, "description": TOOL_DESCRIPTION, "input_schema": TOOL_PARAMETERS}
+    body = {
+        "model": model.name,
+        "max_tokens": max(model.max_tokens, TOOL_MAX_TOKENS),
+        "messages": prompt,
+        "tools": [tool],
+    }
+    response, first = tool_answer(
+        client, request, slo_config, model, "messages", "/v1/messages", body, ANTHROPIC_VERSION
+    )
+    require_shape(response, first, {"content": list})
+    problem = tool_use_problem(first["content"], first.get("stop_reason"), TOOL_NAME)
+    if problem is not None:
+        raise ProbeFailure(f"{describe(response)} {problem}")
+    uses = [
+        block for block in first["content"] if isinstance(block, dict) and block.get("type") == "tool_use"
+    ]
+    results = [{"type": "tool_result", "tool_use_id": use["id"], "content": TOOL_RESULT} for use in uses]
+    turn = [{"role": "assistant", "content": first["content"]}, {"role": "user", "content": results}]
+    response, final = tool_answer(
+        client,
+        request,
+        slo_config,
+        model,
+        "messages",
+        "/v1/messages",
+        {**body, "messages": [*prompt, *turn]},
+        ANTHROPIC_VERSION,
+    )
+    require_shape(response, final, {"content": list})
+    blocks = [block for block in final["content"] if isinstance(block, dict)]
+    text = "".join(str(block.get("text", "")) for block in blocks if block.get("type") == "text")
+    stop = final.get("stop_reason")
+    if not text.strip() or stop == "tool_use":
+        kinds = ", ".join(str(block.get("type")) for block in blocks) or "nothing"
+        raise ProbeFailure(
+            f"{describe(response)} answered the tool's result without text that ends the turn "
+            f"(content: {kinds}, stop_reason {stop!r})"
+        )
 
 
 @pytest.mark.probe(target="gateway", kind="budget")
@@ -544,3 +597,28 @@ def test_rate_limit_headroom(http, slo_config, request, model):
     )
     if problems:
         raise ProbeFailure(f"{describe(response)} model {model.name}: " + "; ".join(problems), "rate_limit")
+
+
+@pytest.mark.probe(target="gateway", kind="budget")
+def test_budget_left(http, slo_config, request):
+    """What is left of the target key's LiteLLM budget and its team's (``/key/info``,
+    ``/team/info``) is above `probes.gateway.min_remaining_budget`: a budget about to run out
+    is found before the gateway refuses the assistant with ``budget_exceeded``. Both are kept
+    in LiteLLM's database; a gateway without one fails here, saying so."""
+    floor = slo_config.probes.gateway.min_remaining_budget
+    if floor is None:
+        pytest.skip("no probes.gateway.min_remaining_budget (key and team budgets not read)")
+    client = http()
+    budgets = read_budgets(client)
+    record_budgets(request, budgets)
+    where = f"{client.name} /key/info"
+    limited = [budget for budget in budgets if budget.left is not None]
+    assert limited, (
+        f"{where}: {'; '.join(budget.describe() for budget in budgets)}: no budget to hold to "
+        f"probes.gateway.min_remaining_budget ${floor:.2f}"
+    )
+    low = [budget for budget in limited if budget.left < floor or budget.left <= 0]
+    if low:
+        raise ProbeFailure(
+            f"{where}: " + "; ".join(f"{budget.describe()}, floor ${floor:.2f}" for budget in low), "budget"
+        )

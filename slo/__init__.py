@@ -31,13 +31,19 @@ if TYPE_CHECKING:
         require_shape,
     )
     from slo.probe.failures import ProbeFailure, classify_status, error_message
+    from slo.probe.key_budget import Budget, read_budgets, record_budgets
     from slo.probe.llm import (
+        ChatStream,
         MessagesStream,
+        StreamedAnswer,
         TokenTiming,
+        read_chat_stream,
         read_messages_stream,
         record_answer_headers,
         record_stream_timing,
         record_usage,
+        tool_call_problem,
+        tool_use_problem,
     )
     from slo.probe.logs import LogChecks
     from slo.probe.params import parametrize_probes, probe_param
@@ -67,13 +73,19 @@ _EXPORTS = {
     ),
     "slo.probe.failures": ("ProbeFailure", "classify_status", "error_message"),
     "slo.probe.llm": (
+        "ChatStream",
         "MessagesStream",
+        "StreamedAnswer",
         "TokenTiming",
+        "read_chat_stream",
         "read_messages_stream",
         "record_answer_headers",
         "record_stream_timing",
         "record_usage",
+        "tool_call_problem",
+        "tool_use_problem",
     ),
+    "slo.probe.key_budget": ("Budget", "read_budgets", "record_budgets"),
     "slo.probe.logs": ("LogChecks",),
     "slo.probe.params": ("parametrize_probes", "probe_param"),
     "slo.probe.sse": ("EventLines",),
@@ -88,7 +100,9 @@ _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in nam
 
 __all__ = [
     "BackupChecks",
+    "Budget",
     "CacheChecks",
+    "ChatStream",
     "Check",
     "CheckFetcher",
     "Config",
@@ -102,6 +116,7 @@ __all__ = [
     "ProbeFailure",
     "PushResult",
     "RequestRecord",
+    "StreamedAnswer",
     "Target",
     "TokenTiming",
     "classify_status",
@@ -122,8 +137,11 @@ __all__ = [
     "probe_config",
     "probe_param",
     "push_registry",
+    "read_budgets",
+    "read_chat_stream",
     "read_messages_stream",
     "record_answer_headers",
+    "record_budgets",
     "record_reading",
     "record_requests",
     "record_stream_timing",
@@ -134,6 +152,8 @@ __all__ = [
     "safe_url",
     "tls_handshake",
     "tls_verify",
+    "tool_call_problem",
+    "tool_use_problem",
     "verdict",
 ]
 

@@ -9,7 +9,12 @@ proxy's own streaming paths (chat, and its translation to Anthropic events for
 - ``steady``: :data:`WORDS` one per chunk, :data:`GAP` apart, usage, ``[DONE]``;
 - ``slow-first``: the same after :data:`SLOW_FIRST` without a byte;
 - ``stall``: a :data:`STALL` pause after the second token;
-- ``low-headroom``: ``steady`` whose rate-limit headers say 1 request and 10 tokens are left.
+- ``low-headroom``: ``steady`` whose rate-limit headers say 1 request and 10 tokens are left;
+- ``bad-tool-args``: a tool call whose arguments are not JSON.
+
+A plain request with ``tools`` is answered with one call of the first tool (arguments
+:data:`TOOL_ARGUMENTS`, ``finish_reason: tool_calls``) until the last message is the tool's
+result, which is answered with text, as a model does in a tool-use round trip.
 
 Every answer carries ``x-ratelimit-remaining-requests`` / ``-tokens``, as OpenAI's do.
 """
@@ -21,12 +26,13 @@ import time
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-__all__ = ["GAP", "SLOW_FIRST", "STALL", "WORDS", "Upstream"]
+__all__ = ["GAP", "SLOW_FIRST", "STALL", "TOOL_ARGUMENTS", "WORDS", "Upstream"]
 
 WORDS = ["po", "ng", " po", "ng", " pong"]
 GAP = 0.02
 SLOW_FIRST = 1.5
 STALL = 1.0
+TOOL_ARGUMENTS = {"word": "pong"}
 
 
 class Upstream(BaseHTTPRequestHandler):
@@ -44,18 +50,24 @@ class Upstream(BaseHTTPRequestHandler):
         }
         usage = {"prompt_tokens": 7, "completion_tokens": len(WORDS), "total_tokens": 7 + len(WORDS)}
         if not body.get("stream"):
+            message: dict[str, Any] = {"role": "assistant", "content": "".join(WORDS)}
+            finish = "stop"
+            messages = body.get("messages") or [{}]
+            if body.get("tools") and messages[-1].get("role") != "tool":
+                arguments = "{word: pong" if model == "bad-tool-args" else json.dumps(TOOL_ARGUMENTS)
+                call = {"name": body["tools"][0]["function"]["name"], "arguments": arguments}
+                message = {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [{"id": "call_upstream_1", "type": "function", "function": call}],
+                }
+                finish = "tool_calls"
             answer = {
                 "id": "chatcmpl-upstream",
                 "object": "chat.completion",
                 "created": int(time.time()),
                 "model": model,
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": "".join(WORDS)},
-                        "finish_reason": "stop",
-                    }
-                ],
+                "choices": [{"index": 0, "message": message, "finish_reason": finish}],
                 "usage": usage,
             }
             payload = json.dumps(answer).encode()

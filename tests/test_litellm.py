@@ -40,6 +40,14 @@ STREAM = "test_gateway::test_streaming_time_to_first_token"
 MESSAGES = "test_gateway::test_messages"
 MESSAGES_STREAM = "test_gateway::test_messages_streaming"
 HEADROOM = "test_gateway::test_rate_limit_headroom"
+BUDGET = "test_gateway::test_budget_left"
+TOOL = "test_gateway::test_tool_use"
+MESSAGES_TOOL = "test_gateway::test_messages_tool_use"
+LOOPING_CALL = {
+    "id": "call_mock_1",
+    "type": "function",
+    "function": {"name": "lookup_word", "arguments": '{"word": "pong"}'},
+}
 
 
 def health(model: str) -> str:
@@ -62,7 +70,7 @@ def gateway() -> Iterator[Gateway]:
             mock_model(
                 name, f"openai/{name}", api_base=f"{url_of(streaming)}/v1", mock_response=None, **price
             )
-            for name in ("sonnet", "haiku", "slow-first", "stall", "low-headroom")
+            for name in ("sonnet", "haiku", "slow-first", "stall", "low-headroom", "bad-tool-args")
         ]
         models = [
             *streamed,
@@ -77,6 +85,8 @@ def gateway() -> Iterator[Gateway]:
             mock_model("cut-stream", "openai/cut", api_base=f"{url_of(upstream)}/v1", mock_response=None),
             mock_model("primary", mock_response="litellm.RateLimitError"),
             mock_model("messages-primary", mock_response="litellm.RateLimitError"),
+            # LiteLLM's mock of tool calls answers every request with them, the tool's result too.
+            mock_model("tool-loop", mock_response=None, mock_tool_calls=[LOOPING_CALL]),
         ]
         fallbacks = [{"primary": ["claude-haiku-3-5"]}, {"messages-primary": ["haiku"]}]
         config = proxy_config(models, router={"fallbacks": fallbacks})
@@ -138,7 +148,7 @@ def run_gateway(
     model: str,
     *,
     token: str | None = MASTER_KEY,
-    probes: str = "probes/test_gateway.py",
+    probes: str | tuple[str, ...] = "probes/test_gateway.py",
     gateway_probe: dict[str, Any] | None = None,
     **overrides: Any,
 ) -> Run:
@@ -157,8 +167,9 @@ def run_gateway(
     state = pytester.path / "state.json"
     # Pushed for real: the state file, saved before each push, holds each probe's `reason`.
     # GatewayDegraded is a warning by design; the inner ini makes every other one an error.
+    selected = (probes,) if isinstance(probes, str) else probes
     result = pytester.runpytest(
-        probes, "--pushgateway", pushgateway, "--slo-state", str(state), "-W", "always::UserWarning"
+        *selected, "--pushgateway", pushgateway, "--slo-state", str(state), "-W", "always::UserWarning"
     )
     reasons = {
         f"{Path(probe.split('::')[0]).stem}::{probe.split('::', 1)[1]}": fields.get("last_failure_reason")
@@ -193,6 +204,9 @@ def test_healthy_model_passes_every_gateway_probe(
         f"{MESSAGES}[claude-sonnet-4]": "skipped",
         f"{MESSAGES_STREAM}[claude-sonnet-4]": "skipped",
         f"{HEADROOM}[claude-sonnet-4]": "skipped",
+        f"{TOOL}[claude-sonnet-4]": "skipped",
+        f"{MESSAGES_TOOL}[claude-sonnet-4]": "skipped",
+        BUDGET: "skipped",
     }
 
 
@@ -361,8 +375,11 @@ def test_stopped_proxy_is_connection_refused(pytester: pytest.Pytester, pushgate
     """What a stopped proxy leaves: nothing listening on its port (a second proxy started
     only to be stopped would cost the suite ten seconds for the same refused connect)."""
     cases = run_gateway(pytester, pushgateway, f"http://127.0.0.1:{free_port()}", "claude-sonnet-4")
-    probed = {f"{probe}[claude-sonnet-4]" for probe in (CHAT, STREAM, MESSAGES, MESSAGES_STREAM, HEADROOM)}
-    assert set(cases.cases) == {LIVELINESS, READINESS, health("claude-sonnet-4"), *probed}
+    probed = {
+        f"{probe}[claude-sonnet-4]"
+        for probe in (CHAT, STREAM, MESSAGES, MESSAGES_STREAM, HEADROOM, TOOL, MESSAGES_TOOL)
+    }
+    assert set(cases.cases) == {LIVELINESS, READINESS, BUDGET, health("claude-sonnet-4"), *probed}
     for case in cases.cases.values():
         if case.outcome != "skipped":
             assert_fails(case, "connect", "connection refused")
@@ -660,3 +677,93 @@ def test_daily_probe_spend_over_the_limit_warns(
     warning = "WARNING: probe spend today is $0.0002 (x-litellm-response-cost), over probes.gateway"
     assert f"{warning}.daily_spend_limit $0.0001" in again.output
     assert again[CHAT].outcome == "passed"
+
+
+@pytest.mark.parametrize(
+    ("token", "reason", "answer"),
+    [
+        # The master key passes auth, and /key/info (info_key_fn) finds no prisma client.
+        (MASTER_KEY, "http_status", "returned 500: the gateway has no database"),
+        # Any other key is refused by auth first: LiteLLM cannot look a virtual key up.
+        ("sk-virtual-key-7e1d", "auth", "returned 400: the gateway has no database"),
+    ],
+    ids=["master-key", "virtual-key"],
+)
+def test_budget_probe_on_litellm_without_a_database_says_so(
+    pytester: pytest.Pytester, pushgateway: str, gateway: Gateway, token: str, reason: str, answer: str
+) -> None:
+    """Key and team budgets live in LiteLLM's database: without one the budget probe fails in
+    one line that says so and quotes LiteLLM, never passes or errors."""
+    cases = run_gateway(
+        pytester,
+        pushgateway,
+        gateway.url,
+        "sonnet",
+        token=token,
+        probes=f"probes/test_gateway.py::{BUDGET.split('::')[1]}",
+        gateway_probe={"min_remaining_budget": 1},
+    )
+    assert_fails(cases[BUDGET], reason, "gateway GET /key/info", answer, "(DATABASE_URL)")
+    litellm_says = "Database not connected." if token == MASTER_KEY else "No connected db."
+    assert litellm_says in cases[BUDGET].message
+    assert token not in cases[BUDGET].message
+    assert not pushed(pushgateway, "synthetic_gen_ai_budget_remaining_usd")
+
+
+def test_litellm_answers_carry_the_keys_spend_but_no_budget_without_a_database(gateway: Gateway) -> None:
+    """Why the budget probe reads /key/info rather than each answer's headers: LiteLLM sends
+    ``x-litellm-key-spend`` and ``x-litellm-key-max-budget`` from the key's row
+    (``get_custom_headers`` in litellm/proxy/common_request_processing.py), and the master key
+    has no row: no budget and no reset time, and a spend that is only this answer's cost."""
+    response = httpx.post(
+        f"{gateway.url}/v1/chat/completions",
+        json={"model": "sonnet", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]},
+        headers={"Authorization": f"Bearer {MASTER_KEY}"},
+        timeout=30,
+        trust_env=False,
+    )
+    response.raise_for_status()
+    cost = float(response.headers["x-litellm-response-cost"])
+    assert cost > 0
+    assert float(response.headers["x-litellm-key-spend"]) == pytest.approx(cost)
+    assert "x-litellm-key-max-budget" not in response.headers
+
+
+def tool_probes(pytester: pytest.Pytester, pushgateway: str, gateway: Gateway, model: str) -> Run:
+    probes = tuple(f"probes/test_gateway.py::{probe.split('::')[1]}" for probe in (TOOL, MESSAGES_TOOL))
+    return run_gateway(
+        pytester,
+        pushgateway,
+        gateway.url,
+        model,
+        probes=probes,
+        gateway_probe={**LLM_APIS, "tool_use": True},
+    )
+
+
+def test_tool_use_round_trip_in_both_apis(
+    pytester: pytest.Pytester, pushgateway: str, gateway: Gateway
+) -> None:
+    """A tool call and its result through LiteLLM, both ways: OpenAI ``tool_calls`` and the
+    Anthropic ``tool_use`` / ``tool_result`` blocks LiteLLM translates them to."""
+    cases = tool_probes(pytester, pushgateway, gateway, "sonnet")
+    assert cases[TOOL].outcome == cases[MESSAGES_TOOL].outcome == "passed", cases
+    # Both steps of both round trips are answers with a cost.
+    cost = pushed(pushgateway, "synthetic_gen_ai_probe_cost_usd_total", model="sonnet")
+    assert {dict(labels)["api"] for labels in cost} == {"chat", "messages"}
+
+
+def test_tool_use_failures_name_the_step(
+    pytester: pytest.Pytester, pushgateway: str, gateway: Gateway
+) -> None:
+    plain = tool_probes(pytester, pushgateway, gateway, "claude-sonnet-4")
+    assert_fails(plain[TOOL], "assertion", "claude-sonnet-4 answered without calling the lookup_word tool")
+    assert_fails(plain[MESSAGES_TOOL], "assertion", "answered without a tool_use block (content: text")
+    bad = tool_probes(pytester, pushgateway, gateway, "bad-tool-args")
+    assert_fails(bad[TOOL], "assertion", "with arguments that are not a JSON object: {word: pong")
+    # Translating such a call to a tool_use block, LiteLLM fails the request itself.
+    assert_fails(bad[MESSAGES_TOOL], "upstream", "returned 500", "Arguments: {word: pong")
+    loop = tool_probes(pytester, pushgateway, gateway, "tool-loop")
+    assert_fails(loop[TOOL], "assertion", "answered the tool's result without text", "1 more tool call(s)")
+    # LiteLLM's mock ends the turn with its tool calls: not what a coding client waits for.
+    assert_fails(loop[MESSAGES_TOOL], "assertion", "sent a tool_use block with stop_reason 'end_turn'")

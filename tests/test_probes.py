@@ -61,11 +61,14 @@ DEPLOYMENT_SKIPPED = {
     "test_logs::test_slow_requests[none]",
     "test_logs::test_request_rate_anomaly[none]",
 }  # fmt: skip
-#: Off in the shipped config: the Messages API probes (apis: [chat]), the headroom probe (no floor).
+#: Off in the shipped config: the Messages API probes (apis: [chat]), the headroom and the
+#: budget probes (no floor), the tool-use round trips (tool_use: false).
 GATEWAY_OFF = {
     *(f"test_gateway::{name}[claude-sonnet-4]" for name in (
         "test_messages", "test_messages_streaming", "test_rate_limit_headroom",
+        "test_tool_use", "test_messages_tool_use",
     )),
+    "test_gateway::test_budget_left",
 }  # fmt: skip
 #: node_exporter and TLS (trust and expiry): the local environment has neither, and says so.
 SKIPPED = 3 + len(DEPLOYMENT_SKIPPED) + len(GATEWAY_OFF)

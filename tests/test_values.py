@@ -16,7 +16,15 @@ from slo.objectives.rules.cli import main as rules_main
 from slo.objectives.rules.genai import gen_ai_group
 from slo.objectives.rules.generate import failing_probes
 from slo.objectives.rules.sli import sli_query
-from slo.probe.llm import MessagesStream, TokenTiming, read_messages_stream
+from slo.probe.llm import (
+    ChatStream,
+    MessagesStream,
+    TokenTiming,
+    read_chat_stream,
+    read_messages_stream,
+    tool_call_problem,
+    tool_use_problem,
+)
 from slo.report import genai
 from slo.report.values import VALUES_PROPERTY, ValueCollector, ValueFamilies
 
@@ -158,6 +166,64 @@ def test_messages_stream_in_order_and_out_of_order() -> None:
     headless = MessagesStream(TokenTiming(0.0))
     read_messages_stream(good[3:], headless)
     assert headless.order_problem() == "starts with content_block_start, not message_start"
+
+
+def chat_chunks(*contents: str) -> list[str]:
+    return [f"data: {json.dumps({'choices': [{'delta': {'content': text}}]})}" for text in contents]
+
+
+@pytest.mark.parametrize(
+    ("lines", "problem"),
+    [
+        ([*chat_chunks("po", "ng"), "data: [DONE]"], None),
+        (chat_chunks("po"), "stream ended after 1 chunk(s) without [DONE]"),
+        (
+            [*chat_chunks("po"), 'data: {"error": {"message": "litellm.APIError: boom\\nTraceback"}}'],
+            "stream failed after 1 chunk(s) with an error event: litellm.APIError: boom",
+        ),
+        ([*chat_chunks("po"), "data: {not json"], "streamed a malformed chunk after 1 chunk(s): {not json"),
+        (["<html>", "oops"], "returned a malformed event stream: <html> oops"),
+    ],
+    ids=["done", "no-done", "error-frame", "malformed", "not-a-stream"],
+)
+def test_chat_stream_finish_rule(lines: list[str], problem: str | None) -> None:
+    stream = ChatStream(TokenTiming(0.0))
+    read_chat_stream(lines, stream)
+    assert stream.finish_problem() == problem
+
+
+def test_messages_stream_finish_rule_is_the_same_rule() -> None:
+    cut = MessagesStream(TokenTiming(0.0))
+    read_messages_stream(events(("message_start", {"type": "message_start"})), cut)
+    assert cut.finish_problem() == "stream ended after 1 event(s) without message_stop (last: message_start)"
+    assert cut.cut(AssertionError("reset")) == "stream cut after 1 event(s), before message_stop: reset"
+    unordered = MessagesStream(TokenTiming(0.0))
+    read_messages_stream(
+        events(("message_start", {"type": "message_start"}), ("message_stop", {})), unordered
+    )
+    assert unordered.finish_problem() == "event stream has no content_block_start"
+
+
+def test_what_makes_a_tool_call_well_formed() -> None:
+    call = {"id": "c1", "type": "function", "function": {"name": "look", "arguments": '{"word": "x"}'}}
+    assert tool_call_problem([call], "look") is None
+    assert tool_call_problem([call], "other") == "called 'look', not the other tool offered"
+    assert tool_call_problem([{**call, "id": ""}], "look") == (
+        'sent tool_calls.0 without an id or type function: {"id": "", "type": "function", '
+        '"function": {"name": "look", "arguments": "{\\"word\\": \\"x\\"}"}}'
+    )
+    arguments_list = {**call, "function": {"name": "look", "arguments": "[1]"}}
+    assert tool_call_problem([arguments_list], "look") == (
+        "sent tool_calls.0 with arguments that are not a JSON object: [1]"
+    )
+    use = {"type": "tool_use", "id": "t1", "name": "look", "input": {"word": "x"}}
+    assert tool_use_problem([{"type": "text", "text": "ok"}, use], "tool_use", "look") is None
+    assert tool_use_problem([{**use, "input": "x"}], "tool_use", "look") == (
+        "sent a tool_use block whose input is not an object: x"
+    )
+    assert tool_use_problem([{"type": "text"}], "end_turn", "look") == (
+        "answered without a tool_use block (content: text, stop_reason 'end_turn')"
+    )
 
 
 def test_model_selector_and_first_token_sli() -> None:

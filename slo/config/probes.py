@@ -74,12 +74,19 @@ class GatewayProbe(StrictModel):
     models: list[GatewayModel] | Literal["discover"] = Field(default_factory=list)
     #: The APIs the chat probes speak: OpenAI ``chat`` completions, Anthropic ``messages``.
     apis: list[GatewayApi] = Field(default_factory=lambda: list[GatewayApi](["chat"]), min_length=1)
+    #: The tool-use round trip probes (per API in `apis`): a tool offered, a well-formed call
+    #: back, its result sent, a final text answer.
+    tool_use: bool = False
     #: Probe spend per UTC day (``x-litellm-response-cost``) above which the run warns; 0: off.
     daily_spend_limit: float = Field(0.0, ge=0)
     #: Rate-limit headroom (``x-ratelimit-remaining-requests`` / ``-tokens``) below which the
     #: headroom probe fails; 0: only recorded.
     min_remaining_requests: int = Field(0, ge=0)
     min_remaining_tokens: int = Field(0, ge=0)
+    #: USD left of the target key's LiteLLM budget and its team's (``/key/info``, ``/team/info``:
+    #: LiteLLM needs its database for them) below which the budget probe fails; 0 fails only
+    #: an exhausted budget; unset: no budget probe.
+    min_remaining_budget: float | None = Field(None, ge=0)
 
     @field_validator("models", mode="before")
     @classmethod

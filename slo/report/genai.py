@@ -16,6 +16,9 @@ labels ``model`` (the model group asked for) and ``api`` (``chat`` or ``messages
                                                            (OTel ``gen_ai.client.token.usage``)
 ``gen_ai_probe_cost_usd``                       counter    each answer's ``x-litellm-response-cost``
 ``gen_ai_ratelimit_remaining``                  gauge      ``x-ratelimit-remaining-*`` by ``resource``
+``gen_ai_budget_remaining_usd``                 gauge      a LiteLLM key's or team's budget left, by
+                                                           ``scope`` (key, team) and ``name``
+``gen_ai_budget_reset_timestamp_seconds``       gauge      when that budget resets
 ==============================================  =========  ===================================
 """
 
@@ -28,6 +31,8 @@ from slo.config import Config
 from slo.report.values import grown_today
 
 __all__ = [
+    "BUDGET_REMAINING",
+    "BUDGET_RESET",
     "COST",
     "FIRST_TOKEN",
     "OPERATION_DURATION",
@@ -47,6 +52,8 @@ TIMINGS = (FIRST_TOKEN, TIME_PER_TOKEN, MAX_GAP, TOKENS_PER_SECOND, OPERATION_DU
 TOKENS = "gen_ai_tokens"
 COST = "gen_ai_probe_cost_usd"
 RATELIMIT_REMAINING = "gen_ai_ratelimit_remaining"
+BUDGET_REMAINING = "gen_ai_budget_remaining_usd"
+BUDGET_RESET = "gen_ai_budget_reset_timestamp_seconds"
 
 
 def last_gauge(name: str) -> str:
