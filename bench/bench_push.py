@@ -92,20 +92,16 @@ def phases(state_file: StateFile, states: dict[str, ProbeState], client: httpx.C
 
     for _ in range(5):
         started = time.perf_counter()
-        with state_file.locked(GROUPING) as group:
+        with state_file.locked(GROUPING) as group:  # as a run does: all of it under the lock
             steps.setdefault("state read: lock, JSON, validation", []).append(time.perf_counter() - started)
             group.probes.update(states)
             timed("state save: fields, JSON, write, fsync, rename", group.save)
-        families = timed("families built from the state", functools.partial(families_of, states))
-        body = timed("protobuf encoded", functools.partial(encode_protobuf, families))
-        timed(
-            "PUT of that body (the Pushgateway's parse)",
-            functools.partial(put, client, url, body, PROTOBUF_CONTENT_TYPE),
-        )
-        timed(
-            "anchor: generate_latest of the same families",
-            functools.partial(generate_latest, as_registry(families)),
-        )
+            families = timed("families built from the state", functools.partial(families_of, group.probes))
+            body = timed("protobuf encoded", functools.partial(encode_protobuf, families))
+            put_body = functools.partial(put, client, url, body, PROTOBUF_CONTENT_TYPE)
+            timed("PUT of that body (the Pushgateway's parse)", put_body)
+        text = functools.partial(generate_latest, as_registry(families))
+        timed("anchor: generate_latest of the same families", text)
     for name, seconds in steps.items():
         print(f"  {name}: {statistics.median(seconds) * 1000:.1f} ms", flush=True)
 
