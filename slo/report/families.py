@@ -20,7 +20,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
-__all__ = ["PROTOBUF_CONTENT_TYPE", "Family", "Histogram", "Labels", "as_registry", "encode_protobuf", "le"]
+__all__ = ["PROTOBUF_CONTENT_TYPE", "Family", "Histogram", "Labels", "as_registry", "encode_protobuf"]
 
 PROTOBUF_CONTENT_TYPE = (
     "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited"
@@ -52,7 +52,7 @@ class Family:
     series: list[tuple[Labels, float | Histogram]] = field(default_factory=list)
 
 
-def le(bound: float) -> str:
+def _le(bound: float) -> str:
     """A bucket's `le` as prometheus_client spells it ("2.0", "+Inf")."""
     return "+Inf" if bound == float("inf") else repr(float(bound))
 
@@ -161,7 +161,7 @@ class _FamiliesCollector(Collector):
                 if isinstance(value, Histogram):
                     buckets = [*zip(value.bounds, value.counts, strict=True), (float("inf"), value.count)]
                     for bound, count in buckets:
-                        metric.add_sample(f"{family.name}_bucket", {**dict(labels), "le": le(bound)}, count)
+                        metric.add_sample(f"{family.name}_bucket", {**dict(labels), "le": _le(bound)}, count)
                     # The order HistogramMetricFamily writes: the count, then the sum.
                     metric.add_sample(f"{family.name}_count", dict(labels), value.count)
                     metric.add_sample(f"{family.name}_sum", dict(labels), value.sum)
