@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
+import gc
 import json
 import threading
 from pathlib import Path
@@ -62,6 +64,9 @@ def test_histogram_restarts_when_buckets_change() -> None:
         "[]",
         '{"version": 99, "groups": {}}',
         '{"version": 1, "groups": {"k": {"p": {"bogus": 1}}}}',
+        '{"version": 1, "groups": {"k": []}}',
+        '{"version": 1, "groups": {"k": {"p": {"runs": -1}}}}',
+        '{"version": 1, "groups": {"k": {"p": {"bounds": [1.0], "bucket_counts": []}}}}',
         '{"version": 1, "groups": {}, "targets": {"k": {"api": {"target": "api", "runs": "many"}}}}',
     ],
 )
@@ -150,3 +155,35 @@ def test_target_run_counters_and_readings_survive_between_runs(tmp_path: Path) -
     assert state.peek(GROUP)["ratio"].reading == {"requests": 7.0}
     assert state.peek({**GROUP, "instance": "other"}) == {}
     assert StateFile(tmp_path / "missing.json").peek(GROUP) == {}
+
+
+def test_the_file_holds_every_field_of_every_probe_and_target(tmp_path: Path) -> None:
+    """The file format is what every later version reads: all fields, by name, as JSON."""
+    probe = ProbeState(target="api", slo="s", runs=4, last_run=1e12, last_phases={"dns": 0.1})
+    probe.observe([0.1, 3.0], [0.5, 2.0])
+    probe.reading = {"requests": 7.0}
+    runs = TargetState(target="api", runs=2, failed_runs=1, last_run=1e12)
+    state = StateFile(tmp_path / "s.json")
+    with state.locked(GROUP) as group:
+        group.probes["p"], group.targets["api"] = probe, runs
+    document = json.loads((tmp_path / "s.json").read_text())
+    [key] = document["groups"]
+    assert document["groups"][key] == {"p": dataclasses.asdict(probe)}
+    assert document["targets"][key] == {"api": dataclasses.asdict(runs)}
+    with state.locked(GROUP) as group:
+        assert (group.probes, group.targets) == ({"p": probe}, {"api": runs})
+
+
+def test_the_garbage_collector_is_paused_only_while_the_lock_is_held(tmp_path: Path) -> None:
+    state = StateFile(tmp_path / "s.json")
+    seen: list[bool] = []
+
+    def push_that_fails() -> None:
+        with state.locked(GROUP):
+            seen.append(gc.isenabled())
+            raise RuntimeError("mid-push")
+
+    with pytest.raises(RuntimeError, match="mid-push"):
+        push_that_fails()
+    assert seen == [False]
+    assert gc.isenabled()

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import generate_latest
 
 from slo.config.objectives import SLO, ProbesSLI
 from slo.objectives.rules.cli import main as rules_main
@@ -26,7 +26,8 @@ from slo.probe.llm import (
     tool_use_problem,
 )
 from slo.report import genai
-from slo.report.values import VALUES_PROPERTY, ValueCollector, ValueFamilies
+from slo.report.families import as_registry
+from slo.report.values import VALUES_PROPERTY, ValueFamilies, value_families
 
 pytest_plugins = ["pytester"]
 
@@ -44,9 +45,7 @@ PROBES = {"p::t[m]": SimpleNamespace(target="gateway", slo="gateway-availability
 
 
 def exposition(section: dict[str, Any]) -> str:
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(ValueCollector(section))
-    return generate_latest(registry).decode()
+    return generate_latest(as_registry(value_families(section))).decode()
 
 
 def run(document: dict[str, Any], *values: dict[str, Any], now: float = 1_000_000.0) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Pushing a registry to a Pushgateway: bounded in time, never raising, never leaking secrets.
+"""Pushing metrics to a Pushgateway: bounded in time, never raising, never leaking secrets.
 
 `prometheus_client.push_to_gateway` waits 30 s by default and raises on any network error;
 on a one-minute timer that is a hung or crashed run. This sends the same PUT with httpx,
@@ -8,6 +8,10 @@ as a :class:`PushResult` for the terminal summary. A push never changes a probe'
 The deadline holds against a Pushgateway that trickles its answer a byte at a time (every
 socket operation gets only the time left, see :mod:`slo.probe.deadline`), so the state
 file's lock, held around the push, is never held past it.
+
+A probe run pushes its families in the protobuf format (:func:`push_families`, which the
+Pushgateway parses about three times faster than text); :func:`push_registry` sends any
+prometheus_client registry as text.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import base64
 import ssl
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -28,8 +33,9 @@ from slo.config import PushgatewaySettings
 from slo.probe.deadline import DeadlineBackend, exchange_deadline
 from slo.probe.failures import describe_exception
 from slo.redact import safe_url
+from slo.report.families import PROTOBUF_CONTENT_TYPE, Family, encode_protobuf
 
-__all__ = ["MAX_GROUPING_VALUE", "PushResult", "group_url", "push_registry"]
+__all__ = ["MAX_GROUPING_VALUE", "PushResult", "group_url", "push_families", "push_registry"]
 
 #: Longer grouping-key values make URLs that proxies and the Pushgateway reject.
 MAX_GROUPING_VALUE = 1024
@@ -60,12 +66,15 @@ def group_url(base_url: str, job: str, grouping_key: dict[str, str]) -> str:
     return f"{base_url.rstrip('/')}/metrics/{path}"
 
 
-def _client(settings: PushgatewaySettings) -> httpx.Client:
+def _client(settings: PushgatewaySettings, url: str) -> httpx.Client:
     verify: ssl.SSLContext | bool = settings.verify
-    if settings.verify and settings.ca_file is not None:
+    if httpx.URL(url).scheme != "https":
+        # No TLS on plain HTTP (redirects are not followed), so no CA bundle to load: 50 ms.
+        verify = False
+    elif settings.verify and settings.ca_file is not None:
         verify = ssl.create_default_context(cafile=str(settings.ca_file))
     auth: httpx.Auth | None = None
-    headers = {"Content-Type": CONTENT_TYPE_LATEST}
+    headers: dict[str, str] = {}
     if settings.token is not None:
         headers["Authorization"] = f"Bearer {settings.token.get_secret_value()}"
     elif settings.username is not None:
@@ -85,13 +94,30 @@ def _error_excerpt(response: httpx.Response) -> str:
     return redact.excerpt(body.decode("utf-8", errors="replace"))
 
 
+def push_families(
+    families: Sequence[Family], settings: PushgatewaySettings, job: str, grouping_key: dict[str, str]
+) -> PushResult:
+    """PUT (replace the group) `families` as protobuf; retries until `settings.deadline`. Never raises."""
+    return _push_body(lambda: encode_protobuf(families), PROTOBUF_CONTENT_TYPE, settings, job, grouping_key)
+
+
 def push_registry(
     registry: CollectorRegistry,
     settings: PushgatewaySettings,
     job: str,
     grouping_key: dict[str, str],
 ) -> PushResult:
-    """PUT (replace the group) `registry`; retries until `settings.deadline`. Never raises."""
+    """PUT (replace the group) `registry` as text; retries until `settings.deadline`. Never raises."""
+    return _push_body(lambda: generate_latest(registry), CONTENT_TYPE_LATEST, settings, job, grouping_key)
+
+
+def _push_body(
+    render: Callable[[], bytes],
+    content_type: str,
+    settings: PushgatewaySettings,
+    job: str,
+    grouping_key: dict[str, str],
+) -> PushResult:
     if not settings.url:
         return PushResult(False, "", 0, 0.0, "no Pushgateway URL configured")
     redact.register_secrets(settings)
@@ -106,19 +132,22 @@ def push_registry(
                 False, shown, 0, 0.0, f"grouping key {too_long[0]} is over {MAX_GROUPING_VALUE} characters"
             )
         with exchange_deadline(settings.deadline, within_run=False):
-            return _push(registry, settings, group_url(settings.url, job, grouping_key), started)
+            url = group_url(settings.url, job, grouping_key)
+            return _push(render, content_type, settings, url, started)
     except Exception as exc:  # documented never to raise: a push must not change the verdict
         elapsed = time.monotonic() - started
         return PushResult(False, shown, 0, elapsed, redact.excerpt(f"{type(exc).__name__}: {exc}"))
 
 
-def _push(registry: CollectorRegistry, settings: PushgatewaySettings, url: str, started: float) -> PushResult:
+def _push(
+    render: Callable[[], bytes], content_type: str, settings: PushgatewaySettings, url: str, started: float
+) -> PushResult:
     shown = safe_url(url)
-    body = generate_latest(registry)
+    body = render()
     deadline = started + settings.deadline
     attempts, error = 0, ""
     try:
-        client = _client(settings)
+        client = _client(settings, url)
     except (OSError, ssl.SSLError) as exc:
         return PushResult(False, shown, 0, 0.0, f"cannot set up TLS: {redact.excerpt(str(exc))}")
     with client:
@@ -129,7 +158,11 @@ def _push(registry: CollectorRegistry, settings: PushgatewaySettings, url: str, 
             attempts += 1
             try:
                 request = client.build_request(
-                    "PUT", url, content=body, timeout=min(settings.timeout, remaining)
+                    "PUT",
+                    url,
+                    content=body,
+                    headers={"Content-Type": content_type},
+                    timeout=min(settings.timeout, remaining),
                 )
                 response = client.send(request, stream=True)
                 try:

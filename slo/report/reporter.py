@@ -14,12 +14,12 @@ import pytest
 from slo.config import Config
 from slo.config.objectives import HistogramSLI, ProbeLatencySLI, ProbesSLI
 from slo.options import RunOptions
-from slo.report.exposition import SuiteRun, latency_buckets, probe_registry
+from slo.report.exposition import SuiteRun, latency_buckets, probe_families
 from slo.report.genai import spend_warnings
-from slo.report.push import PushResult, push_registry
+from slo.report.push import PushResult, push_families
 from slo.report.results import ProbeResult, ResultCollector
 from slo.report.state import LockedGroup, ProbeState, StateError, StateFile, TargetState, target_key
-from slo.report.values import ValueCollector, ValueFamilies
+from slo.report.values import ValueFamilies, value_families
 from slo.units import format_ms
 
 __all__ = ["Reporter", "grouping"]
@@ -95,10 +95,9 @@ class Reporter:
                 # Saved before the push, pushed under the lock: what the Pushgateway holds is
                 # never ahead of the file, and overlapping runs push their counters in order.
                 group.save()
-                registry = probe_registry(group.probes, suite, group.targets)
-                registry.register(ValueCollector(values))
-                self.push_result = push_registry(
-                    registry, self.options.push, self.options.push.job, self.grouping_key
+                families = [*probe_families(group.probes, suite, group.targets), *value_families(values)]
+                self.push_result = push_families(
+                    families, self.options.push, self.options.push.job, self.grouping_key
                 )
         except StateError as exc:
             self.problems.append(str(exc))

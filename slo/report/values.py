@@ -22,23 +22,23 @@ import json
 import math
 import re
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import pytest
-from prometheus_client.core import Metric
-from prometheus_client.registry import Collector
+
+from slo.report.families import Family, Histogram
 
 __all__ = [
     "STATE_SECTION",
     "VALUES_PROPERTY",
     "RecordedValue",
-    "ValueCollector",
     "ValueFamilies",
     "grown_today",
     "record_labelled",
     "record_value",
+    "value_families",
 ]
 
 VALUES_PROPERTY = "slo_values"
@@ -228,35 +228,22 @@ def _day(now: float) -> str:
     return time.strftime("%Y-%m-%d", time.gmtime(now))
 
 
-class ValueCollector(Collector):
+def value_families(section: Mapping[str, Any]) -> list[Family]:
     """The recorded values of a state section as metric families ``synthetic_<name>``."""
-
-    def __init__(self, section: Mapping[str, Any]) -> None:
-        self.section = section
-
-    def collect(self) -> Iterator[Metric]:
-        families: dict[str, Metric] = {}
-        for series in sorted(self.section.values(), key=lambda s: (s["name"], sorted(s["labels"].items()))):
-            name, kind = f"synthetic_{series['name']}", series["kind"]
-            family = families.get(name)
-            if family is None:
-                family = families[name] = Metric(name, f"Probe value {series['name']} ({kind})", kind)
-            elif family.type != kind:
-                continue  # one name, one type: the first kind recorded wins
-            labels = dict(series["labels"])
-            if kind == "gauge":
-                family.add_sample(name, labels, series["value"])
-            elif kind == "counter":
-                family.add_sample(f"{name}_total", labels, series["value"])
-            else:
-                for bound, count in _cumulative(series["bounds"], series["counts"], series["count"]):
-                    family.add_sample(f"{name}_bucket", {**labels, "le": bound}, count)
-                family.add_sample(f"{name}_sum", labels, series["sum"])
-                family.add_sample(f"{name}_count", labels, series["count"])
-        yield from families.values()
-
-
-def _cumulative(bounds: Sequence[float], counts: Sequence[int], total: int) -> Iterable[tuple[str, float]]:
-    # Counts are already cumulative (a value counts in every bucket it fits); le like prometheus_client.
-    yield from ((repr(float(bound)), float(count)) for bound, count in zip(bounds, counts, strict=True))
-    yield "+Inf", float(total)
+    families: dict[str, Family] = {}
+    for series in sorted(section.values(), key=lambda s: (s["name"], sorted(s["labels"].items()))):
+        name, kind = f"synthetic_{series['name']}", series["kind"]
+        family = families.get(name)
+        if family is None:
+            exposed = f"{name}_total" if kind == "counter" else name
+            family = families[name] = Family(exposed, f"Probe value {series['name']} ({kind})", kind)
+        elif family.type != kind:
+            continue  # one name, one type: the first kind recorded wins
+        labels = tuple(series["labels"].items())
+        if kind == "histogram":
+            # Counts are already cumulative (a value counts in every bucket it fits).
+            histogram = Histogram(series["bounds"], series["counts"], series["count"], series["sum"])
+            family.series.append((labels, histogram))
+        else:
+            family.series.append((labels, series["value"]))
+    return list(families.values())
