@@ -3,6 +3,7 @@ without a password, with maxmemory and evictions forced, a leaking token counter
 
 from __future__ import annotations
 
+import fcntl
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +15,9 @@ from probe_project import junit_cases, make_probe_project, run_probes
 from servers import Redis, free_port, redis_server
 
 from slo.config import Config, ConfigError, load_config
+from slo.probe import cache_readings
 from slo.probe.cache import CacheReading, changes_since
+from slo.probe.cache_readings import Readings, ReadingsLocked
 
 PING = "test_cache::test_cache_ping"
 MEMORY = "test_cache::test_cache_memory"
@@ -220,3 +223,19 @@ def test_redis_targets_are_a_kind_of_their_own(tmp_path: Path) -> None:
         load({"cache": {"kind": "redis", "url": "redis://:hunter2@127.0.0.1"}})
     with pytest.raises(ConfigError, match=r"redis\.cache\.url: invalid Redis URL"):
         load({"cache": {"kind": "redis", "url": "http://127.0.0.1:6379"}})
+
+
+def test_readings_locked_by_a_stuck_run_fail_within_the_deadline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run that holds the readings file's lock for good cannot make the next one wait forever."""
+    monkeypatch.setattr(cache_readings, "LOCK_TIMEOUT", 0.2)
+    path = tmp_path / "readings.json"
+    with open(path.with_suffix(".lock"), "a") as holder:
+        fcntl.flock(holder.fileno(), fcntl.LOCK_EX)
+        with pytest.raises(
+            ReadingsLocked, match=r"readings file .*readings.json: still locked by another run"
+        ):
+            Readings(path).exchange("local/cache", {"evicted_keys": 1})
+    assert not path.exists(), "nothing written without the lock"
+    assert Readings(path).exchange("local/cache", {"evicted_keys": 1}) is None

@@ -15,7 +15,6 @@ that is negative or beyond 2**53, a value that is not finite) is kept aside once
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import gc
 import json
 import math
@@ -28,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ConfigDict, TypeAdapter
+
+from slo.locks import lock_exclusive
 
 __all__ = [
     "LockedGroup",
@@ -239,18 +240,11 @@ class StateFile:
             return {}
 
     def _acquire(self, lock: Any) -> None:
-        deadline = time.monotonic() + self.lock_timeout
-        while True:
-            try:
-                fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise StateLockTimeout(
-                        f"state file {self.path}: still locked by another run after "
-                        f"{self.lock_timeout:.0f} s; this run's results were not recorded"
-                    ) from None
-                time.sleep(0.05)
+        if not lock_exclusive(lock, self.lock_timeout):
+            raise StateLockTimeout(
+                f"state file {self.path}: still locked by another run after "
+                f"{self.lock_timeout:.0f} s; this run's results were not recorded"
+            )
 
     def _read(self, key: str) -> tuple[dict[str, Any], dict[str, ProbeState], dict[str, TargetState]]:
         """The whole document, every group of it validated, and group `key`'s probes and targets."""
