@@ -260,6 +260,14 @@ def _llm_row(builder: dashboard.Dashboard) -> dashboard.Dashboard:
             ),
         ),
         _series(
+            "Key and team budget left (LiteLLM /key/info, /team/info)",
+            "currencyUSD",
+            _query(
+                f"min by (scope, name) (synthetic_gen_ai_budget_remaining_usd{{{_ENV}}})",
+                "{{scope}} {{name}}",
+            ),
+        ),
+        _series(
             "LiteLLM: deployment state (0 healthy, 1 partial, 2 outage) and remaining requests",
             "short",
             _query("max by (litellm_model_name) (litellm_deployment_state)", "state {{litellm_model_name}}"),
