@@ -40,8 +40,9 @@ demo: setup
 
 # `-p no:slo`: the project's own tests are not probes; each test that needs the plugin starts
 # its own pytest session (pytester), which loads it afresh. Warnings are errors and every test
-# has a hard timeout here, not in pyproject.toml, whose pytest settings also apply to probe runs.
-PYTEST_OPTS := -p no:slo -W error --timeout 300 -n 2 -q --junitxml=reports/tests-junit.xml
+# has a hard timeout here, not in pyproject.toml, whose pytest settings also apply to probe runs
+# (which is also why pyproject leaves hypothesis' plugin out and this loads it again).
+PYTEST_OPTS := -p no:slo -p hypothesispytest -W error --timeout 300 -n 2 -q --junitxml=reports/tests-junit.xml
 test: setup
 	$(BIN)/python -m pytest $(PYTEST_OPTS)
 

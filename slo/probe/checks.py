@@ -22,7 +22,7 @@ import pytest
 
 from slo.compat import scheduled_items
 from slo.config import Check, Config, Target
-from slo.probe.client import RECORD_EXTENSION, ProbeClient, RequestRecord
+from slo.probe.client import RECORD_EXTENSION, ProbeClient, RequestRecord, tls_verify
 from slo.probe.expect import describe, expect_json, expect_status, json_path
 from slo.probe.failures import ProbeFailure
 from slo.redact import excerpt
@@ -68,6 +68,11 @@ def fetch_all(checks: Iterable[Check], config: Config) -> dict[str, CheckOutcome
     for check in checks:
         name, target, path = _target_of(check, config)
         plans.append((check, name if check.target else f"url:{target.url}", name, target, path))
+
+    # Each target's TLS context is loaded here, once: threads that all start by asking for it
+    # would each load the CA bundle (milliseconds of CPU each) before the first one is cached.
+    for _, _, _, target, _ in plans:
+        tls_verify(target)
 
     # One client per target *per worker thread*, never one pool shared by all of them: httpcore's
     # sync pool can close a kept-alive connection it has just handed to another thread (httpcore
