@@ -166,8 +166,13 @@ def test_two_workers_merge_every_streamed_answer_exactly(tmp_path: Path, gateway
     chat = outcome.chat
     # Locust's master counts its workers' requests on its own: the exact histograms, shipped
     # from each worker and merged, hold every one of them.
-    assert chat["stream"]["answers"] == chat["stream"]["rate_samples"] == chat["requests"]
     assert chat["requests"] == chat["locust"]["requests"] > 0
+    # Every stream that ended well gives a rate. One the proxy cut after its first token (seen
+    # at load 10: 83 first tokens, 81 rates) is a failed request with a first token and no
+    # rate, so the counts are ordered and exact, not all equal.
+    stream = chat["stream"]
+    assert stream["rate_samples"] == chat["requests"] - chat["failures"], outcome.output
+    assert stream["rate_samples"] <= stream["answers"] <= chat["requests"]
     assert outcome.threshold(f"{CHAT} ttft_p95")["verdict"] == "pass"
     rate = outcome.threshold(f"{CHAT} tokens_per_second_p50")
     assert rate["verdict"] == "fail", rate
