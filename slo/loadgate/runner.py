@@ -215,16 +215,28 @@ def _failure(run: LoadRun, status: int | None, reason: str) -> LocustFailure:
     return LocustFailure(reason, log_tail=tail)
 
 
+def _wait(process: subprocess.Popen[bytes], timeout: float) -> int | None:
+    """The process's exit status, or None if it is still running after `timeout` seconds.
+
+    A thread blocks in waitpid while this one sleeps on the join: nothing wakes until the
+    process ends (``Popen.wait(timeout)`` instead polls, up to 20 times a second, for the
+    whole run). The thread ends with the process, which never outlives :func:`_processes`.
+    """
+    waiter = threading.Thread(target=process.wait, name="locust-master-wait", daemon=True)
+    waiter.start()
+    waiter.join(timeout)
+    return process.returncode
+
+
 def run_locust(run: LoadRun) -> RunResults:
     """Run Locust to the end and return the master's results; raises :class:`LocustFailure`."""
     run.report_dir.mkdir(parents=True, exist_ok=True)
     run.results_path.unlink(missing_ok=True)
     deadline = time.monotonic() + run.deadline_seconds
     with _processes(run) as master:
-        try:
-            status = master.wait(max(1.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            raise _failure(run, None, f"Locust did not finish within {run.deadline_seconds:.0f} s") from None
+        status = _wait(master, max(1.0, deadline - time.monotonic()))
+        if status is None:
+            raise _failure(run, None, f"Locust did not finish within {run.deadline_seconds:.0f} s")
         # The master ends only after every worker's last report, so the local workers have
         # nothing more to give: leaving the block stops them rather than waiting for them to
         # notice (a stopped Locust worker sleeps out --stop-timeout before it reads "quit").
