@@ -4,7 +4,8 @@ Both drive the reference stack with FastHttpUser users pausing 50 ms between req
 target is far from its ceiling and both send about the same number of requests: the ratio of
 CPU per request is the price of the gate itself. Two figures of CPU per request:
 
-- ``whole run``: the whole process tree's CPU (os.wait4) over Locust's own request count
+- ``whole run``: the whole process tree's CPU (os.wait4; a descendant that outlives its
+  parent is handed to this process and counted too) over Locust's own request count
   from each stats CSV: start-up, config, the verdict and the reports included, so it depends
   on the run's length (the gate's fixed costs are spread over more requests in a longer run).
 - ``steady``: the process tree's CPU (sampled with psutil every 0.5 s) over the requests
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import ctypes
 import functools
 import itertools
 import json
@@ -145,6 +147,8 @@ SCENARIOS = {"health": ("api_health", "api"), "stream": ("chat_stream", "gateway
 _STEADY_AFTER_FIRST = 3.0
 _STEADY_BEFORE_END = 1.0
 _SAMPLE_EVERY = 0.5
+#: With workers, Locust's count moves in 3 s steps: a shorter window would mostly measure them.
+_STEADY_MIN = 9.0
 
 
 @dataclass(frozen=True)
@@ -170,9 +174,11 @@ def request_history(history_csv: Path) -> list[tuple[float, int]]:
         ]
 
 
-def _tree_cpu(root: psutil.Process) -> float:
+def _tree_cpu(root: psutil.Process, seen: set[int]) -> float:
     total = 0.0
-    for process in [root, *root.children(recursive=True)]:
+    children = root.children(recursive=True)
+    seen.update(child.pid for child in children)
+    for process in [root, *children]:
         try:
             times = process.cpu_times()
         except psutil.Error:  # ended between the listing and the reading
@@ -188,10 +194,45 @@ def _interpolate(points: list[tuple[float, float]], at: float) -> float:
     raise ValueError(f"no samples around {at}")
 
 
+_PR_SET_CHILD_SUBREAPER = 36
+#: How long a descendant that outlived its parent may take to end once that parent has.
+_ORPHAN_WAIT = 10.0
+
+
+def become_subreaper() -> None:
+    """Make this process the one a descendant is handed to when its parent ends without
+    waiting for it (Linux), so its CPU is still counted: a Locust master may end before the
+    workers it forked (its exit code takes a worker that has not ended yet for one that has)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        sys.exit(f"prctl(PR_SET_CHILD_SUBREAPER): {os.strerror(ctypes.get_errno())}")
+
+
+def _reap_orphans(descendants: set[int]) -> float:
+    """CPU seconds of the descendants handed to this process (see become_subreaper)."""
+    cpu = 0.0
+    deadline = time.monotonic() + _ORPHAN_WAIT
+    for pid in sorted(descendants):
+        while True:
+            try:
+                reaped, _, usage = os.wait4(pid, os.WNOHANG)
+            except ChildProcessError:  # not ours: its own parent waited for it
+                break
+            if reaped:
+                cpu += usage.ru_utime + usage.ru_stime
+                break
+            if time.monotonic() > deadline:
+                sys.exit(f"process {pid} did not end within {_ORPHAN_WAIT:g} s of its parent")
+            time.sleep(0.05)
+    return cpu
+
+
 def run_sampled(command: list[str], cwd: Path, log: Path) -> tuple[Sample, list[tuple[float, float]], int]:
-    """One whole process tree: wall, CPU and peak RSS (os.wait4, as bench/paired.py), its
-    exit code, and (unix time, tree CPU seconds) every half second while it runs."""
+    """One whole process tree: wall, CPU (os.wait4, as bench/paired.py, plus descendants
+    that outlived their parent) and peak RSS, its exit code, and (unix time, tree CPU
+    seconds) every half second while it runs."""
     samples: list[tuple[float, float]] = []
+    descendants: set[int] = set()
     with log.open("wb") as out:
         started = time.perf_counter()
         process = subprocess.Popen(
@@ -203,7 +244,7 @@ def run_sampled(command: list[str], cwd: Path, log: Path) -> tuple[Sample, list[
         def sample() -> None:
             while not done.wait(_SAMPLE_EVERY):
                 try:
-                    samples.append((time.time(), _tree_cpu(root)))
+                    samples.append((time.time(), _tree_cpu(root, descendants)))
                 except psutil.Error:
                     return
 
@@ -213,7 +254,8 @@ def run_sampled(command: list[str], cwd: Path, log: Path) -> tuple[Sample, list[
         wall = time.perf_counter() - started
         done.set()
         sampler.join()
-    whole = Sample(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
+    cpu = usage.ru_utime + usage.ru_stime + _reap_orphans(descendants)
+    whole = Sample(wall, cpu, usage.ru_maxrss / 1024)
     return whole, samples, os.waitstatus_to_exitcode(status)
 
 
@@ -222,6 +264,8 @@ def per_request(whole: Sample, cpu: list[tuple[float, float]], prefix: str) -> L
     history = request_history(Path(f"{prefix}_stats_history.csv"))
     first = next(t for t, requests in history if requests > 0)
     start, end = first + _STEADY_AFTER_FIRST, history[-1][0] - _STEADY_BEFORE_END
+    if end - start < _STEADY_MIN:
+        sys.exit(f"the steady window is {end - start:.0f} s: give a --duration of at least 15s")
     counts = [(t, float(requests)) for t, requests in history]
     requests = _interpolate(counts, end) - _interpolate(counts, start)
     steady = (_interpolate(cpu, end) - _interpolate(cpu, start)) / max(requests, 1.0)
@@ -335,6 +379,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workers", type=int, default=0, help="Locust worker processes")
     args = parser.parse_args()
+    become_subreaper()
     print(HEADER)
     with tempfile.TemporaryDirectory() as temp, ReferenceStack() as stack:
         work = Path(temp)
