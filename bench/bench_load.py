@@ -2,8 +2,18 @@
 
 Both drive the reference stack with FastHttpUser users pausing 50 ms between requests, so the
 target is far from its ceiling and both send about the same number of requests: the ratio of
-CPU per request is the price of the gate itself. CPU is the whole process tree's (os.wait4),
-requests are Locust's own count from each stats CSV. Two scenarios:
+CPU per request is the price of the gate itself. Two figures of CPU per request:
+
+- ``whole run``: the whole process tree's CPU (os.wait4; a descendant that outlives its
+  parent is handed to this process and counted too) over Locust's own request count
+  from each stats CSV: start-up, config, the verdict and the reports included, so it depends
+  on the run's length (the gate's fixed costs are spread over more requests in a longer run).
+- ``steady``: the process tree's CPU (sampled with psutil every 0.5 s) over the requests
+  Locust counted (its stats history CSV, one row a second) between 3 s after the first request
+  and 1 s before the last row: the per-request price, with every fixed cost left out on
+  both sides.
+
+Two scenarios:
 
 - ``health``: ``GET /health`` (the target's ceiling is measured with `wrk` first, printed
   beside); the price is exact recording of every response time, the CPU clock, the verdict.
@@ -22,7 +32,9 @@ from __future__ import annotations
 
 import argparse
 import csv
+import ctypes
 import functools
+import itertools
 import json
 import os
 import re
@@ -30,12 +42,16 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
+
+import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from paired import HEADER, Sample, alternate, in_process, rows, run_process
+from paired import HEADER, Sample, alternate, in_process, rows
 
 from slo.dev.refstack import ReferenceStack
 from slo.loadgate.samples import EndpointRecord
@@ -127,15 +143,134 @@ THINK_SECONDS = 0.05
 SCENARIOS = {"health": ("api_health", "api"), "stream": ("chat_stream", "gateway")}
 
 
+#: The steady window: from this long after the first request to this long before the end.
+_STEADY_AFTER_FIRST = 3.0
+_STEADY_BEFORE_END = 1.0
+_SAMPLE_EVERY = 0.5
+#: With workers, Locust's count moves in 3 s steps: a shorter window would mostly measure them.
+_STEADY_MIN = 9.0
+
+
+@dataclass(frozen=True)
+class LoadSample(Sample):
+    """`cpu` is CPU per request over the whole run; `steady` over the steady window."""
+
+    steady: float
+
+
 def request_count(stats_csv: Path) -> int:
     with stats_csv.open(newline="") as file:
         aggregated = next(row for row in csv.DictReader(file) if row["Name"] == "Aggregated")
     return int(aggregated["Request Count"])
 
 
-def per_request(sample: Sample, requests: int) -> Sample:
-    """CPU per request in the `cpu` field; wall and memory as measured."""
-    return Sample(sample.wall, sample.cpu / max(requests, 1), sample.peak_mb)
+def request_history(history_csv: Path) -> list[tuple[float, int]]:
+    """(unix time, requests so far) once a second, from Locust's stats history CSV."""
+    with history_csv.open(newline="") as file:
+        return [
+            (float(row["Timestamp"]), int(row["Total Request Count"]))
+            for row in csv.DictReader(file)
+            if row["Name"] == "Aggregated"
+        ]
+
+
+def _tree_cpu(root: psutil.Process, seen: set[int]) -> float:
+    total = 0.0
+    children = root.children(recursive=True)
+    seen.update(child.pid for child in children)
+    for process in [root, *children]:
+        try:
+            times = process.cpu_times()
+        except psutil.Error:  # ended between the listing and the reading
+            continue
+        total += times.user + times.system
+    return total
+
+
+def _interpolate(points: list[tuple[float, float]], at: float) -> float:
+    for (t0, v0), (t1, v1) in itertools.pairwise(points):
+        if t0 <= at <= t1:
+            return v0 + (v1 - v0) * (at - t0) / max(t1 - t0, 1e-9)
+    raise ValueError(f"no samples around {at}")
+
+
+_PR_SET_CHILD_SUBREAPER = 36
+#: How long a descendant that outlived its parent may take to end once that parent has.
+_ORPHAN_WAIT = 10.0
+
+
+def become_subreaper() -> None:
+    """Make this process the one a descendant is handed to when its parent ends without
+    waiting for it (Linux), so its CPU is still counted: a Locust master may end before the
+    workers it forked (its exit code takes a worker that has not ended yet for one that has)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        sys.exit(f"prctl(PR_SET_CHILD_SUBREAPER): {os.strerror(ctypes.get_errno())}")
+
+
+def _reap_orphans(descendants: set[int]) -> float:
+    """CPU seconds of the descendants handed to this process (see become_subreaper)."""
+    cpu = 0.0
+    deadline = time.monotonic() + _ORPHAN_WAIT
+    for pid in sorted(descendants):
+        while True:
+            try:
+                reaped, _, usage = os.wait4(pid, os.WNOHANG)
+            except ChildProcessError:  # not ours: its own parent waited for it
+                break
+            if reaped:
+                cpu += usage.ru_utime + usage.ru_stime
+                break
+            if time.monotonic() > deadline:
+                sys.exit(f"process {pid} did not end within {_ORPHAN_WAIT:g} s of its parent")
+            time.sleep(0.05)
+    return cpu
+
+
+def run_sampled(command: list[str], cwd: Path, log: Path) -> tuple[Sample, list[tuple[float, float]], int]:
+    """One whole process tree: wall, CPU (os.wait4, as bench/paired.py, plus descendants
+    that outlived their parent) and peak RSS, its exit code, and (unix time, tree CPU
+    seconds) every half second while it runs."""
+    samples: list[tuple[float, float]] = []
+    descendants: set[int] = set()
+    with log.open("wb") as out:
+        started = time.perf_counter()
+        process = subprocess.Popen(
+            command, cwd=cwd, env=dict(os.environ), stdout=out, stderr=subprocess.STDOUT
+        )
+        root = psutil.Process(process.pid)
+        done = threading.Event()
+
+        def sample() -> None:
+            while not done.wait(_SAMPLE_EVERY):
+                try:
+                    samples.append((time.time(), _tree_cpu(root, descendants)))
+                except psutil.Error:
+                    return
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        _, status, usage = os.wait4(process.pid, 0)
+        wall = time.perf_counter() - started
+        done.set()
+        sampler.join()
+    cpu = usage.ru_utime + usage.ru_stime + _reap_orphans(descendants)
+    whole = Sample(wall, cpu, usage.ru_maxrss / 1024)
+    return whole, samples, os.waitstatus_to_exitcode(status)
+
+
+def per_request(whole: Sample, cpu: list[tuple[float, float]], prefix: str) -> LoadSample:
+    """CPU per request over the whole run (in `cpu`) and over the steady window."""
+    history = request_history(Path(f"{prefix}_stats_history.csv"))
+    first = next(t for t, requests in history if requests > 0)
+    start, end = first + _STEADY_AFTER_FIRST, history[-1][0] - _STEADY_BEFORE_END
+    if end - start < _STEADY_MIN:
+        sys.exit(f"the steady window is {end - start:.0f} s: give a --duration of at least 15s")
+    counts = [(t, float(requests)) for t, requests in history]
+    requests = _interpolate(counts, end) - _interpolate(counts, start)
+    steady = (_interpolate(cpu, end) - _interpolate(cpu, start)) / max(requests, 1.0)
+    total = request_count(Path(f"{prefix}_stats.csv"))
+    return LoadSample(whole.wall, whole.cpu / max(total, 1), whole.peak_mb, steady)
 
 
 def wrk_ceiling(url: str, seconds: int = 3) -> str:
@@ -173,10 +308,10 @@ def run_slo_load(work: Path, stack: ReferenceStack, args: argparse.Namespace) ->
     command += ["--locustfile", str(ROOT / "load" / "locustfile.py"), "--report-dir", str(reports)]
     command += ["--workers", str(args.workers)]
     # Exit 1 or 2 is a verdict, not a broken run: the cost is what is measured here.
-    sample, code = run_process(command, work, dict(os.environ), work / "slo-load.log")
+    whole, cpu, code = run_sampled(command, work, work / "slo-load.log")
     if code not in (0, 1, 2):
         sys.exit(f"slo load failed ({code}):\n{(work / 'slo-load.log').read_text()[-3000:]}")
-    return per_request(sample, request_count(reports / "locust_stats.csv"))
+    return per_request(whole, cpu, str(reports / "locust"))
 
 
 def run_plain_locust(work: Path, stack: ReferenceStack, args: argparse.Namespace) -> Sample:
@@ -189,10 +324,10 @@ def run_plain_locust(work: Path, stack: ReferenceStack, args: argparse.Namespace
     command += ["--host", host, "--users", str(args.users), "--spawn-rate", str(args.users)]
     command += ["--run-time", f"{round(parse_duration(args.duration))}s", "--csv", str(prefix)]
     command += ["--processes", str(args.workers)] if args.workers else []
-    sample, code = run_process(command, work, dict(os.environ), work / "plain.log")
+    whole, cpu, code = run_sampled(command, work, work / "plain.log")
     if not Path(f"{prefix}_stats.csv").exists():
         sys.exit(f"plain Locust failed ({code}):\n{(work / 'plain.log').read_text()[-3000:]}")
-    return per_request(sample, request_count(Path(f"{prefix}_stats.csv")))
+    return per_request(whole, cpu, str(prefix))
 
 
 #: One streamed answer as the socket hands it over: a chunk per word, finish, usage, [DONE].
@@ -244,6 +379,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workers", type=int, default=0, help="Locust worker processes")
     args = parser.parse_args()
+    become_subreaper()
     print(HEADER)
     with tempfile.TemporaryDirectory() as temp, ReferenceStack() as stack:
         work = Path(temp)
@@ -254,12 +390,15 @@ def main() -> int:
             args.rounds,
         )
     name = f"slo load vs plain Locust, {args.scenario}, {args.users} users, {args.workers} workers"
-    for row in rows(name, ours, plain, cpu=("CPU per request", "µs", 1e6)):
-        print(
-            row.replace("| CPU |", "| CPU per request |").replace(" s [", " s/req [")
-            if "| CPU |" in row
-            else row
-        )
+    print(*rows(name, ours, plain, cpu=("CPU per request, whole run", "µs", 1e6)), sep="\n")
+    steady = [
+        rows(
+            name,
+            *[[Sample(s.wall, s.steady, s.peak_mb) for s in side] for side in (ours, plain)],
+            cpu=("CPU per request, steady", "µs", 1e6),
+        )[1]
+    ]
+    print(*steady, sep="\n")
     if ceiling is not None:
         print(f"| {name} | target ceiling (wrk -c10) | {ceiling} | | |")
     if args.scenario == "stream":

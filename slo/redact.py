@@ -25,11 +25,13 @@ import re
 import threading
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, quote_plus, urlsplit, urlunsplit
 
-import httpx
 from pydantic import BaseModel, SecretStr
+
+if TYPE_CHECKING:  # only for a type: importing httpx costs every Locust process 0.1-0.2 s
+    import httpx
 
 __all__ = [
     "MASK",

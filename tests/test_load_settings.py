@@ -127,3 +127,15 @@ def test_the_gate_never_imports_locust() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_locust_processes_import_no_probe_client_for_plain_requests() -> None:
+    # Every Locust process (master and each worker) imports the locustfile's helpers: httpx
+    # and pytest (the probe side's stream reader and error classifier) would nearly double
+    # its start-up for scenarios that never stream or fail. They come in on first use.
+    code = (
+        "import sys, locust, slo.loadgate.users, slo.loadgate.recorder\n"
+        "print(sorted(m for m in ('httpx', 'pytest', 'slo.probe.llm') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"

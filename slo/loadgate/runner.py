@@ -8,7 +8,9 @@ master forwards to its workers. Only the master's results count: workers see no 
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -78,6 +80,14 @@ class LoadRun:
         return self.workers + self.remote_workers > 0
 
     @property
+    def forks_workers(self) -> bool:
+        """Local workers only: the master forks them (Locust's --processes) once it has loaded
+        the locustfile and the config, so a worker costs no start-up of its own. Workers
+        started elsewhere need a master that waits for a given number of them: then the local
+        ones start as their own processes, as remote ones do."""
+        return self.workers > 0 and self.remote_workers == 0
+
+    @property
     def results_path(self) -> Path:
         return self.report_dir / "results.json"
 
@@ -117,7 +127,17 @@ def master_command(run: LoadRun, port: int) -> list[str]:
         "--html", str(run.report_dir / "report.html"),
         "--exit-code-on-error", "0",
     )  # fmt: skip
-    if run.distributed:
+    if run.forks_workers:
+        command += [
+            "--processes", str(run.workers),
+            "--master-bind-host", run.master_bind_host,
+            "--master-bind-port", str(port),
+            # What the forked workers connect to (they take the master's options).
+            "--master-host", _master_host(run),
+            "--master-port", str(port),
+            "--expect-workers-max-wait", f"{run.worker_wait:g}",
+        ]  # fmt: skip
+    elif run.distributed:
         command += [
             "--master",
             "--master-bind-host", run.master_bind_host,
@@ -128,9 +148,12 @@ def master_command(run: LoadRun, port: int) -> list[str]:
     return command
 
 
+def _master_host(run: LoadRun) -> str:
+    return "127.0.0.1" if run.master_bind_host in ("0.0.0.0", "*") else run.master_bind_host
+
+
 def worker_command(run: LoadRun, port: int) -> list[str]:
-    master_host = "127.0.0.1" if run.master_bind_host in ("0.0.0.0", "*") else run.master_bind_host
-    return _locust(run, "--worker", "--master-host", master_host, "--master-port", str(port))
+    return _locust(run, "--worker", "--master-host", _master_host(run), "--master-port", str(port))
 
 
 def _environment(run: LoadRun) -> dict[str, str]:
@@ -162,7 +185,13 @@ def _processes(run: LoadRun) -> Iterator[subprocess.Popen[bytes]]:
                 stdout=log if log else subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 env=env,
+                # A master that forks its workers leads their process group: see below.
+                start_new_session=run.forks_workers,
             )
+            if run.forks_workers:
+                # Stopping the master stops the workers it forked; should it be killed
+                # instead, they would be left running: so, last, the whole group goes.
+                stack.callback(_kill_group, process.pid)
             if log is None:
                 # --verbose: Locust's own lines may carry the host URL or an echoed token, so
                 # they are relayed scrubbed, by a thread that drains the pipe until it closes.
@@ -173,9 +202,14 @@ def _processes(run: LoadRun) -> Iterator[subprocess.Popen[bytes]]:
             return process
 
         master = start(master_command(run, port), run.log_path.name)
-        for index in range(1, run.workers + 1):
+        for index in range(1, 0 if run.forks_workers else run.workers + 1):
             start(worker_command(run, port), f"worker-{index}.log")
         yield master
+
+
+def _kill_group(group: int) -> None:
+    with contextlib.suppress(ProcessLookupError):  # the group has ended already
+        os.killpg(group, signal.SIGKILL)
 
 
 #: A longer line is relayed in pieces: a child that never ends a line cannot grow a buffer.
@@ -215,16 +249,28 @@ def _failure(run: LoadRun, status: int | None, reason: str) -> LocustFailure:
     return LocustFailure(reason, log_tail=tail)
 
 
+def _wait(process: subprocess.Popen[bytes], timeout: float) -> int | None:
+    """The process's exit status, or None if it is still running after `timeout` seconds.
+
+    A thread blocks in waitpid while this one sleeps on the join: nothing wakes until the
+    process ends (``Popen.wait(timeout)`` instead polls, up to 20 times a second, for the
+    whole run). The thread ends with the process, which never outlives :func:`_processes`.
+    """
+    waiter = threading.Thread(target=process.wait, name="locust-master-wait", daemon=True)
+    waiter.start()
+    waiter.join(timeout)
+    return process.returncode
+
+
 def run_locust(run: LoadRun) -> RunResults:
     """Run Locust to the end and return the master's results; raises :class:`LocustFailure`."""
     run.report_dir.mkdir(parents=True, exist_ok=True)
     run.results_path.unlink(missing_ok=True)
     deadline = time.monotonic() + run.deadline_seconds
     with _processes(run) as master:
-        try:
-            status = master.wait(max(1.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            raise _failure(run, None, f"Locust did not finish within {run.deadline_seconds:.0f} s") from None
+        status = _wait(master, max(1.0, deadline - time.monotonic()))
+        if status is None:
+            raise _failure(run, None, f"Locust did not finish within {run.deadline_seconds:.0f} s")
         # The master ends only after every worker's last report, so the local workers have
         # nothing more to give: leaving the block stops them rather than waiting for them to
         # notice (a stopped Locust worker sleeps out --stop-timeout before it reads "quit").

@@ -41,13 +41,12 @@ from locust.event import Events
 
 from slo.config import Config, ConfigError, load_config
 from slo.loadgate.samples import CONFIG_ERROR_PREFIX, CONFIG_ERROR_STATUS, STREAM_CONTEXT_KEY
-from slo.loadgate.stream import ChatStream
 from slo.options import Sources, resolve
-from slo.probe.body import BodyTooLarge
-from slo.probe.failures import classify_status
-from slo.probe.llm import TokenTiming
-from slo.probe.sse import split_lines
 from slo.units import format_ms
+
+# Every Locust process imports this module, most of them for scenarios that never stream or
+# fail: the probe modules the stream reader and the error classifier need (httpx, pytest)
+# are imported where they are first used, not here (they would double a worker's start-up).
 
 __all__ = ["LoadPlan", "expect_json", "read_chat_stream"]
 
@@ -168,6 +167,8 @@ def _failed(response: ResponseContextManager) -> bool:
         return False
     status = response.status_code or 0
     if status >= 400:
+        from slo.probe.failures import classify_status  # see the imports
+
         reason, message = classify_status(status, _text(response))
         response.failure(_redacted(f"{status} {reason}: {message}" if message else f"{status} {reason}"))
     # Otherwise a transport error: Locust reports it as it is.
@@ -193,6 +194,12 @@ def read_chat_stream(
     """
     if _failed(response):
         return
+    # See the imports: only a streaming scenario needs these.
+    from slo.loadgate.stream import ChatStream
+    from slo.probe.body import BodyTooLarge
+    from slo.probe.llm import TokenTiming
+    from slo.probe.sse import split_lines
+
     stream = ChatStream(TokenTiming(started))
     cut = None
     lines = split_lines(_arrived(response, max_bytes))
