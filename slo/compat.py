@@ -4,23 +4,33 @@ when the internal changes (``tests/test_compat.py``).
 - httpx does not expose the network backend of its transport; the DNS phase needs it.
 - pytest-xdist does not expose a worker's queue of scheduled tests; batching checks needs it.
 - pytest has no API to rename a collected test; a test id that carries a secret needs it.
+- geventhttpclient (Locust's FastHttpUser) reads a body only in whole lines or whole blocks;
+  a streamed answer's first token needs what arrived, as it arrives.
+
+Each dependency is imported where it is used: a Locust process imports this module and must
+not pay for httpx, nor a probe run for geventhttpclient.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
-import httpcore
-import httpx
 import pytest
 
-__all__ = ["rename_item", "scheduled_items", "wrap_network_backend"]
+if TYPE_CHECKING:
+    import httpcore
+    import httpx
+
+__all__ = ["body_as_it_arrives", "rename_item", "scheduled_items", "wrap_network_backend"]
 
 
 def wrap_network_backend(
     transport: httpx.HTTPTransport, wrap: Callable[[httpcore.NetworkBackend], httpcore.NetworkBackend]
 ) -> bool:
     """Put `wrap(backend)` in place of the transport's network backend; False if it moved."""
+    import httpcore
+
     pool = getattr(transport, "_pool", None)
     if isinstance(pool, httpcore.ConnectionPool) and hasattr(pool, "_network_backend"):
         pool._network_backend = wrap(pool._network_backend)
@@ -62,3 +72,24 @@ def rename_item(item: pytest.Item, name: str) -> None:
     else:
         item._nodeid = nodeid  # type: ignore[attr-defined]
     item.name = name
+
+
+def body_as_it_arrives(raw: Any) -> Iterator[bytes]:
+    """The rest of a geventhttpclient response's body in the pieces its socket gives (a few
+    kB at most), each as soon as it is in, from the parser's own buffer: ``readline`` would
+    buffer a line without end for ever, and ``read(n)`` waits for n bytes, holding back a
+    first token that came in a small chunk."""
+    from geventhttpclient.response import HTTPConnectionClosed
+
+    while True:
+        if raw._body_buffer:
+            piece = bytes(raw._body_buffer)
+            raw._body_buffer.clear()
+            yield piece
+        elif raw.message_complete or raw._sock is None:
+            return
+        else:
+            data = raw._sock.recv(raw.block_size)
+            if not data:
+                raise HTTPConnectionClosed("connection closed before the end of the body")
+            raw.feed(data)

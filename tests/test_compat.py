@@ -9,6 +9,8 @@ fails here instead of silently degrading a probe run.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -198,3 +200,38 @@ def test_a_renamed_test_is_reported_under_its_new_id(pytester: pytest.Pytester) 
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["*::test_x[[]masked[]] PASSED*"])
     assert 'name="test_x[masked]"' in (pytester.path / "junit.xml").read_text()
+
+
+GEVENT_STREAM = r"""
+import socket, sys, threading, time
+from geventhttpclient import HTTPClient
+from slo.compat import body_as_it_arrives
+
+listener = socket.create_server(("127.0.0.1", 0))
+sent_second = threading.Event()
+
+def serve():
+    connection, _ = listener.accept()
+    connection.recv(65536)
+    connection.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n9\r\ndata: 1\n\n\r\n")
+    time.sleep(0.5)
+    sent_second.set()
+    connection.sendall(b"9\r\ndata: 2\n\n\r\n0\r\n\r\n")
+    connection.close()
+
+threading.Thread(target=serve, daemon=True).start()
+client = HTTPClient("127.0.0.1", listener.getsockname()[1], network_timeout=10)
+response = client.get("/")
+pieces = [(piece, sent_second.is_set()) for piece in body_as_it_arrives(response)]
+print(repr(pieces))
+"""
+
+
+def test_a_gevent_response_body_is_read_as_it_arrives() -> None:
+    """compat.body_as_it_arrives: the first chunk comes out before the second is even sent
+    (a streamed answer's first token is timed when it arrives), and the body ends cleanly."""
+    done = subprocess.run(
+        [sys.executable, "-c", GEVENT_STREAM], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == repr([(b"data: 1\n\n", False), (b"data: 2\n\n", True)])

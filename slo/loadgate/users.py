@@ -34,11 +34,11 @@ from typing import Any, NoReturn, TypeVar
 
 import gevent
 import gevent.ssl
-from geventhttpclient.response import HTTPConnectionClosed
 from locust import between
 from locust.contrib.fasthttp import FAILURE_EXCEPTIONS, FastHttpUser, ResponseContextManager
 from locust.event import Events
 
+from slo import compat
 from slo.config import Config, ConfigError, load_config
 from slo.loadgate.samples import CONFIG_ERROR_PREFIX, CONFIG_ERROR_STATUS, STREAM_CONTEXT_KEY
 from slo.options import Sources, resolve
@@ -224,27 +224,13 @@ def read_chat_stream(
 
 
 def _arrived(response: ResponseContextManager, max_bytes: int) -> Iterator[bytes]:
-    """The body in the pieces the socket gives (a few kB at most), each as soon as it is in."""
-    # geventhttpclient hands over only whole lines (`readline`, which buffers a line without
-    # end for ever) or whole blocks (`read(n)` waits for n bytes, holding back a first token
-    # that came in a small chunk): this takes what its parser has, from its own buffer.
-    raw = response.stream
+    """The body in the pieces the socket gives, each as soon as it is in, up to `max_bytes`."""
     received = 0
-    while True:
-        if raw._body_buffer:
-            piece = bytes(raw._body_buffer)
-            raw._body_buffer.clear()
-            received += len(piece)
-            if received > max_bytes:
-                raise _StreamProblem(f"more than {max_bytes} bytes (the target's max_response_bytes)")
-            yield piece
-        elif raw.message_complete or raw._sock is None:
-            return
-        else:
-            data = raw._sock.recv(raw.block_size)
-            if not data:
-                raise HTTPConnectionClosed("connection closed before the end of the body")
-            raw.feed(data)
+    for piece in compat.body_as_it_arrives(response.stream):
+        received += len(piece)
+        if received > max_bytes:
+            raise _StreamProblem(f"more than {max_bytes} bytes (the target's max_response_bytes)")
+        yield piece
 
 
 def _text(response: ResponseContextManager) -> str:
