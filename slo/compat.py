@@ -16,11 +16,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-import pytest
-
 if TYPE_CHECKING:
     import httpcore
     import httpx
+    import pytest
 
 __all__ = ["body_as_it_arrives", "rename_item", "scheduled_items", "wrap_network_backend"]
 
