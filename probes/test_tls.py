@@ -38,16 +38,10 @@ def verification_failure(exc: ssl.SSLCertVerificationError) -> str:
 def pytest_generate_tests(metafunc):
     if "tls_target" in metafunc.fixturenames:
         targets = probe_config(metafunc.config).environment.targets
-        # Renewal due is a warning; only a certificate clients reject is the target's outage.
-        kind = "warning" if metafunc.function.__name__ == "test_certificate_expiry" else None
         parametrize_probes(
             metafunc,
             "tls_target",
-            [
-                probe_param(n, id=n, target=n, kind=kind)
-                for n, t in targets.items()
-                if t.url.startswith("https://")
-            ],
+            [probe_param(n, id=n, target=n) for n, t in targets.items() if t.url.startswith("https://")],
             empty="no https target in this environment",
         )
 
@@ -101,6 +95,8 @@ def test_certificate_trusted(certificate, request):
     report_note(request, f"{where}: certificate verified ({presented['notAfter']})")
 
 
+# Renewal due is a warning; only a certificate clients reject is the target's outage.
+@pytest.mark.probe(kind="warning")
 def test_certificate_expiry(certificate, tls_target, slo_config, request, probe_value):
     """Renewal is due: a warning with its own alert (CertificateExpiringSoon), never an outage
     of the target while the certificate is still valid."""

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from slo.probe.client import ProbeClient, RequestRecord
     from slo.report.reporter import Reporter
 
-__all__ = ["is_probe", "probe_config", "probe_marker", "record_requests", "run_options"]
+__all__ = ["is_probe", "marker_setting", "probe_config", "probe_marker", "record_requests", "run_options"]
 
 #: The keyword arguments ``@pytest.mark.probe`` takes.
 MARKER_ARGUMENTS = ("target", "slo", "kind")
@@ -226,12 +226,20 @@ def is_probe(item: pytest.Item) -> bool:
     return item.stash[_IS_PROBE_KEY]
 
 
+def marker_setting(item: pytest.Item, name: str) -> str | None:
+    """One argument of the probe's ``probe`` markers, closest first: a parameter's
+    ``probe_param(target=...)`` and the function's ``@pytest.mark.probe(kind=...)`` (or the
+    module's ``pytestmark``) each give what they set, so none has to repeat the others."""
+    for marker in item.iter_markers("probe"):
+        value = marker.kwargs.get(name)
+        if value:
+            return str(value)
+    return None
+
+
 def probe_marker(item: pytest.Item) -> tuple[str | None, str]:
     """The target and SLO a probe declared with ``@pytest.mark.probe``."""
-    marker = item.get_closest_marker("probe")
-    if marker is None:
-        return None, ""
-    return marker.kwargs.get("target"), marker.kwargs.get("slo", "") or ""
+    return marker_setting(item, "target"), marker_setting(item, "slo") or ""
 
 
 def _marker_problem(item: pytest.Item) -> str | None:

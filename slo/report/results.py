@@ -43,11 +43,12 @@ PROBE_KINDS = ("availability", "budget", "resource", "warning")
 
 
 def probe_kind(item: pytest.Item) -> str:
-    """The `kind` a probe declared on its ``probe`` marker; `availability` when it declares none
+    """The `kind` a probe declared on its ``probe`` markers; `availability` when it declares none
     (the plugin rejects any other value at collection: see :func:`kind_problem`)."""
-    marker = item.get_closest_marker("probe")
-    kind = marker.kwargs.get("kind") if marker is not None else None
-    return str(kind) if kind in PROBE_KINDS else PROBE_KINDS[0]
+    from slo.plugin import marker_setting
+
+    kind = marker_setting(item, "kind")
+    return kind if kind in PROBE_KINDS else PROBE_KINDS[0]
 
 
 def kind_problem(kwargs: Mapping[str, Any]) -> str | None:
