@@ -113,12 +113,12 @@ class _Evidence:
 def _read_document(path: Path) -> Any:
     try:
         if path.stat().st_size > MAX_BASELINE_BYTES:
-            raise _Unusable(f"over {MAX_BASELINE_BYTES // 1048576} MiB, not a baseline")
+            raise _Unusable(f"the baseline {path}: over {MAX_BASELINE_BYTES // 1048576} MiB, not a baseline")
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise _Unusable("file not found (no run has passed yet?)") from None
+        raise _Unusable(f"the baseline {path}: file not found (no run has passed yet?)") from None
     except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise _Unusable(f"not JSON: {str(exc)[:120]}") from None
+        raise _Unusable(f"the baseline {path}: not JSON: {str(exc)[:120]}") from None
 
 
 class _Unusable(Exception):
