@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 from prometheus_client import generate_latest
-from test_load_gate import API_ONLY, slo_load, write_config
+from test_load_gate import API_ONLY, LOCUSTFILE, ROOT, slo_load, write_config
 
 from slo.config.load import LoadSettings
 from slo.dev.refstack import ReferenceStack
@@ -366,3 +367,33 @@ def test_slo_load_fails_closed_on_a_baseline_without_histograms(
 
     allowed = slo_load(tmp_path / "allowed", config, "--baseline", str(baseline), "--allow-inconclusive")
     assert allowed.status == 0, allowed.stdout + allowed.stderr
+
+
+@pytest.mark.slow
+def test_pytest_load_makes_each_comparison_a_test_case(
+    pytester: pytest.Pytester, stack: ReferenceStack
+) -> None:
+    (pytester.path / "load").mkdir()
+    for name in ("conftest.py", "test_load_gate.py"):
+        (pytester.path / "load" / name).write_text((ROOT / "load" / name).read_text())
+    config = write_config(pytester.path, stack, STEADY)
+    # A baseline of this load plan in this environment at about 100 ms, drawn, not run.
+    baseline = saved(pytester.path, run_summary(results(1.0), "local", LoadSettings.model_validate(STEADY)))
+    stack.set_faults("api", latency_ms=160)
+    result = pytester.runpytest_subprocess(
+        "load/",
+        "-p", "no:locust",
+        "-p", "no:cacheprovider",
+        "--slo-config", str(config),
+        "--load-args", f"--locustfile {LOCUSTFILE}",
+        "--load-baseline", str(baseline),
+    )  # fmt: skip
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    junit = (pytester.path / "reports" / "load" / "junit.xml").read_text()
+    cases = dict(
+        re.findall(r'name="test_comparison\[([^]]*)\]" time="[^"]*"(>?<failure message="[^"]*)?', junit)
+    )
+    assert cases["total p50 vs baseline"].startswith('><failure message="Failed: regressed: p50 x1.'), junit
+    assert cases["GET /health p50 vs baseline"].startswith('><failure message="Failed: regressed'), junit
+    assert cases["baseline verdict"].startswith('><failure message="Failed: fail: '), junit
+    assert cases["total error_rate vs baseline"] == "", junit

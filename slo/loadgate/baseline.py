@@ -31,12 +31,17 @@ from slo.loadgate.verdict import TOTAL
 __all__ = [
     "EVIDENCE_FORMAT",
     "MAX_BASELINE_BYTES",
+    "VERDICT_CASE",
     "BaselineError",
     "compare_with",
     "config_hash",
     "evidence",
+    "planned_comparisons",
     "save_baseline",
 ]
+
+#: The test case (and gate row) that holds the comparison's own verdict.
+VERDICT_CASE = "baseline verdict"
 
 #: Bumped when the evidence changes incompatibly: an old baseline is then inconclusive.
 EVIDENCE_FORMAT = 1
@@ -47,6 +52,8 @@ MAX_BASELINE_BYTES = 64 * 1024 * 1024
 #: distribution), and so are thresholds, confidence and the noise floor (they judge, not load).
 _PLAN = ("users", "spawn_rate", "warmup", "scenarios", "think_time_min", "think_time_max", "stream_timeout")
 _DISTRIBUTION = "slo-probes"
+#: The row of a comparison that could not start (no baseline, another environment...).
+_EVIDENCE_ENDPOINT, _EVIDENCE_MEASURE = "baseline", "evidence"
 
 
 class BaselineError(Exception):
@@ -152,6 +159,24 @@ def _decode(document: Any, what: str, must_pass: bool) -> _Evidence:
         raise _Unusable(f"{what} has unreadable histograms ({type(exc).__name__}: {str(exc)[:80]})") from None
 
 
+def planned_comparisons(baseline_path: Path) -> list[str]:
+    """The comparisons a run against this baseline will make, known before it runs (the
+    pytest wrapper makes each a test case), then :data:`VERDICT_CASE`, which also catches what
+    only the run can tell (an endpoint new in this run, another environment)."""
+    try:
+        baseline = _decode(_read_document(baseline_path), "the baseline", must_pass=True)
+    except _Unusable:
+        names = [comparison.comparison_name(_EVIDENCE_ENDPOINT, _EVIDENCE_MEASURE)]
+    else:
+        endpoints = _with_total(baseline.endpoints)
+        names = [
+            comparison.comparison_name(name, measure)
+            for name in sorted(endpoints)
+            for measure in comparison.planned_measures(endpoints[name])
+        ]
+    return [*names, VERDICT_CASE]
+
+
 def _mismatch(current: _Evidence, baseline: _Evidence) -> str:
     if baseline.environment != current.environment:
         return (
@@ -210,7 +235,7 @@ def compare_with(
         current = _decode(summary, "this run", must_pass=False)
         baseline = _decode(_read_document(baseline_path), "the baseline", must_pass=True)
     except _Unusable as exc:
-        rows = [comparison.inconclusive("baseline", "evidence", str(exc))]
+        rows = [comparison.inconclusive(_EVIDENCE_ENDPOINT, _EVIDENCE_MEASURE, str(exc))]
     else:
         block.update(
             environment=baseline.environment,
@@ -220,7 +245,7 @@ def compare_with(
         )
         problem = _mismatch(current, baseline)
         if problem:
-            rows = [comparison.inconclusive("baseline", "evidence", problem)]
+            rows = [comparison.inconclusive(_EVIDENCE_ENDPOINT, _EVIDENCE_MEASURE, problem)]
         else:
             minimums = {name: limits.min_requests for name, limits in settings.endpoints.items()}
             rows = comparison.compare(

@@ -62,10 +62,12 @@ __all__ = [
     "ChangeInterval",
     "Comparison",
     "compare",
+    "comparison_name",
     "error_rate_change",
     "inconclusive",
     "judge",
     "overall",
+    "planned_measures",
     "ratio_interval",
 ]
 
@@ -102,7 +104,12 @@ class Comparison:
 
     @property
     def name(self) -> str:
-        return f"{self.endpoint} {self.measure} vs baseline"
+        return comparison_name(self.endpoint, self.measure)
+
+
+def comparison_name(endpoint: str, measure: str) -> str:
+    """What JUnit, the gate and the metrics call a comparison, e.g. "total p95 vs baseline"."""
+    return f"{endpoint} {measure} vs baseline"
 
 
 def ratio_interval(
@@ -242,13 +249,13 @@ class _Comparer:
         assert current_table is not None  # min_requests is at least 1
         assert base_table is not None
         change = ratio_interval(current_table, base_table, q, self.settings.confidence)
+        unit: Literal["tokens/s", "ms"] = "tokens/s" if higher_is_better else "ms"
+        values = (_value(base_table, q), _value(current_table, q))
         if change is None:
-            return inconclusive(
-                self.endpoint,
-                measure,
-                f"{current_count} and {base_count} samples cannot bound {measure} "
-                f"at {self.level}; run longer",
+            reason = (
+                f"{current_count} and {base_count} samples cannot bound {measure} at {self.level}; run longer"
             )
+            return Comparison(self.endpoint, measure, unit, "ratio", *values, None, "inconclusive", reason)
         verdict = judge(change, self.settings.noise, higher_is_better)
         described = _describe(change, self.level)
         reason = {
@@ -256,17 +263,7 @@ class _Comparer:
             "improved": f"{measure} {described}: wholly better than {self.floor}",
             "unchanged": f"{measure} {described}: no change past {self.floor}",
         }[verdict]
-        return Comparison(
-            self.endpoint,
-            measure,
-            "tokens/s" if higher_is_better else "ms",
-            "ratio",
-            _value(base_table, q),
-            _value(current_table, q),
-            change,
-            verdict,
-            reason,
-        )
+        return Comparison(self.endpoint, measure, unit, "ratio", *values, change, verdict, reason)
 
     def all(self, current: EndpointRecord, baseline: EndpointRecord) -> list[Comparison]:
         rows = [self.error_rate(current, baseline)]
@@ -277,6 +274,15 @@ class _Comparer:
                 self.percentile(measure, q, now, then, higher_is_better) for measure, q in quantiles.items()
             ]
         return rows
+
+
+def planned_measures(record: EndpointRecord) -> list[str]:
+    """The measures :func:`compare` judges of an endpoint like ``record`` (known before a run)."""
+    measures = ["error_rate"]
+    for quantiles, _, histogram, _ in _histograms(record, record):
+        if histogram is not None:
+            measures += list(quantiles)
+    return measures
 
 
 def _histograms(
