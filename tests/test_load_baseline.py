@@ -165,6 +165,16 @@ def test_a_summary_cut_down_to_its_figures_has_no_histograms(tmp_path: Path) -> 
     assert row["reason"].startswith("the baseline has no histograms")
 
 
+def test_a_baseline_with_a_corrupt_histogram_is_inconclusive(tmp_path: Path) -> None:
+    path = saved(tmp_path, run_summary(results(1.0)))
+    document = json.loads(path.read_text())
+    document["evidence"]["endpoints"][0]["histogram"] = "HISTFAAAA-cut-here"
+    path.write_text(json.dumps(document))
+    [row] = against(run_summary(results(1.0)), path)["comparisons"]
+    assert row["verdict"] == "inconclusive"
+    assert row["reason"].startswith("the baseline has unreadable histograms (ValueError: not an HdrHistogram")
+
+
 def test_a_baseline_from_another_environment_is_inconclusive(tmp_path: Path) -> None:
     baseline = saved(tmp_path, run_summary(results(1.0), environment="production"))
     comparison = against(run_summary(results(1.0), environment="staging"), baseline)
