@@ -1,7 +1,9 @@
 """`slo load`: run the Locust scenarios headless, judge the thresholds, exit with the verdict.
 
 Exit status: 0 pass, 1 fail, 2 inconclusive, 4 a usage or config mistake (one line, no
-traceback). Flags beat environment variables (``SLO_CONFIG``, ``SLO_ENV``), which beat the
+traceback). With ``--baseline`` a regression against the last good run is a fail and a
+comparison that cannot be made is inconclusive (see :mod:`slo.loadgate.baseline`).
+Flags beat environment variables (``SLO_CONFIG``, ``SLO_ENV``), which beat the
 config file, which beats the built-in defaults.
 """
 
@@ -92,7 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Run the Locust scenarios (load/locustfile.py) headless against the selected "
             "environment and gate on exact latency percentiles and error rates with "
-            "confidence bounds. Exit 0 pass, 1 fail, 2 inconclusive, 4 usage error."
+            "confidence bounds, and against the last good run with --baseline. "
+            "Exit 0 pass, 1 fail or regressed, 2 inconclusive, 4 usage error."
         ),
     )
     where = parser.add_argument_group("what to load")
