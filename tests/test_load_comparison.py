@@ -206,6 +206,42 @@ def test_overall_fails_on_a_regression_and_closed_on_inconclusive() -> None:
     assert overall([row("regressed"), row("inconclusive")], allow_inconclusive=True) == "fail"
 
 
+def streamed(
+    rng: random.Random, n: int, first_token_scale: float = 1.0, rate_scale: float = 1.0
+) -> EndpointRecord:
+    record = EndpointRecord("POST", "/v1/chat/completions")
+    for _ in range(n):
+        first_token = first_token_scale * rng.lognormvariate(5.7, 0.2)  # about 300 ms
+        rate = rate_scale * rng.lognormvariate(3.7, 0.2)  # about 40 tokens/s
+        record.record(first_token + 2000, failed=False, stream=StreamSample(first_token, rate, True))
+    return record
+
+
+def test_streamed_answers_compare_first_tokens_and_token_rates() -> None:
+    rng = random.Random(4)
+    rows = compare(
+        {"chat": streamed(rng, 5000, first_token_scale=1.3, rate_scale=0.7)},
+        {"chat": streamed(rng, 5000)},
+        DEFAULTS,
+        {},
+        59,
+    )
+    got = {row.measure: (row.verdict, row.unit) for row in rows}
+    # 90 ms more before the first token is 4 % of a 2.3 s answer: under the floor in total
+    # time, 30 % in time to first token. Slower decoding shows in tokens/s alone.
+    assert got == {
+        "error_rate": ("unchanged", "ratio"),
+        "p50": ("unchanged", "ms"),
+        "p95": ("unchanged", "ms"),
+        "p99": ("unchanged", "ms"),
+        "ttft_p50": ("regressed", "ms"),
+        "ttft_p95": ("regressed", "ms"),
+        "ttft_p99": ("regressed", "ms"),
+        "tokens_per_second_p5": ("regressed", "tokens/s"),
+        "tokens_per_second_p50": ("regressed", "tokens/s"),
+    }
+
+
 # --- tokens per second: higher is better --------------------------------------------------------
 
 

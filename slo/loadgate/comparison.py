@@ -235,12 +235,10 @@ class _Comparer:
         self,
         measure: str,
         q: float,
-        current: ExactHistogram | None,
-        baseline: ExactHistogram | None,
+        current_table: OrderStatistics | None,
+        base_table: OrderStatistics | None,
         higher_is_better: bool,
     ) -> Comparison:
-        current_table = current.order_statistics() if current else None
-        base_table = baseline.order_statistics() if baseline else None
         current_count = current_table.count if current_table else 0
         base_count = base_table.count if base_table else 0
         thin = self.thin(measure, current_count, base_count, "samples")
@@ -270,8 +268,12 @@ class _Comparer:
         for quantiles, higher_is_better, now, then in _histograms(current, baseline):
             if now is None and then is None:
                 continue  # neither run streamed: nothing to compare, nothing missing
+            # One rank index per histogram, shared by its percentiles.
+            now_table = None if now is None else now.order_statistics()
+            then_table = None if then is None else then.order_statistics()
             rows += [
-                self.percentile(measure, q, now, then, higher_is_better) for measure, q in quantiles.items()
+                self.percentile(measure, q, now_table, then_table, higher_is_better)
+                for measure, q in quantiles.items()
             ]
         return rows
 
