@@ -21,6 +21,7 @@ from slo.loadgate.baseline import BaselineError, compare_with, config_hash, save
 from slo.loadgate.push import load_registry
 from slo.loadgate.samples import EndpointRecord, RunResults
 from slo.loadgate.verdict import evaluate
+from slo.objectives.gate import load_conditions
 from slo.objectives.gate import main as gate
 
 HEALTH = "GET /health"
@@ -288,16 +289,30 @@ def test_gate_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert "give --baseline too" in capsys.readouterr().err
 
 
-def test_gate_rejects_a_malformed_baseline_block_in_the_summary(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("block", "problem"),
+    [
+        ({"comparisons": "nope"}, "not a comparison with a list of comparisons"),
+        (
+            {
+                "verdict": "fail",
+                "allow_inconclusive": False,
+                "comparisons": [{"name": "x", "verdict": "regressed", "reason": "r"}],
+            },
+            'verdict "pass" with a comparison with the baseline that did not pass',
+        ),
+    ],
+)
+def test_gate_rejects_a_summary_whose_comparison_does_not_hold_together(
+    tmp_path: Path, block: dict[str, Any], problem: str
+) -> None:
     data = run_summary(results(1.0))
-    data["baseline"] = {"comparisons": "nope"}
+    data["baseline"] = block
     path = tmp_path / "summary.json"
     summaries.write_summary(path, data)
-    from slo.objectives.gate import load_conditions
-
     [condition] = load_conditions(path)
     assert not condition.passed
-    assert "not a comparison" in condition.evidence
+    assert problem in condition.evidence
 
 
 # --- end to end: slo load against the reference stack with a fixed latency -----------------------------

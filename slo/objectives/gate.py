@@ -203,7 +203,14 @@ def _summary_problem(summary: Any) -> str:
             return f"thresholds[{index}] has no verdict of pass, fail or inconclusive"
     if summary["verdict"] == "pass" and any(t["verdict"] != "pass" for t in thresholds):
         return 'verdict "pass" with a threshold that did not pass'
-    return _baseline_problem(summary.get("baseline"))
+    problem = _baseline_problem(summary.get("baseline"))
+    if (
+        not problem
+        and summary["verdict"] == "pass"
+        and (summary.get("baseline") or {}).get("verdict", "pass") != "pass"
+    ):
+        return 'verdict "pass" with a comparison with the baseline that did not pass'
+    return problem
 
 
 def _baseline_problem(comparison: Any) -> str:
