@@ -5,9 +5,12 @@ opaque "load test failed". The run happens once per session, in a subprocess, li
 itself: Locust never enters this process. Options:
 
     pytest load/ [--slo-config PATH] [--slo-env NAME] [--load-args "--duration 10s --users 5"]
+                 [--load-baseline reports/baseline.json]
 
 An inconclusive threshold fails its test case: a release gate must not pass on too little
-evidence. Run it without `-n`: the load run is one run, whatever xdist would like.
+evidence. With ``--load-baseline`` the run is compared with that passing run, and each
+comparison is a test case too ("total p95 vs baseline"), plus "baseline verdict".
+Run it without `-n`: the load run is one run, whatever xdist would like.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import pytest
 
 from slo import conventions
 from slo.config import ConfigError, LoadSettings, load_config
+from slo.loadgate.baseline import planned_comparisons
 from slo.loadgate.summary import render
 from slo.loadgate.verdict import planned_thresholds
 from slo.options import resolve, sources_from_pytest
@@ -39,6 +43,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=os.environ.get("SLO_LOAD_ARGS", ""),
         help="extra `slo load` options, e.g. '--duration 10s --workers 2' (env SLO_LOAD_ARGS)",
     )
+    group.addoption(
+        "--load-baseline",
+        default=os.environ.get("SLO_LOAD_BASELINE", ""),
+        metavar="PATH",
+        help="compare with this passing run (`slo load --baseline`); each comparison is a test "
+        "case (env SLO_LOAD_BASELINE)",
+    )
+
+
+def _baseline(config: pytest.Config) -> Path | None:
+    option: str = config.getoption("load_baseline")
+    return Path(config.invocation_params.dir, option) if option else None
 
 
 def _config_and_env(config: pytest.Config) -> tuple[Path, str]:
@@ -73,10 +89,17 @@ def pytest_slo_is_probe(item: pytest.Item) -> bool:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "threshold" not in metafunc.fixturenames:
-        return
-    names = [name for name, _, _ in planned_thresholds(metafunc.config.stash[_SETTINGS_KEY])]
-    metafunc.parametrize("threshold", names, ids=names)
+    if "threshold" in metafunc.fixturenames:
+        names = [name for name, _, _ in planned_thresholds(metafunc.config.stash[_SETTINGS_KEY])]
+        metafunc.parametrize("threshold", names, ids=names)
+    if "comparison" in metafunc.fixturenames:
+        baseline = _baseline(metafunc.config)
+        if baseline is None:
+            skip = pytest.mark.skip(reason="no --load-baseline: this run is not compared with a baseline")
+            metafunc.parametrize("comparison", [pytest.param("", marks=skip)], ids=["baseline"])
+        else:
+            names = planned_comparisons(baseline)
+            metafunc.parametrize("comparison", names, ids=names)
 
 
 @pytest.fixture(scope="session")
@@ -91,6 +114,9 @@ def load_summary(pytestconfig: pytest.Config) -> dict[str, Any]:
         *shlex.split(pytestconfig.getoption("load_args")),
         "--report-dir", str(report_dir),
     ]  # fmt: skip
+    baseline = _baseline(pytestconfig)
+    if baseline is not None:
+        command += ["--baseline", str(baseline)]
     summary_path = report_dir / "summary.json"
     summary_path.unlink(missing_ok=True)  # never judge an earlier run's summary
     completed = subprocess.run(command, capture_output=True, text=True, check=False)

@@ -22,7 +22,8 @@ threshold, a P95 claim at 95 % confidence needs ``min_samples(0.95, 0.95) == 59`
 because ``0.95 ** 59 < 0.05``.
 
 Error ratios get the matching exact (Clopper-Pearson) bounds on a binomial proportion:
-:func:`proportion_upper_bound` and :func:`proportion_lower_bound`.
+:func:`proportion_upper_bound` and :func:`proportion_lower_bound`. Two error ratios (a run and
+its baseline) are compared by the interval of their difference: :func:`proportion_difference`.
 
 >>> latencies = sorted([0.12, 0.34, 0.2, 1.9, 0.25] * 20)
 >>> percentile(latencies, 0.95)
@@ -40,6 +41,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
+from statistics import NormalDist
 from typing import Literal
 
 __all__ = [
@@ -52,10 +54,12 @@ __all__ = [
     "percentile",
     "percentile_lower_bound",
     "percentile_upper_bound",
+    "proportion_difference",
     "proportion_lower_bound",
     "proportion_upper_bound",
     "verdict",
     "verdict_at_least",
+    "wilson_interval",
 ]
 
 Verdict = Literal["pass", "fail", "inconclusive"]
@@ -329,3 +333,47 @@ def proportion_lower_bound(events: int, trials: int, confidence: float) -> float
         return 0.0
     # P(X >= events) rises with p; the bound is where it reaches 1 - confidence.
     return _bisect_probability(lambda p: binomial_cdf(events - 1, trials, p), confidence)[0]
+
+
+# --- comparing two error ratios ----------------------------------------------------------------
+
+
+def wilson_interval(events: int, trials: int, confidence: float) -> tuple[float, float]:
+    """The two-sided Wilson score interval of a binomial proportion; (0, 1) with no trials.
+
+    >>> [round(bound, 4) for bound in wilson_interval(0, 100, 0.95)]
+    [0.0, 0.037]
+    """
+    _check_open_unit("confidence", confidence)
+    if not 0 <= events <= trials:
+        raise ValueError(f"need 0 <= events <= trials, got {events} of {trials}")
+    if trials == 0:
+        return 0.0, 1.0
+    z = NormalDist().inv_cdf(1 - (1 - confidence) / 2)
+    p, n = events / trials, trials
+    scale = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / scale
+    half = z / scale * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def proportion_difference(
+    events: int, trials: int, base_events: int, base_trials: int, confidence: float
+) -> tuple[float, float, float]:
+    """``p - p_base`` and its two-sided interval, by Newcombe's hybrid score method.
+
+    Newcombe (1998, method 10) combines the Wilson interval of each proportion. Unlike the
+    textbook Wald interval it keeps its coverage at zero events, which is where a release's
+    error ratio usually is, and it never leaves [-1, 1].
+
+    >>> [round(x, 4) for x in proportion_difference(20, 1000, 0, 1000, 0.95)]
+    [0.02, 0.012, 0.0307]
+    """
+    low, high = wilson_interval(events, trials, confidence)
+    base_low, base_high = wilson_interval(base_events, base_trials, confidence)
+    p = events / trials if trials else 0.0
+    base = base_events / base_trials if base_trials else 0.0
+    difference = p - base
+    below = math.hypot(p - low, base_high - base)
+    above = math.hypot(high - p, base - base_low)
+    return difference, difference - below, difference + above

@@ -224,5 +224,14 @@ def test_invalid_arguments_are_rejected(call: Callable[[], object], message: str
 def test_public_api_is_explicit() -> None:
     # "@py_builtins" and friends: pytest rewrites the asserts of its plugins' packages.
     public = {name for name in vars(stats) if not name.startswith(("_", "@"))}
-    imported = {"Callable", "Fraction", "Literal", "Sequence", "annotations", "dataclass", "math"}
+    imported = {
+        "Callable",
+        "Fraction",
+        "Literal",
+        "NormalDist",
+        "Sequence",
+        "annotations",
+        "dataclass",
+        "math",
+    }
     assert set(stats.__all__) == public - imported

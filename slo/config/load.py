@@ -31,6 +31,7 @@ __all__ = [
     "FIRST_TOKEN_PERCENTILES",
     "PERCENTILES",
     "TOKEN_RATE_PERCENTILES",
+    "BaselineSettings",
     "FirstTokenName",
     "LoadSettings",
     "PercentileName",
@@ -91,6 +92,34 @@ class Thresholds(StrictModel):
         return self._set(TOKEN_RATE_PERCENTILES)
 
 
+def _sensible_confidence(confidence: float) -> float:
+    if not 0.5 <= confidence < 1:
+        raise ValueError("confidence must be at least 50 and below 100 (percent)")
+    return confidence
+
+
+class BaselineSettings(StrictModel):
+    """How a run is compared with a baseline run (`slo load --baseline`).
+
+    >>> BaselineSettings.model_validate({"noise": "10%"}).noise
+    0.1
+    """
+
+    #: Changes smaller than this share are noise: a regression is an interval wholly past it.
+    noise: Fraction = 0.05
+    #: Two-sided confidence of every comparison's interval.
+    confidence: Fraction = 0.95
+
+    _confidence_below_one = field_validator("confidence")(_sensible_confidence)
+
+    @field_validator("noise")
+    @classmethod
+    def _noise_below_one(cls, noise: float) -> float:
+        if noise >= 1:
+            raise ValueError("noise must be below 100 (percent)")
+        return noise
+
+
 class LoadSettings(StrictModel):
     users: int = Field(default=10, ge=1)
     spawn_rate: float = Field(default=5, gt=0)
@@ -116,6 +145,7 @@ class LoadSettings(StrictModel):
     cpu_saturation: Literal["warn", "inconclusive"] = "warn"
     total: Thresholds = Thresholds()
     endpoints: dict[str, Thresholds] = Field(default_factory=dict)
+    baseline: BaselineSettings = BaselineSettings()
 
     @field_validator("duration", "stream_timeout")
     @classmethod
@@ -134,12 +164,7 @@ class LoadSettings(StrictModel):
                 )
         return endpoints
 
-    @field_validator("confidence")
-    @classmethod
-    def _confidence_below_one(cls, confidence: float) -> float:
-        if not 0.5 <= confidence < 1:
-            raise ValueError("confidence must be at least 50 and below 100 (percent)")
-        return confidence
+    _confidence_below_one = field_validator("confidence")(_sensible_confidence)
 
     @model_validator(mode="after")
     def _consistent(self) -> LoadSettings:

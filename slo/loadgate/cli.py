@@ -1,7 +1,9 @@
 """`slo load`: run the Locust scenarios headless, judge the thresholds, exit with the verdict.
 
 Exit status: 0 pass, 1 fail, 2 inconclusive, 4 a usage or config mistake (one line, no
-traceback). Flags beat environment variables (``SLO_CONFIG``, ``SLO_ENV``), which beat the
+traceback). With ``--baseline`` a regression against the last good run is a fail and a
+comparison that cannot be made is inconclusive (see :mod:`slo.loadgate.baseline`).
+Flags beat environment variables (``SLO_CONFIG``, ``SLO_ENV``), which beat the
 config file, which beats the built-in defaults.
 """
 
@@ -18,8 +20,9 @@ from typing import Any
 from slo import conventions, redact
 from slo.cliargs import ArgumentParser, UsageError, fail
 from slo.config import Config, ConfigError, PushgatewaySettings, load_config
+from slo.loadgate.baseline import BaselineError, compare_with, save_baseline
 from slo.loadgate.runner import LoadRun, LocustFailure, run_locust
-from slo.loadgate.summary import RunInfo, failed_summary, render, summary, write_summary
+from slo.loadgate.summary import RunInfo, failed_summary, render, summary, with_baseline, write_summary
 from slo.loadgate.verdict import evaluate
 from slo.options import add_cli_options, override, pushgateway_values, resolve, sources_from_cli
 from slo.units import parse_duration
@@ -91,7 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Run the Locust scenarios (load/locustfile.py) headless against the selected "
             "environment and gate on exact latency percentiles and error rates with "
-            "confidence bounds. Exit 0 pass, 1 fail, 2 inconclusive, 4 usage error."
+            "confidence bounds, and against the last good run with --baseline. "
+            "Exit 0 pass, 1 fail or regressed, 2 inconclusive, 4 usage error."
         ),
     )
     where = parser.add_argument_group("what to load")
@@ -145,6 +149,25 @@ def build_parser() -> argparse.ArgumentParser:
         type=_duration,
         default=60.0,
         help="how long to wait for workers to connect (default 60s)",
+    )
+    against = parser.add_argument_group("against the last good run")
+    against.add_argument(
+        "--baseline",
+        metavar="SUMMARY",
+        type=Path,
+        help="compare with this passing run (its summary.json or a --save-baseline file): "
+        "a regression fails the run, missing or mismatched evidence is inconclusive",
+    )
+    against.add_argument(
+        "--allow-inconclusive",
+        action="store_true",
+        help="let comparisons that cannot be made (first run, other config, too few samples) pass",
+    )
+    against.add_argument(
+        "--save-baseline",
+        metavar="PATH",
+        type=Path,
+        help="if this run passes, keep its histograms here as the next runs' baseline",
     )
     output = parser.add_argument_group("output")
     output.add_argument(
@@ -236,6 +259,16 @@ def _scrub_reports(directory: Path) -> None:
         redact.scrub_file(path)
 
 
+def _save_baseline(path: Path, data: dict[str, Any]) -> None:
+    """Keep a passing run as the baseline; a run that did not pass leaves the old one alone."""
+    try:
+        save_baseline(path, data)
+    except BaselineError as exc:
+        print(f"slo load: {exc}", file=sys.stderr)
+    else:
+        print(f"baseline: {path}")
+
+
 def main(argv: Sequence[str]) -> int:
     try:
         args = build_parser().parse_args(list(argv))
@@ -265,10 +298,14 @@ def main(argv: Sequence[str]) -> int:
         return INTERRUPTED
     else:
         data = summary(evaluate(results, config.load), results, info)
+    if args.baseline is not None:
+        with_baseline(data, compare_with(data, args.baseline, config.load, args.allow_inconclusive))
     write_summary(summary_path, data)
     _scrub_reports(run.report_dir)
     print(redact.scrub(render(data)))
     print(f"summary: {summary_path}")
+    if args.save_baseline is not None:
+        _save_baseline(args.save_baseline, data)
     pushed = _push(push_to, data)
     code = EXIT_CODES[data["verdict"]]
     return code if pushed or code else EXIT_CODES["fail"]

@@ -20,9 +20,11 @@ tokens per second (in thousandths of a token per second, up to a million tokens 
 from __future__ import annotations
 
 import bisect
+import zlib
 from dataclasses import dataclass
 from typing import Self
 
+from hdrh.codec import HdrCookieException, HdrHistogramSettingsException, HdrLengthException
 from hdrh.histogram import HdrHistogram
 
 __all__ = [
@@ -112,8 +114,18 @@ class ExactHistogram:
 
     @classmethod
     def decode(cls, text: str) -> Self:
-        """The histogram :meth:`encode` wrote."""
-        return cls(HdrHistogram.decode(text.encode("ascii")))
+        """The histogram :meth:`encode` wrote; ValueError for anything else (a baseline file
+        is read back long after it was written, and may have been edited or cut)."""
+        try:
+            return cls(HdrHistogram.decode(text.encode("ascii")))
+        except (
+            ValueError,
+            zlib.error,
+            HdrCookieException,
+            HdrLengthException,
+            HdrHistogramSettingsException,
+        ) as exc:
+            raise ValueError(f"not an HdrHistogram: {exc}") from None
 
     def order_statistics(self) -> OrderStatistics:
         """A rank index over the current samples, for percentiles and their bounds."""

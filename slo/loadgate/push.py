@@ -17,6 +17,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from slo.config import PushgatewaySettings
+from slo.loadgate.comparison import CHANGES
 from slo.report.push import PushResult, push_registry
 
 __all__ = ["JOB", "load_registry", "push_summary"]
@@ -53,6 +54,8 @@ class _LoadCollector(Collector):
                 threshold.add_metric([row["name"], name], float(row["verdict"] == name))
         yield threshold
         yield from self._endpoints()
+        if self.summary.get("baseline"):
+            yield from self._baseline(self.summary["baseline"])
 
         yield GaugeMetricFamily(
             "synthetic_load_duration_seconds",
@@ -136,6 +139,54 @@ class _LoadCollector(Collector):
             for name, quantile in _TOKEN_RATE_QUANTILES.items():
                 _add(rate, rate_bound, [endpoint, quantile], stream, name, "", 1)
         yield from (first_token, first_token_bound, rate, rate_bound)
+
+    def _baseline(self, comparison: dict[str, Any]) -> Iterator[Metric]:
+        """The comparison with the baseline: each verdict, each ratio or difference and its interval."""
+        verdict = GaugeMetricFamily(
+            "synthetic_load_baseline_verdict",
+            "1 for each comparison's verdict against the baseline run (regressed, improved, "
+            "unchanged, inconclusive), else 0",
+            labels=["endpoint", "measure", "verdict"],
+        )
+        families = {
+            "ratio": (
+                GaugeMetricFamily(
+                    "synthetic_load_baseline_ratio",
+                    "This run's percentile over the baseline run's",
+                    labels=["endpoint", "measure"],
+                ),
+                GaugeMetricFamily(
+                    "synthetic_load_baseline_ratio_bound",
+                    "Confidence interval of the ratio to the baseline run (exact order-statistic bounds)",
+                    labels=["endpoint", "measure", "bound"],
+                ),
+            ),
+            "difference": (
+                GaugeMetricFamily(
+                    "synthetic_load_baseline_error_ratio_difference",
+                    "This run's error ratio minus the baseline run's",
+                    labels=["endpoint", "measure"],
+                ),
+                GaugeMetricFamily(
+                    "synthetic_load_baseline_error_ratio_difference_bound",
+                    "Confidence interval of the error ratio difference (Newcombe)",
+                    labels=["endpoint", "measure", "bound"],
+                ),
+            ),
+        }
+        for row in comparison["comparisons"]:
+            labels = [row["endpoint"], row["measure"]]
+            for name in CHANGES:
+                verdict.add_metric([*labels, name], float(row["verdict"] == name))
+            if row["change"] is None:
+                continue
+            value, bound = families[row["kind"]]
+            value.add_metric(labels, row["change"])
+            for side in ("lower", "upper"):
+                bound.add_metric([*labels, side], row[side])
+        yield verdict
+        for value, bound in families.values():
+            yield from (value, bound)
 
 
 def _add(

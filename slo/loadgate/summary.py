@@ -5,6 +5,9 @@ milliseconds and say so in their key names (``p95_ms``); ratios are fractions (0
 Every threshold row carries a ``unit`` for its ``threshold``, ``observed`` and bounds. An
 endpoint that streamed answers has a ``stream`` object: first-token percentiles (ms) and
 output tokens per second, each with its bounds, and where the token counts came from.
+A judged run adds ``evidence`` (its histograms: what a later run is compared with, see
+:mod:`slo.loadgate.baseline`); a run compared with a baseline adds ``baseline``, the
+comparison, whose verdict is part of the run's.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from slo.config.load import FIRST_TOKEN_PERCENTILES, PERCENTILES, TOKEN_RATE_PERCENTILES, LoadSettings
+from slo.loadgate.baseline import evidence
 from slo.loadgate.samples import ErrorRecord, RunResults
 from slo.loadgate.verdict import (
     TOTAL,
@@ -29,7 +33,7 @@ from slo.loadgate.verdict import (
 )
 from slo.tables import table
 
-__all__ = ["SCHEMA", "RunInfo", "failed_summary", "render", "summary", "write_summary"]
+__all__ = ["SCHEMA", "RunInfo", "failed_summary", "render", "summary", "with_baseline", "write_summary"]
 
 SCHEMA = 1
 _TOP_ERRORS = 10
@@ -172,7 +176,7 @@ def _ramp_up_warning(settings: LoadSettings) -> list[str]:
 def summary(evaluation: Evaluation, results: RunResults, info: RunInfo) -> dict[str, Any]:
     """The summary of a run that finished and was judged."""
     thresholds = [_threshold(result) for result in evaluation.thresholds]
-    return _document(
+    data = _document(
         info,
         evaluation.verdict,
         _reason(evaluation, thresholds),
@@ -188,6 +192,21 @@ def summary(evaluation: Evaluation, results: RunResults, info: RunInfo) -> dict[
         ],
         errors=[vars(error) for error in _top_errors(results.errors)],
     )
+    data["evidence"] = evidence(results, info.environment, info.settings)
+    return data
+
+
+#: Verdicts from best to worst: the run's verdict is the worst of its thresholds and baseline.
+_SEVERITY = ("pass", "inconclusive", "fail")
+
+
+def with_baseline(data: dict[str, Any], comparison: dict[str, Any]) -> None:
+    """Add the comparison with the baseline (``baseline`` key); when it is worse than the
+    thresholds' verdict it becomes the run's verdict and reason."""
+    data["baseline"] = comparison
+    if _SEVERITY.index(comparison["verdict"]) > _SEVERITY.index(data["verdict"]):
+        data["verdict"] = comparison["verdict"]
+        data["reason"] = f"against the baseline: {comparison['reason']}"
 
 
 def _top_errors(errors: list[ErrorRecord]) -> list[ErrorRecord]:
@@ -301,6 +320,51 @@ def _stream_table(endpoints: dict[str, Any]) -> list[str]:
     return ["", *("  " + line for line in table([header, *rows], right=range(1, 7)))]
 
 
+def _change(row: dict[str, Any]) -> tuple[str, str]:
+    """The change and its interval as people read them: x1.62 for a ratio, points for errors."""
+    if row["change"] is None:
+        return "-", "-"
+    if row["kind"] == "difference":
+        return (
+            f"{100 * row['change']:+.2f} pt",
+            f"{100 * row['lower']:+.2f} .. {100 * row['upper']:+.2f} pt",
+        )
+    return f"x{row['change']:.3f}", f"x{row['lower']:.3f} .. x{row['upper']:.3f}"
+
+
+def _baseline_table(comparison: dict[str, Any] | None) -> list[str]:
+    if comparison is None:
+        return []
+    source = f" of {comparison['started']}" if comparison["started"] else ""
+    lines = [
+        "",
+        f"  against the baseline{source} ({comparison['path']}): {comparison['verdict'].upper()}, "
+        f"noise floor {100 * comparison['noise']:g} %, {100 * comparison['confidence']:g} % intervals",
+    ]
+    header = ["comparison", "baseline", "this run", "change", "interval", "verdict"]
+    rows = []
+    for row in comparison["comparisons"]:
+        change, interval = _change(row)
+        verdict = row["verdict"]
+        rows.append(
+            [
+                f"{row['endpoint']} {row['measure']}",
+                _value(row["baseline"], row["unit"]),
+                _value(row["current"], row["unit"]),
+                change,
+                interval,
+                verdict if verdict in ("unchanged", "improved") else verdict.upper(),
+            ]
+        )
+    lines += ["  " + line for line in table([header, *rows], right={1, 2, 3})]
+    lines += [
+        f"  {row['verdict']}: {row['endpoint']} {row['measure']}: {row['reason']}"
+        for row in comparison["comparisons"]
+        if row["verdict"] in ("regressed", "inconclusive")
+    ][:5]
+    return lines
+
+
 def render(data: dict[str, Any]) -> str:
     """The verdict table printed at the end of `slo load`."""
     level = f"{100 * data['confidence']:g} %"
@@ -351,6 +415,7 @@ def render(data: dict[str, Any]) -> str:
             f"    {error['occurrences']}x {error['endpoint']}: {error['message']}"
             for error in data["errors"][:5]
         ]
+    lines += _baseline_table(data.get("baseline"))
     lines.append("")
     lines += [f"warning: {warning}" for warning in data["warnings"]]
     if data["verdict"] != "pass":

@@ -1,7 +1,7 @@
 """`slo gate`: the CI release gate over probe results, the load test and the error budget.
 
     slo gate --junit reports/probes-junit.xml \\
-             --load reports/load/summary.json \\
+             --load reports/load/summary.json --baseline baseline/load-baseline.json \\
              --prometheus "$PROMETHEUS_URL" --min-budget 0.25 --env staging
 
 Every input is optional but at least one is required. Each condition becomes a row with its
@@ -11,7 +11,9 @@ without data is a failed condition, never a pass. So is an SLO with *insufficien
 window that holds data for less than ``--min-coverage`` of its length (default 10 %), or
 fewer than ``--min-events`` events (default: one over the error budget, 1000 for 99.9 %, the
 fewest in which a single bad event leaves some budget), because a budget computed from
-twenty minutes of a thirty-day window says nothing about the release. Exit 0 only when every condition passes,
+twenty minutes of a thirty-day window says nothing about the release. With ``--baseline``,
+the load run is also compared with the last good run: a regression fails, and a comparison
+that cannot be made fails too unless ``--allow-inconclusive``. Exit 0 only when every condition passes,
 1 otherwise, 4 for usage and config errors.
 """
 
@@ -29,9 +31,10 @@ from typing import Any
 
 from slo import redact
 from slo.cliargs import ArgumentParser, fail
-from slo.config import ConfigError
+from slo.config import ConfigError, LoadSettings, load_config
 from slo.config.objectives import SLO
 from slo.junit import JunitError, read_cases
+from slo.loadgate.baseline import compare_with
 from slo.objectives.budget import BudgetRow, budget_rows, select
 from slo.objectives.inputs import add_config_options, load_inputs, parse
 from slo.objectives.promql import PrometheusClient, PrometheusError
@@ -39,7 +42,7 @@ from slo.objectives.rules.sli import sli_query
 from slo.options import add_cli_options
 from slo.tables import table
 
-__all__ = ["Condition", "budget_conditions", "junit_conditions", "load_conditions", "main"]
+__all__ = ["BaselineCheck", "Condition", "budget_conditions", "junit_conditions", "load_conditions", "main"]
 
 DEFAULT_OUTPUT = "reports/gate.json"
 DEFAULT_MIN_COVERAGE = 0.1
@@ -115,8 +118,19 @@ def _number(value: Any) -> str:
     return f"{value:g}" if isinstance(value, int | float) else str(value)
 
 
-def load_conditions(path: Path) -> list[Condition]:
-    """The load gate's own verdict and each of its thresholds; only ``pass`` passes.
+@dataclass(frozen=True)
+class BaselineCheck:
+    """Compare the load summary with this baseline, judged by these settings."""
+
+    path: Path
+    settings: LoadSettings
+    allow_inconclusive: bool = False
+
+
+def load_conditions(path: Path, baseline: BaselineCheck | None = None) -> list[Condition]:
+    """The load gate's own verdict, each of its thresholds and each comparison with the
+    baseline (``baseline``'s, else the one `slo load --baseline` made); only ``pass`` passes,
+    and a comparison passes when unchanged or improved.
 
     The summary must have the shape `slo load` writes: a verdict and a non-empty list of
     thresholds, each with a name and a verdict; anything else fails the gate (a summary of
@@ -149,10 +163,30 @@ def load_conditions(path: Path) -> list[Condition]:
                 "load", redact.excerpt(threshold["name"], 80), verdict == "pass", redact.excerpt(evidence)
             )
         )
+    if baseline is not None:
+        comparison = compare_with(summary, baseline.path, baseline.settings, baseline.allow_inconclusive)
+    else:
+        comparison = summary.get("baseline")
+    if comparison is not None:
+        conditions += _baseline_conditions(comparison)
     verdict = summary["verdict"]
     note = {"inconclusive": " (not enough evidence is not a pass)"}.get(verdict, "")
     conditions.append(Condition("load", "verdict", verdict == "pass", f"{verdict}{note}"))
     return conditions
+
+
+def _baseline_conditions(comparison: dict[str, Any]) -> list[Condition]:
+    allowed = {"improved", "unchanged"} | ({"inconclusive"} if comparison["allow_inconclusive"] else set())
+    return [
+        Condition(
+            "load",
+            redact.excerpt(row["name"], 80),
+            row["verdict"] in allowed,
+            redact.excerpt(f"{row['verdict']}: {row['reason']}"),
+            insufficient_data=row["verdict"] == "inconclusive",
+        )
+        for row in comparison["comparisons"]
+    ]
 
 
 def _summary_problem(summary: Any) -> str:
@@ -169,6 +203,28 @@ def _summary_problem(summary: Any) -> str:
             return f"thresholds[{index}] has no verdict of pass, fail or inconclusive"
     if summary["verdict"] == "pass" and any(t["verdict"] != "pass" for t in thresholds):
         return 'verdict "pass" with a threshold that did not pass'
+    problem = _baseline_problem(summary.get("baseline"))
+    if (
+        not problem
+        and summary["verdict"] == "pass"
+        and (summary.get("baseline") or {}).get("verdict", "pass") != "pass"
+    ):
+        return 'verdict "pass" with a comparison with the baseline that did not pass'
+    return problem
+
+
+def _baseline_problem(comparison: Any) -> str:
+    """What makes a summary's ``baseline`` comparison unreadable, or "" (also when absent)."""
+    if comparison is None:
+        return ""
+    rows = comparison.get("comparisons") if isinstance(comparison, dict) else None
+    if not isinstance(rows, list) or not rows or not isinstance(comparison.get("allow_inconclusive"), bool):
+        return '"baseline" is not a comparison with a list of comparisons'
+    for index, row in enumerate(rows):
+        if not isinstance(row, dict) or not isinstance(row.get("name"), str):
+            return f"baseline comparisons[{index}] is not an object with a name"
+        if not isinstance(row.get("verdict"), str) or not isinstance(row.get("reason"), str):
+            return f"baseline comparisons[{index}] has no verdict and reason"
     return ""
 
 
@@ -229,6 +285,16 @@ def _parser() -> ArgumentParser:
     add_config_options(parser)
     parser.add_argument("--junit", metavar="FILE", help="JUnit XML of the probe run")
     parser.add_argument("--load", metavar="FILE", help="load test summary.json")
+    parser.add_argument(
+        "--baseline",
+        metavar="FILE",
+        help="compare the load summary with this passing run (summary.json or --save-baseline file)",
+    )
+    parser.add_argument(
+        "--allow-inconclusive",
+        action="store_true",
+        help="with --baseline: comparisons that cannot be made (first run, other config) pass",
+    )
     add_cli_options(parser, ["prometheus"])
     parser.add_argument(
         "--min-budget",
@@ -272,6 +338,13 @@ def _budget(args: Any) -> list[Condition]:
     )
 
 
+def _baseline_check(args: Any) -> BaselineCheck | None:
+    if not args.baseline:
+        return None
+    settings = load_config(args.config, args.env).load
+    return BaselineCheck(Path(args.baseline), settings, args.allow_inconclusive)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse(_parser(), argv)
     if args.min_budget is not None and not 0 <= args.min_budget <= 1:
@@ -284,11 +357,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return fail("slo gate: --min-budget needs --prometheus URL (or PROMETHEUS_URL)")
     if not (args.junit or args.load or args.min_budget is not None):
         return fail("slo gate: give at least one of --junit, --load, --min-budget (with --prometheus)")
+    if args.baseline and not args.load:
+        return fail("slo gate: --baseline compares a load run with it: give --load too")
+    if args.allow_inconclusive and not args.baseline:
+        return fail("slo gate: --allow-inconclusive applies to --baseline: give --baseline too")
     conditions: list[Condition] = []
     if args.junit:
         conditions += junit_conditions(Path(args.junit))
     if args.load:
-        conditions += load_conditions(Path(args.load))
+        try:
+            conditions += load_conditions(Path(args.load), _baseline_check(args))
+        except ConfigError as exc:
+            return fail(str(exc))
     if args.min_budget is not None:
         try:
             conditions += _budget(args)
