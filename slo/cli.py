@@ -19,7 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "dashboard": ("slo.objectives.dashboard", "generate the Grafana dashboard JSON"),
     "gate": ("slo.objectives.gate", "CI release gate over probes, load and budget"),
     "validate": ("slo.validate", "check every environment of the config and every probe marker"),
-    "init": ("slo.scaffold", "create a probe project: config, example probes, deploy snippets"),
+    "init": ("slo.scaffold.cli", "create a probe project: config, example probes, deploy snippets"),
 }
 
 
