@@ -9,11 +9,12 @@ as its first: one test, one outcome.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Literal
 from xml.etree import ElementTree
 
-__all__ = ["Case", "JunitError", "Outcome", "read_cases"]
+__all__ = ["Case", "JunitError", "Outcome", "read_cases", "read_timestamp"]
 
 Outcome = Literal["passed", "failed", "error", "skipped"]
 _OUTCOMES: dict[str, Outcome] = {"failure": "failed", "error": "error", "skipped": "skipped"}
@@ -58,3 +59,21 @@ def _case(element: ElementTree.Element) -> Case:
         if child.tag in _OUTCOMES:
             return Case(classname, name, _OUTCOMES[child.tag], child.get("message", ""))
     return Case(classname, name, "passed")
+
+
+def read_timestamp(path: Path) -> datetime | None:
+    """When the run started: the first ``<testsuite timestamp=...>`` (pytest writes it with its
+    time zone), or None when the report has none; raises :class:`JunitError`."""
+    try:
+        root = ElementTree.parse(path).getroot()
+    except FileNotFoundError:
+        raise JunitError("file not found") from None
+    except (OSError, ElementTree.ParseError) as exc:
+        raise JunitError(f"not a JUnit XML file: {exc}") from None
+    suite = root if root.tag == "testsuite" else root.find("testsuite")
+    stamp = suite.get("timestamp") if suite is not None else None
+    try:
+        started = datetime.fromisoformat(stamp) if stamp else None
+    except ValueError:
+        return None
+    return started.astimezone() if started is not None else None  # a naive time is the local one

@@ -4,7 +4,8 @@
              --load reports/load/summary.json \\
              --prometheus "$PROMETHEUS_URL" --min-budget 0.25 --env staging
 
-Every input is optional but at least one is required. Each condition becomes a row with its
+Every input is optional but at least one is required. An input older than ``--max-age``
+(default 24h), or a load summary of another environment than ``--env``, fails its condition. Each condition becomes a row with its
 evidence; the verdict is written as JSON (``--output``, default reports/gate.json). The gate
 fails closed: a missing or unreadable input, zero tests, an inconclusive load test or an SLO
 without data is a failed condition, never a pass. So is an SLO with *insufficient data*: a
@@ -22,6 +23,7 @@ import math
 import sys
 import time
 from collections import Counter
+from datetime import datetime, timedelta
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -31,18 +33,21 @@ from slo import redact
 from slo.cliargs import ArgumentParser, fail
 from slo.config import ConfigError
 from slo.config.objectives import SLO
-from slo.junit import JunitError, read_cases
+from slo.junit import JunitError, read_cases, read_timestamp
 from slo.objectives.budget import BudgetRow, budget_rows, select
 from slo.objectives.inputs import add_config_options, load_inputs, parse
 from slo.objectives.promql import PrometheusClient, PrometheusError
 from slo.objectives.rules.sli import sli_query
 from slo.options import add_cli_options
 from slo.tables import table
+from slo.units import format_duration, parse_duration
 
 __all__ = ["Condition", "budget_conditions", "junit_conditions", "load_conditions", "main"]
 
 DEFAULT_OUTPUT = "reports/gate.json"
 DEFAULT_MIN_COVERAGE = 0.1
+#: Evidence older than this is about another build: a release gate judges this one.
+DEFAULT_MAX_AGE = "24h"
 #: A JUnit file or load summary larger than this is not one the suite wrote.
 MAX_INPUT_BYTES = 64 * 1024 * 1024
 _VERDICTS = ("pass", "fail", "inconclusive")
@@ -86,8 +91,25 @@ def _insufficient(row: BudgetRow, slo: SLO, min_coverage: float, min_events: int
     return "; ".join(problems)
 
 
-def junit_conditions(path: Path) -> list[Condition]:
-    """The probe run passed: at least one test, no failure, no error."""
+def _age_condition(source: str, path: Path, started: datetime | None, max_age: float) -> Condition | None:
+    """A failed condition when the input is older than `max_age` seconds (its own time, else
+    the file's modification time), else None."""
+    if started is None:
+        try:
+            started = datetime.fromtimestamp(path.stat().st_mtime).astimezone()
+        except OSError:
+            return None  # the read says what is wrong
+    age = (datetime.now().astimezone() - started) / timedelta(seconds=1)
+    if age <= max_age:
+        return None
+    return Condition(
+        source, "age", False,
+        f"{path} is {format_duration(max(60, round(age / 60) * 60))} old, over --max-age {format_duration(max_age)}: run it again",
+    )  # fmt: skip
+
+
+def junit_conditions(path: Path, max_age: float = math.inf) -> list[Condition]:
+    """The probe run passed: at least one test, no failure, no error, not older than `max_age`."""
     if _too_large(path):
         return [
             Condition(
@@ -98,6 +120,9 @@ def junit_conditions(path: Path) -> list[Condition]:
         cases = read_cases(path)
     except JunitError as exc:
         return [Condition("junit", str(path), False, redact.excerpt(str(exc)))]
+    stale = _age_condition("junit", path, read_timestamp(path), max_age)
+    if stale is not None:
+        return [stale]
     count = Counter(case.outcome for case in cases)
     ran = len(cases) - count["skipped"]
     evidence = (
@@ -115,8 +140,9 @@ def _number(value: Any) -> str:
     return f"{value:g}" if isinstance(value, int | float) else str(value)
 
 
-def load_conditions(path: Path) -> list[Condition]:
-    """The load gate's own verdict and each of its thresholds; only ``pass`` passes.
+def load_conditions(path: Path, environment: str | None = None, max_age: float = math.inf) -> list[Condition]:
+    """The load gate's own verdict and each of its thresholds; only ``pass`` passes. A summary
+    of another environment than `environment`, or older than `max_age` seconds, fails.
 
     The summary must have the shape `slo load` writes: a verdict and a non-empty list of
     thresholds, each with a name and a verdict; anything else fails the gate (a summary of
@@ -135,6 +161,17 @@ def load_conditions(path: Path) -> list[Condition]:
     problem = _summary_problem(summary)
     if problem:
         return [Condition("load", str(path), False, f"not a load summary: {problem}")]
+    ran_in = summary.get("environment")
+    if environment is not None and ran_in != environment:
+        return [
+            Condition(
+                "load", "environment", False,
+                f"{path} is a load run of environment {redact.excerpt(str(ran_in), 80)!s}, not {environment!r} (--env)",
+            )
+        ]  # fmt: skip
+    stale = _age_condition("load", path, _finished(summary), max_age)
+    if stale is not None:
+        return [stale]
     conditions = []
     for threshold in summary["thresholds"]:
         verdict = threshold["verdict"]
@@ -153,6 +190,15 @@ def load_conditions(path: Path) -> list[Condition]:
     note = {"inconclusive": " (not enough evidence is not a pass)"}.get(verdict, "")
     conditions.append(Condition("load", "verdict", verdict == "pass", f"{verdict}{note}"))
     return conditions
+
+
+def _finished(summary: dict[str, Any]) -> datetime | None:
+    """When the load run ended, from its ``started`` and ``duration_s``; None if unreadable."""
+    try:
+        started = datetime.fromisoformat(summary["started"]).astimezone()
+        return started + timedelta(seconds=float(summary.get("duration_s") or 0))
+    except (KeyError, TypeError, ValueError, OverflowError):
+        return None
 
 
 def _summary_problem(summary: Any) -> str:
@@ -251,6 +297,12 @@ def _parser() -> ArgumentParser:
         help="least events in each SLO window (default: 1 / error budget, e.g. 1000 for 99.9 %%)",
     )
     parser.add_argument(
+        "--max-age",
+        default=DEFAULT_MAX_AGE,
+        metavar="DURATION",
+        help=f"refuse a JUnit file or load summary older than this (default {DEFAULT_MAX_AGE})",
+    )
+    parser.add_argument(
         "--slo", action="append", default=[], metavar="NAME", help="gate on this SLO only (repeatable)"
     )
     parser.add_argument(
@@ -284,11 +336,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return fail("slo gate: --min-budget needs --prometheus URL (or PROMETHEUS_URL)")
     if not (args.junit or args.load or args.min_budget is not None):
         return fail("slo gate: give at least one of --junit, --load, --min-budget (with --prometheus)")
+    try:
+        max_age = parse_duration(args.max_age)
+    except ValueError as exc:
+        return fail(f"slo gate: --max-age: {exc}")
     conditions: list[Condition] = []
     if args.junit:
-        conditions += junit_conditions(Path(args.junit))
+        conditions += junit_conditions(Path(args.junit), max_age)
     if args.load:
-        conditions += load_conditions(Path(args.load))
+        conditions += load_conditions(Path(args.load), args.env, max_age)
     if args.min_budget is not None:
         try:
             conditions += _budget(args)
