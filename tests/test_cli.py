@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CONFIG = str(ROOT / "monitoring.yaml")
 
 #: The commands the README documents: a contract, written here independently of the table.
-DOCUMENTED = ["reference-stack", "load", "rules", "budget", "dashboard", "gate"]
+DOCUMENTED = ["reference-stack", "load", "rules", "budget", "dashboard", "gate", "validate", "init"]
 
 PASSING_JUNIT = """<testsuites><testsuite name="pytest" tests="1">
 <testcase classname="probes.test_health" name="test_api_health" time="0.1"/>
@@ -33,6 +34,11 @@ def test_usage_lists_each_documented_command_on_its_own_line(capsys: pytest.Capt
     out = capsys.readouterr().out
     listed = re.findall(r"^  (\S+)  +\S", out, flags=re.MULTILINE)
     assert listed == DOCUMENTED
+
+
+def test_version_is_the_installed_package_version(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out == f"slo {version('slo-probes')}\n"
 
 
 def test_no_command_or_an_unknown_one_is_an_error(capsys: pytest.CaptureFixture[str]) -> None:
