@@ -102,3 +102,19 @@ def test_a_bad_flag_is_one_line_and_usage_error_4(command: str, capsys: pytest.C
         main([command, "--no-such-flag"])
     assert exited.value.code == 4
     assert capsys.readouterr().err == f"slo {command}: unrecognized arguments: --no-such-flag\n"
+
+
+def test_slo_load_finds_the_locustfile_beside_the_config_not_in_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "monitoring.yaml").write_text(Path(CONFIG).read_text())
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "load").mkdir(parents=True)
+    (elsewhere / "load" / "locustfile.py").write_text("")  # the wrong project's: never used
+    monkeypatch.chdir(elsewhere)
+    assert main(["load", "--config", str(project / "monitoring.yaml")]) == 4
+    assert capsys.readouterr().err.strip().endswith(
+        f"{project / 'load' / 'locustfile.py'}: locustfile not found (use --locustfile)"
+    )
