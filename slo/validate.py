@@ -85,7 +85,8 @@ def marker_problems(path: Path, config: Config) -> Iterator[str]:
                 yield f"{where}: takes keyword arguments only ({', '.join(_MARKER_ARGUMENTS)})"
             unknown = sorted(k.arg for k in node.keywords if k.arg and k.arg not in _MARKER_ARGUMENTS)
             if unknown:
-                yield f"{where}: unknown argument {', '.join(unknown)} (known: {', '.join(_MARKER_ARGUMENTS)})"
+                known = ", ".join(_MARKER_ARGUMENTS)
+                yield f"{where}: unknown argument {', '.join(unknown)} (known: {known})"
         kind = _literal(node, "kind")
         problem = kind_problem({"kind": kind}) if kind is not None else None
         if problem:
@@ -110,7 +111,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(problem, file=sys.stderr)
     if problems:
         return conventions.USAGE_ERROR
-    print(f"slo validate: {config_path}: every environment is valid; {markers} probe file(s) in {probes} checked")
+    checked = f"{markers} probe file(s) in {probes} checked"
+    print(f"slo validate: {config_path}: every environment is valid; {checked}")
     return 0
 
 

@@ -115,6 +115,8 @@ def test_slo_load_finds_the_locustfile_beside_the_config_not_in_the_working_dire
     (elsewhere / "load" / "locustfile.py").write_text("")  # the wrong project's: never used
     monkeypatch.chdir(elsewhere)
     assert main(["load", "--config", str(project / "monitoring.yaml")]) == 4
-    assert capsys.readouterr().err.strip().endswith(
-        f"{project / 'load' / 'locustfile.py'}: locustfile not found (use --locustfile)"
+    assert (
+        capsys.readouterr()
+        .err.strip()
+        .endswith(f"{project / 'load' / 'locustfile.py'}: locustfile not found (use --locustfile)")
     )

@@ -218,7 +218,11 @@ def test_inputs_older_than_max_age_are_refused(tmp_path: Path, capsys: pytest.Ca
     two_days_ago = datetime.now(UTC) - timedelta(days=2)
     load = write(tmp_path, "s.json", load_summary("pass", ("p95", "pass"), started=two_days_ago.isoformat()))
     junit = write(
-        tmp_path, "j.xml", PASSING_JUNIT.replace('<testsuite name="pytest"', f'<testsuite timestamp="{two_days_ago.isoformat()}" name="pytest"')
+        tmp_path,
+        "j.xml",
+        PASSING_JUNIT.replace(
+            '<testsuite name="pytest"', f'<testsuite timestamp="{two_days_ago.isoformat()}" name="pytest"'
+        ),
     )
     output = str(tmp_path / "gate.json")
     assert main(["--junit", str(junit), "--load", str(load), "--output", output]) == 1

@@ -83,7 +83,8 @@ def test_startup_failure_reports_stderr() -> None:
         # The later --api-port wins over the 0 ReferenceStack passes first.
         # The line names the busy port and the flag that chose it.
         with pytest.raises(
-            ReferenceStackError, match=rf"(?s)status 1.*cannot listen on 127.0.0.1 port {port} \(api, --api-port\)"
+            ReferenceStackError,
+            match=rf"(?s)status 1.*cannot listen on 127.0.0.1 port {port} \(api, --api-port\)",
         ):
             ReferenceStack("--api-port", port).start()
 

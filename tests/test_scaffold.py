@@ -25,7 +25,9 @@ def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_init_writes_a_project_with_one_probe_per_kind(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_init_writes_a_project_with_one_probe_per_kind(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     project = tmp_path / "myprobes"
     assert main(["init", str(project), "--api-url", "https://api.example.com", "--env", "staging"]) == 0
     assert "next: cd" in capsys.readouterr().out
@@ -38,7 +40,12 @@ def test_init_writes_a_project_with_one_probe_per_kind(tmp_path: Path, capsys: p
     for kind in KINDS:
         text = (project / "probes" / f"test_{kind}.py").read_text()
         assert kind == "availability" or f'kind="{kind}"' in text
-    for snippet in ("systemd/slo-probes.service", "systemd/slo-probes.timer", "kubernetes/cronjob.yaml", "ci/github-actions.yml"):
+    for snippet in (
+        "systemd/slo-probes.service",
+        "systemd/slo-probes.timer",
+        "kubernetes/cronjob.yaml",
+        "ci/github-actions.yml",
+    ):
         assert (project / "deploy" / snippet).is_file()
     assert len((project / "README.md").read_text().splitlines()) == 3
     assert main(["validate", "--config", str(project / "monitoring.yaml")]) == 0
@@ -73,7 +80,9 @@ def test_init_bad_flags_are_one_line(
 
 
 @pytest.mark.slow
-def test_the_project_collects_and_passes_against_the_reference_stack(tmp_path: Path, stack: ReferenceStack) -> None:
+def test_the_project_collects_and_passes_against_the_reference_stack(
+    tmp_path: Path, stack: ReferenceStack
+) -> None:
     project = tmp_path / "myprobes"
     assert main(["init", str(project), "--api-url", stack.api_url, "--gateway-url", stack.gateway_url]) == 0
     collected = _run("-m", "pytest", "probes/", "--collect-only", "-q", cwd=project)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from probe_project import INI, SHIPPED_CONFIG
+
 from slo.cli import main
 from slo.config.loader import validate_config
 
@@ -29,7 +29,9 @@ def _config(tmp_path: Path, edit: dict[str, object] | None = None) -> Path:
     return path
 
 
-def test_the_shipped_config_and_probes_validate_without_any_secret(capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_shipped_config_and_probes_validate_without_any_secret(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     # clean_environment: no STAGING_API_TOKEN, which staging requires
     assert main(["validate", "--config", str(SHIPPED_CONFIG), "--probes", str(PROBES)]) == 0
     assert "every environment is valid" in capsys.readouterr().out
@@ -71,7 +73,9 @@ def test_a_key_that_holds_an_unset_variable_is_not_judged(tmp_path: Path) -> Non
     assert config is not None
 
 
-def test_a_missing_file_names_the_commands_own_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_missing_file_names_the_commands_own_flag(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["validate", "--config", str(tmp_path / "nope.yaml")]) == 4
     assert "(use --config or SLO_CONFIG)" in capsys.readouterr().err
     assert main(["rules", "--config", str(tmp_path / "nope.yaml")]) == 4
@@ -94,16 +98,20 @@ def test_probe_markers_with_unknown_names_and_kinds_are_listed(
         "def test_b(http): ...\n"
         "\n"
         'PARAMS = [probe_param(1, target="apii")]\n'
-        '@pytest.mark.probe(target=name_from_somewhere)  # computed: the plugin checks it\n'
+        "@pytest.mark.probe(target=name_from_somewhere)  # computed: the plugin checks it\n"
         "def test_c(http): ...\n"
     )
     assert main(["validate", "--config", str(SHIPPED_CONFIG), "--probes", str(probes)]) == 4
     lines = capsys.readouterr().err.splitlines()
     where = str(probes / "test_typos.py")
     assert len(lines) == 4
-    assert lines[0].startswith(f"{where}:4: @pytest.mark.probe: unknown target 'gatway' (did you mean 'gateway'?")
+    assert lines[0].startswith(
+        f"{where}:4: @pytest.mark.probe: unknown target 'gatway' (did you mean 'gateway'?"
+    )
     assert lines[1].startswith(f"{where}:7: @pytest.mark.probe: kind='availabilty' is not one of")
-    assert lines[2].startswith(f"{where}:7: @pytest.mark.probe: unknown SLO 'sandbox-avail' (did you mean 'sandbox-availability'?")
+    assert lines[2].startswith(
+        f"{where}:7: @pytest.mark.probe: unknown SLO 'sandbox-avail' (did you mean 'sandbox-availability'?"
+    )
     assert lines[3].startswith(f"{where}:10: probe_param: unknown target 'apii' (did you mean 'api'?")
 
 
@@ -112,7 +120,18 @@ def test_rules_dashboard_and_validate_need_no_secret_of_the_environment(
     command: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     output = ["-o", str(tmp_path / "out")] if command != ["validate"] else []
-    assert main([*command, "--config", str(SHIPPED_CONFIG), *(["--env", "staging"] if command != ["validate"] else []), *output]) == 0, capsys.readouterr().err
+    assert (
+        main(
+            [
+                *command,
+                "--config",
+                str(SHIPPED_CONFIG),
+                *(["--env", "staging"] if command != ["validate"] else []),
+                *output,
+            ]
+        )
+        == 0
+    ), capsys.readouterr().err
     if command == ["dashboard"]:
         assert json.loads((tmp_path / "out").read_text())["title"]
 
@@ -142,7 +161,9 @@ def _project(pytester: pytest.Pytester, probe: str) -> None:
 
 
 def test_a_marker_target_no_environment_defines_stops_the_run_naming_it(pytester: pytest.Pytester) -> None:
-    _project(pytester, 'import pytest\n\n@pytest.mark.probe(target="gatway")\ndef test_chat(http):\n    http()\n')
+    _project(
+        pytester, 'import pytest\n\n@pytest.mark.probe(target="gatway")\ndef test_chat(http):\n    http()\n'
+    )
     result = pytester.runpytest("probes/", "--no-push")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(
@@ -154,23 +175,33 @@ def test_a_marker_target_no_environment_defines_stops_the_run_naming_it(pytester
 
 
 def test_a_marker_slo_that_does_not_exist_stops_the_run(pytester: pytest.Pytester) -> None:
-    _project(pytester, 'import pytest\n\n@pytest.mark.probe(target="api", slo="sandbox-avail")\ndef test_s(http):\n    pass\n')
+    _project(
+        pytester,
+        'import pytest\n\n@pytest.mark.probe(target="api", slo="sandbox-avail")\n'
+        "def test_s(http):\n    pass\n",
+    )
     result = pytester.runpytest("probes/", "--no-push")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*test_s: @pytest.mark.probe: unknown SLO 'sandbox-avail' (did you mean 'sandbox-availability'?*"])
+    result.stderr.fnmatch_lines(
+        ["*test_s: @pytest.mark.probe: unknown SLO 'sandbox-avail' (did you mean 'sandbox-availability'?*"]
+    )
 
 
 def test_a_target_missing_only_from_the_selected_environment_skips_with_the_reason(
     pytester: pytest.Pytester,
 ) -> None:
-    _project(pytester, 'import pytest\n\n@pytest.mark.probe(target="cache-api")\ndef test_c(http):\n    http()\n')
+    _project(
+        pytester, 'import pytest\n\n@pytest.mark.probe(target="cache-api")\ndef test_c(http):\n    http()\n'
+    )
     result = pytester.runpytest("probes/", "--no-push", "-rs")
     result.assert_outcomes(skipped=1)
     result.stdout.fnmatch_lines(["*environment 'local' defines no target 'cache-api'*"])
 
 
 def test_xdist_workers_stop_on_the_same_marker_mistake(pytester: pytest.Pytester) -> None:
-    _project(pytester, 'import pytest\n\n@pytest.mark.probe(target="gatway")\ndef test_chat(http):\n    http()\n')
+    _project(
+        pytester, 'import pytest\n\n@pytest.mark.probe(target="gatway")\ndef test_chat(http):\n    http()\n'
+    )
     result = pytester.runpytest_subprocess("probes/", "--no-push", "-n", "2", timeout=120)
     assert result.ret != pytest.ExitCode.OK
     assert "unknown target 'gatway'" in result.stdout.str() + result.stderr.str()

@@ -127,7 +127,9 @@ if _FastLoader is not _PythonLoader:
     _FastLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_duplicates)
 
 
-def _expand(value: Any, where: str, source: Path, env: Mapping[str, str], unset: set[str] | None = None) -> Any:
+def _expand(
+    value: Any, where: str, source: Path, env: Mapping[str, str], unset: set[str] | None = None
+) -> Any:
     """Expand every ``${VAR}``. With `unset` (a set to fill), a required variable that is not
     set becomes empty and its key is added to `unset`, instead of being an error."""
     if isinstance(value, dict):
@@ -216,7 +218,9 @@ def load_config(
     if env_name not in environments:
         known = ", ".join(sorted(map(str, environments)))
         raise ConfigError(f"{source}: environments: unknown environment {env_name!r} (known: {known})")
-    config = _build(raw, env_name, source, _expand_selected(raw, env_name, source, environ, None if secrets else set()))
+    config = _build(
+        raw, env_name, source, _expand_selected(raw, env_name, source, environ, None if secrets else set())
+    )
     redact.register_secrets(config)
     _check_references(config)
     return config

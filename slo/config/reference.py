@@ -32,7 +32,9 @@ def _comments(model: type[BaseModel]) -> dict[str, str]:
     """The ``#:`` comment above each field of `model` and its bases, by field name."""
     found: dict[str, str] = {}
     for klass in reversed(model.__mro__):
-        if not (isinstance(klass, type) and issubclass(klass, BaseModel)) or klass.__module__.startswith("pydantic"):
+        if not (isinstance(klass, type) and issubclass(klass, BaseModel)) or klass.__module__.startswith(
+            "pydantic"
+        ):
             continue
         try:
             lines, _ = inspect.getsourcelines(klass)
@@ -159,8 +161,11 @@ def config_reference() -> str:
     for row in rows.values():
         sections.setdefault(re.split(r"[.\[]", row[0])[0], []).append(row)
     out = []
-    for section, rows in sections.items():
+    for section, section_rows in sections.items():
         out += [f"### `{section}`", "", "| key | type | default | meaning |", "| --- | --- | --- | --- |"]
-        out += [f"| `{key}` | {kind} | {default} | {_cell(meaning)} |" for key, kind, default, meaning in rows]
+        out += [
+            f"| `{key}` | {kind} | {default} | {_cell(meaning)} |"
+            for key, kind, default, meaning in section_rows
+        ]
         out.append("")
     return "\n".join(out)

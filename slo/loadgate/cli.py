@@ -164,7 +164,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _load(args: argparse.Namespace) -> Config:
     sources = sources_from_cli(args)
-    config = load_config(str(resolve("config", sources).value), str(resolve("env", sources).value), flag="--config")
+    config = load_config(
+        str(resolve("config", sources).value), str(resolve("env", sources).value), flag="--config"
+    )
     overrides = {
         "users": args.users,
         "spawn_rate": args.spawn_rate,

@@ -5,15 +5,15 @@
              --prometheus "$PROMETHEUS_URL" --min-budget 0.25 --env staging
 
 Every input is optional but at least one is required. An input older than ``--max-age``
-(default 24h), or a load summary of another environment than ``--env``, fails its condition. Each condition becomes a row with its
-evidence; the verdict is written as JSON (``--output``, default reports/gate.json). The gate
-fails closed: a missing or unreadable input, zero tests, an inconclusive load test or an SLO
-without data is a failed condition, never a pass. So is an SLO with *insufficient data*: a
-window that holds data for less than ``--min-coverage`` of its length (default 10 %), or
-fewer than ``--min-events`` events (default: one over the error budget, 1000 for 99.9 %, the
-fewest in which a single bad event leaves some budget), because a budget computed from
-twenty minutes of a thirty-day window says nothing about the release. Exit 0 only when every condition passes,
-1 otherwise, 4 for usage and config errors.
+(default 24h), or a load summary of another environment than ``--env``, fails its condition.
+Each condition becomes a row with its evidence; the verdict is written as JSON (``--output``,
+default reports/gate.json). The gate fails closed: a missing or unreadable input, zero tests,
+an inconclusive load test or an SLO without data is a failed condition, never a pass. So is an
+SLO with *insufficient data*: a window that holds data for less than ``--min-coverage`` of its
+length (default 10 %), or fewer than ``--min-events`` events (default: one over the error
+budget, 1000 for 99.9 %, the fewest in which a single bad event leaves some budget), because a
+budget computed from twenty minutes of a thirty-day window says nothing about the release. Exit
+0 only when every condition passes, 1 otherwise, 4 for usage and config errors.
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ import math
 import sys
 import time
 from collections import Counter
-from datetime import datetime, timedelta
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -102,10 +102,9 @@ def _age_condition(source: str, path: Path, started: datetime | None, max_age: f
     age = (datetime.now().astimezone() - started) / timedelta(seconds=1)
     if age <= max_age:
         return None
-    return Condition(
-        source, "age", False,
-        f"{path} is {format_duration(max(60, round(age / 60) * 60))} old, over --max-age {format_duration(max_age)}: run it again",
-    )  # fmt: skip
+    shown = format_duration(max(60, round(age / 60) * 60))
+    evidence = f"{path} is {shown} old, over --max-age {format_duration(max_age)}: run it again"
+    return Condition(source, "age", False, evidence)
 
 
 def junit_conditions(path: Path, max_age: float = math.inf) -> list[Condition]:
@@ -163,12 +162,9 @@ def load_conditions(path: Path, environment: str | None = None, max_age: float =
         return [Condition("load", str(path), False, f"not a load summary: {problem}")]
     ran_in = summary.get("environment")
     if environment is not None and ran_in != environment:
-        return [
-            Condition(
-                "load", "environment", False,
-                f"{path} is a load run of environment {redact.excerpt(str(ran_in), 80)!s}, not {environment!r} (--env)",
-            )
-        ]  # fmt: skip
+        shown = redact.excerpt(str(ran_in), 80)
+        evidence = f"{path} is a load run of environment {shown}, not {environment!r} (--env)"
+        return [Condition("load", "environment", False, evidence)]
     stale = _age_condition("load", path, _finished(summary), max_age)
     if stale is not None:
         return [stale]

@@ -1,7 +1,7 @@
 """`slo init [DIR]`: scaffold a probe project that validates, collects and runs at once.
 
-    $ slo init myprobes --api-url https://api.staging.example.com --gateway-url https://llm.staging.example.com
-    slo init: wrote myprobes/monitoring.yaml, myprobes/probes/ (4 probes), myprobes/deploy/, myprobes/README.md
+    $ slo init myprobes --api-url https://api.example.com --gateway-url https://llm.example.com
+    slo init: wrote myprobes/monitoring.yaml, myprobes/probes/ (4 probes), myprobes/deploy/, ...
 
 Nothing is overwritten: a file that exists already is a usage error naming it.
 """
@@ -62,7 +62,9 @@ def _checked_url(flag: str, value: str) -> str:
     try:
         TypeAdapter(Url).validate_python(value)
     except ValidationError as exc:
-        raise UsageError(f"slo init: {flag}: {exc.errors()[0]['msg'].removeprefix('Value error, ')}") from None
+        raise UsageError(
+            f"slo init: {flag}: {exc.errors()[0]['msg'].removeprefix('Value error, ')}"
+        ) from None
     return value
 
 
@@ -74,7 +76,10 @@ def _files(api_url: str, gateway_url: str, env: str) -> dict[Path, str]:
         text = template.read_text(encoding="utf-8")
         return text.replace("@API_URL@", api_url).replace("@GATEWAY_URL@", gateway_url).replace("@ENV@", env)
 
-    project = {Path("monitoring.yaml"): fill(templates / "monitoring.yaml"), Path("README.md"): fill(templates / "README.md")}
+    project = {
+        Path("monitoring.yaml"): fill(templates / "monitoring.yaml"),
+        Path("README.md"): fill(templates / "README.md"),
+    }
     for probe in sorted((templates / "probes").iterdir(), key=lambda t: t.name):
         if probe.name.endswith(".py.tmpl"):
             project[Path("probes", probe.name.removesuffix(".tmpl"))] = fill(probe)
@@ -109,7 +114,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return fail(f"slo init: {exc.filename}: {exc.strerror}")
     probes = sum(1 for path in written if path.parent.name == "probes")
     d = args.directory
-    print(f"slo init: wrote {d / 'monitoring.yaml'}, {d / 'probes'}/ ({probes} probes), {d / 'deploy'}/, {d / 'README.md'}")
+    wrote = f"{d / 'monitoring.yaml'}, {d / 'probes'}/ ({probes} probes), {d / 'deploy'}/, {d / 'README.md'}"
+    print(f"slo init: wrote {wrote}")
     print(f"next: cd {d} && slo validate && pytest probes/")
     return 0
 

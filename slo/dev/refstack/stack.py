@@ -65,7 +65,9 @@ class EmbeddedStack:
             except OSError as exc:
                 self._close()
                 # The socket's own message does not say which port was busy.
-                raise OSError(exc.errno, f"port {ports[name]} ({name}, --{name}-port): {exc.strerror}") from None
+                raise OSError(
+                    exc.errno, f"port {ports[name]} ({name}, --{name}-port): {exc.strerror}"
+                ) from None
         self._threads: list[threading.Thread] = []
 
     @property
