@@ -20,7 +20,7 @@ from slo.dev.daemons import free_port
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = str(ROOT / "monitoring.yaml")
 
-#: The commands the README documents: a contract, written here independently of the table.
+#: The commands the docs document: a contract, written here independently of the table.
 DOCUMENTED = ["reference-stack", "load", "rules", "budget", "dashboard", "gate", "validate", "init"]
 
 PASSING_JUNIT = """<testsuites><testsuite name="pytest" tests="1">
