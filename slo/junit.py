@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Literal
 from xml.etree import ElementTree
 
-__all__ = ["Case", "JunitError", "Outcome", "read_cases", "read_timestamp"]
+__all__ = ["Case", "JunitError", "Outcome", "Suite", "read_cases", "read_suite"]
 
 Outcome = Literal["passed", "failed", "error", "skipped"]
 _OUTCOMES: dict[str, Outcome] = {"failure": "failed", "error": "error", "skipped": "skipped"}
@@ -42,6 +42,10 @@ class Case:
 
 def read_cases(path: Path) -> list[Case]:
     """Every ``<testcase>`` of the report at `path`, in file order; raises :class:`JunitError`."""
+    return [_case(element) for element in _root(path).iter("testcase")]
+
+
+def _root(path: Path) -> ElementTree.Element:
     try:
         root = ElementTree.parse(path).getroot()
     except FileNotFoundError:
@@ -50,7 +54,7 @@ def read_cases(path: Path) -> list[Case]:
         raise JunitError(f"not a JUnit XML file: {exc}") from None
     if root.tag not in ("testsuites", "testsuite"):
         raise JunitError(f"not a JUnit XML file: root element <{root.tag}>")
-    return [_case(element) for element in root.iter("testcase")]
+    return root
 
 
 def _case(element: ElementTree.Element) -> Case:
@@ -61,19 +65,28 @@ def _case(element: ElementTree.Element) -> Case:
     return Case(classname, name, "passed")
 
 
-def read_timestamp(path: Path) -> datetime | None:
-    """When the run started: the first ``<testsuite timestamp=...>`` (pytest writes it with its
-    time zone), or None when the report has none; raises :class:`JunitError`."""
-    try:
-        root = ElementTree.parse(path).getroot()
-    except FileNotFoundError:
-        raise JunitError("file not found") from None
-    except (OSError, ElementTree.ParseError) as exc:
-        raise JunitError(f"not a JUnit XML file: {exc}") from None
+@dataclass(frozen=True)
+class Suite:
+    """What the report says about the run: when it started (None if it does not say) and
+    its suite properties (``slo_environment``)."""
+
+    started: datetime | None
+    properties: dict[str, str]
+
+
+def read_suite(path: Path) -> Suite:
+    """The first ``<testsuite>``'s ``timestamp`` (pytest writes it with its time zone; a naive
+    one is local time) and properties; raises :class:`JunitError`."""
+    root = _root(path)
     suite = root if root.tag == "testsuite" else root.find("testsuite")
-    stamp = suite.get("timestamp") if suite is not None else None
+    if suite is None:
+        return Suite(None, {})
+    properties = {
+        prop.get("name", ""): prop.get("value", "") for prop in suite.iterfind("properties/property")
+    }
+    stamp = suite.get("timestamp")
     try:
-        started = datetime.fromisoformat(stamp) if stamp else None
+        started = datetime.fromisoformat(stamp).astimezone() if stamp else None
     except ValueError:
-        return None
-    return started.astimezone() if started is not None else None  # a naive time is the local one
+        started = None
+    return Suite(started, properties)

@@ -443,6 +443,15 @@ class _ProbeReports:
             self.reporter = Reporter(self.config, slo_config, self.config.stash[_OPTIONS_KEY])
         return self.reporter
 
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        # A release gate must not take another environment's results for this one's.
+        if _OPTIONS_KEY in self.config.stash:
+            from slo.compat import add_junit_property
+
+            add_junit_property(
+                self.config, conventions.ENVIRONMENT_PROPERTY, self.config.stash[_OPTIONS_KEY].env_name
+            )
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         # Every phase of a probe carries evidence when it matters; a passing setup does not,
         # but it only opens the probe's result, which the call report does as well.

@@ -235,7 +235,20 @@ def test_inputs_older_than_max_age_are_refused(tmp_path: Path, capsys: pytest.Ca
     plain = write(tmp_path, "plain.xml", PASSING_JUNIT)
     old = two_days_ago.timestamp()
     os.utime(plain, (old, old))
-    [condition] = junit_conditions(plain, 86400)
+    [condition] = junit_conditions(plain, max_age=86400)
     assert condition.name == "age"
     assert main(["--junit", str(plain), "--max-age", "soon", "--output", output]) == 4
     assert "slo gate: --max-age: invalid duration 'soon'" in capsys.readouterr().err
+
+
+def test_a_probe_run_of_another_environment_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    properties = '<properties><property name="slo_environment" value="mine"/></properties>'
+    junit = write(tmp_path, "j.xml", PASSING_JUNIT.replace('skipped="1">', f'skipped="1">{properties}', 1))
+    [condition] = junit_conditions(junit, "local")
+    assert (condition.name, condition.passed) == ("environment", False)
+    assert condition.evidence == f"{junit} is a probe run of environment mine, not 'local' (--env)"
+    assert junit_conditions(junit, "mine")[0].passed
+    # A report that names no environment (not written by a probe run) is judged on its tests.
+    assert junit_conditions(write(tmp_path, "plain.xml", PASSING_JUNIT), "local")[0].passed

@@ -5,7 +5,7 @@
              --prometheus "$PROMETHEUS_URL" --min-budget 0.25 --env staging
 
 Every input is optional but at least one is required. An input older than ``--max-age``
-(default 24h), or a load summary of another environment than ``--env``, fails its condition.
+(default 24h), or of another environment than ``--env``, fails its condition.
 Each condition becomes a row with its evidence; the verdict is written as JSON (``--output``,
 default reports/gate.json). The gate fails closed: a missing or unreadable input, zero tests,
 an inconclusive load test or an SLO without data is a failed condition, never a pass. So is an
@@ -33,7 +33,8 @@ from slo import redact
 from slo.cliargs import ArgumentParser, fail
 from slo.config import ConfigError
 from slo.config.objectives import SLO
-from slo.junit import JunitError, read_cases, read_timestamp
+from slo.conventions import ENVIRONMENT_PROPERTY
+from slo.junit import JunitError, read_cases, read_suite
 from slo.objectives.budget import BudgetRow, budget_rows, select
 from slo.objectives.inputs import add_config_options, load_inputs, parse
 from slo.objectives.promql import PrometheusClient, PrometheusError
@@ -91,6 +92,10 @@ def _insufficient(row: BudgetRow, slo: SLO, min_coverage: float, min_events: int
     return "; ".join(problems)
 
 
+def _foreign(path: Path, run: str, ran_in: str, environment: str) -> str:
+    return f"{path} is a {run} run of environment {ran_in}, not {environment!r} (--env)"
+
+
 def _age_condition(source: str, path: Path, started: datetime | None, max_age: float) -> Condition | None:
     """A failed condition when the input is older than `max_age` seconds (its own time, else
     the file's modification time), else None."""
@@ -107,8 +112,11 @@ def _age_condition(source: str, path: Path, started: datetime | None, max_age: f
     return Condition(source, "age", False, evidence)
 
 
-def junit_conditions(path: Path, max_age: float = math.inf) -> list[Condition]:
-    """The probe run passed: at least one test, no failure, no error, not older than `max_age`."""
+def junit_conditions(
+    path: Path, environment: str | None = None, max_age: float = math.inf
+) -> list[Condition]:
+    """The probe run passed: at least one test, no failure, no error; not older than
+    `max_age`, and of `environment` when the report names one (a probe run's does)."""
     if _too_large(path):
         return [
             Condition(
@@ -119,7 +127,12 @@ def junit_conditions(path: Path, max_age: float = math.inf) -> list[Condition]:
         cases = read_cases(path)
     except JunitError as exc:
         return [Condition("junit", str(path), False, redact.excerpt(str(exc)))]
-    stale = _age_condition("junit", path, read_timestamp(path), max_age)
+    suite = read_suite(path)
+    ran_in = suite.properties.get(ENVIRONMENT_PROPERTY)
+    if environment is not None and ran_in is not None and ran_in != environment:
+        shown = redact.excerpt(ran_in, 80)
+        return [Condition("junit", "environment", False, _foreign(path, "probe", shown, environment))]
+    stale = _age_condition("junit", path, suite.started, max_age)
     if stale is not None:
         return [stale]
     count = Counter(case.outcome for case in cases)
@@ -163,8 +176,7 @@ def load_conditions(path: Path, environment: str | None = None, max_age: float =
     ran_in = summary.get("environment")
     if environment is not None and ran_in != environment:
         shown = redact.excerpt(str(ran_in), 80)
-        evidence = f"{path} is a load run of environment {shown}, not {environment!r} (--env)"
-        return [Condition("load", "environment", False, evidence)]
+        return [Condition("load", "environment", False, _foreign(path, "load", shown, environment))]
     stale = _age_condition("load", path, _finished(summary), max_age)
     if stale is not None:
         return [stale]
@@ -338,7 +350,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return fail(f"slo gate: --max-age: {exc}")
     conditions: list[Condition] = []
     if args.junit:
-        conditions += junit_conditions(Path(args.junit), max_age)
+        conditions += junit_conditions(Path(args.junit), args.env, max_age)
     if args.load:
         conditions += load_conditions(Path(args.load), args.env, max_age)
     if args.min_budget is not None:
