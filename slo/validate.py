@@ -24,11 +24,9 @@ from slo.config import Config
 from slo.config.loader import validate_config
 from slo.markers import name_problems
 from slo.options import add_cli_options, resolve_cli
+from slo.plugin import MARKER_ARGUMENTS
 
 __all__ = ["main", "marker_problems"]
-
-#: The keyword arguments a probe marker and ``probe_param`` take, each checked here.
-_MARKER_ARGUMENTS = ("target", "slo", "kind")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -82,10 +80,10 @@ def marker_problems(path: Path, config: Config) -> Iterator[str]:
         where = f"{path}:{node.lineno}: {what}"
         if what == "@pytest.mark.probe":
             if node.args:
-                yield f"{where}: takes keyword arguments only ({', '.join(_MARKER_ARGUMENTS)})"
-            unknown = sorted(k.arg for k in node.keywords if k.arg and k.arg not in _MARKER_ARGUMENTS)
+                yield f"{where}: takes keyword arguments only ({', '.join(MARKER_ARGUMENTS)})"
+            unknown = sorted(k.arg for k in node.keywords if k.arg and k.arg not in MARKER_ARGUMENTS)
             if unknown:
-                known = ", ".join(_MARKER_ARGUMENTS)
+                known = ", ".join(MARKER_ARGUMENTS)
                 yield f"{where}: unknown argument {', '.join(unknown)} (known: {known})"
         kind = _literal(node, "kind")
         problem = kind_problem({"kind": kind}) if kind is not None else None
@@ -100,18 +98,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     config_path = Path(args.config)
     config, problems = validate_config(config_path)
     probes = args.probes if args.probes is not None else config_path.parent / "probes"
-    markers = 0
+    files = 0
     if args.probes is not None and not probes.is_dir():
         return fail(f"slo validate: {probes}: no such directory (use --probes)")
     if config is not None and probes.is_dir():
         for path in sorted(probes.rglob("*.py")):
-            markers += 1
+            files += 1
             problems.extend(marker_problems(path, config))
     for problem in problems:
         print(problem, file=sys.stderr)
     if problems:
         return conventions.USAGE_ERROR
-    checked = f"{markers} probe file(s) in {probes} checked"
+    checked = f"{files} probe file(s) in {probes} checked"
     print(f"slo validate: {config_path}: every environment is valid; {checked}")
     return 0
 
