@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from slo.config.loader import validate_config
+from slo.config.reference import config_reference
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = sorted([ROOT / "README.md", *(ROOT / "docs").rglob("*.md")])
@@ -69,6 +70,24 @@ def test_every_whole_config_example_validates(tmp_path: Path) -> None:
         path.write_text(text)
         _, problems = validate_config(path, environ={})
         assert problems == [], where
+
+
+def test_the_configuration_reference_has_every_key_with_its_type_and_default() -> None:
+    reference = config_reference()
+    # Values as the pages above document them (durations and percents as people write them).
+    assert "| `environments.<name>.targets.<name>.timeout` | duration | `5s` |" in reference
+    assert "| `environments.<name>.targets.<name>.token` | secret (`${VAR}`) | none |" in reference
+    assert "| `load.total.p95` | duration | `2s` |" in reference
+    assert "| `budgets.cpu` | percent | `80` |" in reference
+    assert (
+        "| `slos[].sli.kind` | `probes` \\| `probe_latency` \\| `first_token` \\| `events` \\| `histogram` |"
+        in (reference)
+    )
+    # The meaning comes from the model's own comment.
+    assert "fails the probe unread" in reference
+    sections = [line.removeprefix("### ") for line in reference.splitlines() if line.startswith("### ")]
+    assert sections[:2] == ["`version`", "`environments`"]
+    assert {"`slos`", "`budgets`", "`load`", "`pushgateway`", "`checks`", "`probes`"} <= set(sections)
 
 
 @pytest.mark.slow
