@@ -11,6 +11,7 @@ import yaml
 from probe_project import INI, SHIPPED_CONFIG
 
 from slo.cli import main
+from slo.config import ConfigError, load_config
 from slo.config.loader import validate_config
 
 PROBES = SHIPPED_CONFIG.parent / "probes"
@@ -80,6 +81,9 @@ def test_a_missing_file_names_the_commands_own_flag(
     assert "(use --config or SLO_CONFIG)" in capsys.readouterr().err
     assert main(["rules", "--config", str(tmp_path / "nope.yaml")]) == 4
     assert "(use --config or SLO_CONFIG)" in capsys.readouterr().err
+    # A Locust worker has no flag: only SLO_CONFIG names its config.
+    with pytest.raises(ConfigError, match=r"nope.yaml: config file not found \(set SLO_CONFIG\)$"):
+        load_config(tmp_path / "nope.yaml", flag=None)
 
 
 def test_probe_markers_with_unknown_names_and_kinds_are_listed(

@@ -204,12 +204,13 @@ def load_config(
     environ: Mapping[str, str] | None = None,
     *,
     secrets: bool = True,
-    flag: str = "--slo-config",
+    flag: str | None = "--slo-config",
 ) -> Config:
     """Read, expand and validate the config, keeping only environment `env_name`.
 
     ``secrets=False`` for commands that send no request: an unset ``${VAR}`` is then empty.
-    `flag` is the option that names another file, for the hint of a missing one.
+    `flag` is the option that names another file, for the hint of a missing one (None where
+    only ``SLO_CONFIG`` can, as in a Locust worker).
     """
     source = Path(path)
     environ = os.environ if environ is None else environ
@@ -270,7 +271,7 @@ class _Invalid(ConfigError):
         self.error = error
 
 
-def _read_raw(source: Path, flag: str) -> dict[str, Any]:
+def _read_raw(source: Path, flag: str | None) -> dict[str, Any]:
     """The parsed document, with at least one environment."""
     raw = _parse(_read_text(source, flag), source)
     if not isinstance(raw, dict):
@@ -328,12 +329,13 @@ def _parse(text: str, source: Path) -> Any:
         raise ConfigError(f"{source}:{line}: invalid YAML: {problem}") from None
 
 
-def _read_text(source: Path, flag: str) -> str:
+def _read_text(source: Path, flag: str | None) -> str:
     try:
         with source.open("rb") as handle:
             data = handle.read(MAX_CONFIG_BYTES + 1)
     except FileNotFoundError:
-        raise ConfigError(f"{source}: config file not found (use {flag} or SLO_CONFIG)") from None
+        hint = f"use {flag} or SLO_CONFIG" if flag else "set SLO_CONFIG"
+        raise ConfigError(f"{source}: config file not found ({hint})") from None
     except OSError as exc:
         raise ConfigError(f"{source}: cannot read config file: {exc.strerror}") from None
     if len(data) > MAX_CONFIG_BYTES:
