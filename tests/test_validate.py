@@ -209,3 +209,13 @@ def test_xdist_workers_stop_on_the_same_marker_mistake(pytester: pytest.Pytester
     result = pytester.runpytest_subprocess("probes/", "--no-push", "-n", "2", timeout=120)
     assert result.ret != pytest.ExitCode.OK
     assert "unknown target 'gatway'" in result.stdout.str() + result.stderr.str()
+
+
+def test_a_first_token_sli_mistake_names_the_key_as_written(tmp_path: Path) -> None:
+    path = tmp_path / "monitoring.yaml"
+    path.write_text(
+        "environments:\n  local:\n    targets:\n      gateway: {url: 'http://127.0.0.1:4000'}\n"
+        "slos:\n  - {name: ft, objective: 95, sli: {kind: first_token, target: gateway, threshold: 2x}}\n"
+    )
+    _, problems = validate_config(path, environ={})
+    assert [line.split(": ")[1] for line in problems] == ["slos[0].sli.threshold"]

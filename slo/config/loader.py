@@ -161,7 +161,7 @@ def _expand(
     return _VARIABLE.sub(substitute, value)
 
 
-_SLI_KINDS = {"probes", "probe_latency", "events", "histogram"}
+_SLI_KINDS = {"probes", "probe_latency", "first_token", "events", "histogram"}
 
 
 def _location(error: ErrorDetails) -> str:
