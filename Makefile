@@ -1,41 +1,64 @@
 # The two commands a new user needs: `make demo` and `make test`.
+# `make demo` installs only what the demo uses (the package with its runtime dependencies and
+# Debian's Pushgateway); `make test` (and `make setup`) add the rest: the dev tools, LiteLLM's
+# proxy, Prometheus, Alertmanager, PostgreSQL, Redis and nginx.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-APT_PACKAGES := prometheus-pushgateway prometheus prometheus-alertmanager postgresql redis-server nginx
+DEMO_STAMP := $(VENV)/.demo-installed
+DEMO_APT_PACKAGES := prometheus-pushgateway
+APT_PACKAGES := $(DEMO_APT_PACKAGES) prometheus prometheus-alertmanager postgresql redis-server nginx
 # The servers the seed's deployment probes are tested against (started by the tests on loopback).
 SERVER_BINARIES := /usr/lib/postgresql/15/bin/initdb /usr/lib/postgresql/15/bin/pg_ctl /usr/bin/pg_dump \
 	/usr/bin/psql /usr/bin/redis-server /usr/sbin/nginx
 
-.PHONY: demo test test-fast lint bench bench-deps setup system-deps clean
+.PHONY: demo test test-fast lint bench bench-deps setup system-deps demo-system-deps clean
 
 setup: $(STAMP) system-deps
 
-$(STAMP): pyproject.toml
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,litellm]'
-	touch $(STAMP)
 
-# Debian's Prometheus tools (the real Pushgateway, promtool and amtool used by demo and tests),
-# and PostgreSQL, Redis and nginx for the backup, cache and load-balancer probes' tests.
-system-deps:
+# The package and its runtime dependencies only: what `make demo` and a probe runner need.
+$(DEMO_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $(DEMO_STAMP)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev,litellm]'
+	touch $(STAMP) $(DEMO_STAMP)
+
+# Installs the Debian packages in $(1) when one of the commands or files in $(2) is missing.
+# Debian starts a service for some of them (the Pushgateway on :9091, PostgreSQL, Redis, nginx
+# on :80): neither the demo nor the tests use those services, they start their own on free
+# loopback ports, so the note says how to stop them.
+define apt_install
 	@missing=""; \
-	for tool in prometheus-pushgateway promtool amtool prometheus; do \
-	  command -v $$tool >/dev/null 2>&1 || missing=1; \
-	done; \
-	for binary in $(SERVER_BINARIES); do \
-	  [ -x $$binary ] || missing=1; \
+	for tool in $(2); do \
+	  command -v $$tool >/dev/null 2>&1 || [ -x $$tool ] || missing=1; \
 	done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO=sudo; fi; \
-	  echo "installing $(APT_PACKAGES) (Debian packages)"; \
+	  echo "installing $(1) (Debian packages)"; \
 	  $$SUDO apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(APT_PACKAGES) >/dev/null; \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(1) >/dev/null; \
+	  echo "note: Debian may have started these packages' own services; nothing here uses them" \
+	    "(stop them with: sudo systemctl disable --now SERVICE)"; \
 	fi
+endef
 
-demo: setup
+# Debian's Pushgateway, the one server the demo starts (on a free loopback port).
+demo-system-deps:
+	$(call apt_install,$(DEMO_APT_PACKAGES),prometheus-pushgateway)
+
+# Debian's Prometheus tools (the real Pushgateway, promtool and amtool used by the tests),
+# and PostgreSQL, Redis and nginx for the backup, cache and load-balancer probes' tests.
+system-deps:
+	$(call apt_install,$(APT_PACKAGES),prometheus-pushgateway promtool amtool prometheus $(SERVER_BINARIES))
+
+demo: $(DEMO_STAMP) demo-system-deps
 	$(BIN)/python -m slo.dev.demo
 
 # `-p no:slo`: the project's own tests are not probes; each test that needs the plugin starts

@@ -67,7 +67,7 @@ def describe(values: list[float]) -> str:
 def paired(runs: dict[str, tuple[Path, tuple[str, ...]]], pairs: int) -> dict[str, list[tuple[float, float]]]:
     """Each configuration once per round, in a rotating order, after three warm-up rounds
     (page cache; the first writes the bytecode caches, the probes' rewritten ones too, as the
-    install step in deploy/README.md does)."""
+    install step in docs/deploying.md does)."""
     names = list(runs)
     for warm_up in range(3):
         for project, args in runs.values():

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import sys
 from collections.abc import Sequence
+from importlib.metadata import version
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "reference-stack": ("slo.dev.refstack.cli", "serve the local reference stack (API + LLM gateway)"),
@@ -17,6 +18,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "budget": ("slo.objectives.budget", "report error budget left per SLO from Prometheus"),
     "dashboard": ("slo.objectives.dashboard", "generate the Grafana dashboard JSON"),
     "gate": ("slo.objectives.gate", "CI release gate over probes, load and budget"),
+    "validate": ("slo.validate", "check every environment of the config and every probe marker"),
+    "init": ("slo.scaffold.cli", "create a probe project: config, example probes, deploy snippets"),
 }
 
 
@@ -24,7 +27,7 @@ def usage() -> str:
     width = max(map(len, COMMANDS))
     lines = ["usage: slo COMMAND [options]", "", "commands:"]
     lines += [f"  {name:<{width}}  {help_}" for name, (_, help_) in COMMANDS.items()]
-    lines += ["", "`slo COMMAND --help` shows a command's options."]
+    lines += ["", "`slo COMMAND --help` shows a command's options; `slo --version` the version."]
     return "\n".join(lines)
 
 
@@ -33,6 +36,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args or args[0] in ("-h", "--help"):
         print(usage())
         return 0 if args else 2
+    if args[0] == "--version":
+        print(f"slo {version('slo-probes')}")
+        return 0
     name, rest = args[0], args[1:]
     if name not in COMMANDS:
         print(f"slo: unknown command {name!r}\n\n{usage()}", file=sys.stderr)

@@ -4,6 +4,8 @@ when the internal changes (``tests/test_compat.py``).
 - httpx does not expose the network backend of its transport; the DNS phase needs it.
 - pytest-xdist does not expose a worker's queue of scheduled tests; batching checks needs it.
 - pytest has no API to rename a collected test; a test id that carries a secret needs it.
+- pytest adds a JUnit report's suite properties only through a session fixture; the run's
+  environment must be in every probe run's report, fixture or not (`slo gate` checks it).
 - geventhttpclient (Locust's FastHttpUser) reads a body only in whole lines or whole blocks;
   a streamed answer's first token needs what arrived, as it arrives.
 
@@ -21,7 +23,13 @@ if TYPE_CHECKING:
     import httpx
     import pytest
 
-__all__ = ["body_as_it_arrives", "rename_item", "scheduled_items", "wrap_network_backend"]
+__all__ = [
+    "add_junit_property",
+    "body_as_it_arrives",
+    "rename_item",
+    "scheduled_items",
+    "wrap_network_backend",
+]
 
 
 def wrap_network_backend(
@@ -71,6 +79,18 @@ def rename_item(item: pytest.Item, name: str) -> None:
     else:
         item._nodeid = nodeid  # type: ignore[attr-defined]
     item.name = name
+
+
+def add_junit_property(config: pytest.Config, name: str, value: str) -> bool:
+    """A ``<property>`` of the JUnit report's suite; False when no report is written (or
+    pytest's JUnit writer moved)."""
+    from _pytest.junitxml import xml_key
+
+    xml = config.stash.get(xml_key, None)
+    if xml is None or not hasattr(xml, "add_global_property"):
+        return False
+    xml.add_global_property(name, value)
+    return True
 
 
 def body_as_it_arrives(raw: Any) -> Iterator[bytes]:

@@ -11,6 +11,7 @@ from pathlib import Path
 __all__ = [
     "CONFIG_FILE",
     "ENVIRONMENT",
+    "ENVIRONMENT_PROPERTY",
     "EVIDENCE_PROPERTY",
     "JOB",
     "LOAD_JOB",
@@ -33,6 +34,8 @@ LOAD_JOB = "synthetic-load"
 PROBE_JUNIT = Path("reports") / "junit.xml"
 #: Where `slo load` and `pytest load/` write ``summary.json`` and Locust's reports.
 LOAD_REPORTS = Path("reports") / "load"
+#: The JUnit suite property naming the environment a probe run probed (`slo gate` compares it).
+ENVIRONMENT_PROPERTY = "slo_environment"
 #: Exit code of a usage error, the same as pytest's (``pytest.ExitCode.USAGE_ERROR``).
 USAGE_ERROR = 4
 #: The `user_properties` entry in which a probe's evidence travels from an xdist worker to

@@ -9,11 +9,12 @@ as its first: one test, one outcome.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Literal
 from xml.etree import ElementTree
 
-__all__ = ["Case", "JunitError", "Outcome", "read_cases"]
+__all__ = ["Case", "JunitError", "Outcome", "Suite", "read_cases", "read_suite"]
 
 Outcome = Literal["passed", "failed", "error", "skipped"]
 _OUTCOMES: dict[str, Outcome] = {"failure": "failed", "error": "error", "skipped": "skipped"}
@@ -41,6 +42,10 @@ class Case:
 
 def read_cases(path: Path) -> list[Case]:
     """Every ``<testcase>`` of the report at `path`, in file order; raises :class:`JunitError`."""
+    return [_case(element) for element in _root(path).iter("testcase")]
+
+
+def _root(path: Path) -> ElementTree.Element:
     try:
         root = ElementTree.parse(path).getroot()
     except FileNotFoundError:
@@ -49,7 +54,7 @@ def read_cases(path: Path) -> list[Case]:
         raise JunitError(f"not a JUnit XML file: {exc}") from None
     if root.tag not in ("testsuites", "testsuite"):
         raise JunitError(f"not a JUnit XML file: root element <{root.tag}>")
-    return [_case(element) for element in root.iter("testcase")]
+    return root
 
 
 def _case(element: ElementTree.Element) -> Case:
@@ -58,3 +63,30 @@ def _case(element: ElementTree.Element) -> Case:
         if child.tag in _OUTCOMES:
             return Case(classname, name, _OUTCOMES[child.tag], child.get("message", ""))
     return Case(classname, name, "passed")
+
+
+@dataclass(frozen=True)
+class Suite:
+    """What the report says about the run: when it started (None if it does not say) and
+    its suite properties (``slo_environment``)."""
+
+    started: datetime | None
+    properties: dict[str, str]
+
+
+def read_suite(path: Path) -> Suite:
+    """The first ``<testsuite>``'s ``timestamp`` (pytest writes it with its time zone; a naive
+    one is local time) and properties; raises :class:`JunitError`."""
+    root = _root(path)
+    suite = root if root.tag == "testsuite" else root.find("testsuite")
+    if suite is None:
+        return Suite(None, {})
+    properties = {
+        prop.get("name", ""): prop.get("value", "") for prop in suite.iterfind("properties/property")
+    }
+    stamp = suite.get("timestamp")
+    try:
+        started = datetime.fromisoformat(stamp).astimezone() if stamp else None
+    except ValueError:
+        started = None
+    return Suite(started, properties)

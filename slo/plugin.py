@@ -262,9 +262,25 @@ def _marker_problem(item: pytest.Item) -> str | None:
     return None
 
 
+def _marker_name_problem(item: pytest.Item) -> str | None:
+    """A marker's target or SLO that the config does not know (`slo.markers`). Only checked
+    when the config loads: otherwise the probe fails on the config's own error."""
+    target, slo = probe_marker(item)
+    if not (target or slo) or not is_probe(item):
+        return None
+    try:
+        config = _load_config(item.config)
+    except _ConfigUnavailable:
+        return None
+    from slo.markers import name_problems
+
+    problems = name_problems(config, target, slo, marker_setting(item, "kind"))
+    return f"{item.nodeid}: @pytest.mark.probe: {problems[0]}" if problems else None
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
-        problem = _marker_problem(item)
+        problem = _marker_problem(item) or _marker_name_problem(item)
         if problem is None:
             continue
         if not _is_worker(config):
@@ -426,6 +442,15 @@ class _ProbeReports:
             slo_config = probe_config(self.config)
             self.reporter = Reporter(self.config, slo_config, self.config.stash[_OPTIONS_KEY])
         return self.reporter
+
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        # A release gate must not take another environment's results for this one's.
+        if _OPTIONS_KEY in self.config.stash:
+            from slo.compat import add_junit_property
+
+            add_junit_property(
+                self.config, conventions.ENVIRONMENT_PROPERTY, self.config.stash[_OPTIONS_KEY].env_name
+            )
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         # Every phase of a probe carries evidence when it matters; a passing setup does not,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
@@ -19,8 +20,8 @@ from slo.dev.daemons import free_port
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = str(ROOT / "monitoring.yaml")
 
-#: The commands the README documents: a contract, written here independently of the table.
-DOCUMENTED = ["reference-stack", "load", "rules", "budget", "dashboard", "gate"]
+#: The commands the docs document: a contract, written here independently of the table.
+DOCUMENTED = ["reference-stack", "load", "rules", "budget", "dashboard", "gate", "validate", "init"]
 
 PASSING_JUNIT = """<testsuites><testsuite name="pytest" tests="1">
 <testcase classname="probes.test_health" name="test_api_health" time="0.1"/>
@@ -33,6 +34,11 @@ def test_usage_lists_each_documented_command_on_its_own_line(capsys: pytest.Capt
     out = capsys.readouterr().out
     listed = re.findall(r"^  (\S+)  +\S", out, flags=re.MULTILINE)
     assert listed == DOCUMENTED
+
+
+def test_version_is_the_installed_package_version(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out == f"slo {version('slo-probes')}\n"
 
 
 def test_no_command_or_an_unknown_one_is_an_error(capsys: pytest.CaptureFixture[str]) -> None:
@@ -96,3 +102,21 @@ def test_a_bad_flag_is_one_line_and_usage_error_4(command: str, capsys: pytest.C
         main([command, "--no-such-flag"])
     assert exited.value.code == 4
     assert capsys.readouterr().err == f"slo {command}: unrecognized arguments: --no-such-flag\n"
+
+
+def test_slo_load_finds_the_locustfile_beside_the_config_not_in_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "monitoring.yaml").write_text(Path(CONFIG).read_text())
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "load").mkdir(parents=True)
+    (elsewhere / "load" / "locustfile.py").write_text("")  # the wrong project's: never used
+    monkeypatch.chdir(elsewhere)
+    assert main(["load", "--config", str(project / "monitoring.yaml")]) == 4
+    assert (
+        capsys.readouterr()
+        .err.strip()
+        .endswith(f"{project / 'load' / 'locustfile.py'}: locustfile not found (use --locustfile)")
+    )

@@ -235,3 +235,17 @@ def test_a_gevent_response_body_is_read_as_it_arrives() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == repr([(b"data: 1\n\n", False), (b"data: 2\n\n", True)])
+
+
+def test_a_probe_run_names_its_environment_in_the_junit_report(pytester: pytest.Pytester) -> None:
+    """Guards `add_junit_property` (pytest's JUnit writer in the config's stash)."""
+    from slo.junit import read_suite
+
+    pytester.makeini(INI)
+    (pytester.path / "monitoring.yaml").write_text(
+        "environments:\n  qa:\n    targets:\n      api: {url: 'http://127.0.0.1:9'}\n"
+    )
+    pytester.mkdir("probes").joinpath("test_x.py").write_text("def test_x(slo_config):\n    pass\n")
+    result = pytester.runpytest("probes/", "--slo-env", "qa", "--no-push", "--junit-xml", "out.xml")
+    result.assert_outcomes(passed=1)
+    assert read_suite(pytester.path / "out.xml").properties == {"slo_environment": "qa"}

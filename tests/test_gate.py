@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -30,10 +32,15 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
     return path
 
 
-def load_summary(verdict: str, *thresholds: tuple[str, str]) -> str:
+def load_summary(
+    verdict: str, *thresholds: tuple[str, str], environment: str = "local", started: str | None = None
+) -> str:
     return json.dumps(
         {
             "verdict": verdict,
+            "environment": environment,
+            "started": started or datetime.now(UTC).isoformat(),
+            "duration_s": 10.0,
             "thresholds": [
                 {
                     "name": name,
@@ -197,3 +204,51 @@ def test_cli_unreachable_prometheus_fails_the_gate(
     args = ["--config", str(ROOT / "monitoring.yaml"), "--prometheus", url, "--min-budget", "0.25"]
     assert main([*args, "--output", str(tmp_path / "g.json")]) == 1
     assert "budget  prometheus  FAIL" in capsys.readouterr().out
+
+
+def test_a_load_summary_of_another_environment_is_refused_in_one_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "s.json", load_summary("pass", ("p95", "pass"), environment="mine"))
+    [condition] = load_conditions(path, "local")
+    assert not condition.passed
+    assert condition.evidence == f"{path} is a load run of environment mine, not 'local' (--env)"
+    assert load_conditions(path, "mine")[-1].passed
+
+
+def test_inputs_older_than_max_age_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    two_days_ago = datetime.now(UTC) - timedelta(days=2)
+    load = write(tmp_path, "s.json", load_summary("pass", ("p95", "pass"), started=two_days_ago.isoformat()))
+    junit = write(
+        tmp_path,
+        "j.xml",
+        PASSING_JUNIT.replace(
+            '<testsuite name="pytest"', f'<testsuite timestamp="{two_days_ago.isoformat()}" name="pytest"'
+        ),
+    )
+    output = str(tmp_path / "gate.json")
+    assert main(["--junit", str(junit), "--load", str(load), "--output", output]) == 1
+    out = capsys.readouterr().out
+    assert f"{load} is 2d old, over --max-age 1d: run it again" in out
+    assert f"{junit} is 2d old, over --max-age 1d: run it again" in out
+    assert main(["--junit", str(junit), "--load", str(load), "--max-age", "3d", "--output", output]) == 0
+    capsys.readouterr()
+    # A JUnit file without its own time is as old as the file.
+    plain = write(tmp_path, "plain.xml", PASSING_JUNIT)
+    old = two_days_ago.timestamp()
+    os.utime(plain, (old, old))
+    [condition] = junit_conditions(plain, max_age=86400)
+    assert condition.name == "age"
+    assert main(["--junit", str(plain), "--max-age", "soon", "--output", output]) == 4
+    assert "slo gate: --max-age: invalid duration 'soon'" in capsys.readouterr().err
+
+
+def test_a_probe_run_of_another_environment_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    properties = '<properties><property name="slo_environment" value="mine"/></properties>'
+    junit = write(tmp_path, "j.xml", PASSING_JUNIT.replace('skipped="1">', f'skipped="1">{properties}', 1))
+    [condition] = junit_conditions(junit, "local")
+    assert (condition.name, condition.passed) == ("environment", False)
+    assert condition.evidence == f"{junit} is a probe run of environment mine, not 'local' (--env)"
+    assert junit_conditions(junit, "mine")[0].passed
+    # A report that names no environment (not written by a probe run) is judged on its tests.
+    assert junit_conditions(write(tmp_path, "plain.xml", PASSING_JUNIT), "local")[0].passed

@@ -4,8 +4,8 @@ LiteLLM serves ``/key/info`` and ``/team/info`` only from its database, through
 prisma-client-py, whose query engine is a native binary downloaded from binaries.prisma.sh on
 first use; this machine reaches PyPI, Debian and npm only (npm has the wasm engines, which
 prisma-client-py cannot use), so a real LiteLLM with a PostgreSQL ``DATABASE_URL`` stops at
-startup here (README, "Key and team budgets"). These tests serve the exact shapes LiteLLM's
-source builds, from a loopback stand-in; what a real LiteLLM without a database answers is
+startup here (docs/llm-gateway.md, "Key and team budgets"). These tests serve the exact shapes
+LiteLLM's source builds, from a loopback stand-in; what a real LiteLLM without a database answers is
 tested against it in ``tests/test_litellm.py``.
 """
 

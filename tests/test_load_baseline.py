@@ -260,7 +260,17 @@ def test_gate_passes_an_unchanged_run_and_fails_a_regressed_one(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config, current, baseline = gate_files(tmp_path, 1.0)
-    common = ["--config", str(config), "--env", "staging", "--output", str(tmp_path / "gate.json")]
+    # The summaries are of a fixed past time (2023): their age is not what these tests judge.
+    common = [
+        "--config",
+        str(config),
+        "--env",
+        "staging",
+        "--output",
+        str(tmp_path / "gate.json"),
+        "--max-age",
+        "10000d",
+    ]
     assert gate([*common, "--load", str(current), "--baseline", str(baseline)]) == 0
     assert "GET /health p95 vs baseline" in capsys.readouterr().out
     config, current, baseline = gate_files(tmp_path, 1.6)
@@ -274,7 +284,17 @@ def test_gate_fails_closed_on_a_missing_baseline_unless_allowed(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config, current, _ = gate_files(tmp_path, 1.0)
-    common = ["--config", str(config), "--env", "staging", "--output", str(tmp_path / "gate.json")]
+    # The summaries are of a fixed past time (2023): their age is not what these tests judge.
+    common = [
+        "--config",
+        str(config),
+        "--env",
+        "staging",
+        "--output",
+        str(tmp_path / "gate.json"),
+        "--max-age",
+        "10000d",
+    ]
     missing = ["--load", str(current), "--baseline", str(tmp_path / "none.json")]
     assert gate([*common, *missing]) == 1
     assert "INSUFFICIENT DATA" in capsys.readouterr().out

@@ -11,6 +11,9 @@ import pytest
 from slo.config import ConfigError, load_config
 from slo.loadgate import cli
 
+#: The project's scenarios: the temporary configs below have no load/ of their own.
+LOCUSTFILE = Path(__file__).resolve().parents[1] / "load" / "locustfile.py"
+
 BASE = """\
 environments:
   local:
@@ -95,7 +98,8 @@ def test_mistakes_name_the_key(tmp_path: Path, load: str, message: str) -> None:
 def test_usage_errors_are_one_line_and_status_4(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
 ) -> None:
-    args = ["--config", str(config_file(tmp_path)), "--report-dir", str(tmp_path / "r"), *argv]
+    args = ["--config", str(config_file(tmp_path)), "--report-dir", str(tmp_path / "r")]
+    args += ["--locustfile", str(LOCUSTFILE), *argv]  # a later --locustfile wins
     # A bad flag exits from the parser (slo.cliargs), a bad value found later is returned.
     status: int | str | None
     try:

@@ -81,7 +81,11 @@ def test_startup_failure_reports_stderr() -> None:
         busy.listen()
         port = str(busy.getsockname()[1])
         # The later --api-port wins over the 0 ReferenceStack passes first.
-        with pytest.raises(ReferenceStackError, match=r"(?s)status 1.*cannot listen"):
+        # The line names the busy port and the flag that chose it.
+        with pytest.raises(
+            ReferenceStackError,
+            match=rf"(?s)status 1.*cannot listen on 127.0.0.1 port {port} \(api, --api-port\)",
+        ):
             ReferenceStack("--api-port", port).start()
 
 

@@ -4,6 +4,8 @@ Every mistake becomes one :class:`ConfigError` line that names the file and the 
 ``monitoring.yaml: environments.local.targets.api.timeout: invalid duration '2x' ...``.
 ``${VAR}`` and ``${VAR:-default}`` are expanded from the environment before validation, and
 only for the selected environment, so staging's secrets are not needed to probe `local`.
+Commands that never send a request (`slo rules`, `slo dashboard`, `slo validate`) load with
+``secrets=False``: an unset ``${VAR}`` is then empty instead of an error.
 """
 
 from __future__ import annotations
@@ -17,11 +19,12 @@ from typing import Any
 
 import yaml
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from slo import conventions, redact
 from slo.config.schema import Config, ConfigError
 
-__all__ = ["MAX_CONFIG_BYTES", "MAX_DEPTH", "MAX_NODES", "load_config"]
+__all__ = ["MAX_CONFIG_BYTES", "MAX_DEPTH", "MAX_NODES", "load_config", "validate_config"]
 
 #: Limits that hold before anything is expanded: a few hundred bytes of YAML aliases can
 #: otherwise stand for billions of values, and deep nesting overflows the parser's stack.
@@ -124,11 +127,17 @@ if _FastLoader is not _PythonLoader:
     _FastLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_duplicates)
 
 
-def _expand(value: Any, where: str, source: Path, env: Mapping[str, str]) -> Any:
+def _expand(
+    value: Any, where: str, source: Path, env: Mapping[str, str], unset: set[str] | None = None
+) -> Any:
+    """Expand every ``${VAR}``. With `unset` (a set to fill), a required variable that is not
+    set becomes empty and its key is added to `unset`, instead of being an error."""
     if isinstance(value, dict):
-        return {k: _expand(v, f"{where}.{k}" if where else str(k), source, env) for k, v in value.items()}
+        return {
+            k: _expand(v, f"{where}.{k}" if where else str(k), source, env, unset) for k, v in value.items()
+        }
     if isinstance(value, list):
-        return [_expand(v, f"{where}[{i}]", source, env) for i, v in enumerate(value)]
+        return [_expand(v, f"{where}[{i}]", source, env, unset) for i, v in enumerate(value)]
     if not isinstance(value, str):
         return value
 
@@ -139,6 +148,9 @@ def _expand(value: Any, where: str, source: Path, env: Mapping[str, str]) -> Any
             return env[name]
         if default is not None:
             return default
+        if unset is not None:
+            unset.add(where)
+            return ""
         raise ConfigError(
             f"{source}: {where}: environment variable {name} is not set "
             f"(set it, or write ${{{name}:-default}})"
@@ -149,59 +161,149 @@ def _expand(value: Any, where: str, source: Path, env: Mapping[str, str]) -> Any
     return _VARIABLE.sub(substitute, value)
 
 
-_SLI_KINDS = {"probes", "probe_latency", "events", "histogram"}
+_SLI_KINDS = {"probes", "probe_latency", "first_token", "events", "histogram"}
 
 
-def _describe(error: ValidationError, source: Path) -> str:
-    errors = error.errors()
-    # An unknown key usually explains the "missing" error beside it (a typo): show it first.
-    first = min(errors, key=lambda e: e["type"] != "extra_forbidden")
+def _location(error: ErrorDetails) -> str:
+    """The key as the user wrote it: ``environments.local.targets.api.timeout``."""
     where, previous = "", None
-    for part in first["loc"]:
+    for part in error["loc"]:
         if isinstance(part, int):
             where += f"[{part}]"
         elif not (previous == "sli" and part in _SLI_KINDS):
             # pydantic names the union member after `sli`: not a key the user wrote
             where += f".{part}" if where else str(part)
         previous = part
-    message = first["msg"].removeprefix("Value error, ")
-    if first["type"] == "extra_forbidden":
-        message = "unknown key"
-    elif first["type"] == "missing":
-        message = "required key is missing"
+    return where
+
+
+def _message(error: ErrorDetails) -> str:
+    if error["type"] == "extra_forbidden":
+        return "unknown key"
+    if error["type"] == "missing":
+        return "required key is missing"
+    return error["msg"].removeprefix("Value error, ")
+
+
+def _sorted_errors(error: ValidationError) -> list[ErrorDetails]:
+    # An unknown key usually explains the "missing" error beside it (a typo): show it first.
+    return sorted(error.errors(), key=lambda e: e["type"] != "extra_forbidden")
+
+
+def _describe(error: ValidationError, source: Path) -> str:
+    errors = _sorted_errors(error)
+    first = errors[0]
     more = len(errors) - 1
     suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
-    return f"{source}: {where}: {message}{suffix}"
+    return f"{source}: {_location(first)}: {_message(first)}{suffix}"
 
 
 def load_config(
     path: str | os.PathLike[str] = conventions.CONFIG_FILE,
     env_name: str = conventions.ENVIRONMENT,
     environ: Mapping[str, str] | None = None,
+    *,
+    secrets: bool = True,
+    flag: str | None = "--slo-config",
 ) -> Config:
-    """Read, expand and validate the config, keeping only environment `env_name`."""
+    """Read, expand and validate the config, keeping only environment `env_name`.
+
+    ``secrets=False`` for commands that send no request: an unset ``${VAR}`` is then empty.
+    `flag` is the option that names another file, for the hint of a missing one (None where
+    only ``SLO_CONFIG`` can, as in a Locust worker).
+    """
     source = Path(path)
     environ = os.environ if environ is None else environ
-    raw = _parse(_read_text(source), source)
+    raw = _read_raw(source, flag)
+    environments = raw["environments"]
+    if env_name not in environments:
+        known = ", ".join(sorted(map(str, environments)))
+        raise ConfigError(f"{source}: environments: unknown environment {env_name!r} (known: {known})")
+    config = _build(
+        raw, env_name, source, _expand_selected(raw, env_name, source, environ, None if secrets else set())
+    )
+    redact.register_secrets(config)
+    _check_references(config)
+    return config
+
+
+def validate_config(
+    path: str | os.PathLike[str] = conventions.CONFIG_FILE,
+    environ: Mapping[str, str] | None = None,
+    *,
+    flag: str = "--config",
+) -> tuple[Config | None, list[str]]:
+    """Every environment of the file against the schema, without any secret: the last valid
+    environment's config (None when none is) and one line per problem, each naming the file
+    and the key (``environments.staging.targets.api.timout``), shared sections reported once.
+    A key whose value holds an unset ``${VAR}`` is not judged: its value is not known here."""
+    source = Path(path)
+    environ = os.environ if environ is None else environ
+    try:
+        raw = _read_raw(source, flag)
+    except ConfigError as exc:
+        return None, [str(exc)]
+    problems: dict[str, None] = {}
+    valid: Config | None = None
+    for env_name in raw["environments"]:
+        unset: set[str] = set()
+        try:
+            config = _build(raw, env_name, source, _expand_selected(raw, env_name, source, environ, unset))
+            _check_references(config)
+        except _Invalid as exc:
+            for error in _sorted_errors(exc.error):
+                where = _location(error)
+                if not any(where == key or where.startswith((f"{key}.", f"{key}[")) for key in unset):
+                    problems.setdefault(f"{source}: {where}: {_message(error)}")
+            continue
+        except ConfigError as exc:
+            problems.setdefault(str(exc))
+            continue
+        valid = config
+    return valid, list(problems)
+
+
+class _Invalid(ConfigError):
+    """The schema refused the document; `error` holds every problem."""
+
+    def __init__(self, error: ValidationError, source: Path) -> None:
+        super().__init__(_describe(error, source))
+        self.error = error
+
+
+def _read_raw(source: Path, flag: str | None) -> dict[str, Any]:
+    """The parsed document, with at least one environment."""
+    raw = _parse(_read_text(source, flag), source)
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: the top level must be a mapping of sections")
     environments = raw.get("environments")
     if not isinstance(environments, dict) or not environments:
         raise ConfigError(f"{source}: environments: at least one environment is required")
-    if env_name not in environments:
-        known = ", ".join(sorted(map(str, environments)))
-        raise ConfigError(f"{source}: environments: unknown environment {env_name!r} (known: {known})")
+    return raw
 
-    selected = {**raw, "environments": {env_name: environments[env_name]}}
-    expanded = _expand(selected, "", source, environ)
+
+def _expand_selected(
+    raw: dict[str, Any], env_name: str, source: Path, environ: Mapping[str, str], unset: set[str] | None
+) -> Any:
+    selected = {**raw, "environments": {env_name: raw["environments"][env_name]}}
+    return _expand(selected, "", source, environ, unset)
+
+
+def _build(raw: dict[str, Any], env_name: str, source: Path, expanded: Any) -> Config:
     try:
         config = Config.model_validate(expanded)
     except ValidationError as exc:
-        raise ConfigError(_describe(exc, source)) from None
+        raise _Invalid(exc, source) from None
     config._source = source
     config._env_name = env_name
-    redact.register_secrets(config)
-    _check_references(config)
+    # Every environment's target names, so a probe marker's typo is told from a target that
+    # only the selected environment lacks.
+    config._known_targets = frozenset(
+        str(name)
+        for environment in raw["environments"].values()
+        if isinstance(environment, dict) and isinstance(environment.get("targets"), dict)
+        for name in environment["targets"]
+    )
     return config
 
 
@@ -227,12 +329,13 @@ def _parse(text: str, source: Path) -> Any:
         raise ConfigError(f"{source}:{line}: invalid YAML: {problem}") from None
 
 
-def _read_text(source: Path) -> str:
+def _read_text(source: Path, flag: str | None) -> str:
     try:
         with source.open("rb") as handle:
             data = handle.read(MAX_CONFIG_BYTES + 1)
     except FileNotFoundError:
-        raise ConfigError(f"{source}: config file not found (use --slo-config or SLO_CONFIG)") from None
+        hint = f"use {flag} or SLO_CONFIG" if flag else "set SLO_CONFIG"
+        raise ConfigError(f"{source}: config file not found ({hint})") from None
     except OSError as exc:
         raise ConfigError(f"{source}: cannot read config file: {exc.strerror}") from None
     if len(data) > MAX_CONFIG_BYTES:

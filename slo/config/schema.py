@@ -45,6 +45,7 @@ class Config(StrictModel):
 
     _source: Path = PrivateAttr(default=Path(conventions.CONFIG_FILE))
     _env_name: str = PrivateAttr(default=conventions.ENVIRONMENT)
+    _known_targets: frozenset[str] = PrivateAttr(default=frozenset())
 
     @property
     def source(self) -> Path:
@@ -53,6 +54,11 @@ class Config(StrictModel):
     @property
     def env_name(self) -> str:
         return self._env_name
+
+    @property
+    def known_targets(self) -> frozenset[str]:
+        """The target names of every environment of the file, not only the selected one."""
+        return self._known_targets or frozenset(self.environment.targets) | frozenset(self.environment.redis)
 
     @property
     def environment(self) -> Environment:

@@ -31,6 +31,8 @@ __all__ = ["EXIT_CODES", "main"]
 
 EXIT_CODES = {"pass": 0, "fail": 1, "inconclusive": 2}
 INTERRUPTED = 130
+#: The scenarios, relative to the directory of the config file (the probe project).
+DEFAULT_LOCUSTFILE = Path("load") / "locustfile.py"
 #: Locust reports and the summary above this size are left as they are (never read whole).
 
 
@@ -104,8 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--locustfile",
         metavar="PATH",
         type=Path,
-        default=Path("load/locustfile.py"),
-        help="scenarios (default %(default)s)",
+        help=f"scenarios (default: {DEFAULT_LOCUSTFILE} beside the config file)",
     )
     how = parser.add_argument_group("how hard (default: the config's load: section)")
     how.add_argument("--users", metavar="N", type=_positive_int, help="simulated users")
@@ -186,7 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _load(args: argparse.Namespace) -> Config:
     sources = sources_from_cli(args)
-    config = load_config(str(resolve("config", sources).value), str(resolve("env", sources).value))
+    config = load_config(
+        str(resolve("config", sources).value), str(resolve("env", sources).value), flag="--config"
+    )
     overrides = {
         "users": args.users,
         "spawn_rate": args.spawn_rate,
@@ -198,13 +201,15 @@ def _load(args: argparse.Namespace) -> Config:
 
 
 def _load_run(args: argparse.Namespace, config: Config) -> LoadRun:
-    if not args.locustfile.is_file():
-        raise UsageError(f"{args.locustfile}: locustfile not found (use --locustfile)")
+    # The scenarios belong to the project the config belongs to, wherever `slo load` runs.
+    locustfile = args.locustfile or config.source.parent / DEFAULT_LOCUSTFILE
+    if not locustfile.is_file():
+        raise UsageError(f"{locustfile}: locustfile not found (use --locustfile)")
     remote = args.expect_workers > 0
     settings = config.load
     timeouts = [target.timeout for target in config.environment.targets.values()]
     return LoadRun(
-        locustfile=args.locustfile,
+        locustfile=locustfile,
         config_path=config.source,
         env_name=config.env_name,
         report_dir=args.report_dir,

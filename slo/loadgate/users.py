@@ -81,7 +81,10 @@ class LoadPlan:
         sources = Sources(environ=os.environ)
         try:
             return cls(
-                load_config(str(resolve("config", sources).value), str(resolve("env", sources).value)), events
+                load_config(
+                    str(resolve("config", sources).value), str(resolve("env", sources).value), flag=None
+                ),
+                events,
             )
         except ConfigError as exc:
             _config_error(str(exc))

@@ -353,7 +353,7 @@ def _parser() -> ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse(_parser(), argv)
     try:
-        slos = load_inputs(args).slos
+        slos = load_inputs(args, secrets=False).slos
     except ConfigError as exc:
         return fail(str(exc))
     text = json.dumps(build_dashboard(slos), indent=2) + "\n"

@@ -4,17 +4,18 @@
              --load reports/load/summary.json --baseline baseline/load-baseline.json \\
              --prometheus "$PROMETHEUS_URL" --min-budget 0.25 --env staging
 
-Every input is optional but at least one is required. Each condition becomes a row with its
-evidence; the verdict is written as JSON (``--output``, default reports/gate.json). The gate
-fails closed: a missing or unreadable input, zero tests, an inconclusive load test or an SLO
-without data is a failed condition, never a pass. So is an SLO with *insufficient data*: a
-window that holds data for less than ``--min-coverage`` of its length (default 10 %), or
-fewer than ``--min-events`` events (default: one over the error budget, 1000 for 99.9 %, the
-fewest in which a single bad event leaves some budget), because a budget computed from
-twenty minutes of a thirty-day window says nothing about the release. With ``--baseline``,
-the load run is also compared with the last good run: a regression fails, and a comparison
-that cannot be made fails too unless ``--allow-inconclusive``. Exit 0 only when every condition passes,
-1 otherwise, 4 for usage and config errors.
+Every input is optional but at least one is required. An input older than ``--max-age``
+(default 24h), or of another environment than ``--env``, fails its condition.
+Each condition becomes a row with its evidence; the verdict is written as JSON (``--output``,
+default reports/gate.json). The gate fails closed: a missing or unreadable input, zero tests,
+an inconclusive load test or an SLO without data is a failed condition, never a pass. So is an
+SLO with *insufficient data*: a window that holds data for less than ``--min-coverage`` of its
+length (default 10 %), or fewer than ``--min-events`` events (default: one over the error
+budget, 1000 for 99.9 %, the fewest in which a single bad event leaves some budget), because a
+budget computed from twenty minutes of a thirty-day window says nothing about the release. With
+``--baseline``, the load run is also compared with the last good run: a regression fails, and a
+comparison that cannot be made fails too unless ``--allow-inconclusive``. Exit 0 only when
+every condition passes, 1 otherwise, 4 for usage and config errors.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +35,8 @@ from slo import redact
 from slo.cliargs import ArgumentParser, fail
 from slo.config import ConfigError, LoadSettings, load_config
 from slo.config.objectives import SLO
-from slo.junit import JunitError, read_cases
+from slo.conventions import ENVIRONMENT_PROPERTY
+from slo.junit import JunitError, read_cases, read_suite
 from slo.loadgate.baseline import compare_with
 from slo.objectives.budget import BudgetRow, budget_rows, select
 from slo.objectives.inputs import add_config_options, load_inputs, parse
@@ -41,11 +44,14 @@ from slo.objectives.promql import PrometheusClient, PrometheusError
 from slo.objectives.rules.sli import sli_query
 from slo.options import add_cli_options
 from slo.tables import table
+from slo.units import format_duration, parse_duration
 
 __all__ = ["BaselineCheck", "Condition", "budget_conditions", "junit_conditions", "load_conditions", "main"]
 
 DEFAULT_OUTPUT = "reports/gate.json"
 DEFAULT_MIN_COVERAGE = 0.1
+#: Evidence older than this is about another build: a release gate judges this one.
+DEFAULT_MAX_AGE = "24h"
 #: A JUnit file or load summary larger than this is not one the suite wrote.
 MAX_INPUT_BYTES = 64 * 1024 * 1024
 _VERDICTS = ("pass", "fail", "inconclusive")
@@ -89,8 +95,31 @@ def _insufficient(row: BudgetRow, slo: SLO, min_coverage: float, min_events: int
     return "; ".join(problems)
 
 
-def junit_conditions(path: Path) -> list[Condition]:
-    """The probe run passed: at least one test, no failure, no error."""
+def _foreign(path: Path, run: str, ran_in: str, environment: str) -> str:
+    return f"{path} is a {run} run of environment {ran_in}, not {environment!r} (--env)"
+
+
+def _age_condition(source: str, path: Path, started: datetime | None, max_age: float) -> Condition | None:
+    """A failed condition when the input is older than `max_age` seconds (its own time, else
+    the file's modification time), else None."""
+    if started is None:
+        try:
+            started = datetime.fromtimestamp(path.stat().st_mtime).astimezone()
+        except OSError:
+            return None  # the read says what is wrong
+    age = (datetime.now().astimezone() - started) / timedelta(seconds=1)
+    if age <= max_age:
+        return None
+    shown = format_duration(max(60, round(age / 60) * 60))
+    evidence = f"{path} is {shown} old, over --max-age {format_duration(max_age)}: run it again"
+    return Condition(source, "age", False, evidence)
+
+
+def junit_conditions(
+    path: Path, environment: str | None = None, max_age: float = math.inf
+) -> list[Condition]:
+    """The probe run passed: at least one test, no failure, no error; not older than
+    `max_age`, and of `environment` when the report names one (a probe run's does)."""
     if _too_large(path):
         return [
             Condition(
@@ -101,6 +130,14 @@ def junit_conditions(path: Path) -> list[Condition]:
         cases = read_cases(path)
     except JunitError as exc:
         return [Condition("junit", str(path), False, redact.excerpt(str(exc)))]
+    suite = read_suite(path)
+    ran_in = suite.properties.get(ENVIRONMENT_PROPERTY)
+    if environment is not None and ran_in is not None and ran_in != environment:
+        shown = redact.excerpt(ran_in, 80)
+        return [Condition("junit", "environment", False, _foreign(path, "probe", shown, environment))]
+    stale = _age_condition("junit", path, suite.started, max_age)
+    if stale is not None:
+        return [stale]
     count = Counter(case.outcome for case in cases)
     ran = len(cases) - count["skipped"]
     evidence = (
@@ -127,10 +164,16 @@ class BaselineCheck:
     allow_inconclusive: bool = False
 
 
-def load_conditions(path: Path, baseline: BaselineCheck | None = None) -> list[Condition]:
+def load_conditions(
+    path: Path,
+    environment: str | None = None,
+    max_age: float = math.inf,
+    baseline: BaselineCheck | None = None,
+) -> list[Condition]:
     """The load gate's own verdict, each of its thresholds and each comparison with the
     baseline (``baseline``'s, else the one `slo load --baseline` made); only ``pass`` passes,
-    and a comparison passes when unchanged or improved.
+    and a comparison passes when unchanged or improved. A summary of another environment than
+    `environment`, or older than `max_age` seconds, fails.
 
     The summary must have the shape `slo load` writes: a verdict and a non-empty list of
     thresholds, each with a name and a verdict; anything else fails the gate (a summary of
@@ -149,6 +192,13 @@ def load_conditions(path: Path, baseline: BaselineCheck | None = None) -> list[C
     problem = _summary_problem(summary)
     if problem:
         return [Condition("load", str(path), False, f"not a load summary: {problem}")]
+    ran_in = summary.get("environment")
+    if environment is not None and ran_in != environment:
+        shown = redact.excerpt(str(ran_in), 80)
+        return [Condition("load", "environment", False, _foreign(path, "load", shown, environment))]
+    stale = _age_condition("load", path, _finished(summary), max_age)
+    if stale is not None:
+        return [stale]
     conditions = []
     for threshold in summary["thresholds"]:
         verdict = threshold["verdict"]
@@ -187,6 +237,15 @@ def _baseline_conditions(comparison: dict[str, Any]) -> list[Condition]:
         )
         for row in comparison["comparisons"]
     ]
+
+
+def _finished(summary: dict[str, Any]) -> datetime | None:
+    """When the load run ended, from its ``started`` and ``duration_s``; None if unreadable."""
+    try:
+        started = datetime.fromisoformat(summary["started"]).astimezone()
+        return started + timedelta(seconds=float(summary.get("duration_s") or 0))
+    except (KeyError, TypeError, ValueError, OverflowError):
+        return None
 
 
 def _summary_problem(summary: Any) -> str:
@@ -317,6 +376,12 @@ def _parser() -> ArgumentParser:
         help="least events in each SLO window (default: 1 / error budget, e.g. 1000 for 99.9 %%)",
     )
     parser.add_argument(
+        "--max-age",
+        default=DEFAULT_MAX_AGE,
+        metavar="DURATION",
+        help=f"refuse a JUnit file or load summary older than this (default {DEFAULT_MAX_AGE})",
+    )
+    parser.add_argument(
         "--slo", action="append", default=[], metavar="NAME", help="gate on this SLO only (repeatable)"
     )
     parser.add_argument(
@@ -361,12 +426,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return fail("slo gate: --baseline compares a load run with it: give --load too")
     if args.allow_inconclusive and not args.baseline:
         return fail("slo gate: --allow-inconclusive applies to --baseline: give --baseline too")
+    try:
+        max_age = parse_duration(args.max_age)
+    except ValueError as exc:
+        return fail(f"slo gate: --max-age: {exc}")
     conditions: list[Condition] = []
     if args.junit:
-        conditions += junit_conditions(Path(args.junit))
+        conditions += junit_conditions(Path(args.junit), args.env, max_age)
     if args.load:
         try:
-            conditions += load_conditions(Path(args.load), _baseline_check(args))
+            conditions += load_conditions(Path(args.load), args.env, max_age, _baseline_check(args))
         except ConfigError as exc:
             return fail(str(exc))
     if args.min_budget is not None:

@@ -39,9 +39,10 @@ class Inputs:
     slos: tuple[SLO, ...]
 
 
-def load_inputs(args: argparse.Namespace) -> Inputs:
-    """The config and every SLO (config first, then OpenSLO files); raises ConfigError."""
-    config = load_config(args.config, args.env)
+def load_inputs(args: argparse.Namespace, *, secrets: bool = True) -> Inputs:
+    """The config and every SLO (config first, then OpenSLO files); raises ConfigError.
+    ``secrets=False`` for commands that send nothing to a target (an unset ``${VAR}`` is empty)."""
+    config = load_config(args.config, args.env, secrets=secrets, flag="--config")
     slos = [*config.slos, *load_openslo(args.openslo)]
     seen: set[str] = set()
     for slo in slos:

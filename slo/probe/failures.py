@@ -1,6 +1,6 @@
 """What kind of failure a probe had: the closed `reason` vocabulary and its one-line messages.
 
-Reasons label pushed series, so the set is small and fixed; each has its README line.
+Reasons label pushed series, so the set is small and fixed; each has its line in docs/metrics.md.
 """
 
 from __future__ import annotations

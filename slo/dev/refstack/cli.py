@@ -113,7 +113,7 @@ def main(argv: Sequence[str]) -> int:
     try:
         stack = EmbeddedStack(options)
     except OSError as exc:
-        print(f"slo reference-stack: cannot listen on {options.host}: {exc}", file=sys.stderr)
+        print(f"slo reference-stack: cannot listen on {options.host} {exc.strerror}", file=sys.stderr)
         return 1
     stopping = threading.Event()
 

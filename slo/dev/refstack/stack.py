@@ -54,17 +54,20 @@ class EmbeddedStack:
         }
         ports = {"api": options.api_port, "gateway": options.gateway_port}
         self.servers: dict[str, StackServer] = {}
-        try:
-            for name, service in self.services.items():
+        for name, service in self.services.items():
+            try:
                 self.servers[name] = StackServer(
                     (options.host, ports[name]),
                     service,
                     api_key=options.api_key,
                     verbose=options.verbose,
                 )
-        except OSError:
-            self._close()
-            raise
+            except OSError as exc:
+                self._close()
+                # The socket's own message does not say which port was busy.
+                raise OSError(
+                    exc.errno, f"port {ports[name]} ({name}, --{name}-port): {exc.strerror}"
+                ) from None
         self._threads: list[threading.Thread] = []
 
     @property

@@ -114,7 +114,7 @@ def _write(inputs: Inputs, output: str | None, tests: str | None, check: bool) -
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse(_parser(), argv)
     try:
-        inputs = load_inputs(args)
+        inputs = load_inputs(args, secrets=False)
         if args.explain:
             print(explain(inputs.slos))
             return 0
