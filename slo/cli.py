@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "budget": ("slo.objectives.budget", "report error budget left per SLO from Prometheus"),
     "dashboard": ("slo.objectives.dashboard", "generate the Grafana dashboard JSON"),
     "gate": ("slo.objectives.gate", "CI release gate over probes, load and budget"),
+    "report": ("slo.htmlreport.cli", "one offline HTML page of a run: verdict, probes, load, SLOs"),
 }
 
 

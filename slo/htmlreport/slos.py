@@ -1,0 +1,83 @@
+"""The SLO section of `slo report --prometheus`: per SLO its error budget left, the burn rate
+of each alert window, and the budget left over the window, read from Prometheus with the
+queries `slo budget` runs (`slo.objectives.budget`), evaluated at a few instants back.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from slo.config.objectives import SLO
+from slo.htmlreport.markup import table, text
+from slo.htmlreport.svg import Bar, bars, line_chart
+from slo.objectives.budget import BudgetRow, budget_rows
+from slo.objectives.promql import PrometheusClient, PrometheusError
+
+__all__ = ["slo_section"]
+
+#: Instants the budget is evaluated at across the window: a curve, at a bounded query cost.
+HISTORY_POINTS = 8
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{value * 100:.1f} %"
+
+
+def _history(
+    prometheus: PrometheusClient, slo: SLO, environment: str, now: float
+) -> list[tuple[float, float]]:
+    """(seconds before now, budget left) of `slo` in `environment`, oldest first."""
+    span = slo.window_seconds
+    points = []
+    for step in range(HISTORY_POINTS, -1, -1):
+        ago = span * step / HISTORY_POINTS
+        for row in budget_rows(prometheus, [slo], now - ago):
+            if row.environment in ("", environment) and row.budget_remaining is not None:
+                points.append((ago, row.budget_remaining))
+                break
+    return points
+
+
+def _slo_html(row: BudgetRow, history: list[tuple[float, float]]) -> str:
+    parts = [f'<h3>{text(row.slo)} <span class="muted">{text(row.environment)}</span></h3>']
+    cells = [
+        text(f"{row.objective * 100:g} %"),
+        text(row.window),
+        text(_percent(row.sli)),
+        text(_percent(row.budget_remaining)),
+        text(f"{row.events:.0f}"),
+        text(f"{row.bad_events:.0f}"),
+        text(row.note or ""),
+    ]
+    parts.append(
+        table(["objective", "window", "SLI", "budget left", "events", "bad", "note"], [cells], [2, 3, 4, 5])
+    )
+    burns = [Bar(name, rate, f"{rate:.2f}x") for name, rate in row.burn_rates.items() if rate is not None]
+    if burns:
+        title = f"{row.slo}: burn rate by alert window"
+        parts.append(
+            bars(burns, title, limit=1.0, limit_label="1x spends the budget exactly over the window")
+        )
+    if len(history) > 1:
+        parts.append(line_chart(history, f"{row.slo}: error budget left over the {row.window} window"))
+    return "\n".join(parts)
+
+
+def slo_section(url: str, slos: Sequence[SLO], environment: str) -> str:
+    """Every SLO's budget and burn, or the one line that says why Prometheus could not tell."""
+    parts = ['<section id="slos"><h2>SLOs</h2>']
+    now = time.time()
+    try:
+        with PrometheusClient(url) as prometheus:
+            for slo in slos:
+                for row in budget_rows(prometheus, [slo], now):
+                    if row.environment not in ("", environment):
+                        continue
+                    parts.append(_slo_html(row, _history(prometheus, slo, environment, now)))
+    except PrometheusError as exc:
+        parts.append(f'<p class="banner unknown">Prometheus: {text(exc)}</p>')
+    if len(parts) == 1:
+        parts.append("<p>No SLO is defined.</p>")
+    parts.append("</section>")
+    return "\n".join(parts)
