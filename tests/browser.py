@@ -56,6 +56,8 @@ class Seen:
     #: Requests other than the page's own file (each was aborted).
     requests: list[str] = field(default_factory=list)
     console_errors: list[str] = field(default_factory=list)
+    #: The text of the verdict banner (``#verdict``), if the page has one.
+    verdict: str = ""
 
 
 def chromium_or_skip() -> str:
@@ -76,7 +78,7 @@ def open_page(page_file: Path, screenshot: Path) -> Seen:
         if route.request.url == url:
             route.continue_()
         else:
-            seen.requests.append(route.request.url)
+            _request(seen, url, route.request.url)
             route.abort()
 
     with sync_playwright() as playwright:
@@ -86,17 +88,27 @@ def open_page(page_file: Path, screenshot: Path) -> Seen:
             context.set_default_timeout(DEADLINE_MS)
             context.route("**/*", route)
             page = context.new_page()
-            page.on("request", lambda request: None if request.url == url else seen.requests.append(request.url))
+            page.on(
+                "request", lambda request: None if request.url == url else seen.requests.append(request.url)
+            )
             page.on("console", lambda message: _console(seen, message.type, message.text))
             page.on("pageerror", lambda error: seen.console_errors.append(str(error)))
             page.goto(url, wait_until="load")
             seen.text = page.inner_text("body")
+            if page.query_selector("#verdict") is not None:
+                seen.verdict = page.inner_text("#verdict")
             seen.charts = [Chart(**chart) for chart in page.evaluate(_MEASURE_CHARTS)]
             screenshot.parent.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(screenshot), full_page=False)
         finally:
             browser.close()
     return seen
+
+
+def _request(seen: Seen, own: str, url: str) -> None:
+    # Routing sees http(s) requests; this sees the rest too (file:, data:, blob:).
+    if url != own and url not in seen.requests:
+        seen.requests.append(url)
 
 
 def _console(seen: Seen, kind: str, text: str) -> None:

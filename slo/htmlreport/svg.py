@@ -62,7 +62,8 @@ def waterfall(phases: dict[str, float], title: str, scale: float | None = None) 
             f'<rect x="{x:.1f}" y="{y}" width="{bar:.1f}" height="{row - 4}" '
             f'fill="{_PHASE_COLOURS[name]}"><title>{text(f"{name} {seconds * 1000:.1f} ms")}</title></rect>'
         )
-        body.append(f'<text x="{x + bar + 4:.1f}" y="{y + 10}">{_number(seconds * 1000)} ms</text>')
+        # In a column of their own: a long last phase must not push its number off the chart.
+        body.append(f'<text x="{label + usable + 6}" y="{y + 10}">{_number(seconds * 1000)} ms</text>')
         start += seconds
     return _svg(width, max(1, len(steps)) * row + 4, title, body)
 
