@@ -3,10 +3,12 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-APT_PACKAGES := prometheus-pushgateway prometheus prometheus-alertmanager postgresql redis-server nginx
+APT_PACKAGES := prometheus-pushgateway prometheus prometheus-alertmanager postgresql redis-server nginx chromium
 # The servers the seed's deployment probes are tested against (started by the tests on loopback).
 SERVER_BINARIES := /usr/lib/postgresql/15/bin/initdb /usr/lib/postgresql/15/bin/pg_ctl /usr/bin/pg_dump \
 	/usr/bin/psql /usr/bin/redis-server /usr/sbin/nginx
+# The browser the HTML report's tests open the pages in (driven by Playwright, never downloaded).
+BROWSER := /usr/bin/chromium
 
 .PHONY: demo test test-fast lint bench bench-deps setup system-deps clean
 
@@ -19,13 +21,14 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # Debian's Prometheus tools (the real Pushgateway, promtool and amtool used by demo and tests),
-# and PostgreSQL, Redis and nginx for the backup, cache and load-balancer probes' tests.
+# PostgreSQL, Redis and nginx for the backup, cache and load-balancer probes' tests, and
+# Chromium for the HTML report's.
 system-deps:
 	@missing=""; \
 	for tool in prometheus-pushgateway promtool amtool prometheus; do \
 	  command -v $$tool >/dev/null 2>&1 || missing=1; \
 	done; \
-	for binary in $(SERVER_BINARIES); do \
+	for binary in $(SERVER_BINARIES) $(BROWSER); do \
 	  [ -x $$binary ] || missing=1; \
 	done; \
 	if [ -n "$$missing" ]; then \

@@ -20,11 +20,14 @@ from typing import Any
 import pytest
 import yaml
 from browser import Seen, open_page
+from eventually import wait_for
 from probe_project import INI, PROBES_DIR, REPO_ROOT, probe_config
 
+from slo.dev.daemons import Prometheus, Pushgateway
 from slo.dev.refstack import ReferenceStack
 from slo.htmlreport.load import curve_points
 from slo.loadgate.histogram import LatencyHistogram
+from slo.objectives.promql import PrometheusClient
 
 SCREENSHOTS = REPO_ROOT / "reports" / "screenshots"
 #: Short and light, as in test_load_gate.py: the other xdist worker keeps its CPU.
@@ -69,32 +72,50 @@ class Run:
     report: subprocess.CompletedProcess[str]
 
 
+def probe_run(project: Path, pushgateway: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "probes/", "--pushgateway", pushgateway],
+        cwd=project,
+        env={**os.environ, "SLO_STATE_FILE": str(project / "state.json")},
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+
+
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> Run:
-    """Probes against an API that answers 503, a short load run, the gate, the report, each
-    as a user runs them: in the project directory, in their own processes."""
+    """A healthy probe run, then one against an API that answers 503 (both pushed to a real
+    Pushgateway that a real Prometheus scrapes), a short load run, the gate, and the report
+    with the SLOs from Prometheus: each as a user runs them, in the project directory."""
     project = tmp_path_factory.mktemp("report")
     shutil.copytree(PROBES_DIR, project / "probes", ignore=shutil.ignore_patterns("__pycache__"))
     (project / "tox.ini").write_text(INI)
-    with ReferenceStack("--seed", "7") as stack:
+    with (
+        ReferenceStack("--seed", "7") as stack,
+        Pushgateway() as gateway,
+        Prometheus(scrape_targets={"pushgateway": gateway.url}) as prometheus,
+        PrometheusClient(prometheus.url) as client,
+    ):
         config = probe_config(stack, load=QUICK_LOAD)
         (project / "monitoring.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+        healthy = probe_run(project, gateway.url)
+        assert healthy.returncode == 0, healthy.stdout + healthy.stderr
+        wait_for(lambda: client.query("synthetic_target_runs_total"), "the first scrape")
         stack.set_faults("api", error_rate=1, status=503)
-        probes = subprocess.run(
-            [sys.executable, "-m", "pytest", "--no-push", "probes/"],
-            cwd=project,
-            capture_output=True,
-            text=True,
-            timeout=180,
-            check=False,
+        faulty = probe_run(project, gateway.url)
+        assert faulty.returncode == 1, faulty.stdout + faulty.stderr
+        wait_for(
+            lambda: client.query("increase(synthetic_target_failed_runs_total[5m]) > 0"),
+            "Prometheus to see the failed run",
         )
-        assert probes.returncode == 1, probes.stdout + probes.stderr
         stack.clear_faults("api")
         load = slo(project, "load", "--locustfile", str(REPO_ROOT / "load" / "locustfile.py"))
         assert "summary:" in load.stdout, load.stdout + load.stderr
-    gate = slo(project, "gate", "--junit", "reports/junit.xml", "--load", "reports/load/summary.json")
-    assert gate.returncode == 1, gate.stdout + gate.stderr
-    return Run(project, slo(project, "report"))
+        gate = slo(project, "gate", "--junit", "reports/junit.xml", "--load", "reports/load/summary.json")
+        assert gate.returncode == 1, gate.stdout + gate.stderr
+        return Run(project, slo(project, "report", "--prometheus", prometheus.url))
 
 
 @pytest.mark.slow
@@ -141,6 +162,16 @@ def test_the_report_carries_the_load_section_with_its_threshold_marked(run: Run)
     assert 'id="load"' in html
     assert "p95 limit 2000 ms" in html  # the threshold line on the total's curve
     assert 'class="bound"' in html  # its confidence interval
+
+
+@pytest.mark.slow
+def test_the_report_shows_each_slo_budget_from_prometheus(run: Run) -> None:
+    html = (run.directory / "reports" / "index.html").read_text()
+    slos = html[html.index('id="slos"') :]
+    assert "api-availability" in slos
+    # One bad run of two spends a 99.9 % budget many times over: the burn bars show it.
+    assert "burn rate by alert window" in slos
+    assert "Prometheus:" not in slos  # no query failed
 
 
 # --- hostile input, unknown fields, usage --------------------------------------------------------
