@@ -200,4 +200,4 @@ def metadata_section(run: dict[str, Any] | None, sources: dict[str, str]) -> str
             rows.append([text(label), text(value if value not in (None, "") else "unknown")])
     rows += [[text(f"from {what}"), text(path)] for what, path in sources.items()]
     more = extras(run, _KNOWN_RUN, "run") if run is not None else ""
-    return f'<section id="run"><h2>Run</h2>{table(["", ""], rows)}{more}</section>'
+    return f'<section id="run"><h2>Run</h2>{table(["what", "value"], rows)}{more}</section>'

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from slo.config.objectives import SLO
 from slo.htmlreport.markup import table, text
 from slo.htmlreport.svg import Bar, bars, line_chart
-from slo.objectives.budget import BudgetRow, budget_rows
+from slo.objectives.budget import BudgetRow, _budget_left, budget_rows  # the table's wording
 from slo.objectives.promql import PrometheusClient, PrometheusError
 
 __all__ = ["slo_section"]
@@ -45,7 +45,7 @@ def _slo_html(row: BudgetRow, history: list[tuple[float, float]]) -> str:
         text(f"{row.objective * 100:g} %"),
         text(row.window),
         text(_percent(row.sli)),
-        text(_percent(row.budget_remaining)),
+        text(_budget_left(row)),
         text(f"{row.events:.0f}"),
         text(f"{row.bad_events:.0f}"),
         text(row.note or ""),

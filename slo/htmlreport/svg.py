@@ -119,6 +119,8 @@ class Mark:
     verdict: str
 
 
+#: How far above the measured values a limit may be and still set the chart's scale.
+_LIMIT_IN_VIEW = 4.0
 _VERDICT_COLOURS = {"pass": "#2e7d32", "fail": "#c62828", "inconclusive": "#ef6c00"}
 
 
@@ -131,8 +133,11 @@ def percentile_curve(
     plot_w, plot_h = width - left - right_pad, height - bottom - top_pad
     x_max = max(2.0, math.ceil(max((nines(q) for q, _ in points), default=2.0)))
     values = [value for _, value in points]
-    values += [mark.limit for mark in marks]
     values += [v for mark in marks for v in (mark.upper, mark.observed) if v is not None]
+    measured = max(values, default=0.0)
+    # A limit far above everything measured would flatten the curve to its axis: the chart
+    # then keeps the data's scale and names the limit at its top edge instead.
+    values += [mark.limit for mark in marks if mark.limit <= _LIMIT_IN_VIEW * measured or not measured]
     y_max = (max(values, default=1.0) or 1.0) * 1.08
 
     def x(quantile: float) -> float:
@@ -163,15 +168,14 @@ def percentile_curve(
         body.append(f'<path class="curve" d="{path}" fill="none" stroke="#1e88e5" stroke-width="2"/>')
     for mark in marks:
         colour = _VERDICT_COLOURS.get(mark.verdict, "#555")
-        limit_y = y(mark.limit)
+        above = mark.limit > y_max
+        limit_y = top_pad if above else y(mark.limit)
+        said = f"{mark.label} limit {_number(mark.limit)} {unit}" + (" (above the chart)" if above else "")
         body.append(
             f'<line x1="{left}" y1="{limit_y:.1f}" x2="{left + plot_w}" y2="{limit_y:.1f}" '
-            f'stroke="{colour}" stroke-dasharray="5 3"/>'
+            f'stroke="{colour}" stroke-dasharray="{"1 4" if above else "5 3"}"/>'
         )
-        body.append(
-            f'<text x="{left + 4}" y="{limit_y - 3:.1f}" fill="{colour}">'
-            f"{text(f'{mark.label} limit {_number(mark.limit)} {unit}')}</text>"
-        )
+        body.append(f'<text x="{left + 4}" y="{limit_y - 3:.1f}" fill="{colour}">{text(said)}</text>')
         at = x(mark.quantile)
         if mark.lower is not None or mark.upper is not None:
             low = y(mark.lower if mark.lower is not None else 0.0)
