@@ -233,7 +233,9 @@ def test_unknown_load_summary_fields_are_shown_not_fatal(tmp_path: Path) -> None
     summary = {
         "verdict": "fail",
         "reason": "total p95: over",
-        "thresholds": [{"name": "total p95", "endpoint": "total", "metric": "p95", "verdict": "fail"}],
+        "thresholds": [
+            {"name": "total p95", "endpoint": "total", "metric": "p95", "verdict": "fail", "baseline_ms": 812}
+        ],
         "endpoints": {"total": {"requests": 3, "new_figure": 1}},
         "baseline": {"compared_to": "v1.2", "regressions": ["total p95"]},
     }
@@ -244,6 +246,8 @@ def test_unknown_load_summary_fields_are_shown_not_fatal(tmp_path: Path) -> None
     html = (tmp_path / "reports" / "index.html").read_text()
     assert "more load summary fields: baseline" in html
     assert "v1.2" in html
+    assert "more total p95 threshold fields: baseline_ms" in html
+    assert "more total endpoint fields: new_figure" in html
     assert "no histogram of this endpoint" in html
 
 
@@ -262,6 +266,14 @@ def test_a_broken_config_is_one_line_and_exit_4(tmp_path: Path) -> None:
     assert done.returncode == 4
     assert done.stderr.count("\n") == 1
     assert "monitoring.yaml" in done.stderr
+
+
+def test_a_config_asked_for_must_exist(tmp_path: Path) -> None:
+    write_run(tmp_path / "reports")
+    done = slo(tmp_path, "report", "--config", "elsewhere.yaml")
+    assert done.returncode == 4
+    assert done.stderr.count("\n") == 1
+    assert "elsewhere.yaml" in done.stderr
 
 
 def test_the_curve_follows_the_samples_to_the_largest() -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from slo.cliargs import ArgumentParser, fail
 from slo.config import ConfigError
-from slo.conventions import LOAD_REPORTS
+from slo.conventions import CONFIG_FILE, LOAD_REPORTS
 from slo.htmlreport.inputs import GATE_FILE, PROBES_FILE, read_inputs
 from slo.htmlreport.load import load_section
 from slo.htmlreport.markup import page, text
@@ -57,9 +57,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     reports = Path(args.reports)
     slos_html = ""
     try:
-        # The config registers every secret it carries, so none reaches the page; without
-        # --prometheus a run directory copied elsewhere may come without its config.
-        if args.prometheus or Path(args.config).exists():
+        # The config registers every secret it carries, so none reaches the page. Only the
+        # default one may be absent: a run directory copied elsewhere may come without it.
+        if args.prometheus or args.config != CONFIG_FILE or Path(args.config).exists():
             inputs = load_inputs(args)
             title = f"SLO report: {inputs.config.env_name}"
             if args.prometheus:

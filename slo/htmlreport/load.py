@@ -31,7 +31,8 @@ PAGE_NAME = "index.html"
 _CURVE_POINTS = 120
 #: The axis stops at 99.999 %: past that no load test here has the samples to say anything.
 _MAX_NINES = 5.0
-#: What the summary's endpoint figures hold besides the percentiles; anything else is shown raw.
+#: The summary's keys this page lays out (schema 1); any other is shown raw, as are unknown
+#: keys of a threshold row or of an endpoint's figures.
 _KNOWN_SUMMARY = [
     "schema",
     "verdict",
@@ -118,6 +119,17 @@ def _curves(name: str, record: EndpointRecord | None, thresholds: list[dict[str,
     return charts
 
 
+_KNOWN_THRESHOLD = [
+    "name", "endpoint", "metric", "unit", "threshold", "observed", "bound", "lower_bound", "upper_bound",
+    "verdict", "reason",
+]  # fmt: skip
+_PERCENTILE_KEYS = [f"{p}{end}" for p in PERCENTILES for end in ("_ms", "_lower_ms", "_upper_ms")]
+_KNOWN_ENDPOINT = [
+    "requests", "failures", "error_rate", "error_rate_lower", "error_rate_upper", "locust", "stream",
+    *_PERCENTILE_KEYS,
+]  # fmt: skip
+
+
 def _threshold_table(summary: dict[str, Any]) -> str:
     level = f"bound ({100 * float(summary.get('confidence', 0)):g} %)"
     rows = [
@@ -143,7 +155,11 @@ def _threshold_table(summary: dict[str, Any]) -> str:
         for row in summary.get("thresholds", [])
         if isinstance(row, dict)
     ]
-    return table(["threshold", "limit", "observed", level, "verdict", "reason"], rows, numeric=(1, 2, 3))
+    html = table(["threshold", "limit", "observed", level, "verdict", "reason"], rows, numeric=(1, 2, 3))
+    for row in summary.get("thresholds", []):
+        if isinstance(row, dict):
+            html += extras(row, _KNOWN_THRESHOLD, f"{row.get('name', '')} threshold")
+    return html
 
 
 def _endpoint_table(name: str, figures: dict[str, Any]) -> str:
@@ -166,7 +182,7 @@ def _endpoint_table(name: str, figures: dict[str, Any]) -> str:
         ]
         names = ["answers", *FIRST_TOKEN_PERCENTILES, *TOKEN_RATE_PERCENTILES]
         html += table(names, [cells], numeric=range(len(cells)))
-    return html
+    return html + extras(figures, _KNOWN_ENDPOINT, f"{name} endpoint")
 
 
 def load_section(summary: dict[str, Any], results: RunResults | None) -> str:
