@@ -26,6 +26,8 @@ from probe_project import INI, PROBES_DIR, REPO_ROOT, probe_config
 from slo.dev.daemons import Prometheus, Pushgateway
 from slo.dev.refstack import ReferenceStack
 from slo.htmlreport.load import curve_points
+from slo.htmlreport.markup import page
+from slo.htmlreport.svg import Bar, Mark, bars, line_chart, percentile_curve, waterfall
 from slo.loadgate.histogram import LatencyHistogram
 from slo.objectives.promql import PrometheusClient
 
@@ -299,3 +301,25 @@ def test_the_browser_check_catches_a_page_that_fetches(tmp_path: Path) -> None:
     page.write_text('<!DOCTYPE html><html><body><img src="http://127.0.0.1:9/x.png"></body></html>')
     seen = open_page(page, tmp_path / "fetching.png")
     assert seen.requests == ["http://127.0.0.1:9/x.png"]
+
+
+@pytest.mark.slow
+def test_every_kind_of_chart_draws_in_the_browser(tmp_path: Path) -> None:
+    """Each chart the page can hold, also those the scenario's data cannot reach (a budget
+    over a window with history, a limit within the curve, a negative budget)."""
+    charts = [
+        waterfall({"dns": 0.001, "connect": 0.002, "tls": 0.004, "ttfb": 0.2, "transfer": 0.01}, "phases"),
+        bars([Bar("claude", 0.4, "400 ms"), Bar("gpt", 1.2, "1200 ms")], "first token", 1.0, "limit"),
+        percentile_curve(
+            [(0.0, 100.0), (0.9, 900.0), (0.99, 1900.0), (0.999, 2500.0)],
+            "latency",
+            "ms",
+            [Mark("p95", 0.95, 2000.0, 1500.0, 1400.0, 1600.0, "pass")],
+        ),
+        line_chart([(30 * 86400.0, 1.0), (15 * 86400.0, 0.4), (0.0, -0.2)], "budget left"),
+    ]
+    document = tmp_path / "charts.html"
+    document.write_text(page("charts", charts))
+    seen = open_page(document, tmp_path / "charts.png")
+    assert [chart.title for chart in seen.charts] == ["phases", "first token", "latency", "budget left"]
+    assert_offline_and_drawn(seen)

@@ -11,32 +11,43 @@ from collections.abc import Sequence
 from slo.config.objectives import SLO
 from slo.htmlreport.markup import table, text
 from slo.htmlreport.svg import Bar, bars, line_chart
-from slo.objectives.budget import BudgetRow, _budget_left, budget_rows  # the table's wording
-from slo.objectives.promql import PrometheusClient, PrometheusError
+
+# The budget command's window rule and wording, so the page and `slo budget` agree.
+from slo.objectives.budget import BudgetRow, _budget_left, _range, budget_rows, error_ratio
+from slo.objectives.promql import PrometheusClient, PrometheusError, Sample
+from slo.objectives.rules.sli import sli_query
 
 __all__ = ["slo_section"]
 
 #: Instants the budget is evaluated at across the window: a curve, at a bounded query cost.
-HISTORY_POINTS = 8
+HISTORY_POINTS = 12
 
 
 def _percent(value: float | None) -> str:
     return "-" if value is None else f"{value * 100:.1f} %"
 
 
-def _history(
-    prometheus: PrometheusClient, slo: SLO, environment: str, now: float
-) -> list[tuple[float, float]]:
-    """(seconds before now, budget left) of `slo` in `environment`, oldest first."""
-    span = slo.window_seconds
+def _history(prometheus: PrometheusClient, slo: SLO, row: BudgetRow, now: float) -> list[tuple[float, float]]:
+    """(seconds before now, budget left) of `row`'s SLO and environment, oldest first: two
+    queries per instant (the window's events and bad events), none for an SLO without data."""
+    if not row.events:
+        return []
+    query = sli_query(slo)
+    wanted = {"environment": row.environment} if "environment" in query.by else {}
     points = []
     for step in range(HISTORY_POINTS, -1, -1):
-        ago = span * step / HISTORY_POINTS
-        for row in budget_rows(prometheus, [slo], now - ago):
-            if row.environment in ("", environment) and row.budget_remaining is not None:
-                points.append((ago, row.budget_remaining))
-                break
+        ago = slo.window_seconds * step / HISTORY_POINTS
+        window = _range(slo, now - ago)
+        total = _sum(prometheus.query(query.total(window), now - ago), wanted)
+        bad = _sum(prometheus.query(query.bad(window), now - ago), wanted)
+        ratio = error_ratio(bad, total)
+        if ratio is not None:
+            points.append((ago, 1 - ratio / slo.error_budget))
     return points
+
+
+def _sum(samples: list[Sample], wanted: dict[str, str]) -> float:
+    return sum(s.value for s in samples if all(s.labels.get(k, "") == v for k, v in wanted.items()))
 
 
 def _slo_html(row: BudgetRow, history: list[tuple[float, float]]) -> str:
@@ -74,7 +85,7 @@ def slo_section(url: str, slos: Sequence[SLO], environment: str) -> str:
                 for row in budget_rows(prometheus, [slo], now):
                     if row.environment not in ("", environment):
                         continue
-                    parts.append(_slo_html(row, _history(prometheus, slo, environment, now)))
+                    parts.append(_slo_html(row, _history(prometheus, slo, row, now)))
     except PrometheusError as exc:
         parts.append(f'<p class="banner unknown">Prometheus: {text(exc)}</p>')
     if len(parts) == 1:
