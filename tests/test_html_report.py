@@ -21,10 +21,14 @@ import pytest
 import yaml
 from browser import Seen, open_page
 from eventually import wait_for
+from hypothesis import given
+from hypothesis import strategies as st
 from probe_project import INI, PROBES_DIR, REPO_ROOT, probe_config
 
 from slo.dev.daemons import Prometheus, Pushgateway
 from slo.dev.refstack import ReferenceStack
+from slo.htmlreport.cli import report_sections
+from slo.htmlreport.inputs import Inputs
 from slo.htmlreport.load import curve_points
 from slo.htmlreport.markup import page
 from slo.htmlreport.svg import Bar, Mark, bars, line_chart, percentile_curve, waterfall
@@ -323,3 +327,28 @@ def test_every_kind_of_chart_draws_in_the_browser(tmp_path: Path) -> None:
     seen = open_page(document, tmp_path / "charts.png")
     assert [chart.title for chart in seen.charts] == ["phases", "first token", "latency", "budget left"]
     assert_offline_and_drawn(seen)
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+def documents(*keys: str) -> st.SearchStrategy[dict[str, Any]]:
+    """Objects with some of the keys a writer uses, holding anything at all."""
+    return st.fixed_dictionaries({}, optional=dict.fromkeys(keys, JSON))
+
+
+@given(
+    probes=st.none() | documents("probes", "counts", "versions", "environment", "duration_s"),
+    gate=st.none() | documents("verdict", "conditions", "generated_at"),
+    load=st.none()
+    | documents("verdict", "thresholds", "endpoints", "errors", "warnings", "confidence", "reports"),
+)
+def test_any_json_in_the_files_makes_a_page_never_a_traceback(
+    probes: dict[str, Any] | None, gate: dict[str, Any] | None, load: dict[str, Any] | None
+) -> None:
+    sections = report_sections(Inputs(probes=probes, gate=gate, load=load), Path("reports"))
+    assert page("report", sections).startswith("<!DOCTYPE html>")

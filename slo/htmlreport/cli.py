@@ -13,20 +13,21 @@ CI artifact, an e-mail or a laptop offline. Exit 0 when the page is written (the
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from slo import redact
 from slo.cliargs import ArgumentParser, fail
 from slo.config import ConfigError
 from slo.conventions import CONFIG_FILE, LOAD_REPORTS
-from slo.htmlreport.inputs import GATE_FILE, PROBES_FILE, read_inputs
+from slo.htmlreport.inputs import GATE_FILE, PROBES_FILE, Inputs, read_inputs
 from slo.htmlreport.load import load_section
 from slo.htmlreport.markup import page, text
 from slo.htmlreport.probes import llm_section, metadata_section, probes_section, verdict_banner
 from slo.objectives.inputs import add_config_options, load_inputs, parse
 from slo.options import add_cli_options
 
-__all__ = ["main"]
+__all__ = ["main", "report_sections"]
 
 REPORTS = LOAD_REPORTS.parent
 DEFAULT_OUTPUT = REPORTS / "index.html"
@@ -50,6 +51,42 @@ def _parser() -> ArgumentParser:
         help=f"the page (default: {DEFAULT_OUTPUT})",
     )
     return parser
+
+
+def _shown(path: Path, build: Callable[[], str]) -> str:
+    """A section, or one line naming the file when its content has a shape this version cannot
+    lay out (hand-edited, truncated, from another tool): the page is still written."""
+    try:
+        return build()
+    except (TypeError, ValueError, KeyError, AttributeError, IndexError) as exc:
+        said = (
+            f"{path}: not in the shape this version reads ({type(exc).__name__}: {redact.excerpt(str(exc))})"
+        )
+        return f'<p class="banner unknown">{text(said)}</p>'
+
+
+def report_sections(found: Inputs, reports: Path) -> list[str]:
+    """The page's sections from what was found in `reports`, worst news first."""
+    probes_file, gate_file = reports / PROBES_FILE, reports / GATE_FILE
+    load_file = reports / LOAD_REPORTS.name / "summary.json"
+    sources = {
+        what: str(path)
+        for what, path, document in (
+            ("probe run", probes_file, found.probes),
+            ("gate verdict", gate_file, found.gate),
+            ("load summary", load_file, found.load),
+        )
+        if document is not None
+    }
+    probes, gate, load = found.probes, found.gate, found.load
+    return [
+        _shown(gate_file, lambda: verdict_banner(gate, probes)),
+        "".join(f'<p class="banner unknown">{text(problem)}</p>' for problem in found.problems),
+        _shown(probes_file, lambda: probes_section(probes)) if probes is not None else "",
+        _shown(probes_file, lambda: llm_section(probes)) if probes is not None else "",
+        _shown(load_file, lambda: load_section(load, found.load_results)) if load is not None else "",
+        _shown(probes_file, lambda: metadata_section(probes, sources)),
+    ]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -76,24 +113,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"slo report: nothing to report in {reports}: no {PROBES_FILE} (a probe run), {GATE_FILE} "
             f"(`slo gate`) or {LOAD_REPORTS.name}/summary.json (`slo load`)"
         )
-    sources = {
-        what: str(path)
-        for what, path, document in (
-            ("probe run", reports / PROBES_FILE, found.probes),
-            ("gate verdict", reports / GATE_FILE, found.gate),
-            ("load summary", reports / LOAD_REPORTS.name / "summary.json", found.load),
-        )
-        if document is not None
-    }
-    sections = [
-        verdict_banner(found.gate, found.probes),
-        "".join(f'<p class="banner unknown">{text(problem)}</p>' for problem in found.problems),
-        probes_section(found.probes) if found.probes is not None else "",
-        llm_section(found.probes) if found.probes is not None else "",
-        load_section(found.load, found.load_results) if found.load is not None else "",
-        slos_html,
-        metadata_section(found.probes, sources),
-    ]
+    sections = report_sections(found, reports)
+    sections.insert(-1, slos_html)  # before the run's metadata
     output = Path(args.output)
     try:
         output.parent.mkdir(parents=True, exist_ok=True)

@@ -55,7 +55,8 @@ def _severity(probe: dict[str, Any]) -> int:
 def verdict_banner(gate: dict[str, Any] | None, probes: dict[str, Any] | None) -> str:
     """The gate's verdict and, when it failed, each condition that failed with its evidence."""
     if gate is None:
-        counts = (probes or {}).get("counts") or {}
+        counts = (probes or {}).get("counts")
+        counts = counts if isinstance(counts, dict) else {}
         said = ", ".join(f"{count} {outcome}" for outcome, count in counts.items() if count)
         return (
             '<div class="banner unknown" id="verdict">NO GATE VERDICT: run <code>slo gate</code> '
@@ -185,7 +186,8 @@ def metadata_section(run: dict[str, Any] | None, sources: dict[str, str]) -> str
     """Where, when and with what the run happened, and which files the page was made from."""
     rows: list[list[str]] = []
     if run is not None:
-        versions = run.get("versions") or {}
+        versions = run.get("versions")
+        versions = versions if isinstance(versions, dict) else {}
         for label, value in (
             ("environment", run.get("environment")),
             ("location", run.get("location")),
