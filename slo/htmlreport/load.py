@@ -198,7 +198,8 @@ def load_section(summary: dict[str, Any], results: RunResults | None) -> str:
     endpoints = summary.get("endpoints") or {}
     records = _records(results)
     thresholds = [row for row in summary.get("thresholds", []) if isinstance(row, dict)]
-    for name in [n for n in endpoints if n != TOTAL] + [n for n in endpoints if n == TOTAL]:
+    # The total first: it is what the gate's own thresholds judge, by default.
+    for name in [n for n in endpoints if n == TOTAL] + [n for n in endpoints if n != TOTAL]:
         figures = endpoints[name]
         if not isinstance(figures, dict):
             continue

@@ -25,7 +25,7 @@ body{font-family:system-ui,sans-serif;margin:1.5rem auto;max-width:70rem;padding
 h1{font-size:1.4rem}h2{font-size:1.15rem;margin-top:2rem;border-bottom:1px solid #ddd}h3{font-size:1rem}
 table{border-collapse:collapse;margin:.5rem 0;font-size:.85rem}
 th,td{border:1px solid #ddd;padding:.25rem .5rem;text-align:left;vertical-align:top}
-td.num{text-align:right;font-variant-numeric:tabular-nums}
+td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 td code{word-break:break-all}td{max-width:22rem}
 .banner{padding:.8rem 1rem;border-radius:.3rem;color:#fff;font-size:1.1rem}
 .banner ul{margin:.4rem 0 0;font-size:.9rem}
