@@ -34,6 +34,7 @@ from slo.htmlreport.markup import page
 from slo.htmlreport.svg import Bar, Mark, bars, line_chart, percentile_curve, waterfall
 from slo.loadgate.histogram import LatencyHistogram
 from slo.objectives.promql import PrometheusClient
+from slo.report.runfile import git_revision
 
 SCREENSHOTS = REPO_ROOT / "reports" / "screenshots"
 #: Short and light, as in test_load_gate.py: the other xdist worker keeps its CPU.
@@ -352,3 +353,46 @@ def test_any_json_in_the_files_makes_a_page_never_a_traceback(
 ) -> None:
     sections = report_sections(Inputs(probes=probes, gate=gate, load=load), Path("reports"))
     assert page("report", sections).startswith("<!DOCTYPE html>")
+
+
+# --- the git revision in the run's metadata ------------------------------------------------------
+
+
+def git(directory: Path, *args: str) -> str:
+    command = ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", "-C", str(directory), *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=30, check=True).stdout.strip()
+
+
+@pytest.fixture
+def repository(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    if shutil.which("git") is None:
+        pytest.skip("no git on this machine to make a repository with")
+    for name in ("GITHUB_SHA", "CI_COMMIT_SHA", "GIT_COMMIT", "BUILD_SOURCEVERSION"):
+        monkeypatch.delenv(name, raising=False)
+    repo = tmp_path / "repo"
+    (repo / "probes").mkdir(parents=True)
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "commit", "-q", "--allow-empty", "-m", "one")
+    return repo
+
+
+def test_the_revision_is_read_from_loose_and_packed_refs(repository: Path) -> None:
+    head = git(repository, "rev-parse", "HEAD")
+    assert git_revision(repository / "probes") == head[:12]
+    git(repository, "pack-refs", "--all")
+    assert not (repository / ".git" / "refs" / "heads" / "main").exists()
+    assert git_revision(repository / "probes") == head[:12]
+
+
+def test_the_revision_of_a_worktree_and_of_a_detached_head(repository: Path, tmp_path: Path) -> None:
+    first = git(repository, "rev-parse", "HEAD")
+    git(repository, "commit", "-q", "--allow-empty", "-m", "two")
+    git(repository, "worktree", "add", "-q", str(tmp_path / "other"), "-b", "other", first)
+    assert git_revision(tmp_path / "other") == first[:12]
+    git(repository, "checkout", "-q", "--detach", first)
+    assert git_revision(repository) == first[:12]
+
+
+def test_a_ci_variable_names_the_revision(repository: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GITHUB_SHA", "0123456789abcdef0123456789abcdef01234567")
+    assert git_revision(repository) == "0123456789abcdef0123456789abcdef01234567"

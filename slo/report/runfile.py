@@ -18,7 +18,7 @@ import hashlib
 import json
 import os
 import platform
-import subprocess
+import re
 import time
 from collections.abc import Iterable, Mapping
 from importlib import metadata
@@ -36,7 +36,8 @@ SCHEMA = 1
 FILE_NAME = "probes.json"
 #: CI systems name the commit they build in one of these; outside CI, git is asked.
 _REVISION_VARIABLES = ("GITHUB_SHA", "CI_COMMIT_SHA", "GIT_COMMIT", "BUILD_SOURCEVERSION")
-_GIT_DEADLINE_SECONDS = 5
+_COMMIT = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+_SHORT_COMMIT = 12
 
 
 def _version(distribution: str) -> str | None:
@@ -54,22 +55,50 @@ def _config_hash(path: Path) -> str | None:
 
 
 def git_revision(directory: Path) -> str | None:
-    """The commit the run's code is at: from the CI's variable, else from git; None when
-    neither knows (a copied tree, no git installed)."""
+    """The commit the run's code is at: from the CI's variable, else read from the repository's
+    files (never by running git, whose config a checkout controls); None when neither knows."""
     for name in _REVISION_VARIABLES:
         if os.environ.get(name):
             return os.environ[name][:40]
     try:
-        done = subprocess.run(
-            ["git", "-C", str(directory), "rev-parse", "--short=12", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=_GIT_DEADLINE_SECONDS,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
+        return _head_commit(directory)
+    except (OSError, UnicodeDecodeError):
         return None
-    return (done.stdout.strip() or None) if done.returncode == 0 else None
+
+
+def _head_commit(directory: Path) -> str | None:
+    for folder in (directory, *directory.parents):
+        dot_git = folder / ".git"
+        if dot_git.exists():
+            break
+    else:
+        return None
+    # A worktree's .git is a file naming its git directory, which names the shared one.
+    git_dir = dot_git
+    if dot_git.is_file():
+        git_dir = (folder / dot_git.read_text(encoding="utf-8").removeprefix("gitdir:").strip()).resolve()
+    common = git_dir
+    if (git_dir / "commondir").is_file():
+        common = (git_dir / (git_dir / "commondir").read_text(encoding="utf-8").strip()).resolve()
+    head = (git_dir / "HEAD").read_text(encoding="utf-8").strip()
+    if not head.startswith("ref:"):
+        return _commit(head)
+    ref = head.removeprefix("ref:").strip()
+    for base in (git_dir, common):
+        if (base / ref).is_file():
+            return _commit((base / ref).read_text(encoding="utf-8").strip())
+    packed = common / "packed-refs"
+    if packed.is_file():
+        for line in packed.read_text(encoding="utf-8").splitlines():
+            commit, _, name = line.partition(" ")
+            if name == ref:
+                return _commit(commit)
+    return None
+
+
+def _commit(text: str) -> str | None:
+    """The commit id, shortened, or None for anything that is not one."""
+    return text[:_SHORT_COMMIT] if _COMMIT.fullmatch(text) else None
 
 
 def run_metadata(options: RunOptions, rootdir: Path) -> dict[str, Any]:
