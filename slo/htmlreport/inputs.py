@@ -14,10 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from slo import redact
-from slo.conventions import LOAD_REPORTS
+from slo.conventions import GATE_VERDICT, LOAD_REPORTS, PROBE_RESULTS
 from slo.loadgate.samples import ResultsError, RunResults
-from slo.objectives.gate import DEFAULT_OUTPUT as GATE_OUTPUT
-from slo.report.runfile import FILE_NAME as PROBES_FILE
 
 __all__ = [
     "GATE_FILE",
@@ -31,8 +29,8 @@ __all__ = [
 
 #: A file larger than this is not one the suite wrote (its results file is well under it).
 MAX_INPUT_BYTES = 64 * 1024 * 1024
-#: Where `slo gate` writes its verdict unless told otherwise.
-GATE_FILE = Path(GATE_OUTPUT).name
+GATE_FILE = GATE_VERDICT.name
+PROBES_FILE = PROBE_RESULTS.name
 
 
 @dataclass

@@ -31,6 +31,7 @@ from slo import redact
 from slo.cliargs import ArgumentParser, fail
 from slo.config import ConfigError
 from slo.config.objectives import SLO
+from slo.conventions import GATE_VERDICT
 from slo.junit import JunitError, read_cases
 from slo.objectives.budget import BudgetRow, budget_rows, select
 from slo.objectives.inputs import add_config_options, load_inputs, parse
@@ -41,7 +42,7 @@ from slo.tables import table
 
 __all__ = ["Condition", "budget_conditions", "junit_conditions", "load_conditions", "main"]
 
-DEFAULT_OUTPUT = "reports/gate.json"
+DEFAULT_OUTPUT = str(GATE_VERDICT)
 DEFAULT_MIN_COVERAGE = 0.1
 #: A JUnit file or load summary larger than this is not one the suite wrote.
 MAX_INPUT_BYTES = 64 * 1024 * 1024

@@ -14,7 +14,7 @@ import pytest
 
 from slo.config import Config
 from slo.config.objectives import HistogramSLI, ProbeLatencySLI, ProbesSLI
-from slo.conventions import PROBE_JUNIT
+from slo.conventions import PROBE_RESULTS
 from slo.options import RunOptions
 from slo.report.exposition import SuiteRun, latency_buckets, probe_families
 from slo.report.genai import spend_warnings
@@ -114,12 +114,10 @@ class Reporter:
 
     def _write_run_file(self) -> None:
         """The run's results with their evidence (`slo.report.runfile`), beside its JUnit XML."""
-        from slo.report.runfile import FILE_NAME, run_metadata, write_run_file
+        from slo.report.runfile import run_metadata, write_run_file
 
         junit = self.config.option.xmlpath
-        path = (
-            Path(junit).parent / FILE_NAME if junit else self.config.rootpath / PROBE_JUNIT.parent / FILE_NAME
-        )
+        path = Path(junit).with_name(PROBE_RESULTS.name) if junit else self.config.rootpath / PROBE_RESULTS
         run = {
             **run_metadata(self.options, self.config.rootpath),
             "duration_s": round(time.time() - self.started, 3),

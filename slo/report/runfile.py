@@ -30,10 +30,9 @@ from slo.options import RunOptions
 from slo.report.results import ProbeResult
 from slo.report.values import RecordedValue
 
-__all__ = ["FILE_NAME", "SCHEMA", "run_metadata", "write_run_file"]
+__all__ = ["SCHEMA", "git_revision", "run_metadata", "write_run_file"]
 
 SCHEMA = 1
-FILE_NAME = "probes.json"
 #: CI systems name the commit they build in one of these; outside CI, git is asked.
 _REVISION_VARIABLES = ("GITHUB_SHA", "CI_COMMIT_SHA", "GIT_COMMIT", "BUILD_SOURCEVERSION")
 _COMMIT = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
