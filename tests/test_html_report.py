@@ -396,3 +396,47 @@ def test_the_revision_of_a_worktree_and_of_a_detached_head(repository: Path, tmp
 def test_a_ci_variable_names_the_revision(repository: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GITHUB_SHA", "0123456789abcdef0123456789abcdef01234567")
     assert git_revision(repository) == "0123456789abcdef0123456789abcdef01234567"
+
+
+# --- probes.json from a probe run -----------------------------------------------------------------
+
+RUN_CONFIG = """
+environments:
+  local:
+    targets:
+      gateway: {url: "http://127.0.0.1:9", timeout: 1s}
+"""
+RUN_PROBES = """
+import pytest
+
+@pytest.mark.probe(target="gateway")
+def test_unreachable(http):
+    http().get("/health")
+
+@pytest.mark.probe(target="gateway")
+def test_passes():
+    pass
+"""
+
+
+@pytest.mark.slow
+def test_a_run_without_a_push_writes_its_evidence_beside_its_junit(
+    pytester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytester.makefile(".yaml", monitoring=RUN_CONFIG)
+    pytester.makeini("[pytest]\nslo_probe_paths = .\naddopts = -p no:locust -p no:cacheprovider\n")
+    pytester.makepyfile(test_run=RUN_PROBES)
+    monkeypatch.setenv("SLO_STATE_FILE", str(tmp_path / "state.json"))
+    result = pytester.runpytest_subprocess("--no-push", "--junit-xml", "out/run.xml", timeout=120)
+    result.assert_outcomes(passed=1, failed=1)
+    document = json.loads((pytester.path / "out" / "probes.json").read_text())
+    failed, passed = document["probes"]  # failures first
+    assert (failed["probe"], failed["outcome"], failed["reason"]) == (
+        "test_run.py::test_unreachable",
+        "failed",
+        "connect",
+    )
+    assert "127.0.0.1:9" in failed["message"]
+    assert (passed["probe"], passed["outcome"]) == ("test_run.py::test_passes", "passed")
+    assert document["counts"] == {"passed": 1, "failed": 1, "skipped": 0, "error": 0}
+    assert document["environment"] == "local"
