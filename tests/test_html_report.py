@@ -183,6 +183,9 @@ def test_the_report_shows_each_slo_budget_from_prometheus(run: Run) -> None:
     assert "api-availability" in slos
     # One bad run of two spends a 99.9 % budget many times over: the burn bars show it.
     assert "burn rate by alert window" in slos
+    # The page alert's windows (scaled to the 30-day window) with their factor, both burning over it.
+    assert "14.4x" in slos
+    assert "BOTH OVER" in slos
     assert "Prometheus:" not in slos  # no query failed
 
 

@@ -44,11 +44,12 @@ def text(value: object) -> str:
     return html.escape(redact.scrub(str(value)), quote=True)
 
 
-def badge(outcome: str) -> str:
-    """An outcome or verdict as a coloured word (the class names the colour)."""
+def badge(outcome: str, colour_of: str | None = None) -> str:
+    """An outcome or verdict as a coloured word; the colour is that of `colour_of` (an
+    outcome or verdict) when the word is not one itself."""
     word = str(outcome).lower()
-    css = word if word.isalpha() else "unknown"
-    return f'<span class="badge {css}">{text(word.upper())}</span>'
+    css = str(colour_of or word).lower()
+    return f'<span class="badge {css if css.isalpha() else "unknown"}">{text(word.upper())}</span>'
 
 
 def table(header: Sequence[str], rows: Iterable[Sequence[str]], numeric: Iterable[int] = ()) -> str:

@@ -9,13 +9,14 @@ import time
 from collections.abc import Sequence
 
 from slo.config.objectives import SLO
-from slo.htmlreport.markup import table, text
+from slo.htmlreport.markup import badge, table, text
 from slo.htmlreport.svg import Bar, bars, line_chart
 
 # The budget command's window rule and wording, so the page and `slo budget` agree.
 from slo.objectives.budget import BudgetRow, _budget_left, _range, budget_rows, error_ratio
 from slo.objectives.promql import PrometheusClient, PrometheusError, Sample
 from slo.objectives.rules.sli import sli_query
+from slo.objectives.rules.windows import alert_windows
 
 __all__ = ["slo_section"]
 
@@ -50,7 +51,34 @@ def _sum(samples: list[Sample], wanted: dict[str, str]) -> float:
     return sum(s.value for s in samples if all(s.labels.get(k, "") == v for k, v in wanted.items()))
 
 
-def _slo_html(row: BudgetRow, history: list[tuple[float, float]]) -> str:
+def _rate(row: BudgetRow, window: str) -> float | None:
+    return row.burn_rates.get(window)
+
+
+def _alerts(slo: SLO, row: BudgetRow) -> str:
+    """Each alert's window pair and factor beside the burn of both windows now: an alert
+    needs both over its factor (and its minimum of bad events, which is not judged here)."""
+    rows = []
+    for alert in alert_windows(slo):
+        long, short = _rate(row, alert.long_name), _rate(row, alert.short_name)
+        over = long is not None and short is not None and long > alert.factor and short > alert.factor
+        rows.append(
+            [
+                text(alert.severity),
+                text(f"{alert.long_name} / {alert.short_name}"),
+                text(f"{alert.factor:g}x"),
+                text("-" if long is None else f"{long:.2f}x"),
+                text("-" if short is None else f"{short:.2f}x"),
+                badge("both over", "fail") if over else badge("under", "pass"),
+            ]
+        )
+    if not rows:
+        return ""
+    header = ["alert", "windows (long / short)", "fires over", "long burn", "short burn", "now"]
+    return table(header, rows, numeric=[2, 3, 4])
+
+
+def _slo_html(slo: SLO, row: BudgetRow, history: list[tuple[float, float]]) -> str:
     parts = [f'<h3>{text(row.slo)} <span class="muted">{text(row.environment)}</span></h3>']
     cells = [
         text(f"{row.objective * 100:g} %"),
@@ -64,6 +92,7 @@ def _slo_html(row: BudgetRow, history: list[tuple[float, float]]) -> str:
     parts.append(
         table(["objective", "window", "SLI", "budget left", "events", "bad", "note"], [cells], [2, 3, 4, 5])
     )
+    parts.append(_alerts(slo, row))
     burns = [Bar(name, rate, f"{rate:.2f}x") for name, rate in row.burn_rates.items() if rate is not None]
     if burns:
         title = f"{row.slo}: burn rate by alert window"
@@ -85,7 +114,7 @@ def slo_section(url: str, slos: Sequence[SLO], environment: str) -> str:
                 for row in budget_rows(prometheus, [slo], now):
                     if row.environment not in ("", environment):
                         continue
-                    parts.append(_slo_html(row, _history(prometheus, slo, row, now)))
+                    parts.append(_slo_html(slo, row, _history(prometheus, slo, row, now)))
     except PrometheusError as exc:
         parts.append(f'<p class="banner unknown">Prometheus: {text(exc)}</p>')
     if len(parts) == 1:
