@@ -278,6 +278,14 @@ def test_a_broken_config_is_one_line_and_exit_4(tmp_path: Path) -> None:
     assert "monitoring.yaml" in done.stderr
 
 
+def test_the_page_goes_into_the_reports_directory_unless_told(tmp_path: Path) -> None:
+    write_run(tmp_path / "nightly")
+    assert slo(tmp_path, "report", "--reports", "nightly").returncode == 0
+    assert "test_api_health" in (tmp_path / "nightly" / "index.html").read_text()
+    assert slo(tmp_path, "report", "--reports", "nightly", "-o", "site/run.html").returncode == 0
+    assert (tmp_path / "site" / "run.html").is_file()
+
+
 def test_a_config_asked_for_must_exist(tmp_path: Path) -> None:
     write_run(tmp_path / "reports")
     done = slo(tmp_path, "report", "--config", "elsewhere.yaml")

@@ -30,7 +30,7 @@ from slo.options import add_cli_options
 __all__ = ["main", "report_sections"]
 
 REPORTS = LOAD_REPORTS.parent
-DEFAULT_OUTPUT = REPORTS / "index.html"
+PAGE = "index.html"
 
 
 def _parser() -> ArgumentParser:
@@ -46,9 +46,9 @@ def _parser() -> ArgumentParser:
     parser.add_argument(
         "-o",
         "--output",
-        default=str(DEFAULT_OUTPUT),
+        default=None,
         metavar="PATH",
-        help=f"the page (default: {DEFAULT_OUTPUT})",
+        help=f"the page (default: {PAGE} in the reports directory, {REPORTS / PAGE})",
     )
     return parser
 
@@ -115,7 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     sections = report_sections(found, reports)
     sections.insert(-1, slos_html)  # before the run's metadata
-    output = Path(args.output)
+    output = Path(args.output) if args.output else reports / PAGE
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(page(title, sections), encoding="utf-8")
