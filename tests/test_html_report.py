@@ -261,6 +261,25 @@ def test_unknown_load_summary_fields_are_shown_not_fatal(tmp_path: Path) -> None
     assert "no histogram of this endpoint" in html
 
 
+def test_a_thousand_probes_make_a_page_of_a_few_hundred_kb() -> None:
+    phases = {"dns": 0.001, "connect": 0.002, "tls": 0.003, "ttfb": 0.2, "transfer": 0.01}
+    probes = [
+        {
+            "probe": f"probes/test_checks.py::test_check[endpoint-{index}]",
+            "outcome": "failed" if index % 10 == 0 else "passed",
+            "target": f"service-{index % 7}",
+            "reason": "http_status" if index % 10 == 0 else None,
+            "message": "x" * 300 if index % 10 == 0 else "",
+            "duration": 0.2,
+            "phases": phases,
+        }
+        for index in range(1000)
+    ]
+    html = page("report", report_sections(Inputs(probes={"probes": probes}), Path("reports")))
+    assert len(html.encode()) < MAX_PAGE_BYTES
+    assert "test_check[endpoint-999]" in html  # every probe is listed, if not drawn
+
+
 def test_nothing_to_report_is_one_line_and_exit_4(tmp_path: Path) -> None:
     done = slo(tmp_path, "report")
     assert done.returncode == 4

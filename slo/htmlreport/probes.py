@@ -15,6 +15,9 @@ from slo.report import genai
 
 __all__ = ["llm_section", "metadata_section", "probes_section", "verdict_banner"]
 
+#: Probes drawn with a waterfall, in page order (the worst first); the rest list their phases
+#: as text, so a run of a thousand checks stays a page of a few hundred KB.
+MAX_WATERFALLS = 60
 #: How bad an outcome is, worst first: the order of the page.
 _SEVERITY = {"error": 0, "failed": 1, "degraded": 2, "passed": 3, "skipped": 4}
 _KNOWN_PROBE = [
@@ -83,12 +86,16 @@ def _seconds(value: object) -> str:
     return f"{float(value) * 1000:.0f} ms" if isinstance(value, int | float) else "-"
 
 
-def _probe_row(probe: dict[str, Any], scale: float) -> list[str]:
+def _probe_row(probe: dict[str, Any], scale: float, draw: bool) -> list[str]:
     phases = probe.get("phases")
     chart = ""
     if isinstance(phases, dict) and any(name in phases for name in PHASES):
         numbers = {k: float(v) for k, v in phases.items() if isinstance(v, int | float)}
-        chart = waterfall(numbers, f"{probe.get('probe', '')}: request phases", scale)
+        if draw:
+            chart = waterfall(numbers, f"{probe.get('probe', '')}: request phases", scale)
+        else:
+            listed = ", ".join(f"{name} {numbers[name] * 1000:.1f} ms" for name in PHASES if name in numbers)
+            chart = f'<span class="muted">{text(listed)}</span>'
     message = text(probe.get("message", ""))
     if probe.get("note"):
         message += f'<div class="muted">{text(probe["note"])}</div>'
@@ -123,6 +130,7 @@ def probes_section(run: dict[str, Any]) -> str:
     order = sorted(by_target, key=lambda t: (min(map(_severity, by_target[t])), t))
     parts = ['<section id="probes"><h2>Probes</h2>']
     header = ["outcome", "probe", "reason", "message", "duration", "request phases"]
+    drawn = 0
     for target in order:
         group = sorted(by_target[target], key=lambda p: (_severity(p), str(p.get("probe"))))
         scale = max(map(_phase_total, group))
@@ -131,7 +139,11 @@ def probes_section(run: dict[str, Any]) -> str:
             counts[str(probe.get("outcome"))] += 1
         said = ", ".join(f"{count} {outcome}" for outcome, count in counts.items())
         parts.append(f'<h3>{text(target)} <span class="muted">{text(said)}</span></h3>')
-        parts.append(table(header, (_probe_row(p, scale) for p in group), numeric=[4]))
+        rows = []
+        for probe in group:
+            rows.append(_probe_row(probe, scale, drawn < MAX_WATERFALLS))
+            drawn += 1
+        parts.append(table(header, rows, numeric=[4]))
     parts.append("</section>")
     return "\n".join(parts)
 
