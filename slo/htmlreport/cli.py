@@ -21,6 +21,7 @@ from slo.cliargs import ArgumentParser, fail
 from slo.config import ConfigError
 from slo.conventions import CONFIG_FILE, LOAD_REPORTS
 from slo.htmlreport.inputs import GATE_FILE, PROBES_FILE, Inputs, read_inputs
+from slo.htmlreport.load import PAGE_NAME as PAGE
 from slo.htmlreport.load import load_section
 from slo.htmlreport.markup import page, text
 from slo.htmlreport.probes import llm_section, metadata_section, probes_section, verdict_banner
@@ -30,7 +31,6 @@ from slo.options import add_cli_options
 __all__ = ["main", "report_sections"]
 
 REPORTS = LOAD_REPORTS.parent
-PAGE = "index.html"
 
 
 def _parser() -> ArgumentParser:

@@ -246,6 +246,8 @@ def _write_page(directory: Path, data: dict[str, Any]) -> None:
         path = write_load_page(directory, data, read_load_results(directory, problems))
     except OSError as exc:
         problems.append(f"cannot write the page in {directory}: {exc.strerror or exc}")
+    except Exception as exc:  # a page that cannot be drawn must never change the verdict
+        problems.append(f"no page in {directory}: {type(exc).__name__}: {exc}")
     else:
         print(f"page: {path}")
     for problem in problems:
