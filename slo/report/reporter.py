@@ -127,6 +127,8 @@ class Reporter:
             write_run_file(path, self.collector.results.values(), self.values.by_probe, run)
         except OSError as exc:
             self.warnings.append(f"cannot write {path}: {exc.strerror or exc}")
+        except (TypeError, ValueError) as exc:  # never in the way of the push that follows
+            self.warnings.append(f"cannot write {path}: {exc}")
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         results = list(self.collector.results.values())
