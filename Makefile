@@ -8,10 +8,12 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEMO_STAMP := $(VENV)/.demo-installed
 DEMO_APT_PACKAGES := prometheus-pushgateway
-APT_PACKAGES := $(DEMO_APT_PACKAGES) prometheus prometheus-alertmanager postgresql redis-server nginx
+APT_PACKAGES := $(DEMO_APT_PACKAGES) prometheus prometheus-alertmanager postgresql redis-server nginx chromium
 # The servers the seed's deployment probes are tested against (started by the tests on loopback).
 SERVER_BINARIES := /usr/lib/postgresql/15/bin/initdb /usr/lib/postgresql/15/bin/pg_ctl /usr/bin/pg_dump \
 	/usr/bin/psql /usr/bin/redis-server /usr/sbin/nginx
+# The browser the HTML report's tests open the pages in (driven by Playwright, never downloaded).
+BROWSER := /usr/bin/chromium
 
 .PHONY: demo test test-fast lint bench bench-deps setup system-deps demo-system-deps clean
 
@@ -54,9 +56,10 @@ demo-system-deps:
 	$(call apt_install,$(DEMO_APT_PACKAGES),prometheus-pushgateway)
 
 # Debian's Prometheus tools (the real Pushgateway, promtool and amtool used by the tests),
-# and PostgreSQL, Redis and nginx for the backup, cache and load-balancer probes' tests.
+# PostgreSQL, Redis and nginx for the backup, cache and load-balancer probes' tests, and
+# Chromium for the HTML report's.
 system-deps:
-	$(call apt_install,$(APT_PACKAGES),prometheus-pushgateway promtool amtool prometheus $(SERVER_BINARIES))
+	$(call apt_install,$(APT_PACKAGES),prometheus-pushgateway promtool amtool prometheus $(SERVER_BINARIES) $(BROWSER))
 
 demo: $(DEMO_STAMP) demo-system-deps
 	$(BIN)/python -m slo.dev.demo

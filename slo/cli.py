@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "gate": ("slo.objectives.gate", "CI release gate over probes, load and budget"),
     "validate": ("slo.validate", "check every environment of the config and every probe marker"),
     "init": ("slo.scaffold.cli", "create a probe project: config, example probes, deploy snippets"),
+    "report": ("slo.htmlreport.cli", "one offline HTML page of a run: verdict, probes, load, SLOs"),
 }
 
 

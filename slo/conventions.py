@@ -13,11 +13,13 @@ __all__ = [
     "ENVIRONMENT",
     "ENVIRONMENT_PROPERTY",
     "EVIDENCE_PROPERTY",
+    "GATE_VERDICT",
     "JOB",
     "LOAD_JOB",
     "LOAD_REPORTS",
     "MAX_RESPONSE_BYTES",
     "PROBE_JUNIT",
+    "PROBE_RESULTS",
     "RUN_DEADLINE",
     "USAGE_ERROR",
 ]
@@ -32,6 +34,11 @@ JOB = "synthetic-probes"
 LOAD_JOB = "synthetic-load"
 #: JUnit XML of a probe run, relative to the rootdir, unless ``--junit-xml`` says otherwise.
 PROBE_JUNIT = Path("reports") / "junit.xml"
+#: A probe run's results with their evidence (`slo.report.runfile`): beside the run's JUnit XML,
+#: so this is where they are when ``--junit-xml`` is not given.
+PROBE_RESULTS = PROBE_JUNIT.with_name("probes.json")
+#: Where `slo gate` writes its verdict unless ``--output`` says otherwise; `slo report` reads it.
+GATE_VERDICT = Path("reports") / "gate.json"
 #: Where `slo load` and `pytest load/` write ``summary.json`` and Locust's reports.
 LOAD_REPORTS = Path("reports") / "load"
 #: The JUnit suite property naming the environment a probe run probed (`slo gate` compares it).

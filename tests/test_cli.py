@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CONFIG = str(ROOT / "monitoring.yaml")
 
 #: The commands the docs document: a contract, written here independently of the table.
-DOCUMENTED = ["reference-stack", "load", "rules", "budget", "dashboard", "gate", "validate", "init"]
+DOCUMENTED = ["reference-stack", "load", "rules", "budget", "dashboard", "gate", "validate", "init", "report"]
 
 PASSING_JUNIT = """<testsuites><testsuite name="pytest" tests="1">
 <testcase classname="probes.test_health" name="test_api_health" time="0.1"/>
@@ -96,7 +96,7 @@ def test_slo_gate_passes_and_fails_on_the_probe_run(
     assert "junit" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("command", ["rules", "budget", "dashboard", "gate", "load"])
+@pytest.mark.parametrize("command", ["rules", "budget", "dashboard", "gate", "load", "report"])
 def test_a_bad_flag_is_one_line_and_usage_error_4(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exited:
         main([command, "--no-such-flag"])

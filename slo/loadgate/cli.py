@@ -274,6 +274,24 @@ def _save_baseline(path: Path, data: dict[str, Any]) -> None:
         print(f"baseline: {path}")
 
 
+def _write_page(directory: Path, data: dict[str, Any]) -> None:
+    """Our own ``index.html`` beside Locust's: the verdict and the exact percentile curves."""
+    from slo.htmlreport.inputs import read_load_results
+    from slo.htmlreport.load import write_load_page
+
+    problems: list[str] = []
+    try:
+        path = write_load_page(directory, data, read_load_results(directory, problems))
+    except OSError as exc:
+        problems.append(f"cannot write the page in {directory}: {exc.strerror or exc}")
+    except Exception as exc:  # a page that cannot be drawn must never change the verdict
+        problems.append(f"no page in {directory}: {type(exc).__name__}: {exc}")
+    else:
+        print(f"page: {path}")
+    for problem in problems:
+        print(redact.scrub(f"warning: {problem}"), file=sys.stderr)
+
+
 def main(argv: Sequence[str]) -> int:
     try:
         args = build_parser().parse_args(list(argv))
@@ -307,6 +325,7 @@ def main(argv: Sequence[str]) -> int:
         with_baseline(data, compare_with(data, args.baseline, config.load, args.allow_inconclusive))
     write_summary(summary_path, data)
     _scrub_reports(run.report_dir)
+    _write_page(run.report_dir, data)
     print(redact.scrub(render(data)))
     print(f"summary: {summary_path}")
     if args.save_baseline is not None:

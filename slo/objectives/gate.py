@@ -35,7 +35,7 @@ from slo import redact
 from slo.cliargs import ArgumentParser, fail
 from slo.config import ConfigError, LoadSettings, load_config
 from slo.config.objectives import SLO
-from slo.conventions import ENVIRONMENT_PROPERTY
+from slo.conventions import ENVIRONMENT_PROPERTY, GATE_VERDICT
 from slo.junit import JunitError, read_cases, read_suite
 from slo.loadgate.baseline import compare_with
 from slo.objectives.budget import BudgetRow, budget_rows, select
@@ -48,7 +48,7 @@ from slo.units import format_duration, parse_duration
 
 __all__ = ["BaselineCheck", "Condition", "budget_conditions", "junit_conditions", "load_conditions", "main"]
 
-DEFAULT_OUTPUT = "reports/gate.json"
+DEFAULT_OUTPUT = str(GATE_VERDICT)
 DEFAULT_MIN_COVERAGE = 0.1
 #: Evidence older than this is about another build: a release gate judges this one.
 DEFAULT_MAX_AGE = "24h"

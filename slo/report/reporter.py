@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 
 import pytest
 
 from slo.config import Config
 from slo.config.objectives import HistogramSLI, ProbeLatencySLI, ProbesSLI
+from slo.conventions import PROBE_RESULTS
 from slo.options import RunOptions
 from slo.report.exposition import SuiteRun, latency_buckets, probe_families
 from slo.report.genai import spend_warnings
@@ -75,7 +77,10 @@ class Reporter:
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        if self.config.option.collectonly or not self.options.push_enabled:
+        if self.config.option.collectonly:
+            return
+        self._write_run_file()
+        if not self.options.push_enabled:
             return
         finished = time.time()
         suite = SuiteRun(finished, finished - self.started, self.collector.outcome_counts())
@@ -106,6 +111,24 @@ class Reporter:
         failed_push = self.push_result is not None and not self.push_result.ok
         if self.options.push.required and (failed_push or self.problems):
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def _write_run_file(self) -> None:
+        """The run's results with their evidence (`slo.report.runfile`), beside its JUnit XML."""
+        from slo.report.runfile import run_metadata, write_run_file
+
+        junit = self.config.option.xmlpath
+        path = Path(junit).with_name(PROBE_RESULTS.name) if junit else self.config.rootpath / PROBE_RESULTS
+        run = {
+            **run_metadata(self.options, self.config.rootpath),
+            "duration_s": round(time.time() - self.started, 3),
+            "counts": self.collector.outcome_counts(),
+        }
+        try:
+            write_run_file(path, self.collector.results.values(), self.values.by_probe, run)
+        except OSError as exc:
+            self.warnings.append(f"cannot write {path}: {exc.strerror or exc}")
+        except (TypeError, ValueError) as exc:  # never in the way of the push that follows
+            self.warnings.append(f"cannot write {path}: {exc}")
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         results = list(self.collector.results.values())
