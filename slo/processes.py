@@ -94,7 +94,8 @@ def run_bounded(
         start_new_session=True,
     )
     try:
-        assert process.stdin is not None and process.stderr is not None
+        assert process.stdin is not None
+        assert process.stderr is not None
         writer = threading.Thread(target=_feed, args=(process.stdin, stdin), daemon=True)
         writer.start()
         err_fd = process.stderr.fileno()
@@ -141,7 +142,6 @@ def _exited(process: subprocess.Popen[Any], deadline: float) -> None:
 
 def _feed(pipe: IO[bytes], chunks: Iterable[bytes]) -> None:
     """Write `chunks` to the child's stdin; a child that exits early just ends the feed."""
-    with contextlib.suppress(BrokenPipeError, OSError, ValueError):
-        with pipe:
-            for chunk in chunks:
-                pipe.write(chunk)
+    with contextlib.suppress(OSError, ValueError), pipe:
+        for chunk in chunks:
+            pipe.write(chunk)

@@ -287,3 +287,166 @@ def test_backups_config_mistakes_are_one_line(tmp_path: Path) -> None:
         load({"directory": "/backup", "verify": "restore", "restore": {"nonempty": ["users; DROP"]}})
     with pytest.raises(ConfigError, match=r"backups: retention must be longer than max_age"):
         load({"directory": "/backup", "max_age": "40d"})
+
+
+# --- a backup is data, never code -----------------------------------------------------------
+
+
+def _scratch_left(postgres: Postgres) -> str:
+    """Scratch databases and throwaway roles still on the server (none, after every check)."""
+    return postgres.psql(
+        f"SELECT string_agg(datname, ' ') FROM pg_database WHERE datname LIKE '{SCRATCH_PREFIX}%' "
+        f"UNION ALL SELECT string_agg(rolname, ' ') FROM pg_roles WHERE rolname LIKE '{SCRATCH_PREFIX}%'"
+    ).strip()
+
+
+def _with_attack(dump: bytes, attack: str) -> bytes:
+    """The genuine dump with `attack` where its first table is created: the line number is
+    that of the attack's first line."""
+    at = dump.index(b"CREATE TABLE")
+    return dump[:at] + attack.encode() + dump[at:]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("attack", "refused", "tried"),
+    [
+        ("\\! touch {marker}\n", "\\!", "to run the psql meta-command \\!"),
+        ("\\o {marker}\nSELECT 1;\n", "\\o", "to run the psql meta-command \\o"),
+        (
+            "\\getenv leaked SLO_TEST_SECRET\n\\w {marker}\n",
+            "\\getenv",
+            "to run the psql meta-command \\getenv",
+        ),
+        # Its own key lifts nothing: ours holds.
+        ("\\unrestrict {key}\n\\! touch {marker}\n", "\\!", "to run the psql meta-command \\!"),
+        (
+            "CREATE TABLE public.pwn (a text);\nCOPY public.pwn FROM PROGRAM 'touch {marker}';\n",
+            "COPY",
+            "COPY ... PROGRAM (a program on the database server)",
+        ),
+        (
+            "CREATE TABLE public.pwn (a text);\nCOPY public.pwn FROM '/etc/passwd';\n",
+            "COPY",
+            "to read a file on the database server",
+        ),
+    ],
+    ids=["shell", "output-file", "getenv", "lift-own-restriction", "copy-program", "copy-server-file"],
+)
+def test_a_dump_that_tries_to_run_code_runs_nothing_and_fails(
+    postgres: Postgres,
+    dump: bytes,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    attack: str,
+    refused: str,
+    tried: str,
+) -> None:
+    monkeypatch.setenv("SLO_TEST_SECRET", "runner-secret-value")
+    # Where the database server (another user) could write, so a COPY PROGRAM would show too.
+    marker = Path("/tmp") / f"slo-restore-pwned-{os.getpid()}-{time.monotonic_ns()}"
+    own_key = dump.split(b"\\restrict ", 1)[1].split(b"\n", 1)[0].decode()
+    text = attack.format(marker=marker, key=own_key)
+    hostile = _with_attack(dump, text)
+    line = hostile[: hostile.index(refused.encode(), hostile.index(text.encode()))].count(b"\n") + 1
+    path = tmp_path / "database.sql"
+    path.write_bytes(hostile)
+    with pytest.raises(RestoreError) as caught:
+        restore_problems(
+            path, RestoreSettings(port=postgres.port, password=postgres.password, tables=["users"])
+        )
+    try:
+        assert not marker.exists(), "the dump ran code on the runner or the server"
+    finally:
+        marker.unlink(missing_ok=True)
+    assert str(caught.value) == (
+        f"SECURITY: database.sql tried {tried} (line {line}); refused: a backup is data, never code"
+    )
+    assert "runner-secret-value" not in str(caught.value)
+    assert _scratch_left(postgres) == ""
+
+
+def test_a_genuine_dump_restores_under_its_own_restrict_pair(
+    postgres: Postgres, dump: bytes, tmp_path: Path
+) -> None:
+    # pg_dump 15.14 and later write `\restrict KEY` ... `\unrestrict KEY`: the dump is trusted
+    # to carry them, and our own restriction stays on.
+    assert dump.count(b"\\restrict ") == 1
+    assert dump.count(b"\\unrestrict ") == 1
+    path = tmp_path / "database.sql"
+    path.write_bytes(dump)
+    assert (
+        restore_problems(
+            path, RestoreSettings(port=postgres.port, password=postgres.password, nonempty=["users"])
+        )
+        == []
+    )
+    assert _scratch_left(postgres) == ""
+
+
+def test_psql_does_not_see_the_runners_environment(
+    postgres: Postgres, dump: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Either would break the restore if psql saw it: a service that does not exist, and
+    # every transaction read-only.
+    monkeypatch.setenv("PGSERVICE", "slo_no_such_service")
+    monkeypatch.setenv("PGOPTIONS", "-c default_transaction_read_only=on")
+    path = tmp_path / "database.sql"
+    path.write_bytes(dump)
+    assert (
+        restore_problems(
+            path, RestoreSettings(port=postgres.port, password=postgres.password, nonempty=["users"])
+        )
+        == []
+    )
+
+
+def test_the_dump_is_replayed_as_a_role_that_is_no_superuser(postgres: Postgres, tmp_path: Path) -> None:
+    path = tmp_path / "database.sql"
+    path.write_text(
+        "CREATE TABLE who AS SELECT rolsuper FROM pg_roles WHERE rolname = current_user;\n"
+        "DO $$ BEGIN IF (SELECT rolsuper FROM who) THEN RAISE EXCEPTION 'restored as a superuser'; "
+        "END IF; END $$;\n"
+    )
+    assert (
+        restore_problems(
+            path, RestoreSettings(port=postgres.port, password=postgres.password, nonempty=["who"])
+        )
+        == []
+    )
+
+
+def test_a_named_restore_role_is_used_and_a_superuser_refused(
+    postgres: Postgres, dump: bytes, tmp_path: Path
+) -> None:
+    postgres.psql("CREATE ROLE restorer LOGIN PASSWORD 'restorer-pw'")
+    postgres.psql("CREATE ROLE mighty LOGIN SUPERUSER PASSWORD 'mighty-pw'")
+    path = tmp_path / "database.sql"
+    path.write_text("CREATE TABLE who AS SELECT current_user AS name;\n")
+    base = {"port": postgres.port, "password": postgres.password, "nonempty": ["who"]}
+    assert restore_problems(path, RestoreSettings(**base, role="restorer", role_password="restorer-pw")) == []
+    with pytest.raises(
+        RestoreError, match=r"^backups.restore.role mighty is a superuser or may run programs"
+    ):
+        restore_problems(path, RestoreSettings(**base, role="mighty", role_password="mighty-pw"))
+    with pytest.raises(RestoreError, match=r"^backups.restore.role nobody_here does not exist$"):
+        restore_problems(path, RestoreSettings(**base, role="nobody_here"))
+    assert "restorer" in postgres.psql("SELECT rolname FROM pg_roles WHERE rolname = 'restorer'")
+    assert _scratch_left(postgres) == ""
+
+
+@pytest.mark.slow
+def test_the_restore_probe_fails_with_the_security_finding(
+    pytester: pytest.Pytester, postgres: Postgres, dump: bytes
+) -> None:
+    directory = pytester.path / "backup"
+    newest = make_backup(directory, 3600, _with_attack(dump, "\\! echo pwned\n"))
+    configure(pytester, directory, postgres)
+    outcome, message = outcomes(pytester)[RESTORES]
+    assert outcome == "failed"
+    assert (
+        f"backup {newest}: restore check on 127.0.0.1:{postgres.port}: SECURITY: database.sql tried to run "
+        in message
+    )
+    assert "the psql meta-command \\! (line " in message
+    assert _scratch_left(postgres) == ""

@@ -81,7 +81,9 @@ class RestoreTimeout(RestoreError):
 class _Psql:
     """psql as one role, with only the libpq variables it needs."""
 
-    def __init__(self, binary: str, settings: RestoreSettings, deadline: tuple[float, str], user: str, password: str) -> None:
+    def __init__(
+        self, binary: str, settings: RestoreSettings, deadline: tuple[float, str], user: str, password: str
+    ) -> None:
         self.binary, self.settings, self.user = binary, settings, user
         #: When the check must end, and which limit that is.
         self.deadline, self.limit = deadline
@@ -174,7 +176,9 @@ def restore_problems(dump: Path, settings: RestoreSettings) -> list[str]:
     create = f'{create_role}CREATE DATABASE "{scratch}" OWNER "{role}";\n'
     try:
         admin.run(settings.maintenance_db, "-f", "-", stdin=(create.encode(),), output=False)
-        problems = _restore_and_check(_Psql(binary, settings, deadline, role, role_password), scratch, dump, settings)
+        problems = _restore_and_check(
+            _Psql(binary, settings, deadline, role, role_password), scratch, dump, settings
+        )
     except BaseException:
         # The first failure is the one to report (a signal's exit included); cleaning up is tried.
         with contextlib.suppress(RestoreError):
@@ -190,7 +194,9 @@ def _refuse_powerful(admin: _Psql, role: str) -> None:
         admin.settings.maintenance_db,
         "-f",
         "-",
-        stdin=(f"SELECT rolsuper OR greatest({dangerous}) FROM pg_roles WHERE rolname = '{role}';\n".encode(),),
+        stdin=(
+            f"SELECT rolsuper OR greatest({dangerous}) FROM pg_roles WHERE rolname = '{role}';\n".encode(),
+        ),
     ).strip()
     if answer == "":
         raise RestoreError(f"backups.restore.role {role} does not exist")
@@ -261,9 +267,7 @@ def _as_data(stream: IO[bytes]) -> Iterator[bytes]:
                 in_copy = chunk.rstrip(b"\r\n") != b"\\."
             elif header and key is None and (own := _OWN_RESTRICT.fullmatch(chunk)):
                 key, chunk = own.group(1), b"\n"
-            elif key is not None and chunk.rstrip(b"\r\n") == b"\\unrestrict " + key:
-                chunk = b"\n"
-            elif _OWNER.fullmatch(chunk):
+            elif _OWNER.fullmatch(chunk) or (key and chunk.rstrip(b"\r\n") == b"\\unrestrict " + key):
                 chunk = b"\n"
             elif _COPY_FROM_STDIN.fullmatch(chunk):
                 in_copy = True
@@ -306,7 +310,9 @@ def _drop(admin: _Psql, scratch: str, role: str | None) -> None:
     if role is not None:
         statements += f'DROP ROLE IF EXISTS "{role}";\n'
     try:
-        admin.run(admin.settings.maintenance_db, "-f", "-", stdin=(statements.encode(),), timeout=_DROP_TIMEOUT)
+        admin.run(
+            admin.settings.maintenance_db, "-f", "-", stdin=(statements.encode(),), timeout=_DROP_TIMEOUT
+        )
     except RestoreError as exc:
         raise RestoreError(f"could not drop the scratch database {scratch}: {exc}") from None
 
