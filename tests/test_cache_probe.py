@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import redis
 import yaml
-from probe_project import junit_cases, make_probe_project, run_probes
 from hostile_redis import HostileRedis
+from probe_project import junit_cases, make_probe_project, run_probes
 from servers import Redis, free_port, redis_server
 
 from slo.config import Config, ConfigError, load_config
