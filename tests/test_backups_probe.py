@@ -450,3 +450,42 @@ def test_the_restore_probe_fails_with_the_security_finding(
     )
     assert "the psql meta-command \\! (line " in message
     assert _scratch_left(postgres) == ""
+
+
+# --- one deadline ---------------------------------------------------------------------------
+
+
+def test_a_restore_timeout_longer_than_the_run_deadline_is_a_usage_error(
+    pytester: pytest.Pytester, postgres: Postgres, dump: bytes
+) -> None:
+    directory = pytester.path / "backup"
+    make_backup(directory, 3600, dump)
+    configure(pytester, directory, postgres)  # the default restore.timeout, 150s
+    result = run_probes(pytester, "probes/test_backups.py", "--slo-run-deadline", "5s")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [
+            "*backups.restore.timeout 150s is longer than the run deadline 5s (--slo-run-deadline): "
+            "shorten it, or lengthen the run deadline"
+        ]
+    )
+    assert "Traceback" not in result.stderr.str()
+
+
+@pytest.mark.slow
+def test_the_run_deadline_holds_against_a_60s_restore(
+    pytester: pytest.Pytester, postgres: Postgres, dump: bytes
+) -> None:
+    directory = pytester.path / "backup"
+    make_backup(directory, 3600, dump.replace(b"CREATE TABLE", b"SELECT pg_sleep(60);\nCREATE TABLE", 1))
+    configure(pytester, directory, postgres)
+    settings = yaml.safe_load((pytester.path / "monitoring.yaml").read_text())
+    settings["backups"]["restore"]["timeout"] = "5s"
+    (pytester.path / "monitoring.yaml").write_text(yaml.safe_dump(settings))
+    run_probes(pytester, "probes/test_backups.py", "--slo-run-deadline", "5s")
+    case = junit_cases(pytester)[RESTORES]
+    assert case.outcome == "failed"
+    assert case.message.endswith("restore check ran out of time (the run deadline)") or case.message.endswith(
+        "restore check ran out of time (5s, backups.restore.timeout)"
+    )
+    assert _scratch_left(postgres) == ""
