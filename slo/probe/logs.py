@@ -16,6 +16,7 @@ import gzip
 import json
 import re
 import time
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,6 +26,7 @@ from typing import Any, BinaryIO, cast
 from slo.config.logs import ElasticsearchSource, LogFormat, LogsProbe
 from slo.config.targets import Target
 from slo.probe.client import ProbeClient
+from slo.probe.deadline import probe_deadline
 from slo.probe.expect import describe, expect_json
 from slo.probe.failures import ProbeFailure
 from slo.units import format_duration
@@ -113,16 +115,17 @@ def _lines(path: Path, cap: int) -> Iterator[bytes | None]:
 
 
 def _timestamp(value: Any) -> float | None:
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        # epoch seconds, or milliseconds (what Filebeat and many loggers write)
-        return value / 1000 if value > 1e11 else float(value)
-    if isinstance(value, str):
-        try:
+    # A number no float holds (400 digits) or a date no clock reaches is not a timestamp.
+    try:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            # epoch seconds, or milliseconds (what Filebeat and many loggers write)
+            return value / 1000 if value > 1e11 else float(value)
+        if isinstance(value, str):
             parsed = datetime.fromisoformat(value)
-        except ValueError:
-            return None
-        # No zone written: taken as UTC, like Elasticsearch does.
-        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
+            # No zone written: taken as UTC, like Elasticsearch does.
+            return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
+    except (ValueError, OverflowError, OSError):
+        return None
     return None
 
 
@@ -144,7 +147,7 @@ def _entry(
     else:
         try:
             document = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # digits past Python's limit, nesting past the stack
             return None
         if not isinstance(document, dict):
             return None
@@ -156,7 +159,7 @@ def _entry(
     latency: float | None
     try:
         latency = float(fields[keys[2]]) if fields.get(keys[2]) is not None else None
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         latency = None
     return when, str(fields.get(keys[1], "")), latency
 
@@ -170,10 +173,17 @@ def count_files(settings: LogsProbe, now: float) -> LogCounts:
     current_start = now - settings.anomaly_window
     previous_start = now - 2 * settings.anomaly_window
     files = log_files(settings.files, min(window_start, previous_start))
+    deadline = probe_deadline(settings.deadline)
     errors = slow = current = previous = unreadable = entries = 0
     for path in files:
         try:
             for line in _lines(path, settings.max_line_bytes):
+                if time.monotonic() >= deadline:
+                    raise ProbeFailure(
+                        f"logs {path}: reading stopped at the deadline (logs.deadline "
+                        f"{settings.deadline:g}s or the run deadline) after {entries + unreadable} lines",
+                        "timeout",
+                    )
                 entry = _entry(line, fmt, pattern) if line is not None else None
                 if entry is None:
                     unreadable += 1
@@ -189,7 +199,7 @@ def count_files(settings: LogsProbe, now: float) -> LogCounts:
                     current += 1
                 elif when >= previous_start:
                     previous += 1
-        except (OSError, EOFError) as exc:
+        except (OSError, EOFError, zlib.error) as exc:
             raise ProbeFailure(f"logs {path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
     if files and entries == 0:
         raise ProbeFailure(
