@@ -11,8 +11,10 @@ import io
 import os
 import tarfile
 import time
+import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -21,7 +23,7 @@ from servers import Postgres, postgres_server
 
 from slo.config import ConfigError, load_config
 from slo.config.backups import RestoreSettings
-from slo.probe.backups import Backup, manifest_problems, unreadable_files
+from slo.probe.backups import Backup, ReadLimits, manifest_problems, unreadable_files
 from slo.probe.restore import SCRATCH_PREFIX, RestoreError, restore_problems
 
 DAY = 86400
@@ -489,3 +491,84 @@ def test_the_run_deadline_holds_against_a_60s_restore(
         "restore check ran out of time (5s, backups.restore.timeout)"
     )
     assert _scratch_left(postgres) == ""
+
+
+# --- archives and manifests read within their limits -----------------------------------------
+
+
+def _limits(**overrides: float) -> ReadLimits:
+    values: dict[str, Any] = {
+        "deadline": time.monotonic() + 60,
+        "max_members": 1000,
+        "max_inflated_bytes": 1 << 20,
+    }
+    return ReadLimits(**{**values, **overrides})
+
+
+def test_a_fifo_manifest_is_never_opened(pytester: pytest.Pytester, dump: bytes) -> None:
+    directory = pytester.path / "backup"
+    newest = make_backup(directory, 3600, dump)
+    (newest / "manifest.txt").unlink()
+    os.mkfifo(newest / "manifest.txt")
+    assert manifest_problems(Backup(newest, 0), "manifest.txt") == ["manifest.txt is not a regular file"]
+    configure(pytester, directory)
+    result = run_probes(pytester, "probes/test_backups.py", "--slo-run-deadline", "5s")
+    cases = junit_cases(pytester)
+    assert cases[MANIFEST].outcome == "failed"
+    assert cases[MANIFEST].message == f"backup {newest}: manifest.txt is not a regular file"
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+
+
+def test_a_manifest_of_megabytes_is_not_a_manifest(tmp_path: Path) -> None:
+    (tmp_path / "manifest.txt").write_bytes(b"database.sql\n" * 100_000)
+    assert manifest_problems(Backup(tmp_path, 0), "manifest.txt") == [
+        "manifest.txt is over 1048576 bytes: not a manifest"
+    ]
+
+
+def test_an_archive_that_inflates_past_the_cap_fails(tmp_path: Path) -> None:
+    (tmp_path / "user-data.tar.gz").write_bytes(_tar_gz("zeros", bytes(4 << 20)))
+    assert unreadable_files(Backup(tmp_path, 0), limits=_limits()) == [
+        "user-data.tar.gz inflates past 1048576 bytes (backups.max_inflated_bytes)"
+    ]
+
+
+def test_an_archive_read_past_the_deadline_fails(tmp_path: Path) -> None:
+    (tmp_path / "logs.tar.gz").write_bytes(_tar_gz("zeros", bytes(4 << 20)))
+    limits = _limits(
+        deadline=time.monotonic(), max_inflated_bytes=1 << 30, deadline_source="backups.deadline 1s"
+    )
+    assert unreadable_files(Backup(tmp_path, 0), limits=limits) == [
+        "logs.tar.gz not read to its end by the deadline (backups.deadline 1s)"
+    ]
+
+
+def _many_members(path: Path, count: int) -> None:
+    with tarfile.open(path, "w:gz", compresslevel=1) as archive:
+        for index in range(count):
+            archive.addfile(tarfile.TarInfo(f"f{index}"))
+
+
+def test_a_tar_of_too_many_entries_fails(tmp_path: Path) -> None:
+    _many_members(tmp_path / "config.tar.gz", 1001)
+    assert unreadable_files(Backup(tmp_path, 0), limits=_limits()) == [
+        "config.tar.gz holds over 1000 entries (backups.max_members)"
+    ]
+
+
+@pytest.mark.slow
+def test_a_tar_of_many_entries_is_walked_in_bounded_memory(tmp_path: Path) -> None:
+    # tarfile keeps every entry it walked (about 450 bytes each): 100k would be ~45 MB more.
+    _many_members(tmp_path / "config.tar.gz", 100_000)
+    tracemalloc.start()
+    try:
+        assert (
+            unreadable_files(
+                Backup(tmp_path, 0), limits=_limits(max_members=1_000_000, max_inflated_bytes=1 << 30)
+            )
+            == []
+        )
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 << 20, f"{peak} bytes allocated at the peak of walking 100k entries"

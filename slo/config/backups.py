@@ -99,6 +99,12 @@ class BackupsSettings(StrictModel):
     #: No backup is older than this: the cleanup ran. The seed's ``find -mtime +30`` removes
     #: directories whose age in whole days is over 30, so one may be just under 31 days old.
     retention: Duration = Field(31 * _DAY, gt=0)
+    #: Reading the newest backup's archives (each check in all), within the run deadline.
+    deadline: Duration = Field(60.0, gt=0)
+    #: Entries one tar archive may hold: a tar of millions of empty files is not read for ever.
+    max_members: int = Field(1_000_000, ge=1)
+    #: What one archive may inflate to: a small .tar.gz of zeros is not read for ever.
+    max_inflated_bytes: int = Field(16 << 30, ge=1 << 20)
     verify: Literal["none", "restore"] = "none"
     restore: RestoreSettings | None = None
 
