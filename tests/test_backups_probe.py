@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import io
 import os
+import signal
+import subprocess
+import sys
 import tarfile
 import time
 import tracemalloc
@@ -16,15 +19,20 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 from probe_project import junit_cases, make_probe_project, run_probes
+from prometheus_client.parser import text_string_to_metric_families
 from servers import Postgres, postgres_server
 
 from slo.config import ConfigError, load_config
 from slo.config.backups import RestoreSettings
+from slo.dev.daemons import Pushgateway
 from slo.probe.backups import Backup, ReadLimits, manifest_problems, unreadable_files
 from slo.probe.restore import SCRATCH_PREFIX, RestoreError, restore_problems
+from slo.processes import stop
+from slo.stopping import STOPPED_EXIT
 
 DAY = 86400
 FRESH = "test_backups::test_newest_backup_is_fresh"
@@ -572,3 +580,74 @@ def test_a_tar_of_many_entries_is_walked_in_bounded_memory(tmp_path: Path) -> No
     finally:
         tracemalloc.stop()
     assert peak < 16 << 20, f"{peak} bytes allocated at the peak of walking 100k entries"
+
+
+# --- a stopped run keeps what it saw ----------------------------------------------------------
+
+
+def _scratch_processes() -> list[str]:
+    """Command lines of processes still working on a scratch database (psql, a `\\!` child)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if SCRATCH_PREFIX in command and "pg_stat" not in command:
+            found.append(command)
+    return found
+
+
+@pytest.mark.slow
+def test_sigterm_during_a_restore_records_pushes_and_cleans_up(
+    pytester: pytest.Pytester, postgres: Postgres, dump: bytes
+) -> None:
+    directory = pytester.path / "backup"
+    # Stale (the freshness probe fails before the restore starts), and a restore that hangs.
+    make_backup(directory, 3 * DAY, dump.replace(b"CREATE TABLE", b"SELECT pg_sleep(60);\nCREATE TABLE", 1))
+    with Pushgateway() as gateway:
+        make_probe_project(
+            pytester,
+            None,
+            backups={
+                "directory": str(directory),
+                "verify": "restore",
+                "restore": {"port": postgres.port, "password": "${TEST_PGPASSWORD}"},
+            },
+            pushgateway={"url": gateway.url, "state_file": str(pytester.path / "state.json")},
+        )
+        run = subprocess.Popen(
+            [sys.executable, "-m", "pytest", "probes/test_backups.py"],
+            cwd=pytester.path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            until = time.monotonic() + 120
+            while SCRATCH_PREFIX not in postgres.psql("SELECT string_agg(datname, ' ') FROM pg_database"):
+                assert run.poll() is None, "the run ended before its restore started"
+                assert time.monotonic() < until, "the restore never started"
+                time.sleep(0.2)
+            run.send_signal(signal.SIGTERM)
+            output, _ = run.communicate(timeout=120)
+        finally:
+            stop(run, 10)
+        pushed = httpx.get(f"{gateway.url}/metrics", timeout=10).text
+    assert run.returncode == STOPPED_EXIT, output.decode(errors="replace")[-3000:]
+    cases = junit_cases(pytester)
+    assert cases[FRESH].outcome == "failed"
+    assert (cases[RESTORES].outcome, cases[RESTORES].message) == (
+        "failed",
+        "stopped by SIGTERM before this probe finished: the run was cut short",
+    )
+    success = {
+        sample.labels["probe"].rsplit("::", 1)[-1]: sample.value
+        for family in text_string_to_metric_families(pushed)
+        if family.name == "synthetic_probe_success"
+        for sample in family.samples
+    }
+    assert success["test_newest_backup_is_fresh"] == 0
+    assert success["test_newest_backup_restores"] == 0
+    assert success["test_newest_backup_is_complete"] == 1
+    assert _scratch_left(postgres) == ""
+    assert _scratch_processes() == []
