@@ -326,5 +326,8 @@ def override(settings: PushgatewaySettings, field_name: str, resolved: Resolved)
 
 def default_state_file(job: str, env_name: str) -> Path:
     """Outside the repo and reports/ (which CI wipes): counters must survive a fresh checkout."""
+    from slo.files import path_component
+
     base = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
-    return base / "slo-probes" / f"{job}-{env_name}.json"
+    # `--slo-job ../../x` names a job, never a place to write.
+    return base / "slo-probes" / path_component(f"{job}-{env_name}.json")

@@ -13,16 +13,15 @@ from __future__ import annotations
 import gzip
 import os
 import re
-import stat
 import tarfile
 import time
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 
 from slo.config.backups import BackupsSettings
+from slo.files import NotRegular, open_regular
 from slo.probe.deadline import probe_deadline
 from slo.probe.failures import ProbeFailure
 from slo.probe.restore import RestoreError, restore_problems
@@ -87,22 +86,6 @@ def missing_or_empty(backup: Backup, expected: Sequence[str]) -> list[str]:
         elif path.stat().st_size == 0:
             problems.append(f"{name} empty")
     return problems
-
-
-class NotRegular(OSError):
-    """A path that is no regular file (a FIFO, a device): never opened for reading."""
-
-
-def open_regular(path: Path) -> BinaryIO:
-    """`path` opened for reading if it is a regular file; NotRegular otherwise.
-
-    Opened without blocking and checked on the open file, so a FIFO put in its place after a
-    listing cannot hang the probe."""
-    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
-    if not stat.S_ISREG(os.fstat(descriptor).st_mode):
-        os.close(descriptor)
-        raise NotRegular(f"{path.name} is not a regular file")
-    return os.fdopen(descriptor, "rb")
 
 
 @dataclass(frozen=True)
