@@ -109,7 +109,7 @@ def fetch_all(checks: Iterable[Check], config: Config) -> dict[str, CheckOutcome
         try:
             response = client_for(key, name, target).request(check.method, path, **kwargs)
         except ProbeFailure as failure:
-            return CheckOutcome(check, name, failure, failure.record)
+            return CheckOutcome(check, name, _kept(failure), failure.record)
         except Exception as exc:  # one check's surprise must not fail its whole batch
             surprise = ProbeFailure(
                 f"{name}: {check.method} {path.split('?', 1)[0]}: {type(exc).__name__}: {excerpt(str(exc))}",
@@ -120,7 +120,7 @@ def fetch_all(checks: Iterable[Check], config: Config) -> dict[str, CheckOutcome
         try:
             _judge_response(check, response)
         except ProbeFailure as failure:
-            return CheckOutcome(check, name, failure, record)
+            return CheckOutcome(check, name, _kept(failure), record)
         return CheckOutcome(check, name, None, record)
 
     largest = max(target.max_response_bytes for _, _, _, target, _ in plans)
@@ -132,6 +132,13 @@ def fetch_all(checks: Iterable[Check], config: Config) -> dict[str, CheckOutcome
         for client in opened:
             client.close()
     return {outcome.check.name: outcome for outcome in outcomes}
+
+
+def _kept(failure: ProbeFailure) -> ProbeFailure:
+    """`failure` without its traceback and chained exceptions: their frames hold the body
+    that was read (up to max_response_bytes), and a batch keeps a failure per check."""
+    failure.__traceback__ = failure.__context__ = failure.__cause__ = None
+    return failure
 
 
 class CheckFetcher:
