@@ -25,6 +25,7 @@ from typing import Any, BinaryIO, cast
 
 from slo.config.logs import ElasticsearchSource, LogFormat, LogsProbe
 from slo.config.targets import Target
+from slo.files import open_regular
 from slo.probe.client import ProbeClient
 from slo.probe.deadline import probe_deadline
 from slo.probe.expect import describe, expect_json
@@ -92,16 +93,17 @@ def log_files(patterns: list[str], since: float) -> list[Path]:
     return sorted(path for path in found if path.stat().st_mtime >= since)
 
 
-def _open(path: Path) -> BinaryIO:
+def _open(raw: BinaryIO, path: Path) -> BinaryIO:
     # logrotate's `compress` leaves app.log.2.gz beside app.log.1
     if path.suffix == ".gz":
-        return cast(BinaryIO, gzip.open(path, "rb"))
-    return path.open("rb")
+        return cast(BinaryIO, gzip.open(raw, "rb"))
+    return raw
 
 
 def _lines(path: Path, cap: int) -> Iterator[bytes | None]:
     """Each line of the file; None for one longer than `cap` (read past without keeping it)."""
-    with _open(path) as stream:
+    # A FIFO put in a file's place after the glob must not hang the probe.
+    with open_regular(path) as raw, _open(raw, path) as stream:
         while True:
             line = stream.readline(cap + 1)
             if not line:
