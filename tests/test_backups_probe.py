@@ -504,7 +504,7 @@ def test_the_run_deadline_holds_against_a_60s_restore(
 # --- archives and manifests read within their limits -----------------------------------------
 
 
-def _limits(**overrides: float) -> ReadLimits:
+def _limits(**overrides: Any) -> ReadLimits:
     values: dict[str, Any] = {
         "deadline": time.monotonic() + 60,
         "max_members": 1000,

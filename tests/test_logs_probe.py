@@ -282,6 +282,9 @@ def test_a_gzip_bomb_stops_at_the_deadline(tmp_path: Path) -> None:
         for _ in range(256):
             stream.write(newlines)
     assert path.stat().st_size < 1 << 20
-    with pytest.raises(AssertionError, match=r"^logs .*api.log.1.gz: reading stopped at the deadline "
-                       r"\(logs.deadline 1s or the run deadline\) after \d+ lines$"):
+    with pytest.raises(
+        AssertionError,
+        match=r"^logs .*api.log.1.gz: reading stopped at the deadline "
+        r"\(logs.deadline 1s or the run deadline\) after \d+ lines$",
+    ):
         count_files(LogsProbe(files=[str(path)], deadline=1), time.time())
