@@ -433,6 +433,21 @@ def _has_evidence(report: pytest.TestReport) -> bool:
     return any(name == EVIDENCE_PROPERTY for name, _ in report.user_properties)
 
 
+def _interrupted_report(item: pytest.Item, message: str) -> pytest.TestReport:
+    """The call report of a probe the run was stopped in, made as its own would be (with its
+    evidence: target, SLO, kind), failed with `message` as a timeout."""
+    from slo.probe.failures import ProbeFailure
+
+    failure = ProbeFailure(message, "timeout")
+
+    def interrupted() -> None:
+        raise failure
+
+    call = pytest.CallInfo.from_call(interrupted, when="call")
+    report: pytest.TestReport = item.ihook.pytest_runtest_makereport(item=item, call=call)
+    return report
+
+
 class _ProbeReports:
     """In the process that sees every report (never an xdist worker): hands probe reports to
     the reporter, which is imported and created at the first one. A run without probes
@@ -444,6 +459,8 @@ class _ProbeReports:
         self.probes: set[str] = set()
         #: Probes whose call phase was reported: not reported again when the run stops.
         self.called: set[str] = set()
+        #: Tests started and not finished (in this process or an xdist worker), by node id.
+        self.running: dict[str, tuple[str, int | None, str]] = {}
         self.stopped = False
 
     def _reporter(self) -> Reporter:
@@ -468,24 +485,44 @@ class _ProbeReports:
         if report.failed and report.fspath and _in_probe_path(Path(report.fspath), self.config):
             self._reporter().pytest_collectreport(report)
 
+    def pytest_runtest_logstart(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
+        # Under xdist these come from the workers: the controller knows what runs where.
+        self.running[nodeid] = location
+
+    def pytest_runtest_logfinish(self, nodeid: str) -> None:
+        self.running.pop(nodeid, None)
+
     def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
-        """Ctrl-C or SIGTERM: the probe that was running is reported failed, so the run
-        records and pushes it with everything it saw before."""
-        from slo.probe.failures import ProbeFailure
+        """Ctrl-C or SIGTERM: the probes that were running are reported failed, so the run
+        records and pushes them with everything it saw before."""
         from slo.stopping import RunStopped, interrupted_message
 
         self.stopped = isinstance(excinfo.value, RunStopped)
-        item = self.config.stash.get(_RUNNING_KEY, None)
-        if item is None or not is_probe(item) or item.nodeid in self.called:
-            return
-        failure = ProbeFailure(interrupted_message(excinfo.value), "timeout")
-
-        def interrupted() -> None:
-            raise failure
-
-        call = pytest.CallInfo.from_call(interrupted, when="call")
-        report = item.ihook.pytest_runtest_makereport(item=item, call=call)
-        item.ihook.pytest_runtest_logreport(report=report)
+        message = interrupted_message(excinfo.value)
+        here = self.config.stash.get(_RUNNING_KEY, None)
+        for nodeid, location in list(self.running.items()):
+            if nodeid in self.called:
+                continue
+            if here is not None and here.nodeid == nodeid:
+                if not is_probe(here):
+                    continue
+                report = _interrupted_report(here, message)
+            elif _in_probe_path(self.config.rootpath / location[0], self.config):
+                # An xdist worker's probe: its item lives in the worker; what the controller
+                # knows is where it is and that it did not finish.
+                evidence = json.dumps({"reason": "timeout"})
+                report = pytest.TestReport(
+                    nodeid,
+                    location,
+                    {},
+                    "failed",
+                    message,
+                    "call",
+                    user_properties=[(EVIDENCE_PROPERTY, evidence)],
+                )
+            else:
+                continue
+            self.config.hook.pytest_runtest_logreport(report=report)
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:

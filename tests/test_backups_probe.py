@@ -599,8 +599,9 @@ def _scratch_processes() -> list[str]:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["one-process", "xdist"])
 def test_sigterm_during_a_restore_records_pushes_and_cleans_up(
-    pytester: pytest.Pytester, postgres: Postgres, dump: bytes
+    pytester: pytest.Pytester, postgres: Postgres, dump: bytes, workers: list[str]
 ) -> None:
     directory = pytester.path / "backup"
     # Stale (the freshness probe fails before the restore starts), and a restore that hangs.
@@ -617,7 +618,7 @@ def test_sigterm_during_a_restore_records_pushes_and_cleans_up(
             pushgateway={"url": gateway.url, "state_file": str(pytester.path / "state.json")},
         )
         run = subprocess.Popen(
-            [sys.executable, "-m", "pytest", "probes/test_backups.py"],
+            [sys.executable, "-m", "pytest", "probes/test_backups.py", *workers],
             cwd=pytester.path,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
