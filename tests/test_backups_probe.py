@@ -599,9 +599,23 @@ def _scratch_processes() -> list[str]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["one-process", "xdist"])
-def test_sigterm_during_a_restore_records_pushes_and_cleans_up(
-    pytester: pytest.Pytester, postgres: Postgres, dump: bytes, workers: list[str]
+@pytest.mark.parametrize(
+    ("workers", "signum", "code", "how"),
+    [
+        ([], signal.SIGTERM, STOPPED_EXIT, "stopped by SIGTERM"),
+        (["-n", "2"], signal.SIGTERM, STOPPED_EXIT, "stopped by SIGTERM"),
+        ([], signal.SIGINT, pytest.ExitCode.INTERRUPTED, "interrupted (Ctrl-C)"),
+    ],
+    ids=["sigterm", "sigterm-xdist", "ctrl-c"],
+)
+def test_a_stopped_run_records_pushes_and_cleans_up(
+    pytester: pytest.Pytester,
+    postgres: Postgres,
+    dump: bytes,
+    workers: list[str],
+    signum: signal.Signals,
+    code: int,
+    how: str,
 ) -> None:
     directory = pytester.path / "backup"
     # Stale (the freshness probe fails before the restore starts), and a restore that hangs.
@@ -629,17 +643,17 @@ def test_sigterm_during_a_restore_records_pushes_and_cleans_up(
                 assert run.poll() is None, "the run ended before its restore started"
                 assert time.monotonic() < until, "the restore never started"
                 time.sleep(0.2)
-            run.send_signal(signal.SIGTERM)
+            run.send_signal(signum)
             output, _ = run.communicate(timeout=120)
         finally:
             stop(run, 10)
         pushed = httpx.get(f"{gateway.url}/metrics", timeout=10).text
-    assert run.returncode == STOPPED_EXIT, output.decode(errors="replace")[-3000:]
+    assert run.returncode == code, output.decode(errors="replace")[-3000:]
     cases = junit_cases(pytester)
     assert cases[FRESH].outcome == "failed"
     assert (cases[RESTORES].outcome, cases[RESTORES].message) == (
         "failed",
-        "stopped by SIGTERM before this probe finished: the run was cut short",
+        f"{how} before this probe finished: the run was cut short",
     )
     success = {
         sample.labels["probe"].rsplit("::", 1)[-1]: sample.value
