@@ -228,6 +228,11 @@ def _restore_and_check(psql: _Psql, scratch: str, dump: Path, settings: RestoreS
     except RestoreTimeout:
         raise
     except RestoreError as exc:
+        if "invalid command \\restrict" in str(exc):
+            raise RestoreError(
+                "psql on this runner cannot refuse a dump's meta-commands (no \\restrict): install "
+                "postgresql-client 13.22, 14.19, 15.14, 16.10, 17.6 or later"
+            ) from None
         raise RestoreError(_finding(dump, str(exc)) or f"restoring {dump.name} failed: {exc}") from None
     wanted = sorted({_qualified(table) for table in (*settings.tables, *settings.nonempty)})
     names = ", ".join(f"'{table}'" for table in wanted) or "NULL"
