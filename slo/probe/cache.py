@@ -109,6 +109,11 @@ def cache_errors(name: str, target: RedisTarget) -> Iterator[None]:
         yield
     except redis.RedisError as exc:
         raise cache_failure(name, target, exc) from None
+    except (KeyError, ValueError, TypeError) as exc:
+        # An INFO without the field a check reads, or with a value that is no number.
+        raise ProbeFailure(
+            f"{name} {where(target)}: unexpected answer ({type(exc).__name__}: {str(exc)[:120]})", "error"
+        ) from None
 
 
 def ping(client: redis.Redis) -> float:
@@ -267,15 +272,15 @@ class CacheChecks:
         """Skips the probe when the server sets no maxmemory: there is no limit to judge."""
         with cache_errors(self.name, self.target):
             memory: dict[str, Any] = self.client.info("memory")
-        limit = int(memory["maxmemory"])
+            limit, used_bytes = int(memory["maxmemory"]), int(memory["used_memory"])
         if limit == 0:
             pytest.skip(f"{self.name} sets no maxmemory: no limit to compare its memory with")
-        used = int(memory["used_memory"]) / limit
+        used = used_bytes / limit
         if used < self.settings.memory:
             return None
         return (
-            f"{self.at}: memory {used:.0%} of maxmemory ({memory['maxmemory_human']}) used, over "
-            f"{self.settings.memory:.0%} (cache.memory); policy {memory['maxmemory_policy']}"
+            f"{self.at}: memory {used:.0%} of maxmemory ({memory.get('maxmemory_human', '?')}) used, over "
+            f"{self.settings.memory:.0%} (cache.memory); policy {memory.get('maxmemory_policy', '?')}"
         )
 
     def evictions_and_misses(self) -> str | None:
