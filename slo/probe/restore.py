@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import IO
 
 from slo.config.backups import RestoreSettings
+from slo.files import NotRegular, open_regular
 from slo.probe.deadline import probe_deadline
 from slo.processes import OutputTooLarge, RunTimeout, run_bounded
 
@@ -223,8 +224,10 @@ def _scram(password: str) -> str:
 def _restore_and_check(psql: _Psql, scratch: str, dump: Path, settings: RestoreSettings) -> list[str]:
     key = secrets.token_hex(16)
     try:
-        with dump.open("rb") as stream:
+        with open_regular(dump) as stream:
             psql.run(scratch, "-c", f"\\restrict {key}", "-f", "-", stdin=_as_data(stream), output=False)
+    except NotRegular:
+        raise RestoreError(f"{dump.name} is not a regular file") from None
     except RestoreTimeout:
         raise
     except RestoreError as exc:
@@ -297,7 +300,7 @@ def _finding(dump: Path, error: str) -> str | None:
 
 def _meta_command(dump: Path, number: int) -> str:
     """The meta-command at line `number` of the dump (``\\!``), read again within a cap."""
-    with dump.open("rb") as stream:
+    with open_regular(dump) as stream:
         seen, line_start = 0, True
         while chunk := stream.readline(_LINE_CAP):
             if line_start:
