@@ -439,6 +439,12 @@ def test_a_named_restore_role_is_used_and_a_superuser_refused(
         RestoreError, match=r"^backups.restore.role mighty is a superuser or may run programs"
     ):
         restore_problems(path, RestoreSettings(**base, role="mighty", role_password="mighty-pw"))
+    # Able to SET ROLE to a superuser, or to run programs: the same.
+    postgres.psql("CREATE ROLE climber LOGIN NOINHERIT PASSWORD 'climber-pw' IN ROLE mighty")
+    postgres.psql("CREATE ROLE runner LOGIN PASSWORD 'runner-pw' IN ROLE pg_execute_server_program")
+    for name in ("climber", "runner"):
+        with pytest.raises(RestoreError, match=rf"^backups.restore.role {name} is a superuser or may run"):
+            restore_problems(path, RestoreSettings(**base, role=name, role_password=f"{name}-pw"))
     with pytest.raises(RestoreError, match=r"^backups.restore.role nobody_here does not exist$"):
         restore_problems(path, RestoreSettings(**base, role="nobody_here"))
     assert "restorer" in postgres.psql("SELECT rolname FROM pg_roles WHERE rolname = 'restorer'")

@@ -190,15 +190,15 @@ def restore_problems(dump: Path, settings: RestoreSettings) -> list[str]:
 
 
 def _refuse_powerful(admin: _Psql, role: str) -> None:
-    dangerous = ", ".join(f"pg_has_role(oid, '{name}', 'USAGE')" for name in _DANGEROUS)
-    answer = admin.run(
-        admin.settings.maintenance_db,
-        "-f",
-        "-",
-        stdin=(
-            f"SELECT rolsuper OR greatest({dangerous}) FROM pg_roles WHERE rolname = '{role}';\n".encode(),
-        ),
-    ).strip()
+    """A named replay role must not be, or be able to become (SET ROLE), a superuser or a
+    holder of the server-file roles."""
+    dangerous = ", ".join(f"'{name}'" for name in _DANGEROUS)
+    query = (
+        "SELECT r.rolsuper OR EXISTS (SELECT 1 FROM pg_roles s WHERE s.oid <> r.oid "
+        f"AND (s.rolsuper OR s.rolname IN ({dangerous})) AND pg_has_role(r.oid, s.oid, 'MEMBER')) "
+        f"FROM pg_roles r WHERE r.rolname = '{role}';\n"
+    )
+    answer = admin.run(admin.settings.maintenance_db, "-f", "-", stdin=(query.encode(),)).strip()
     if answer == "":
         raise RestoreError(f"backups.restore.role {role} does not exist")
     if answer != "f":
