@@ -271,6 +271,7 @@ def test_a_line_no_number_holds_is_counted_unreadable_never_a_traceback(tmp_path
     )
     counts = count_files(LogsProbe(files=[str(path)]), time.time())
     assert (counts.errors, counts.unreadable, counts.current) == (1, 3, 2)
+    assert counts.first_unreadable == "api.log line 1"
 
 
 @pytest.mark.slow
@@ -288,3 +289,14 @@ def test_a_gzip_bomb_stops_at_the_deadline(tmp_path: Path) -> None:
         r"\(logs.deadline 1s or the run deadline\) after \d+ lines$",
     ):
         count_files(LogsProbe(files=[str(path)], deadline=1), time.time())
+
+
+def test_a_file_of_no_entries_names_its_first_bad_line(tmp_path: Path) -> None:
+    path = tmp_path / "api.log"
+    write_log(path, ["", "not json", '{"@timestamp": ' + "9" * 400 + "}"])
+    with pytest.raises(AssertionError) as caught:
+        count_files(LogsProbe(files=[str(path)]), time.time())
+    assert str(caught.value) == (
+        f"logs {path}: none of 3 lines is an entry with a @timestamp field (logs.format), "
+        "the first: api.log line 1"
+    )

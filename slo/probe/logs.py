@@ -52,6 +52,8 @@ class LogCounts:
     previous: int
     #: Lines that could not be read as an entry (files only).
     unreadable: int = 0
+    #: Where the first of them is (``api.log line 12``), so someone can look at it.
+    first_unreadable: str = ""
 
 
 def iso(timestamp: float) -> str:
@@ -177,9 +179,10 @@ def count_files(settings: LogsProbe, now: float) -> LogCounts:
     files = log_files(settings.files, min(window_start, previous_start))
     deadline = probe_deadline(settings.deadline)
     errors = slow = current = previous = unreadable = entries = 0
+    first_unreadable = ""
     for path in files:
         try:
-            for line in _lines(path, settings.max_line_bytes):
+            for number, line in enumerate(_lines(path, settings.max_line_bytes), 1):
                 if time.monotonic() >= deadline:
                     raise ProbeFailure(
                         f"logs {path}: reading stopped at the deadline (logs.deadline "
@@ -189,6 +192,7 @@ def count_files(settings: LogsProbe, now: float) -> LogCounts:
                 entry = _entry(line, fmt, pattern) if line is not None else None
                 if entry is None:
                     unreadable += 1
+                    first_unreadable = first_unreadable or f"{path.name} line {number}"
                     continue
                 entries += 1
                 when, level, latency = entry
@@ -206,9 +210,10 @@ def count_files(settings: LogsProbe, now: float) -> LogCounts:
     if files and entries == 0:
         raise ProbeFailure(
             f"logs {', '.join(settings.files)}: none of {unreadable} lines is an entry with "
-            f"{'the pattern' if pattern else f'a {fmt.timestamp} field'} (logs.format)"
+            f"{'the pattern' if pattern else f'a {fmt.timestamp} field'} (logs.format), "
+            f"the first: {first_unreadable}"
         )
-    return LogCounts(errors, slow, current, previous, unreadable)
+    return LogCounts(errors, slow, current, previous, unreadable, first_unreadable)
 
 
 # --- Elasticsearch -------------------------------------------------------------------------
