@@ -277,13 +277,15 @@ class RunOptions:
         instance = text["instance"] or socket.gethostname()
         push = override(push, "instance", Resolved(instance, values["instance"].source))
         state = text["state_file"] or default_state_file(push.job, config.env_name)
+        run_deadline = _run_deadline(values["run_deadline"])
+        _restore_within(config, run_deadline, values["run_deadline"].source)
         return cls(
             config_path=config.source,
             env_name=config.env_name,
             push=push,
             push_enabled=bool(push.url) and not values["no_push"].value,
             state_file=Path(state).expanduser(),
-            run_deadline=_run_deadline(values["run_deadline"]),
+            run_deadline=run_deadline,
             sources={name: r.source for name, r in values.items()},
         )
 
@@ -302,6 +304,18 @@ def _run_deadline(resolved: Resolved) -> float | None:
     return seconds
 
 
+def _restore_within(config: Config, run_deadline: float | None, source: str) -> None:
+    """A restore check longer than the run could never finish in it: a usage error, not a
+    probe that always times out."""
+    restore = config.backups.restore if config.backups is not None else None
+    if restore is None or run_deadline is None or restore.timeout <= run_deadline:
+        return
+    raise ValueError(
+        f"{config.source}: backups.restore.timeout {restore.timeout:g}s is longer than the run "
+        f"deadline {run_deadline:g}s ({source}): shorten it, or lengthen the run deadline"
+    )
+
+
 def override(settings: PushgatewaySettings, field_name: str, resolved: Resolved) -> PushgatewaySettings:
     """`settings` with one resolved option applied; a ValueError names where the bad value came from."""
     try:
@@ -312,5 +326,8 @@ def override(settings: PushgatewaySettings, field_name: str, resolved: Resolved)
 
 def default_state_file(job: str, env_name: str) -> Path:
     """Outside the repo and reports/ (which CI wipes): counters must survive a fresh checkout."""
+    from slo.files import path_component
+
     base = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
-    return base / "slo-probes" / f"{job}-{env_name}.json"
+    # `--slo-job ../../x` names a job, never a place to write.
+    return base / "slo-probes" / path_component(f"{job}-{env_name}.json")

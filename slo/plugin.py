@@ -54,6 +54,10 @@ _MARKER_ERROR_KEY = pytest.StashKey[str]()
 _RECORDS_KEY = pytest.StashKey[list["RequestRecord"]]()
 _FIRST_TARGET_KEY = pytest.StashKey[str]()
 _PREFETCHED_KEY = pytest.StashKey[bool]()
+#: The SIGTERM handler this run replaced (slo.stopping), put back at the end.
+_SIGTERM_KEY = pytest.StashKey[object]()
+#: The test item running now: the one a stopped run reports as interrupted.
+_RUNNING_KEY = pytest.StashKey["pytest.Item | None"]()
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -113,6 +117,10 @@ def pytest_configure(config: pytest.Config) -> None:
             _load_config(config)
         except _ConfigUnavailable as exc:
             raise pytest.UsageError(str(exc)) from None
+    if probe_run:
+        from slo import stopping
+
+        config.stash[_SIGTERM_KEY] = stopping.install()
     if not _is_worker(config):
         if probe_run and config.option.xmlpath is None:
             config.option.xmlpath = str(config.rootpath / conventions.PROBE_JUNIT)
@@ -120,6 +128,22 @@ def pytest_configure(config: pytest.Config) -> None:
     from slo.scrubbing import SecretScrubber
 
     config.pluginmanager.register(SecretScrubber(config), "slo-scrubbing")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _SIGTERM_KEY in config.stash:
+        from slo import stopping
+
+        stopping.uninstall(config.stash[_SIGTERM_KEY])
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, object, object]:
+    item.config.stash[_RUNNING_KEY] = item
+    result = yield
+    # Not on an exception: a stopped run still needs to know which probe was running.
+    item.config.stash[_RUNNING_KEY] = None
+    return result
 
 
 class _ConfigUnavailable(Exception):
@@ -425,6 +449,21 @@ def _has_evidence(report: pytest.TestReport) -> bool:
     return any(name == EVIDENCE_PROPERTY for name, _ in report.user_properties)
 
 
+def _interrupted_report(item: pytest.Item, message: str) -> pytest.TestReport:
+    """The call report of a probe the run was stopped in, made as its own would be (with its
+    evidence: target, SLO, kind), failed with `message` as a timeout."""
+    from slo.probe.failures import ProbeFailure
+
+    failure = ProbeFailure(message, "timeout")
+
+    def interrupted() -> None:
+        raise failure
+
+    call = pytest.CallInfo.from_call(interrupted, when="call")
+    report: pytest.TestReport = item.ihook.pytest_runtest_makereport(item=item, call=call)
+    return report
+
+
 class _ProbeReports:
     """In the process that sees every report (never an xdist worker): hands probe reports to
     the reporter, which is imported and created at the first one. A run without probes
@@ -434,6 +473,11 @@ class _ProbeReports:
         self.config = config
         self.reporter: Reporter | None = None
         self.probes: set[str] = set()
+        #: Probes whose call phase was reported: not reported again when the run stops.
+        self.called: set[str] = set()
+        #: Tests started and not finished (in this process or an xdist worker), by node id.
+        self.running: dict[str, tuple[str, int | None, str]] = {}
+        self.stopped = False
 
     def _reporter(self) -> Reporter:
         if self.reporter is None:
@@ -453,6 +497,8 @@ class _ProbeReports:
             )
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when == "call":
+            self.called.add(report.nodeid)
         # Every phase of a probe carries evidence when it matters; a passing setup does not,
         # but it only opens the probe's result, which the call report does as well.
         if _has_evidence(report) or report.nodeid in self.probes:
@@ -464,10 +510,53 @@ class _ProbeReports:
         if report.failed and report.fspath and _in_probe_path(Path(report.fspath), self.config):
             self._reporter().pytest_collectreport(report)
 
+    def pytest_runtest_logstart(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
+        # Under xdist these come from the workers: the controller knows what runs where.
+        self.running[nodeid] = location
+
+    def pytest_runtest_logfinish(self, nodeid: str) -> None:
+        self.running.pop(nodeid, None)
+
+    def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+        """Ctrl-C or SIGTERM: the probes that were running are reported failed, so the run
+        records and pushes them with everything it saw before."""
+        from slo.stopping import RunStopped, interrupted_message
+
+        self.stopped = isinstance(excinfo.value, RunStopped)
+        message = interrupted_message(excinfo.value)
+        here = self.config.stash.get(_RUNNING_KEY, None)
+        for nodeid, location in list(self.running.items()):
+            if nodeid in self.called:
+                continue
+            if here is not None and here.nodeid == nodeid:
+                if not is_probe(here):
+                    continue
+                report = _interrupted_report(here, message)
+            elif _in_probe_path(self.config.rootpath / location[0], self.config):
+                # An xdist worker's probe: its item lives in the worker; what the controller
+                # knows is where it is and that it did not finish.
+                evidence = json.dumps({"reason": "timeout"})
+                report = pytest.TestReport(
+                    nodeid,
+                    location,
+                    {},
+                    "failed",
+                    message,
+                    "call",
+                    user_properties=[(EVIDENCE_PROPERTY, evidence)],
+                )
+            else:
+                continue
+            self.config.hook.pytest_runtest_logreport(report=report)
+
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if self.reporter is not None:
             self.reporter.pytest_sessionfinish(session)
+        if self.stopped:
+            from slo.stopping import STOPPED_EXIT
+
+            session.exitstatus = STOPPED_EXIT
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         if self.reporter is not None:

@@ -9,20 +9,30 @@ from __future__ import annotations
 
 import io
 import os
+import signal
+import subprocess
+import sys
 import tarfile
 import time
+import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 import yaml
 from probe_project import junit_cases, make_probe_project, run_probes
+from prometheus_client.parser import text_string_to_metric_families
 from servers import Postgres, postgres_server
 
 from slo.config import ConfigError, load_config
 from slo.config.backups import RestoreSettings
-from slo.probe.backups import Backup, manifest_problems, unreadable_files
+from slo.dev.daemons import Pushgateway
+from slo.probe.backups import Backup, ReadLimits, manifest_problems, unreadable_files
 from slo.probe.restore import SCRATCH_PREFIX, RestoreError, restore_problems
+from slo.processes import stop
+from slo.stopping import STOPPED_EXIT
 
 DAY = 86400
 FRESH = "test_backups::test_newest_backup_is_fresh"
@@ -287,3 +297,378 @@ def test_backups_config_mistakes_are_one_line(tmp_path: Path) -> None:
         load({"directory": "/backup", "verify": "restore", "restore": {"nonempty": ["users; DROP"]}})
     with pytest.raises(ConfigError, match=r"backups: retention must be longer than max_age"):
         load({"directory": "/backup", "max_age": "40d"})
+
+
+# --- a backup is data, never code -----------------------------------------------------------
+
+
+def _scratch_left(postgres: Postgres) -> str:
+    """Scratch databases and throwaway roles still on the server (none, after every check)."""
+    return postgres.psql(
+        f"SELECT string_agg(datname, ' ') FROM pg_database WHERE datname LIKE '{SCRATCH_PREFIX}%' "
+        f"UNION ALL SELECT string_agg(rolname, ' ') FROM pg_roles WHERE rolname LIKE '{SCRATCH_PREFIX}%'"
+    ).strip()
+
+
+def _with_attack(dump: bytes, attack: str) -> bytes:
+    """The genuine dump with `attack` where its first table is created: the line number is
+    that of the attack's first line."""
+    at = dump.index(b"CREATE TABLE")
+    return dump[:at] + attack.encode() + dump[at:]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("attack", "refused", "tried"),
+    [
+        ("\\! touch {marker}\n", "\\!", "to run the psql meta-command \\!"),
+        ("\\o {marker}\nSELECT 1;\n", "\\o", "to run the psql meta-command \\o"),
+        (
+            "\\getenv leaked SLO_TEST_SECRET\n\\w {marker}\n",
+            "\\getenv",
+            "to run the psql meta-command \\getenv",
+        ),
+        # Its own key lifts nothing: ours holds.
+        ("\\unrestrict {key}\n\\! touch {marker}\n", "\\!", "to run the psql meta-command \\!"),
+        (
+            "CREATE TABLE public.pwn (a text);\nCOPY public.pwn FROM PROGRAM 'touch {marker}';\n",
+            "COPY",
+            "COPY ... PROGRAM (a program on the database server)",
+        ),
+        (
+            "CREATE TABLE public.pwn (a text);\nCOPY public.pwn FROM '/etc/passwd';\n",
+            "COPY",
+            "to read a file on the database server",
+        ),
+    ],
+    ids=["shell", "output-file", "getenv", "lift-own-restriction", "copy-program", "copy-server-file"],
+)
+def test_a_dump_that_tries_to_run_code_runs_nothing_and_fails(
+    postgres: Postgres,
+    dump: bytes,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    attack: str,
+    refused: str,
+    tried: str,
+) -> None:
+    monkeypatch.setenv("SLO_TEST_SECRET", "runner-secret-value")
+    # Where the database server (another user) could write, so a COPY PROGRAM would show too.
+    marker = Path("/tmp") / f"slo-restore-pwned-{os.getpid()}-{time.monotonic_ns()}"
+    own_key = dump.split(b"\\restrict ", 1)[1].split(b"\n", 1)[0].decode()
+    text = attack.format(marker=marker, key=own_key)
+    hostile = _with_attack(dump, text)
+    line = hostile[: hostile.index(refused.encode(), hostile.index(text.encode()))].count(b"\n") + 1
+    path = tmp_path / "database.sql"
+    path.write_bytes(hostile)
+    with pytest.raises(RestoreError) as caught:
+        restore_problems(
+            path, RestoreSettings(port=postgres.port, password=postgres.password, tables=["users"])
+        )
+    try:
+        assert not marker.exists(), "the dump ran code on the runner or the server"
+    finally:
+        marker.unlink(missing_ok=True)
+    assert str(caught.value) == (
+        f"SECURITY: database.sql tried {tried} (line {line}); refused: a backup is data, never code"
+    )
+    assert "runner-secret-value" not in str(caught.value)
+    assert _scratch_left(postgres) == ""
+
+
+def test_a_genuine_dump_restores_under_its_own_restrict_pair(
+    postgres: Postgres, dump: bytes, tmp_path: Path
+) -> None:
+    # pg_dump 15.14 and later write `\restrict KEY` ... `\unrestrict KEY`: the dump is trusted
+    # to carry them, and our own restriction stays on.
+    assert dump.count(b"\\restrict ") == 1
+    assert dump.count(b"\\unrestrict ") == 1
+    path = tmp_path / "database.sql"
+    path.write_bytes(dump)
+    assert (
+        restore_problems(
+            path, RestoreSettings(port=postgres.port, password=postgres.password, nonempty=["users"])
+        )
+        == []
+    )
+    assert _scratch_left(postgres) == ""
+
+
+def test_psql_does_not_see_the_runners_environment(
+    postgres: Postgres, dump: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Either would break the restore if psql saw it: a service that does not exist, and
+    # every transaction read-only.
+    monkeypatch.setenv("PGSERVICE", "slo_no_such_service")
+    monkeypatch.setenv("PGOPTIONS", "-c default_transaction_read_only=on")
+    path = tmp_path / "database.sql"
+    path.write_bytes(dump)
+    assert (
+        restore_problems(
+            path, RestoreSettings(port=postgres.port, password=postgres.password, nonempty=["users"])
+        )
+        == []
+    )
+
+
+def test_the_dump_is_replayed_as_a_role_that_is_no_superuser(postgres: Postgres, tmp_path: Path) -> None:
+    path = tmp_path / "database.sql"
+    path.write_text(
+        "CREATE TABLE who AS SELECT rolsuper FROM pg_roles WHERE rolname = current_user;\n"
+        "DO $$ BEGIN IF (SELECT rolsuper FROM who) THEN RAISE EXCEPTION 'restored as a superuser'; "
+        "END IF; END $$;\n"
+    )
+    assert (
+        restore_problems(
+            path, RestoreSettings(port=postgres.port, password=postgres.password, nonempty=["who"])
+        )
+        == []
+    )
+
+
+def test_a_named_restore_role_is_used_and_a_superuser_refused(
+    postgres: Postgres, dump: bytes, tmp_path: Path
+) -> None:
+    postgres.psql("CREATE ROLE restorer LOGIN PASSWORD 'restorer-pw'")
+    postgres.psql("CREATE ROLE mighty LOGIN SUPERUSER PASSWORD 'mighty-pw'")
+    path = tmp_path / "database.sql"
+    path.write_text("CREATE TABLE who AS SELECT current_user AS name;\n")
+    base = {"port": postgres.port, "password": postgres.password, "nonempty": ["who"]}
+    assert restore_problems(path, RestoreSettings(**base, role="restorer", role_password="restorer-pw")) == []
+    with pytest.raises(
+        RestoreError, match=r"^backups.restore.role mighty is a superuser or may run programs"
+    ):
+        restore_problems(path, RestoreSettings(**base, role="mighty", role_password="mighty-pw"))
+    # Able to SET ROLE to a superuser, or to run programs: the same.
+    postgres.psql("CREATE ROLE climber LOGIN NOINHERIT PASSWORD 'climber-pw' IN ROLE mighty")
+    postgres.psql("CREATE ROLE runner LOGIN PASSWORD 'runner-pw' IN ROLE pg_execute_server_program")
+    for name in ("climber", "runner"):
+        with pytest.raises(RestoreError, match=rf"^backups.restore.role {name} is a superuser or may run"):
+            restore_problems(path, RestoreSettings(**base, role=name, role_password=f"{name}-pw"))
+    with pytest.raises(RestoreError, match=r"^backups.restore.role nobody_here does not exist$"):
+        restore_problems(path, RestoreSettings(**base, role="nobody_here"))
+    assert "restorer" in postgres.psql("SELECT rolname FROM pg_roles WHERE rolname = 'restorer'")
+    assert _scratch_left(postgres) == ""
+
+
+@pytest.mark.slow
+def test_the_restore_probe_fails_with_the_security_finding(
+    pytester: pytest.Pytester, postgres: Postgres, dump: bytes
+) -> None:
+    directory = pytester.path / "backup"
+    newest = make_backup(directory, 3600, _with_attack(dump, "\\! echo pwned\n"))
+    configure(pytester, directory, postgres)
+    outcome, message = outcomes(pytester)[RESTORES]
+    assert outcome == "failed"
+    assert (
+        f"backup {newest}: restore check on 127.0.0.1:{postgres.port}: SECURITY: database.sql tried to run "
+        in message
+    )
+    assert "the psql meta-command \\! (line " in message
+    assert _scratch_left(postgres) == ""
+
+
+# --- one deadline ---------------------------------------------------------------------------
+
+
+def test_a_restore_timeout_longer_than_the_run_deadline_is_a_usage_error(
+    pytester: pytest.Pytester, postgres: Postgres, dump: bytes
+) -> None:
+    directory = pytester.path / "backup"
+    make_backup(directory, 3600, dump)
+    configure(pytester, directory, postgres)  # the default restore.timeout, 150s
+    result = run_probes(pytester, "probes/test_backups.py", "--slo-run-deadline", "5s")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [
+            "*backups.restore.timeout 150s is longer than the run deadline 5s (--slo-run-deadline): "
+            "shorten it, or lengthen the run deadline"
+        ]
+    )
+    assert "Traceback" not in result.stderr.str()
+
+
+@pytest.mark.slow
+def test_the_run_deadline_holds_against_a_60s_restore(
+    pytester: pytest.Pytester, postgres: Postgres, dump: bytes
+) -> None:
+    directory = pytester.path / "backup"
+    make_backup(directory, 3600, dump.replace(b"CREATE TABLE", b"SELECT pg_sleep(60);\nCREATE TABLE", 1))
+    configure(pytester, directory, postgres)
+    settings = yaml.safe_load((pytester.path / "monitoring.yaml").read_text())
+    settings["backups"]["restore"]["timeout"] = "5s"
+    (pytester.path / "monitoring.yaml").write_text(yaml.safe_dump(settings))
+    run_probes(pytester, "probes/test_backups.py", "--slo-run-deadline", "5s")
+    case = junit_cases(pytester)[RESTORES]
+    assert case.outcome == "failed"
+    assert case.message.endswith("restore check ran out of time (the run deadline)") or case.message.endswith(
+        "restore check ran out of time (5s, backups.restore.timeout)"
+    )
+    assert _scratch_left(postgres) == ""
+
+
+# --- archives and manifests read within their limits -----------------------------------------
+
+
+def _limits(**overrides: Any) -> ReadLimits:
+    values: dict[str, Any] = {
+        "deadline": time.monotonic() + 60,
+        "max_members": 1000,
+        "max_inflated_bytes": 1 << 20,
+    }
+    return ReadLimits(**{**values, **overrides})
+
+
+def test_a_fifo_manifest_is_never_opened(pytester: pytest.Pytester, dump: bytes) -> None:
+    directory = pytester.path / "backup"
+    newest = make_backup(directory, 3600, dump)
+    (newest / "manifest.txt").unlink()
+    os.mkfifo(newest / "manifest.txt")
+    assert manifest_problems(Backup(newest, 0), "manifest.txt") == ["manifest.txt is not a regular file"]
+    configure(pytester, directory)
+    result = run_probes(pytester, "probes/test_backups.py", "--slo-run-deadline", "5s")
+    cases = junit_cases(pytester)
+    assert cases[MANIFEST].outcome == "failed"
+    assert cases[MANIFEST].message == f"backup {newest}: manifest.txt is not a regular file"
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+
+
+def test_a_manifest_of_megabytes_is_not_a_manifest(tmp_path: Path) -> None:
+    (tmp_path / "manifest.txt").write_bytes(b"database.sql\n" * 100_000)
+    assert manifest_problems(Backup(tmp_path, 0), "manifest.txt") == [
+        "manifest.txt is over 1048576 bytes: not a manifest"
+    ]
+
+
+def test_an_archive_that_inflates_past_the_cap_fails(tmp_path: Path) -> None:
+    (tmp_path / "user-data.tar.gz").write_bytes(_tar_gz("zeros", bytes(4 << 20)))
+    assert unreadable_files(Backup(tmp_path, 0), limits=_limits()) == [
+        "user-data.tar.gz inflates past 1048576 bytes (backups.max_inflated_bytes)"
+    ]
+
+
+def test_an_archive_read_past_the_deadline_fails(tmp_path: Path) -> None:
+    (tmp_path / "logs.tar.gz").write_bytes(_tar_gz("zeros", bytes(4 << 20)))
+    limits = _limits(
+        deadline=time.monotonic(), max_inflated_bytes=1 << 30, deadline_source="backups.deadline 1s"
+    )
+    assert unreadable_files(Backup(tmp_path, 0), limits=limits) == [
+        "logs.tar.gz not read to its end by the deadline (backups.deadline 1s)"
+    ]
+
+
+def _many_members(path: Path, count: int) -> None:
+    with tarfile.open(path, "w:gz", compresslevel=1) as archive:
+        for index in range(count):
+            archive.addfile(tarfile.TarInfo(f"f{index}"))
+
+
+def test_a_tar_of_too_many_entries_fails(tmp_path: Path) -> None:
+    _many_members(tmp_path / "config.tar.gz", 1001)
+    assert unreadable_files(Backup(tmp_path, 0), limits=_limits()) == [
+        "config.tar.gz holds over 1000 entries (backups.max_members)"
+    ]
+
+
+@pytest.mark.slow
+def test_a_tar_of_many_entries_is_walked_in_bounded_memory(tmp_path: Path) -> None:
+    # tarfile keeps every entry it walked (about 450 bytes each): 100k would be ~45 MB more.
+    _many_members(tmp_path / "config.tar.gz", 100_000)
+    tracemalloc.start()
+    try:
+        assert (
+            unreadable_files(
+                Backup(tmp_path, 0), limits=_limits(max_members=1_000_000, max_inflated_bytes=1 << 30)
+            )
+            == []
+        )
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 << 20, f"{peak} bytes allocated at the peak of walking 100k entries"
+
+
+# --- a stopped run keeps what it saw ----------------------------------------------------------
+
+
+def _scratch_processes() -> list[str]:
+    """Command lines of processes still working on a scratch database (psql, a `\\!` child)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if SCRATCH_PREFIX in command and "pg_stat" not in command:
+            found.append(command)
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("workers", "signum", "code", "how"),
+    [
+        ([], signal.SIGTERM, STOPPED_EXIT, "stopped by SIGTERM"),
+        (["-n", "2"], signal.SIGTERM, STOPPED_EXIT, "stopped by SIGTERM"),
+        ([], signal.SIGINT, pytest.ExitCode.INTERRUPTED, "interrupted (Ctrl-C)"),
+    ],
+    ids=["sigterm", "sigterm-xdist", "ctrl-c"],
+)
+def test_a_stopped_run_records_pushes_and_cleans_up(
+    pytester: pytest.Pytester,
+    postgres: Postgres,
+    dump: bytes,
+    workers: list[str],
+    signum: signal.Signals,
+    code: int,
+    how: str,
+) -> None:
+    directory = pytester.path / "backup"
+    # Stale (the freshness probe fails before the restore starts), and a restore that hangs.
+    make_backup(directory, 3 * DAY, dump.replace(b"CREATE TABLE", b"SELECT pg_sleep(60);\nCREATE TABLE", 1))
+    with Pushgateway() as gateway:
+        make_probe_project(
+            pytester,
+            None,
+            backups={
+                "directory": str(directory),
+                "verify": "restore",
+                "restore": {"port": postgres.port, "password": "${TEST_PGPASSWORD}"},
+            },
+            pushgateway={"url": gateway.url, "state_file": str(pytester.path / "state.json")},
+        )
+        run = subprocess.Popen(
+            [sys.executable, "-m", "pytest", "probes/test_backups.py", *workers],
+            cwd=pytester.path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            until = time.monotonic() + 120
+            while SCRATCH_PREFIX not in postgres.psql("SELECT string_agg(datname, ' ') FROM pg_database"):
+                assert run.poll() is None, "the run ended before its restore started"
+                assert time.monotonic() < until, "the restore never started"
+                time.sleep(0.2)
+            run.send_signal(signum)
+            output, _ = run.communicate(timeout=120)
+        finally:
+            stop(run, 10)
+        pushed = httpx.get(f"{gateway.url}/metrics", timeout=10).text
+    assert run.returncode == code, output.decode(errors="replace")[-3000:]
+    cases = junit_cases(pytester)
+    assert cases[FRESH].outcome == "failed"
+    assert (cases[RESTORES].outcome, cases[RESTORES].message) == (
+        "failed",
+        f"{how} before this probe finished: the run was cut short",
+    )
+    success = {
+        sample.labels["probe"].rsplit("::", 1)[-1]: sample.value
+        for family in text_string_to_metric_families(pushed)
+        if family.name == "synthetic_probe_success"
+        for sample in family.samples
+    }
+    assert success["test_newest_backup_is_fresh"] == 0
+    assert success["test_newest_backup_restores"] == 0
+    assert success["test_newest_backup_is_complete"] == 1
+    assert _scratch_left(postgres) == ""
+    assert _scratch_processes() == []

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import redis
 import yaml
+from hostile_redis import HostileRedis
 from probe_project import junit_cases, make_probe_project, run_probes
 from servers import Redis, free_port, redis_server
 
@@ -239,3 +240,48 @@ def test_readings_locked_by_a_stuck_run_fail_within_the_deadline(
             Readings(path).exchange("local/cache", {"evicted_keys": 1})
     assert not path.exists(), "nothing written without the lock"
     assert Readings(path).exchange("local/cache", {"evicted_keys": 1}) is None
+
+
+# --- a hostile Redis: every check ends by its deadline and within its read cap -----------------
+
+
+@pytest.mark.slow
+def test_a_scan_that_never_ends_stops_at_the_check_deadline(pytester: pytest.Pytester) -> None:
+    with HostileRedis("endless-scan") as server:
+        configure(pytester, server, deadline="2s")  # type: ignore[arg-type]
+        results = outcomes(pytester)
+    # Its INFO is no INFO: one line, never a traceback.
+    assert results[MEMORY] == (
+        "failed",
+        f"cache 127.0.0.1:{server.port}: unexpected answer (KeyError: 'maxmemory')",
+    )
+    outcome, message = results[TOKENS]
+    assert (outcome, message) == (
+        "failed",
+        f"cache 127.0.0.1:{server.port}: no answer before the check's deadline "
+        "(cache.deadline 2s or the run deadline)",
+    )
+
+
+@pytest.mark.slow
+def test_a_trickled_reply_stops_at_the_run_deadline(pytester: pytest.Pytester) -> None:
+    with HostileRedis("trickle") as server:
+        configure(pytester, server)  # type: ignore[arg-type]
+        run_probes(pytester, "probes/test_cache.py", "--slo-run-deadline", "3s")
+        cases = junit_cases(pytester)
+    assert cases[PING].outcome == "failed"
+    assert cases[PING].message == (
+        f"cache 127.0.0.1:{server.port}: no answer before the check's deadline "
+        "(cache.deadline 20s or the run deadline)"
+    )
+
+
+@pytest.mark.slow
+def test_an_info_of_a_gigabyte_stops_at_the_read_cap(pytester: pytest.Pytester) -> None:
+    with HostileRedis("huge-info") as server:
+        configure(pytester, server, max_read_bytes=1 << 20)  # type: ignore[arg-type]
+        outcome, message = outcomes(pytester)[MEMORY]
+    assert (outcome, message) == (
+        "failed",
+        f"cache 127.0.0.1:{server.port}: sent over 1048576 bytes (cache.max_read_bytes)",
+    )

@@ -14,11 +14,13 @@ from __future__ import annotations
 import random
 import sys
 import time
+import tracemalloc
 from collections import Counter
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 
 import pytest
+from hostile import HostileServer
 from loopback import loopback_server, url_of
 from probe_project import probe_config
 
@@ -71,3 +73,28 @@ def test_thousands_of_checks_on_a_healthy_target_all_pass() -> None:
             assert len(outcomes) == CHECKS
             failures.update(str(o.failure) for o in outcomes.values() if o.failure is not None)
     assert not failures, failures.most_common(3)
+
+
+@pytest.mark.slow
+def test_a_batch_keeps_verdicts_not_bodies() -> None:
+    # 50 targets answering 500 MB each: every check fails at its 2 MiB cap, and what the
+    # batch holds afterwards is its verdicts, not 50 bodies (nor the frames that read them).
+    with HostileServer(default="/oversized") as server:
+        big = {"url": server.url, "timeout": "30s", "max_response_bytes": 2 << 20}
+        checks = [
+            {"name": f"big-{i}", "target": "big", "path": f"/big{i}", "body_regex": "x"} for i in range(50)
+        ]
+        config = Config.model_validate(
+            probe_config(None, checks=checks, environments={"local": {"targets": {"big": big}}})
+        )
+        tracemalloc.start()
+        try:
+            outcomes = fetch_all(config.checks, config)
+            held = tracemalloc.get_traced_memory()[0]
+        finally:
+            tracemalloc.stop()
+    assert len(outcomes) == 50
+    assert all(
+        "response body over the 2 MiB cap (max_response_bytes)" in str(o.failure) for o in outcomes.values()
+    )
+    assert held < 8 << 20, f"{held} bytes still held by a batch of 50 failed checks"

@@ -254,3 +254,49 @@ def test_logs_config_mistakes_are_one_line(tmp_path: Path) -> None:
         load({"window": "24h"})
     with pytest.raises(ConfigError, match=r"logs.format.pattern: pattern needs the named groups timestamp"):
         load({"files": ["/var/log/*.log"], "format": {"pattern": r"(?P<level>\w+)"}})
+
+
+def test_a_line_no_number_holds_is_counted_unreadable_never_a_traceback(tmp_path: Path) -> None:
+    path = tmp_path / "api.log"
+    huge = "9" * 400
+    write_log(
+        path,
+        [
+            f'{{"@timestamp": {huge}, "level": "ERROR"}}',  # no float holds it
+            f'{{"@timestamp": "{iso(time.time() - 10)}", "level": "INFO", "latency": {huge}}}',
+            "[" * 100_000,  # nesting past the stack
+            '{"@timestamp": ' + "1" * 5000 + "}",  # digits past Python's limit
+            entry(10, "ERROR"),
+        ],
+    )
+    counts = count_files(LogsProbe(files=[str(path)]), time.time())
+    assert (counts.errors, counts.unreadable, counts.current) == (1, 3, 2)
+    assert counts.first_unreadable == "api.log line 1"
+
+
+@pytest.mark.slow
+def test_a_gzip_bomb_stops_at_the_deadline(tmp_path: Path) -> None:
+    path = tmp_path / "api.log.1.gz"
+    # 256 MiB of empty lines in well under 1 MiB: more lines than a second reads.
+    with gzip.open(path, "wb", compresslevel=9) as stream:
+        newlines = b"\n" * (1 << 20)
+        for _ in range(256):
+            stream.write(newlines)
+    assert path.stat().st_size < 1 << 20
+    with pytest.raises(
+        AssertionError,
+        match=r"^logs .*api.log.1.gz: reading stopped at the deadline "
+        r"\(logs.deadline 1s or the run deadline\) after \d+ lines$",
+    ):
+        count_files(LogsProbe(files=[str(path)], deadline=1), time.time())
+
+
+def test_a_file_of_no_entries_names_its_first_bad_line(tmp_path: Path) -> None:
+    path = tmp_path / "api.log"
+    write_log(path, ["", "not json", '{"@timestamp": ' + "9" * 400 + "}"])
+    with pytest.raises(AssertionError) as caught:
+        count_files(LogsProbe(files=[str(path)]), time.time())
+    assert str(caught.value) == (
+        f"logs {path}: none of 3 lines is an entry with a @timestamp field (logs.format), "
+        "the first: api.log line 1"
+    )

@@ -6,12 +6,15 @@ import dataclasses
 import fcntl
 import gc
 import json
+import os
+import stat
 import threading
 from pathlib import Path
 
 import pytest
 
-from slo.report.state import ProbeState, StateFile, StateLockTimeout, TargetState, target_key
+from slo.options import default_state_file
+from slo.report.state import ProbeState, StateError, StateFile, StateLockTimeout, TargetState, target_key
 
 GROUP = {"job": "synthetic-probes", "environment": "local", "instance": "a"}
 
@@ -187,3 +190,31 @@ def test_the_garbage_collector_is_paused_only_while_the_lock_is_held(tmp_path: P
         push_that_fails()
     assert seen == [False]
     assert gc.isenabled()
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+def test_a_state_path_that_is_not_a_regular_file_is_refused_never_renamed(tmp_path: Path, kind: str) -> None:
+    path = tmp_path / "s.json"
+    if kind == "fifo":
+        os.mkfifo(path)  # read, it would hang the run with the lock held
+    else:
+        path.symlink_to(os.devnull)  # renamed aside, it would move /dev/null
+    with (
+        pytest.raises(
+            StateError,
+            match=r"^state file .*s\.json is not a regular file: refused; "
+            r"this run was neither recorded nor pushed$",
+        ),
+        StateFile(path).locked(GROUP),
+    ):
+        pass
+    assert stat.S_ISFIFO(path.lstat().st_mode) if kind == "fifo" else path.is_symlink()
+    assert stat.S_ISCHR(os.stat(os.devnull).st_mode)
+    assert [entry.name for entry in tmp_path.iterdir() if "corrupt" in entry.name] == []
+
+
+def test_a_job_name_is_never_a_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    path = default_state_file("../../escaped/x", "local")
+    assert path.parent == tmp_path / "slo-probes"
+    assert path.name == "_.._escaped_x-local.json"

@@ -106,6 +106,15 @@ def test_spend_today_counts_this_utc_day_only() -> None:
         ("x", "-1", "counter", {}, "a counter cannot go down"),
         ("x", "1", "summary", {}, "kind 'summary' is not one of gauge, counter, histogram"),
         ("x", "1", "gauge", {"probe": "p"}, "label 'probe' is not allowed"),
+        ("probe_success", "1", "gauge", {}, "synthetic_probe_success would shadow the suite's own series"),
+        ("suite_probes", "1", "gauge", {}, "would shadow the suite's own series"),
+        ("target_runs", "1", "counter", {}, "would shadow the suite's own series"),
+        ("x_total", "1", "gauge", {}, "a name ending in _total, _bucket, _count, _sum would collide"),
+        ("x_bucket", "1", "gauge", {}, "would collide with the series of a counter or histogram"),
+        ("x", "1", "gauge", {"instance": "i"}, "label 'instance' is a grouping label of the push"),
+        ("x", "1", "gauge", {"job": "j"}, "label 'job' is a grouping label of the push"),
+        ("x", "1", "gauge", {"environment": "e"}, "label 'environment' is a grouping label"),
+        ("x", "1", "gauge", {"location": "l"}, "label 'location' is a grouping label"),
     ],
 )
 def test_a_bad_value_is_one_line_naming_it(

@@ -78,6 +78,11 @@ class CacheProbe(StrictModel):
     scan_limit: int = Field(10_000, ge=1)
     #: Redis targets that replicate this one: each must be linked and not lagging.
     replicas: list[str] = Field(default_factory=list)
+    #: Each cache check in all (connecting, every reply, a SCAN that never ends), within the
+    #: run deadline; the target's `timeout` bounds each reply.
+    deadline: Duration = Field(20.0, gt=0)
+    #: What one check may read from Redis in all (an INFO of gigabytes fails at this cap).
+    max_read_bytes: int = Field(16 * 1024 * 1024, ge=64 * 1024)
     #: Seconds since the primary last heard from a replica (its ``lag``).
     max_replica_lag: Duration = Field(10.0, gt=0)
     #: Where the previous run's counters are kept; default beside the probes' state file.

@@ -83,6 +83,8 @@ class LogsProbe(StrictModel):
     anomaly_min_requests: int = Field(100, ge=1)
     #: Lines longer than this are skipped (counted as unreadable), so one bad line costs bounded memory.
     max_line_bytes: int = Field(1 << 20, ge=1024)
+    #: Reading the files in all (a .gz that inflates to gigabytes stops here), within the run deadline.
+    deadline: Duration = Field(30.0, gt=0)
 
     @model_validator(mode="after")
     def _a_source(self) -> LogsProbe:

@@ -8,10 +8,15 @@
 Every failure (unreachable, HTTP error, PromQL error, unexpected answer) is one
 :class:`PrometheusError` line that names the server and, for a query, the problem.
 A bearer token comes from ``PROMETHEUS_TOKEN``, never from a command line or a file.
+
+The server is not trusted to behave: each request ends by `timeout` in all (a trickled
+answer too), an answer over `max_bytes` (raw or inflated) is refused before it is held, and
+JSON nested deeper than the parser's recursion limit is refused instead of crashing.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from types import TracebackType
@@ -20,8 +25,15 @@ from typing import Any, Self
 import httpx
 
 from slo import redact
+from slo.compat import wrap_network_backend
+from slo.probe.body import ACCEPT_ENCODING, BodyTooLarge, UnsupportedEncoding, read_body
+from slo.probe.deadline import DeadlineBackend, exchange_deadline
 
-__all__ = ["PrometheusClient", "PrometheusError", "Sample"]
+__all__ = ["MAX_ANSWER_BYTES", "PrometheusClient", "PrometheusError", "Sample"]
+
+#: What one answer may hold: an SLO command's queries aggregate, and even a rule list of
+#: thousands of rules is a few MiB; parsed, an answer takes about ten times its size.
+MAX_ANSWER_BYTES = 16 * 1024 * 1024
 
 
 class PrometheusError(Exception):
@@ -39,7 +51,9 @@ class Sample:
 class PrometheusClient:
     """Instant queries against one Prometheus; use as a context manager to close it."""
 
-    def __init__(self, url: str, *, timeout: float = 10.0, token: str | None = None) -> None:
+    def __init__(
+        self, url: str, *, timeout: float = 10.0, token: str | None = None, max_bytes: int = MAX_ANSWER_BYTES
+    ) -> None:
         # A password in the URL works, and is never shown: messages name `self.url`.
         redact.register_url(url)
         if not url.startswith(("http://", "https://")):
@@ -49,22 +63,39 @@ class PrometheusClient:
         self.url = redact.safe_url(url.rstrip("/"))
         token = token if token is not None else os.environ.get("PROMETHEUS_TOKEN", "")
         redact.register(token)
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self._client = httpx.Client(base_url=url.rstrip("/"), timeout=timeout, headers=headers)
+        headers = {"Accept-Encoding": ACCEPT_ENCODING}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        self.timeout, self.max_bytes = timeout, max_bytes
+        transport = httpx.HTTPTransport()
+        wrap_network_backend(transport, DeadlineBackend)
+        self._client = httpx.Client(
+            base_url=url.rstrip("/"), timeout=timeout, headers=headers, transport=transport
+        )
 
     def _get(self, path: str, params: dict[str, str] | None = None) -> Any:
+        at = f"Prometheus at {self.url}"
         try:
-            response = self._client.get(path, params=params)
+            # Not a probe run's request: bound by its own deadline, never the run's.
+            with (
+                exchange_deadline(self.timeout, within_run=False),
+                self._client.stream("GET", path, params=params) as response,
+            ):
+                raw = read_body(response, self.max_bytes)
+        except httpx.TimeoutException:
+            raise PrometheusError(f"{at}: no whole answer within {self.timeout:g}s") from None
         except httpx.HTTPError as exc:
-            raise PrometheusError(
-                f"Prometheus at {self.url}: {type(exc).__name__}: {redact.excerpt(str(exc))}"
-            ) from None
+            raise PrometheusError(f"{at}: {type(exc).__name__}: {redact.excerpt(str(exc))}") from None
+        except BodyTooLarge:
+            raise PrometheusError(f"{at}: answer over {self.max_bytes} bytes (the client's cap)") from None
+        except UnsupportedEncoding as exc:
+            raise PrometheusError(f"{at}: {exc}") from None
         try:
-            body = response.json()
+            body = json.loads(raw)
+        except RecursionError:
+            raise PrometheusError(f"{at}: answer nested deeper than the JSON depth limit") from None
         except ValueError:
-            raise PrometheusError(
-                f"Prometheus at {self.url}: HTTP {response.status_code}, not a Prometheus API answer"
-            ) from None
+            raise PrometheusError(f"{at}: HTTP {response.status_code}, not a Prometheus API answer") from None
         if not isinstance(body, dict) or body.get("status") != "success":
             error = body.get("error", "") if isinstance(body, dict) else ""
             raise PrometheusError(

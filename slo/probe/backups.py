@@ -11,6 +11,7 @@ failure lines. The restore itself is in :mod:`slo.probe.restore`.
 from __future__ import annotations
 
 import gzip
+import os
 import re
 import tarfile
 import time
@@ -20,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from slo.config.backups import BackupsSettings
+from slo.files import NotRegular, open_regular
+from slo.probe.deadline import probe_deadline
 from slo.probe.failures import ProbeFailure
 from slo.probe.restore import RestoreError, restore_problems
 from slo.units import format_duration
@@ -40,6 +43,8 @@ __all__ = [
 DUMP_TRAILER = b"-- PostgreSQL database dump complete"
 #: Archives are read through in pieces of this size, so a large one costs bounded memory.
 _CHUNK = 1 << 20
+#: A manifest names a handful of files: more than this is not a manifest.
+_MANIFEST_CAP = 1 << 20
 #: A file name with one of the suffixes backups use: what a manifest is searched for.
 _LISTED_NAME = re.compile(r"[\w.-]+\.(?:tar\.gz|tgz|tar|sql|gz|dump|zip)\b")
 
@@ -83,47 +88,112 @@ def missing_or_empty(backup: Backup, expected: Sequence[str]) -> list[str]:
     return problems
 
 
-def unreadable_files(backup: Backup, dump: str = "database.sql") -> list[str]:
+@dataclass(frozen=True)
+class ReadLimits:
+    """How long one check may read a backup's archives, and how much they may hold.
+
+    unreadable_files(backup, limits=ReadLimits.of(settings))
+    """
+
+    deadline: float
+    max_members: int
+    max_inflated_bytes: int
+    #: The settings behind the deadline, for the failure line.
+    deadline_source: str = "the deadline"
+
+    @classmethod
+    def of(cls, settings: BackupsSettings) -> ReadLimits:
+        return cls(
+            probe_deadline(settings.deadline),
+            settings.max_members,
+            settings.max_inflated_bytes,
+            f"backups.deadline {format_duration(settings.deadline)} or the run deadline",
+        )
+
+
+class _Beyond(Exception):
+    """An archive past a limit; the message is the problem."""
+
+
+class _Reading:
+    """One archive read against the limits: time left, bytes inflated, members seen."""
+
+    def __init__(self, limits: ReadLimits) -> None:
+        self.limits, self.inflated, self.members = limits, 0, 0
+
+    def inflate(self, size: int) -> None:
+        self.inflated += size
+        if self.inflated > self.limits.max_inflated_bytes:
+            raise _Beyond(
+                f"inflates past {self.limits.max_inflated_bytes} bytes (backups.max_inflated_bytes)"
+            )
+        if time.monotonic() >= self.limits.deadline:
+            raise _Beyond(f"not read to its end by the deadline ({self.limits.deadline_source})")
+
+    def member(self) -> None:
+        self.members += 1
+        if self.members > self.limits.max_members:
+            raise _Beyond(f"holds over {self.limits.max_members} entries (backups.max_members)")
+        self.inflate(0)
+
+
+def unreadable_files(
+    backup: Backup, dump: str = "database.sql", limits: ReadLimits | None = None
+) -> list[str]:
     """Every archive read to its end (a truncated or corrupt one fails), and the SQL dump
-    ends with pg_dump's trailer. Files that are missing are `missing_or_empty`'s business."""
+    ends with pg_dump's trailer. Files that are missing are `missing_or_empty`'s business.
+
+    Reading stops at `limits` (default: a minute, a million entries, 16 GiB per archive)."""
+    limits = limits or ReadLimits(probe_deadline(60), 1_000_000, 16 << 30)
     problems = []
     for path in sorted(backup.path.iterdir()):
         if not path.is_file() or path.stat().st_size == 0:
             continue
         problem = None
-        if path.name == dump:
-            problem = _dump_problem(path)
-        elif path.name.endswith((".tar.gz", ".tgz")):
-            # tarfile stops at the tar end marker, before gzip's checksum: check that first.
-            problem = _gzip_problem(path) or _tar_problem(path)
-        elif path.name.endswith(".tar"):
-            problem = _tar_problem(path)
-        elif path.name.endswith(".gz"):
-            problem = _gzip_problem(path)
+        try:
+            if path.name == dump:
+                problem = _dump_problem(path)
+            elif path.name.endswith((".tar.gz", ".tgz")):
+                # tarfile stops at the tar end marker, before gzip's checksum: check that first.
+                problem = _gzip_problem(path, limits) or _tar_problem(path, limits)
+            elif path.name.endswith(".tar"):
+                problem = _tar_problem(path, limits)
+            elif path.name.endswith(".gz"):
+                problem = _gzip_problem(path, limits)
+        except _Beyond as exc:
+            problem = str(exc)
+        except NotRegular:
+            problem = "is not a regular file"
         if problem:
             problems.append(f"{path.name} {problem}")
     return problems
 
 
-def _tar_problem(path: Path) -> str | None:
+def _tar_problem(path: Path, limits: ReadLimits) -> str | None:
+    reading = _Reading(limits)
     try:
-        with tarfile.open(path, "r:*") as archive:
-            for member in archive:
+        with open_regular(path) as raw, tarfile.open(fileobj=raw, mode="r:*") as archive:
+            while (member := archive.next()) is not None:
+                # Kept by tarfile for lookups this walk never makes: a tar of millions of
+                # entries would hold them all (about 500 bytes each).
+                archive.members.clear()  # type: ignore[attr-defined]
+                reading.member()
                 if member.isfile():
                     extracted = archive.extractfile(member)
                     if extracted is not None:
-                        while extracted.read(_CHUNK):
-                            pass
+                        while chunk := extracted.read(_CHUNK):
+                            reading.inflate(len(chunk))
     except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
         return f"unreadable ({_archive_error(exc)})"
     return None
 
 
-def _gzip_problem(path: Path) -> str | None:
+def _gzip_problem(path: Path, limits: ReadLimits) -> str | None:
+    reading = _Reading(limits)
     try:
-        with gzip.open(path, "rb") as stream:
-            while stream.read(_CHUNK):
-                pass
+        with open_regular(path) as raw, gzip.open(raw, "rb") as stream:
+            while chunk := stream.read(_CHUNK):
+                reading.inflate(len(chunk))
     except (EOFError, zlib.error, OSError) as exc:
         return f"unreadable ({_archive_error(exc)})"
     return None
@@ -137,9 +207,8 @@ def _archive_error(exc: BaseException) -> str:
 
 
 def _dump_problem(path: Path) -> str | None:
-    size = path.stat().st_size
-    with path.open("rb") as stream:
-        stream.seek(max(0, size - 4096))
+    with open_regular(path) as stream:
+        stream.seek(max(0, os.fstat(stream.fileno()).st_size - 4096))
         tail = stream.read()
     if DUMP_TRAILER not in tail:
         return "cut short (no '-- PostgreSQL database dump complete' at its end)"
@@ -150,9 +219,15 @@ def manifest_problems(backup: Backup, manifest: str) -> list[str]:
     """The manifest names every other file of the backup, and each file it names exists."""
     path = backup.path / manifest
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
+        with open_regular(path) as stream:
+            raw = stream.read(_MANIFEST_CAP + 1)
     except FileNotFoundError:
         return [f"{manifest} missing"]
+    except NotRegular:
+        return [f"{manifest} is not a regular file"]
+    if len(raw) > _MANIFEST_CAP:
+        return [f"{manifest} is over {_MANIFEST_CAP} bytes: not a manifest"]
+    text = raw.decode("utf-8", "replace")
     listed = set(_LISTED_NAME.findall(text))
     present = {entry.name for entry in backup.path.iterdir() if entry.is_file() and entry.name != manifest}
     problems = [f"{name} not in {manifest}" for name in sorted(present - listed)]
@@ -216,7 +291,8 @@ class BackupChecks:
 
     def unreadable(self) -> str | None:
         newest = self.newest()
-        return _line(f"backup {newest.path}", unreadable_files(newest, self.settings.dump))
+        limits = ReadLimits.of(self.settings)
+        return _line(f"backup {newest.path}", unreadable_files(newest, self.settings.dump, limits))
 
     def unlisted(self) -> str | None:
         """None as well when no manifest is configured."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -26,7 +26,9 @@ from redis.retry import Retry
 from slo.config.cache import RedisTarget
 from slo.config.schema import Config
 from slo.probe.cache_readings import Readings, default_readings_file
+from slo.probe.deadline import probe_deadline
 from slo.probe.failures import ProbeFailure
+from slo.probe.redis_bounds import CheckDeadline, ReadCapReached, bounded
 
 __all__ = [
     "CacheChecks",
@@ -41,6 +43,9 @@ __all__ = [
     "where",
 ]
 
+#: What a client made without a check's settings may read in all.
+_READ_CAP = 16 * 1024 * 1024
+
 
 def where(target: RedisTarget) -> str:
     """``host:port`` of the target (its URL without the database number)."""
@@ -49,8 +54,14 @@ def where(target: RedisTarget) -> str:
 
 
 @contextmanager
-def redis_client(target: RedisTarget) -> Iterator[redis.Redis]:
-    """A client that tries once (no retries: a probe reports what it saw) within the timeout."""
+def redis_client(
+    target: RedisTarget, deadline: float | None = None, max_read_bytes: int = _READ_CAP, limits: str = ""
+) -> Iterator[redis.Redis]:
+    """A client that tries once (no retries: a probe reports what it saw), each reply within
+    the target's timeout, the whole check by `deadline` (``time.monotonic()``; default the
+    target's timeout and the run deadline), reading at most `max_read_bytes`."""
+    if deadline is None:
+        deadline, limits = probe_deadline(target.timeout), limits or f"{target.timeout:g}s"
     password = target.password.get_secret_value() if target.password is not None else None
     # TLS options are accepted only for rediss:// URLs.
     tls = {"ssl_ca_certs": str(target.ca_file)} if target.url.startswith("rediss:") and target.ca_file else {}
@@ -59,10 +70,11 @@ def redis_client(target: RedisTarget) -> Iterator[redis.Redis]:
         password=password,
         username=target.username,
         socket_timeout=target.timeout,
-        socket_connect_timeout=target.timeout,
+        socket_connect_timeout=max(0.001, min(target.timeout, deadline - time.monotonic())),
         retry=Retry(NoBackoff(), 0),
         decode_responses=True,
         **tls,
+        **bounded(target.url, deadline, max_read_bytes, limits),
     )
     try:
         yield client
@@ -73,6 +85,10 @@ def redis_client(target: RedisTarget) -> Iterator[redis.Redis]:
 def cache_failure(name: str, target: RedisTarget, exc: redis.RedisError) -> ProbeFailure:
     """One line for a client error; never the password (the client's messages do not carry it)."""
     at = f"{name} {where(target)}"
+    if isinstance(exc, CheckDeadline):
+        return ProbeFailure(f"{at}: {exc}", "timeout")
+    if isinstance(exc, ReadCapReached):
+        return ProbeFailure(f"{at}: {exc}", "error")
     if isinstance(exc, redis.AuthenticationError) or "NOAUTH" in str(exc) or "WRONGPASS" in str(exc):
         return ProbeFailure(f"{at}: authentication failed (check the target's password)", "error")
     if isinstance(exc, redis.TimeoutError):
@@ -93,6 +109,11 @@ def cache_errors(name: str, target: RedisTarget) -> Iterator[None]:
         yield
     except redis.RedisError as exc:
         raise cache_failure(name, target, exc) from None
+    except (KeyError, ValueError, TypeError) as exc:
+        # An INFO without the field a check reads, or with a value that is no number.
+        raise ProbeFailure(
+            f"{name} {where(target)}: unexpected answer ({type(exc).__name__}: {str(exc)[:120]})", "error"
+        ) from None
 
 
 def ping(client: redis.Redis) -> float:
@@ -227,8 +248,14 @@ class CacheChecks:
         self._clients = ExitStack()
 
     def __enter__(self) -> CacheChecks:
-        self.client = self._clients.enter_context(redis_client(self.target))
+        settings = self.settings
+        self.deadline = probe_deadline(settings.deadline)
+        self.limits = f"cache.deadline {settings.deadline:g}s or the run deadline"
+        self.client = self._clients.enter_context(self._client(self.target))
         return self
+
+    def _client(self, target: RedisTarget) -> AbstractContextManager[redis.Redis]:
+        return redis_client(target, self.deadline, self.settings.max_read_bytes, self.limits)
 
     def __exit__(self, *exc_info: object) -> None:
         self._clients.close()
@@ -245,15 +272,15 @@ class CacheChecks:
         """Skips the probe when the server sets no maxmemory: there is no limit to judge."""
         with cache_errors(self.name, self.target):
             memory: dict[str, Any] = self.client.info("memory")
-        limit = int(memory["maxmemory"])
+            limit, used_bytes = int(memory["maxmemory"]), int(memory["used_memory"])
         if limit == 0:
             pytest.skip(f"{self.name} sets no maxmemory: no limit to compare its memory with")
-        used = int(memory["used_memory"]) / limit
+        used = used_bytes / limit
         if used < self.settings.memory:
             return None
         return (
-            f"{self.at}: memory {used:.0%} of maxmemory ({memory['maxmemory_human']}) used, over "
-            f"{self.settings.memory:.0%} (cache.memory); policy {memory['maxmemory_policy']}"
+            f"{self.at}: memory {used:.0%} of maxmemory ({memory.get('maxmemory_human', '?')}) used, over "
+            f"{self.settings.memory:.0%} (cache.memory); policy {memory.get('maxmemory_policy', '?')}"
         )
 
     def evictions_and_misses(self) -> str | None:
@@ -299,7 +326,7 @@ class CacheChecks:
         for name in self.settings.replicas:
             replica = self.config.redis_target(name)
             port = urlsplit(replica.url).port or 6379
-            with redis_client(replica) as replica_client, cache_errors(name, replica):
+            with self._client(replica) as replica_client, cache_errors(name, replica):
                 found = replica_problems(self.client, replica_client, port, self.settings.max_replica_lag)
             problems += [f"replica {name} {where(replica)} {problem}" for problem in found]
         return f"{self.at}: " + "; ".join(problems) if problems else None

@@ -6,6 +6,10 @@ is still going to run (up to MAX_CONCURRENCY threads, each with its own client p
 and each test judges its own response. Under xdist "going to run" is the worker's queue of
 scheduled tests, so workers do not fetch each other's checks; tests sent to a worker later
 form a new batch.
+
+Each response is judged in the thread that fetched it, as it arrives, and dropped: a batch
+keeps verdicts, not bodies. At most IN_FLIGHT_BYTES of bodies are read at once (fewer threads
+when the targets allow large bodies), so a batch's memory does not grow with its checks.
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ __all__ = ["CheckFetcher", "CheckOutcome", "fetch_all", "judge"]
 
 #: Threads are cheap next to a hundred millisecond round trip; more than this is a stampede.
 MAX_CONCURRENCY = 256
+#: Bodies read at once, at their targets' `max_response_bytes`: what a batch may hold.
+IN_FLIGHT_BYTES = 256 * 1024 * 1024
 
 #: A check's request: (check, client key, target name, target, path).
 _Plan = tuple[Check, str, str, Target, str]
@@ -39,9 +45,10 @@ _Plan = tuple[Check, str, str, Target, str]
 
 @dataclass(frozen=True)
 class CheckOutcome:
+    """A check's verdict (its failure, or None), judged when its response arrived."""
+
     check: Check
     target_name: str
-    response: httpx.Response | None
     failure: ProbeFailure | None
     record: RequestRecord | None
 
@@ -102,22 +109,36 @@ def fetch_all(checks: Iterable[Check], config: Config) -> dict[str, CheckOutcome
         try:
             response = client_for(key, name, target).request(check.method, path, **kwargs)
         except ProbeFailure as failure:
-            return CheckOutcome(check, name, None, failure, failure.record)
+            return CheckOutcome(check, name, _kept(failure), failure.record)
         except Exception as exc:  # one check's surprise must not fail its whole batch
             surprise = ProbeFailure(
                 f"{name}: {check.method} {path.split('?', 1)[0]}: {type(exc).__name__}: {excerpt(str(exc))}",
                 "error",
             )
-            return CheckOutcome(check, name, None, surprise, None)
-        return CheckOutcome(check, name, response, None, response.extensions[RECORD_EXTENSION])
+            return CheckOutcome(check, name, surprise, None)
+        record = response.extensions[RECORD_EXTENSION]
+        try:
+            _judge_response(check, response)
+        except ProbeFailure as failure:
+            return CheckOutcome(check, name, _kept(failure), record)
+        return CheckOutcome(check, name, None, record)
 
+    largest = max(target.max_response_bytes for _, _, _, target, _ in plans)
+    threads = max(1, min(len(plans), MAX_CONCURRENCY, IN_FLIGHT_BYTES // largest))
     try:
-        with ThreadPoolExecutor(min(len(plans), MAX_CONCURRENCY), thread_name_prefix="slo-check") as pool:
+        with ThreadPoolExecutor(threads, thread_name_prefix="slo-check") as pool:
             outcomes = list(pool.map(fetch, plans))
     finally:
         for client in opened:
             client.close()
     return {outcome.check.name: outcome for outcome in outcomes}
+
+
+def _kept(failure: ProbeFailure) -> ProbeFailure:
+    """`failure` without its traceback and chained exceptions: their frames hold the body
+    that was read (up to max_response_bytes), and a batch keeps a failure per check."""
+    failure.__traceback__ = failure.__context__ = failure.__cause__ = None
+    return failure
 
 
 class CheckFetcher:
@@ -143,11 +164,13 @@ class CheckFetcher:
 
 
 def judge(outcome: CheckOutcome) -> None:
-    """Raise :class:`ProbeFailure` naming the first expectation the response missed."""
+    """Raise the check's :class:`ProbeFailure`, if its response missed an expectation."""
     if outcome.failure is not None:
         raise outcome.failure
-    check, response = outcome.check, outcome.response
-    assert response is not None
+
+
+def _judge_response(check: Check, response: httpx.Response) -> None:
+    """Raise :class:`ProbeFailure` naming the first expectation the response missed."""
     if check.json_fields:
         document = expect_json(response, check.status)
         for path, expected in check.json_fields.items():

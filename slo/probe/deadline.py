@@ -24,7 +24,14 @@ from typing import Any
 
 import httpcore
 
-__all__ = ["DeadlineBackend", "exchange_deadline", "remaining", "run_deadline_passed", "set_run_deadline"]
+__all__ = [
+    "DeadlineBackend",
+    "exchange_deadline",
+    "probe_deadline",
+    "remaining",
+    "run_deadline_passed",
+    "set_run_deadline",
+]
 
 _deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar(
     "slo_exchange_deadline", default=None
@@ -46,6 +53,13 @@ def set_run_deadline(seconds: float | None) -> None:
 def run_deadline_passed() -> bool:
     limit = _run_deadline[0]
     return limit is not None and time.monotonic() >= limit
+
+
+def probe_deadline(seconds: float) -> float:
+    """The ``time.monotonic()`` by which a probe's own wait of `seconds` (a subprocess, a
+    socket, a file walk) must end: its own timeout or the run deadline, whichever is first."""
+    own, run = time.monotonic() + seconds, _run_deadline[0]
+    return own if run is None else min(own, run)
 
 
 def _effective() -> float | None:

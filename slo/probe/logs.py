@@ -16,6 +16,7 @@ import gzip
 import json
 import re
 import time
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,7 +25,9 @@ from typing import Any, BinaryIO, cast
 
 from slo.config.logs import ElasticsearchSource, LogFormat, LogsProbe
 from slo.config.targets import Target
+from slo.files import open_regular
 from slo.probe.client import ProbeClient
+from slo.probe.deadline import probe_deadline
 from slo.probe.expect import describe, expect_json
 from slo.probe.failures import ProbeFailure
 from slo.units import format_duration
@@ -49,6 +52,8 @@ class LogCounts:
     previous: int
     #: Lines that could not be read as an entry (files only).
     unreadable: int = 0
+    #: Where the first of them is (``api.log line 12``), so someone can look at it.
+    first_unreadable: str = ""
 
 
 def iso(timestamp: float) -> str:
@@ -90,16 +95,17 @@ def log_files(patterns: list[str], since: float) -> list[Path]:
     return sorted(path for path in found if path.stat().st_mtime >= since)
 
 
-def _open(path: Path) -> BinaryIO:
+def _open(raw: BinaryIO, path: Path) -> BinaryIO:
     # logrotate's `compress` leaves app.log.2.gz beside app.log.1
     if path.suffix == ".gz":
-        return cast(BinaryIO, gzip.open(path, "rb"))
-    return path.open("rb")
+        return cast(BinaryIO, gzip.open(raw, "rb"))
+    return raw
 
 
 def _lines(path: Path, cap: int) -> Iterator[bytes | None]:
     """Each line of the file; None for one longer than `cap` (read past without keeping it)."""
-    with _open(path) as stream:
+    # A FIFO put in a file's place after the glob must not hang the probe.
+    with open_regular(path) as raw, _open(raw, path) as stream:
         while True:
             line = stream.readline(cap + 1)
             if not line:
@@ -113,16 +119,17 @@ def _lines(path: Path, cap: int) -> Iterator[bytes | None]:
 
 
 def _timestamp(value: Any) -> float | None:
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        # epoch seconds, or milliseconds (what Filebeat and many loggers write)
-        return value / 1000 if value > 1e11 else float(value)
-    if isinstance(value, str):
-        try:
+    # A number no float holds (400 digits) or a date no clock reaches is not a timestamp.
+    try:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            # epoch seconds, or milliseconds (what Filebeat and many loggers write)
+            return value / 1000 if value > 1e11 else float(value)
+        if isinstance(value, str):
             parsed = datetime.fromisoformat(value)
-        except ValueError:
-            return None
-        # No zone written: taken as UTC, like Elasticsearch does.
-        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
+            # No zone written: taken as UTC, like Elasticsearch does.
+            return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
+    except (ValueError, OverflowError, OSError):
+        return None
     return None
 
 
@@ -144,7 +151,7 @@ def _entry(
     else:
         try:
             document = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # digits past Python's limit, nesting past the stack
             return None
         if not isinstance(document, dict):
             return None
@@ -156,7 +163,7 @@ def _entry(
     latency: float | None
     try:
         latency = float(fields[keys[2]]) if fields.get(keys[2]) is not None else None
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         latency = None
     return when, str(fields.get(keys[1], "")), latency
 
@@ -170,13 +177,22 @@ def count_files(settings: LogsProbe, now: float) -> LogCounts:
     current_start = now - settings.anomaly_window
     previous_start = now - 2 * settings.anomaly_window
     files = log_files(settings.files, min(window_start, previous_start))
+    deadline = probe_deadline(settings.deadline)
     errors = slow = current = previous = unreadable = entries = 0
+    first_unreadable = ""
     for path in files:
         try:
-            for line in _lines(path, settings.max_line_bytes):
+            for number, line in enumerate(_lines(path, settings.max_line_bytes), 1):
+                if time.monotonic() >= deadline:
+                    raise ProbeFailure(
+                        f"logs {path}: reading stopped at the deadline (logs.deadline "
+                        f"{settings.deadline:g}s or the run deadline) after {entries + unreadable} lines",
+                        "timeout",
+                    )
                 entry = _entry(line, fmt, pattern) if line is not None else None
                 if entry is None:
                     unreadable += 1
+                    first_unreadable = first_unreadable or f"{path.name} line {number}"
                     continue
                 entries += 1
                 when, level, latency = entry
@@ -189,14 +205,15 @@ def count_files(settings: LogsProbe, now: float) -> LogCounts:
                     current += 1
                 elif when >= previous_start:
                     previous += 1
-        except (OSError, EOFError) as exc:
+        except (OSError, EOFError, zlib.error) as exc:
             raise ProbeFailure(f"logs {path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
     if files and entries == 0:
         raise ProbeFailure(
             f"logs {', '.join(settings.files)}: none of {unreadable} lines is an entry with "
-            f"{'the pattern' if pattern else f'a {fmt.timestamp} field'} (logs.format)"
+            f"{'the pattern' if pattern else f'a {fmt.timestamp} field'} (logs.format), "
+            f"the first: {first_unreadable}"
         )
-    return LogCounts(errors, slow, current, previous, unreadable)
+    return LogCounts(errors, slow, current, previous, unreadable, first_unreadable)
 
 
 # --- Elasticsearch -------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from typing import Any
 
 from pydantic import ConfigDict, TypeAdapter
 
+from slo.files import NotRegular, is_replaceable, open_regular
 from slo.locks import lock_exclusive
 
 __all__ = [
@@ -45,6 +46,8 @@ STATE_VERSION = 1
 FORGET_AFTER_SECONDS = 7 * 86400
 #: Thousands of probes take a few megabytes; more is not a state file this suite wrote.
 MAX_STATE_BYTES = 64 * 1024 * 1024
+#: What a state file that cannot be read or written costs: said with every such error.
+NOT_RECORDED = "this run was neither recorded nor pushed"
 #: Counters stay exact in a float64 sample (what Prometheus stores) up to here.
 MAX_COUNT = 2**53
 
@@ -250,10 +253,15 @@ class StateFile:
         """The whole document, every group of it validated, and group `key`'s probes and targets."""
         fresh: dict[str, Any] = {"version": STATE_VERSION, "groups": {}, "targets": {}}
         try:
-            with self.path.open("rb") as handle:
+            with open_regular(self.path) as handle:
                 data = handle.read(MAX_STATE_BYTES + 1)
         except FileNotFoundError:
             return fresh, {}, {}
+        except NotRegular:
+            # Never read (a FIFO would hang the run), never renamed aside (/dev/null!).
+            raise StateError(
+                f"state file {self.path} is not a regular file: refused; {NOT_RECORDED}"
+            ) from None
         except OSError as exc:
             raise StateError(f"state file {self.path}: cannot read: {exc.strerror}") from None
         try:
@@ -283,6 +291,8 @@ class StateFile:
         # Write-then-rename: a crash leaves the old file or the new one, never half of each.
         # json.dumps, not json.dump: dump streams through the pure-Python encoder, 20x slower.
         data = json.dumps(document, separators=(",", ":")).encode("utf-8")
+        if not is_replaceable(self.path):
+            raise StateError(f"state file {self.path} is not a regular file: refused; {NOT_RECORDED}")
         fd, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
         try:
             with os.fdopen(fd, "wb") as handle:
@@ -299,4 +309,6 @@ class StateFile:
         except OSError as exc:
             with contextlib.suppress(OSError):
                 os.unlink(temporary)
-            raise StateError(f"state file {self.path}: cannot write: {exc.strerror}") from None
+            raise StateError(
+                f"state file {self.path}: cannot write: {exc.strerror}; {NOT_RECORDED}"
+            ) from None

@@ -50,6 +50,14 @@ PROBE_LABELS = ("probe", "target", "slo")
 FORGET_AFTER_SECONDS = 7 * 86400
 
 _NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+#: The suite's own families are ``synthetic_<one of these>...``: a value there would replace
+#: them (``probe_success`` would report every probe as passing).
+_SUITE_FAMILIES = ("probe_", "suite_", "target_", "maintenance", "load_")
+#: Series suffixes of counters and histograms: a value named with one would collide with
+#: another value's series (a gauge ``x_total`` with a counter ``x``).
+_SERIES_SUFFIXES = ("_total", "_bucket", "_count", "_sum")
+#: The Pushgateway's grouping labels: a value's own would be overwritten, or refused (400).
+_GROUPING_LABELS = ("job", "instance", "environment", "location")
 #: Upper bounds of a histogram by the unit its name ends in (per_second: token rates); any
 #: other gets the seconds layout the reporter passes (the probe latency buckets).
 BUCKETS: dict[str, list[float]] = {
@@ -69,6 +77,16 @@ class RecordedValue:
 def _problem(name: str, value: object, kind: str, labels: Mapping[str, object]) -> str | None:
     if not _NAME.fullmatch(name):
         return f"probe value name {name!r} is not a metric name ([a-zA-Z_][a-zA-Z0-9_]*)"
+    if name.startswith(_SUITE_FAMILIES):
+        return (
+            f"probe value {name}: synthetic_{name} would shadow the suite's own series "
+            f"(names starting with {', '.join(_SUITE_FAMILIES)} are reserved)"
+        )
+    if name.endswith(_SERIES_SUFFIXES):
+        return (
+            f"probe value {name}: a name ending in {', '.join(_SERIES_SUFFIXES)} would collide with "
+            "the series of a counter or histogram"
+        )
     if kind not in KINDS:
         return f"probe value {name}: kind {kind!r} is not one of {', '.join(KINDS)}"
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
@@ -76,6 +94,8 @@ def _problem(name: str, value: object, kind: str, labels: Mapping[str, object]) 
     if kind == "counter" and value < 0:
         return f"probe value {name}: a counter cannot go down by {value}"
     for label in labels:
+        if label in _GROUPING_LABELS:
+            return f"probe value {name}: label {label!r} is a grouping label of the push, not allowed"
         if not _NAME.fullmatch(label) or label.startswith("__") or label in (*PROBE_LABELS, "le"):
             return f"probe value {name}: label {label!r} is not allowed"
     return None
