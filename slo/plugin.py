@@ -522,6 +522,10 @@ class _ProbeReports:
         records and pushes them with everything it saw before."""
         from slo.stopping import RunStopped, interrupted_message
 
+        # pytest calls this for `pytest.exit()` too: a deliberate end (a config the probe
+        # needs cannot load, exit 4) stops nothing that was running, so nothing is reported.
+        if not isinstance(excinfo.value, KeyboardInterrupt):
+            return
         self.stopped = isinstance(excinfo.value, RunStopped)
         message = interrupted_message(excinfo.value)
         here = self.config.stash.get(_RUNNING_KEY, None)

@@ -591,15 +591,16 @@ def test_a_tar_of_many_entries_is_walked_in_bounded_memory(tmp_path: Path) -> No
 # --- a stopped run keeps what it saw ----------------------------------------------------------
 
 
-def _scratch_processes() -> list[str]:
-    """Command lines of processes still working on a scratch database (psql, a `\\!` child)."""
+def _scratch_processes(port: int) -> list[str]:
+    """Command lines of processes still working on a scratch database of the server on `port`
+    (psql, a `\\!` child): another test's run, on its own server, is not this one's."""
     found = []
     for entry in Path("/proc").iterdir():
         try:
             command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        if SCRATCH_PREFIX in command and "pg_stat" not in command:
+        if SCRATCH_PREFIX in command and f"-p {port} " in command and "pg_stat" not in command:
             found.append(command)
     return found
 
@@ -671,4 +672,4 @@ def test_a_stopped_run_records_pushes_and_cleans_up(
     assert success["test_newest_backup_restores"] == 0
     assert success["test_newest_backup_is_complete"] == 1
     assert _scratch_left(postgres) == ""
-    assert _scratch_processes() == []
+    assert _scratch_processes(postgres.port) == []
