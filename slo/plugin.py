@@ -201,7 +201,14 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
         f"environment {options.env_name} ({sources['env']})",
         f"slo: pushgateway {push}, state file {options.state_file}",
         f"slo: run deadline {_seconds(options.run_deadline)} ({sources['run_deadline']})",
+        *_gateway_header(config),
     ]
+
+
+def _gateway_header(config: pytest.Config) -> list[str]:
+    from slo.probe.gateway_plan import header_lines
+
+    return header_lines(config)
 
 
 def _seconds(value: float | None) -> str:

@@ -107,8 +107,14 @@ def read_stream(client: ProbeClient, path: str, *, deadline: float, first_token_
 @pytest.mark.parametrize(
     ("path", "seen"),
     [
-        ("/keepalive-stream", r"saw [1-9]\d* keep-alive comment\(s\), 0 data line\(s\) without content"),
-        ("/empty-delta-stream", r"saw 0 keep-alive comment\(s\), [1-9]\d* data line\(s\) without content"),
+        (
+            "/keepalive-stream",
+            r"saw 0 content token\(s\), 0 data line\(s\) without content, [1-9]\d* keep-alive comment\(s\)",
+        ),
+        (
+            "/empty-delta-stream",
+            r"saw 0 content token\(s\), [1-9]\d* data line\(s\) without content, 0 keep-alive comment\(s\)",
+        ),
     ],
 )
 def test_streams_without_content_end_at_the_first_token_deadline(

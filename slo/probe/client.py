@@ -240,6 +240,9 @@ class ProbeClient:
         its size capped.
         """
         budget = self.target.timeout if deadline is None else deadline
+        # httpx bounds each read by the client's timeout (the target's): under a longer
+        # deadline it would fire first, and the message would name a deadline that did not.
+        kwargs.setdefault("timeout", budget)
         with self._exchange(method, path, kwargs, budget) as (response, finish):
             try:
                 yield response
