@@ -126,8 +126,8 @@ def _make_plan(slo_config: Config, state: Mapping[str, Any]) -> GatewayPlan:
     ceiling = settings.max_run_cost
     if ceiling is not None and plan.estimate is not None and plan.estimate > ceiling:
         plan.refusal = (
-            f"probe spend guard: one run is estimated at ${plan.estimate:.4f}, over "
-            f"probes.gateway.max_run_cost ${ceiling:.4f}: LLM probes not started "
+            f"probe spend guard: one run is estimated at ${plan.estimate:.6f}, over "
+            f"probes.gateway.max_run_cost ${ceiling:.6f}: LLM probes not started "
             "(fewer models, a smaller max_tokens, or a higher ceiling)"
         )
     return plan
@@ -182,9 +182,9 @@ def header_lines(config: pytest.Config) -> list[str]:
     lines = [f"slo: {note}" for note in plan.notes]
     if plan.estimate is not None:
         ceiling = slo_config.probes.gateway.max_run_cost
-        limit = f"probes.gateway.max_run_cost ${ceiling:.4f}" if ceiling is not None else "no max_run_cost"
+        limit = f"probes.gateway.max_run_cost ${ceiling:.6f}" if ceiling is not None else "no max_run_cost"
         lines.append(
-            f"slo: LLM probe spend about ${plan.estimate:.4f} a run (x-litellm-response-cost so far), {limit}"
+            f"slo: LLM probe spend about ${plan.estimate:.6f} a run (x-litellm-response-cost so far), {limit}"
         )
     if plan.refusal is not None:
         lines.append(f"slo: {plan.refusal}")
