@@ -303,7 +303,7 @@ def test_a_deployment_down_for_five_minutes_warns_naming_it(tmp_path: Path) -> N
     its healthy sibling in the same group does not."""
     rules = tmp_path / "rules.yml"
     rules.write_text(yaml.safe_dump({"groups": [gen_ai_group("synthetic-probes", 0)]}), encoding="utf-8")
-    labels = 'job="synthetic-probes",environment="prod",target="gateway",model="mixed"'
+    series = 'synthetic_gen_ai_deployment_healthy{job="synthetic-probes",environment="prod",target="gateway"'
     scenario = {
         "rule_files": [str(rules)],
         "evaluation_interval": "1m",
@@ -312,11 +312,11 @@ def test_a_deployment_down_for_five_minutes_warns_naming_it(tmp_path: Path) -> N
                 "interval": "1m",
                 "input_series": [
                     {
-                        "series": f'synthetic_gen_ai_deployment_healthy{{{labels},deployment="openai/throttled"}}',
+                        "series": f'{series},model="mixed",deployment="openai/throttled"}}',
                         "values": "0x10",
                     },
                     {
-                        "series": f'synthetic_gen_ai_deployment_healthy{{{labels},deployment="openai/steady"}}',
+                        "series": f'{series},model="mixed",deployment="openai/steady"}}',
                         "values": "1x10",
                     },
                 ],

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from slo.config import Config
+from slo.config import Config, Target
 from slo.config.probes import GatewayModel
 from slo.options import RunOptions
 from slo.probe.client import ProbeClient
@@ -71,7 +71,7 @@ class GatewayPlan:
     models: list[GatewayModel | DiscoveryFailure]
     notes: list[str] = field(default_factory=list)
     #: Estimated USD of one run, and why the LLM probes refuse to start (None: they may).
-    estimate: float | None = None
+    estimate: float = 0.0
     refusal: str | None = None
 
 
@@ -124,7 +124,7 @@ def _make_plan(slo_config: Config, state: Mapping[str, Any]) -> GatewayPlan:
         models = settings.probed_models(target.model)
     plan = GatewayPlan(list(models), notes, run_cost_estimate(state, {model.name for model in models}))
     ceiling = settings.max_run_cost
-    if ceiling is not None and plan.estimate is not None and plan.estimate > ceiling:
+    if ceiling is not None and plan.estimate > ceiling:
         plan.refusal = (
             f"probe spend guard: one run is estimated at ${plan.estimate:.6f}, over "
             f"probes.gateway.max_run_cost ${ceiling:.6f}: LLM probes not started "
@@ -133,7 +133,7 @@ def _make_plan(slo_config: Config, state: Mapping[str, Any]) -> GatewayPlan:
     return plan
 
 
-def _discover(name: str, target: Any) -> Listing | DiscoveryFailure:
+def _discover(name: str, target: Target) -> Listing | DiscoveryFailure:
     try:
         with ProbeClient(name, target) as client:
             response = client.get("/v1/models", params={"return_wildcard_routes": "true"})
@@ -179,13 +179,12 @@ def header_lines(config: pytest.Config) -> list[str]:
     if slo_config.probes.gateway.target not in slo_config.environment.targets:
         return []
     plan = gateway_plan(config)
+    ceiling = slo_config.probes.gateway.max_run_cost
+    limit = f"probes.gateway.max_run_cost ${ceiling:.6f}" if ceiling is not None else "no max_run_cost"
     lines = [f"slo: {note}" for note in plan.notes]
-    if plan.estimate is not None:
-        ceiling = slo_config.probes.gateway.max_run_cost
-        limit = f"probes.gateway.max_run_cost ${ceiling:.6f}" if ceiling is not None else "no max_run_cost"
-        lines.append(
-            f"slo: LLM probe spend about ${plan.estimate:.6f} a run (x-litellm-response-cost so far), {limit}"
-        )
+    lines.append(
+        f"slo: LLM probe spend about ${plan.estimate:.6f} a run (x-litellm-response-cost so far), {limit}"
+    )
     if plan.refusal is not None:
         lines.append(f"slo: {plan.refusal}")
     return lines
