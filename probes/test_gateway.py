@@ -370,7 +370,12 @@ def stream_answer(client, request, slo_config, model, api, path, body, read, rea
         # Deadlines a target timeout past the budgets: a late stream is still measured (how
         # late), one of keep-alives or empty deltas ends as a timeout.
         deadline = max(model.completion_budget, model.first_token_budget) + client.target.timeout
-        with client.stream("POST", path, json=body, headers=headers, deadline=deadline) as response:
+        # No headers, no first token: a gateway holding the request (retrying a throttled
+        # upstream) is a late first token, and is given up on as one.
+        first_token = model.first_token_budget + client.target.timeout
+        with client.stream(
+            "POST", path, json=body, headers=headers, deadline=deadline, headers_deadline=first_token
+        ) as response:
             if response.status_code != 200:
                 client.read(response)
                 expect_status(response)

@@ -453,3 +453,19 @@ def test_the_streaming_probe_ends_on_a_stream_without_content(
     )
     # First-token deadline: budget (1 s) + target timeout (1 s); the rest is pytest starting.
     assert elapsed < 2.0 + 30
+
+
+def test_a_stream_whose_headers_never_come_ends_at_its_headers_deadline(hostile: HostileServer) -> None:
+    """A gateway holding a stream request (retrying a throttled upstream) is given up on at the
+    headers deadline, under the exchange's, and the message names that deadline."""
+    client = ProbeClient("gateway", Target(url=hostile.url, timeout=30.0))
+    with (
+        client,
+        pytest.raises(ProbeFailure) as raised,
+        client.stream("POST", "/trickle-headers", deadline=30, headers_deadline=1.0),
+    ):
+        pass
+    assert raised.value.reason == "timeout"
+    assert "timed out waiting for the response headers (1000 ms deadline for the response headers)" in str(
+        raised.value
+    )
