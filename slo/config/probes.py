@@ -76,7 +76,7 @@ class GatewayProbe(StrictModel):
     max_token_gap: Duration | None = None
     #: How long ``GET /health?model=`` may take (capped at the target's timeout): LiteLLM calls
     #: each deployment live and retries a throttled one after its Retry-After, for minutes.
-    health_timeout: Duration = 10.0
+    health_timeout: Duration = 5.0
     #: At most this many model groups are probed under ``models: discover`` (the rest are
     #: cut, with a warning): each costs real completions on every run.
     max_models: int = Field(20, ge=1)
