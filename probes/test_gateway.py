@@ -12,8 +12,11 @@ pushed with the run (names in :mod:`slo.report.genai`).
 
 Written against a real LiteLLM proxy: usage is streamed only when asked for
 (``stream_options``), an answer from a fallback model is a 200 that only its headers give
-away (``x-litellm-attempted-fallbacks``, ``x-litellm-model-group``), and ``/health`` names
-provider models, with stack traces, so the probe reads it per model group.
+away (``x-litellm-attempted-fallbacks``, ``x-litellm-model-group``), ``/health`` names
+provider models, with stack traces, so the probe reads it per model group, and retries a
+throttled deployment for as long as its Retry-After asks, so it has a budget of its own.
+Which groups are probed, and whether the run may spend on them, is decided once per run
+(:func:`slo.gateway_plan`).
 """
 
 import time
@@ -140,6 +143,8 @@ def test_gateway_model_healthy(http, slo_config, request, model):
             raise
         left = client.target.timeout - (time.monotonic() - started)
         asked = ask_each_deployment(client, slo_config, model_group, left)
+        if not asked:  # no deployment of the group to ask (/model/info unreadable): no verdict
+            raise
         judge_deployments(
             request,
             f"{client.name} GET /health?model={model_group}: no verdict within the "
@@ -197,7 +202,7 @@ def deployments_degraded(where, model_group, down, total, named):
     """Some deployments of a group down while it still serves: the probe passes, the run says
     which (a warning with each one's first error line) and the pushed
     ``synthetic_gen_ai_deployment_healthy`` gauge is 0 for them, which the generated
-    GatewayDeploymentDown rule alerts on. The one place a ``degraded`` outcome takes over."""
+    SyntheticGatewayDeploymentDown rule alerts on. The one place a ``degraded`` outcome takes over."""
     warnings.warn(
         GatewayDegraded(
             f"{where}: model group {model_group} degraded, {down} of {total} deployment(s) unhealthy: {named}"
