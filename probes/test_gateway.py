@@ -12,21 +12,23 @@ pushed with the run (names in :mod:`slo.report.genai`).
 
 Written against a real LiteLLM proxy: usage is streamed only when asked for
 (``stream_options``), an answer from a fallback model is a 200 that only its headers give
-away (``x-litellm-attempted-fallbacks``, ``x-litellm-model-group``), and ``/health`` names
-provider models, with stack traces, so the probe reads it per model group.
+away (``x-litellm-attempted-fallbacks``, ``x-litellm-model-group``), ``/health`` names
+provider models, with stack traces, so the probe reads it per model group, and retries a
+throttled deployment for as long as its Retry-After asks, so it has a budget of its own.
+Which groups are probed, and whether the run may spend on them, is decided once per run
+(:func:`slo.gateway_plan`).
 """
 
 import time
 import warnings
-from dataclasses import dataclass
 
 import pytest
 
 from slo import (
     ChatStream,
+    DiscoveryFailure,
     EventLines,
     MessagesStream,
-    ProbeClient,
     ProbeFailure,
     TokenTiming,
     classify_status,
@@ -35,12 +37,13 @@ from slo import (
     expect_json,
     expect_status,
     format_ms,
-    probe_config,
+    gateway_plan,
     read_budgets,
     read_chat_stream,
     read_messages_stream,
     record_answer_headers,
     record_budgets,
+    record_deployment_health,
     record_stream_timing,
     record_usage,
     require_shape,
@@ -66,54 +69,21 @@ class GatewayDegraded(UserWarning):
     """Some deployments of a model group are down, but the group still answers."""
 
 
-@dataclass(frozen=True)
-class Discovery:
-    """`models: discover` could not read ``/v1/models``: one failing probe says why."""
-
-    name: str
-    failure: str
-
-
-def gateway_models(config):
-    """The model groups probed one by one, each with its settings resolved
-    (:meth:`GatewayProbe.model_settings`): `probes.gateway.models`, the models ``/v1/models``
-    lists (``discover``), or the target's model."""
-    settings = config.probes.gateway
-    target = config.environment.targets.get(settings.target)
-    if target is None:
-        return []
-    if settings.models == "discover":
-        names = discover_models(settings.target, target)
-        if isinstance(names, Discovery):
-            return [names]
-        return settings.probed_models(target.model, names)
-    return settings.probed_models(target.model)
-
-
-def discover_models(name, target):
-    """The model names the gateway lists at ``/v1/models`` (at collection, once per run)."""
-    try:
-        with ProbeClient(name, target) as client:
-            response = client.get("/v1/models")
-            listing = expect_json(response)
-        require_shape(response, listing, {"data": list})
-        names = [entry["id"] for entry in listing["data"] if isinstance(entry, dict) and entry.get("id")]
-    except (ProbeFailure, AssertionError) as exc:
-        return Discovery("discover", f"models: discover could not read /v1/models: {exc}")
-    return names or Discovery("discover", f"{describe(response)} lists no models (models: discover)")
-
-
 def pytest_generate_tests(metafunc):
     if "gateway_model" in metafunc.fixturenames:
-        models = gateway_models(probe_config(metafunc.config))
+        models = gateway_plan(metafunc.config).models
         metafunc.parametrize("gateway_model", models, ids=[model.name for model in models])
 
 
 @pytest.fixture
-def model(gateway_model):
-    """This probe's model group and its settings; a failed discovery fails the probe."""
-    if isinstance(gateway_model, Discovery):
+def model(gateway_model, pytestconfig):
+    """This probe's model group and its settings; a failed discovery fails the probe, and the
+    spend guard (`probes.gateway.max_run_cost`) may refuse to start it."""
+    if isinstance(gateway_model, DiscoveryFailure):
         raise ProbeFailure(gateway_model.failure, "http_status")
+    refusal = gateway_plan(pytestconfig).refusal
+    if refusal is not None:
+        pytest.skip(refusal)
     return gateway_model
 
 
@@ -153,43 +123,143 @@ def test_gateway_readiness(http):
     assert db in ("connected", "Not connected"), f"{describe(response)} reports its database {db!r}"
 
 
-def test_gateway_model_healthy(http, model):
+def test_gateway_model_healthy(http, slo_config, request, model):
     """``/health?model=NAME`` checks only that group's deployments (``/health`` alone calls
     every deployment live on each request, unless the proxy runs background health checks).
-    All of them down fails; some down is a warning that names them."""
+    All of them down fails; some down passes, degraded (:func:`deployments_degraded`).
+
+    It has its own budget, `probes.gateway.health_timeout`: LiteLLM retries a throttled
+    deployment after its Retry-After, for as long as the upstream asks. Past the budget each
+    deployment is asked once, without retries (:func:`ask_each_deployment`), so a throttled
+    one is found as ``rate_limit`` with its Retry-After, within the probe's timeout."""
     model_group = model.name
     client = http()
-    response = client.get("/health", params={"model": model_group})
+    budget = min(slo_config.probes.gateway.health_timeout, client.target.timeout)
+    started = time.monotonic()
+    try:
+        response = client.get("/health", params={"model": model_group}, timeout=budget)
+    except ProbeFailure as failure:
+        if failure.reason != "timeout":
+            raise
+        left = client.target.timeout - (time.monotonic() - started)
+        asked = ask_each_deployment(client, slo_config, model_group, left)
+        if not asked:  # no deployment of the group to ask (/model/info unreadable): no verdict
+            raise
+        judge_deployments(
+            request,
+            f"{client.name} GET /health?model={model_group}: no verdict within the "
+            f"{format_ms(budget)} health_timeout; asked each deployment once without retries",
+            model_group,
+            [(name, None) for name, problem in asked if problem is None],
+            [(name, problem) for name, problem in asked if problem is not None],
+        )
+        return
     # LiteLLM answers 503 when the group has no healthy deployment, with the same body.
     health = expect_json(response, [200, 503])
     require_shape(response, health, {"healthy_endpoints": list, "unhealthy_endpoints": list})
     healthy, unhealthy = health["healthy_endpoints"], health["unhealthy_endpoints"]
-    total = len(healthy) + len(unhealthy)
-    if not unhealthy:
-        assert healthy, f"{describe(response)} lists no deployment of model group {model_group}"
-        return
     deployments = _deployments(client)
-    named = "; ".join(_describe_deployment(entry, model_group, deployments) for entry in unhealthy)
+    if not healthy and not unhealthy:
+        if response.status_code == 503 and any(group == model_group for group, _, _ in deployments.values()):
+            pytest.skip(
+                f"{describe(response)}: LiteLLM's health cache is still empty (its background health "
+                f"checks have not finished since it started): no verdict on model group {model_group} yet"
+            )
+        raise ProbeFailure(f"{describe(response)} lists no deployment of model group {model_group}")
+    judge_deployments(
+        request,
+        describe(response),
+        model_group,
+        [(_deployment_name(entry, model_group, deployments), None) for entry in healthy],
+        [(_deployment_name(entry, model_group, deployments), _entry_problem(entry)) for entry in unhealthy],
+    )
+
+
+def judge_deployments(request, where, model_group, healthy, unhealthy):
+    """Each deployment's health recorded, then the verdict: all down fails with the reason of
+    the first one's error, some down is degraded. `healthy` and `unhealthy` are (deployment,
+    problem) pairs, a problem being (reason, first error line), a deployment (label, how a
+    message names it)."""
+    record_deployment_health(
+        request,
+        model_group,
+        {**{name[0]: True for name, _ in healthy}, **{name[0]: False for name, _ in unhealthy}},
+    )
+    if not unhealthy:
+        return
+    total = len(healthy) + len(unhealthy)
+    named = "; ".join(f"{name[1]}: {problem[1]}" for name, problem in unhealthy)
     if not healthy:
-        first = unhealthy[0] if isinstance(unhealthy[0], dict) else {}
-        status = first.get("exception_status")
-        reason = classify_status(status, str(first.get("error", "")))[0] if isinstance(status, int) else None
         raise ProbeFailure(
-            f"{describe(response)}: model group {model_group} down, "
+            f"{where}: model group {model_group} down, "
             f"{len(unhealthy)} of {total} deployment(s) unhealthy: {named}",
-            reason if reason and reason != "http_status" else "upstream",
+            unhealthy[0][1][0],
         )
+    deployments_degraded(where, model_group, len(unhealthy), total, named)
+
+
+def deployments_degraded(where, model_group, down, total, named):
+    """Some deployments of a group down while it still serves: the probe passes, the run says
+    which (a warning with each one's first error line) and the pushed
+    ``synthetic_gen_ai_deployment_healthy`` gauge is 0 for them, which the generated
+    SyntheticGatewayDeploymentDown rule alerts on. The one place a ``degraded`` outcome takes over."""
     warnings.warn(
         GatewayDegraded(
-            f"{describe(response)}: model group {model_group} degraded, "
-            f"{len(unhealthy)} of {total} deployment(s) unhealthy: {named}"
+            f"{where}: model group {model_group} degraded, {down} of {total} deployment(s) unhealthy: {named}"
         ),
         stacklevel=1,
     )
 
 
+def _entry_problem(entry):
+    """(reason, first error line) of one of LiteLLM's unhealthy endpoints."""
+    if not isinstance(entry, dict):
+        return "upstream", str(entry)[:120]
+    error = error_message(str(entry.get("error", "")))[0] or "no error given"
+    status = entry.get("exception_status")
+    reason = classify_status(status, error)[0] if isinstance(status, int) else "upstream"
+    return (reason if reason != "http_status" else "upstream"), error
+
+
+def ask_each_deployment(client, slo_config, model_group, seconds):
+    """Each deployment of `model_group` asked for one token, by its model id (LiteLLM routes
+    a deployment's id to that deployment), without retries (``num_retries``, ``max_retries``),
+    in `seconds` at most: (deployment, None) when it answered, else (deployment, problem)."""
+    deadline = time.monotonic() + max(seconds, 0.0)
+    deployments = _deployments(client)
+    ids = [model_id for model_id, (group, _, _) in deployments.items() if group == model_group]
+    asked = []
+    for model_id in ids:
+        name = _deployment_name({"model_id": model_id}, model_group, deployments)
+        left = deadline - time.monotonic()
+        if left <= 0:
+            asked.append((name, ("timeout", "not asked: the probe's timeout was spent")))
+            continue
+        body = {
+            "model": model_id,
+            "messages": [{"role": "user", "content": slo_config.probes.gateway.prompt}],
+            "max_tokens": 1,
+            "num_retries": 0,
+            "max_retries": 0,
+        }
+        try:
+            response = client.post("/v1/chat/completions", json=body, timeout=left)
+        except ProbeFailure as failure:
+            asked.append((name, (failure.reason, str(failure))))
+            continue
+        if response.is_success:
+            asked.append((name, None))
+            continue
+        reason, error = classify_status(response.status_code, response.text)
+        retry_after = response.headers.get("retry-after") or response.headers.get("llm_provider-retry-after")
+        wait = f", Retry-After {retry_after} s" if retry_after else ""
+        asked.append((name, (reason, f"{response.status_code}{wait}: {error or 'no error given'}")))
+    return asked
+
+
 def _deployments(client):
-    """model_id -> (public name, api_base) from ``/model/info``; empty if it is not readable.
+    """model_id -> (model group, provider model, api_base) from ``/model/info``; empty if it
+    is not readable.
 
     ``/health`` names the provider's model (``openai/gpt-4o-mini``) and shows ``api_base``
     only to admin keys; ``/model/info`` has the public name and the configured base.
@@ -206,24 +276,21 @@ def _deployments(client):
         info = deployment.get("model_info") or {}
         params = deployment.get("litellm_params") or {}
         if isinstance(info, dict) and isinstance(params, dict) and info.get("id"):
-            found[info["id"]] = (deployment.get("model_name"), params.get("api_base"))
+            found[info["id"]] = (deployment.get("model_name"), params.get("model"), params.get("api_base"))
     return found
 
 
-def _describe_deployment(entry, model_group, deployments):
+def _deployment_name(entry, model_group, deployments):
+    """One deployment as people tell it apart: a label (its provider model and model id) and
+    how a message names it (its group, provider model, model id and api_base)."""
     if not isinstance(entry, dict):
-        return str(entry)[:120]
+        return str(entry)[:60], str(entry)[:120]
     model_id = entry.get("model_id") or ""
-    public, configured_base = deployments.get(model_id, (model_group, None))
+    _, provider_model, configured_base = deployments.get(model_id, (None, None, None))
     api_base = entry.get("api_base") or configured_base
-    where = [
-        f"{entry['model']}" if entry.get("model") else "",
-        f"model_id {model_id[:12]}" if model_id else "",
-    ]
-    if api_base:
-        where.append(f"api_base {safe_url(str(api_base))}")
-    error = error_message(str(entry.get("error", "")))[0] or "no error given"
-    return f"{public or model_group} ({', '.join(w for w in where if w)}): {error}"
+    label = [str(entry.get("model") or provider_model or ""), f"model_id {model_id[:12]}" if model_id else ""]
+    where = [*label, f"api_base {safe_url(str(api_base))}" if api_base else ""]
+    return " ".join(w for w in label if w) or "unnamed", f"{model_group} ({', '.join(w for w in where if w)})"
 
 
 def record_served_model(response, request):
@@ -284,15 +351,17 @@ def test_chat_completion(http, slo_config, request, model):
     assert elapsed <= budget, f"{describe(response)} took {format_ms(elapsed)}, budget {format_ms(budget)}"
 
 
-def event_lines(client, response, timing, model):
+def event_lines(client, response, timing, model, deadline):
     """The stream's lines, bounded in size, ending in a timeout (naming what it saw) when no
-    token comes within the first-token budget plus a target timeout: a late first token is
-    still measured, keep-alives for ever are not."""
+    token comes within the first-token budget plus a target timeout (a late first token is
+    still measured, keep-alives for ever are not), or none for `max_token_gap` after one."""
     lines = EventLines(
         response,
         first_token_deadline=model.first_token_budget + client.target.timeout,
         cap=client.target.max_response_bytes,
         started=timing.started,
+        max_token_gap=model.max_token_gap,
+        deadline=deadline,
     )
     timing.on_token = lines.token_arrived
     return lines
@@ -306,12 +375,24 @@ def stream_answer(client, request, slo_config, model, api, path, body, read, rea
         # Deadlines a target timeout past the budgets: a late stream is still measured (how
         # late), one of keep-alives or empty deltas ends as a timeout.
         deadline = max(model.completion_budget, model.first_token_budget) + client.target.timeout
-        with client.stream("POST", path, json=body, headers=headers, deadline=deadline) as response:
+        # No headers, no first token: a gateway holding the request (retrying a throttled
+        # upstream) is a late first token, and is given up on as one.
+        first_token = model.first_token_budget + client.target.timeout
+        with client.stream(
+            "POST", path, json=body, headers=headers, deadline=deadline, headers_deadline=first_token
+        ) as response:
             if response.status_code != 200:
                 client.read(response)
                 expect_status(response)
             record_answer_headers(request, response.headers, model=model.name, api=api)
-            reader(event_lines(client, response, read.timing, model), read)
+            content_type = response.headers.get("content-type", "")
+            if not content_type.startswith("text/event-stream"):
+                client.read(response)
+                raise ProbeFailure(
+                    f"{describe(response)} asked for a stream, got {content_type or 'no content type'}",
+                    "stream",
+                )
+            reader(event_lines(client, response, read.timing, model, deadline), read)
     except ProbeFailure as failure:
         if not read.reading or failure.reason == "timeout":
             raise

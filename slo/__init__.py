@@ -31,6 +31,7 @@ if TYPE_CHECKING:
         require_shape,
     )
     from slo.probe.failures import ProbeFailure, classify_status, error_message
+    from slo.probe.gateway_plan import DiscoveryFailure, gateway_plan
     from slo.probe.key_budget import Budget, read_budgets, record_budgets
     from slo.probe.llm import (
         ChatStream,
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
         read_chat_stream,
         read_messages_stream,
         record_answer_headers,
+        record_deployment_health,
         record_stream_timing,
         record_usage,
         tool_call_problem,
@@ -80,11 +82,13 @@ _EXPORTS = {
         "read_chat_stream",
         "read_messages_stream",
         "record_answer_headers",
+        "record_deployment_health",
         "record_stream_timing",
         "record_usage",
         "tool_call_problem",
         "tool_use_problem",
     ),
+    "slo.probe.gateway_plan": ("DiscoveryFailure", "gateway_plan"),
     "slo.probe.key_budget": ("Budget", "read_budgets", "record_budgets"),
     "slo.probe.logs": ("LogChecks",),
     "slo.probe.params": ("parametrize_probes", "probe_param"),
@@ -107,6 +111,7 @@ __all__ = [
     "CheckFetcher",
     "Config",
     "ConfigError",
+    "DiscoveryFailure",
     "EventLines",
     "LogChecks",
     "MessagesStream",
@@ -127,6 +132,7 @@ __all__ = [
     "expect_metrics",
     "expect_status",
     "format_ms",
+    "gateway_plan",
     "json_path",
     "judge",
     "load_config",
@@ -142,6 +148,7 @@ __all__ = [
     "read_messages_stream",
     "record_answer_headers",
     "record_budgets",
+    "record_deployment_health",
     "record_reading",
     "record_requests",
     "record_stream_timing",

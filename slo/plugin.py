@@ -210,6 +210,8 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
     """The resolved settings and where each came from, so a run explains its own setup."""
     if _OPTIONS_KEY not in config.stash:
         return None
+    from slo.probe.gateway_plan import header_lines
+
     options = config.stash[_OPTIONS_KEY]
     sources = options.sources
     if options.push_enabled and options.push.url:
@@ -225,6 +227,7 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
         f"environment {options.env_name} ({sources['env']})",
         f"slo: pushgateway {push}, state file {options.state_file}",
         f"slo: run deadline {_seconds(options.run_deadline)} ({sources['run_deadline']})",
+        *header_lines(config),
     ]
 
 

@@ -83,9 +83,17 @@ class LiteLLMProxy(Daemon):
     binary = str(LITELLM)
     ready_path = "/health/liveliness"
 
-    def __init__(self, config: Mapping[str, Any], *, startup_timeout: float = 120.0) -> None:
+    def __init__(
+        self,
+        config: Mapping[str, Any],
+        *,
+        startup_timeout: float = 120.0,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
         super().__init__(startup_timeout=startup_timeout)
         self.config = config
+        #: More environment for the proxy (LiteLLM reads some settings only from there).
+        self.env = dict(env or {})
 
     def prepare(self, workdir: Path) -> None:
         (workdir / "config.yaml").write_text(yaml.safe_dump(dict(self.config)), encoding="utf-8")
@@ -94,7 +102,7 @@ class LiteLLMProxy(Daemon):
         return ["--config", str(workdir / "config.yaml"), "--host", "127.0.0.1", "--port", str(port)]
 
     def environment(self) -> Mapping[str, str]:
-        return {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_LOG": "ERROR"}
+        return {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_LOG": "ERROR", **self.env}
 
 
 class CutStream(BaseHTTPRequestHandler):

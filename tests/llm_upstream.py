@@ -10,7 +10,8 @@ proxy's own streaming paths (chat, and its translation to Anthropic events for
 - ``slow-first``: the same after :data:`SLOW_FIRST` without a byte;
 - ``stall``: a :data:`STALL` pause after the second token;
 - ``low-headroom``: ``steady`` whose rate-limit headers say 1 request and 10 tokens are left;
-- ``bad-tool-args``: a tool call whose arguments are not JSON.
+- ``bad-tool-args``: a tool call whose arguments are not JSON;
+- ``throttled``: 429 with ``Retry-After: 20`` and OpenAI's rate-limit error body, always.
 
 A plain request with ``tools`` is answered with one call of the first tool (arguments
 :data:`TOOL_ARGUMENTS`, ``finish_reason: tool_calls``) until the last message is the tool's
@@ -26,13 +27,14 @@ import time
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-__all__ = ["GAP", "SLOW_FIRST", "STALL", "TOOL_ARGUMENTS", "WORDS", "Upstream"]
+__all__ = ["GAP", "RETRY_AFTER", "SLOW_FIRST", "STALL", "TOOL_ARGUMENTS", "WORDS", "Upstream"]
 
 WORDS = ["po", "ng", " po", "ng", " pong"]
 GAP = 0.02
 SLOW_FIRST = 1.5
 STALL = 1.0
 TOOL_ARGUMENTS = {"word": "pong"}
+RETRY_AFTER = 20
 
 
 class Upstream(BaseHTTPRequestHandler):
@@ -48,6 +50,9 @@ class Upstream(BaseHTTPRequestHandler):
             "x-ratelimit-limit-requests": "5000",
             "x-ratelimit-limit-tokens": "4000000",
         }
+        if model == "throttled":
+            self._throttled()
+            return
         usage = {"prompt_tokens": 7, "completion_tokens": len(WORDS), "total_tokens": 7 + len(WORDS)}
         if not body.get("stream"):
             message: dict[str, Any] = {"role": "assistant", "content": "".join(WORDS)}
@@ -96,6 +101,20 @@ class Upstream(BaseHTTPRequestHandler):
             self._event(model, None, usage)
         self._chunk(b"data: [DONE]\n\n")
         self._chunk(b"")
+
+    def _throttled(self) -> None:
+        error = {
+            "message": "Rate limit reached for requests",
+            "type": "requests",
+            "code": "rate_limit_exceeded",
+        }
+        payload = json.dumps({"error": error}).encode()
+        self.send_response(429)
+        self.send_header("content-type", "application/json")
+        self.send_header("retry-after", str(RETRY_AFTER))
+        self.send_header("content-length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
 
     def _event(self, model: str, choice: dict[str, Any] | None, usage: dict[str, int] | None = None) -> None:
         chunk: dict[str, Any] = {

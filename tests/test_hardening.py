@@ -94,10 +94,23 @@ def test_a_nested_deadline_only_shortens(hostile: HostileServer) -> None:
     assert elapsed < 0.5 + MARGIN
 
 
-def read_stream(client: ProbeClient, path: str, *, deadline: float, first_token_deadline: float) -> None:
+def read_stream(
+    client: ProbeClient,
+    path: str,
+    *,
+    deadline: float,
+    first_token_deadline: float,
+    max_token_gap: float | None = None,
+) -> None:
     """Read a stream to its end; a deadline of 0 for the first token means "it came"."""
     with client.stream("POST", path, deadline=deadline) as response:
-        lines = EventLines(response, first_token_deadline=first_token_deadline, cap=1 << 20)
+        lines = EventLines(
+            response,
+            first_token_deadline=first_token_deadline,
+            cap=1 << 20,
+            max_token_gap=max_token_gap,
+            deadline=deadline,
+        )
         if not first_token_deadline:
             lines.token_arrived()
         for _ in lines:
@@ -107,8 +120,14 @@ def read_stream(client: ProbeClient, path: str, *, deadline: float, first_token_
 @pytest.mark.parametrize(
     ("path", "seen"),
     [
-        ("/keepalive-stream", r"saw [1-9]\d* keep-alive comment\(s\), 0 data line\(s\) without content"),
-        ("/empty-delta-stream", r"saw 0 keep-alive comment\(s\), [1-9]\d* data line\(s\) without content"),
+        (
+            "/keepalive-stream",
+            r"saw 0 content token\(s\), 0 data line\(s\) without content, [1-9]\d* keep-alive comment\(s\)",
+        ),
+        (
+            "/empty-delta-stream",
+            r"saw 0 content token\(s\), [1-9]\d* data line\(s\) without content, 0 keep-alive comment\(s\)",
+        ),
     ],
 )
 def test_streams_without_content_end_at_the_first_token_deadline(
@@ -134,6 +153,21 @@ def test_a_stream_is_bounded_by_its_total_deadline_too(hostile: HostileServer) -
         read_stream(client, "/keepalive-stream", deadline=1.0, first_token_deadline=0)
     assert raised.value.reason == "timeout"
     assert time.monotonic() - started < 1.0 + MARGIN
+    message = str(raised.value)
+    assert "waiting for the end of the stream (1000 ms deadline for the whole exchange)" in message
+    assert "saw 1 content token(s), 0 data line(s) without content" in message
+
+
+def test_a_stall_after_a_token_ends_at_the_gap_budget_and_says_so(hostile: HostileServer) -> None:
+    """Under a longer exchange deadline and target timeout, the gap budget is what fires, and
+    the message names it, not the exchange's deadline or the target's timeout."""
+    client = ProbeClient("gateway", Target(url=hostile.url, timeout=30.0))
+    with client, pytest.raises(ProbeFailure) as raised:
+        read_stream(client, "/keepalive-stream", deadline=30, first_token_deadline=0, max_token_gap=0.5)
+    message = str(raised.value)
+    assert raised.value.reason == "timeout"
+    assert "waiting for the next token (500 ms max_token_gap, token 1 came at " in message
+    assert "deadline for the whole exchange" not in message
 
 
 def test_a_push_to_a_trickling_pushgateway_ends_at_its_deadline(tmp_path: Path) -> None:
@@ -419,3 +453,19 @@ def test_the_streaming_probe_ends_on_a_stream_without_content(
     )
     # First-token deadline: budget (1 s) + target timeout (1 s); the rest is pytest starting.
     assert elapsed < 2.0 + 30
+
+
+def test_a_stream_whose_headers_never_come_ends_at_its_headers_deadline(hostile: HostileServer) -> None:
+    """A gateway holding a stream request (retrying a throttled upstream) is given up on at the
+    headers deadline, under the exchange's, and the message names that deadline."""
+    client = ProbeClient("gateway", Target(url=hostile.url, timeout=30.0))
+    with (
+        client,
+        pytest.raises(ProbeFailure) as raised,
+        client.stream("POST", "/trickle-headers", deadline=30, headers_deadline=1.0),
+    ):
+        pass
+    assert raised.value.reason == "timeout"
+    assert "timed out waiting for the response headers (1000 ms deadline for the response headers)" in str(
+        raised.value
+    )

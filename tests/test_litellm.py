@@ -11,9 +11,11 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +24,7 @@ from typing import Any
 import httpx
 import pytest
 from litellm_proxy import MASTER_KEY, CutStream, LiteLLMProxy, mock_model, proxy_config, require_litellm
-from llm_upstream import SLOW_FIRST, STALL, WORDS, Upstream
+from llm_upstream import RETRY_AFTER, SLOW_FIRST, STALL, WORDS, Upstream
 from loopback import loopback_server, url_of
 from probe_project import INI, PROBES_DIR, SHIPPED_CONFIG, junit_cases, make_probe_project
 from prometheus_client.parser import text_string_to_metric_families
@@ -43,6 +45,7 @@ HEADROOM = "test_gateway::test_rate_limit_headroom"
 BUDGET = "test_gateway::test_budget_left"
 TOOL = "test_gateway::test_tool_use"
 MESSAGES_TOOL = "test_gateway::test_messages_tool_use"
+WILDCARD = "anthropic/*"
 LOOPING_CALL = {
     "id": "call_mock_1",
     "type": "function",
@@ -87,6 +90,12 @@ def gateway() -> Iterator[Gateway]:
             mock_model("messages-primary", mock_response="litellm.RateLimitError"),
             # LiteLLM's mock of tool calls answers every request with them, the tool's result too.
             mock_model("tool-loop", mock_response=None, mock_tool_calls=[LOOPING_CALL]),
+            # A throttled upstream (429, Retry-After: 20): one deployment of two, and a whole group.
+            mock_model("mixed", "openai/steady", api_base=f"{url_of(streaming)}/v1", mock_response=None),
+            mock_model("mixed", "openai/throttled", api_base=f"{url_of(streaming)}/v1", mock_response=None),
+            mock_model("down429", "openai/throttled", api_base=f"{url_of(streaming)}/v1", mock_response=None),
+            # A wildcard route: LiteLLM lists every model of its cost map it could reach.
+            mock_model(WILDCARD, WILDCARD),
         ]
         fallbacks = [{"primary": ["claude-haiku-3-5"]}, {"messages-primary": ["haiku"]}]
         config = proxy_config(models, router={"fallbacks": fallbacks})
@@ -258,6 +267,13 @@ def test_one_broken_deployment_of_two_is_a_warning_naming_it(
         in warning
     )
     assert "litellm.InternalServerError: this is a mock internal server error" in warning
+    assert deployment_health(pushgateway, "degraded") == {"openai/gpt-4o": 0, "openai/gpt-4o-mini": 1}
+
+
+def deployment_health(pushgateway: str, model: str) -> dict[str, float]:
+    """The pushed health of each deployment of `model`, by its provider model."""
+    gauges = pushed(pushgateway, "synthetic_gen_ai_deployment_healthy", model=model)
+    return {dict(labels)["deployment"].split(" model_id ")[0]: value for labels, value in gauges.items()}
 
 
 def test_model_group_down_fails_health_chat_and_stream(
@@ -303,9 +319,10 @@ def test_overloaded_model(pytester: pytest.Pytester, pushgateway: str, gateway: 
         "overloaded",
         probes="probes/test_gateway.py::test_chat_completion",
     )
-    assert_fails(
-        cases[CHAT], "overloaded", "returned 529 (expected 200, overloaded)", "mock error raised mid-stream"
-    )
+    # LiteLLM's mock answers 529 (Anthropic's "overloaded") up to 1.109, 503 from 1.110: both
+    # are an overloaded upstream.
+    assert re.search(r"returned (529|503) \(expected 200, overloaded\)", cases[CHAT].message), cases[CHAT]
+    assert_fails(cases[CHAT], "overloaded", "mock error raised mid-stream")
 
 
 def test_stream_failing_after_its_first_chunk(
@@ -524,26 +541,62 @@ def test_two_models_each_probed_in_both_apis_with_their_metrics_pushed(
     assert {dict(labels)["probe"] for labels in first} == {f"probes/{STREAM.replace('::', '.py::')}[sonnet]"}
 
 
-def test_discover_probes_every_model_the_gateway_lists(pytester: pytest.Pytester, gateway: Gateway) -> None:
+def listed_models(gateway: Gateway) -> list[str]:
     listed = httpx.get(
         f"{gateway.url}/v1/models",
         headers={"Authorization": f"Bearer {MASTER_KEY}"},
         timeout=10,
         trust_env=False,
     ).json()["data"]
+    return [model["id"] for model in listed]
+
+
+def collect_discovered(pytester: pytest.Pytester, gateway: Gateway, **settings: Any) -> tuple[list[str], str]:
+    """The model groups `models: discover` collects probes for, and the run's output."""
     target = {"url": gateway.url, "token": MASTER_KEY, "timeout": "10s", "model": "sonnet"}
     make_probe_project(
         pytester,
         None,
         environments={"local": {"targets": {"gateway": target}}},
-        probes={"gateway": {"models": "discover"}},
+        probes={"gateway": {"models": "discover", **settings}},
     )
-    result = pytester.runpytest("probes/test_gateway.py", "--collect-only", "-q", "--no-push")
-    collected = {
-        line.rsplit("[", 1)[1].rstrip("]") for line in result.outlines if "test_chat_completion[" in line
-    }
-    assert collected == {model["id"] for model in listed}
-    assert {"sonnet", "claude-sonnet-4", "cut-stream"} <= collected
+    result = pytester.runpytest("probes/test_gateway.py", "--collect-only", "--no-push")
+    collected = [
+        line.rsplit("[", 1)[1].rstrip("]>")
+        for line in result.outlines
+        if "test_chat_completion[" in line or "test_gateway_model_healthy[" in line
+    ]
+    return collected, "\n".join(result.outlines)
+
+
+def test_discover_probes_the_concrete_groups_and_names_a_wildcard_route_once(
+    pytester: pytest.Pytester, gateway: Gateway
+) -> None:
+    listed = listed_models(gateway)
+    # LiteLLM expands the route from its cost map: each would be probed, and fail its health.
+    expanded = [name for name in listed if name.startswith("anthropic/")]
+    assert len(expanded) > 10, listed
+    collected, output = collect_discovered(pytester, gateway, max_models=100)
+    concrete = [name for name in listed if name not in expanded]
+    assert sorted(set(collected)) == sorted(concrete)
+    assert {"sonnet", "claude-sonnet-4", "cut-stream", "mixed"} <= set(collected)
+    # A chat and a health probe per group, no more.
+    assert len(collected) == 2 * len(concrete)
+    [note] = [line for line in output.splitlines() if "wildcard route" in line]
+    assert note == (
+        f"slo: models: discover leaves out wildcard route {WILDCARD} ({len(expanded)} model(s) listed "
+        "for it): name the ones to probe in probes.gateway.models"
+    )
+
+
+def test_discover_probes_at_most_max_models_and_says_so(pytester: pytest.Pytester, gateway: Gateway) -> None:
+    listed = [name for name in listed_models(gateway) if not name.startswith("anthropic/")]
+    collected, output = collect_discovered(pytester, gateway, max_models=3)
+    assert sorted(set(collected)) == sorted(listed[:3])
+    assert (
+        f"slo: models: discover found {len(listed)} model groups, probing the first 3 "
+        "(probes.gateway.max_models)"
+    ) in output.splitlines()
 
 
 def test_discover_on_a_stopped_gateway_is_one_failing_probe(
@@ -611,10 +664,16 @@ def test_messages_stream_error_event_mid_answer(
         probes=f"probes/test_gateway.py::{MESSAGES_STREAM.split('::')[1]}",
         gateway_probe=LLM_APIS,
     )
+    # How many events come before the error is LiteLLM's framing: 2 in 1.108 (message_start,
+    # content_block_start), 4 in 1.109.
+    assert re.search(
+        r"model=cut-stream stream failed after [24] event\(s\) with an error event",
+        (cases[MESSAGES_STREAM].message),
+    ), cases[MESSAGES_STREAM]
     assert_fails(
         cases[MESSAGES_STREAM],
         "stream",
-        "model=cut-stream stream failed after 2 event(s) with an error event: litellm.APIConnectionError",
+        "with an error event: litellm.APIConnectionError",
     )
 
 
@@ -767,3 +826,152 @@ def test_tool_use_failures_name_the_step(
     assert_fails(loop[TOOL], "assertion", "answered the tool's result without text", "1 more tool call(s)")
     # LiteLLM's mock ends the turn with its tool calls: not what a coding client waits for.
     assert_fails(loop[MESSAGES_TOOL], "assertion", "sent a tool_use block with stop_reason 'end_turn'")
+
+
+# --- a throttled gateway, a cold health cache, stalls, and what the probes spend --------------
+
+HEALTH_ONLY = "probes/test_gateway.py::test_gateway_model_healthy"
+#: LiteLLM's own /health retries a throttled deployment after its Retry-After (40 s here): the
+#: probes' health budget ends that wait long before.
+SHORT_HEALTH = {"health_timeout": "1s"}
+
+
+def test_a_throttled_group_is_rate_limit_naming_the_deployment_and_retry_after(
+    pytester: pytest.Pytester, pushgateway: str, gateway: Gateway
+) -> None:
+    cases = run_gateway(
+        pytester, pushgateway, gateway.url, "down429", probes=HEALTH_ONLY, gateway_probe=SHORT_HEALTH
+    )
+    assert_fails(
+        cases[health("down429")],
+        "rate_limit",
+        "gateway GET /health?model=down429: no verdict within the 1000 ms health_timeout; asked each "
+        "deployment once without retries: model group down429 down, 1 of 1 deployment(s) unhealthy: "
+        "down429 (openai/throttled, model_id ",
+        f": 429, Retry-After {RETRY_AFTER} s: litellm.RateLimitError: ",
+        "Rate limit reached for requests",
+    )
+    assert deployment_health(pushgateway, "down429") == {"openai/throttled": 0}
+
+
+def test_one_throttled_deployment_of_two_is_degraded_pushed_and_named(
+    pytester: pytest.Pytester, pushgateway: str, gateway: Gateway
+) -> None:
+    cases = run_gateway(
+        pytester, pushgateway, gateway.url, "mixed", probes=HEALTH_ONLY, gateway_probe=SHORT_HEALTH
+    )
+    assert cases[health("mixed")].outcome == "passed"
+    [warning] = [line for line in cases.output.splitlines() if "GatewayDegraded" in line]
+    assert (
+        "model group mixed degraded, 1 of 2 deployment(s) unhealthy: mixed (openai/throttled, model_id "
+        in (warning)
+    )
+    assert f": 429, Retry-After {RETRY_AFTER} s: litellm.RateLimitError: " in warning
+    assert deployment_health(pushgateway, "mixed") == {"openai/steady": 1, "openai/throttled": 0}
+
+
+class HeldUpstream(Upstream):
+    """The upstream, holding every request until :attr:`released` (at most :data:`HOLD`): a
+    proxy's first background health check never finishes while a test runs."""
+
+    released = threading.Event()
+
+    def do_POST(self) -> None:
+        self.released.wait(HOLD)
+        super().do_POST()
+
+
+HOLD = 120.0
+
+
+def test_an_empty_health_cache_after_a_restart_is_said_and_not_a_failure(
+    pytester: pytest.Pytester, pushgateway: str
+) -> None:
+    """With background health checks, LiteLLM answers ``/health`` from a cache its first check
+    has not filled yet: 503 with no deployment at all, which is no verdict on the group."""
+    require_litellm()
+    with loopback_server(HeldUpstream) as held:
+        models = [mock_model("cold", "openai/steady", api_base=f"{url_of(held)}/v1", mock_response=None)]
+        config = proxy_config(models)
+        config["general_settings"].update({"background_health_checks": True, "health_check_interval": 3600})
+        try:
+            with LiteLLMProxy(config, env={"HEALTH_CHECK_TIMEOUT_SECONDS": str(int(HOLD))}) as proxy:
+                cases = run_gateway(pytester, pushgateway, proxy.url, "cold", probes=HEALTH_ONLY)
+        finally:
+            HeldUpstream.released.set()
+    case = cases[health("cold")]
+    assert case.outcome == "skipped", case
+    assert "LiteLLM's health cache is still empty (its background health checks have not finished" in (
+        case.message
+    )
+    assert "no verdict on model group cold yet" in case.message
+
+
+def test_a_stall_past_the_gap_budget_fails_naming_it(
+    pytester: pytest.Pytester, pushgateway: str, gateway: Gateway
+) -> None:
+    """The upstream pauses STALL after its second token; a gap budget under it fails both
+    streams, naming the budget and counting the tokens that came."""
+    settings = {**LLM_APIS, "models": [{"name": "stall", "max_token_gap": "300ms"}]}
+    cases = run_gateway(
+        pytester,
+        pushgateway,
+        gateway.url,
+        "stall",
+        probes=tuple(
+            f"probes/test_gateway.py::{probe.split('::')[1]}" for probe in (STREAM, MESSAGES_STREAM)
+        ),
+        gateway_probe=settings,
+    )
+    for probe in (STREAM, MESSAGES_STREAM):
+        assert_fails(
+            cases[probe],
+            "timeout",
+            "model=stall stream timed out after ",
+            " waiting for the next token (300 ms max_token_gap, token 2 came at ",
+            ": saw 2 content token(s), ",
+        )
+        assert "deadline for the whole exchange" not in cases[probe].message
+
+
+def test_a_json_answer_to_a_stream_request_says_so(
+    pytester: pytest.Pytester, pushgateway: str, gateway: Gateway
+) -> None:
+    """LiteLLM's mock answers a streaming ``/v1/messages`` request with one JSON body."""
+    cases = run_gateway(
+        pytester,
+        pushgateway,
+        gateway.url,
+        "claude-sonnet-4",
+        probes=f"probes/test_gateway.py::{MESSAGES_STREAM.split('::')[1]}",
+        gateway_probe=LLM_APIS,
+    )
+    assert_fails(cases[MESSAGES_STREAM], "stream", "asked for a stream, got application/json")
+
+
+def test_the_spend_guard_shows_the_estimate_and_refuses_over_its_ceiling(
+    pytester: pytest.Pytester, pushgateway: str, gateway: Gateway
+) -> None:
+    """One chat answer from sonnet costs 9.6e-05 (7 and 5 tokens at its prices): that is one
+    run's estimate after it, and a ceiling under it keeps the LLM probes from starting."""
+    chat = f"probes/test_gateway.py::{CHAT.split('::')[1]}"
+    first = run_gateway(pytester, pushgateway, gateway.url, "sonnet", probes=chat)
+    assert first[CHAT].outcome == "passed"
+    assert "slo: LLM probe spend about $0.000000 a run (x-litellm-response-cost so far), no max_run_cost" in (
+        first.output.splitlines()
+    )
+    guarded = run_gateway(
+        pytester, pushgateway, gateway.url, "sonnet", probes=chat, gateway_probe={"max_run_cost": 0.00005}
+    )
+    refusal = (
+        "probe spend guard: one run is estimated at $0.000096, over probes.gateway.max_run_cost $0.000050: "
+        "LLM probes not started"
+    )
+    header = guarded.output.splitlines()
+    assert (
+        "slo: LLM probe spend about $0.000096 a run (x-litellm-response-cost so far), "
+        "probes.gateway.max_run_cost $0.000050"
+    ) in header
+    assert any(line.startswith(f"slo: {refusal}") for line in header)
+    assert guarded[CHAT].outcome == "skipped"
+    assert refusal in guarded[CHAT].message

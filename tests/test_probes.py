@@ -201,7 +201,8 @@ def test_malformed_gateway_json(pytester: pytest.Pytester, stack: ReferenceStack
             "gateway POST /v1/chat/completions model=claude-sonnet-4 returned malformed JSON in *",
         ]
     )
-    assert "returned a malformed event stream" in junit_cases(pytester)[GATEWAY_STREAM].message
+    # The fault answers a stream request with its JSON body too.
+    assert "asked for a stream, got application/json" in junit_cases(pytester)[GATEWAY_STREAM].message
 
 
 def test_sandbox_violations_over_the_budget(pytester: pytest.Pytester, stack: ReferenceStack) -> None:

@@ -9,12 +9,14 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+import yaml
 from prometheus_client import generate_latest
 
 from slo.config.objectives import SLO, ProbesSLI
 from slo.objectives.rules.cli import main as rules_main
 from slo.objectives.rules.genai import gen_ai_group
 from slo.objectives.rules.generate import failing_probes
+from slo.objectives.rules.promtool import run_tests
 from slo.objectives.rules.sli import sli_query
 from slo.probe.llm import (
     ChatStream,
@@ -260,8 +262,9 @@ def test_model_selector_and_first_token_sli() -> None:
 
 
 def test_spend_rule_only_alerts_with_a_limit() -> None:
-    assert [rule.get("alert") for rule in gen_ai_group("j", 0)["rules"]] == [None]
-    [record, alert] = gen_ai_group("j", 0.5)["rules"]
+    alerts = [rule.get("alert") for rule in gen_ai_group("j", 0)["rules"]]
+    assert alerts == [None, "SyntheticGatewayDeploymentDown"]
+    [record, _, alert] = gen_ai_group("j", 0.5)["rules"]
     assert record["expr"] == (
         'sum by (environment, target, model) (increase(synthetic_gen_ai_probe_cost_usd_total{job="j"}[1d]))'
     )
@@ -301,3 +304,61 @@ def test_first_token_and_per_model_slos_pass_promtool(tmp_path: Path) -> None:
     assert "synthetic_gen_ai_time_to_first_token_seconds_bucket" in text
     assert "SyntheticProbeSpendOverDailyLimit" in text
     assert any("claude-sonnet-4" in path.read_text(encoding="utf-8") for path in tests.iterdir())
+
+
+@pytest.mark.slow
+def test_a_deployment_down_for_five_minutes_warns_naming_it(tmp_path: Path) -> None:
+    """On promtool: the deployment whose gauge stays 0 warns, with its model group and label;
+    its healthy sibling in the same group does not."""
+    rules = tmp_path / "rules.yml"
+    rules.write_text(yaml.safe_dump({"groups": [gen_ai_group("synthetic-probes", 0)]}), encoding="utf-8")
+    series = 'synthetic_gen_ai_deployment_healthy{job="synthetic-probes",environment="prod",target="gateway"'
+    scenario = {
+        "rule_files": [str(rules)],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": [
+                    {
+                        "series": f'{series},model="mixed",deployment="openai/throttled"}}',
+                        "values": "0x10",
+                    },
+                    {
+                        "series": f'{series},model="mixed",deployment="openai/steady"}}',
+                        "values": "1x10",
+                    },
+                ],
+                "alert_rule_test": [
+                    {"eval_time": "3m", "alertname": "SyntheticGatewayDeploymentDown", "exp_alerts": []},
+                    {
+                        "eval_time": "8m",
+                        "alertname": "SyntheticGatewayDeploymentDown",
+                        "exp_alerts": [
+                            {
+                                "exp_labels": {
+                                    "severity": "warning",
+                                    "environment": "prod",
+                                    "target": "gateway",
+                                    "model": "mixed",
+                                    "deployment": "openai/throttled",
+                                },
+                                "exp_annotations": {
+                                    "summary": "A deployment of an LLM model group is down",
+                                    "description": (
+                                        "Deployment openai/throttled of model group mixed in prod failed "
+                                        "its health check for 5 minutes; the group may still serve from "
+                                        "its other deployments. The probe's warning has its first error line."
+                                    ),
+                                },
+                            }
+                        ],
+                    },
+                ],
+            }
+        ],
+    }
+    test_file = tmp_path / "test.yml"
+    test_file.write_text(yaml.safe_dump(scenario), encoding="utf-8")
+    result = run_tests(test_file)
+    assert result.ok, result.output

@@ -57,6 +57,12 @@ class GatewayModel(StrictModel):
     reasoning: bool = False
     completion_budget: Duration | None = None
     first_token_budget: Duration | None = None
+    max_token_gap: Duration | None = None
+
+
+#: The longest gap between streamed tokens, by default, in first-token budgets: a model that
+#: may take 2 s to start may pause 10 s mid-answer, not longer, before a user gives up on it.
+TOKEN_GAP_IN_FIRST_TOKEN_BUDGETS = 5
 
 
 class GatewayProbe(StrictModel):
@@ -65,6 +71,18 @@ class GatewayProbe(StrictModel):
     max_tokens: int = Field(8, ge=1)
     completion_budget: Duration = 10.0
     first_token_budget: Duration = 2.0
+    #: The longest wait between two streamed content tokens before a stream fails (a stall
+    #: mid-answer); unset: :data:`TOKEN_GAP_IN_FIRST_TOKEN_BUDGETS` first-token budgets.
+    max_token_gap: Duration | None = None
+    #: How long ``GET /health?model=`` may take (capped at the target's timeout): LiteLLM calls
+    #: each deployment live and retries a throttled one after its Retry-After, for minutes.
+    health_timeout: Duration = 5.0
+    #: At most this many model groups are probed under ``models: discover`` (the rest are
+    #: cut, with a warning): each costs real completions on every run.
+    max_models: int = Field(20, ge=1)
+    #: USD one run of the LLM probes may be estimated to cost (from the cost headers of past
+    #: runs) before they refuse to start (skipped, saying why); unset: no ceiling.
+    max_run_cost: float | None = Field(None, ge=0)
     #: An answer from a fallback model (LiteLLM's ``x-litellm-attempted-fallbacks``, or a
     #: model group other than the one asked for) fails the chat probes unless this is true.
     allow_fallbacks: bool = False
@@ -99,7 +117,7 @@ class GatewayProbe(StrictModel):
         """The models probed one by one, settings resolved: `models`, the `discovered` ones
         (``models: discover``), or `default` (the target's model)."""
         if self.models == "discover":
-            models = [GatewayModel(name=name) for name in discovered or []]
+            models = [GatewayModel(name=name) for name in (discovered or [])[: self.max_models]]
         else:
             models = self.models or [GatewayModel(name=default)]
         return [self.model_settings(model) for model in models]
@@ -109,11 +127,16 @@ class GatewayProbe(StrictModel):
         max_tokens = model.max_tokens or self.max_tokens
         if model.reasoning:
             max_tokens = max(max_tokens, REASONING_MAX_TOKENS)
+        first_token_budget = model.first_token_budget or self.first_token_budget
+        gap = (
+            model.max_token_gap or self.max_token_gap or TOKEN_GAP_IN_FIRST_TOKEN_BUDGETS * first_token_budget
+        )
         return model.model_copy(
             update={
                 "max_tokens": max_tokens,
                 "completion_budget": model.completion_budget or self.completion_budget,
-                "first_token_budget": model.first_token_budget or self.first_token_budget,
+                "first_token_budget": first_token_budget,
+                "max_token_gap": gap,
             }
         )
 

@@ -134,7 +134,9 @@ def _traced(kwargs: dict[str, Any], target: str) -> dict[str, Any]:
     return {**kwargs, "extensions": extensions}
 
 
-def _describe(exc: Exception, clock: _PhaseClock, budget: float) -> tuple[str, FailureReason]:
+def _describe(
+    exc: Exception, clock: _PhaseClock, budget: float, headers_budget: float | None = None
+) -> tuple[str, FailureReason]:
     if isinstance(exc, BodyTooLarge | UnsupportedEncoding):
         return str(exc), "error"
     if isinstance(exc, zlib.error):
@@ -147,11 +149,12 @@ def _describe(exc: Exception, clock: _PhaseClock, budget: float) -> tuple[str, F
             waiting = "waiting for the response headers"
         else:
             waiting = "connecting"
-        limit = (
-            "the run deadline"
-            if run_deadline_passed()
-            else f"{format_ms(budget)} deadline for the whole exchange"
-        )
+        if run_deadline_passed():
+            limit = "the run deadline"
+        elif headers_budget is not None and headers_budget < budget and waiting != "reading the body":
+            limit = f"{format_ms(headers_budget)} deadline for the response headers"
+        else:
+            limit = f"{format_ms(budget)} deadline for the whole exchange"
         description = f"timed out {waiting} ({limit})"
     return description, reason
 
@@ -231,16 +234,27 @@ class ProbeClient:
 
     @contextmanager
     def stream(
-        self, method: str, path: str, *, deadline: float | None = None, **kwargs: Any
+        self,
+        method: str,
+        path: str,
+        *,
+        deadline: float | None = None,
+        headers_deadline: float | None = None,
+        **kwargs: Any,
     ) -> Iterator[httpx.Response]:
         """Like ``httpx.Client.stream``, within one deadline for the whole exchange (the
-        target's timeout unless given); the transfer phase ends when the block exits.
+        target's timeout unless given), and the response headers within `headers_deadline`
+        when given (a stream's first token cannot come before them); the transfer phase ends
+        when the block exits.
 
         Read the body with :func:`slo.probe.body.iter_body` (or :mod:`slo.probe.sse`) to keep
         its size capped.
         """
         budget = self.target.timeout if deadline is None else deadline
-        with self._exchange(method, path, kwargs, budget) as (response, finish):
+        # httpx bounds each read by the client's timeout (the target's): under a longer
+        # deadline it would fire first, and the message would name a deadline that did not.
+        kwargs.setdefault("timeout", budget)
+        with self._exchange(method, path, kwargs, budget, headers_deadline) as (response, finish):
             try:
                 yield response
             finally:
@@ -248,7 +262,12 @@ class ProbeClient:
 
     @contextmanager
     def _exchange(
-        self, method: str, path: str, kwargs: dict[str, Any], budget: float
+        self,
+        method: str,
+        path: str,
+        kwargs: dict[str, Any],
+        budget: float,
+        headers_budget: float | None = None,
     ) -> Iterator[tuple[httpx.Response, Callable[..., RequestRecord]]]:
         """Build, send and time one request; its body streams until the block ends.
 
@@ -262,15 +281,19 @@ class ProbeClient:
         except httpx.InvalidURL as exc:
             shown = path.split("?", 1)[0]  # a query string may carry a key
             raise ProbeFailure(f"{self.name}: {method} {shown}: invalid URL: {exc}", "error") from None
-        with self._timed(method, safe_url(request.url), budget) as finish:
-            response = self._client.send(request, stream=True, follow_redirects=False, **send_options)
+        with self._timed(method, safe_url(request.url), budget, headers_budget) as finish:
+            # A nested deadline only shortens the exchange's: without a headers budget, a no-op.
+            with exchange_deadline(budget if headers_budget is None else headers_budget):
+                response = self._client.send(request, stream=True, follow_redirects=False, **send_options)
             try:
                 yield response, finish
             finally:
                 response.close()
 
     @contextmanager
-    def _timed(self, method: str, url: str, budget: float) -> Iterator[Callable[..., RequestRecord]]:
+    def _timed(
+        self, method: str, url: str, budget: float, headers_budget: float | None = None
+    ) -> Iterator[Callable[..., RequestRecord]]:
         clock = _PhaseClock()
         token = _current_clock.set(clock)
         started = time.perf_counter()
@@ -293,7 +316,7 @@ class ProbeClient:
             with exchange_deadline(budget):
                 yield finish
         except (httpx.HTTPError, httpx.StreamError, BodyTooLarge, UnsupportedEncoding, zlib.error) as exc:
-            description, reason = _describe(exc, clock, budget)
+            description, reason = _describe(exc, clock, budget, headers_budget)
             record = finish(None, reason)
             raise ProbeFailure(
                 f"{self.name}: {method} {url}: {description} after {format_ms(record.elapsed)}",

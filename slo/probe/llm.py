@@ -38,6 +38,7 @@ __all__ = [
     "read_chat_stream",
     "read_messages_stream",
     "record_answer_headers",
+    "record_deployment_health",
     "record_stream_timing",
     "record_usage",
     "tool_call_problem",
@@ -120,6 +121,16 @@ def record_usage(
     for token_type, count in (("input", input_tokens), ("output", output_tokens)):
         if isinstance(count, int) and not isinstance(count, bool) and count >= 0:
             record_labelled(request, genai.TOKENS, count, "counter", {**labels, "type": token_type})
+
+
+def record_deployment_health(
+    request: pytest.FixtureRequest, model_group: str, deployments: Mapping[str, bool]
+) -> None:
+    """Each deployment of `model_group` healthy (1) or not (0), by its label: a group that
+    still serves with one deployment down is pushed and alerted on, not only warned about."""
+    for deployment, healthy in deployments.items():
+        labels = {"model": model_group, "deployment": deployment}
+        record_labelled(request, genai.DEPLOYMENT_HEALTHY, 1 if healthy else 0, "gauge", labels)
 
 
 def record_answer_headers(

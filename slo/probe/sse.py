@@ -12,7 +12,7 @@ first content token must arrive by its own deadline, the rest by the exchange's 
         for line in lines:
             ...
             if delta.get("content"):
-                lines.token_arrived()  # from here on, only the exchange's deadline
+                lines.token_arrived()  # from here on, the gap budget and the exchange's deadline
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from collections.abc import Iterator
 import httpx
 
 from slo.probe.body import BodyTooLarge, UnsupportedEncoding, iter_body
-from slo.probe.deadline import exchange_deadline
+from slo.probe.deadline import exchange_deadline, remaining, run_deadline_passed
 from slo.probe.expect import describe
 from slo.probe.failures import ProbeFailure
 from slo.redact import excerpt
@@ -55,57 +55,98 @@ class EventLines:
     """Iterate the decoded lines of a streamed response; see the module docstring.
 
     `started` (``time.perf_counter()`` before the request was sent, default now) is when the
-    first-token deadline counts from.
+    first-token deadline counts from; `max_token_gap` (None: none) bounds the wait from each
+    content token to the next; `deadline` is the exchange's own, named when it is the one that
+    ends the wait. A timeout names the deadline that fired and counts what arrived.
     """
 
     def __init__(
-        self, response: httpx.Response, *, first_token_deadline: float, cap: int, started: float | None = None
+        self,
+        response: httpx.Response,
+        *,
+        first_token_deadline: float,
+        cap: int,
+        started: float | None = None,
+        max_token_gap: float | None = None,
+        deadline: float | None = None,
     ) -> None:
         self._response = response
         self._lines = split_lines(iter_body(response, cap))
         self._started = time.perf_counter() if started is None else started
         self._first_token_deadline = first_token_deadline
-        self._waiting = True
+        self._max_token_gap = max_token_gap
+        self._deadline = deadline
+        self._last_token: float | None = None
+        self.tokens = 0
         self.comments = 0
         self.data_lines = 0
 
     def token_arrived(self) -> None:
-        """The first content token came: only the exchange's deadline holds from here on."""
-        self._waiting = False
+        """A content token came: from here on the wait for the next one is bounded by the gap
+        budget, and by the exchange's deadline."""
+        self.tokens += 1
+        self._last_token = time.perf_counter()
 
     def seen(self) -> str:
-        return f"saw {self.comments} keep-alive comment(s), {self.data_lines} data line(s) without content"
+        empty = max(self.data_lines - self.tokens, 0)
+        return (
+            f"saw {self.tokens} content token(s), {empty} data line(s) without content, "
+            f"{self.comments} keep-alive comment(s)"
+        )
 
     def __iter__(self) -> Iterator[str]:
         return self
 
     def __next__(self) -> str:
+        own = self._own_limit(time.perf_counter())
+        outer = remaining()
+        fired = None
         try:
-            if self._waiting:
+            if own is not None and (outer is None or own[0] < outer):
+                fired = own[1]
                 # Entered and left within this call: a context variable must never outlive
                 # the call that set it (a generator could leave it set in the caller).
-                with exchange_deadline(self._first_token_deadline - (time.perf_counter() - self._started)):
+                with exchange_deadline(own[0]):
                     line = next(self._lines)
             else:
                 line = next(self._lines)
         except httpx.TimeoutException:
-            raise self._timeout() from None
+            raise self._timeout(fired) from None
         except (BodyTooLarge, UnsupportedEncoding, zlib.error) as exc:
             raise ProbeFailure(
                 f"{describe(self._response)} stream stopped: {excerpt(str(exc), 120)}: {self.seen()}", "error"
             ) from None
         if line.startswith(":"):
             self.comments += 1
-        elif line.startswith("data:") and self._waiting:
+        elif line.startswith("data:"):
             self.data_lines += 1
         return line
 
-    def _timeout(self) -> ProbeFailure:
-        elapsed = format_ms(time.perf_counter() - self._started)
-        if self._waiting:
+    def _own_limit(self, now: float) -> tuple[float, str] | None:
+        """Seconds left of this stream's own deadline (first token, or the gap since the last
+        one), and what the wait is for; None when only the exchange's deadline holds."""
+        if self._last_token is None:
             waited = f"the first content token ({format_ms(self._first_token_deadline)} first-token deadline)"
-        else:
-            waited = "the end of the stream (the exchange's deadline)"
+            return self._first_token_deadline - (now - self._started), waited
+        if self._max_token_gap is None:
+            return None
+        since = format_ms(self._last_token - self._started)
+        waited = (
+            f"the next token ({format_ms(self._max_token_gap)} max_token_gap, "
+            f"token {self.tokens} came at {since})"
+        )
+        return self._max_token_gap - (now - self._last_token), waited
+
+    def _timeout(self, waited: str | None) -> ProbeFailure:
+        elapsed = format_ms(time.perf_counter() - self._started)
+        if waited is None:
+            if run_deadline_passed():
+                limit = "the run deadline"
+            elif self._deadline is not None:
+                limit = f"{format_ms(self._deadline)} deadline for the whole exchange"
+            else:
+                limit = "the exchange's deadline"
+            waited = f"the end of the stream ({limit})"
         what = describe(self._response)
         return ProbeFailure(
             f"{what} stream timed out after {elapsed} waiting for {waited}: {self.seen()}", "timeout"

@@ -19,6 +19,8 @@ labels ``model`` (the model group asked for) and ``api`` (``chat`` or ``messages
 ``gen_ai_budget_remaining_usd``                 gauge      a LiteLLM key's or team's budget left, by
                                                            ``scope`` (key, team) and ``name``
 ``gen_ai_budget_reset_timestamp_seconds``       gauge      when that budget resets
+``gen_ai_deployment_healthy``                   gauge      1/0 per ``deployment`` of a model group,
+                                                           as its health probe last found it
 ==============================================  =========  ===================================
 """
 
@@ -34,6 +36,7 @@ __all__ = [
     "BUDGET_REMAINING",
     "BUDGET_RESET",
     "COST",
+    "DEPLOYMENT_HEALTHY",
     "FIRST_TOKEN",
     "OPERATION_DURATION",
     "RATELIMIT_REMAINING",
@@ -54,6 +57,7 @@ COST = "gen_ai_probe_cost_usd"
 RATELIMIT_REMAINING = "gen_ai_ratelimit_remaining"
 BUDGET_REMAINING = "gen_ai_budget_remaining_usd"
 BUDGET_RESET = "gen_ai_budget_reset_timestamp_seconds"
+DEPLOYMENT_HEALTHY = "gen_ai_deployment_healthy"
 
 
 def last_gauge(name: str) -> str:

@@ -242,6 +242,16 @@ class StateFile:
         except (OSError, ValueError, TypeError, KeyError, AttributeError):
             return {}
 
+    def peek_section(self, section: str, grouping: dict[str, str]) -> dict[str, Any]:
+        """One grouping key's part of a section beside the probes (the probe values), read
+        like :meth:`peek`; empty when there is none."""
+        try:
+            document = json.loads(self.path.read_text(encoding="utf-8"))
+            found = document[section].get(_group_key(grouping), {})
+        except (OSError, ValueError, TypeError, KeyError, AttributeError):
+            return {}
+        return found if isinstance(found, dict) else {}
+
     def _acquire(self, lock: Any) -> None:
         if not lock_exclusive(lock, self.lock_timeout):
             raise StateLockTimeout(

@@ -1,4 +1,5 @@
-"""Rules for the LLM layer the gateway probes measure: the probes' own spend per day.
+"""Rules for the LLM layer the gateway probes measure: the probes' own spend per day, and a
+deployment of a model group down while the group still serves.
 
 Per-model availability and first-token SLOs need no rules of their own: they are ordinary
 SLOs (``sli: {kind: probes, target: gateway, model: NAME}``, ``sli: {kind: first_token, ...}``)
@@ -18,10 +19,13 @@ SPEND_RECORD = "synthetic:gen_ai_probe_cost_usd:increase1d"
 
 def gen_ai_group(probe_job: str, daily_spend_limit: float) -> dict[str, Any]:
     """`synthetic_gen_ai`: what the probes spent over the last day (``x-litellm-response-cost``),
-    and a warning over `probes.gateway.daily_spend_limit` (none without a limit)."""
-    cost = f"synthetic_gen_ai_probe_cost_usd_total{{job={promql_string(probe_job)}}}"
+    a warning over `probes.gateway.daily_spend_limit` (none without a limit), and a warning
+    for a deployment its model group's health probe found down."""
+    job = promql_string(probe_job)
+    cost = f"synthetic_gen_ai_probe_cost_usd_total{{job={job}}}"
     rules: list[dict[str, Any]] = [
-        {"record": SPEND_RECORD, "expr": f"sum by (environment, target, model) (increase({cost}[1d]))"}
+        {"record": SPEND_RECORD, "expr": f"sum by (environment, target, model) (increase({cost}[1d]))"},
+        _deployment_down(job),
     ]
     if daily_spend_limit > 0:
         limit = f"{daily_spend_limit:g}"
@@ -42,3 +46,25 @@ def gen_ai_group(probe_job: str, daily_spend_limit: float) -> dict[str, Any]:
             }
         )
     return {"name": "synthetic_gen_ai", "rules": rules}
+
+
+def _deployment_down(job: str) -> dict[str, Any]:
+    """A deployment down while its group may still serve: the group's probes pass, so no SLO
+    burns; this warning is what says one of its deployments is gone."""
+    return {
+        "alert": "SyntheticGatewayDeploymentDown",
+        "expr": (
+            "min by (environment, target, model, deployment) "
+            f"(synthetic_gen_ai_deployment_healthy{{job={job}}}) == 0"
+        ),
+        "for": "5m",
+        "labels": {"severity": "warning"},
+        "annotations": {
+            "summary": "A deployment of an LLM model group is down",
+            "description": (
+                "Deployment {{ $labels.deployment }} of model group {{ $labels.model }} in "
+                "{{ $labels.environment }} failed its health check for 5 minutes; the group may "
+                "still serve from its other deployments. The probe's warning has its first error line."
+            ),
+        },
+    }
