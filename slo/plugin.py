@@ -48,6 +48,8 @@ PROBE_FIXTURES = frozenset({"slo_config", "targets", "http", "probe_value"})
 
 _CONFIG_KEY = pytest.StashKey["Config"]()
 _OPTIONS_KEY = pytest.StashKey[RunOptions]()
+#: ``--slo-shard I/N`` as (I, N).
+_SHARD_KEY = pytest.StashKey[tuple[int, int]]()
 _IS_PROBE_KEY = pytest.StashKey[bool]()
 _PROBE_PATHS_KEY = pytest.StashKey[list[Path]]()
 _MARKER_ERROR_KEY = pytest.StashKey[str]()
@@ -112,6 +114,14 @@ def pytest_configure(config: pytest.Config) -> None:
         try:
             _load_config(config)
         except _ConfigUnavailable as exc:
+            raise pytest.UsageError(str(exc)) from None
+    shard = resolve("shard", sources_from_pytest(config))
+    if shard.value:
+        from slo.shard import parse_shard
+
+        try:
+            config.stash[_SHARD_KEY] = parse_shard(str(shard.value), shard.source)
+        except ValueError as exc:
             raise pytest.UsageError(str(exc)) from None
     if not _is_worker(config):
         if probe_run and config.option.xmlpath is None:
@@ -200,6 +210,8 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
         f"slo: config {options.config_path} ({sources['config']}), "
         f"environment {options.env_name} ({sources['env']})",
         f"slo: pushgateway {push}, state file {options.state_file}",
+        f"slo: instance {options.push.instance} ({sources['instance']}), "
+        f"location {options.push.location} ({sources['location']})",
         f"slo: run deadline {_seconds(options.run_deadline)} ({sources['run_deadline']})",
     ]
 
@@ -263,6 +275,7 @@ def _marker_problem(item: pytest.Item) -> str | None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    _keep_shard(config, items)
     for item in items:
         problem = _marker_problem(item)
         if problem is None:
@@ -271,6 +284,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             raise pytest.UsageError(problem)
         # A worker cannot stop the session cleanly (xdist reports a crash): the probe errors.
         item.stash[_MARKER_ERROR_KEY] = problem
+
+
+def _keep_shard(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """With ``--slo-shard I/N``, deselect the probes of the other shards (other tests stay)."""
+    shard = config.stash.get(_SHARD_KEY, None)
+    if shard is None:
+        return
+    from slo.shard import in_shard
+
+    deselected = [item for item in items if is_probe(item) and not in_shard(item.nodeid, shard)]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        gone = set(map(id, deselected))
+        items[:] = [item for item in items if id(item) not in gone]
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

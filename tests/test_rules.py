@@ -50,8 +50,10 @@ def test_generated_file_passes_promtool_check(config: Config, tmp_path: Path) ->
     path.write_text(render(rule_file(config.slos, config.budgets, "synthetic-probes")), encoding="utf-8")
     result = check_rules(path)
     assert result.ok, result.output
-    # 245 for the SLOs, thresholds and deployment alerts, 1 probe-spend record (no limit set).
-    assert "SUCCESS: 247 rules found" in result.output
+    # 245 for the SLOs, thresholds and deployment alerts, 1 probe-spend record (no limit set),
+    # and 72 per-location records: 3 per window (7 alert windows and the SLO window) for each
+    # of the 3 `probes` SLOs.
+    assert "SUCCESS: 319 rules found" in result.output
 
 
 def test_every_slo_has_the_workbook_burn_alerts(config: Config) -> None:
