@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "budget": ("slo.objectives.budget", "report error budget left per SLO from Prometheus"),
     "dashboard": ("slo.objectives.dashboard", "generate the Grafana dashboard JSON"),
     "gate": ("slo.objectives.gate", "CI release gate over probes, load and budget"),
+    "retire": ("slo.report.retire", "delete a stopped runner's or location's groups from the Pushgateway"),
 }
 
 

@@ -32,7 +32,7 @@ from slo.cliargs import ArgumentParser, fail
 from slo.config import ConfigError
 from slo.config.objectives import SLO
 from slo.junit import JunitError, read_cases
-from slo.objectives.budget import BudgetRow, budget_rows, select
+from slo.objectives.budget import BudgetRow, budget_rows, location_summary, select
 from slo.objectives.inputs import add_config_options, load_inputs, parse
 from slo.objectives.promql import PrometheusClient, PrometheusError
 from slo.objectives.rules.sli import sli_query
@@ -202,6 +202,8 @@ def budget_conditions(
             )
             if row.note:
                 evidence += f"; {row.note}"
+            if row.locations:
+                evidence += f"; {location_summary(row)}"
             thin = _insufficient(row, slo, min_coverage, min_events)
             if thin:
                 evidence = f"insufficient data: {thin}; {evidence}"
