@@ -445,14 +445,24 @@ class _ProbeReports:
         self.config = config
         self.reporter: Reporter | None = None
         self.probes: set[str] = set()
+        #: Node ids this run selected (after deselection; from every xdist worker): the suite,
+        #: so the reporter can tell which probes left it.
+        self.selected: set[str] = set()
 
     def _reporter(self) -> Reporter:
         if self.reporter is None:
             from slo.report.reporter import Reporter
 
             slo_config = probe_config(self.config)
-            self.reporter = Reporter(self.config, slo_config, self.config.stash[_OPTIONS_KEY])
+            self.reporter = Reporter(self.config, slo_config, self.config.stash[_OPTIONS_KEY], self.selected)
         return self.reporter
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        self.selected.update(item.nodeid for item in session.items)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: object, ids: list[str]) -> None:
+        self.selected.update(ids)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         # Every phase of a probe carries evidence when it matters; a passing setup does not,

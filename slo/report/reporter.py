@@ -56,7 +56,9 @@ def push_grouping(options: RunOptions) -> dict[str, str]:
 
 
 class Reporter:
-    def __init__(self, config: pytest.Config, slo_config: Config, options: RunOptions) -> None:
+    def __init__(
+        self, config: pytest.Config, slo_config: Config, options: RunOptions, selected: set[str] | None = None
+    ) -> None:
         self.config = config
         self.slo_config = slo_config
         self.options = options
@@ -68,7 +70,7 @@ class Reporter:
         #: Shown like problems, but never fail a run that requires its push.
         self.warnings: list[str] = []
         #: Node ids this run selected (after deselection, from every xdist worker).
-        self.selected: set[str] = set()
+        self.selected = set() if selected is None else selected
         #: Probes whose last results this run dropped: they are no longer in the suite.
         self.gone: list[str] = []
 
@@ -79,13 +81,6 @@ class Reporter:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.collector.add(report)
         self.values.add(report)
-
-    def pytest_collection_finish(self, session: pytest.Session) -> None:
-        self.selected.update(item.nodeid for item in session.items)
-
-    @pytest.hookimpl(optionalhook=True)
-    def pytest_xdist_node_collection_finished(self, node: object, ids: list[str]) -> None:
-        self.selected.update(ids)
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:

@@ -31,9 +31,16 @@ __all__ = ["main", "matching"]
 def _parser() -> ArgumentParser:
     parser = ArgumentParser(prog="slo retire", description=__doc__.split("\n\n")[0])
     add_cli_options(parser, ["config", "env", "pushgateway"])
-    parser.add_argument("--instance", action="append", default=[], help="runner to retire (repeatable)")
+    # Not `instance` / `location`: those are the options of the runner itself (slo.options).
     parser.add_argument(
-        "--location", action="append", default=[], help="retire every runner of this location (repeatable)"
+        "--instance", dest="instances", action="append", default=[], help="runner to retire (repeatable)"
+    )
+    parser.add_argument(
+        "--location",
+        dest="locations",
+        action="append",
+        default=[],
+        help="retire every runner of this location (repeatable)",
     )
     parser.add_argument("--dry-run", action="store_true", help="list the groups, delete nothing")
     return parser
@@ -55,7 +62,7 @@ def matching(
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse(_parser(), argv)
-    if not (args.instance or args.location):
+    if not (args.instances or args.locations):
         return fail("slo retire: give --instance NAME or --location NAME (what to retire)")
     try:
         config = load_config(args.config, args.env)
@@ -70,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         groups = list_groups(settings)
     except GroupsError as exc:
         return fail(f"slo retire: {exc}", 1)
-    found = matching(groups, settings.job, config.env_name, args.instance, args.location)
+    found = matching(groups, settings.job, config.env_name, args.instances, args.locations)
     if not found:
         print(f"slo retire: no group of job {settings.job!r}, environment {config.env_name!r} matches")
         return 0
