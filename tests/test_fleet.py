@@ -27,7 +27,9 @@ def test_a_runner_in_a_location_labels_every_push(
     result.stdout.fnmatch_lines(["slo: instance runner-1 (SLO_INSTANCE*), location eu-west (SLO_LOCATION*)"])
     result.stdout.fnmatch_lines(["*pushed 4 probe results to */instance/runner-1/location/eu-west in *"])
     found = series(pushgateway.url)
-    [(labels, runs)] = [entry for entry in found["synthetic_target_runs_total"] if entry[0]["target"] == "api"]
+    [(labels, runs)] = [
+        entry for entry in found["synthetic_target_runs_total"] if entry[0]["target"] == "api"
+    ]
     assert (labels["location"], labels["instance"], runs) == ("eu-west", "runner-1", 1.0)
     assert {labels["location"] for labels, _ in found["synthetic_probe_success"]} == {"eu-west"}
 
@@ -36,7 +38,9 @@ def test_a_runner_in_a_location_labels_every_push(
 def test_the_location_flag_beats_the_environment_and_the_config(
     project: pytest.Pytester, pushgateway: Pushgateway, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    project.makefile(".yaml", monitoring=CONFIG.replace("  deadline: 3s\n", "  deadline: 3s\n  location: from-file\n"))
+    project.makefile(
+        ".yaml", monitoring=CONFIG.replace("  deadline: 3s\n", "  deadline: 3s\n  location: from-file\n")
+    )
     run(project, "--pushgateway", pushgateway.url)
     assert {labels["location"] for labels, _ in series(pushgateway.url)["synthetic_target_runs_total"]} == {
         "from-file"
@@ -44,7 +48,8 @@ def test_the_location_flag_beats_the_environment_and_the_config(
     monkeypatch.setenv("SLO_LOCATION", "from-env")
     run(project, "--pushgateway", pushgateway.url, "--slo-location", "from-flag")
     locations = {labels["location"] for labels, _ in series(pushgateway.url)["synthetic_target_runs_total"]}
-    assert "from-flag" in locations and "from-env" not in locations
+    assert "from-flag" in locations
+    assert "from-env" not in locations
 
 
 @pytest.mark.slow
@@ -56,14 +61,18 @@ def test_a_probe_deleted_while_failing_is_no_longer_reported_from_the_next_run(
     assert by_probe(found, "synthetic_probe_success")["test_fails_when_asked"] == 0.0
     project.makepyfile(test_probes=PROBES.replace("def test_fails_when_asked", "def _deleted"))
     result = run(project, "--pushgateway", pushgateway.url)
-    result.stdout.fnmatch_lines(["no longer in the suite, last results dropped: test_probes.py::test_fails_when_asked"])
+    result.stdout.fnmatch_lines(
+        ["no longer in the suite, last results dropped: test_probes.py::test_fails_when_asked"]
+    )
     found = series(pushgateway.url)
     for gauge in ("synthetic_probe_success", "synthetic_probe_last_failure_timestamp_seconds"):
         assert "test_fails_when_asked" not in by_probe(found, gauge), gauge
     # Its counters stay: the events it counted are part of the SLI's history.
     assert by_probe(found, "synthetic_probe_runs_total")["test_fails_when_asked"] == 1.0
     # A run of another file alone says nothing about this one: test_passes keeps its result.
-    project.makepyfile(test_other="import pytest\n\n@pytest.mark.probe(target='api')\ndef test_o():\n    pass\n")
+    project.makepyfile(
+        test_other="import pytest\n\n@pytest.mark.probe(target='api')\ndef test_o():\n    pass\n"
+    )
     run(project, "--pushgateway", pushgateway.url, "test_other.py")
     assert by_probe(series(pushgateway.url), "synthetic_probe_success")["test_passes"] == 1.0
 
@@ -75,8 +84,11 @@ def test_shards_split_the_probes_between_runners(project: pytest.Pytester) -> No
     ran = []
     for shard in ("1/2", "2/2"):
         result = run(project, "--no-push", "--slo-shard", shard, "test_many.py", "-v")
-        ran.append({line.split("::")[1].split()[0] for line in result.outlines if "PASSED" in line and "::" in line})
-    assert ran[0] and ran[1], "both shards got probes"
+        ran.append(
+            {line.split("::")[1].split()[0] for line in result.outlines if "PASSED" in line and "::" in line}
+        )
+    assert ran[0], "both shards got probes"
+    assert ran[1], "both shards got probes"
     assert ran[0].isdisjoint(ran[1])
     assert ran[0] | ran[1] == {f"test_many_{i}" for i in range(20)}
 
@@ -139,7 +151,9 @@ def test_retire_needs_something_to_retire(capsys: pytest.CaptureFixture[str], tm
 
 def test_an_unreachable_pushgateway_is_one_line_and_exit_1(capsys: pytest.CaptureFixture[str]) -> None:
     root = Path(__file__).resolve().parent.parent
-    code = retire(["--config", str(root / "monitoring.yaml"), "--pushgateway", "http://127.0.0.1:9", "--instance", "x"])
+    code = retire(
+        ["--config", str(root / "monitoring.yaml"), "--pushgateway", "http://127.0.0.1:9", "--instance", "x"]
+    )
     assert code == 1
     [line] = capsys.readouterr().err.splitlines()
     assert line.startswith("slo retire: http://127.0.0.1:9/api/v1/metrics: ConnectError")
@@ -154,9 +168,7 @@ def test_the_quorum_is_the_nth_highest_location_ratio() -> None:
 
 
 def _config(**extra: object) -> Config:
-    return Config.model_validate(
-        {"environments": {"local": {"targets": {}}}, **extra}  # type: ignore[arg-type]
-    )
+    return Config.model_validate({"environments": {"local": {"targets": {}}}, **extra})
 
 
 def test_alerting_quorum_is_the_default_of_every_probes_slo() -> None:
@@ -175,4 +187,13 @@ def test_alerting_quorum_is_the_default_of_every_probes_slo() -> None:
 
 def test_a_quorum_on_a_service_sli_is_a_config_error() -> None:
     with pytest.raises(ValidationError, match="only a `probes` SLI takes it"):
-        _config(slos=[{"name": "c", "objective": 0.95, "quorum": 2, "sli": {"kind": "probe_latency", "target": "api"}}])
+        _config(
+            slos=[
+                {
+                    "name": "c",
+                    "objective": 0.95,
+                    "quorum": 2,
+                    "sli": {"kind": "probe_latency", "target": "api"},
+                }
+            ]
+        )

@@ -23,10 +23,10 @@ from slo.units import format_duration
 
 __all__ = [
     "CALENDAR_MONTH",
-    "AlertingDefaults",
     "SLI",
     "SLO",
     "Alerting",
+    "AlertingDefaults",
     "Budgets",
     "EventsSLI",
     "FirstTokenSLI",

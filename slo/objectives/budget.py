@@ -228,7 +228,9 @@ def _slo_rows(prometheus: PrometheusClient, slo: SLO, now: float) -> list[Budget
                 overspent=0.0 if remaining is None else max(0.0, -remaining),
                 quorum=slo.locations_quorum,
                 locations=[
-                    LocationRow(location, events, bad, None if (r := error_ratio(bad, events)) is None else 1 - r)
+                    LocationRow(
+                        location, events, bad, None if (r := error_ratio(bad, events)) is None else 1 - r
+                    )
                     for location, (events, bad) in sorted(locations.items())
                 ],
             )
@@ -318,10 +320,15 @@ def location_lines(row: BudgetRow) -> list[str]:
     """The row's per-location breakdown, one indented line each (`slo budget`, `slo gate`)."""
     if not row.locations:
         return []
-    quorum = f" (quorum {row.quorum}: the SLI is the {_ordinal(row.quorum)} worst location's)" if row.quorum > 1 else ""
+    quorum = (
+        f" (quorum {row.quorum}: the SLI is the {_ordinal(row.quorum)} worst location's)"
+        if row.quorum > 1
+        else ""
+    )
     lines = [f"  locations{quorum}:"]
     lines += [
-        f"    {loc.location or '-'}: SLI {_percent(loc.sli)}, {loc.events:.0f} runs, {loc.bad_events:.0f} failed"
+        f"    {loc.location or '-'}: SLI {_percent(loc.sli)}, "
+        f"{loc.events:.0f} runs, {loc.bad_events:.0f} failed"
         for loc in row.locations
     ]
     return lines

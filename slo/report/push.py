@@ -214,23 +214,24 @@ def list_groups(settings: PushgatewaySettings) -> list[dict[str, str]]:
     redact.register_secrets(settings)
     url = f"{settings.url.rstrip('/')}/api/v1/metrics"
     try:
-        with exchange_deadline(settings.deadline, within_run=False), _client(settings, url) as client:
-            with client.stream("GET", url, timeout=settings.timeout) as response:
-                if not response.is_success:
-                    raise GroupsError(f"{safe_url(url)}: HTTP {response.status_code}: {_error_excerpt(response)}")
-                body = b""
-                for chunk in response.iter_raw():
-                    body += chunk
-                    if len(body) > GROUPS_BODY_BYTES:
-                        raise GroupsError(f"{safe_url(url)}: over {GROUPS_BODY_BYTES >> 20} MiB of groups")
+        with (
+            exchange_deadline(settings.deadline, within_run=False),
+            _client(settings, url) as client,
+            client.stream("GET", url, timeout=settings.timeout) as response,
+        ):
+            if not response.is_success:
+                raise GroupsError(f"{safe_url(url)}: HTTP {response.status_code}: {_error_excerpt(response)}")
+            body = b""
+            for chunk in response.iter_raw():
+                body += chunk
+                if len(body) > GROUPS_BODY_BYTES:
+                    raise GroupsError(f"{safe_url(url)}: over {GROUPS_BODY_BYTES >> 20} MiB of groups")
         groups = json.loads(body)["data"]
         return [{str(k): str(v) for k, v in group["labels"].items()} for group in groups]
     except GroupsError:
         raise
     except Exception as exc:  # network, TLS, a body that is not the API's: one line
-        raise GroupsError(
-            f"{safe_url(url)}: {redact.excerpt(f'{type(exc).__name__}: {exc}')}"
-        ) from None
+        raise GroupsError(f"{safe_url(url)}: {redact.excerpt(f'{type(exc).__name__}: {exc}')}") from None
 
 
 def delete_group(settings: PushgatewaySettings, labels: dict[str, str]) -> PushResult:
@@ -244,7 +245,9 @@ def delete_group(settings: PushgatewaySettings, labels: dict[str, str]) -> PushR
         with exchange_deadline(settings.deadline, within_run=False), _client(settings, url) as client:
             response = client.delete(url, timeout=settings.timeout)
         ok = response.is_success
-        error = "" if ok else f"HTTP {response.status_code}: {redact.excerpt(response.text[:ERROR_BODY_BYTES])}"
+        error = (
+            "" if ok else f"HTTP {response.status_code}: {redact.excerpt(response.text[:ERROR_BODY_BYTES])}"
+        )
     except Exception as exc:  # documented never to raise, like a push
         ok, error = False, redact.excerpt(f"{type(exc).__name__}: {exc}")
     return PushResult(ok, safe_url(url), 1, time.monotonic() - started, error)

@@ -47,7 +47,11 @@ def _parser() -> ArgumentParser:
 
 
 def matching(
-    groups: Sequence[dict[str, str]], job: str, environment: str, instances: Sequence[str], locations: Sequence[str]
+    groups: Sequence[dict[str, str]],
+    job: str,
+    environment: str,
+    instances: Sequence[str],
+    locations: Sequence[str],
 ) -> list[dict[str, str]]:
     """The groups of `job` and `environment` whose instance is in `instances` or whose location
     is in `locations` (a group pushed before locations existed has none: retire it by instance)."""

@@ -40,12 +40,12 @@ __all__ = [
     "HEADER",
     "LOCATION_LINE",
     "LOCATION_SEVERITY",
-    "location_failing_annotations",
-    "location_failing_labels",
     "burn_annotations",
     "burn_labels",
     "failing_locations",
     "failing_probes",
+    "location_failing_annotations",
+    "location_failing_labels",
     "number",
     "render",
     "rule_file",
@@ -107,8 +107,16 @@ def _window_rules(slo: SLO, window: str, month: bool = False) -> list[Rule]:
         located = location_query(slo)
         at = {m: _series(m, slo, window) for m in (names.LOCATION_EVENTS, names.LOCATION_BAD_EVENTS)}
         rules += [
-            {"record": names.LOCATION_EVENTS, "expr": _counted(window, located.total, month), "labels": labels},
-            {"record": names.LOCATION_BAD_EVENTS, "expr": _counted(window, located.bad, month), "labels": labels},
+            {
+                "record": names.LOCATION_EVENTS,
+                "expr": _counted(window, located.total, month),
+                "labels": labels,
+            },
+            {
+                "record": names.LOCATION_BAD_EVENTS,
+                "expr": _counted(window, located.bad, month),
+                "labels": labels,
+            },
             {
                 "record": names.LOCATION_ERROR_RATIO,
                 "expr": f"{at[names.LOCATION_BAD_EVENTS]} / ({at[names.LOCATION_EVENTS]} > 0)",
@@ -265,7 +273,9 @@ def location_failing_labels(slo: SLO, burn: BurnWindow) -> dict[str, str]:
 def location_failing_annotations(slo: SLO, burn: BurnWindow, value: str = VALUE) -> dict[str, str]:
     quorum = slo.locations_quorum
     return {
-        "summary": f"{slo.name}: probes from {{{{ $labels.location }}}} fail; the quorum of {quorum} holds the page",
+        "summary": (
+            f"{slo.name}: probes from {{{{ $labels.location }}}} fail; the quorum of {quorum} holds the page"
+        ),
         "description": (
             f"Runs from {{{{ $labels.location }}}} burn the error budget of SLO {slo.name} {value}x "
             f"faster than sustainable over the last {burn.long_name} (over {number(burn.factor)}x in the "

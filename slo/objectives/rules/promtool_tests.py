@@ -298,7 +298,12 @@ class _Scenarios:
         self.env = {"environment": _ENVIRONMENT} if self.feed.probe_based else {}
 
     def _alerts(
-        self, fired: Sequence[Firing], failing: bool, total: Sequence[float], bad: Sequence[float], minute: int
+        self,
+        fired: Sequence[Firing],
+        failing: bool,
+        total: Sequence[float],
+        bad: Sequence[float],
+        minute: int,
     ) -> list[dict[str, Any]]:
         sli = self.slo.sli if isinstance(self.slo.sli, ProbesSLI) else None
         located = {_LOCATIONS[0]: total}, {_LOCATIONS[0]: bad}
@@ -611,7 +616,10 @@ class _LocationScenarios:
         where = " and ".join(failing)
         quorum = self.slo.locations_quorum
         return {
-            "name": f"{self.slo.name}: quorum {quorum}, runs from {where} fail: {what} after {first - history} minutes",
+            "name": (
+                f"{self.slo.name}: quorum {quorum}, runs from {where} fail: "
+                f"{what} after {first - history} minutes"
+            ),
             "interval": "1m",
             "input_series": self._series(totals, bads, pushes, outage=history),
             "alert_rule_test": [
@@ -661,7 +669,9 @@ class _LocationScenarios:
                     "eval_time": f"{minutes}m",
                     "exp_samples": [
                         {
-                            "labels": _labels({"__name__": names.LOCATION_ERROR_RATIO, **series, "location": kept}),
+                            "labels": _labels(
+                                {"__name__": names.LOCATION_ERROR_RATIO, **series, "location": kept}
+                            ),
                             "value": 0,
                         }
                     ],
@@ -669,7 +679,9 @@ class _LocationScenarios:
                 {
                     "expr": names.selector(names.ERROR_RATIO, slo=self.slo.name, window=short),
                     "eval_time": f"{minutes}m",
-                    "exp_samples": [{"labels": _labels({"__name__": names.ERROR_RATIO, **series}), "value": 0}],
+                    "exp_samples": [
+                        {"labels": _labels({"__name__": names.ERROR_RATIO, **series}), "value": 0}
+                    ],
                 },
             ],
         }

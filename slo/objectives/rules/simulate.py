@@ -15,7 +15,15 @@ from slo.config.objectives import SLO
 from slo.objectives.rules.quorum import nth_highest, uses_quorum
 from slo.objectives.rules.windows import BurnWindow, alert_windows
 
-__all__ = ["Counts", "Firing", "firing_alerts", "firing_at_locations", "location_ratios", "locations_failing", "minutes_to_page"]
+__all__ = [
+    "Counts",
+    "Firing",
+    "firing_alerts",
+    "firing_at_locations",
+    "location_ratios",
+    "locations_failing",
+    "minutes_to_page",
+]
 
 #: Cumulative counts per minute, by location.
 Counts = Mapping[str, Sequence[float]]
@@ -89,7 +97,9 @@ def firing_at_locations(slo: SLO, totals: Counts, bads: Counts, minute: int) -> 
         long_burn = _quorum_burn(slo, long)
         short_burn = _quorum_burn(slo, location_ratios(slo, totals, bads, minute, window.short))
         bad = nth_highest([bad for _, bad in long.values()], slo.locations_quorum) or 0.0
-        burning = long_burn is not None and short_burn is not None and min(long_burn, short_burn) > window.factor
+        burning = (
+            long_burn is not None and short_burn is not None and min(long_burn, short_burn) > window.factor
+        )
         if burning and bad >= slo.alerting.min_bad_events and long_burn is not None:
             fired.append(Firing(window, long_burn))
     return fired

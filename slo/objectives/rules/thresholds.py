@@ -200,7 +200,8 @@ def staleness_group(budgets: Budgets, probe_job: str) -> dict[str, Any]:
             {
                 "alert": "SyntheticProbesStale",
                 "expr": (
-                    f"time() - max by (job, environment, instance, location) ({selector})\n  > {_number(stale_after)}\n"
+                    f"time() - max by (job, environment, instance, location) ({selector})\n"
+                    f"  > {_number(stale_after)}\n"
                 ),
                 "labels": {"severity": "ticket"},
                 "annotations": {
