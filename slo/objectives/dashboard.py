@@ -2,9 +2,10 @@
 
     slo dashboard -o deploy/grafana/slo-dashboard.json
 
-Three rows: the seed chapter's service panels (request rate, P95 latency, sessions, tokens,
+Rows: the seed chapter's service panels (request rate, P95 latency, sessions, tokens,
 cost, error rate, sandbox violations, CPU and memory), the synthetic probes (success per
-target, latency, HTTP phases, age of the last run) and the SLOs (budget remaining and burn
+target, latency, HTTP phases, age of the last run), the locations (good runs per location, a
+probe x location matrix of last results) and the SLOs (budget remaining and burn
 rate per SLO, read from the recorded series of `slo rules`). A ``datasource`` variable picks
 the Prometheus, an ``environment`` variable the probe environment.
 
@@ -20,9 +21,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from grafana_foundation_sdk.builders import dashboard, prometheus, stat, timeseries
+from grafana_foundation_sdk.builders import dashboard, prometheus, stat, table, timeseries
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
-from grafana_foundation_sdk.models.dashboard import DataSourceRef
+from grafana_foundation_sdk.models.dashboard import DataSourceRef, DataTransformerConfig
+from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
 from slo.cliargs import ArgumentParser, fail
 from slo.config import ConfigError
@@ -197,6 +199,40 @@ def _probes_row(builder: dashboard.Dashboard) -> dashboard.Dashboard:
     )
 
 
+def _locations_row(builder: dashboard.Dashboard) -> dashboard.Dashboard:
+    """Where the probes run: each location's availability, and which probe fails where."""
+    builder = builder.with_row(dashboard.Row("Locations"))
+    runs = f'{_ENV},target!="",slo=""'
+    by_location = "sum by (environment, location, target) "
+    availability = _query(
+        f"1 - {by_location}(increase(synthetic_target_failed_runs_total{{{runs}}}[15m]))"
+        f"\n  / ({by_location}(increase(synthetic_target_runs_total{{{runs}}}[15m])) > 0)",
+        "{{location}} {{target}}",
+    )
+    # One row per probe, one column per location: the worst last result of its runners there.
+    last = (
+        _query(f'min by (location, probe) (synthetic_probe_success{{{_ENV},target!=""}})')
+        .instant()
+        .format(PromQueryFormat.TABLE)
+    )
+    matrix = DataTransformerConfig(
+        id_val="groupingToMatrix",
+        options={"columnField": "location", "rowField": "probe", "valueField": "Value"},
+    )
+    return builder.with_panel(
+        _series("Good runs per location (15m)", "percentunit", availability, width=12)
+    ).with_panel(
+        table.Panel()
+        .title("Last result: probe x location (1 passed, 0 failed)")
+        .datasource(_DATASOURCE)
+        .with_target(last)
+        .with_transformation(matrix)
+        .unit("short")
+        .span(12)
+        .height(8)
+    )
+
+
 def _deployment_row(builder: dashboard.Dashboard) -> dashboard.Dashboard:
     """The seed deployment's probes: backups, cache, load balancer, logs (1 = passing)."""
     builder = builder.with_row(dashboard.Row("Backups, cache, load balancer, logs"))
@@ -326,6 +362,7 @@ def build_dashboard(slos: Sequence[SLO]) -> dict[str, Any]:
     )
     builder = _service_row(builder)
     builder = _probes_row(builder)
+    builder = _locations_row(builder)
     builder = _deployment_row(builder)
     builder = _llm_row(builder)
     builder = _slo_row(builder, slos)
