@@ -19,8 +19,9 @@ from slo.dev.daemons import free_port
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = str(ROOT / "monitoring.yaml")
 
-#: The commands the README documents: a contract, written here independently of the table.
-DOCUMENTED = ["reference-stack", "load", "rules", "budget", "dashboard", "gate"]
+#: The commands the README (and docs/fleet.md, `retire`) documents: a contract, written here
+#: independently of the table.
+DOCUMENTED = ["reference-stack", "load", "rules", "budget", "dashboard", "gate", "retire"]
 
 PASSING_JUNIT = """<testsuites><testsuite name="pytest" tests="1">
 <testcase classname="probes.test_health" name="test_api_health" time="0.1"/>

@@ -242,12 +242,14 @@ def delete_group(settings: PushgatewaySettings, labels: dict[str, str]) -> PushR
     url = group_url(settings.url, job, key)
     started = time.monotonic()
     try:
-        with exchange_deadline(settings.deadline, within_run=False), _client(settings, url) as client:
-            response = client.delete(url, timeout=settings.timeout)
-        ok = response.is_success
-        error = (
-            "" if ok else f"HTTP {response.status_code}: {redact.excerpt(response.text[:ERROR_BODY_BYTES])}"
-        )
+        with (
+            exchange_deadline(settings.deadline, within_run=False),
+            _client(settings, url) as client,
+            client.stream("DELETE", url, timeout=settings.timeout) as response,
+        ):
+            # Only the start of an error answer is read: a hostile one may be endless.
+            ok = response.is_success
+            error = "" if ok else f"HTTP {response.status_code}: {_error_excerpt(response)}"
     except Exception as exc:  # documented never to raise, like a push
         ok, error = False, redact.excerpt(f"{type(exc).__name__}: {exc}")
     return PushResult(ok, safe_url(url), 1, time.monotonic() - started, error)
