@@ -78,6 +78,21 @@ def test_a_probe_deleted_while_failing_is_no_longer_reported_from_the_next_run(
 
 
 @pytest.mark.slow
+def test_with_xdist_the_workers_collection_tells_which_probes_left(
+    project: pytest.Pytester, pushgateway: Pushgateway
+) -> None:
+    run(project, "-n", "2", "--pushgateway", pushgateway.url, fail=True)
+    project.makepyfile(test_probes=PROBES.replace("def test_fails_when_asked", "def _deleted"))
+    result = run(project, "-n", "2", "--pushgateway", pushgateway.url)
+    result.stdout.fnmatch_lines(
+        ["no longer in the suite, last results dropped: test_probes.py::test_fails_when_asked"]
+    )
+    found = series(pushgateway.url)
+    assert "test_fails_when_asked" not in by_probe(found, "synthetic_probe_success")
+    assert by_probe(found, "synthetic_probe_success")["test_passes"] == 1.0
+
+
+@pytest.mark.slow
 def test_shards_split_the_probes_between_runners(project: pytest.Pytester) -> None:
     many = "\n".join(f"@pytest.mark.probe(target='api')\ndef test_many_{i}():\n    pass\n" for i in range(20))
     project.makepyfile(test_many=f"import pytest\n{many}")

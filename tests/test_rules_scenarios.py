@@ -14,6 +14,7 @@ from slo.objectives.rules.generate import render, slo_groups
 from slo.objectives.rules.promtool import run_tests
 from slo.objectives.rules.promtool_tests import scenario_files
 from slo.objectives.rules.simulate import firing_alerts
+from slo.objectives.rules.thresholds import staleness_group
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = load_config(ROOT / "monitoring.yaml", "local")
@@ -164,3 +165,50 @@ def test_a_quorum_rule_that_pools_the_locations_fails_the_scenarios(tmp_path: Pa
     result = run_tests(tmp_path / "api-availability.test.yml")
     assert not result.ok
     assert "SLOLocationFailing" in result.output
+
+
+def test_a_stopped_runner_whose_location_is_its_instance_is_named_once(tmp_path: Path) -> None:
+    """The default location is the instance: the stale ticket does not say "runner-1 in runner-1"."""
+    group = 'job="synthetic-probes",environment="test",instance="runner-1",location="runner-1"'
+    test = {
+        "rule_files": ["rules.yml"],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": [{"series": f"push_time_seconds{{{group}}}", "values": "0+60x10 600+0x10"}],
+                "alert_rule_test": [
+                    {
+                        "eval_time": "20m",
+                        "alertname": "SyntheticProbesStale",
+                        "exp_alerts": [
+                            {
+                                "exp_labels": {
+                                    "severity": "ticket",
+                                    "job": "synthetic-probes",
+                                    "environment": "test",
+                                    "instance": "runner-1",
+                                    "location": "runner-1",
+                                },
+                                "exp_annotations": {
+                                    **staleness_group(CONFIG.budgets, "synthetic-probes")["rules"][0][
+                                        "annotations"
+                                    ],
+                                    "description": (
+                                        "No probe results pushed by runner-1 (test) for 10m 0s: the probe "
+                                        "timer or runner stopped, so the SLOs fed by it are blind."
+                                    ),
+                                },
+                            }
+                        ],
+                    }
+                ],
+            }
+        ],
+    }
+    (tmp_path / "rules.yml").write_text(
+        render({"groups": [staleness_group(CONFIG.budgets, "synthetic-probes")]}), encoding="utf-8"
+    )
+    (tmp_path / "stale.test.yml").write_text(yaml.safe_dump(test), encoding="utf-8")
+    result = run_tests(tmp_path / "stale.test.yml")
+    assert result.ok, result.output

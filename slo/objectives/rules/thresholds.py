@@ -175,9 +175,13 @@ def threshold_group(budgets: Budgets) -> dict[str, Any]:
     return {"name": "claude_code_alerts", "rules": rules}
 
 
-#: Names the stopped runner's location, when its pushes carry one. Its other runners' (and
-#: locations') series go on feeding the SLIs: a location without runs does not count.
-IN_LOCATION = "{{ with $labels.location }} in {{ . }}{{ end }}"
+#: Names the stopped runner's location, when its pushes carry one other than the instance (the
+#: default). Its other runners' (and locations') series go on feeding the SLIs: a location
+#: without runs does not count.
+IN_LOCATION = (
+    "{{ if and $labels.location (ne $labels.location $labels.instance) }}"
+    " in {{ $labels.location }}{{ end }}"
+)
 
 
 def staleness_group(budgets: Budgets, probe_job: str) -> dict[str, Any]:
