@@ -179,8 +179,7 @@ def threshold_group(budgets: Budgets) -> dict[str, Any]:
 #: default). Its other runners' (and locations') series go on feeding the SLIs: a location
 #: without runs does not count.
 IN_LOCATION = (
-    "{{ if and $labels.location (ne $labels.location $labels.instance) }}"
-    " in {{ $labels.location }}{{ end }}"
+    "{{ if and $labels.location (ne $labels.location $labels.instance) }} in {{ $labels.location }}{{ end }}"
 )
 
 
