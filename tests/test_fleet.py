@@ -11,6 +11,8 @@ from test_reporting import CONFIG, PROBES, by_probe, run, series
 
 from slo.config.schema import Config
 from slo.dev.daemons import Pushgateway
+from slo.objectives.budget import BudgetRow, LocationRow, render_table
+from slo.objectives.gate import budget_conditions
 from slo.objectives.rules.quorum import nth_highest
 from slo.report.retire import main as retire
 from slo.shard import in_shard, parse_shard
@@ -212,3 +214,26 @@ def test_a_quorum_on_a_service_sli_is_a_config_error() -> None:
                 }
             ]
         )
+
+
+def test_budget_and_gate_show_each_location() -> None:
+    locations = [LocationRow("eu-west", 1000, 1, 0.999), LocationRow("us-east", 1000, 0, 1.0)]
+    row = BudgetRow(
+        "api-availability", "local", 0.999, "30d", 2000, 1, 1.0, 1.0, {"1h": 0.0}, None,
+        data_since=0.0, coverage=1.0, quorum=2, locations=locations,
+    )  # fmt: skip
+    table = render_table([row], now=30 * 86400.0)
+    assert "  locations (quorum 2: the SLI is the 2nd worst location's):" in table
+    assert "    eu-west: SLI 99.900%, 1000 runs, 1 failed" in table
+    assert "    us-east: SLI 100.000%, 1000 runs, 0 failed" in table
+    slo = Config.model_validate(
+        {
+            "environments": {"local": {"targets": {}}},
+            "slos": [
+                {"name": "api-availability", "objective": 0.999, "sli": {"kind": "probes", "target": "api"}}
+            ],
+        }
+    ).slos
+    [condition] = budget_conditions([row], slo, 0.25, "local", min_coverage=0.0, min_events=0)
+    assert condition.passed
+    assert condition.evidence.endswith("; SLI by location (quorum 2): eu-west 99.900%, us-east 100.000%")

@@ -15,6 +15,7 @@ The SLO window is one day, so the page windows are 2 minutes and 20 seconds.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -191,6 +192,13 @@ def test_a_quorum_of_two_locations_decides_what_pages(
     assert len(ratio) == 1
 
     capsys.readouterr()
+    assert budget(["--config", str(fleet.config), "--prometheus", fleet.prometheus_url, "--json"]) == 0
+    [row] = json.loads(capsys.readouterr().out)
+    assert row["quorum"] == 2
+    by_location = {loc["location"]: loc["sli"] for loc in row["locations"]}
+    assert set(by_location) == set(LOCATIONS)
+    # Quorum 2 of two locations: the second highest error ratio, so the better location's SLI.
+    assert row["sli"] == max(by_location.values())
     assert budget(["--config", str(fleet.config), "--prometheus", fleet.prometheus_url]) == 0
     out = capsys.readouterr().out
     assert "locations (quorum 2: the SLI is the 2nd worst location's):" in out
