@@ -13,6 +13,7 @@ from slo.config.schema import Config
 from slo.dev.daemons import Pushgateway
 from slo.objectives.budget import BudgetRow, LocationRow, render_table
 from slo.objectives.gate import budget_conditions
+from slo.objectives.rules.cli import explain
 from slo.objectives.rules.quorum import nth_highest
 from slo.report.retire import main as retire
 from slo.shard import in_shard, parse_shard
@@ -237,3 +238,12 @@ def test_budget_and_gate_show_each_location() -> None:
     [condition] = budget_conditions([row], slo, 0.25, "local", min_coverage=0.0, min_events=0)
     assert condition.passed
     assert condition.evidence.endswith("; SLI by location (quorum 2): eu-west 99.900%, us-east 100.000%")
+
+
+def test_explain_states_the_quorum() -> None:
+    probes = {"kind": "probes", "target": "api"}
+    config = _config(alerting={"quorum": 2}, slos=[{"name": "a", "objective": 0.999, "sli": probes}])
+    assert (
+        "  quorum 2: burns only when that many locations (or every reporting one, if fewer) are over "
+        "the threshold; a location alone: SLOLocationFailing"
+    ) in explain(config.slos).splitlines()
