@@ -127,6 +127,8 @@ def test_locations_show_availability_and_a_probe_by_location_matrix(model: dict[
     assert query["instant"] is True
     assert query["format"] == "table"
     assert query["expr"].startswith("min by (location, probe) (synthetic_probe_success{")
+    # A stopped runner's frozen last results are left out (default probes_stale_after: 300 s).
+    assert query["expr"].endswith("and on (job, environment, instance) (time() - push_time_seconds < 300))")
     [transformation] = matrix["transformations"]
     assert transformation == {
         "id": "groupingToMatrix",

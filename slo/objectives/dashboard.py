@@ -28,7 +28,7 @@ from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
 from slo.cliargs import ArgumentParser, fail
 from slo.config import ConfigError
-from slo.config.objectives import SLO
+from slo.config.objectives import SLO, Budgets
 from slo.objectives.inputs import add_config_options, load_inputs, parse
 from slo.objectives.rules import names
 
@@ -199,8 +199,9 @@ def _probes_row(builder: dashboard.Dashboard) -> dashboard.Dashboard:
     )
 
 
-def _locations_row(builder: dashboard.Dashboard) -> dashboard.Dashboard:
-    """Where the probes run: each location's availability, and which probe fails where."""
+def _locations_row(builder: dashboard.Dashboard, stale_after: float) -> dashboard.Dashboard:
+    """Where the probes run: each location's availability, and which probe fails where (from
+    runners that pushed within `stale_after`: a stopped runner's last results are not news)."""
     builder = builder.with_row(dashboard.Row("Locations"))
     runs = f'{_ENV},target!="",slo=""'
     by_location = "sum by (environment, location, target) "
@@ -211,7 +212,10 @@ def _locations_row(builder: dashboard.Dashboard) -> dashboard.Dashboard:
     )
     # One row per probe, one column per location: the worst last result of its runners there.
     last = (
-        _query(f'min by (location, probe) (synthetic_probe_success{{{_ENV},target!=""}})')
+        _query(
+            f'min by (location, probe) (synthetic_probe_success{{{_ENV},target!=""}}'
+            f"\n  and on (job, environment, instance) (time() - push_time_seconds < {stale_after:g}))"
+        )
         .instant()
         .format(PromQueryFormat.TABLE)
     )
@@ -341,8 +345,9 @@ def _slo_row(builder: dashboard.Dashboard, slos: Sequence[SLO]) -> dashboard.Das
     )
 
 
-def build_dashboard(slos: Sequence[SLO]) -> dict[str, Any]:
-    """The dashboard as Grafana's JSON model (a dict)."""
+def build_dashboard(slos: Sequence[SLO], budgets: Budgets | None = None) -> dict[str, Any]:
+    """The dashboard as Grafana's JSON model (a dict); `budgets` (the defaults when None) says
+    when a runner counts as stopped."""
     builder = (
         dashboard.Dashboard("Claude Code SLOs and synthetic probes")
         .uid(UID)
@@ -362,7 +367,7 @@ def build_dashboard(slos: Sequence[SLO]) -> dict[str, Any]:
     )
     builder = _service_row(builder)
     builder = _probes_row(builder)
-    builder = _locations_row(builder)
+    builder = _locations_row(builder, (budgets or Budgets()).probes_stale_after)
     builder = _deployment_row(builder)
     builder = _llm_row(builder)
     builder = _slo_row(builder, slos)
@@ -390,10 +395,10 @@ def _parser() -> ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse(_parser(), argv)
     try:
-        slos = load_inputs(args).slos
+        inputs = load_inputs(args)
     except ConfigError as exc:
         return fail(str(exc))
-    text = json.dumps(build_dashboard(slos), indent=2) + "\n"
+    text = json.dumps(build_dashboard(inputs.slos, inputs.config.budgets), indent=2) + "\n"
     if args.output is None:
         sys.stdout.write(text)
         return 0
