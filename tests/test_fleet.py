@@ -16,6 +16,7 @@ from slo.objectives.gate import budget_conditions
 from slo.objectives.rules.cli import explain
 from slo.objectives.rules.quorum import nth_highest
 from slo.report.retire import main as retire
+from slo.report.retire import matching
 from slo.shard import in_shard, parse_shard
 
 pytest_plugins = ["test_reporting"]
@@ -247,3 +248,16 @@ def test_explain_states_the_quorum() -> None:
         "  quorum 2: burns only when that many locations (or every reporting one, if fewer) are over "
         "the threshold; a location alone: SLOLocationFailing"
     ) in explain(config.slos).splitlines()
+
+
+def test_retire_matches_by_instance_or_location_and_finds_groups_from_before_locations() -> None:
+    base = {"job": "synthetic-probes", "environment": "local"}
+    old = {**base, "instance": "runner-1"}
+    new = {**base, "instance": "runner-1", "location": "eu-west"}
+    other = {**base, "instance": "runner-2", "location": "us-east"}
+    staging = {**new, "environment": "staging"}
+    groups = [old, new, other, staging]
+    assert matching(groups, "synthetic-probes", "local", [], [""]) == [old]
+    assert matching(groups, "synthetic-probes", "local", ["runner-1"], []) == [old, new]
+    assert matching(groups, "synthetic-probes", "local", [], ["us-east"]) == [other]
+    assert matching(groups, "load-test", "local", ["runner-1"], []) == []

@@ -54,19 +54,20 @@ def matching(
     locations: Sequence[str],
 ) -> list[dict[str, str]]:
     """The groups of `job` and `environment` whose instance is in `instances` or whose location
-    is in `locations` (a group pushed before locations existed has none: retire it by instance)."""
+    is in `locations`. A group pushed before locations existed has none: ``--location ''``
+    selects those (and only those)."""
     return [
         group
         for group in groups
         if group.get("job") == job
         and group.get("environment") == environment
-        and (group.get("instance") in instances or group.get("location") in locations)
+        and (group.get("instance") in instances or group.get("location", "") in locations)
     ]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse(_parser(), argv)
-    if not (args.instances or args.locations):
+    if not args.instances and not args.locations:
         return fail("slo retire: give --instance NAME or --location NAME (what to retire)")
     try:
         config = load_config(args.config, args.env)
