@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("slo.validate", "check every environment of the config and every probe marker"),
     "init": ("slo.scaffold.cli", "create a probe project: config, example probes, deploy snippets"),
     "report": ("slo.htmlreport.cli", "one offline HTML page of a run: verdict, probes, load, SLOs"),
+    "retire": ("slo.report.retire", "delete a stopped runner's or location's groups from the Pushgateway"),
 }
 
 

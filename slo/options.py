@@ -88,6 +88,12 @@ OPTIONS: dict[str, Option] = {
         Option("instance", "runner name in the grouping key (default: the host name)",
                flag="--slo-instance", env="SLO_INSTANCE", ini="slo_instance",
                config_key="pushgateway.instance"),
+        Option("location", "where the runner is, a grouping label of every push (default: the instance)",
+               flag="--slo-location", env="SLO_LOCATION", ini="slo_location",
+               config_key="pushgateway.location"),
+        Option("shard", "run only shard I of N of the probes (`I/N`, 1-based): runners of one "
+               "location split a large suite",
+               flag="--slo-shard", env="SLO_SHARD", ini="slo_shard"),
         Option("run_deadline", "wall time for a probe run's requests; the ones still waiting then fail "
                "as timeouts, and the results are still saved and pushed (`off`: no limit)",
                flag="--slo-run-deadline", env="SLO_RUN_DEADLINE", ini="slo_run_deadline",
@@ -245,6 +251,7 @@ def pushgateway_values(settings: PushgatewaySettings) -> dict[str, object]:
         "push_required": settings.required,
         "state_file": settings.state_file,
         "instance": settings.instance,
+        "location": settings.location,
         "job": settings.job,
     }
 
@@ -276,6 +283,8 @@ class RunOptions:
                 push = override(push, field_name, resolved)
         instance = text["instance"] or socket.gethostname()
         push = override(push, "instance", Resolved(instance, values["instance"].source))
+        location = Resolved(text["location"] or instance, values["location"].source)
+        push = override(push, "location", location)
         state = text["state_file"] or default_state_file(push.job, config.env_name)
         run_deadline = _run_deadline(values["run_deadline"])
         _restore_within(config, run_deadline, values["run_deadline"].source)

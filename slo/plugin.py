@@ -48,6 +48,8 @@ PROBE_FIXTURES = frozenset({"slo_config", "targets", "http", "probe_value"})
 
 _CONFIG_KEY = pytest.StashKey["Config"]()
 _OPTIONS_KEY = pytest.StashKey[RunOptions]()
+#: ``--slo-shard I/N`` as (I, N).
+_SHARD_KEY = pytest.StashKey[tuple[int, int]]()
 _IS_PROBE_KEY = pytest.StashKey[bool]()
 _PROBE_PATHS_KEY = pytest.StashKey[list[Path]]()
 _MARKER_ERROR_KEY = pytest.StashKey[str]()
@@ -116,6 +118,14 @@ def pytest_configure(config: pytest.Config) -> None:
         try:
             _load_config(config)
         except _ConfigUnavailable as exc:
+            raise pytest.UsageError(str(exc)) from None
+    shard = resolve("shard", sources_from_pytest(config))
+    if shard.value:
+        from slo.shard import parse_shard
+
+        try:
+            config.stash[_SHARD_KEY] = parse_shard(str(shard.value), shard.source)
+        except ValueError as exc:
             raise pytest.UsageError(str(exc)) from None
     if probe_run:
         from slo import stopping
@@ -226,6 +236,8 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
         f"slo: config {options.config_path} ({sources['config']}), "
         f"environment {options.env_name} ({sources['env']})",
         f"slo: pushgateway {push}, state file {options.state_file}",
+        f"slo: instance {options.push.instance} ({sources['instance']}), "
+        f"location {options.push.location} ({sources['location']})",
         f"slo: run deadline {_seconds(options.run_deadline)} ({sources['run_deadline']})",
         *header_lines(config),
     ]
@@ -306,6 +318,7 @@ def _marker_name_problem(item: pytest.Item) -> str | None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    _keep_shard(config, items)
     for item in items:
         problem = _marker_problem(item) or _marker_name_problem(item)
         if problem is None:
@@ -314,6 +327,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             raise pytest.UsageError(problem)
         # A worker cannot stop the session cleanly (xdist reports a crash): the probe errors.
         item.stash[_MARKER_ERROR_KEY] = problem
+
+
+def _keep_shard(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """With ``--slo-shard I/N``, deselect the probes of the other shards (other tests stay)."""
+    shard = config.stash.get(_SHARD_KEY, None)
+    if shard is None:
+        return
+    from slo.shard import in_shard
+
+    deselected = [item for item in items if is_probe(item) and not in_shard(item.nodeid, shard)]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        gone = set(map(id, deselected))
+        items[:] = [item for item in items if id(item) not in gone]
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
@@ -481,13 +508,16 @@ class _ProbeReports:
         #: Tests started and not finished (in this process or an xdist worker), by node id.
         self.running: dict[str, tuple[str, int | None, str]] = {}
         self.stopped = False
+        #: Node ids this run selected (after deselection; from every xdist worker): the suite,
+        #: so the reporter can tell which probes left it.
+        self.selected: set[str] = set()
 
     def _reporter(self) -> Reporter:
         if self.reporter is None:
             from slo.report.reporter import Reporter
 
             slo_config = probe_config(self.config)
-            self.reporter = Reporter(self.config, slo_config, self.config.stash[_OPTIONS_KEY])
+            self.reporter = Reporter(self.config, slo_config, self.config.stash[_OPTIONS_KEY], self.selected)
         return self.reporter
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
@@ -498,6 +528,13 @@ class _ProbeReports:
             add_junit_property(
                 self.config, conventions.ENVIRONMENT_PROPERTY, self.config.stash[_OPTIONS_KEY].env_name
             )
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        self.selected.update(item.nodeid for item in session.items)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: object, ids: list[str]) -> None:
+        self.selected.update(ids)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when == "call":

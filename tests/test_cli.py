@@ -21,7 +21,18 @@ ROOT = Path(__file__).resolve().parent.parent
 CONFIG = str(ROOT / "monitoring.yaml")
 
 #: The commands the docs document: a contract, written here independently of the table.
-DOCUMENTED = ["reference-stack", "load", "rules", "budget", "dashboard", "gate", "validate", "init", "report"]
+DOCUMENTED = [
+    "reference-stack",
+    "load",
+    "rules",
+    "budget",
+    "dashboard",
+    "gate",
+    "validate",
+    "init",
+    "report",
+    "retire",
+]
 
 PASSING_JUNIT = """<testsuites><testsuite name="pytest" tests="1">
 <testcase classname="probes.test_health" name="test_api_health" time="0.1"/>

@@ -49,6 +49,7 @@ def test_seed_and_suite_panels_are_present(model: dict[str, Any]) -> None:
     assert [p["title"] for p in model["panels"] if p["type"] == "row"] == [
         "Service",
         "Synthetic probes",
+        "Locations",
         "Backups, cache, load balancer, logs",
         "LLM gateway: models, first token, spend, headroom",
         "SLOs and error budgets",
@@ -114,6 +115,25 @@ def test_every_query_is_valid_promql(model: dict[str, Any], tmp_path: Path) -> N
     path.write_text(yaml.safe_dump(rules), encoding="utf-8")
     result = check_rules(path)
     assert result.ok, result.output
+
+
+def test_locations_show_availability_and_a_probe_by_location_matrix(model: dict[str, Any]) -> None:
+    by_title = {p["title"]: p for p in panels(model)}
+    availability = by_title["Good runs per location (15m)"]["targets"][0]
+    assert "sum by (environment, location, target)" in availability["expr"]
+    matrix = by_title["Last result: probe x location (1 passed, 0 failed)"]
+    assert matrix["type"] == "table"
+    [query] = matrix["targets"]
+    assert query["instant"] is True
+    assert query["format"] == "table"
+    assert query["expr"].startswith("min by (location, probe) (synthetic_probe_success{")
+    # A stopped runner's frozen last results are left out (default probes_stale_after: 300 s).
+    assert query["expr"].endswith("and on (job, environment, instance) (time() - push_time_seconds < 300))")
+    [transformation] = matrix["transformations"]
+    assert transformation == {
+        "id": "groupingToMatrix",
+        "options": {"columnField": "location", "rowField": "probe", "valueField": "Value"},
+    }
 
 
 def test_budget_panels_read_the_recorded_series(model: dict[str, Any]) -> None:

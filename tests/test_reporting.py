@@ -138,6 +138,7 @@ def test_every_probe_arrives_with_labels_and_values(
         "job": "synthetic-probes",
         "environment": "local",
         "instance": "runner-1",
+        "location": "runner-1",
         "probe": "test_probes.py::test_passes",
         "target": "api",
         "slo": "api-availability",

@@ -26,6 +26,7 @@ __all__ = [
     "SLI",
     "SLO",
     "Alerting",
+    "AlertingDefaults",
     "Budgets",
     "EventsSLI",
     "FirstTokenSLI",
@@ -229,6 +230,13 @@ class Alerting(StrictModel):
         return labels
 
 
+class AlertingDefaults(StrictModel):
+    """The top-level `alerting:` section: defaults for every SLO's alerts."""
+
+    #: The `quorum` of every `probes` SLO that sets none.
+    quorum: int = Field(1, ge=1, le=100)
+
+
 class SLO(StrictModel):
     """One service level objective: a name, a target ratio of good events, a window, an SLI."""
 
@@ -240,7 +248,22 @@ class SLO(StrictModel):
     #: URL (or short text) put on every alert of this SLO as the `runbook` annotation.
     runbook: str = ""
     alerting: Alerting = Alerting()
+    #: Locations that must agree before a burn alert holds (a `probes` SLI only): the SLI over
+    #: a window is the N-th highest location error ratio (:mod:`slo.objectives.rules.quorum`).
+    #: Unset: the top-level `alerting.quorum` (1: every location's runs pooled, as one).
+    quorum: int | None = Field(None, ge=1, le=100)
     sli: SLI
+
+    @model_validator(mode="after")
+    def _quorum_counts_locations(self) -> SLO:
+        if (self.quorum or 1) > 1 and not isinstance(self.sli, ProbesSLI):
+            raise ValueError("quorum counts the locations of probe runs: only a `probes` SLI takes it")
+        return self
+
+    @property
+    def locations_quorum(self) -> int:
+        """How many locations must agree: 1 (pooled) unless the SLO or `alerting.quorum` says more."""
+        return self.quorum or 1
 
     @field_validator("objective")
     @classmethod

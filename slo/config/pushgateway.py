@@ -19,6 +19,9 @@ class PushgatewaySettings(StrictModel):
     job: str = Field(conventions.JOB, min_length=1, max_length=1024)
     #: Runner name in the grouping key; the host name when empty.
     instance: str | None = Field(None, max_length=1024)
+    #: Where the runner is (a grouping label of every push); the instance when empty.
+    #: Several runners may share one location; an SLO's `quorum` counts locations.
+    location: str | None = Field(None, max_length=1024)
     #: Per attempt; the client library's own default is 30 s, far too long for a timer.
     timeout: Duration = 2.0
     #: Total time spent on retries before giving up and warning.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, PrivateAttr
+from pydantic import Field, PrivateAttr, model_validator
 
 from slo import conventions
 from slo.config.backups import BackupsSettings
@@ -14,7 +14,7 @@ from slo.config.cache import CacheProbe, RedisTarget
 from slo.config.fields import StrictModel
 from slo.config.load import LoadSettings
 from slo.config.logs import LogsProbe
-from slo.config.objectives import SLO, Budgets
+from slo.config.objectives import SLO, AlertingDefaults, Budgets, ProbesSLI
 from slo.config.probes import Probes
 from slo.config.pushgateway import PushgatewaySettings
 from slo.config.targets import Check, Environment, Target
@@ -35,6 +35,7 @@ class Config(StrictModel):
     checks: list[Check] = Field(default_factory=list)
     pushgateway: PushgatewaySettings = PushgatewaySettings()
     slos: list[SLO] = Field(default_factory=list)
+    alerting: AlertingDefaults = AlertingDefaults()
     budgets: Budgets = Budgets()
     load: LoadSettings = LoadSettings()
     #: The seed's other services; each probe module skips while its section is absent.
@@ -42,6 +43,17 @@ class Config(StrictModel):
     cache: CacheProbe | None = None
     balancer: BalancerProbe | None = None
     logs: LogsProbe | None = None
+
+    @model_validator(mode="after")
+    def _default_quorum(self) -> Config:
+        # Filled in here, so every consumer of an SLO reads one number (`SLO.locations_quorum`).
+        slos = [
+            slo.model_copy(update={"quorum": self.alerting.quorum})
+            if slo.quorum is None and isinstance(slo.sli, ProbesSLI)
+            else slo
+            for slo in self.slos
+        ]
+        return self.model_copy(update={"slos": slos})
 
     _source: Path = PrivateAttr(default=Path(conventions.CONFIG_FILE))
     _env_name: str = PrivateAttr(default=conventions.ENVIRONMENT)

@@ -26,16 +26,26 @@ from datetime import UTC, datetime
 
 from slo.cliargs import ArgumentParser, fail
 from slo.config import ConfigError
-from slo.config.objectives import CALENDAR_MONTH, SLO
+from slo.config.objectives import CALENDAR_MONTH, SLO, ProbesSLI
 from slo.objectives.inputs import add_config_options, load_inputs, parse
 from slo.objectives.promql import PrometheusClient, PrometheusError, Sample
+from slo.objectives.rules.quorum import BY_LOCATION, location_query, nth_highest, uses_quorum
 from slo.objectives.rules.sli import sli_query
 from slo.objectives.rules.windows import burn_windows
 from slo.options import add_cli_options
 from slo.tables import table
 from slo.units import format_duration
 
-__all__ = ["BudgetRow", "budget_rows", "main", "render_table", "time_to_exhaustion"]
+__all__ = [
+    "BudgetRow",
+    "LocationRow",
+    "budget_rows",
+    "location_lines",
+    "location_summary",
+    "main",
+    "render_table",
+    "time_to_exhaustion",
+]
 
 
 @dataclass(frozen=True)
@@ -63,6 +73,21 @@ class BudgetRow:
     coverage: float | None = None
     #: How far past the budget, as a share of it (0.5: 150 % spent); 0 while some is left.
     overspent: float = 0.0
+    #: Locations that must agree (the SLI is then the quorum's, see slo.objectives.rules.quorum).
+    quorum: int = 1
+    #: A `probes` SLI's breakdown by location over the SLO window.
+    locations: list[LocationRow] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class LocationRow:
+    """One location's runs of a `probes` SLI over the SLO window."""
+
+    location: str
+    events: float
+    bad_events: float
+    #: Good runs over all; None when the location did not run in the window.
+    sli: float | None
 
 
 def error_ratio(bad: float, events: float) -> float | None:
@@ -117,6 +142,27 @@ def _by_key(samples: list[Sample], by: tuple[str, ...]) -> dict[tuple[str, ...],
     return {tuple(sample.labels.get(name, "") for name in by): sample.value for sample in samples}
 
 
+#: Events and bad events per location, by environment.
+Located = dict[str, dict[str, tuple[float, float]]]
+
+
+def _located(prometheus: PrometheusClient, slo: SLO, window: str, now: float) -> Located:
+    """Each location's events and bad events over `window` (a `probes` SLI), by environment."""
+    query = location_query(slo)
+    totals = _by_key(prometheus.query(query.total(window), now), BY_LOCATION)
+    bads = _by_key(prometheus.query(query.bad(window), now), BY_LOCATION)
+    located: Located = {}
+    for (environment, location), events in totals.items():
+        located.setdefault(environment, {})[location] = (events, bads.get((environment, location), 0.0))
+    return located
+
+
+def _quorum_ratio(slo: SLO, locations: dict[str, tuple[float, float]]) -> float | None:
+    """The SLO's error ratio from its locations' counts: the quorum rule (slo.objectives.rules.quorum)."""
+    ratios = [ratio for events, bad in locations.values() if (ratio := error_ratio(bad, events)) is not None]
+    return nth_highest(ratios, slo.locations_quorum)
+
+
 def _slo_rows(prometheus: PrometheusClient, slo: SLO, now: float) -> list[BudgetRow]:
     query = sli_query(slo)
     window = _range(slo, now)
@@ -124,22 +170,34 @@ def _slo_rows(prometheus: PrometheusClient, slo: SLO, now: float) -> list[Budget
     bads = _by_key(prometheus.query(query.bad(window), now), query.by)
     windows = sorted({w for pair in burn_windows(slo) for w in (pair.long, pair.short)})
     burns: dict[str, tuple[dict[tuple[str, ...], float], dict[tuple[str, ...], float]]] = {}
+    quorum = uses_quorum(slo)
+    located_burns: dict[str, Located] = {}
     for seconds in windows:
         name = format_duration(seconds)
+        if quorum:
+            located_burns[name] = _located(prometheus, slo, name, now)
+            continue
         burns[name] = (
             _by_key(prometheus.query(query.total(name), now), query.by),
             _by_key(prometheus.query(query.bad(name), now), query.by),
         )
+    located = _located(prometheus, slo, window, now) if isinstance(slo.sli, ProbesSLI) else {}
     current = burn_windows(slo)[0].long_name
     since = _by_key(prometheus.query(_data_since(query.total("5m"), query.by, window), now), query.by)
     missing_bucket = bool(query.bucket_missing) and bool(prometheus.query(query.bucket_missing, now))
     rows = []
     for key in sorted(totals) or [tuple("" for _ in query.by)]:
+        environment = dict(zip(query.by, key, strict=True)).get("environment", "")
         events, bad = totals.get(key, 0.0), bads.get(key, 0.0)
-        ratio = error_ratio(bad, events)
+        locations = located.get(environment, {})
+        ratio = _quorum_ratio(slo, locations) if quorum else error_ratio(bad, events)
         burn_rates = {}
-        for name, (window_totals, window_bads) in burns.items():
-            window_ratio = error_ratio(window_bads.get(key, 0.0), window_totals.get(key, 0.0))
+        for name in (format_duration(seconds) for seconds in windows):
+            if quorum:
+                window_ratio = _quorum_ratio(slo, located_burns[name].get(environment, {}))
+            else:
+                window_totals, window_bads = burns[name]
+                window_ratio = error_ratio(window_bads.get(key, 0.0), window_totals.get(key, 0.0))
             burn_rates[name] = None if window_ratio is None else window_ratio / slo.error_budget
         remaining = None if ratio is None else 1 - ratio / slo.error_budget
         first = since.get(key)
@@ -155,7 +213,7 @@ def _slo_rows(prometheus: PrometheusClient, slo: SLO, now: float) -> list[Budget
         rows.append(
             BudgetRow(
                 slo=slo.name,
-                environment=dict(zip(query.by, key, strict=True)).get("environment", ""),
+                environment=environment,
                 objective=slo.objective,
                 window=slo.window_name,
                 events=events,
@@ -168,6 +226,13 @@ def _slo_rows(prometheus: PrometheusClient, slo: SLO, now: float) -> list[Budget
                 data_since=first,
                 coverage=coverage,
                 overspent=0.0 if remaining is None else max(0.0, -remaining),
+                quorum=slo.locations_quorum,
+                locations=[
+                    LocationRow(
+                        location, events, bad, None if (r := error_ratio(bad, events)) is None else 1 - r
+                    )
+                    for location, (events, bad) in sorted(locations.items())
+                ],
             )
         )
     return rows
@@ -246,7 +311,39 @@ def render_table(rows: Sequence[BudgetRow], now: float | None = None) -> str:
         out.append(line)
         if row is not None and row.note:
             out.append(f"  ! {row.note}")
+        if row is not None:
+            out += location_lines(row)
     return "\n".join(out)
+
+
+def location_lines(row: BudgetRow) -> list[str]:
+    """The row's per-location breakdown, one indented line each (`slo budget`, `slo gate`)."""
+    if not row.locations:
+        return []
+    quorum = (
+        f" (quorum {row.quorum}: the SLI is the {_ordinal(row.quorum)} worst location's)"
+        if row.quorum > 1
+        else ""
+    )
+    lines = [f"  locations{quorum}:"]
+    lines += [
+        f"    {loc.location or '-'}: SLI {_percent(loc.sli)}, "
+        f"{loc.events:.0f} runs, {loc.bad_events:.0f} failed"
+        for loc in row.locations
+    ]
+    return lines
+
+
+def location_summary(row: BudgetRow) -> str:
+    """The breakdown on one line: ``SLI by location (quorum 2): eu-west 99.950%, us-east 100.000%``."""
+    quorum = f" (quorum {row.quorum})" if row.quorum > 1 else ""
+    parts = ", ".join(f"{loc.location or '-'} {_percent(loc.sli)}" for loc in row.locations)
+    return f"SLI by location{quorum}: {parts}"
+
+
+def _ordinal(number: int) -> str:
+    suffix = "th" if 10 <= number % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(number % 10, "th")
+    return f"{number}{suffix}"
 
 
 def _parser() -> ArgumentParser:

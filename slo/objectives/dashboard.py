@@ -2,9 +2,10 @@
 
     slo dashboard -o deploy/grafana/slo-dashboard.json
 
-Three rows: the seed chapter's service panels (request rate, P95 latency, sessions, tokens,
+Rows: the seed chapter's service panels (request rate, P95 latency, sessions, tokens,
 cost, error rate, sandbox violations, CPU and memory), the synthetic probes (success per
-target, latency, HTTP phases, age of the last run) and the SLOs (budget remaining and burn
+target, latency, HTTP phases, age of the last run), the locations (good runs per location, a
+probe x location matrix of last results) and the SLOs (budget remaining and burn
 rate per SLO, read from the recorded series of `slo rules`). A ``datasource`` variable picks
 the Prometheus, an ``environment`` variable the probe environment.
 
@@ -20,13 +21,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from grafana_foundation_sdk.builders import dashboard, prometheus, stat, timeseries
+from grafana_foundation_sdk.builders import dashboard, prometheus, stat, table, timeseries
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
-from grafana_foundation_sdk.models.dashboard import DataSourceRef
+from grafana_foundation_sdk.models.dashboard import DataSourceRef, DataTransformerConfig
+from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
 from slo.cliargs import ArgumentParser, fail
 from slo.config import ConfigError
-from slo.config.objectives import SLO
+from slo.config.objectives import SLO, Budgets
 from slo.objectives.inputs import add_config_options, load_inputs, parse
 from slo.objectives.rules import names
 
@@ -197,6 +199,44 @@ def _probes_row(builder: dashboard.Dashboard) -> dashboard.Dashboard:
     )
 
 
+def _locations_row(builder: dashboard.Dashboard, stale_after: float) -> dashboard.Dashboard:
+    """Where the probes run: each location's availability, and which probe fails where (from
+    runners that pushed within `stale_after`: a stopped runner's last results are not news)."""
+    builder = builder.with_row(dashboard.Row("Locations"))
+    runs = f'{_ENV},target!="",slo=""'
+    by_location = "sum by (environment, location, target) "
+    availability = _query(
+        f"1 - {by_location}(increase(synthetic_target_failed_runs_total{{{runs}}}[15m]))"
+        f"\n  / ({by_location}(increase(synthetic_target_runs_total{{{runs}}}[15m])) > 0)",
+        "{{location}} {{target}}",
+    )
+    # One row per probe, one column per location: the worst last result of its runners there.
+    last = (
+        _query(
+            f'min by (location, probe) (synthetic_probe_success{{{_ENV},target!=""}}'
+            f"\n  and on (job, environment, instance) (time() - push_time_seconds < {stale_after:g}))"
+        )
+        .instant()
+        .format(PromQueryFormat.TABLE)
+    )
+    matrix = DataTransformerConfig(
+        id_val="groupingToMatrix",
+        options={"columnField": "location", "rowField": "probe", "valueField": "Value"},
+    )
+    return builder.with_panel(
+        _series("Good runs per location (15m)", "percentunit", availability, width=12)
+    ).with_panel(
+        table.Panel()
+        .title("Last result: probe x location (1 passed, 0 failed)")
+        .datasource(_DATASOURCE)
+        .with_target(last)
+        .with_transformation(matrix)
+        .unit("short")
+        .span(12)
+        .height(8)
+    )
+
+
 def _deployment_row(builder: dashboard.Dashboard) -> dashboard.Dashboard:
     """The seed deployment's probes: backups, cache, load balancer, logs (1 = passing)."""
     builder = builder.with_row(dashboard.Row("Backups, cache, load balancer, logs"))
@@ -305,8 +345,9 @@ def _slo_row(builder: dashboard.Dashboard, slos: Sequence[SLO]) -> dashboard.Das
     )
 
 
-def build_dashboard(slos: Sequence[SLO]) -> dict[str, Any]:
-    """The dashboard as Grafana's JSON model (a dict)."""
+def build_dashboard(slos: Sequence[SLO], budgets: Budgets | None = None) -> dict[str, Any]:
+    """The dashboard as Grafana's JSON model (a dict); `budgets` (the defaults when None) says
+    when a runner counts as stopped."""
     builder = (
         dashboard.Dashboard("Claude Code SLOs and synthetic probes")
         .uid(UID)
@@ -326,6 +367,7 @@ def build_dashboard(slos: Sequence[SLO]) -> dict[str, Any]:
     )
     builder = _service_row(builder)
     builder = _probes_row(builder)
+    builder = _locations_row(builder, (budgets or Budgets()).probes_stale_after)
     builder = _deployment_row(builder)
     builder = _llm_row(builder)
     builder = _slo_row(builder, slos)
@@ -353,10 +395,10 @@ def _parser() -> ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse(_parser(), argv)
     try:
-        slos = load_inputs(args, secrets=False).slos
+        inputs = load_inputs(args, secrets=False)
     except ConfigError as exc:
         return fail(str(exc))
-    text = json.dumps(build_dashboard(slos), indent=2) + "\n"
+    text = json.dumps(build_dashboard(inputs.slos, inputs.config.budgets), indent=2) + "\n"
     if args.output is None:
         sys.stdout.write(text)
         return 0

@@ -38,7 +38,7 @@ from slo.config.objectives import SLO
 from slo.conventions import ENVIRONMENT_PROPERTY, GATE_VERDICT
 from slo.junit import JunitError, read_cases, read_suite
 from slo.loadgate.baseline import compare_with
-from slo.objectives.budget import BudgetRow, budget_rows, select
+from slo.objectives.budget import BudgetRow, budget_rows, location_summary, select
 from slo.objectives.inputs import add_config_options, load_inputs, parse
 from slo.objectives.promql import PrometheusClient, PrometheusError
 from slo.objectives.rules.sli import sli_query
@@ -317,6 +317,8 @@ def budget_conditions(
             )
             if row.note:
                 evidence += f"; {row.note}"
+            if row.locations:
+                evidence += f"; {location_summary(row)}"
             thin = _insufficient(row, slo, min_coverage, min_events)
             if thin:
                 evidence = f"insufficient data: {thin}; {evidence}"

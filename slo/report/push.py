@@ -17,6 +17,7 @@ prometheus_client registry as text.
 from __future__ import annotations
 
 import base64
+import json
 import ssl
 import time
 from collections.abc import Callable, Sequence
@@ -35,12 +36,28 @@ from slo.probe.failures import describe_exception
 from slo.redact import safe_url
 from slo.report.families import PROTOBUF_CONTENT_TYPE, Family, encode_protobuf
 
-__all__ = ["MAX_GROUPING_VALUE", "PushResult", "group_url", "push_families", "push_registry"]
+__all__ = [
+    "MAX_GROUPING_VALUE",
+    "GroupsError",
+    "PushResult",
+    "delete_group",
+    "group_url",
+    "list_groups",
+    "push_families",
+    "push_registry",
+]
 
 #: Longer grouping-key values make URLs that proxies and the Pushgateway reject.
 MAX_GROUPING_VALUE = 1024
 #: Of an error answer, only this much is read: enough for the Pushgateway's one-line reason.
 ERROR_BODY_BYTES = 4096
+#: The Pushgateway's list of groups holds every pushed series: a fleet of 100 runners of 50
+#: probes is a few megabytes.
+GROUPS_BODY_BYTES = 256 * 1024 * 1024
+
+
+class GroupsError(Exception):
+    """The Pushgateway's groups could not be listed or deleted; one line for the user."""
 
 
 @dataclass(frozen=True)
@@ -188,3 +205,51 @@ def _push(
         elapsed,
         f"{redact.scrub(error)} (after {attempts} attempt(s), {elapsed:.1f} s)",
     )
+
+
+def list_groups(settings: PushgatewaySettings) -> list[dict[str, str]]:
+    """The grouping key (job included) of every group the Pushgateway holds; GroupsError."""
+    if not settings.url:
+        raise GroupsError("no Pushgateway URL configured")
+    redact.register_secrets(settings)
+    url = f"{settings.url.rstrip('/')}/api/v1/metrics"
+    try:
+        with (
+            exchange_deadline(settings.deadline, within_run=False),
+            _client(settings, url) as client,
+            client.stream("GET", url, timeout=settings.timeout) as response,
+        ):
+            if not response.is_success:
+                raise GroupsError(f"{safe_url(url)}: HTTP {response.status_code}: {_error_excerpt(response)}")
+            body = b""
+            for chunk in response.iter_raw():
+                body += chunk
+                if len(body) > GROUPS_BODY_BYTES:
+                    raise GroupsError(f"{safe_url(url)}: over {GROUPS_BODY_BYTES >> 20} MiB of groups")
+        groups = json.loads(body)["data"]
+        return [{str(k): str(v) for k, v in group["labels"].items()} for group in groups]
+    except GroupsError:
+        raise
+    except Exception as exc:  # network, TLS, a body that is not the API's: one line
+        raise GroupsError(f"{safe_url(url)}: {redact.excerpt(f'{type(exc).__name__}: {exc}')}") from None
+
+
+def delete_group(settings: PushgatewaySettings, labels: dict[str, str]) -> PushResult:
+    """DELETE the group with grouping key `labels` (job included). Never raises."""
+    assert settings.url, "delete_group needs a Pushgateway URL"
+    key = dict(labels)
+    job = key.pop("job", "")
+    url = group_url(settings.url, job, key)
+    started = time.monotonic()
+    try:
+        with (
+            exchange_deadline(settings.deadline, within_run=False),
+            _client(settings, url) as client,
+            client.stream("DELETE", url, timeout=settings.timeout) as response,
+        ):
+            # Only the start of an error answer is read: a hostile one may be endless.
+            ok = response.is_success
+            error = "" if ok else f"HTTP {response.status_code}: {_error_excerpt(response)}"
+    except Exception as exc:  # documented never to raise, like a push
+        ok, error = False, redact.excerpt(f"{type(exc).__name__}: {exc}")
+    return PushResult(ok, safe_url(url), 1, time.monotonic() - started, error)

@@ -24,7 +24,7 @@ from slo.report.state import LockedGroup, ProbeState, StateError, StateFile, Tar
 from slo.report.values import ValueFamilies, value_families
 from slo.units import format_ms
 
-__all__ = ["Reporter", "grouping"]
+__all__ = ["Reporter", "grouping", "push_grouping"]
 
 #: Beyond this many probes the summary lists only the failures and the slowest.
 SUMMARY_ALL_UP_TO = 25
@@ -46,12 +46,20 @@ def _narrowed_slis(config: Config) -> dict[str, ProbesSLI]:
 
 
 def grouping(options: RunOptions) -> dict[str, str]:
-    """The Pushgateway grouping key of a run, besides the job (the state file adds it)."""
+    """The runner's key in the state file, besides the job: environment and instance. The
+    location is not part of it, so a runner that moves keeps its counters."""
     return {"environment": options.env_name, "instance": options.push.instance or ""}
 
 
+def push_grouping(options: RunOptions) -> dict[str, str]:
+    """The Pushgateway grouping key of a run, besides the job: the runner's key and its location."""
+    return {**grouping(options), "location": options.push.location or options.push.instance or ""}
+
+
 class Reporter:
-    def __init__(self, config: pytest.Config, slo_config: Config, options: RunOptions) -> None:
+    def __init__(
+        self, config: pytest.Config, slo_config: Config, options: RunOptions, selected: set[str] | None = None
+    ) -> None:
         self.config = config
         self.slo_config = slo_config
         self.options = options
@@ -62,6 +70,10 @@ class Reporter:
         self.problems: list[str] = []
         #: Shown like problems, but never fail a run that requires its push.
         self.warnings: list[str] = []
+        #: Node ids this run selected (after deselection, from every xdist worker).
+        self.selected = set() if selected is None else selected
+        #: Probes whose last results this run dropped: they are no longer in the suite.
+        self.gone: list[str] = []
 
     @property
     def grouping_key(self) -> dict[str, str]:
@@ -95,6 +107,7 @@ class Reporter:
                     finished,
                     _narrowed_slis(self.slo_config),
                 )
+                self.gone = _drop_gone(group.probes, self.selected, self.config.rootpath)
                 values = self.values.fold(group.document, group.key, group.probes, finished, buckets)
                 self.warnings += spend_warnings(self.slo_config, values, finished)
                 # Saved before the push, pushed under the lock: what the Pushgateway holds is
@@ -102,7 +115,7 @@ class Reporter:
                 group.save()
                 families = [*probe_families(group.probes, suite, group.targets), *value_families(values)]
                 self.push_result = push_families(
-                    families, self.options.push, self.options.push.job, self.grouping_key
+                    families, self.options.push, self.options.push.job, push_grouping(self.options)
                 )
         except StateError as exc:
             self.problems.append(str(exc))
@@ -144,6 +157,8 @@ class Reporter:
             write(f"{len(results)} probes; showing {len(shown)} (failures and the slowest)")
         for result in shown:
             write(_summary_line(result))
+        if self.gone:
+            write(f"no longer in the suite, last results dropped: {', '.join(self.gone)}")
         if self.push_result is not None:
             if self.push_result.ok:
                 took = format_ms(self.push_result.elapsed)
@@ -156,6 +171,26 @@ class Reporter:
                 )
         for problem in [*self.problems, *self.warnings]:
             terminalreporter.write_line(f"WARNING: {problem}", yellow=True)
+
+
+def _drop_gone(probes: Mapping[str, ProbeState], selected: set[str], rootpath: Path) -> list[str]:
+    """Drop the last results of the probes that left the suite; their names, sorted.
+
+    A probe left when its file is gone, or when this run selected probes of its file but not
+    it (a deleted test, a check removed from the config, a probe moved to another shard).
+    A file this run did not select at all (``pytest probes/test_one.py``, a collection error)
+    tells nothing about its probes: they keep their last results.
+    """
+    files = {node_id.partition("::")[0] for node_id in selected}
+    gone = []
+    for name, state in probes.items():
+        if name in selected or not state.has_last_result:
+            continue
+        file = name.partition("::")[0]
+        if file in files or not (rootpath / file).exists():
+            state.drop_last_result()
+            gone.append(name)
+    return sorted(gone)
 
 
 def _summary_line(result: ProbeResult) -> str:

@@ -105,8 +105,7 @@ def run_metadata(options: RunOptions, rootdir: Path) -> dict[str, Any]:
     return {
         "environment": options.env_name,
         "instance": options.push.instance,
-        # Set where the runner's settings name a location; the instance stands for it otherwise.
-        "location": getattr(options.push, "location", None) or options.push.instance,
+        "location": options.push.location,
         "config": str(options.config_path),
         "config_sha256": _config_hash(options.config_path),
         "git_revision": git_revision(rootdir),

@@ -89,6 +89,19 @@ class ProbeState:
     reading: dict[str, float] = field(default_factory=dict)
     reading_time: float | None = None
 
+    @property
+    def has_last_result(self) -> bool:
+        return self.last_success is not None or self.last_failure_time is not None
+
+    def drop_last_result(self) -> None:
+        """Forget the last run's result (the probe left the suite): its success, duration,
+        phases and last failure are no longer pushed, so no query or alert reports it as
+        failing; the cumulative counters stay for the SLI."""
+        self.last_success = self.last_duration = None
+        self.last_phases = {}
+        self.last_failure_reason = self.last_failure_time = None
+        self.last_failure_message = ""
+
     def observe(self, latencies: list[float], bounds: list[float]) -> None:
         if self.bounds != bounds:
             # The bucket layout changed (a new SLO threshold): old counts cannot be re-binned,

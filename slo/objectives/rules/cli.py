@@ -21,10 +21,11 @@ from slo.objectives.inputs import Inputs, add_config_options, load_inputs, parse
 from slo.objectives.rules.generate import number, render, rule_file
 from slo.objectives.rules.promtool import check_rules, run_tests
 from slo.objectives.rules.promtool_tests import scenario_files
+from slo.objectives.rules.quorum import uses_quorum
 from slo.objectives.rules.simulate import minutes_to_page
 from slo.objectives.rules.windows import alert_windows
 
-__all__ = ["main"]
+__all__ = ["explain", "main"]
 
 
 def _parser() -> ArgumentParser:
@@ -66,6 +67,11 @@ def explain(slos: Sequence[SLO]) -> str:
             f"min {slo.alerting.min_bad_events} bad events; total outage pages after {pages} "
             f"at {described}"
         )
+        if uses_quorum(slo):
+            lines.append(
+                f"  quorum {slo.locations_quorum}: burns only when that many locations (or every "
+                "reporting one, if fewer) are over the threshold; a location alone: SLOLocationFailing"
+            )
         for window in alert_windows(slo):
             threshold = window.factor * slo.error_budget
             lines.append(

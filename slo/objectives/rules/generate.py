@@ -12,7 +12,7 @@ holds at least `alerting.min_bad_events` bad events (so one failed probe cannot 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import yaml
@@ -29,6 +29,7 @@ from slo.config.objectives import (
 )
 from slo.objectives.rules import names
 from slo.objectives.rules.genai import gen_ai_group
+from slo.objectives.rules.quorum import location_query, quorum_of, uses_quorum
 from slo.objectives.rules.sli import month_to_date, sli_query
 from slo.objectives.rules.thresholds import deployment_group, staleness_group, threshold_group
 from slo.objectives.rules.windows import BurnWindow, alert_windows, burn_windows
@@ -37,9 +38,14 @@ from slo.units import format_duration
 __all__ = [
     "DEFAULT_RUNBOOK",
     "HEADER",
+    "LOCATION_LINE",
+    "LOCATION_SEVERITY",
     "burn_annotations",
     "burn_labels",
+    "failing_locations",
     "failing_probes",
+    "location_failing_annotations",
+    "location_failing_labels",
     "number",
     "render",
     "rule_file",
@@ -61,6 +67,9 @@ DEFAULT_RUNBOOK = (
 )
 
 
+#: A location failing alone is worth a look, not a page.
+LOCATION_SEVERITY = "ticket"
+
 #: The alert's value (the long window's burn rate) as the annotation shows it.
 VALUE = '{{ $value | printf "%.1f" }}'
 
@@ -74,15 +83,50 @@ def _series(metric: str, slo: SLO, window: str) -> str:
     return names.selector(metric, slo=slo.name, window=window)
 
 
-def _window_rules(slo: SLO, window: str, total: str, bad: str) -> list[Rule]:
+def _counted(window: str, count: Callable[[str], str], month: bool) -> str:
+    return month_to_date(count) if month else count(window)
+
+
+def _window_rules(slo: SLO, window: str, month: bool = False) -> list[Rule]:
+    """Events, bad events and the error ratio over `window` (the month to date with `month`);
+    for a `probes` SLI also per location, and with a quorum the ratio is the quorum's."""
+    query = sli_query(slo)
     labels = {"slo": slo.name, "window": window}
     events, bad_events = (_series(m, slo, window) for m in (names.EVENTS, names.BAD_EVENTS))
-    return [
-        {"record": names.EVENTS, "expr": total, "labels": labels},
+    ratio = f"{bad_events} / ({events} > 0)"
+    rules: list[Rule] = [
+        {"record": names.EVENTS, "expr": _counted(window, query.total, month), "labels": labels},
         # A latency SLI's bad count is a difference of two counters: never let it go below 0.
-        {"record": names.BAD_EVENTS, "expr": f"clamp_min({bad}, 0)", "labels": labels},
-        {"record": names.ERROR_RATIO, "expr": f"{bad_events} / ({events} > 0)", "labels": labels},
+        {
+            "record": names.BAD_EVENTS,
+            "expr": f"clamp_min({_counted(window, query.bad, month)}, 0)",
+            "labels": labels,
+        },
     ]
+    if isinstance(slo.sli, ProbesSLI):
+        located = location_query(slo)
+        at = {m: _series(m, slo, window) for m in (names.LOCATION_EVENTS, names.LOCATION_BAD_EVENTS)}
+        rules += [
+            {
+                "record": names.LOCATION_EVENTS,
+                "expr": _counted(window, located.total, month),
+                "labels": labels,
+            },
+            {
+                "record": names.LOCATION_BAD_EVENTS,
+                "expr": _counted(window, located.bad, month),
+                "labels": labels,
+            },
+            {
+                "record": names.LOCATION_ERROR_RATIO,
+                "expr": f"{at[names.LOCATION_BAD_EVENTS]} / ({at[names.LOCATION_EVENTS]} > 0)",
+                "labels": labels,
+            },
+        ]
+        if uses_quorum(slo):
+            ratio = quorum_of(_series(names.LOCATION_ERROR_RATIO, slo, window), slo.locations_quorum)
+    rules.append({"record": names.ERROR_RATIO, "expr": ratio, "labels": labels})
+    return rules
 
 
 def _burn_rule(slo: SLO, window: str) -> Rule:
@@ -142,10 +186,14 @@ def failing_probes(slo: SLO) -> str | None:
 
 
 def burn_annotations(
-    slo: SLO, burn: BurnWindow, value: str = VALUE, failing: str | None = None
+    slo: SLO,
+    burn: BurnWindow,
+    value: str = VALUE,
+    failing: str | None = None,
+    locations: str | None = None,
 ) -> dict[str, str]:
-    """Annotations of an `ErrorBudgetBurn` alert; `value` and `failing` are templates, or
-    rendered text when a scenario test states what the alert must say."""
+    """Annotations of an `ErrorBudgetBurn` alert; `value`, `failing` and `locations` are
+    templates, or rendered text when a scenario test states what the alert must say."""
     long, short, factor = burn.long_name, burn.short_name, number(burn.factor)
     lasts = format_duration(slo.window_seconds / burn.factor)
     objective = f"{number(slo.objective * 100)} %"
@@ -161,24 +209,102 @@ def burn_annotations(
     template = failing_probes(slo)
     if template is not None:
         annotations["failing"] = template if failing is None else failing
+    if uses_quorum(slo):
+        annotations["locations"] = failing_locations(slo, burn) if locations is None else locations
     return annotations
 
 
-def _alert(slo: SLO, burn: BurnWindow) -> Rule:
+#: One line per location over the threshold in the `locations` annotation.
+LOCATION_LINE = "{location}: {ratio} of runs failed over {window}\n"
+
+
+def failing_locations(slo: SLO, burn: BurnWindow) -> str:
+    """The `locations` annotation of a quorum SLO's burn alerts: a template listing the
+    locations whose own error ratio over the long window is over the alert's threshold."""
+    threshold = number(burn.factor * slo.error_budget)
+    series = names.selector(names.LOCATION_ERROR_RATIO, slo=slo.name, window=burn.long_name)
+    query = f'{series.removesuffix("}")},environment="%s"}} > {threshold}'
+    line = LOCATION_LINE.format(
+        location="{{ .Labels.location }}", ratio="{{ .Value | humanizePercentage }}", window=burn.long_name
+    )
+    return (
+        f'{{{{ range printf `{query}` $labels.environment | query | sortByLabel "location" }}}}'
+        f"{line}{{{{ end }}}}"
+    )
+
+
+def _enough_bad_events(slo: SLO, window: str) -> str:
+    """The minimum-events guard's condition over `window`, joinable on the SLO's series."""
+    least = slo.alerting.min_bad_events
+    if not uses_quorum(slo):
+        return f"ignoring (window) {_series(names.BAD_EVENTS, slo, window)} >= {least}"
+    # Among the locations that ran (a stopped runner's frozen counters show 0 runs).
+    reporting = (
+        f"{_series(names.LOCATION_BAD_EVENTS, slo, window)}"
+        f" and {_series(names.LOCATION_EVENTS, slo, window)} > 0"
+    )
+    return f"on (environment) {quorum_of(f'({reporting})', slo.locations_quorum)} >= {least}"
+
+
+def _burning(slo: SLO, burn: BurnWindow) -> str:
+    """The page or ticket condition of one window pair, per environment."""
     long, short, factor = burn.long_name, burn.short_name, number(burn.factor)
-    expr = (
-        "max without (window) (\n"
+    return (
         f"  {_series(names.BURN_RATE, slo, long)} > {factor}\n"
         f"  and ignoring (window) {_series(names.BURN_RATE, slo, short)} > {factor}\n"
-        f"  and ignoring (window) {_series(names.BAD_EVENTS, slo, long)}"
-        f" >= {slo.alerting.min_bad_events}\n"
-        ")\n"
+        f"  and {_enough_bad_events(slo, long)}\n"
     )
+
+
+def _alert(slo: SLO, burn: BurnWindow) -> Rule:
     return {
         "alert": "ErrorBudgetBurn",
-        "expr": expr,
+        "expr": f"max without (window) (\n{_burning(slo, burn)})\n",
         "labels": burn_labels(slo, burn),
         "annotations": burn_annotations(slo, burn),
+    }
+
+
+def location_failing_labels(slo: SLO, burn: BurnWindow) -> dict[str, str]:
+    """The labels of a `SLOLocationFailing` alert of `slo` (besides environment and location)."""
+    return {**burn_labels(slo, burn), "severity": LOCATION_SEVERITY}
+
+
+def location_failing_annotations(slo: SLO, burn: BurnWindow, value: str = VALUE) -> dict[str, str]:
+    quorum = slo.locations_quorum
+    return {
+        "summary": (
+            f"{slo.name}: probes from {{{{ $labels.location }}}} fail; the quorum of {quorum} holds the page"
+        ),
+        "description": (
+            f"Runs from {{{{ $labels.location }}}} burn the error budget of SLO {slo.name} {value}x "
+            f"faster than sustainable over the last {burn.long_name} (over {number(burn.factor)}x in the "
+            f"last {burn.short_name} too), but fewer than {quorum} locations agree, so nothing pages: "
+            "suspect that location's network or runner before the service."
+        ),
+        "runbook": slo.runbook or DEFAULT_RUNBOOK,
+    }
+
+
+def _location_alert(slo: SLO, burn: BurnWindow) -> Rule:
+    """A location that alone would page, while the quorum holds the page back."""
+    long, short, factor = burn.long_name, burn.short_name, number(burn.factor)
+    budget = number(slo.error_budget)
+    ratio = {w: _series(names.LOCATION_ERROR_RATIO, slo, w) for w in (long, short)}
+    expr = (
+        "max without (window) (\n"
+        f"  {ratio[long]} / {budget} > {factor}\n"
+        f"  and ignoring (window) {ratio[short]} / {budget} > {factor}\n"
+        f"  and ignoring (window) {_series(names.LOCATION_BAD_EVENTS, slo, long)}"
+        f" >= {slo.alerting.min_bad_events}\n"
+        ")\n"
+        f"unless on (environment) (\n{_burning(slo, burn)})\n"
+    )
+    return {
+        "alert": "SLOLocationFailing",
+        "expr": expr,
+        "labels": location_failing_labels(slo, burn),
+        "annotations": location_failing_annotations(slo, burn),
     }
 
 
@@ -201,15 +327,10 @@ def _bucket_alert(slo: SLO, expr: str, threshold: float) -> Rule:
 
 
 def _slo_window_rules(slo: SLO) -> list[Rule]:
-    query = sli_query(slo)
     window = slo.window_name
-    if slo.window == CALENDAR_MONTH:
-        total, bad = month_to_date(query.total), month_to_date(query.bad)
-    else:
-        total, bad = query.total(window), query.bad(window)
     ratio = _series(names.ERROR_RATIO, slo, window)
     return [
-        *_window_rules(slo, window, total, bad),
+        *_window_rules(slo, window, month=slo.window == CALENDAR_MONTH),
         {
             "record": names.BUDGET_REMAINING,
             "expr": f"1 - {ratio} / {number(slo.error_budget)}",
@@ -228,9 +349,11 @@ def slo_groups(slo: SLO) -> list[dict[str, Any]]:
     ]
     for seconds in windows:
         window = format_duration(seconds)
-        rules += _window_rules(slo, window, query.total(window), query.bad(window))
+        rules += _window_rules(slo, window)
         rules.append(_burn_rule(slo, window))
     rules += [_alert(slo, burn) for burn in alert_windows(slo)]
+    if uses_quorum(slo):
+        rules += [_location_alert(slo, burn) for burn in alert_windows(slo) if burn.severity == "page"]
     if isinstance(slo.sli, ProbeLatencySLI | HistogramSLI):
         rules.append(_bucket_alert(slo, query.bucket_missing, slo.sli.threshold))
     # A group of its own: the SLO window reads up to 30 days of samples per series, and

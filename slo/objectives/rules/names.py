@@ -17,6 +17,9 @@ __all__ = [
     "ERROR_BUDGET",
     "ERROR_RATIO",
     "EVENTS",
+    "LOCATION_BAD_EVENTS",
+    "LOCATION_ERROR_RATIO",
+    "LOCATION_EVENTS",
     "OBJECTIVE",
     "promql_string",
     "selector",
@@ -32,6 +35,10 @@ ERROR_RATIO = "slo:sli_error:ratio"
 BURN_RATE = "slo:burn_rate:ratio"
 #: Share of the error budget left over the SLO window: 1 untouched, 0 spent, below 0 overspent.
 BUDGET_REMAINING = "slo:error_budget:remaining"
+#: The same per location (probe SLIs: ``location`` label), for the quorum and the views.
+LOCATION_EVENTS = "slo:location_events:increase"
+LOCATION_BAD_EVENTS = "slo:location_bad_events:increase"
+LOCATION_ERROR_RATIO = "slo:location_error:ratio"
 #: The objective (0.999) and error budget (0.001) as series, for dashboards and joins.
 OBJECTIVE = "slo:objective:ratio"
 ERROR_BUDGET = "slo:error_budget:ratio"

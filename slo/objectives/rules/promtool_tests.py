@@ -24,7 +24,7 @@ Prometheus prove the queries.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,15 +32,26 @@ from slo.config.objectives import SLO, Budgets, EventsSLI, HistogramSLI, ProbeLa
 from slo.objectives.rules import names
 from slo.objectives.rules.generate import (
     FAILING_LINE,
+    LOCATION_LINE,
     NONE_FAILING,
     burn_annotations,
     burn_labels,
+    location_failing_annotations,
+    location_failing_labels,
     render,
     slo_groups,
 )
-from slo.objectives.rules.simulate import Firing, firing_alerts
-from slo.objectives.rules.thresholds import staleness_group
-from slo.objectives.rules.windows import burn_windows
+from slo.objectives.rules.quorum import uses_quorum
+from slo.objectives.rules.simulate import (
+    Counts,
+    Firing,
+    firing_alerts,
+    firing_at_locations,
+    location_ratios,
+    locations_failing,
+)
+from slo.objectives.rules.thresholds import IN_LOCATION, staleness_group
+from slo.objectives.rules.windows import BurnWindow, burn_windows
 
 __all__ = ["scenario_files"]
 
@@ -112,14 +123,14 @@ def _suite_probes(sli: ProbesSLI) -> list[tuple[str, str]]:
     return [*((probe, "availability") for probe in available), ("probes/test_metrics.py::test_5xx", "budget")]
 
 
-def _failing_text(sli: ProbesSLI | None, failing: bool) -> str | None:
+def _failing_text(sli: ProbesSLI | None, failing: bool, instance: str = _INSTANCE) -> str | None:
     """The `failing` annotation as Prometheus renders it for the fed probes."""
     if sli is None:
         return None
     if not failing:
         return NONE_FAILING
     lines = sorted(
-        FAILING_LINE.format(probe=probe, instance=_INSTANCE, reason=_REASON, message=_MESSAGE)
+        FAILING_LINE.format(probe=probe, instance=instance, reason=_REASON, message=_MESSAGE)
         for probe, kind in _suite_probes(sli)
         if kind == "availability"
     )
@@ -134,6 +145,12 @@ class _Feed:
     job: str
 
     @property
+    def group(self) -> dict[str, str]:
+        """The runner's grouping labels; a quorum SLO's one runner has a location."""
+        group = {"job": self.job, "environment": _ENVIRONMENT, "instance": _INSTANCE}
+        return {**group, "location": _LOCATIONS[0]} if uses_quorum(self.slo) else group
+
+    @property
     def probe_based(self) -> bool:
         return isinstance(self.slo.sli, ProbesSLI | ProbeLatencySLI)
 
@@ -145,7 +162,7 @@ class _Feed:
         good = [t - b for t, b in zip(total, bad, strict=True)]
         text: list[dict[str, str]] = []
         if isinstance(sli, ProbesSLI | ProbeLatencySLI):
-            group = {"job": self.job, "environment": _ENVIRONMENT, "instance": _INSTANCE}
+            group = self.group
             probe = {
                 **group,
                 "probe": _example_probe(sli.probe, sli.model),
@@ -280,13 +297,25 @@ class _Scenarios:
         self.history = round(max(pages) / 60) + 10
         self.env = {"environment": _ENVIRONMENT} if self.feed.probe_based else {}
 
-    def _alerts(self, fired: Sequence[Firing], failing: bool) -> list[dict[str, Any]]:
+    def _alerts(
+        self,
+        fired: Sequence[Firing],
+        failing: bool,
+        total: Sequence[float],
+        bad: Sequence[float],
+        minute: int,
+    ) -> list[dict[str, Any]]:
         sli = self.slo.sli if isinstance(self.slo.sli, ProbesSLI) else None
+        located = {_LOCATIONS[0]: total}, {_LOCATIONS[0]: bad}
         return [
             {
                 "exp_labels": {**self.env, **burn_labels(self.slo, f.window)},
                 "exp_annotations": burn_annotations(
-                    self.slo, f.window, format(f.value, ".1f"), _failing_text(sli, failing)
+                    self.slo,
+                    f.window,
+                    format(f.value, ".1f"),
+                    _failing_text(sli, failing),
+                    _locations_text(self.slo, f.window, *located, minute),
                 ),
             }
             for f in fired
@@ -297,7 +326,7 @@ class _Scenarios:
     ) -> dict[str, Any]:
         """`failing`: the fed probes are failing at `minute` (the outage scenarios)."""
         fired = firing_alerts(self.slo, total, bad, minute)
-        alerts = self._alerts(fired, failing)
+        alerts = self._alerts(fired, failing, total, bad, minute)
         return {"eval_time": f"{minute}m", "alertname": "ErrorBudgetBurn", "exp_alerts": alerts}
 
     def total_outage(self, history: int | None = None, what: str = "total outage") -> dict[str, Any]:
@@ -419,7 +448,7 @@ class _Scenarios:
         minutes = stop + stale_minutes + 1
         total = _cumulative([self.rate] * stop + [0.0] * (minutes - stop))
         zeros = [0.0] * len(total)
-        group = {"job": self.job, "environment": _ENVIRONMENT, "instance": _INSTANCE}
+        group = self.feed.group
         age = 60.0 * (minutes - stop)
         checks: list[dict[str, Any]] = [
             {"eval_time": f"{minutes - 1}m", "alertname": "SyntheticProbesStale", "exp_alerts": []},
@@ -429,7 +458,9 @@ class _Scenarios:
                 "exp_alerts": [
                     {
                         "exp_labels": {"severity": "ticket", **group},
-                        "exp_annotations": _stale_annotations(self.budgets, self.job, age),
+                        "exp_annotations": _stale_annotations(
+                            self.budgets, self.job, age, location=group.get("location", "")
+                        ),
                     }
                 ],
             },
@@ -461,16 +492,209 @@ class _Scenarios:
         tests = [self.total_outage(), self.burn_rate_five(), self.single_blip(), self.zero_traffic()]
         if isinstance(self.slo.sli, ProbesSLI):
             tests += [self.fresh_deploy_blip(), self.total_outage(_FRESH, "fresh deploy: total outage")]
+            located = _LocationScenarios(self)
+            tests += [located.failing(_LOCATIONS[1:]), located.lost()]
+            if uses_quorum(self.slo):
+                tests.append(located.failing(_LOCATIONS))
         if self.feed.probe_based:
             tests.append(self.stale_probes())
         return tests
 
 
-def _stale_annotations(budgets: Budgets, job: str, age: float) -> dict[str, str]:
+#: The locations of the several-location scenarios, one runner each (runner-1, runner-2).
+_LOCATIONS = ("eu-west", "us-east")
+
+
+def _locations_text(slo: SLO, window: BurnWindow, totals: Counts, bads: Counts, minute: int) -> str:
+    """The `locations` annotation as Prometheus renders it (`humanizePercentage` is Go's %.4g)."""
+    ratios = location_ratios(slo, totals, bads, minute, window.long)
+    return "".join(
+        LOCATION_LINE.format(location=location, ratio=f"{ratio * 100:.4g}%", window=window.long_name)
+        for location, (ratio, _) in sorted(ratios.items())
+        if ratio > window.factor * slo.error_budget
+    )
+
+
+def _runner(location: str) -> str:
+    return f"runner-{_LOCATIONS.index(location) + 1}"
+
+
+class _LocationScenarios:
+    """A `probes` SLO's scenarios with a runner in each of two locations."""
+
+    def __init__(self, scenarios: _Scenarios) -> None:
+        self.scenarios = scenarios
+        self.slo = scenarios.slo
+        assert isinstance(self.slo.sli, ProbesSLI)
+        self.sli: ProbesSLI = self.slo.sli
+
+    def _series(
+        self, totals: Counts, bads: Counts, pushes: Mapping[str, int], outage: int | None = None
+    ) -> list[dict[str, str]]:
+        """Each runner's counters and push time; from `outage` on, the last location's runner
+        also pushes its probes failing (what the `failing` annotation quotes)."""
+        out = []
+        for location, total in totals.items():
+            group = {
+                "job": self.scenarios.job,
+                "environment": _ENVIRONMENT,
+                "instance": _runner(location),
+                "location": location,
+            }
+            runs = {**group, "target": self.sli.target, "slo": self.slo.name if self.sli.narrowed else ""}
+            pushed = [60.0 * min(minute, pushes[location]) for minute in range(len(total))]
+            for metric, labels, values in (
+                ("synthetic_target_runs_total", runs, total),
+                ("synthetic_target_failed_runs_total", runs, bads[location]),
+                ("push_time_seconds", group, pushed),
+            ):
+                out.append({"series": f"{metric}{_labels(labels)}", "values": _values(values)})
+            if outage is not None and location == _LOCATIONS[-1]:
+                out += self.scenarios.feed._failing_probes(self.sli, group, outage, len(total))
+        return out
+
+    def _checks(self, minute: int, totals: Counts, bads: Counts) -> list[dict[str, Any]]:
+        burn = [
+            {
+                "exp_labels": {"environment": _ENVIRONMENT, **burn_labels(self.slo, f.window)},
+                "exp_annotations": burn_annotations(
+                    self.slo,
+                    f.window,
+                    format(f.value, ".1f"),
+                    _failing_text(self.sli, True, _runner(_LOCATIONS[-1])),
+                    _locations_text(self.slo, f.window, totals, bads, minute),
+                ),
+            }
+            for f in firing_at_locations(self.slo, totals, bads, minute)
+        ]
+        checks = [{"eval_time": f"{minute}m", "alertname": "ErrorBudgetBurn", "exp_alerts": burn}]
+        if uses_quorum(self.slo):
+            held = [
+                {
+                    "exp_labels": {
+                        "environment": _ENVIRONMENT,
+                        "location": location,
+                        **location_failing_labels(self.slo, f.window),
+                    },
+                    "exp_annotations": {
+                        key: text.replace("{{ $labels.location }}", location)
+                        for key, text in location_failing_annotations(
+                            self.slo, f.window, format(f.value, ".1f")
+                        ).items()
+                    },
+                }
+                for location, f in locations_failing(self.slo, totals, bads, minute)
+            ]
+            checks.append({"eval_time": f"{minute}m", "alertname": "SLOLocationFailing", "exp_alerts": held})
+        return checks
+
+    def failing(self, failing: Sequence[str]) -> dict[str, Any]:
+        """Every run in `failing` locations fails from a point on, the others stay clean: the
+        first minute anything fires, and the minute before."""
+        history, rate = self.scenarios.history, self.scenarios.rate
+        minutes = history + _LIMIT
+        totals = {location: _cumulative([rate] * minutes) for location in _LOCATIONS}
+        bads = {
+            location: _cumulative([0.0] * history + [rate if location in failing else 0.0] * _LIMIT)
+            for location in _LOCATIONS
+        }
+        first = next(
+            m
+            for m in range(history + 1, minutes + 1)
+            if firing_at_locations(self.slo, totals, bads, m) or locations_failing(self.slo, totals, bads, m)
+        )
+        totals = {location: counts[: first + 1] for location, counts in totals.items()}
+        bads = {location: counts[: first + 1] for location, counts in bads.items()}
+        pushes = dict.fromkeys(_LOCATIONS, first + 1)
+        fired = firing_at_locations(self.slo, totals, bads, first)
+        if any(f.window.severity == "page" for f in fired):
+            what = "pages"
+        elif locations_failing(self.slo, totals, bads, first):
+            what = "no page, SLOLocationFailing names it"
+        else:
+            what = "tickets"
+        where = " and ".join(failing)
+        quorum = self.slo.locations_quorum
+        return {
+            "name": (
+                f"{self.slo.name}: quorum {quorum}, runs from {where} fail: "
+                f"{what} after {first - history} minutes"
+            ),
+            "interval": "1m",
+            "input_series": self._series(totals, bads, pushes, outage=history),
+            "alert_rule_test": [
+                *self._checks(first - 1, totals, bads),
+                *self._checks(first, totals, bads),
+            ],
+        }
+
+    def lost(self) -> dict[str, Any]:
+        """The first location's runner stops pushing: named by instance and location, no burn
+        alert, and the SLI goes on from the other location."""
+        stop, rate = self.scenarios.history, self.scenarios.rate
+        budgets, job = self.scenarios.budgets, self.scenarios.job
+        minutes = stop + int(budgets.probes_stale_after // 60) + 1
+        lost, kept = _LOCATIONS
+        totals = {
+            lost: _cumulative([rate] * stop + [0.0] * (minutes - stop)),
+            kept: _cumulative([rate] * minutes),
+        }
+        bads = {location: [0.0] * (minutes + 1) for location in _LOCATIONS}
+        pushes = {lost: stop, kept: minutes + 1}
+        short = burn_windows(self.slo)[0].short_name
+        group = {"job": job, "environment": _ENVIRONMENT, "instance": _runner(lost), "location": lost}
+        age = 60.0 * (minutes - stop)
+        series = {"environment": _ENVIRONMENT, "slo": self.slo.name, "window": short}
+        return {
+            "name": f"{self.slo.name}: the runner in {lost} stops: named, the SLI goes on from {kept}",
+            "interval": "1m",
+            "input_series": self._series(totals, bads, pushes),
+            "alert_rule_test": [
+                {"eval_time": f"{minutes - 1}m", "alertname": "SyntheticProbesStale", "exp_alerts": []},
+                {
+                    "eval_time": f"{minutes}m",
+                    "alertname": "SyntheticProbesStale",
+                    "exp_alerts": [
+                        {
+                            "exp_labels": {"severity": "ticket", **group},
+                            "exp_annotations": _stale_annotations(budgets, job, age, _runner(lost), lost),
+                        }
+                    ],
+                },
+                *self._checks(minutes, totals, bads),
+            ],
+            "promql_expr_test": [
+                {
+                    "expr": names.selector(names.LOCATION_ERROR_RATIO, slo=self.slo.name, window=short),
+                    "eval_time": f"{minutes}m",
+                    "exp_samples": [
+                        {
+                            "labels": _labels(
+                                {"__name__": names.LOCATION_ERROR_RATIO, **series, "location": kept}
+                            ),
+                            "value": 0,
+                        }
+                    ],
+                },
+                {
+                    "expr": names.selector(names.ERROR_RATIO, slo=self.slo.name, window=short),
+                    "eval_time": f"{minutes}m",
+                    "exp_samples": [
+                        {"labels": _labels({"__name__": names.ERROR_RATIO, **series}), "value": 0}
+                    ],
+                },
+            ],
+        }
+
+
+def _stale_annotations(
+    budgets: Budgets, job: str, age: float, instance: str = _INSTANCE, location: str = ""
+) -> dict[str, str]:
     template = staleness_group(budgets, job)["rules"][0]["annotations"]
     rendered = {}
     for key, text in template.items():
-        text = text.replace("{{ $labels.instance }}", _INSTANCE)
+        text = text.replace(IN_LOCATION, f" in {location}" if location else "")
+        text = text.replace("{{ $labels.instance }}", instance)
         text = text.replace("{{ $labels.environment }}", _ENVIRONMENT)
         rendered[key] = text.replace("{{ $value | humanizeDuration }}", _humanize_duration(age))
     return rendered

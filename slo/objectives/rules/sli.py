@@ -136,11 +136,11 @@ def _seconds(window: str) -> str:
     return f"{parse_duration(window):g}"
 
 
-def sli_query(slo: SLO) -> SLIQuery:
-    """The event-count PromQL for `slo`'s SLI."""
+def sli_query(slo: SLO, by: tuple[str, ...] = ("environment",)) -> SLIQuery:
+    """The event-count PromQL for `slo`'s SLI; a `probes` SLI's counts keep the labels `by`
+    (the environment, and the location for the quorum: :mod:`slo.objectives.rules.quorum`)."""
     sli = slo.sli
     if isinstance(sli, ProbesSLI):
-        by = ("environment",)
         # Runs of the target, not probe runs: one bad run is one bad event however many of
         # its probes failed. An SLO that narrows the probes has run counters of its own.
         matchers = f"target={promql_string(sli.target)},slo={promql_string(slo.name if sli.narrowed else '')}"

@@ -23,7 +23,7 @@ from slo.config.objectives import Budgets
 from slo.objectives.rules.names import promql_string
 from slo.units import format_duration
 
-__all__ = ["API_JOB", "RUNBOOKS", "deployment_group", "staleness_group", "threshold_group"]
+__all__ = ["API_JOB", "IN_LOCATION", "RUNBOOKS", "deployment_group", "staleness_group", "threshold_group"]
 
 #: The seed's scrape job for the API service (its prometheus.yml and alert rules use it).
 API_JOB = "claude-code-api"
@@ -175,6 +175,14 @@ def threshold_group(budgets: Budgets) -> dict[str, Any]:
     return {"name": "claude_code_alerts", "rules": rules}
 
 
+#: Names the stopped runner's location, when its pushes carry one other than the instance (the
+#: default). Its other runners' (and locations') series go on feeding the SLIs: a location
+#: without runs does not count.
+IN_LOCATION = (
+    "{{ if and $labels.location (ne $labels.location $labels.instance) }} in {{ $labels.location }}{{ end }}"
+)
+
+
 def staleness_group(budgets: Budgets, probe_job: str) -> dict[str, Any]:
     """`SyntheticProbesStale`: a runner stopped pushing; `SyntheticProbesAbsent`: no results.
 
@@ -184,7 +192,8 @@ def staleness_group(budgets: Budgets, probe_job: str) -> dict[str, Any]:
     stale_after = budgets.probes_stale_after
     selector = f"push_time_seconds{{job={promql_string(probe_job)}}}"
     description = (
-        "No probe results pushed by {{ $labels.instance }} ({{ $labels.environment }}) for "
+        "No probe results pushed by {{ $labels.instance }}"
+        f"{IN_LOCATION} ({{{{ $labels.environment }}}}) for "
         "{{ $value | humanizeDuration }}: the probe timer or runner stopped, so the SLOs "
         "fed by it are blind."
     )
@@ -194,7 +203,8 @@ def staleness_group(budgets: Budgets, probe_job: str) -> dict[str, Any]:
             {
                 "alert": "SyntheticProbesStale",
                 "expr": (
-                    f"time() - max by (job, environment, instance) ({selector})\n  > {_number(stale_after)}\n"
+                    f"time() - max by (job, environment, instance, location) ({selector})\n"
+                    f"  > {_number(stale_after)}\n"
                 ),
                 "labels": {"severity": "ticket"},
                 "annotations": {
