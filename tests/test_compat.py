@@ -139,8 +139,15 @@ CHECKS = 40
 HOLD = 1.0
 
 
-def url_checks(url: str) -> list[dict[str, Any]]:
-    return [{"name": f"check-{i:02d}", "url": f"{url}/check/{i}"} for i in range(CHECKS)]
+def url_checks(url: str) -> dict[str, Any]:
+    """CHECKS checks of one target whose 1 MiB body cap lets a batch read all of them at once
+    (a batch reads at most 256 MiB of bodies: 16 at the default 16 MiB cap)."""
+    return {
+        "checks": [
+            {"name": f"check-{i:02d}", "target": "checked", "path": f"/check/{i}"} for i in range(CHECKS)
+        ],
+        "environments": {"local": {"targets": {"checked": {"url": url, "max_response_bytes": 1 << 20}}}},
+    }
 
 
 @pytest.mark.slow
@@ -151,7 +158,7 @@ def test_under_xdist_each_worker_fetches_its_checks_as_one_concurrent_batch(
     # loadfile: one worker gets the whole module in one message, so its batch is all of it.
     batch = CHECKS if dist == "loadfile" else 0
     with capture_server(hold=HOLD, release_at=batch) as server:
-        make_probe_project(pytester, None, checks=url_checks(server.url))
+        make_probe_project(pytester, None, **url_checks(server.url))
         result = run_probes(pytester, "probes/test_checks.py", "-n", "2", "--dist", dist)
     result.stdout.fnmatch_lines(["created: 2/2 workers"])
     result.assert_outcomes(passed=CHECKS)
@@ -167,7 +174,7 @@ def test_under_xdist_each_worker_fetches_its_checks_as_one_concurrent_batch(
 
 def test_in_one_process_every_check_is_fetched_in_one_batch(pytester: pytest.Pytester) -> None:
     with capture_server(hold=HOLD, release_at=CHECKS) as server:
-        make_probe_project(pytester, None, checks=url_checks(server.url))
+        make_probe_project(pytester, None, **url_checks(server.url))
         result = run_probes(pytester, "probes/test_checks.py")
     result.assert_outcomes(passed=CHECKS)
     assert len(server.received) == CHECKS

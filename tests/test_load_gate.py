@@ -197,7 +197,11 @@ def test_2010_ms_fails_on_the_exact_p95_where_locust_says_2000(tmp_path: Path, s
 
 
 def test_workers_merge_to_the_same_totals_and_verdict(tmp_path: Path, stack: ReferenceStack) -> None:
-    outcome = slo_load(tmp_path, write_config(tmp_path, stack, QUICK), "--workers", "2")
+    # No warm-up: Locust's master resets its own statistics when the warm-up ends, while a
+    # worker's report of requests from before its own warm-up ended may still be on its way
+    # (seen on a loaded machine: Locust 176, ours 134). Our counts never depend on that reset;
+    # the exact comparison with Locust's count is only meaningful without it.
+    outcome = slo_load(tmp_path, write_config(tmp_path, stack, {**QUICK, "warmup": "0s"}), "--workers", "2")
     assert outcome.status == 0, outcome.stdout + outcome.stderr
     assert outcome.summary["verdict"] == "pass"
     assert outcome.summary["workers"] == 2

@@ -24,7 +24,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -186,9 +186,16 @@ class ProbeLoop:
     long as it lasts. Every run's finish time and exit code are kept.
     """
 
-    def __init__(self, stack: ReferenceStack, pushgateway: str, config: Path, state: Path) -> None:
+    def __init__(
+        self,
+        stack: ReferenceStack,
+        pushgateway: str,
+        config: Path,
+        state: Path,
+        probes: Sequence[str] = PROBES,
+    ) -> None:
         self.stack = stack
-        self.command = [sys.executable, "-m", "pytest", *PROBES, "-q", "-p", "no:cacheprovider"]
+        self.command = [sys.executable, "-m", "pytest", *probes, "-q", "-p", "no:cacheprovider"]
         self.command += ["--slo-config", str(config), "--pushgateway", pushgateway, "--slo-state", str(state)]
         self.command += ["--junitxml", str(state.with_suffix(".xml"))]
         self.env = {
