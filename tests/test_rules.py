@@ -246,5 +246,6 @@ def test_deployment_alerts_select_probes_by_their_alert_label() -> None:
 
     for rule in deployment_group("synthetic-probes")["rules"]:
         assert f'alert="{rule["alert"]}"' in rule["expr"], rule["alert"]
-        assert "probe=~" not in rule["expr"] and ".py" not in rule["expr"], rule["alert"]
+        assert "probe=~" not in rule["expr"], rule["alert"]
+        assert ".py" not in rule["expr"], rule["alert"]
         assert rule["annotations"]["runbook"]

@@ -30,7 +30,7 @@ from slo import metric_names as m
 from slo.cliargs import ArgumentParser, fail
 from slo.config import ConfigError
 from slo.config.objectives import SLO, Budgets
-from slo.objectives.features import DASHBOARD_ENV, FEATURES
+from slo.objectives import features
 from slo.objectives.inputs import add_config_options, load_inputs, parse
 from slo.objectives.rules import names
 
@@ -38,7 +38,7 @@ __all__ = ["build_dashboard", "main"]
 
 UID = "slo-probes"
 _DATASOURCE = DataSourceRef(type_val="prometheus", uid="${datasource}")
-_ENV = DASHBOARD_ENV
+_ENV = features.DASHBOARD_ENV
 _PROBES_ROW = "Synthetic probes"
 
 
@@ -231,7 +231,7 @@ def _locations_row(builder: dashboard.Dashboard, stale_after: float) -> dashboar
 
 def _feature_panels(builder: dashboard.Dashboard, row: str) -> dashboard.Dashboard:
     """The panels the registered features (`slo.objectives.features`) put in `row`."""
-    for feature in FEATURES:
+    for feature in features.FEATURES:
         if feature.row != row:
             continue
         for panel in feature.panels:
@@ -243,7 +243,9 @@ def _feature_panels(builder: dashboard.Dashboard, row: str) -> dashboard.Dashboa
 def _feature_rows(builder: dashboard.Dashboard) -> dashboard.Dashboard:
     """A row per feature row name (backups, cache, balancer and logs share one; the LLM layer
     has its own), in the order the features are registered."""
-    rows = dict.fromkeys(feature.row for feature in FEATURES if feature.row and feature.row != _PROBES_ROW)
+    rows = dict.fromkeys(
+        feature.row for feature in features.FEATURES if feature.row and feature.row != _PROBES_ROW
+    )
     for row in rows:
         builder = _feature_panels(builder.with_row(dashboard.Row(row)), row)
     return builder

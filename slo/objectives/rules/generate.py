@@ -28,7 +28,7 @@ from slo.config.objectives import (
     model_regex,
 )
 from slo.metric_names import PROBE_LAST_FAILURE, PROBE_SUCCESS
-from slo.objectives.features import FEATURES, RuleInputs
+from slo.objectives import features
 from slo.objectives.rules import names
 from slo.objectives.rules.quorum import location_query, quorum_of, uses_quorum
 from slo.objectives.rules.sli import month_to_date, sli_query
@@ -372,8 +372,8 @@ def rule_file(
     groups = [group for slo in slos for group in slo_groups(slo)]
     groups += [staleness_group(budgets, probe_job), threshold_group(budgets)]
     groups.append(deployment_group(probe_job))
-    inputs = RuleInputs(probe_job, daily_spend_limit)
-    groups += [feature.rules(inputs) for feature in FEATURES if feature.rules is not None]
+    inputs = features.RuleInputs(probe_job, daily_spend_limit)
+    groups += [feature.rules(inputs) for feature in features.FEATURES if feature.rules is not None]
     return {"groups": groups}
 
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from slo.config.objectives import Budgets
 from slo.metric_names import ALERT_LABEL, PROBE_SUCCESS
-from slo.objectives.features import FEATURES
+from slo.objectives import features
 from slo.objectives.rules.names import promql_string
 from slo.units import format_duration
 
@@ -238,7 +238,7 @@ def deployment_group(probe_job: str) -> dict[str, Any]:
     """`claude_code_deployment_alerts`: every feature's probe alerts (backups, cache, load
     balancer, certificates, logs), each selecting the probes marked with its name."""
     rules = []
-    for alert in (alert for feature in FEATURES for alert in feature.alerts):
+    for alert in (alert for feature in features.FEATURES for alert in feature.alerts):
         labels = f"job={promql_string(probe_job)}, {ALERT_LABEL}={promql_string(alert.name)}"
         rule = _alert(
             alert.name,
