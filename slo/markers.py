@@ -2,7 +2,7 @@
 
 A ``target`` that no environment of the file defines, or an ``slo`` the file does not declare,
 is a mistake (a target missing only from the selected environment is not: that probe skips).
-So is an ``alert`` that no registered feature defines (:mod:`slo.objectives.features`).
+So is an ``alert`` that no registered feature defines (:mod:`slo.objectives.rules.features`).
 The pytest plugin stops the run on it and `slo validate` lists it, with the same words.
 """
 
@@ -12,7 +12,7 @@ import difflib
 from collections.abc import Iterable
 
 from slo.config import Config
-from slo.objectives.features import alert_names
+from slo.objectives.rules.features import alert_names
 
 __all__ = ["alert_problem", "name_problems", "unknown_name"]
 

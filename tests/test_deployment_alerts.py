@@ -18,7 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from slo import metric_names
 from slo.config.objectives import Budgets
 from slo.dev.daemons import Pushgateway
-from slo.objectives.features import alert_names
+from slo.objectives.rules.features import alert_names
 from slo.objectives.rules.generate import render, rule_file
 from slo.objectives.rules.promtool import run_tests
 from slo.objectives.rules.thresholds import deployment_group

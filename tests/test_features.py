@@ -1,4 +1,4 @@
-"""The feature registry (`slo.objectives.features`) is the one place a feature plugs in: its
+"""The feature registry (`slo.objectives.rules.features`) is the one place a feature plugs in: its
 config section exists, its alerts and panels reach `slo rules` and `slo dashboard` from there
 alone, and dashboard queries select probes by labels, never by a file or test name."""
 
@@ -10,8 +10,8 @@ import pytest
 
 from slo.config import Config
 from slo.config.objectives import Budgets
-from slo.objectives import features
 from slo.objectives.dashboard import build_dashboard
+from slo.objectives.rules import features
 from slo.objectives.rules.generate import render, rule_file
 
 

@@ -30,9 +30,8 @@ from slo import metric_names as m
 from slo.cliargs import ArgumentParser, fail
 from slo.config import ConfigError
 from slo.config.objectives import SLO, Budgets
-from slo.objectives import features
 from slo.objectives.inputs import add_config_options, load_inputs, parse
-from slo.objectives.rules import names
+from slo.objectives.rules import features, names
 
 __all__ = ["build_dashboard", "main"]
 
@@ -230,7 +229,7 @@ def _locations_row(builder: dashboard.Dashboard, stale_after: float) -> dashboar
 
 
 def _feature_panels(builder: dashboard.Dashboard, row: str) -> dashboard.Dashboard:
-    """The panels the registered features (`slo.objectives.features`) put in `row`."""
+    """The panels the registered features (`slo.objectives.rules.features`) put in `row`."""
     for feature in features.FEATURES:
         if feature.row != row:
             continue

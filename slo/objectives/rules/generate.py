@@ -28,8 +28,7 @@ from slo.config.objectives import (
     model_regex,
 )
 from slo.metric_names import PROBE_LAST_FAILURE, PROBE_SUCCESS
-from slo.objectives import features
-from slo.objectives.rules import names
+from slo.objectives.rules import features, names
 from slo.objectives.rules.quorum import location_query, quorum_of, uses_quorum
 from slo.objectives.rules.sli import month_to_date, sli_query
 from slo.objectives.rules.thresholds import deployment_group, staleness_group, threshold_group

@@ -21,7 +21,7 @@ from typing import Any
 
 from slo.config.objectives import Budgets
 from slo.metric_names import ALERT_LABEL, PROBE_SUCCESS
-from slo.objectives import features
+from slo.objectives.rules import features
 from slo.objectives.rules.names import promql_string
 from slo.units import format_duration
 
