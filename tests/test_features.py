@@ -5,6 +5,7 @@ alone, and dashboard queries select probes by labels, never by a file or test na
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -17,12 +18,12 @@ from slo.objectives.rules.generate import render, rule_file
 
 def test_each_feature_names_a_section_of_the_config() -> None:
     for feature in features.FEATURES:
-        model: type = Config
+        model: Any = Config
         for key in feature.section.split("."):
             assert key in model.model_fields, f"{feature.name}: no config key {feature.section}"
-            model = model.model_fields[key].annotation  # type: ignore[assignment]
+            annotation = model.model_fields[key].annotation
             # `backups: BackupsSettings | None`: the section's model is the non-None member.
-            model = next((a for a in getattr(model, "__args__", ()) if a is not type(None)), model)
+            model = next((a for a in getattr(annotation, "__args__", ()) if a is not type(None)), annotation)
 
 
 def test_names_are_unique() -> None:
