@@ -110,9 +110,14 @@ import pytest
 @pytest.mark.probe(alert="BackupTooOld")
 def test_nightly_dump_is_recent():
     assert False, "the newest nightly dump is 3 days old"
+
+
+def test_dump_bucket_is_versioned():
+    assert False, "versioning is off"
 """
 SHIPPED = "probes/test_backups.py::test_newest_backup_is_fresh"
 USER = "probes/test_our_dumps.py::test_nightly_dump_is_recent"
+UNMARKED = "probes/test_our_dumps.py::test_dump_bucket_is_versioned"
 
 
 def _pushed_success(text: str) -> dict[str, dict[str, str]]:
@@ -132,7 +137,8 @@ def test_a_probe_in_a_new_file_marked_like_the_shipped_one_gets_the_same_alert(
 ) -> None:
     """The shipped freshness probe and a user's own probe in a new file, both marked
     ``alert="BackupTooOld"`` and both failing, are pushed to a real Pushgateway; the generated
-    rules, fed exactly the series Prometheus would scrape, fire BackupTooOld for each."""
+    rules, fed exactly the series Prometheus would scrape, fire BackupTooOld for each, and not
+    for an unmarked probe of the same file that fails too."""
     backups = pytester.path / "backups"
     backups.mkdir()  # empty: the shipped probe finds no fresh backup
     with Pushgateway() as gateway:
@@ -143,11 +149,12 @@ def test_a_probe_in_a_new_file_marked_like_the_shipped_one_gets_the_same_alert(
             pushgateway={"url": gateway.url, "state_file": str(pytester.path / "state.json")},
         )
         (pytester.path / "probes" / "test_our_dumps.py").write_text(USER_PROBE, encoding="utf-8")
-        result = pytester.runpytest_subprocess(SHIPPED, USER, timeout=120)
+        result = pytester.runpytest_subprocess(SHIPPED, "probes/test_our_dumps.py", timeout=120)
         pushed = httpx.get(f"{gateway.url}/metrics", timeout=10, trust_env=False).text
-    result.assert_outcomes(failed=2)
+    result.assert_outcomes(failed=3)
     success = _pushed_success(pushed)
     assert success[SHIPPED]["alert"] == success[USER]["alert"] == "BackupTooOld"
+    assert "alert" not in success[UNMARKED]  # fails too, but is not the alert's business
 
     rules = rule_file([], Budgets(), JOB)
     text = render(rules)
