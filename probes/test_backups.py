@@ -15,16 +15,19 @@ def backups(slo_config):
     return BackupChecks(slo_config.backups)
 
 
+@pytest.mark.probe(alert="BackupTooOld")
 def test_newest_backup_is_fresh(backups):
     problem = backups.stale()
     assert not problem, problem
 
 
+@pytest.mark.probe(alert="BackupUnusable")
 def test_newest_backup_is_complete(backups):
     problem = backups.incomplete()
     assert not problem, problem
 
 
+@pytest.mark.probe(alert="BackupUnusable")
 def test_newest_backup_is_readable(backups):
     problem = backups.unreadable()
     assert not problem, problem
@@ -42,6 +45,7 @@ def test_backup_retention(backups):
     assert not problem, problem
 
 
+@pytest.mark.probe(alert="BackupUnusable")
 def test_newest_backup_restores(backups):
     if backups.settings.verify != "restore":
         pytest.skip("backups.verify is not restore")

@@ -32,6 +32,7 @@ def test_cache_memory(cache):
     assert not problem, problem
 
 
+@pytest.mark.probe(alert="CacheHitRatioLow")
 def test_cache_evictions_and_hit_ratio(cache):
     problem = cache.evictions_and_misses()
     assert not problem, problem

@@ -49,6 +49,7 @@ def balancer(settings, slo_config):
     return slo_config.target(settings.target)
 
 
+@pytest.mark.probe(alert="UpstreamDown")
 def test_upstream_health(settings, upstream, http):
     expect_status(http(upstream).get(settings.health_path), 200)
 

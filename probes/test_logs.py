@@ -28,6 +28,7 @@ def logs(slo_config):
     return LogChecks(slo_config.logs)
 
 
+@pytest.mark.probe(alert="ErrorLogRateHigh")
 def test_error_count(log_source, logs):
     problem = logs.too_many_errors(log_source)
     assert not problem, problem

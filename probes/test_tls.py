@@ -96,7 +96,7 @@ def test_certificate_trusted(certificate, request):
 
 
 # Renewal due is a warning; only a certificate clients reject is the target's outage.
-@pytest.mark.probe(kind="warning")
+@pytest.mark.probe(kind="warning", alert="CertificateExpiringSoon")
 def test_certificate_expiry(certificate, tls_target, slo_config, request, probe_value):
     """Renewal is due: a warning with its own alert (CertificateExpiringSoon), never an outage
     of the target while the certificate is still valid."""

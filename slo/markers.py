@@ -2,6 +2,7 @@
 
 A ``target`` that no environment of the file defines, or an ``slo`` the file does not declare,
 is a mistake (a target missing only from the selected environment is not: that probe skips).
+So is an ``alert`` that no registered feature defines (:mod:`slo.objectives.rules.features`).
 The pytest plugin stops the run on it and `slo validate` lists it, with the same words.
 """
 
@@ -11,8 +12,9 @@ import difflib
 from collections.abc import Iterable
 
 from slo.config import Config
+from slo.objectives.rules.features import alert_names
 
-__all__ = ["name_problems", "unknown_name"]
+__all__ = ["alert_problem", "name_problems", "unknown_name"]
 
 
 def unknown_name(what: str, name: str, known: Iterable[str]) -> str | None:
@@ -38,3 +40,14 @@ def name_problems(config: Config, target: str | None, slo: str | None, kind: str
         if problem:
             problems.append(f"{problem}: {config.source} declares no such SLO")
     return problems
+
+
+def alert_problem(alert: object) -> str | None:
+    """What is wrong with a marker's ``alert=``: only a registered feature alert has rules, so
+    any other name would never fire."""
+    if alert is None:
+        return None
+    if not isinstance(alert, str):
+        return f"alert={alert!r} is not a string"
+    problem = unknown_name("alert", alert, alert_names())
+    return f"{problem}: `slo rules` generates no such alert" if problem else None

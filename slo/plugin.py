@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 __all__ = ["is_probe", "marker_setting", "probe_config", "probe_marker", "record_requests", "run_options"]
 
 #: The keyword arguments ``@pytest.mark.probe`` takes.
-MARKER_ARGUMENTS = ("target", "slo", "kind")
+MARKER_ARGUMENTS = ("target", "slo", "kind", "alert")
 PROBE_FIXTURES = frozenset({"slo_config", "targets", "http", "probe_value"})
 
 _CONFIG_KEY = pytest.StashKey["Config"]()
@@ -109,8 +109,8 @@ def _is_probe_run(config: pytest.Config) -> bool:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "probe(target=None, slo=None, kind=None): a probe of a config target, linked to an SLO "
-        "(labels of its metrics)",
+        "probe(target=None, slo=None, kind=None, alert=None): a probe of a config target, linked to "
+        "an SLO and feeding a registered alert (labels of its metrics)",
     )
     probe_run = _is_probe_run(config)
     # Asked for on the command line, a broken config is exit 4 even outside the probe paths.
@@ -294,9 +294,10 @@ def _marker_problem(item: pytest.Item) -> str | None:
                 f"{item.nodeid}: @pytest.mark.probe: unknown argument {', '.join(f'{u}=' for u in unknown)} "
                 f"(known: {', '.join(MARKER_ARGUMENTS)})"
             )
+        from slo.markers import alert_problem
         from slo.report.results import kind_problem
 
-        if (kind := kind_problem(marker.kwargs)) is not None:
+        if (kind := kind_problem(marker.kwargs) or alert_problem(marker.kwargs.get("alert"))) is not None:
             return f"{item.nodeid}: @pytest.mark.probe: {kind}"
     return None
 
@@ -464,6 +465,7 @@ def _evidence(item: pytest.Item, exception: BaseException | None) -> str:
         "target": marker_target or item.stash.get(_FIRST_TARGET_KEY, ""),
         "slo": slo,
         "kind": probe_kind(item),
+        "alert": marker_setting(item, "alert") or "",
         # Answered requests, and timed-out ones (slower than the timeout, so over any latency
         # threshold); a refused connection has no latency to speak of.
         "latencies": [round(r.elapsed, 6) for r in records if r.status is not None or r.reason == "timeout"],

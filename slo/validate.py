@@ -22,7 +22,7 @@ from slo import conventions
 from slo.cliargs import ArgumentParser, fail
 from slo.config import Config
 from slo.config.loader import validate_config
-from slo.markers import name_problems
+from slo.markers import alert_problem, name_problems
 from slo.options import add_cli_options, resolve_cli
 from slo.plugin import MARKER_ARGUMENTS
 
@@ -86,7 +86,9 @@ def marker_problems(path: Path, config: Config) -> Iterator[str]:
                 known = ", ".join(MARKER_ARGUMENTS)
                 yield f"{where}: unknown argument {', '.join(unknown)} (known: {known})"
         kind = _literal(node, "kind")
-        problem = kind_problem({"kind": kind}) if kind is not None else None
+        problem = (kind_problem({"kind": kind}) if kind is not None else None) or alert_problem(
+            _literal(node, "alert")
+        )
         if problem:
             yield f"{where}: {problem}"
         for line in name_problems(config, _literal(node, "target"), _literal(node, "slo"), kind):

@@ -119,6 +119,30 @@ def test_probe_markers_with_unknown_names_and_kinds_are_listed(
     assert lines[3].startswith(f"{where}:10: probe_param: unknown target 'apii' (did you mean 'api'?")
 
 
+def test_a_marker_alert_no_feature_registers_is_listed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    probes = tmp_path / "probes"
+    probes.mkdir()
+    (probes / "test_dumps.py").write_text(
+        "import pytest\n"
+        "\n"
+        '@pytest.mark.probe(alert="BackupTooOld")\n'
+        "def test_fresh(): ...\n"
+        "\n"
+        '@pytest.mark.probe(alert="BackupToOld")\n'
+        "def test_typo(): ...\n"
+    )
+    assert main(["validate", "--config", str(SHIPPED_CONFIG), "--probes", str(probes)]) == 4
+    lines = capsys.readouterr().err.splitlines()
+    where = str(probes / "test_dumps.py")
+    assert len(lines) == 1
+    assert lines[0].startswith(
+        f"{where}:6: @pytest.mark.probe: unknown alert 'BackupToOld' (did you mean 'BackupTooOld'?"
+    )
+    assert lines[0].endswith("`slo rules` generates no such alert")
+
+
 @pytest.mark.parametrize("command", [["rules"], ["dashboard"], ["validate"]])
 def test_rules_dashboard_and_validate_need_no_secret_of_the_environment(
     command: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]

@@ -18,6 +18,7 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from slo import metric_names
 from slo.config.fields import Duration, Fraction, StrictModel
 from slo.units import format_duration
 
@@ -123,7 +124,7 @@ class ProbeLatencySLI(_ProbeSelection):
     """Probe requests slower than `threshold`, from `synthetic_probe_latency_seconds`."""
 
     #: The histogram it counts.
-    metric: ClassVar[str] = "synthetic_probe_latency_seconds"
+    metric: ClassVar[str] = metric_names.PROBE_LATENCY
     kind: Literal["probe_latency"]
     threshold: Duration = Field(2.0, gt=0)
 
@@ -132,7 +133,7 @@ class FirstTokenSLI(ProbeLatencySLI):
     """Streams whose first token came after `threshold`, from the streaming gateway probes'
     `synthetic_gen_ai_time_to_first_token_seconds` (labelled `model` and `api`)."""
 
-    metric: ClassVar[str] = "synthetic_gen_ai_time_to_first_token_seconds"
+    metric: ClassVar[str] = metric_names.value_metric(metric_names.GEN_AI_FIRST_TOKEN)
     kind: Literal["first_token"]  # type: ignore[assignment]
 
 

@@ -37,6 +37,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from slo import metric_names
 from slo.cliargs import ArgumentParser
 from slo.conventions import CONFIG_FILE, JOB
 from slo.dev.daemons import DaemonError, Pushgateway
@@ -64,9 +65,9 @@ FAULT: dict[str, Any] = {"malformed": True}
 FAULT_STORY = "the LLM gateway answers 200 with truncated JSON"
 
 _PROBE_SAMPLES = {
-    "synthetic_probe_success": "success",
-    "synthetic_probe_runs_total": "runs",
-    "synthetic_probe_failures_total": "failures",
+    metric_names.PROBE_SUCCESS: "success",
+    metric_names.PROBE_RUNS: "runs",
+    metric_names.PROBE_FAILURES: "failures",
 }
 _MESSAGE_WIDTH = 110
 
@@ -112,7 +113,7 @@ def parse_pushed(text: str) -> Pushed:
             labels = sample.labels
             if labels.get("job") != JOB or labels.get("instance") != INSTANCE:
                 continue
-            if sample.name == "synthetic_suite_probes":
+            if sample.name == metric_names.SUITE_PROBES:
                 outcomes[labels["outcome"]] = int(sample.value)
             elif sample.name in _PROBE_SAMPLES:
                 targets[labels["probe"]] = labels.get("target", "")
@@ -136,7 +137,7 @@ def format_pushed(pushed: Pushed) -> str:
         rows.append([name, series.target or "-", success, f"{series.runs:g}", f"{series.failures:g}", mark])
     lines = table(rows, right={2, 3, 4})
     outcomes = ", ".join(f"{name} {count}" for name, count in sorted(pushed.outcomes.items()))
-    lines.append(f"synthetic_suite_probes (this run): {outcomes or 'none'}")
+    lines.append(f"{metric_names.SUITE_PROBES} (this run): {outcomes or 'none'}")
     return "\n".join(lines)
 
 

@@ -26,17 +26,19 @@ from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models.dashboard import DataSourceRef, DataTransformerConfig
 from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
+from slo import metric_names as m
 from slo.cliargs import ArgumentParser, fail
 from slo.config import ConfigError
 from slo.config.objectives import SLO, Budgets
 from slo.objectives.inputs import add_config_options, load_inputs, parse
-from slo.objectives.rules import names
+from slo.objectives.rules import features, names
 
 __all__ = ["build_dashboard", "main"]
 
 UID = "slo-probes"
 _DATASOURCE = DataSourceRef(type_val="prometheus", uid="${datasource}")
-_ENV = 'environment=~"$environment"'
+_ENV = features.DASHBOARD_ENV
+_PROBES_ROW = "Synthetic probes"
 
 
 def _query(expr: str, legend: str = "") -> prometheus.Dataquery:
@@ -126,8 +128,8 @@ def _service_row(builder: dashboard.Dashboard) -> dashboard.Dashboard:
 
 
 def _probes_row(builder: dashboard.Dashboard) -> dashboard.Dashboard:
-    builder = builder.with_row(dashboard.Row("Synthetic probes"))
-    latency = "synthetic_probe_latency_seconds_bucket"
+    builder = builder.with_row(dashboard.Row(_PROBES_ROW))
+    latency = f"{m.PROBE_LATENCY}_bucket"
     # Series of probes without a target (none declared) would plot as an unnamed line.
     probes = f'{_ENV},target!=""'
     runs = f'{probes},slo=""'
@@ -138,8 +140,8 @@ def _probes_row(builder: dashboard.Dashboard) -> dashboard.Dashboard:
                 "Good runs per target (15m)",
                 "percentunit",
                 _query(
-                    f"1 - {by_target}(increase(synthetic_target_failed_runs_total{{{runs}}}[15m]))"
-                    f"\n  / ({by_target}(increase(synthetic_target_runs_total{{{runs}}}[15m])) > 0)",
+                    f"1 - {by_target}(increase({m.TARGET_FAILED_RUNS}{{{runs}}}[15m]))"
+                    f"\n  / ({by_target}(increase({m.TARGET_RUNS}{{{runs}}}[15m])) > 0)",
                     "{{environment}} {{target}}",
                 ),
             )
@@ -159,7 +161,7 @@ def _probes_row(builder: dashboard.Dashboard) -> dashboard.Dashboard:
                 "HTTP phases of the last request",
                 "s",
                 _query(
-                    f"max by (target, phase) (synthetic_probe_http_phase_seconds{{{probes}}})",
+                    f"max by (target, phase) ({m.PROBE_HTTP_PHASE}{{{probes}}})",
                     "{{target}} {{phase}}",
                 ),
             )
@@ -169,7 +171,7 @@ def _probes_row(builder: dashboard.Dashboard) -> dashboard.Dashboard:
                 "Failing probes by kind",
                 "short",
                 _query(
-                    f"count by (kind) (synthetic_probe_success{{{probes}}} == 0)",
+                    f"count by (kind) ({m.PROBE_SUCCESS}{{{probes}}} == 0)",
                     "{{kind}}",
                 ),
             )
@@ -179,21 +181,10 @@ def _probes_row(builder: dashboard.Dashboard) -> dashboard.Dashboard:
                 "Age of the last probe run",
                 "s",
                 _query(
-                    "time() - max by (environment, instance) "
-                    f"(synthetic_suite_last_run_timestamp_seconds{{{_ENV}}})",
+                    f"time() - max by (environment, instance) ({m.SUITE_LAST_RUN}{{{_ENV}}})",
                     "{{environment}} {{instance}}",
                 ),
                 width=16,
-            )
-        )
-        .with_panel(
-            _series(
-                "TLS certificate days left",
-                "d",
-                _query(
-                    f"min by (target) (synthetic_tls_certificate_days_left{{{probes}}})",
-                    "{{target}}",
-                ),
             )
         )
     )
@@ -206,14 +197,14 @@ def _locations_row(builder: dashboard.Dashboard, stale_after: float) -> dashboar
     runs = f'{_ENV},target!="",slo=""'
     by_location = "sum by (environment, location, target) "
     availability = _query(
-        f"1 - {by_location}(increase(synthetic_target_failed_runs_total{{{runs}}}[15m]))"
-        f"\n  / ({by_location}(increase(synthetic_target_runs_total{{{runs}}}[15m])) > 0)",
+        f"1 - {by_location}(increase({m.TARGET_FAILED_RUNS}{{{runs}}}[15m]))"
+        f"\n  / ({by_location}(increase({m.TARGET_RUNS}{{{runs}}}[15m])) > 0)",
         "{{location}} {{target}}",
     )
     # One row per probe, one column per location: the worst last result of its runners there.
     last = (
         _query(
-            f'min by (location, probe) (synthetic_probe_success{{{_ENV},target!=""}}'
+            f'min by (location, probe) ({m.PROBE_SUCCESS}{{{_ENV},target!=""}}'
             f"\n  and on (job, environment, instance) (time() - push_time_seconds < {stale_after:g}))"
         )
         .instant()
@@ -237,88 +228,25 @@ def _locations_row(builder: dashboard.Dashboard, stale_after: float) -> dashboar
     )
 
 
-def _deployment_row(builder: dashboard.Dashboard) -> dashboard.Dashboard:
-    """The seed deployment's probes: backups, cache, load balancer, logs (1 = passing)."""
-    builder = builder.with_row(dashboard.Row("Backups, cache, load balancer, logs"))
-    for title, module in (
-        ("Backups", "test_backups"),
-        ("Redis cache", "test_cache"),
-        ("Load balancer", "test_load_balancer"),
-        ("Logs", "test_logs"),
-    ):
-        selector = f'synthetic_probe_success{{{_ENV},probe=~".*{module}.py::.*"}}'
-        builder = builder.with_panel(
-            _series(title, "short", _query(f"min by (probe) ({selector})", "{{probe}}"), width=6)
-        )
+def _feature_panels(builder: dashboard.Dashboard, row: str) -> dashboard.Dashboard:
+    """The panels the registered features (`slo.objectives.rules.features`) put in `row`."""
+    for feature in features.FEATURES:
+        if feature.row != row:
+            continue
+        for panel in feature.panels:
+            queries = (_query(expr, legend) for expr, legend in panel.queries)
+            builder = builder.with_panel(_series(panel.title, panel.unit, *queries, width=panel.width))
     return builder
 
 
-def _llm_row(builder: dashboard.Dashboard) -> dashboard.Dashboard:
-    """The gateway's models as the probes see them (per-model probes, token timing, spend,
-    headroom), and LiteLLM's own series where its Prometheus callback is scraped."""
-    builder = builder.with_row(dashboard.Row("LLM gateway: models, first token, spend, headroom"))
-    per_model = (
-        f'label_replace(synthetic_probe_success{{{_ENV},probe=~".*test_gateway.py::.*\\\\[.*\\\\]"}}, '
-        '"model", "$1", "probe", ".*\\\\[(.*)\\\\]")'
+def _feature_rows(builder: dashboard.Dashboard) -> dashboard.Dashboard:
+    """A row per feature row name (backups, cache, balancer and logs share one; the LLM layer
+    has its own), in the order the features are registered."""
+    rows = dict.fromkeys(
+        feature.row for feature in features.FEATURES if feature.row and feature.row != _PROBES_ROW
     )
-    first_token = "synthetic_gen_ai_time_to_first_token_seconds_bucket"
-    panels = [
-        _series(
-            "Gateway probe success per model",
-            "percentunit",
-            _query(f"avg by (model) ({per_model})", "{{model}}"),
-        ),
-        _series(
-            "Time to first token (P95 over 1h)",
-            "s",
-            _query(
-                f"histogram_quantile(0.95, sum by (le, model, api) (rate({first_token}{{{_ENV}}}[1h])))",
-                "{{model}} {{api}}",
-            ),
-        ),
-        _series(
-            "Output tokens per second (last stream)",
-            "short",
-            _query(
-                f"max by (model, api) (synthetic_gen_ai_last_output_tokens_per_second{{{_ENV}}})",
-                "{{model}} {{api}}",
-            ),
-        ),
-        _series(
-            "Probe spend over the last day",
-            "currencyUSD",
-            _query(
-                f"sum by (model) (increase(synthetic_gen_ai_probe_cost_usd_total{{{_ENV}}}[1d]))", "{{model}}"
-            ),
-        ),
-        _series(
-            "Rate-limit headroom (probes)",
-            "short",
-            _query(
-                f"min by (model, resource) (synthetic_gen_ai_ratelimit_remaining{{{_ENV}}})",
-                "{{model}} {{resource}}",
-            ),
-        ),
-        _series(
-            "Key and team budget left (LiteLLM /key/info, /team/info)",
-            "currencyUSD",
-            _query(
-                f"min by (scope, name) (synthetic_gen_ai_budget_remaining_usd{{{_ENV}}})",
-                "{{scope}} {{name}}",
-            ),
-        ),
-        _series(
-            "LiteLLM: deployment state (0 healthy, 1 partial, 2 outage) and remaining requests",
-            "short",
-            _query("max by (litellm_model_name) (litellm_deployment_state)", "state {{litellm_model_name}}"),
-            _query(
-                "min by (model_group) (litellm_remaining_requests_metric)",
-                "remaining requests {{model_group}}",
-            ),
-        ),
-    ]
-    for panel in panels:
-        builder = builder.with_panel(panel)
+    for row in rows:
+        builder = _feature_panels(builder.with_row(dashboard.Row(row)), row)
     return builder
 
 
@@ -360,16 +288,15 @@ def build_dashboard(slos: Sequence[SLO], budgets: Budgets | None = None) -> dict
             dashboard.QueryVariable("environment")
             .label("Environment")
             .datasource(_DATASOURCE)
-            .query("label_values(synthetic_suite_last_run_timestamp_seconds, environment)")
+            .query(f"label_values({m.SUITE_LAST_RUN}, environment)")
             .include_all(True)
             .multi(True)
         )
     )
     builder = _service_row(builder)
-    builder = _probes_row(builder)
+    builder = _feature_panels(_probes_row(builder), _PROBES_ROW)
     builder = _locations_row(builder, (budgets or Budgets()).probes_stale_after)
-    builder = _deployment_row(builder)
-    builder = _llm_row(builder)
+    builder = _feature_rows(builder)
     builder = _slo_row(builder, slos)
     model: dict[str, Any] = json.loads(json.dumps(builder.build(), cls=JSONEncoder))
     _number_panels(model)

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from slo import metric_names as m
 from slo.report.families import Family, Histogram, Labels
 from slo.report.state import ProbeState, TargetState
 
@@ -41,19 +42,15 @@ def probe_families(
     probes: Mapping[str, ProbeState], suite: SuiteRun, targets: Mapping[str, TargetState] | None = None
 ) -> list[Family]:
     """Every family of the run's metric set, probes sorted by name."""
-    success = Family("synthetic_probe_success", "1 if the probe passed on its last run, else 0", "gauge")
-    duration = Family("synthetic_probe_duration_seconds", "Call duration of the probe's last run", "gauge")
-    runs = Family("synthetic_probe_runs_total", "Probe runs (not skipped), cumulative across runs", "counter")
-    failures = Family("synthetic_probe_failures_total", "Failed probe runs, cumulative", "counter")
-    retries = Family(
-        "synthetic_probe_retries_total", "Failed attempts that were rerun, cumulative", "counter"
-    )
-    latency = Family(
-        "synthetic_probe_latency_seconds", "Latency of every probe request, cumulative", "histogram"
-    )
-    phase = Family("synthetic_probe_http_phase_seconds", "Phases of the probe's last request", "gauge")
+    success = Family(m.PROBE_SUCCESS, "1 if the probe passed on its last run, else 0", "gauge")
+    duration = Family(m.PROBE_DURATION, "Call duration of the probe's last run", "gauge")
+    runs = Family(m.PROBE_RUNS, "Probe runs (not skipped), cumulative across runs", "counter")
+    failures = Family(m.PROBE_FAILURES, "Failed probe runs, cumulative", "counter")
+    retries = Family(m.PROBE_RETRIES, "Failed attempts that were rerun, cumulative", "counter")
+    latency = Family(m.PROBE_LATENCY, "Latency of every probe request, cumulative", "histogram")
+    phase = Family(m.PROBE_HTTP_PHASE, "Phases of the probe's last request", "gauge")
     last_failure = Family(
-        "synthetic_probe_last_failure_timestamp_seconds",
+        m.PROBE_LAST_FAILURE,
         "When the probe last failed, with the reason and message of that failure",
         "gauge",
     )
@@ -61,6 +58,8 @@ def probe_families(
         if not state.runs:
             continue  # only a reading kept for the next run (a skipped budget probe)
         labels: Labels = (("kind", state.kind), ("probe", name), ("slo", state.slo), ("target", state.target))
+        if state.alert:
+            labels = ((m.ALERT_LABEL, state.alert), *labels)
         if state.last_success is not None:
             success.series.append((labels, state.last_success))
         if state.last_duration is not None:
@@ -78,12 +77,12 @@ def probe_families(
             failure = (("reason", state.last_failure_reason), ("message", message[:MESSAGE_LABEL_CHARS]))
             last_failure.series.append(((*labels, *failure), state.last_failure_time))
     target_runs = Family(
-        "synthetic_target_runs_total",
+        m.TARGET_RUNS,
         "Runs of the target's availability probes (one event per run), cumulative",
         "counter",
     )
     target_failed = Family(
-        "synthetic_target_failed_runs_total",
+        m.TARGET_FAILED_RUNS,
         "Runs in which any availability probe of the target failed, cumulative",
         "counter",
     )
@@ -91,7 +90,7 @@ def probe_families(
         target_labels: Labels = (("slo", target.slo), ("target", target.target))
         target_runs.series.append((target_labels, target.runs))
         target_failed.series.append((target_labels, target.failed_runs))
-    outcomes = Family("synthetic_suite_probes", "Probes of the last run by outcome", "gauge")
+    outcomes = Family(m.SUITE_PROBES, "Probes of the last run by outcome", "gauge")
     outcomes.series.extend(
         ((("outcome", str(outcome)),), count) for outcome, count in sorted(suite.outcomes.items())
     )
@@ -107,13 +106,11 @@ def probe_families(
         target_runs,
         target_failed,
         Family(
-            "synthetic_suite_last_run_timestamp_seconds",
+            m.SUITE_LAST_RUN,
             "When the last run finished",
             "gauge",
             [((), suite.finished)],
         ),
-        Family(
-            "synthetic_suite_duration_seconds", "Wall time of the last run", "gauge", [((), suite.duration)]
-        ),
+        Family(m.SUITE_DURATION, "Wall time of the last run", "gauge", [((), suite.duration)]),
         outcomes,
     ]

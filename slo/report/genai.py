@@ -30,6 +30,18 @@ from collections.abc import Mapping
 from typing import Any
 
 from slo.config import Config
+from slo.metric_names import GEN_AI_BUDGET_REMAINING as BUDGET_REMAINING
+from slo.metric_names import GEN_AI_BUDGET_RESET as BUDGET_RESET
+from slo.metric_names import GEN_AI_COST as COST
+from slo.metric_names import GEN_AI_DEPLOYMENT_HEALTHY as DEPLOYMENT_HEALTHY
+from slo.metric_names import GEN_AI_FIRST_TOKEN as FIRST_TOKEN
+from slo.metric_names import GEN_AI_MAX_GAP as MAX_GAP
+from slo.metric_names import GEN_AI_OPERATION_DURATION as OPERATION_DURATION
+from slo.metric_names import GEN_AI_RATELIMIT_REMAINING as RATELIMIT_REMAINING
+from slo.metric_names import GEN_AI_TIME_PER_TOKEN as TIME_PER_TOKEN
+from slo.metric_names import GEN_AI_TOKENS as TOKENS
+from slo.metric_names import GEN_AI_TOKENS_PER_SECOND as TOKENS_PER_SECOND
+from slo.metric_names import last_gauge
 from slo.report.values import grown_today
 
 __all__ = [
@@ -38,30 +50,19 @@ __all__ = [
     "COST",
     "DEPLOYMENT_HEALTHY",
     "FIRST_TOKEN",
+    "MAX_GAP",
     "OPERATION_DURATION",
     "RATELIMIT_REMAINING",
+    "TIME_PER_TOKEN",
     "TIMINGS",
     "TOKENS",
+    "TOKENS_PER_SECOND",
+    "last_gauge",
     "spend_warnings",
 ]
 
-FIRST_TOKEN = "gen_ai_time_to_first_token_seconds"
-TIME_PER_TOKEN = "gen_ai_time_per_output_token_seconds"
-MAX_GAP = "gen_ai_max_time_between_tokens_seconds"
-TOKENS_PER_SECOND = "gen_ai_output_tokens_per_second"
-OPERATION_DURATION = "gen_ai_operation_duration_seconds"
 #: Streaming timings, each pushed as a histogram and as a ``gen_ai_last_*`` gauge.
 TIMINGS = (FIRST_TOKEN, TIME_PER_TOKEN, MAX_GAP, TOKENS_PER_SECOND, OPERATION_DURATION)
-TOKENS = "gen_ai_tokens"
-COST = "gen_ai_probe_cost_usd"
-RATELIMIT_REMAINING = "gen_ai_ratelimit_remaining"
-BUDGET_REMAINING = "gen_ai_budget_remaining_usd"
-BUDGET_RESET = "gen_ai_budget_reset_timestamp_seconds"
-DEPLOYMENT_HEALTHY = "gen_ai_deployment_healthy"
-
-
-def last_gauge(name: str) -> str:
-    return name.replace("gen_ai_", "gen_ai_last_", 1)
 
 
 def spend_warnings(config: Config, section: Mapping[str, Any], now: float) -> list[str]:

@@ -231,6 +231,7 @@ def _fold_run(
         counted.append(result)
         state = group.probes.setdefault(result.probe, ProbeState())
         state.target, state.slo, state.kind = result.target, result.slo, result.kind
+        state.alert = result.alert
         state.runs += 1
         state.retries += result.retries
         state.last_run = now

@@ -66,6 +66,8 @@ class ProbeResult:
     target: str = ""
     slo: str = ""
     kind: str = PROBE_KINDS[0]
+    #: The alert its marker feeds (``@pytest.mark.probe(alert=...)``), or "".
+    alert: str = ""
     #: Wall time of the test's call phase.
     duration: float = 0.0
     #: Every request the probe made, in seconds.
@@ -119,6 +121,7 @@ class ResultCollector:
             result.target = evidence.get("target", result.target)
             result.slo = evidence.get("slo", result.slo)
             result.kind = evidence.get("kind", result.kind)
+            result.alert = evidence.get("alert", result.alert)
             result.latencies = list(evidence.get("latencies", result.latencies))
             result.phases = dict(evidence.get("phases", result.phases))
         if str(report.outcome) == "rerun":

@@ -70,6 +70,8 @@ class ProbeState:
     target: str = ""
     slo: str = ""
     kind: str = "availability"
+    #: The alert its marker feeds (``alert=``), pushed as the `alert` label.
+    alert: str = ""
     runs: int = 0
     failures: int = 0
     retries: int = 0

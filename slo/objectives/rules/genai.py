@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from slo.metric_names import GEN_AI_COST, GEN_AI_DEPLOYMENT_HEALTHY, value_metric
 from slo.objectives.rules.names import promql_string
 
 __all__ = ["gen_ai_group"]
@@ -22,7 +23,7 @@ def gen_ai_group(probe_job: str, daily_spend_limit: float) -> dict[str, Any]:
     a warning over `probes.gateway.daily_spend_limit` (none without a limit), and a warning
     for a deployment its model group's health probe found down."""
     job = promql_string(probe_job)
-    cost = f"synthetic_gen_ai_probe_cost_usd_total{{job={job}}}"
+    cost = f"{value_metric(GEN_AI_COST)}_total{{job={job}}}"
     rules: list[dict[str, Any]] = [
         {"record": SPEND_RECORD, "expr": f"sum by (environment, target, model) (increase({cost}[1d]))"},
         _deployment_down(job),
@@ -55,7 +56,7 @@ def _deployment_down(job: str) -> dict[str, Any]:
         "alert": "SyntheticGatewayDeploymentDown",
         "expr": (
             "min by (environment, target, model, deployment) "
-            f"(synthetic_gen_ai_deployment_healthy{{job={job}}}) == 0"
+            f"({value_metric(GEN_AI_DEPLOYMENT_HEALTHY)}{{job={job}}}) == 0"
         ),
         "for": "5m",
         "labels": {"severity": "warning"},

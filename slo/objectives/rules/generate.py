@@ -27,8 +27,8 @@ from slo.config.objectives import (
     glob_regex,
     model_regex,
 )
-from slo.objectives.rules import names
-from slo.objectives.rules.genai import gen_ai_group
+from slo.metric_names import PROBE_LAST_FAILURE, PROBE_SUCCESS
+from slo.objectives.rules import features, names
 from slo.objectives.rules.quorum import location_query, quorum_of, uses_quorum
 from slo.objectives.rules.sli import month_to_date, sli_query
 from slo.objectives.rules.thresholds import deployment_group, staleness_group, threshold_group
@@ -170,8 +170,8 @@ def failing_probes(slo: SLO) -> str | None:
         selection += f",probe=~{names.promql_string(model_regex(sli.model))}"
     # printf fills in the alert's environment; any other % of the query is literal.
     query = (
-        f'synthetic_probe_last_failure_timestamp_seconds{{environment="%s",{selection.replace("%", "%%")}}}'
-        " and on (job, environment, instance, probe) synthetic_probe_success == 0"
+        f'{PROBE_LAST_FAILURE}{{environment="%s",{selection.replace("%", "%%")}}}'
+        f" and on (job, environment, instance, probe) {PROBE_SUCCESS} == 0"
     )
     line = FAILING_LINE.format(
         probe="{{ .Labels.probe }}",
@@ -371,7 +371,8 @@ def rule_file(
     groups = [group for slo in slos for group in slo_groups(slo)]
     groups += [staleness_group(budgets, probe_job), threshold_group(budgets)]
     groups.append(deployment_group(probe_job))
-    groups.append(gen_ai_group(probe_job, daily_spend_limit))
+    inputs = features.RuleInputs(probe_job, daily_spend_limit)
+    groups += [feature.rules(inputs) for feature in features.FEATURES if feature.rules is not None]
     return {"groups": groups}
 
 

@@ -28,6 +28,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from slo import metric_names as m
 from slo.config.objectives import SLO, Budgets, EventsSLI, HistogramSLI, ProbeLatencySLI, ProbesSLI
 from slo.objectives.rules import names
 from slo.objectives.rules.generate import (
@@ -172,8 +173,8 @@ class _Feed:
             if isinstance(sli, ProbesSLI):
                 runs = {**group, "target": sli.target, "slo": self.slo.name if sli.narrowed else ""}
                 series += [
-                    ("synthetic_target_runs_total", runs, total),
-                    ("synthetic_target_failed_runs_total", runs, bad),
+                    (m.TARGET_RUNS, runs, total),
+                    (m.TARGET_FAILED_RUNS, runs, bad),
                 ]
                 if outage is not None:
                     text = self._failing_probes(sli, group, outage, len(total))
@@ -207,9 +208,9 @@ class _Feed:
             failure = {**labels, "reason": _REASON, "message": _MESSAGE}
             failed_at = f"_x{outage} " if outage else ""
             text += [
-                {"series": f"synthetic_probe_success{_labels(labels)}", "values": _values(success)},
+                {"series": f"{m.PROBE_SUCCESS}{_labels(labels)}", "values": _values(success)},
                 {
-                    "series": f"synthetic_probe_last_failure_timestamp_seconds{_labels(failure)}",
+                    "series": f"{m.PROBE_LAST_FAILURE}{_labels(failure)}",
                     "values": f"{failed_at}{_values([60.0 * m for m in range(outage, minutes)])}",
                 },
             ]
@@ -544,8 +545,8 @@ class _LocationScenarios:
             runs = {**group, "target": self.sli.target, "slo": self.slo.name if self.sli.narrowed else ""}
             pushed = [60.0 * min(minute, pushes[location]) for minute in range(len(total))]
             for metric, labels, values in (
-                ("synthetic_target_runs_total", runs, total),
-                ("synthetic_target_failed_runs_total", runs, bads[location]),
+                (m.TARGET_RUNS, runs, total),
+                (m.TARGET_FAILED_RUNS, runs, bads[location]),
                 ("push_time_seconds", group, pushed),
             ):
                 out.append({"series": f"{metric}{_labels(labels)}", "values": _values(values)})

@@ -27,23 +27,18 @@ from slo.config.objectives import (
     glob_regex,
     model_regex,
 )
+from slo.metric_names import TARGET_FAILED_RUNS, TARGET_RUNS
 from slo.objectives.rules.names import promql_string
 from slo.units import parse_duration
 
 __all__ = [
     "MONTH_STEP",
-    "TARGET_FAILED_RUNS",
-    "TARGET_RUNS",
     "SLIQuery",
     "glob_regex",
     "le_regex",
     "month_to_date",
     "sli_query",
 ]
-
-#: The per-target run counters the reporter pushes (slo.report.exposition).
-TARGET_RUNS = "synthetic_target_runs_total"
-TARGET_FAILED_RUNS = "synthetic_target_failed_runs_total"
 
 #: Resolution of the calendar-month sums (see :func:`month_to_date`).
 MONTH_STEP = "5m"

@@ -20,6 +20,8 @@ from __future__ import annotations
 from typing import Any
 
 from slo.config.objectives import Budgets
+from slo.metric_names import ALERT_LABEL, PROBE_SUCCESS
+from slo.objectives.rules import features
 from slo.objectives.rules.names import promql_string
 from slo.units import format_duration
 
@@ -232,81 +234,21 @@ def staleness_group(budgets: Budgets, probe_job: str) -> dict[str, Any]:
     }
 
 
-#: The seed deployment's probes (issue 13): each alert fires while the probe that judges its
-#: budget fails. The budget itself lives in the probe's config section, named in the alert.
-_DEPLOYMENT_ALERTS = (
-    # (alert, probe node-id regex, for, severity, summary, what failed, runbook)
-    (
-        "BackupTooOld",
-        ".*test_backups.py::test_newest_backup_is_fresh.*",
-        "15m",
-        "ticket",
-        "The newest backup is too old",
-        "No backup younger than backups.max_age",
-        "Check the backup job's timer and its last log (backup.sh); run it by hand and watch it finish.",
-    ),
-    (
-        "BackupUnusable",
-        ".*test_backups.py::test_newest_backup_(is_complete|is_readable|restores).*",
-        "15m",
-        "page",
-        "The newest backup cannot be restored",
-        "The newest backup misses a file, holds an unreadable archive or does not restore",
-        "Read the probe's failure line; take a fresh backup now and keep the broken one for analysis.",
-    ),
-    (
-        "CacheHitRatioLow",
-        ".*test_cache.py::test_cache_evictions_and_hit_ratio.*",
-        "30m",
-        "ticket",
-        "The Redis cache evicts keys or misses too often",
-        "Evictions over cache.max_evictions or a hit ratio under cache.min_hit_ratio since the previous run",
-        "Compare used_memory with maxmemory (INFO memory); raise maxmemory or shorten TTLs.",
-    ),
-    (
-        "UpstreamDown",
-        ".*test_load_balancer.py::test_upstream_health.*",
-        "5m",
-        "ticket",
-        "An API server behind the load balancer is down",
-        "An upstream does not answer its health path directly",
-        "Restart the failing API server or take it out of the nginx upstream; check the others' load.",
-    ),
-    (
-        "CertificateExpiringSoon",
-        ".*test_tls.py::test_certificate_expiry.*",
-        "30m",
-        "ticket",
-        "A TLS certificate is due for renewal",
-        "A certificate has fewer days left than probes.tls.min_days_left",
-        "Renew it (certbot renew, or your CA) and reload the server; find out why automatic renewal did not.",
-    ),
-    (
-        "ErrorLogRateHigh",
-        ".*test_logs.py::test_error_count.*",
-        "15m",
-        "ticket",
-        "Too many errors in the logs",
-        "More ERROR entries over logs.window than logs.max_errors",
-        "Search the logs for level ERROR in the window; the newest release is the first suspect.",
-    ),
-)
-
-
 def deployment_group(probe_job: str) -> dict[str, Any]:
-    """`claude_code_deployment_alerts`: backups, cache, load balancer, certificates and logs."""
+    """`claude_code_deployment_alerts`: every feature's probe alerts (backups, cache, load
+    balancer, certificates, logs), each selecting the probes marked with its name."""
     rules = []
-    for alert, probe, wait, severity, summary, failed, runbook in _DEPLOYMENT_ALERTS:
-        selector = f"synthetic_probe_success{{job={promql_string(probe_job)}, probe=~{promql_string(probe)}}}"
+    for alert in (alert for feature in features.FEATURES for alert in feature.alerts):
+        labels = f"job={promql_string(probe_job)}, {ALERT_LABEL}={promql_string(alert.name)}"
         rule = _alert(
-            alert,
-            f"min by (environment, instance, probe) ({selector}) == 0",
-            wait,
-            severity,
-            summary,
-            f"{failed}: {{{{ $labels.probe }}}} fails on {{{{ $labels.instance }}}} "
+            alert.name,
+            f"min by (environment, instance, probe) ({PROBE_SUCCESS}{{{labels}}}) == 0",
+            alert.wait,
+            alert.severity,
+            alert.summary,
+            f"{alert.failed}: {{{{ $labels.probe }}}} fails on {{{{ $labels.instance }}}} "
             "({{ $labels.environment }}).",
-            runbook,
+            alert.runbook,
         )
         rules.append(rule)
     return {"name": "claude_code_deployment_alerts", "rules": rules}
