@@ -53,7 +53,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from paired import HEADER, Sample, alternate, in_process, rows
 
-from slo.dev.refstack import ReferenceStack
+from devstack.refstack import ReferenceStack
 from slo.loadgate.samples import EndpointRecord
 from slo.loadgate.stream import ChatStream
 from slo.probe.llm import TokenTiming

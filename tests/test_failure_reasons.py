@@ -8,7 +8,7 @@ import json
 import pytest
 from probe_project import junit_cases, make_probe_project, run_probes
 
-from slo.dev.refstack import ReferenceStack
+from devstack.refstack import ReferenceStack
 from slo.probe.failures import FAILURE_REASONS, classify_status, error_message
 
 

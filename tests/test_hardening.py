@@ -22,9 +22,9 @@ from hostile import HostileServer
 from probe_project import make_probe_project, run_probes
 from prometheus_client import CollectorRegistry, Gauge
 
+from devstack.refstack.faults import COMMON_FIELDS, FaultError, validate_update
 from slo import redact
 from slo.config import ConfigError, PushgatewaySettings, Target, load_config
-from slo.dev.refstack.faults import COMMON_FIELDS, FaultError, validate_update
 from slo.objectives import gate
 from slo.probe.client import ProbeClient
 from slo.probe.deadline import exchange_deadline, set_run_deadline

@@ -14,8 +14,8 @@ import pytest
 from prometheus_client import generate_latest
 from test_load_gate import API_ONLY, LOCUSTFILE, ROOT, slo_load, write_config
 
+from devstack.refstack import ReferenceStack
 from slo.config.load import LoadSettings
-from slo.dev.refstack import ReferenceStack
 from slo.loadgate import summary as summaries
 from slo.loadgate.baseline import BaselineError, compare_with, config_hash, save_baseline
 from slo.loadgate.push import load_registry

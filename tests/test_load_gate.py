@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from loopback import CaptureServer, capture_server
 
-from slo.dev.refstack import ReferenceStack
+from devstack.refstack import ReferenceStack
 
 #: Slow: every test runs Locust.
 pytestmark = pytest.mark.slow
