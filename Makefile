@@ -69,8 +69,8 @@ demo-system-deps:
 system-deps:
 	$(call apt_install,$(APT_PACKAGES),prometheus-pushgateway promtool amtool prometheus $(SERVER_BINARIES) $(BROWSER))
 
-demo: $(DEMO_STAMP) demo-system-deps
-	$(BIN)/python -m slo.dev.demo
+demo: $(DEMO_STAMP) $(DEVSTACK_LINK) demo-system-deps
+	$(BIN)/python -m devstack.demo
 
 # `-p no:slo`: the project's own tests are not probes; each test that needs the plugin starts
 # its own pytest session (pytester), which loads it afresh. Warnings are errors and every test
