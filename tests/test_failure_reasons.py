@@ -9,7 +9,7 @@ import pytest
 from probe_project import junit_cases, make_probe_project, run_probes
 
 from devstack.refstack import ReferenceStack
-from slo.probe.failures import FAILURE_REASONS, classify_status, error_message
+from slo.exchange.failures import FAILURE_REASONS, classify_status, error_message
 
 
 def litellm_error(message: str, kind: str, code: int) -> str:

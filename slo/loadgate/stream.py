@@ -20,8 +20,8 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from slo.exchange.failures import error_message
 from slo.loadgate.samples import StreamSample
-from slo.probe.failures import error_message
 from slo.probe.llm import TokenTiming
 
 __all__ = ["ChatStream"]

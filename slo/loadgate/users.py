@@ -170,7 +170,7 @@ def _failed(response: ResponseContextManager) -> bool:
         return False
     status = response.status_code or 0
     if status >= 400:
-        from slo.probe.failures import classify_status  # see the imports
+        from slo.exchange.failures import classify_status  # see the imports
 
         reason, message = classify_status(status, _text(response))
         response.failure(_redacted(f"{status} {reason}: {message}" if message else f"{status} {reason}"))
@@ -198,8 +198,8 @@ def read_chat_stream(
     if _failed(response):
         return
     # See the imports: only a streaming scenario needs these.
+    from slo.exchange.body import BodyTooLarge
     from slo.loadgate.stream import ChatStream
-    from slo.probe.body import BodyTooLarge
     from slo.probe.llm import TokenTiming
     from slo.probe.sse import split_lines
 

@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 
 import pytest
 
-from slo.probe.failures import error_message
+from slo.exchange.failures import error_message
 from slo.redact import excerpt
 from slo.report import genai
 from slo.report.values import record_labelled

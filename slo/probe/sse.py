@@ -23,10 +23,10 @@ from collections.abc import Iterator
 
 import httpx
 
-from slo.probe.body import BodyTooLarge, UnsupportedEncoding, iter_body
-from slo.probe.deadline import exchange_deadline, remaining, run_deadline_passed
+from slo.exchange.body import BodyTooLarge, UnsupportedEncoding, iter_body
+from slo.exchange.deadline import exchange_deadline, remaining, run_deadline_passed
+from slo.exchange.failures import ProbeFailure
 from slo.probe.expect import describe
-from slo.probe.failures import ProbeFailure
 from slo.redact import excerpt
 from slo.units import format_ms
 
@@ -38,7 +38,7 @@ MAX_LINE = 1024 * 1024
 
 def split_lines(chunks: Iterator[bytes]) -> Iterator[str]:
     """The decoded lines of a body arriving in chunks, each as soon as its newline is in; a line
-    over :data:`MAX_LINE` raises :class:`~slo.probe.body.BodyTooLarge`."""
+    over :data:`MAX_LINE` raises :class:`~slo.exchange.body.BodyTooLarge`."""
     pending = b""
     for chunk in chunks:
         pending += chunk
