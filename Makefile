@@ -85,8 +85,8 @@ test-fast: setup
 	$(BIN)/python -m pytest $(PYTEST_OPTS) -m "not slow"
 
 lint: setup
-	$(BIN)/ruff check slo probes load tests bench conftest.py
-	$(BIN)/ruff format --check slo probes load tests bench conftest.py
+	$(BIN)/ruff check slo devstack probes load tests bench conftest.py
+	$(BIN)/ruff format --check slo devstack probes load tests bench conftest.py
 	$(BIN)/mypy
 
 # The benchmarks' anchors: blackbox_exporter probes the same target as the checks, wrk is the
