@@ -17,10 +17,11 @@ from prometheus_client import generate_latest
 from slo import stats
 from slo.config.load import LoadSettings
 from slo.loadgate import summary
-from slo.loadgate.push import load_registry
+from slo.loadgate.push import load_families
 from slo.loadgate.samples import CpuUsage, EndpointRecord, RunResults, StreamSample
 from slo.loadgate.stream import ChatStream, TokenTiming, problem, read_chat_stream, sample
 from slo.loadgate.verdict import Evaluation, evaluate, measure, planned_thresholds
+from slo.report.families import as_registry
 
 CHAT = "POST /v1/chat/completions"
 HEALTH = "GET /health"
@@ -299,7 +300,7 @@ def test_the_table_shows_the_stream_bounds_in_their_direction(tmp_path: Path) ->
 
 
 def test_the_push_carries_first_token_and_rate_percentiles(tmp_path: Path) -> None:
-    text = generate_latest(load_registry(report(tmp_path), 1_700_000_100.0)).decode()
+    text = generate_latest(as_registry(load_families(report(tmp_path), 1_700_000_100.0))).decode()
     chat = 'endpoint="POST /v1/chat/completions"'
     assert f'synthetic_load_time_to_first_token_seconds{{{chat},quantile="0.95"}} 1.95' in text
     assert f'synthetic_load_time_to_first_token_bound_seconds{{bound="lower",{chat}' in text
