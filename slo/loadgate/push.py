@@ -31,6 +31,11 @@ def _labels(names: tuple[str, ...], values: list[str]) -> Labels:
     return tuple(zip(names, values, strict=True))
 
 
+def _gauges(*names: tuple[str, str]) -> list[Family]:
+    """Empty gauge families, one per (name, help)."""
+    return [Family(name, help_, "gauge") for name, help_ in names]
+
+
 def _gauge(name: str, help_: str, value: float) -> Family:
     return Family(name, help_, "gauge", [((), float(value))])
 
@@ -75,15 +80,12 @@ def load_families(summary: dict[str, Any], finished: float) -> list[Family]:
 
 
 def _endpoints(summary: dict[str, Any]) -> list[Family]:
-    latency = Family(
-        "synthetic_load_latency_seconds",
-        "Exact nearest-rank latency percentile of the last load run",
-        "gauge",
-    )
-    bound = Family(
-        "synthetic_load_latency_bound_seconds",
-        "Distribution-free confidence bound on the latency percentile",
-        "gauge",
+    latency, bound = _gauges(
+        ("synthetic_load_latency_seconds", "Exact nearest-rank latency percentile of the last load run"),
+        (
+            "synthetic_load_latency_bound_seconds",
+            "Distribution-free confidence bound on the latency percentile",
+        ),
     )
     requests = Family("synthetic_load_requests_total", "Requests measured in the last load run", "counter")
     failures = Family("synthetic_load_failures_total", "Failed requests in the last load run", "counter")
@@ -103,25 +105,23 @@ def _endpoints(summary: dict[str, Any]) -> list[Family]:
 
 def _streams(summary: dict[str, Any]) -> list[Family]:
     """First-token times (seconds) and output rates of the endpoints that streamed."""
-    first_token = Family(
-        "synthetic_load_time_to_first_token_seconds",
-        "Exact nearest-rank percentile of the time to first token of streamed answers",
-        "gauge",
-    )
-    first_token_bound = Family(
-        "synthetic_load_time_to_first_token_bound_seconds",
-        "Distribution-free confidence bound on the time-to-first-token percentile",
-        "gauge",
-    )
-    rate = Family(
-        "synthetic_load_output_tokens_per_second",
-        "Exact nearest-rank percentile of the output tokens per second of streamed answers",
-        "gauge",
-    )
-    rate_bound = Family(
-        "synthetic_load_output_tokens_per_second_bound",
-        "Distribution-free confidence bound on the output-tokens-per-second percentile",
-        "gauge",
+    first_token, first_token_bound, rate, rate_bound = _gauges(
+        (
+            "synthetic_load_time_to_first_token_seconds",
+            "Exact nearest-rank percentile of the time to first token of streamed answers",
+        ),
+        (
+            "synthetic_load_time_to_first_token_bound_seconds",
+            "Distribution-free confidence bound on the time-to-first-token percentile",
+        ),
+        (
+            "synthetic_load_output_tokens_per_second",
+            "Exact nearest-rank percentile of the output tokens per second of streamed answers",
+        ),
+        (
+            "synthetic_load_output_tokens_per_second_bound",
+            "Distribution-free confidence bound on the output-tokens-per-second percentile",
+        ),
     )
     for endpoint, figures in summary["endpoints"].items():
         stream = figures.get("stream")
