@@ -7,6 +7,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEMO_STAMP := $(VENV)/.demo-installed
+DEVSTACK_LINK := $(VENV)/devstack-path/devstack
 DEMO_APT_PACKAGES := prometheus-pushgateway
 APT_PACKAGES := $(DEMO_APT_PACKAGES) prometheus prometheus-alertmanager postgresql redis-server nginx chromium
 # The servers the seed's deployment probes are tested against (started by the tests on loopback).
@@ -17,7 +18,7 @@ BROWSER := /usr/bin/chromium
 
 .PHONY: demo test test-fast lint bench bench-deps setup system-deps demo-system-deps clean
 
-setup: $(STAMP) system-deps
+setup: $(STAMP) $(DEVSTACK_LINK) system-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +32,13 @@ $(DEMO_STAMP): pyproject.toml | $(BIN)/python
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev,litellm]'
 	touch $(STAMP) $(DEMO_STAMP)
+
+# The development package (reference stack, daemons, demo) is not in the wheel: the venv
+# imports it from the checkout through a directory that holds only a link to it.
+$(DEVSTACK_LINK): | $(BIN)/python
+	mkdir -p $(dir $@)
+	ln -sfn $(CURDIR)/devstack $@
+	$(BIN)/python -c 'import pathlib, sys, sysconfig; pathlib.Path(sysconfig.get_paths()["purelib"], "devstack.pth").write_text(sys.argv[1] + "\n")' $(abspath $(dir $@))
 
 # Installs the Debian packages in $(1) when one of the commands or files in $(2) is missing.
 # Debian starts a service for some of them (the Pushgateway on :9091, PostgreSQL, Redis, nginx
@@ -61,8 +69,8 @@ demo-system-deps:
 system-deps:
 	$(call apt_install,$(APT_PACKAGES),prometheus-pushgateway promtool amtool prometheus $(SERVER_BINARIES) $(BROWSER))
 
-demo: $(DEMO_STAMP) demo-system-deps
-	$(BIN)/python -m slo.dev.demo
+demo: $(DEMO_STAMP) $(DEVSTACK_LINK) demo-system-deps
+	$(BIN)/python -m devstack.demo
 
 # `-p no:slo`: the project's own tests are not probes; each test that needs the plugin starts
 # its own pytest session (pytester), which loads it afresh. Warnings are errors and every test
@@ -77,8 +85,8 @@ test-fast: setup
 	$(BIN)/python -m pytest $(PYTEST_OPTS) -m "not slow"
 
 lint: setup
-	$(BIN)/ruff check slo probes load tests bench conftest.py
-	$(BIN)/ruff format --check slo probes load tests bench conftest.py
+	$(BIN)/ruff check slo devstack probes load tests bench conftest.py
+	$(BIN)/ruff format --check slo devstack probes load tests bench conftest.py
 	$(BIN)/mypy
 
 # The benchmarks' anchors: blackbox_exporter probes the same target as the checks, wrk is the

@@ -35,7 +35,7 @@ from paired import HEADER, Sample, alternate, rows, run_process
 from probe_project import INI, PROBES_DIR, probe_config
 from servers import free_port
 
-from slo.dev.refstack import ReferenceStack
+from devstack.refstack import ReferenceStack
 from slo.probe.checks import MAX_CONCURRENCY
 
 EXPORTER = shutil.which("prometheus-blackbox-exporter") or "/usr/bin/prometheus-blackbox-exporter"

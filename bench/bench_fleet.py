@@ -30,8 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_push import states_of
 
+from devstack.daemons import Pushgateway
 from slo.config import PushgatewaySettings
-from slo.dev.daemons import Pushgateway
 from slo.report.exposition import SuiteRun, probe_families
 from slo.report.push import push_families
 from slo.report.state import StateFile, TargetState, target_key

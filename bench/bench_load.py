@@ -53,11 +53,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from paired import HEADER, Sample, alternate, in_process, rows
 
-from slo.dev.refstack import ReferenceStack
+from devstack.refstack import ReferenceStack
+from slo.exchange.body import split_lines
+from slo.loadgate import stream as judged
 from slo.loadgate.samples import EndpointRecord
-from slo.loadgate.stream import ChatStream
-from slo.probe.llm import TokenTiming
-from slo.probe.sse import split_lines
 from slo.units import parse_duration
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -346,10 +345,10 @@ def timed_streams() -> None:
     delta, judge the stream, record its total, first token and rate exactly."""
     record = EndpointRecord("POST", "/v1/chat/completions")
     for _ in range(_IN_PROCESS_STREAMS):
-        stream = ChatStream(TokenTiming(time.perf_counter()))
-        stream.read(split_lines(iter(_STREAM_PIECES)))
-        assert stream.problem() is None
-        record.record(12.5, False, stream.sample())
+        stream = judged.ChatStream(judged.TokenTiming(time.perf_counter()))
+        judged.read_chat_stream(split_lines(iter(_STREAM_PIECES)), stream)
+        assert judged.problem(stream) is None
+        record.record(12.5, False, judged.sample(stream))
 
 
 def plain_streams() -> None:

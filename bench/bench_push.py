@@ -33,8 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from paired import HEADER, alternate, in_process, rows
 
+from devstack.daemons import Pushgateway
 from slo.config import PushgatewaySettings
-from slo.dev.daemons import Pushgateway
 from slo.report.exposition import SuiteRun, latency_buckets, probe_families
 from slo.report.families import PROTOBUF_CONTENT_TYPE, Family, as_registry, encode_protobuf
 from slo.report.push import group_url, push_families

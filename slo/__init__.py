@@ -16,6 +16,15 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from slo.config import Check, Config, ConfigError, Target, load_config
+    from slo.exchange.failures import ProbeFailure, classify_status, error_message
+    from slo.llmstream import (
+        ChatStream,
+        MessagesStream,
+        StreamedAnswer,
+        TokenTiming,
+        read_chat_stream,
+        read_messages_stream,
+    )
     from slo.plugin import probe_config, record_requests
     from slo.probe.backups import BackupChecks
     from slo.probe.balancer import tls_handshake
@@ -30,16 +39,9 @@ if TYPE_CHECKING:
         json_path,
         require_shape,
     )
-    from slo.probe.failures import ProbeFailure, classify_status, error_message
     from slo.probe.gateway_plan import DiscoveryFailure, gateway_plan
     from slo.probe.key_budget import Budget, read_budgets, record_budgets
     from slo.probe.llm import (
-        ChatStream,
-        MessagesStream,
-        StreamedAnswer,
-        TokenTiming,
-        read_chat_stream,
-        read_messages_stream,
         record_answer_headers,
         record_deployment_health,
         record_stream_timing,
@@ -73,14 +75,16 @@ _EXPORTS = {
         "json_path",
         "require_shape",
     ),
-    "slo.probe.failures": ("ProbeFailure", "classify_status", "error_message"),
-    "slo.probe.llm": (
+    "slo.exchange.failures": ("ProbeFailure", "classify_status", "error_message"),
+    "slo.llmstream": (
         "ChatStream",
         "MessagesStream",
         "StreamedAnswer",
         "TokenTiming",
         "read_chat_stream",
         "read_messages_stream",
+    ),
+    "slo.probe.llm": (
         "record_answer_headers",
         "record_deployment_health",
         "record_stream_timing",

@@ -11,8 +11,13 @@ import sys
 from collections.abc import Sequence
 from importlib.metadata import version
 
+from slo.conventions import USAGE_ERROR
+
+#: Not in the wheel: the reference stack, daemons and demo of a checkout (`make setup`).
+DEVELOPMENT_PACKAGE = "devstack"
+
 COMMANDS: dict[str, tuple[str, str]] = {
-    "reference-stack": ("slo.dev.refstack.cli", "serve the local reference stack (API + LLM gateway)"),
+    "reference-stack": ("devstack.refstack.cli", "serve the local reference stack (API + LLM gateway)"),
     "load": ("slo.loadgate.cli", "run the Locust load gate and print its verdict"),
     "rules": ("slo.objectives.rules.cli", "generate Prometheus recording and alerting rules"),
     "budget": ("slo.objectives.budget", "report error budget left per SLO from Prometheus"),
@@ -45,7 +50,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     if name not in COMMANDS:
         print(f"slo: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
         return 2
-    module = importlib.import_module(COMMANDS[name][0])
+    module_name = COMMANDS[name][0]
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        # The reference stack lives in the checkout's development package, not in the wheel.
+        if exc.name != DEVELOPMENT_PACKAGE:
+            raise
+        print(
+            f"slo {name}: needs the development package {DEVELOPMENT_PACKAGE}, which only a "
+            "checkout of the project has (run `make setup` there)",
+            file=sys.stderr,
+        )
+        return USAGE_ERROR
     exit_code: int = module.main(rest)
     return exit_code
 

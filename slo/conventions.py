@@ -31,7 +31,7 @@ ENVIRONMENT = "local"
 #: The Pushgateway job of probe runs.
 JOB = "synthetic-probes"
 #: The Pushgateway job of load runs: never the probes' job, or one push would erase the other.
-LOAD_JOB = "synthetic-load"
+LOAD_JOB = "load-test"
 #: JUnit XML of a probe run, relative to the rootdir, unless ``--junit-xml`` says otherwise.
 PROBE_JUNIT = Path("reports") / "junit.xml"
 #: A probe run's results with their evidence (`slo.report.runfile`): beside the run's JUnit XML,

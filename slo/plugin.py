@@ -208,7 +208,7 @@ def _load_config(config: pytest.Config) -> Config:
         raise _ConfigUnavailable(str(exc)) from None
     config.stash[_CONFIG_KEY] = loaded
     config.stash[_OPTIONS_KEY] = options
-    from slo.probe.deadline import set_run_deadline
+    from slo.exchange.deadline import set_run_deadline
 
     # In every process that runs probes, xdist workers included; saving and pushing are not
     # bound by it (they have their own deadlines).
@@ -424,7 +424,7 @@ def pytest_runtest_makereport(
     report = yield
     if not is_probe(item):
         return report
-    from slo.probe.failures import ProbeFailure
+    from slo.exchange.failures import ProbeFailure
     from slo.redact import MAX_MESSAGE, excerpt, scrub_report
 
     if call.when == "teardown":
@@ -449,7 +449,7 @@ def pytest_runtest_makereport(
 
 
 def _evidence(item: pytest.Item, exception: BaseException | None) -> str:
-    from slo.probe.failures import ProbeFailure
+    from slo.exchange.failures import ProbeFailure
     from slo.report.results import probe_kind
 
     marker_target, slo = probe_marker(item)
@@ -484,7 +484,7 @@ def _has_evidence(report: pytest.TestReport) -> bool:
 def _interrupted_report(item: pytest.Item, message: str) -> pytest.TestReport:
     """The call report of a probe the run was stopped in, made as its own would be (with its
     evidence: target, SLO, kind), failed with `message` as a timeout."""
-    from slo.probe.failures import ProbeFailure
+    from slo.exchange.failures import ProbeFailure
 
     failure = ProbeFailure(message, "timeout")
 

@@ -67,6 +67,8 @@ def _variants(secret: str) -> set[str]:
 def register(*secrets: str | SecretStr | None) -> None:
     """Scrub these values (and their echoed forms) from every later message."""
     values = {s.get_secret_value() if isinstance(s, SecretStr) else s for s in secrets}
+    # A header value such as "Basic dXNlcjpw..." is often echoed as its credentials alone.
+    values |= {value.split(" ", 1)[1].strip() for value in values if value and " " in value.strip()}
     fresh = {v for value in values if value and len(value) >= MIN_SECRET_LENGTH for v in _variants(value)}
     with _lock:
         if fresh <= _secrets:

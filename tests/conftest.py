@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import settings
 
-from slo.dev.refstack import ReferenceStack
+from devstack.refstack import ReferenceStack
 
 pytest_plugins = ["pytester"]
 

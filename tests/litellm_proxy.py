@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 import yaml
 
-from slo.dev.daemons import Daemon
+from devstack.daemons import Daemon
 
 __all__ = [
     "LITELLM",

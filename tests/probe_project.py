@@ -67,7 +67,7 @@ filterwarnings =
 
 
 class StackUrls(Protocol):
-    """What a project needs from a reference stack (``slo.dev.refstack.ReferenceStack``)."""
+    """What a project needs from a reference stack (``devstack.refstack.ReferenceStack``)."""
 
     @property
     def api_url(self) -> str: ...

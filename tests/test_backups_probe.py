@@ -26,9 +26,9 @@ from probe_project import junit_cases, make_probe_project, run_probes
 from prometheus_client.parser import text_string_to_metric_families
 from servers import Postgres, postgres_server
 
+from devstack.daemons import Pushgateway
 from slo.config import ConfigError, load_config
 from slo.config.backups import RestoreSettings
-from slo.dev.daemons import Pushgateway
 from slo.probe.backups import Backup, ReadLimits, manifest_problems, unreadable_files
 from slo.probe.restore import SCRATCH_PREFIX, RestoreError, restore_problems
 from slo.processes import stop

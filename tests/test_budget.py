@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from slo.dev.daemons import free_port
+from devstack.daemons import free_port
 from slo.objectives.budget import BudgetRow, error_ratio, main, month_start, render_table, time_to_exhaustion
 
 ROOT = Path(__file__).resolve().parent.parent

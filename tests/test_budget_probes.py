@@ -14,8 +14,8 @@ import httpx
 import pytest
 from probe_project import make_probe_project
 
-from slo.dev.daemons import Pushgateway
-from slo.dev.refstack import ReferenceStack
+from devstack.daemons import Pushgateway
+from devstack.refstack import ReferenceStack
 
 pytest_plugins = ["pytester"]
 

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from importlib.metadata import version
 from pathlib import Path
 
 import pytest
 import yaml
 
+from devstack.daemons import free_port
 from slo.cli import main
-from slo.dev.daemons import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = str(ROOT / "monitoring.yaml")
@@ -130,4 +131,21 @@ def test_slo_load_finds_the_locustfile_beside_the_config_not_in_the_working_dire
         capsys.readouterr()
         .err.strip()
         .endswith(f"{project / 'load' / 'locustfile.py'}: locustfile not found (use --locustfile)")
+    )
+
+
+def test_slo_reference_stack_without_the_development_package_is_one_line_and_exit_4(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # An installed wheel has no devstack: importing it then fails as it does here.
+    for name in [name for name in sys.modules if name == "devstack" or name.startswith("devstack.")]:
+        monkeypatch.delitem(sys.modules, name)
+    without = [entry for entry in sys.path if not (Path(entry or ".").resolve() / "devstack").is_dir()]
+    monkeypatch.setattr(sys, "path", without)
+    assert main(["reference-stack", "--help"]) == 4
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == (
+        "slo reference-stack: needs the development package devstack, which only a checkout "
+        "of the project has (run `make setup` there)\n"
     )

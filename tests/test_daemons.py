@@ -10,15 +10,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from slo.dev.daemons import (
+from devstack.daemons import (
     Alertmanager,
-    BinaryNotFoundError,
     DaemonError,
     Prometheus,
     Pushgateway,
-    find_binary,
     free_port,
 )
+from slo.binaries import BinaryNotFoundError, find_binary
 
 EXPOSITION = """\
 # TYPE synthetic_probe_runs_total counter
@@ -51,7 +50,7 @@ def test_find_binary_returns_an_absolute_path() -> None:
 
 def test_missing_binary_fails_before_starting_anything(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", "/nonexistent")
-    with pytest.raises(BinaryNotFoundError, match="prometheus-pushgateway"), Pushgateway():
+    with pytest.raises(DaemonError, match="prometheus-pushgateway"), Pushgateway():
         pass
 
 

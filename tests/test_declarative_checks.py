@@ -15,7 +15,7 @@ import pytest
 from loopback import loopback_server, url_of
 from probe_project import failed_ids, junit_cases, make_probe_project, run_probes
 
-from slo.dev.refstack import ReferenceStack
+from devstack.refstack import ReferenceStack
 
 CHECKS_MODULE = "probes/test_checks.py"
 

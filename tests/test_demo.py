@@ -23,7 +23,7 @@ import psutil
 import pytest
 import yaml
 
-from slo.dev.demo import ProbeRun, ProbeSeries, Pushed, fault_problems, healthy_problems, parse_pushed
+from devstack.demo import ProbeRun, ProbeSeries, Pushed, fault_problems, healthy_problems, parse_pushed
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"
@@ -48,7 +48,7 @@ def _start_demo(log: Path, *args: str, cwd: Path = ROOT) -> subprocess.Popen[byt
     with log.open("wb") as output:
         return subprocess.Popen(
             # Own reports: two demos at once (xdist) must not read each other's JUnit files.
-            [sys.executable, "-m", "slo.dev.demo", "--reports", str(log.parent / "reports"), *args],
+            [sys.executable, "-m", "devstack.demo", "--reports", str(log.parent / "reports"), *args],
             cwd=cwd,
             stdout=output,
             stderr=subprocess.STDOUT,
@@ -91,12 +91,12 @@ def test_demo_passes_then_catches_the_fault(tmp_path: Path) -> None:
 
 def test_demo_outside_a_probe_project_is_one_line_and_usage_error_4(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "slo.dev.demo"], cwd=tmp_path, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "devstack.demo"], cwd=tmp_path, capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 4
     assert result.stdout == ""
     assert result.stderr == (
-        f"python -m slo.dev.demo: {tmp_path.resolve()} is not a probe project (no probes/ or "
+        f"python -m devstack.demo: {tmp_path.resolve()} is not a probe project (no probes/ or "
         "monitoring.yaml): run the demo in the checkout (`make demo`) or in a project of your own, "
         "or give --project DIR\n"
     )

@@ -15,9 +15,9 @@ import yaml
 from probe_project import PROBES_DIR, make_probe_project
 from prometheus_client.parser import text_string_to_metric_families
 
+from devstack.daemons import Pushgateway
 from slo import metric_names
 from slo.config.objectives import Budgets
-from slo.dev.daemons import Pushgateway
 from slo.objectives.rules.features import alert_names
 from slo.objectives.rules.generate import render, rule_file
 from slo.objectives.rules.promtool import run_tests

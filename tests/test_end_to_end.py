@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 from eventually import rules_evaluated_after, wait_for
 
+from devstack.daemons import Prometheus, Pushgateway
+from devstack.refstack import ReferenceStack
 from slo.config import load_config
-from slo.dev.daemons import Prometheus, Pushgateway
-from slo.dev.refstack import ReferenceStack
 from slo.objectives.budget import main as budget_main
 from slo.objectives.gate import main as gate_main
 from slo.objectives.promql import PrometheusClient

@@ -8,8 +8,8 @@ import json
 import pytest
 from probe_project import junit_cases, make_probe_project, run_probes
 
-from slo.dev.refstack import ReferenceStack
-from slo.probe.failures import FAILURE_REASONS, classify_status, error_message
+from devstack.refstack import ReferenceStack
+from slo.exchange.failures import FAILURE_REASONS, classify_status, error_message
 
 
 def litellm_error(message: str, kind: str, code: int) -> str:

@@ -9,8 +9,8 @@ import pytest
 from pydantic import ValidationError
 from test_reporting import CONFIG, PROBES, by_probe, run, series
 
+from devstack.daemons import Pushgateway
 from slo.config.schema import Config
-from slo.dev.daemons import Pushgateway
 from slo.objectives.budget import BudgetRow, LocationRow, render_table
 from slo.objectives.gate import budget_conditions
 from slo.objectives.rules.cli import explain

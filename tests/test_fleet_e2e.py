@@ -32,9 +32,9 @@ from test_pipeline_e2e import (
     webhook_handler,
 )
 
+from devstack.daemons import Alertmanager, Prometheus, Pushgateway
+from devstack.refstack import ReferenceStack
 from slo.config import load_config
-from slo.dev.daemons import Alertmanager, Prometheus, Pushgateway
-from slo.dev.refstack import ReferenceStack
 from slo.objectives.budget import main as budget
 from slo.objectives.promql import PrometheusClient
 from slo.objectives.rules.generate import render, rule_file

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from devstack.daemons import free_port
 from slo.config import load_config
-from slo.dev.daemons import free_port
 from slo.objectives.budget import BudgetRow
 from slo.objectives.gate import budget_conditions, junit_conditions, load_conditions, main
 

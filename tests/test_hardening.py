@@ -22,14 +22,14 @@ from hostile import HostileServer
 from probe_project import make_probe_project, run_probes
 from prometheus_client import CollectorRegistry, Gauge
 
+from devstack.refstack.faults import COMMON_FIELDS, FaultError, validate_update
 from slo import redact
 from slo.config import ConfigError, PushgatewaySettings, Target, load_config
-from slo.dev.refstack.faults import COMMON_FIELDS, FaultError, validate_update
+from slo.exchange.deadline import exchange_deadline, set_run_deadline
+from slo.exchange.failures import ProbeFailure
 from slo.objectives import gate
 from slo.probe.client import ProbeClient
-from slo.probe.deadline import exchange_deadline, set_run_deadline
 from slo.probe.expect import expect_status
-from slo.probe.failures import ProbeFailure
 from slo.probe.sse import EventLines
 from slo.report.push import push_registry
 from slo.report.state import ProbeState, StateFile
@@ -219,7 +219,7 @@ _PEAK_RSS = """
 import resource, sys
 from slo.config import Target
 from slo.probe.client import ProbeClient
-from slo.probe.failures import ProbeFailure
+from slo.exchange.failures import ProbeFailure
 client = ProbeClient("api", Target(url=sys.argv[1], timeout=20.0))
 try:
     client.get(sys.argv[2])

@@ -23,7 +23,7 @@ import yaml
 from hostile import HostileServer
 from probe_project import make_probe_project
 
-from slo.dev.daemons import Pushgateway
+from devstack.daemons import Pushgateway
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SECRETS = {

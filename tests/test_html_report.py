@@ -25,8 +25,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from probe_project import INI, PROBES_DIR, REPO_ROOT, probe_config
 
-from slo.dev.daemons import Prometheus, Pushgateway
-from slo.dev.refstack import ReferenceStack
+from devstack.daemons import Prometheus, Pushgateway
+from devstack.refstack import ReferenceStack
 from slo.htmlreport.cli import report_sections
 from slo.htmlreport.inputs import Inputs
 from slo.htmlreport.load import curve_points

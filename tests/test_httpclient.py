@@ -19,8 +19,8 @@ import trustme
 from loopback import loopback_server, url_of
 
 from slo.config import Target
+from slo.exchange.failures import FAILURE_REASONS, ProbeFailure, describe_exception
 from slo.probe.client import ProbeClient, RequestRecord
-from slo.probe.failures import FAILURE_REASONS, ProbeFailure, describe_exception
 from slo.redact import safe_url
 
 TOKEN = "tok-7d1e0c-never-print-me"

@@ -23,8 +23,8 @@ from loopback import loopback_server, url_of
 from probe_project import junit_cases, make_probe_project
 from prometheus_client.parser import text_string_to_metric_families
 
+from devstack.daemons import Pushgateway
 from slo.config import ConfigError, load_config
-from slo.dev.daemons import Pushgateway
 
 pytestmark = pytest.mark.slow
 

@@ -29,8 +29,8 @@ from loopback import loopback_server, url_of
 from probe_project import INI, PROBES_DIR, SHIPPED_CONFIG, junit_cases, make_probe_project
 from prometheus_client.parser import text_string_to_metric_families
 
-from slo.dev.daemons import Pushgateway, free_port
-from slo.dev.refstack import ReferenceStack
+from devstack.daemons import Pushgateway, free_port
+from devstack.refstack import ReferenceStack
 
 pytestmark = pytest.mark.slow
 

@@ -14,15 +14,16 @@ import pytest
 from prometheus_client import generate_latest
 from test_load_gate import API_ONLY, LOCUSTFILE, ROOT, slo_load, write_config
 
+from devstack.refstack import ReferenceStack
 from slo.config.load import LoadSettings
-from slo.dev.refstack import ReferenceStack
 from slo.loadgate import summary as summaries
 from slo.loadgate.baseline import BaselineError, compare_with, config_hash, save_baseline
-from slo.loadgate.push import load_registry
+from slo.loadgate.push import load_families
 from slo.loadgate.samples import EndpointRecord, RunResults
 from slo.loadgate.verdict import evaluate
 from slo.objectives.gate import load_conditions
 from slo.objectives.gate import main as gate
+from slo.report.families import as_registry
 
 HEALTH = "GET /health"
 
@@ -223,7 +224,7 @@ def test_a_regression_becomes_the_runs_verdict_and_is_shown(tmp_path: Path) -> N
     assert "against the baseline of 2023-11-14T22:13:20+00:00" in table
     assert "REGRESSED" in table
     assert "x1.6" in table
-    metrics = generate_latest(load_registry(data, 1_700_000_100.0)).decode()
+    metrics = generate_latest(as_registry(load_families(data, 1_700_000_100.0))).decode()
     assert (
         'synthetic_load_baseline_verdict{endpoint="GET /health",measure="p95",verdict="regressed"} 1.0'
         in metrics

@@ -17,11 +17,11 @@ from prometheus_client import generate_latest
 from slo import stats
 from slo.config.load import LoadSettings
 from slo.loadgate import summary
-from slo.loadgate.push import load_registry
+from slo.loadgate.push import load_families
 from slo.loadgate.samples import CpuUsage, EndpointRecord, RunResults, StreamSample
-from slo.loadgate.stream import ChatStream
+from slo.loadgate.stream import ChatStream, TokenTiming, problem, read_chat_stream, sample
 from slo.loadgate.verdict import Evaluation, evaluate, measure, planned_thresholds
-from slo.probe.llm import TokenTiming
+from slo.report.families import as_registry
 
 CHAT = "POST /v1/chat/completions"
 HEALTH = "GET /health"
@@ -34,7 +34,7 @@ def chunk(content: str | None = None, **fields: Any) -> str:
 
 def read(*lines: str) -> ChatStream:
     stream = ChatStream(TokenTiming(started=0.0))
-    stream.read(lines)
+    read_chat_stream(lines, stream)
     return stream
 
 
@@ -50,29 +50,29 @@ def test_a_whole_stream_is_an_answer_timed_by_its_usage() -> None:
         chunk(None, usage={"prompt_tokens": 7, "completion_tokens": 9}),
         "data: [DONE]",
     )
-    assert stream.problem() is None
-    assert (stream.deltas, stream.usage_tokens) == (2, 9)
-    sample = stream.sample()
-    assert sample.tokens_from_usage
-    assert sample.first_token_ms is not None
-    assert sample.first_token_ms > 0
-    assert sample.tokens_per_second is not None
-    assert sample.tokens_per_second > 0
+    assert problem(stream) is None
+    assert (len(stream.timing.arrivals), stream.output_tokens) == (2, 9)
+    kept = sample(stream)
+    assert kept.tokens_from_usage
+    assert kept.first_token_ms is not None
+    assert kept.first_token_ms > 0
+    assert kept.tokens_per_second is not None
+    assert kept.tokens_per_second > 0
 
 
 def test_without_usage_the_content_deltas_are_counted() -> None:
     stream = read(chunk("po"), chunk("ng"), chunk(" pong"), "data: [DONE]")
     stream.timing.arrivals[:] = [1.0, 1.1, 1.2]
     stream.timing.ended = 1.2
-    sample = stream.sample()
-    assert not sample.tokens_from_usage
+    kept = sample(stream)
+    assert not kept.tokens_from_usage
     # Two tokens after the first, in 0.2 s: the decode speed, the first token's wait left out.
-    assert sample.tokens_per_second == pytest.approx(10.0)
-    assert sample.first_token_ms == pytest.approx(1000.0)
+    assert kept.tokens_per_second == pytest.approx(10.0)
+    assert kept.first_token_ms == pytest.approx(1000.0)
 
 
 @pytest.mark.parametrize(
-    ("lines", "problem"),
+    ("lines", "expected"),
     [
         (
             [chunk("po"), 'data: {"error": {"message": "litellm.APIConnectionError: cut\\nTraceback"}}'],
@@ -80,17 +80,17 @@ def test_without_usage_the_content_deltas_are_counted() -> None:
         ),
         ([chunk("po"), chunk("ng")], "stream ended after 2 chunk(s) without [DONE]"),
         ([chunk(None), chunk(""), "data: [DONE]"], "stream ended after 2 chunk(s) without any content"),
-        ([chunk("po"), "data: {not json"], "stream sent a malformed chunk after 1 chunk(s): {not json"),
-        (["data: [1, 2]"], "stream sent a malformed chunk after 0 chunk(s): [1, 2]"),
-        (['{"choices": []}', "<html>"], "stream ended after 0 chunk(s) without [DONE]"),
+        ([chunk("po"), "data: {not json"], "streamed a malformed chunk after 1 chunk(s): {not json"),
+        (["data: [1, 2]"], "streamed a malformed chunk after 0 chunk(s): [1, 2]"),
+        (['{"choices": []}', "<html>"], 'returned a malformed event stream: {"choices": []} <html>'),
     ],
 )
-def test_a_broken_stream_is_a_failed_request(lines: list[str], problem: str) -> None:
+def test_a_broken_stream_is_a_failed_request(lines: list[str], expected: str) -> None:
     stream = read(*lines)
-    assert stream.problem() == problem
+    assert problem(stream) == expected
     # No rate from a stream that did not end well; its first token, if any, still counts.
-    assert stream.sample().tokens_per_second is None
-    assert (stream.sample().first_token_ms is not None) == bool(stream.deltas)
+    assert sample(stream).tokens_per_second is None
+    assert (sample(stream).first_token_ms is not None) == bool(stream.timing.arrivals)
 
 
 # --- recording ---------------------------------------------------------------------------------
@@ -300,7 +300,7 @@ def test_the_table_shows_the_stream_bounds_in_their_direction(tmp_path: Path) ->
 
 
 def test_the_push_carries_first_token_and_rate_percentiles(tmp_path: Path) -> None:
-    text = generate_latest(load_registry(report(tmp_path), 1_700_000_100.0)).decode()
+    text = generate_latest(as_registry(load_families(report(tmp_path), 1_700_000_100.0))).decode()
     chat = 'endpoint="POST /v1/chat/completions"'
     assert f'synthetic_load_time_to_first_token_seconds{{{chat},quantile="0.95"}} 1.95' in text
     assert f'synthetic_load_time_to_first_token_bound_seconds{{bound="lower",{chat}' in text

@@ -7,14 +7,17 @@ import re
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from loopback import capture_server
 from prometheus_client import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
 
+from devstack.daemons import Pushgateway
 from slo.config import PushgatewaySettings
 from slo.config.load import LoadSettings
 from slo.loadgate import summary
-from slo.loadgate.push import load_registry, push_summary
+from slo.loadgate.push import load_families, push_summary
 from slo.loadgate.samples import (
     CpuUsage,
     EndpointRecord,
@@ -23,6 +26,7 @@ from slo.loadgate.samples import (
     RunResults,
 )
 from slo.loadgate.verdict import Evaluation, evaluate, planned_thresholds
+from slo.report.families import as_registry
 
 HEALTH = "GET /health"
 CHAT = "POST /v1/chat/completions"
@@ -272,7 +276,7 @@ def test_the_table_names_the_verdict_the_thresholds_and_the_reason(tmp_path: Pat
 def test_metrics_carry_the_verdict_and_exact_percentiles(tmp_path: Path) -> None:
     results = run({HEALTH: ([1950.0] * 100, 0)})
     data = summary.summary(evaluate(results, settings()), results, info(tmp_path))
-    text = generate_latest(load_registry(data, 1_700_000_100.0)).decode()
+    text = generate_latest(as_registry(load_families(data, 1_700_000_100.0))).decode()
     assert 'synthetic_load_verdict{verdict="pass"} 1.0' in text
     assert 'synthetic_load_verdict{verdict="fail"} 0.0' in text
     assert 'synthetic_load_threshold_verdict{threshold="total p95",verdict="pass"} 1.0' in text
@@ -291,7 +295,36 @@ def test_the_push_goes_to_the_load_test_job(tmp_path: Path) -> None:
     [received] = pushgateway.received
     assert received.method == "PUT"
     assert received.path == "/metrics/job/load-test/environment/staging/instance/ci-runner"
-    assert b'synthetic_load_verdict{verdict="pass"} 1.0' in received.body
+    # The same encoding as the probe push (slo.report.families), not prometheus_client's text.
+    assert received.headers["Content-Type"].startswith("application/vnd.google.protobuf")
+
+
+@pytest.mark.slow
+def test_a_real_pushgateway_stores_the_load_run_as_its_text_exposition_says(tmp_path: Path) -> None:
+    results = run({HEALTH: ([1950.0] * 100, 0)})
+    data = summary.summary(evaluate(results, settings()), results, info(tmp_path))
+    expected = {
+        (sample.name, tuple(sorted(sample.labels.items())), sample.value)
+        for family in text_string_to_metric_families(
+            generate_latest(as_registry(load_families(data, 1_700_000_100.0))).decode()
+        )
+        for sample in family.samples
+    }
+    group = {"environment": "staging", "instance": "ci-runner", "job": "load-test"}
+    with Pushgateway() as gateway:
+        push = PushgatewaySettings(url=gateway.url, instance="ci-runner")
+        assert push_summary(data, push, 1_700_000_100.0).ok
+        stored = httpx.get(f"{gateway.url}/metrics", timeout=5.0, trust_env=False).text
+    kept = {
+        (sample.name, tuple(sorted((k, v) for k, v in sample.labels.items() if k not in group)), sample.value)
+        for family in text_string_to_metric_families(stored)
+        for sample in family.samples
+        if sample.name.startswith("synthetic_load_")
+        and all(sample.labels.get(k) == v for k, v in group.items())
+    }
+    assert ("synthetic_load_verdict", (("verdict", "pass"),), 1.0) in kept
+    assert ("synthetic_load_requests_total", (("endpoint", "total"),), 100.0) in kept
+    assert kept == expected
 
 
 # --- the results file --------------------------------------------------------------------------

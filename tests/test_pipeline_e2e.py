@@ -35,9 +35,9 @@ import yaml
 from eventually import wait_for
 from loopback import loopback_server, url_of
 
+from devstack.daemons import Alertmanager, Prometheus, Pushgateway
+from devstack.refstack import ReferenceStack
 from slo.config import load_config
-from slo.dev.daemons import Alertmanager, Prometheus, Pushgateway
-from slo.dev.refstack import ReferenceStack
 from slo.objectives.promql import PrometheusClient
 from slo.objectives.rules.generate import render, rule_file
 

@@ -17,7 +17,7 @@ import httpx
 import pytest
 from hostile import HostileServer
 
-from slo.dev.daemons import Pushgateway
+from devstack.daemons import Pushgateway
 
 CONFIG = """
 version: 1

@@ -24,8 +24,8 @@ from loopback import loopback_server
 from probe_project import failed_ids, junit_cases, make_probe_project, probe_config, run_probes
 from prometheus_client.parser import text_string_to_metric_families
 
-from slo.dev.daemons import Pushgateway
-from slo.dev.refstack import ReferenceStack
+from devstack.daemons import Pushgateway
+from devstack.refstack import ReferenceStack
 
 CHECK_API_HEALTH = "test_checks::test_check[api-health-status]"
 CHECK_SANDBOX = "test_checks::test_check[sandbox-status]"

@@ -16,8 +16,8 @@ import httpx
 import pytest
 from eventually import rules_evaluated_after, value_of, wait_for
 
+from devstack.daemons import Prometheus, Pushgateway
 from slo.config import Config, load_config
-from slo.dev.daemons import Prometheus, Pushgateway
 from slo.objectives.budget import main as budget_main
 from slo.objectives.gate import main as gate_main
 from slo.objectives.promql import PrometheusClient

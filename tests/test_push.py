@@ -14,8 +14,8 @@ from loopback import CaptureServer, capture_server
 from prometheus_client.exposition import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from devstack.daemons import Pushgateway
 from slo.config import PushgatewaySettings
-from slo.dev.daemons import Pushgateway
 from slo.report.exposition import SuiteRun, latency_buckets, probe_families
 from slo.report.families import Family, as_registry
 from slo.report.push import group_url, push_families, push_registry

@@ -15,8 +15,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
-from slo.dev.refstack import ReferenceStack, ReferenceStackError
-from slo.dev.refstack.gateway import API_BASE, model_id
+from devstack.refstack import ReferenceStack, ReferenceStackError
+from devstack.refstack.gateway import API_BASE, model_id
 
 MODEL = "claude-sonnet-4"
 CHAT = {"model": MODEL, "messages": [{"role": "user", "content": "Write a haiku about SLOs."}]}

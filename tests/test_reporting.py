@@ -22,7 +22,7 @@ import httpx
 import pytest
 from loopback import loopback_server, url_of
 
-from slo.dev.daemons import Pushgateway
+from devstack.daemons import Pushgateway
 
 CONFIG = """
 version: 1

@@ -11,7 +11,8 @@ import httpx
 import pytest
 import yaml
 
-from slo.dev.daemons import Alertmanager, find_binary
+from devstack.daemons import Alertmanager
+from slo.binaries import find_binary
 
 ROOT = Path(__file__).resolve().parent.parent
 ALERTMANAGER = ROOT / "deploy" / "alertmanager.yml"

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from devstack.refstack import ReferenceStack
 from slo.cli import main
-from slo.dev.refstack import ReferenceStack
 from slo.junit import read_cases
 
 KINDS = {"availability", "budget", "resource", "warning"}

@@ -112,3 +112,10 @@ def test_scrub_fields_keeps_the_shape_of_what_it_scrubs() -> None:
     assert redact.scrub_fields(entry) is entry
     assert entry == Entry(["E   token ***"], ("probe.py", 3, "key=***"))
     assert redact.scrub_fields({"a": [SECRET, 1, None]}) == {"a": ["***", 1, None]}
+
+
+def test_a_header_value_is_scrubbed_when_only_its_credentials_are_echoed() -> None:
+    # The load gate's own list used to take the part after the scheme; the one registry does.
+    redact.register("Basic c2NydWI6aGVhZGVyLXZhbHVl")
+    assert redact.scrub("401: bad credentials c2NydWI6aGVhZGVyLXZhbHVl") == "401: bad credentials ***"
+    assert redact.scrub("Basic") == "Basic"

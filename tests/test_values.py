@@ -13,20 +13,13 @@ import yaml
 from prometheus_client import generate_latest
 
 from slo.config.objectives import SLO, ProbesSLI
+from slo.llmstream import ChatStream, MessagesStream, TokenTiming, read_chat_stream, read_messages_stream
 from slo.objectives.rules.cli import main as rules_main
 from slo.objectives.rules.genai import gen_ai_group
 from slo.objectives.rules.generate import failing_probes
 from slo.objectives.rules.promtool import run_tests
 from slo.objectives.rules.sli import sli_query
-from slo.probe.llm import (
-    ChatStream,
-    MessagesStream,
-    TokenTiming,
-    read_chat_stream,
-    read_messages_stream,
-    tool_call_problem,
-    tool_use_problem,
-)
+from slo.probe.llm import timing_values, tool_call_problem, tool_use_problem
 from slo.report import genai
 from slo.report.families import as_registry
 from slo.report.values import VALUES_PROPERTY, ValueFamilies, value_families
@@ -134,14 +127,14 @@ def test_a_bad_value_is_one_line_naming_it(
 
 def test_token_timing() -> None:
     timing = TokenTiming(started=10.0, arrivals=[10.5, 10.6, 11.6, 11.7], ended=11.8, output_tokens=5)
-    values = timing.values()
+    values = timing_values(timing)
     assert values[genai.FIRST_TOKEN] == pytest.approx(0.5)
     assert values[genai.MAX_GAP] == pytest.approx(1.0)
     assert values[genai.TIME_PER_TOKEN] == pytest.approx(0.4)
     # Four tokens after the first, over the 1.3 s from the first token to the end.
     assert values[genai.TOKENS_PER_SECOND] == pytest.approx(4 / 1.3)
     assert values[genai.OPERATION_DURATION] == pytest.approx(1.8)
-    assert TokenTiming(started=0.0).values() == {}
+    assert timing_values(TokenTiming(started=0.0)) == {}
 
 
 def events(*pairs: tuple[str, dict[str, Any]]) -> list[str]:

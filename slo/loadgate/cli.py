@@ -245,12 +245,12 @@ def _push(settings: PushgatewaySettings | None, data: dict[str, Any]) -> bool:
     """Push when configured; False only when a required push failed."""
     if settings is None:
         return True
-    # prometheus_client is imported only when pushing.
-    from slo.loadgate.push import JOB, push_summary
+    # The push's HTTP stack is imported only when pushing.
+    from slo.loadgate.push import push_summary
 
     result = push_summary(data, settings, time.time())
     if result.ok:
-        print(f"pushed to {result.url} (job {JOB})")
+        print(f"pushed to {result.url} (job {conventions.LOAD_JOB})")
         return True
     print(f"warning: push to the Pushgateway failed: {result.error}", file=sys.stderr)
     return not settings.required

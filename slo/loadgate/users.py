@@ -38,22 +38,19 @@ from locust import between
 from locust.contrib.fasthttp import FAILURE_EXCEPTIONS, FastHttpUser, ResponseContextManager
 from locust.event import Events
 
-from slo import compat
+from slo import compat, redact
 from slo.config import Config, ConfigError, load_config
 from slo.loadgate.samples import CONFIG_ERROR_PREFIX, CONFIG_ERROR_STATUS, STREAM_CONTEXT_KEY
 from slo.options import Sources, resolve
 from slo.units import format_ms
 
 # Every Locust process imports this module, most of them for scenarios that never stream or
-# fail: the probe modules the stream reader and the error classifier need (httpx, pytest)
+# fail: the stream reader and the error classifier (slo.exchange, which needs httpx)
 # are imported where they are first used, not here (they would double a worker's start-up).
 
 __all__ = ["LoadPlan", "expect_json", "read_chat_stream"]
 
 User = TypeVar("User", bound=type[FastHttpUser])
-
-#: Header values (and bare tokens) of every configured target, kept out of failure messages.
-_SECRETS: set[str] = set()
 
 
 def _config_error(message: str) -> NoReturn:
@@ -109,8 +106,6 @@ class LoadPlan:
             user_class.target = settings  # type: ignore[attr-defined]  # for the class's own use
             user_class.host = settings.url
             user_class.default_headers = settings.request_headers()
-            for value in user_class.default_headers.values():
-                _SECRETS.update(v for v in (value, value.split(" ", 1)[-1]) if len(v) >= 8)
             # A redirect is measured as the answer it is, never followed: following it would
             # send the target's secret headers to whatever origin the target names.
             user_class.max_redirects = 0
@@ -170,10 +165,10 @@ def _failed(response: ResponseContextManager) -> bool:
         return False
     status = response.status_code or 0
     if status >= 400:
-        from slo.probe.failures import classify_status  # see the imports
+        from slo.exchange.failures import classify_status  # see the imports
 
         reason, message = classify_status(status, _text(response))
-        response.failure(_redacted(f"{status} {reason}: {message}" if message else f"{status} {reason}"))
+        response.failure(redact.scrub(f"{status} {reason}: {message}" if message else f"{status} {reason}"))
     # Otherwise a transport error: Locust reports it as it is.
     return True
 
@@ -191,25 +186,23 @@ def read_chat_stream(
     response:``, with ``started`` the ``time.perf_counter()`` before the request was sent.
     The request's response time becomes the stream's total time (Locust's would end at the
     headers), its first-token time and token rate go to the exact recorder in the request's
-    context, and a stream that is not an answer (:meth:`ChatStream.problem`) or breaks a bound
-    (a line over :data:`~slo.probe.sse.MAX_LINE`, a body over ``max_bytes``, no end within
+    context, and a stream that is not an answer (:func:`slo.loadgate.stream.problem`) or breaks
+    a bound (a line over :data:`~slo.exchange.body.MAX_LINE`, a body over ``max_bytes``, no end within
     ``timeout`` seconds of ``started``) fails the request.
     """
     if _failed(response):
         return
     # See the imports: only a streaming scenario needs these.
-    from slo.loadgate.stream import ChatStream
-    from slo.probe.body import BodyTooLarge
-    from slo.probe.llm import TokenTiming
-    from slo.probe.sse import split_lines
+    from slo.exchange.body import BodyTooLarge, split_lines
+    from slo.loadgate import stream as judged
 
-    stream = ChatStream(TokenTiming(started))
+    stream = judged.ChatStream(judged.TokenTiming(started))
     cut = None
     lines = split_lines(_arrived(response, max_bytes))
     left = max(0.001, timeout - (time.perf_counter() - started))
     try:
         with gevent.Timeout(left, _StreamProblem(f"no end within stream_timeout {format_ms(timeout)}")):
-            stream.read(lines)
+            judged.read_chat_stream(lines, stream)
             # Read to the end of the body, as any client does: the connection goes back to the
             # pool only then (otherwise every stream would cost a new one).
             for _ in lines:
@@ -219,11 +212,11 @@ def read_chat_stream(
     meta = response.request_meta
     meta["response_time"] = 1000 * (time.perf_counter() - started)
     # A new dict: Locust's context may be a shared default, never to be written into.
-    meta["context"] = {**meta.get("context", {}), STREAM_CONTEXT_KEY: stream.sample()}
+    meta["context"] = {**meta.get("context", {}), STREAM_CONTEXT_KEY: judged.sample(stream)}
     # A cut after [DONE] (while reading the body's end) leaves a whole answer.
-    problem = cut if cut is not None and not stream.done else stream.problem()
+    problem = cut if cut is not None and not stream.done else judged.problem(stream)
     if problem is not None:
-        response.failure(_redacted(problem))
+        response.failure(redact.scrub(problem))
 
 
 def _arrived(response: ResponseContextManager, max_bytes: int) -> Iterator[bytes]:
@@ -241,10 +234,3 @@ def _text(response: ResponseContextManager) -> str:
         return (response.content or b"").decode("utf-8", "replace")
     except (AttributeError, TypeError):
         return ""
-
-
-def _redacted(message: str) -> str:
-    """The message without the configured header values (tokens), should the target echo them."""
-    for secret in sorted(_SECRETS, key=len, reverse=True):
-        message = message.replace(secret, "***")
-    return message

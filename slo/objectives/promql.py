@@ -25,9 +25,9 @@ from typing import Any, Self
 import httpx
 
 from slo import redact
-from slo.compat import wrap_network_backend
-from slo.probe.body import ACCEPT_ENCODING, BodyTooLarge, UnsupportedEncoding, read_body
-from slo.probe.deadline import DeadlineBackend, exchange_deadline
+from slo.exchange.body import ACCEPT_ENCODING, BodyTooLarge, UnsupportedEncoding, read_body
+from slo.exchange.deadline import exchange_deadline
+from slo.exchange.transport import bounded_transport
 
 __all__ = ["MAX_ANSWER_BYTES", "PrometheusClient", "PrometheusError", "Sample"]
 
@@ -67,10 +67,8 @@ class PrometheusClient:
         if token:
             headers["Authorization"] = f"Bearer {token}"
         self.timeout, self.max_bytes = timeout, max_bytes
-        transport = httpx.HTTPTransport()
-        wrap_network_backend(transport, DeadlineBackend)
         self._client = httpx.Client(
-            base_url=url.rstrip("/"), timeout=timeout, headers=headers, transport=transport
+            base_url=url.rstrip("/"), timeout=timeout, headers=headers, transport=bounded_transport()
         )
 
     def _get(self, path: str, params: dict[str, str] | None = None) -> Any:

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from slo.config.backups import BackupsSettings
+from slo.exchange.deadline import probe_deadline
+from slo.exchange.failures import ProbeFailure
 from slo.files import NotRegular, open_regular
-from slo.probe.deadline import probe_deadline
-from slo.probe.failures import ProbeFailure
 from slo.probe.restore import RestoreError, restore_problems
 from slo.units import format_duration
 

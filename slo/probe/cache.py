@@ -25,9 +25,9 @@ from redis.retry import Retry
 
 from slo.config.cache import RedisTarget
 from slo.config.schema import Config
+from slo.exchange.deadline import probe_deadline
+from slo.exchange.failures import ProbeFailure
 from slo.probe.cache_readings import Readings, default_readings_file
-from slo.probe.deadline import probe_deadline
-from slo.probe.failures import ProbeFailure
 from slo.probe.redis_bounds import CheckDeadline, ReadCapReached, bounded
 
 __all__ = [

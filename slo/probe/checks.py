@@ -26,9 +26,9 @@ import pytest
 
 from slo.compat import scheduled_items
 from slo.config import Check, Config, Target
+from slo.exchange.failures import ProbeFailure
 from slo.probe.client import RECORD_EXTENSION, ProbeClient, RequestRecord, tls_verify
 from slo.probe.expect import describe, expect_json, expect_status, json_path
-from slo.probe.failures import ProbeFailure
 from slo.redact import excerpt
 from slo.units import format_ms
 

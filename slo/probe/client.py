@@ -4,9 +4,9 @@
     response = client.get("/health")
     client.records[-1].phases  # Phases(dns=0.0, connect=0.0003, tls=0.0, ttfb=0.0011, ...)
 
-Phases come from httpcore's trace extension, plus a thin network backend that times the name
-lookup separately from the TCP connect. A request that reuses a kept-alive connection has
-zero dns/connect/tls, exactly as a real client would see it.
+Phases are timed by :mod:`slo.exchange.transport` (httpcore's trace extension and a backend
+that times the name lookup apart from the TCP connect): a request that reuses a kept-alive
+connection has zero dns/connect/tls, exactly as a real client would see it.
 
 Transport errors are raised as :class:`ProbeFailure`: one line for the person on call
 (``api: GET /health: connection refused after 2 ms``) and a bounded `reason` for metrics.
@@ -14,25 +14,23 @@ Transport errors are raised as :class:`ProbeFailure`: one line for the person on
 
 from __future__ import annotations
 
-import contextvars
 import functools
 import ssl
 import time
-import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import Any
 
 import certifi
 import httpx
 
-from slo.compat import wrap_network_backend
 from slo.config import Target
-from slo.probe.body import ACCEPT_ENCODING, BodyTooLarge, UnsupportedEncoding, read_body
-from slo.probe.deadline import DeadlineBackend, exchange_deadline, run_deadline_passed
-from slo.probe.dns import TimedBackend
-from slo.probe.failures import FailureReason, ProbeFailure, describe_exception
+from slo.exchange.body import ACCEPT_ENCODING, read_body
+from slo.exchange.deadline import exchange_deadline
+from slo.exchange.failures import ProbeFailure
+from slo.exchange.reasons import FailureReason
+from slo.exchange.records import Phases, RequestRecord
+from slo.exchange.transport import TRANSPORT_ERRORS, bounded_transport, describe_failure, timing, trace
 from slo.redact import safe_url
 from slo.units import format_ms
 
@@ -43,120 +41,10 @@ TARGET_EXTENSION = "slo_target"
 RECORD_EXTENSION = "slo_record"
 
 
-@dataclass(frozen=True)
-class Phases:
-    """Seconds spent in each phase of one request (not cumulative: they add up to the total)."""
-
-    dns: float = 0.0
-    connect: float = 0.0
-    tls: float = 0.0
-    ttfb: float = 0.0
-    transfer: float = 0.0
-
-    def as_dict(self) -> dict[str, float]:
-        return {
-            "dns": self.dns,
-            "connect": self.connect,
-            "tls": self.tls,
-            "ttfb": self.ttfb,
-            "transfer": self.transfer,
-        }
-
-
-@dataclass(frozen=True)
-class RequestRecord:
-    target: str
-    method: str
-    url: str
-    status: int | None
-    elapsed: float
-    phases: Phases
-    reason: FailureReason | None = None
-
-
-@dataclass
-class _PhaseClock:
-    """Collects the trace events of one request (one per context, so concurrency is safe)."""
-
-    marks: dict[str, float] = field(default_factory=dict)
-    dns: float = 0.0
-
-    def mark(self, event: str) -> None:
-        self.marks.setdefault(event, time.perf_counter())
-
-    def span(self, start: str, end: str) -> float:
-        if start in self.marks and end in self.marks:
-            return max(0.0, self.marks[end] - self.marks[start])
-        return 0.0
-
-    def phases(self, finished: float) -> Phases:
-        connect = max(0.0, self.span("connect_tcp.started", "connect_tcp.complete") - self.dns)
-        headers_done = self.marks.get("receive_response_headers.complete")
-        return Phases(
-            dns=self.dns,
-            connect=connect,
-            tls=self.span("start_tls.started", "start_tls.complete"),
-            ttfb=self.span("send_request_headers.started", "receive_response_headers.complete"),
-            transfer=max(0.0, finished - headers_done) if headers_done else 0.0,
-        )
-
-
-_current_clock: contextvars.ContextVar[_PhaseClock | None] = contextvars.ContextVar(
-    "slo_phase_clock", default=None
-)
-
-
-def _trace(event_name: str, info: dict[str, Any]) -> None:
-    clock = _current_clock.get()
-    if clock is not None:
-        # "connection.connect_tcp.started" -> "connect_tcp.started"; http11 and http2 alike.
-        clock.mark(event_name.split(".", 1)[1])
-
-
-def _record_lookup(seconds: float) -> None:
-    clock = _current_clock.get()
-    if clock is not None:
-        clock.dns = seconds
-
-
-def _timed_transport(verify: ssl.SSLContext | bool, max_connections: int) -> httpx.HTTPTransport:
-    limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=20)
-    transport = httpx.HTTPTransport(verify=verify, limits=limits)
-    # Without the backend DNS is counted in `connect` and trickled headers are unbounded;
-    # the test of slo.compat says if it moved.
-    wrap_network_backend(transport, lambda inner: DeadlineBackend(TimedBackend(inner, _record_lookup)))
-    return transport
-
-
 def _traced(kwargs: dict[str, Any], target: str) -> dict[str, Any]:
     # `slo_target` rides along so failure messages can name the target; httpcore ignores it.
-    extensions = {**kwargs.get("extensions", {}), "trace": _trace, TARGET_EXTENSION: target}
+    extensions = {**kwargs.get("extensions", {}), "trace": trace, TARGET_EXTENSION: target}
     return {**kwargs, "extensions": extensions}
-
-
-def _describe(
-    exc: Exception, clock: _PhaseClock, budget: float, headers_budget: float | None = None
-) -> tuple[str, FailureReason]:
-    if isinstance(exc, BodyTooLarge | UnsupportedEncoding):
-        return str(exc), "error"
-    if isinstance(exc, zlib.error):
-        return f"undecodable compressed body: {str(exc)[:120]}", "error"
-    description, reason = describe_exception(exc)
-    if reason == "timeout":
-        if "receive_response_headers.complete" in clock.marks:
-            waiting = "reading the body"
-        elif "send_request_headers.started" in clock.marks:
-            waiting = "waiting for the response headers"
-        else:
-            waiting = "connecting"
-        if run_deadline_passed():
-            limit = "the run deadline"
-        elif headers_budget is not None and headers_budget < budget and waiting != "reading the body":
-            limit = f"{format_ms(headers_budget)} deadline for the response headers"
-        else:
-            limit = f"{format_ms(budget)} deadline for the whole exchange"
-        description = f"timed out {waiting} ({limit})"
-    return description, reason
 
 
 @functools.lru_cache(maxsize=16)
@@ -188,10 +76,10 @@ class ProbeClient:
         self._on_record = on_record
         self._client = httpx.Client(
             base_url=target.url,
-            # Only encodings that slo.probe.body inflates with a bound.
+            # Only encodings that slo.exchange.body inflates with a bound.
             headers={"Accept-Encoding": ACCEPT_ENCODING, **target.request_headers()},
             timeout=target.timeout,
-            transport=_timed_transport(tls_verify(target), max_connections),
+            transport=bounded_transport(tls_verify(target), timed=True, max_connections=max_connections),
             follow_redirects=False,
         )
 
@@ -215,7 +103,7 @@ class ProbeClient:
 
         httpx's timeouts bound each network read, so headers or a body trickling in a byte at
         a time would never time out; here the timeout is one deadline for the whole exchange
-        (see :mod:`slo.probe.deadline`), and the body is capped at the target's
+        (see :mod:`slo.exchange.deadline`), and the body is capped at the target's
         `max_response_bytes`, before decompression inflates it. Transport, size and decoding
         errors become a :class:`ProbeFailure` with a reason.
         """
@@ -247,7 +135,7 @@ class ProbeClient:
         when given (a stream's first token cannot come before them); the transfer phase ends
         when the block exits.
 
-        Read the body with :func:`slo.probe.body.iter_body` (or :mod:`slo.probe.sse`) to keep
+        Read the body with :func:`slo.exchange.body.iter_body` (or :mod:`slo.probe.sse`) to keep
         its size capped.
         """
         budget = self.target.timeout if deadline is None else deadline
@@ -294,34 +182,31 @@ class ProbeClient:
     def _timed(
         self, method: str, url: str, budget: float, headers_budget: float | None = None
     ) -> Iterator[Callable[..., RequestRecord]]:
-        clock = _PhaseClock()
-        token = _current_clock.set(clock)
-        started = time.perf_counter()
-        made: RequestRecord | None = None
+        with timing() as clock:
+            started = time.perf_counter()
+            made: RequestRecord | None = None
 
-        def finish(status: int | None, reason: FailureReason | None = None) -> RequestRecord:
-            nonlocal made
-            if made is not None:  # a stream that failed after its headers: keep the first word
-                return made
-            finished = time.perf_counter()
-            record = made = RequestRecord(
-                self.name, method, url, status, finished - started, clock.phases(finished), reason
-            )
-            self.records.append(record)
-            if self._on_record is not None:
-                self._on_record(record)
-            return record
+            def finish(status: int | None, reason: FailureReason | None = None) -> RequestRecord:
+                nonlocal made
+                if made is not None:  # a stream that failed after its headers: keep the first word
+                    return made
+                finished = time.perf_counter()
+                record = made = RequestRecord(
+                    self.name, method, url, status, finished - started, clock.phases(finished), reason
+                )
+                self.records.append(record)
+                if self._on_record is not None:
+                    self._on_record(record)
+                return record
 
-        try:
-            with exchange_deadline(budget):
-                yield finish
-        except (httpx.HTTPError, httpx.StreamError, BodyTooLarge, UnsupportedEncoding, zlib.error) as exc:
-            description, reason = _describe(exc, clock, budget, headers_budget)
-            record = finish(None, reason)
-            raise ProbeFailure(
-                f"{self.name}: {method} {url}: {description} after {format_ms(record.elapsed)}",
-                reason,
-                record,
-            ) from None
-        finally:
-            _current_clock.reset(token)
+            try:
+                with exchange_deadline(budget):
+                    yield finish
+            except TRANSPORT_ERRORS as exc:
+                description, reason = describe_failure(exc, clock, budget, headers_budget)
+                record = finish(None, reason)
+                raise ProbeFailure(
+                    f"{self.name}: {method} {url}: {description} after {format_ms(record.elapsed)}",
+                    reason,
+                    record,
+                ) from None

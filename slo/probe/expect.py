@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from slo.exchange.failures import ProbeFailure, classify_status
 from slo.probe.client import TARGET_EXTENSION
-from slo.probe.failures import ProbeFailure, classify_status
 from slo.redact import excerpt, scrub
 from slo.units import format_ms
 

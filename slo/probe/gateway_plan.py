@@ -25,10 +25,10 @@ import pytest
 
 from slo.config import Config, Target
 from slo.config.probes import GatewayModel
+from slo.exchange.failures import ProbeFailure
 from slo.options import RunOptions
 from slo.probe.client import ProbeClient
 from slo.probe.expect import describe, expect_json, require_shape
-from slo.probe.failures import ProbeFailure
 
 __all__ = ["DiscoveryFailure", "GatewayPlan", "gateway_plan", "header_lines"]
 

@@ -29,9 +29,9 @@ from typing import Any, Literal
 import httpx
 import pytest
 
+from slo.exchange.failures import ProbeFailure, classify_status, error_message
 from slo.probe.client import ProbeClient
 from slo.probe.expect import describe, expect_json, require_shape
-from slo.probe.failures import ProbeFailure, classify_status, error_message
 from slo.report import genai
 from slo.report.values import record_labelled
 

@@ -25,11 +25,11 @@ from typing import Any, BinaryIO, cast
 
 from slo.config.logs import ElasticsearchSource, LogFormat, LogsProbe
 from slo.config.targets import Target
+from slo.exchange.deadline import probe_deadline
+from slo.exchange.failures import ProbeFailure
 from slo.files import open_regular
 from slo.probe.client import ProbeClient
-from slo.probe.deadline import probe_deadline
 from slo.probe.expect import describe, expect_json
-from slo.probe.failures import ProbeFailure
 from slo.units import format_duration
 
 __all__ = [

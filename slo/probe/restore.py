@@ -36,8 +36,8 @@ from pathlib import Path
 from typing import IO
 
 from slo.config.backups import RestoreSettings
+from slo.exchange.deadline import probe_deadline
 from slo.files import NotRegular, open_regular
-from slo.probe.deadline import probe_deadline
 from slo.processes import OutputTooLarge, RunTimeout, run_bounded
 
 __all__ = ["SCRATCH_PREFIX", "RestoreError", "restore_problems"]

@@ -23,32 +23,14 @@ from collections.abc import Iterator
 
 import httpx
 
-from slo.probe.body import BodyTooLarge, UnsupportedEncoding, iter_body
-from slo.probe.deadline import exchange_deadline, remaining, run_deadline_passed
+from slo.exchange.body import BodyTooLarge, UnsupportedEncoding, iter_body, split_lines
+from slo.exchange.deadline import exchange_deadline, remaining, run_deadline_passed
+from slo.exchange.failures import ProbeFailure
 from slo.probe.expect import describe
-from slo.probe.failures import ProbeFailure
 from slo.redact import excerpt
 from slo.units import format_ms
 
-__all__ = ["MAX_LINE", "EventLines", "split_lines"]
-
-#: One event line; a completion chunk is a few hundred bytes.
-MAX_LINE = 1024 * 1024
-
-
-def split_lines(chunks: Iterator[bytes]) -> Iterator[str]:
-    """The decoded lines of a body arriving in chunks, each as soon as its newline is in; a line
-    over :data:`MAX_LINE` raises :class:`~slo.probe.body.BodyTooLarge`."""
-    pending = b""
-    for chunk in chunks:
-        pending += chunk
-        *complete, pending = pending.split(b"\n")
-        for line in complete:
-            yield line.rstrip(b"\r").decode("utf-8", errors="replace")
-        if len(pending) > MAX_LINE:
-            raise BodyTooLarge(MAX_LINE)
-    if pending:
-        yield pending.decode("utf-8", errors="replace")
+__all__ = ["EventLines"]
 
 
 class EventLines:

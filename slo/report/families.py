@@ -1,5 +1,8 @@
 """Metric families as plain data, and their two encodings: the push's and the text format's.
 
+The probe push (:mod:`slo.report.exposition`) and the load push (:mod:`slo.loadgate.push`)
+both build their metrics as these families.
+
 A push carries tens of thousands of samples (about 25 per probe). The Pushgateway parses
 Prometheus' protobuf delimited format about three times faster than the text format, and
 building prometheus_client objects per sample cost more than the rest of the push

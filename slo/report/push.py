@@ -6,7 +6,7 @@ retrying connection errors, timeouts and 5xx until a total deadline, and reports
 as a :class:`PushResult` for the terminal summary. A push never changes a probe's verdict.
 
 The deadline holds against a Pushgateway that trickles its answer a byte at a time (every
-socket operation gets only the time left, see :mod:`slo.probe.deadline`), so the state
+socket operation gets only the time left, see :mod:`slo.exchange.deadline`), so the state
 file's lock, held around the push, is never held past it.
 
 A probe run pushes its families in the protobuf format (:func:`push_families`, which the
@@ -29,10 +29,10 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 from slo import redact
-from slo.compat import wrap_network_backend
 from slo.config import PushgatewaySettings
-from slo.probe.deadline import DeadlineBackend, exchange_deadline
-from slo.probe.failures import describe_exception
+from slo.exchange.deadline import exchange_deadline
+from slo.exchange.failures import describe_exception
+from slo.exchange.transport import bounded_transport
 from slo.redact import safe_url
 from slo.report.families import PROTOBUF_CONTENT_TYPE, Family, encode_protobuf
 
@@ -97,9 +97,9 @@ def _client(settings: PushgatewaySettings, url: str) -> httpx.Client:
     elif settings.username is not None:
         password = settings.password.get_secret_value() if settings.password else ""
         auth = httpx.BasicAuth(settings.username, password)
-    transport = httpx.HTTPTransport(verify=verify)
-    wrap_network_backend(transport, DeadlineBackend)
-    return httpx.Client(auth=auth, headers=headers, transport=transport, follow_redirects=False)
+    return httpx.Client(
+        auth=auth, headers=headers, transport=bounded_transport(verify), follow_redirects=False
+    )
 
 
 def _error_excerpt(response: httpx.Response) -> str:

@@ -15,7 +15,7 @@ from typing import Any, Literal
 import pytest
 
 from slo.conventions import EVIDENCE_PROPERTY
-from slo.probe.failures import FAILURE_REASONS
+from slo.exchange.failures import FAILURE_REASONS
 
 __all__ = [
     "EVIDENCE_PROPERTY",

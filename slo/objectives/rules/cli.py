@@ -13,10 +13,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from slo.binaries import BinaryNotFoundError
 from slo.cliargs import ArgumentParser, fail
 from slo.config import ConfigError
 from slo.config.objectives import SLO, FirstTokenSLI, ProbeLatencySLI, ProbesSLI
-from slo.dev.daemons import DaemonError
 from slo.objectives.inputs import Inputs, add_config_options, load_inputs, parse
 from slo.objectives.rules.generate import number, render, rule_file
 from slo.objectives.rules.promtool import check_rules, run_tests
@@ -127,7 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _write(inputs, args.output, args.tests, args.check)
     except ConfigError as exc:
         return fail(str(exc))
-    except DaemonError as exc:
+    except BinaryNotFoundError as exc:
         return fail(f"slo rules: {exc}")
     except OSError as exc:
         return fail(f"slo rules: {exc.filename}: {exc.strerror}")

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from slo.dev.daemons import find_binary
+from slo.binaries import find_binary
 
 __all__ = ["PromtoolResult", "check_rules", "run_tests"]
 

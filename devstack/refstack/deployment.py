@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from slo.dev.refstack.telemetry import ApiMetrics, GatewayMetrics
+from devstack.refstack.telemetry import ApiMetrics, GatewayMetrics
 
 
 @dataclass(frozen=True)

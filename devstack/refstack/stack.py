@@ -7,12 +7,12 @@ from dataclasses import dataclass, field
 from random import Random
 from types import TracebackType
 
-from slo.dev.refstack.api import ApiService
-from slo.dev.refstack.deployment import DEFAULT_MODELS, Deployment
-from slo.dev.refstack.faults import Faults
-from slo.dev.refstack.gateway import GatewayService
-from slo.dev.refstack.server import Service, StackServer
-from slo.dev.refstack.telemetry import ApiMetrics, GatewayMetrics
+from devstack.refstack.api import ApiService
+from devstack.refstack.deployment import DEFAULT_MODELS, Deployment
+from devstack.refstack.faults import Faults
+from devstack.refstack.gateway import GatewayService
+from devstack.refstack.server import Service, StackServer
+from devstack.refstack.telemetry import ApiMetrics, GatewayMetrics
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from random import Random
 from typing import Any
 from urllib.parse import parse_qs
 
-from slo.dev.refstack.completions import (
+from devstack.refstack.completions import (
     ChatRequest,
     Completion,
     InvalidRequest,
@@ -34,9 +34,9 @@ from slo.dev.refstack.completions import (
     parse_chat_request,
     stream_events,
 )
-from slo.dev.refstack.deployment import Deployment
-from slo.dev.refstack.faults import COMMON_FIELDS, Faults, FaultState
-from slo.dev.refstack.server import (
+from devstack.refstack.deployment import Deployment
+from devstack.refstack.faults import COMMON_FIELDS, Faults, FaultState
+from devstack.refstack.server import (
     Request,
     Response,
     Service,

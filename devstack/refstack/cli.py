@@ -1,7 +1,7 @@
 """``slo reference-stack``: serve the API service and the LLM gateway until SIGTERM/SIGINT.
 
 On startup one JSON line with both base URLs goes to stdout, so a parent process (see
-:mod:`slo.dev.refstack.process`) learns the ports it asked the kernel to pick with port 0.
+:mod:`devstack.refstack.process`) learns the ports it asked the kernel to pick with port 0.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from collections.abc import Sequence
 from types import FrameType
 from typing import Any
 
-from slo.dev.refstack.api import FAULT_FIELDS as API_FAULT_FIELDS
-from slo.dev.refstack.deployment import DEFAULT_MODELS
-from slo.dev.refstack.faults import FaultError, Faults, validate_update
-from slo.dev.refstack.gateway import FAULT_FIELDS as GATEWAY_FAULT_FIELDS
-from slo.dev.refstack.stack import EmbeddedStack, StackOptions
+from devstack.refstack.api import FAULT_FIELDS as API_FAULT_FIELDS
+from devstack.refstack.deployment import DEFAULT_MODELS
+from devstack.refstack.faults import FaultError, Faults, validate_update
+from devstack.refstack.gateway import FAULT_FIELDS as GATEWAY_FAULT_FIELDS
+from devstack.refstack.stack import EmbeddedStack, StackOptions
 
 API_KEY_ENV = "REFSTACK_API_KEY"
 EPILOG = """\

@@ -14,7 +14,15 @@ from collections.abc import Iterator
 
 import httpx
 
-__all__ = ["ACCEPT_ENCODING", "BodyTooLarge", "UnsupportedEncoding", "iter_body", "read_body"]
+__all__ = [
+    "ACCEPT_ENCODING",
+    "MAX_LINE",
+    "BodyTooLarge",
+    "UnsupportedEncoding",
+    "iter_body",
+    "read_body",
+    "split_lines",
+]
 
 ACCEPT_ENCODING = "gzip, deflate"
 
@@ -93,3 +101,22 @@ def read_body(response: httpx.Response, cap: int) -> bytes:
     for piece in iter_body(response, cap):
         body += piece
     return bytes(body)
+
+
+#: One event line; a completion chunk is a few hundred bytes.
+MAX_LINE = 1024 * 1024
+
+
+def split_lines(chunks: Iterator[bytes]) -> Iterator[str]:
+    """The decoded lines of a body arriving in chunks, each as soon as its newline is in; a line
+    over :data:`MAX_LINE` raises :class:`BodyTooLarge`."""
+    pending = b""
+    for chunk in chunks:
+        pending += chunk
+        *complete, pending = pending.split(b"\n")
+        for line in complete:
+            yield line.rstrip(b"\r").decode("utf-8", errors="replace")
+        if len(pending) > MAX_LINE:
+            raise BodyTooLarge(MAX_LINE)
+    if pending:
+        yield pending.decode("utf-8", errors="replace")

@@ -7,9 +7,9 @@ integration tests. Run it with ``slo reference-stack``, or from Python with
 :class:`ReferenceStack` (a subprocess) or :class:`EmbeddedStack` (threads in this process).
 """
 
-from slo.dev.refstack.faults import FaultError, Faults
-from slo.dev.refstack.process import ReferenceStack, ReferenceStackError
-from slo.dev.refstack.stack import EmbeddedStack, StackOptions
+from devstack.refstack.faults import FaultError, Faults
+from devstack.refstack.process import ReferenceStack, ReferenceStackError
+from devstack.refstack.stack import EmbeddedStack, StackOptions
 
 __all__ = [
     "EmbeddedStack",

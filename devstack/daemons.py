@@ -14,7 +14,6 @@ that names the Debian package or ends with the binary's own last log lines.
 
 from __future__ import annotations
 
-import shutil
 import socket
 import subprocess
 import tempfile
@@ -29,28 +28,17 @@ import httpx
 import yaml
 
 from slo import processes
+from slo.binaries import BinaryNotFoundError, find_binary
 from slo.units import format_duration
 
 __all__ = [
-    "DEBIAN_PACKAGES",
     "Alertmanager",
-    "BinaryNotFoundError",
     "Daemon",
     "DaemonError",
     "Prometheus",
     "Pushgateway",
-    "find_binary",
     "free_port",
 ]
-
-#: The Debian package that ships each binary, for the "install it" hint.
-DEBIAN_PACKAGES = {
-    "prometheus": "prometheus",
-    "promtool": "prometheus",
-    "prometheus-pushgateway": "prometheus-pushgateway",
-    "prometheus-alertmanager": "prometheus-alertmanager",
-    "amtool": "prometheus-alertmanager",
-}
 
 _LOG_TAIL_LINES = 15
 _BIND_RETRIES = 3
@@ -58,22 +46,6 @@ _BIND_RETRIES = 3
 
 class DaemonError(RuntimeError):
     """A daemon could not be found, started or reached; the message is meant for the user."""
-
-
-class BinaryNotFoundError(DaemonError):
-    """The binary is not on PATH."""
-
-
-def find_binary(name: str) -> str:
-    """Absolute path of `name` on PATH, or a :class:`BinaryNotFoundError` naming its package."""
-    path = shutil.which(name)
-    if path is None:
-        package = DEBIAN_PACKAGES.get(name, name)
-        raise BinaryNotFoundError(
-            f"{name} not found on PATH: install the Debian package {package} "
-            f"(sudo apt-get install {package}, or `make system-deps`)"
-        )
-    return path
 
 
 def free_port() -> int:
@@ -143,7 +115,10 @@ class Daemon(ABC):
 
     def start(self) -> Self:
         """Start the daemon and wait until it is ready; raises :class:`DaemonError`."""
-        executable = find_binary(self.binary)
+        try:
+            executable = find_binary(self.binary)
+        except BinaryNotFoundError as exc:
+            raise DaemonError(str(exc)) from None
         self._workdir = tempfile.TemporaryDirectory(prefix=f"slo-{Path(self.binary).name}-")
         try:
             self.prepare(self.workdir)

@@ -1,6 +1,7 @@
-"""What kind of failure a probe had: the closed `reason` vocabulary and its one-line messages.
+"""What kind of failure an exchange had: its reason (:mod:`slo.exchange.reasons`) and one line.
 
-Reasons label pushed series, so the set is small and fixed; each has its line in docs/metrics.md.
+:class:`ProbeFailure` is the verdict a probe fails with; the transport errors, error bodies and
+HTTP statuses of every exchange (probes, push, load gate) are classified here.
 """
 
 from __future__ import annotations
@@ -8,14 +9,13 @@ from __future__ import annotations
 import json
 import socket
 import ssl
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any
 
 import httpx
 
+from slo.exchange.reasons import FAILURE_REASONS, FailureReason
+from slo.exchange.records import RequestRecord
 from slo.redact import MAX_MESSAGE, scrub
-
-if TYPE_CHECKING:
-    from slo.probe.client import RequestRecord
 
 __all__ = [
     "FAILURE_REASONS",
@@ -25,19 +25,6 @@ __all__ = [
     "describe_exception",
     "error_message",
 ]
-
-FailureReason = Literal[
-    "dns", "connect", "tls", "timeout",
-    "http_status", "auth", "rate_limit", "budget", "overloaded", "upstream",
-    "assertion", "stream", "fallback",
-    "error",
-]  # fmt: skip
-FAILURE_REASONS: tuple[FailureReason, ...] = (
-    "dns", "connect", "tls", "timeout",
-    "http_status", "auth", "rate_limit", "budget", "overloaded", "upstream",
-    "assertion", "stream", "fallback",
-    "error",
-)  # fmt: skip
 
 #: LiteLLM's error types (``error.type``) for a key it could not accept: besides 401/403 it
 #: answers 400 ``no_db_connection`` for any key but the master key when it has no database.

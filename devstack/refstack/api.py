@@ -18,9 +18,9 @@ from typing import Any
 
 import psutil
 
-from slo.dev.refstack.deployment import Deployment
-from slo.dev.refstack.faults import COMMON_FIELDS, Faults, FaultState
-from slo.dev.refstack.server import Request, Response, Service, json_response
+from devstack.refstack.deployment import Deployment
+from devstack.refstack.faults import COMMON_FIELDS, Faults, FaultState
+from devstack.refstack.server import Request, Response, Service, json_response
 
 FAULT_FIELDS = COMMON_FIELDS | {"sandbox_violations"}
 USAGE_THRESHOLD_PERCENT = 90.0

@@ -4,8 +4,8 @@ Starts the reference stack and a real Pushgateway, runs ``pytest probes/`` again
 what was pushed, injects a fault, shows that the probes caught it and that the cumulative
 counters moved, then stops everything it started::
 
-    python -m slo.dev.demo                  # the tour; exit 0 when everything behaved as expected
-    python -m slo.dev.demo --keep-running   # then leave the stack and Pushgateway up until Ctrl-C
+    python -m devstack.demo                  # the tour; exit 0 when everything behaved as expected
+    python -m devstack.demo --keep-running   # then leave the stack and Pushgateway up until Ctrl-C
 
 It runs the probes of a probe project: ``probes/`` and ``monitoring.yaml`` in the working
 directory (the checkout, for ``make demo``) or in ``--project DIR``, so it works the same
@@ -37,11 +37,11 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from devstack.daemons import DaemonError, Pushgateway
+from devstack.refstack.process import ReferenceStack, ReferenceStackError, ServiceName
 from slo import metric_names
 from slo.cliargs import ArgumentParser
 from slo.conventions import CONFIG_FILE, JOB
-from slo.dev.daemons import DaemonError, Pushgateway
-from slo.dev.refstack.process import ReferenceStack, ReferenceStackError, ServiceName
 from slo.junit import JunitError, read_cases
 from slo.tables import table
 
@@ -356,7 +356,7 @@ def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = ArgumentParser(
-        prog="python -m slo.dev.demo", description=__doc__.split("\n\n")[0] if __doc__ else None
+        prog="python -m devstack.demo", description=__doc__.split("\n\n")[0] if __doc__ else None
     )
     parser.add_argument(
         "--project",

@@ -22,7 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol, cast
 from urllib.parse import urlsplit
 
-from slo.dev.refstack.faults import FaultError, FaultState
+from devstack.refstack.faults import FaultError, FaultState
 
 MAX_BODY_BYTES = 1 << 20
 MALFORMED_BODY = b'{"status": "healthy", "detail": "truncated'
