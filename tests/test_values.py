@@ -29,14 +29,15 @@ from slo.probe.llm import (
 )
 from slo.report import genai
 from slo.report.families import as_registry
-from slo.report.values import VALUES_PROPERTY, ValueFamilies, value_families
+from slo.evidence import Evidence
+from slo.report.values import ValueFamilies, value_families
 
 pytest_plugins = ["pytester"]
 
 
-def report(nodeid: str, *values: dict[str, Any]) -> Any:
-    properties = [(VALUES_PROPERTY, json.dumps(value)) for value in values]
-    return SimpleNamespace(nodeid=nodeid, when="call", failed=False, user_properties=properties)
+def evidence(*values: dict[str, Any]) -> Evidence:
+    """Values as the controller decodes them from a probe's evidence."""
+    return Evidence.decode(json.dumps({"values": [{**v, "labels": sorted(v["labels"].items())} for v in values]}))
 
 
 def value(name: str, number: float, kind: str = "gauge", **labels: str) -> dict[str, Any]:
@@ -52,7 +53,7 @@ def exposition(section: dict[str, Any]) -> str:
 
 def run(document: dict[str, Any], *values: dict[str, Any], now: float = 1_000_000.0) -> dict[str, Any]:
     families = ValueFamilies()
-    families.add(report("p::t[m]", *values))
+    families.add(SimpleNamespace(nodeid="p::t[m]", when="call"), evidence(*values))
     return families.fold(document, "job=j", PROBES, now)
 
 

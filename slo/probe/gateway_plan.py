@@ -89,11 +89,10 @@ def gateway_plan(config: pytest.Config) -> GatewayPlan:
 
 def _spend_so_far(options: RunOptions) -> dict[str, Any]:
     """The state file's probe values and each probe's runs, for this run's grouping key."""
-    from slo.report.reporter import grouping
-    from slo.report.state import StateFile
+    from slo.report.state import StateFile, runner_key
     from slo.report.values import STATE_SECTION
 
-    key = {"job": options.push.job, **grouping(options)}
+    key = runner_key(options)
     state = StateFile(options.state_file)
     runs = {name: probe.runs for name, probe in state.peek(key).items()}
     return {"values": state.peek_section(STATE_SECTION, key), "runs": runs}

@@ -24,12 +24,15 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ConfigDict, TypeAdapter
 
 from slo.files import NotRegular, is_replaceable, open_regular
 from slo.locks import lock_exclusive
+
+if TYPE_CHECKING:
+    from slo.options import RunOptions
 
 __all__ = [
     "LockedGroup",
@@ -38,6 +41,7 @@ __all__ = [
     "StateFile",
     "StateLockTimeout",
     "TargetState",
+    "runner_key",
     "target_key",
 ]
 
@@ -211,6 +215,12 @@ def target_key(target: str, slo: str = "") -> str:
     return f"{target}\n{slo}" if slo else target
 
 
+def runner_key(options: RunOptions) -> dict[str, str]:
+    """A runner's key in the state file: the job, environment and instance it pushes as. The
+    location is not part of it, so a runner that moves keeps its counters."""
+    return {"job": options.push.job, "environment": options.env_name, "instance": options.push.instance or ""}
+
+
 def _group_key(grouping: dict[str, str]) -> str:
     return "/".join(f"{name}={value}" for name, value in sorted(grouping.items()))
 
@@ -254,6 +264,13 @@ class StateFile:
             return _load_probes(document["groups"].get(_group_key(grouping), {}))
         except (OSError, ValueError, TypeError, KeyError, AttributeError):
             return {}
+
+    def previous_reading(self, grouping: dict[str, str], probe: str) -> tuple[dict[str, float], float] | None:
+        """The readings probe `probe` kept at its last saved run, and when that was."""
+        state = self.peek(grouping).get(probe)
+        if state is None or not state.reading or state.reading_time is None:
+            return None
+        return dict(state.reading), state.reading_time
 
     def peek_section(self, section: str, grouping: dict[str, str]) -> dict[str, Any]:
         """One grouping key's part of a section beside the probes (the probe values), read
