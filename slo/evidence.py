@@ -112,8 +112,8 @@ class Evidence:
     #: One line: what went wrong, from the exception.
     message: str = ""
     values: list[RecordedValue] = field(default_factory=list)
-    #: Counter readings kept for the probe's next run (a budget probe judges an interval).
-    reading: dict[str, float] = field(default_factory=dict)
+    #: Readings kept for the probe's next run (a budget probe judges an interval).
+    reading: dict[str, float | str] = field(default_factory=dict)
     #: One line about what a passing probe measured.
     note: str = ""
 

@@ -33,7 +33,7 @@ __all__ = ["PreviousReading", "ProbeRun", "probe_run"]
 class PreviousReading:
     """A probe's readings at its previous saved run, and when that run finished."""
 
-    values: dict[str, float]
+    values: dict[str, float | str]
     time: float
 
 
@@ -90,9 +90,14 @@ class ProbeRun:
         (runs are saved when results are pushed), or None when there is no such run yet."""
         return self._previous()
 
-    def keep_reading(self, values: Mapping[str, float]) -> None:
-        """Keep this run's counter readings in the state file for the probe's next run."""
-        self.evidence.reading = {str(name): float(value) for name, value in values.items()}
+    def keep_reading(self, values: Mapping[str, float | str]) -> None:
+        """Keep this run's readings (numbers, or strings such as a server's run id) in the
+        state file for the probe's next run. Saved with the run's counters: a run that does
+        not push (``--no-push``, no Pushgateway) keeps nothing, so the next run compares
+        with the last pushed one."""
+        self.evidence.reading = {
+            str(name): value if isinstance(value, str) else float(value) for name, value in values.items()
+        }
 
     def note(self, text: str) -> None:
         """One line about what a passing probe measured, shown after it in the run's summary."""

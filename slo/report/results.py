@@ -37,7 +37,7 @@ class ProbeResult:
     #: Attempts that failed and were rerun (pytest-rerunfailures).
     retries: int = 0
     #: Counter readings kept for the probe's next run.
-    reading: dict[str, float] = field(default_factory=dict)
+    reading: dict[str, float | str] = field(default_factory=dict)
     #: What a passing probe said it measured.
     note: str = ""
 

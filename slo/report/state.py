@@ -89,8 +89,9 @@ class ProbeState:
     last_failure_reason: str | None = None
     last_failure_time: float | None = None
     last_failure_message: str = ""
-    #: A budget probe's counter readings at its last run, which its next run subtracts.
-    reading: dict[str, float] = field(default_factory=dict)
+    #: What the probe kept at its last run for the next to compare with (a budget probe's
+    #: counters, Redis' counters and the server's run id).
+    reading: dict[str, float | str] = field(default_factory=dict)
     reading_time: float | None = None
 
     @property
@@ -265,7 +266,9 @@ class StateFile:
         except (OSError, ValueError, TypeError, KeyError, AttributeError):
             return {}
 
-    def previous_reading(self, grouping: dict[str, str], probe: str) -> tuple[dict[str, float], float] | None:
+    def previous_reading(
+        self, grouping: dict[str, str], probe: str
+    ) -> tuple[dict[str, float | str], float] | None:
         """The readings probe `probe` kept at its last saved run, and when that was."""
         state = self.peek(grouping).get(probe)
         if state is None or not state.reading or state.reading_time is None:
