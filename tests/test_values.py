@@ -37,7 +37,9 @@ pytest_plugins = ["pytester"]
 
 def evidence(*values: dict[str, Any]) -> Evidence:
     """Values as the controller decodes them from a probe's evidence."""
-    return Evidence.decode(json.dumps({"values": [{**v, "labels": sorted(v["labels"].items())} for v in values]}))
+    return Evidence.decode(
+        json.dumps({"values": [{**v, "labels": sorted(v["labels"].items())} for v in values]})
+    )
 
 
 def value(name: str, number: float, kind: str = "gauge", **labels: str) -> dict[str, Any]:
