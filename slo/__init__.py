@@ -26,9 +26,6 @@ if TYPE_CHECKING:
     from slo.config import (
         Target as Target,
     )
-    from slo.plugin import (
-        probe_config as probe_config,
-    )
     from slo.probe.backups import (
         BackupChecks as BackupChecks,
     )
@@ -148,6 +145,9 @@ if TYPE_CHECKING:
     )
     from slo.redact import (
         safe_url as safe_url,
+    )
+    from slo.runconfig import (
+        probe_config as probe_config,
     )
     from slo.stats import (
         estimate as estimate,

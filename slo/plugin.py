@@ -15,10 +15,12 @@ names ``--slo-config``, the config is loaded at start-up, so a mistake is exit c
 process, xdist workers included; a probe run also writes JUnit to ``reports/junit.xml`` unless
 ``--junit-xml`` says otherwise. Otherwise the config is loaded when a probe first asks for it.
 
-Per probe the plugin records every request's timings and attaches them to the report (as
-`user_properties`, which xdist forwards to the controller). The controller (or the single
-process) hands probe reports to :class:`slo.report.reporter.Reporter`, which folds, saves,
-pushes once and summarises.
+Per probe the plugin keeps one :class:`slo.evidence.Evidence` in the item's stash (the `probe`
+fixture adds requests, values, readings and notes to it) and serializes it, with the reason and
+message of the exception that failed the probe, into the report that decides its result (xdist
+forwards it to the controller). The controller (or the single process) decodes it once and
+hands each probe report with its evidence to :class:`slo.report.reporter.Reporter`, a plugin
+registered at the first probe report, which folds, saves, pushes once and summarises.
 """
 
 from __future__ import annotations
@@ -32,8 +34,9 @@ import pytest
 
 from slo import conventions, hooks
 from slo.evidence import EVIDENCE_PROPERTY, MAX_NOTE, Evidence, of_report
-from slo.options import RunOptions, add_pytest_options, pushgateway_values, resolve, sources_from_pytest
+from slo.options import add_pytest_options, resolve, sources_from_pytest
 from slo.outcomes import MARKER_ARGUMENTS, kind_problem, marker_setting, probe_kind
+from slo.runconfig import OPTIONS_KEY, ConfigUnavailable, load_config, probe_config, run_options
 
 if TYPE_CHECKING:
     from slo.config import Config, Target
@@ -41,12 +44,10 @@ if TYPE_CHECKING:
     from slo.probe.run import PreviousReading, ProbeRun
     from slo.report.reporter import Reporter
 
-__all__ = ["evidence", "is_probe", "probe_config", "probe_marker", "run_options"]
+__all__ = ["evidence", "is_probe", "probe_marker"]
 
 PROBE_FIXTURES = frozenset({"slo_config", "targets", "http", "probe_value", "probe"})
 
-_CONFIG_KEY = pytest.StashKey["Config"]()
-_OPTIONS_KEY = pytest.StashKey[RunOptions]()
 #: ``--slo-shard I/N`` as (I, N).
 _SHARD_KEY = pytest.StashKey[tuple[int, int]]()
 _IS_PROBE_KEY = pytest.StashKey[bool]()
@@ -114,8 +115,8 @@ def pytest_configure(config: pytest.Config) -> None:
     # Asked for on the command line, a broken config is exit 4 even outside the probe paths.
     if probe_run or config.getoption("slo_config", None):
         try:
-            _load_config(config)
-        except _ConfigUnavailable as exc:
+            load_config(config)
+        except ConfigUnavailable as exc:
             raise pytest.UsageError(str(exc)) from None
     shard = resolve("shard", sources_from_pytest(config))
     if shard.value:
@@ -154,73 +155,13 @@ def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, object, object
     return result
 
 
-class _ConfigUnavailable(Exception):
-    """The config cannot be loaded; the message is the one line to show."""
-
-
-def _config_location(config: pytest.Config) -> tuple[Path, str]:
-    sources = sources_from_pytest(config)
-    explicit = resolve("config", sources)
-    path = (
-        Path(config.invocation_params.dir, str(explicit.value))
-        if explicit.source != "default"
-        else config.rootpath / conventions.CONFIG_FILE
-    )
-    return path, str(resolve("env", sources).value)
-
-
-def probe_config(config: pytest.Config) -> Config:
-    """The validated `monitoring.yaml`, with only the selected environment.
-
-    For probe modules that parametrise from the config in ``pytest_generate_tests``::
-
-        def pytest_generate_tests(metafunc):
-            endpoints = probe_config(metafunc.config).probes.latency.endpoints
-
-    A config that cannot be loaded ends the run with its one-line error (exit code 4).
-    """
-    try:
-        return _load_config(config)
-    except _ConfigUnavailable as exc:
-        pytest.exit(str(exc), returncode=pytest.ExitCode.USAGE_ERROR)
-
-
-def run_options(config: pytest.Config) -> RunOptions:
-    """Where this run's results go (state file, grouping key), resolved once with the config."""
-    probe_config(config)
-    return config.stash[_OPTIONS_KEY]
-
-
-def _load_config(config: pytest.Config) -> Config:
-    """The config, loaded once per process; raises _ConfigUnavailable."""
-    if _CONFIG_KEY in config.stash:
-        return config.stash[_CONFIG_KEY]
-    from slo.config import ConfigError, load_config
-
-    path, env_name = _config_location(config)
-    try:
-        loaded = load_config(path, env_name)
-        sources = sources_from_pytest(config, pushgateway_values(loaded.pushgateway), str(loaded.source))
-        options = RunOptions.build(loaded, sources)
-    except (ConfigError, ValueError) as exc:
-        raise _ConfigUnavailable(str(exc)) from None
-    config.stash[_CONFIG_KEY] = loaded
-    config.stash[_OPTIONS_KEY] = options
-    from slo.probe.deadline import set_run_deadline
-
-    # In every process that runs probes, xdist workers included; saving and pushing are not
-    # bound by it (they have their own deadlines).
-    set_run_deadline(options.run_deadline)
-    return loaded
-
-
 def pytest_report_header(config: pytest.Config) -> list[str] | None:
     """The resolved settings and where each came from, so a run explains its own setup."""
-    if _OPTIONS_KEY not in config.stash:
+    if OPTIONS_KEY not in config.stash:
         return None
     from slo.probe.gateway_plan import header_lines
 
-    options = config.stash[_OPTIONS_KEY]
+    options = config.stash[OPTIONS_KEY]
     sources = options.sources
     if options.push_enabled and options.push.url:
         from slo.redact import safe_url
@@ -293,8 +234,8 @@ def _marker_name_problem(item: pytest.Item) -> str | None:
     if not (target or slo) or not is_probe(item):
         return None
     try:
-        config = _load_config(item.config)
-    except _ConfigUnavailable:
+        config = load_config(item.config)
+    except ConfigUnavailable:
         return None
     from slo.markers import name_problems
 
@@ -503,17 +444,17 @@ class _ProbeReports:
             from slo.report.reporter import Reporter
 
             slo_config = probe_config(self.config)
-            self.reporter = Reporter(self.config, slo_config, self.config.stash[_OPTIONS_KEY], self.selected)
+            self.reporter = Reporter(self.config, slo_config, self.config.stash[OPTIONS_KEY], self.selected)
             self.config.pluginmanager.register(self.reporter, "slo-reporter")
         return self.reporter
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         # A release gate must not take another environment's results for this one's.
-        if _OPTIONS_KEY in self.config.stash:
+        if OPTIONS_KEY in self.config.stash:
             from slo.compat import add_junit_property
 
             add_junit_property(
-                self.config, conventions.ENVIRONMENT_PROPERTY, self.config.stash[_OPTIONS_KEY].env_name
+                self.config, conventions.ENVIRONMENT_PROPERTY, self.config.stash[OPTIONS_KEY].env_name
             )
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
