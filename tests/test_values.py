@@ -6,13 +6,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import yaml
 from prometheus_client import generate_latest
 
 from slo.config.objectives import SLO, ProbesSLI
+from slo.evidence import Evidence
 from slo.objectives.rules.cli import main as rules_main
 from slo.objectives.rules.genai import gen_ai_group
 from slo.objectives.rules.generate import failing_probes
@@ -29,7 +30,6 @@ from slo.probe.llm import (
 )
 from slo.report import genai
 from slo.report.families import as_registry
-from slo.evidence import Evidence
 from slo.report.values import ValueFamilies, value_families
 
 pytest_plugins = ["pytester"]
@@ -55,7 +55,7 @@ def exposition(section: dict[str, Any]) -> str:
 
 def run(document: dict[str, Any], *values: dict[str, Any], now: float = 1_000_000.0) -> dict[str, Any]:
     families = ValueFamilies()
-    families.add(SimpleNamespace(nodeid="p::t[m]", when="call"), evidence(*values))
+    families.add(cast(pytest.TestReport, SimpleNamespace(nodeid="p::t[m]", when="call")), evidence(*values))
     return families.fold(document, "job=j", PROBES, now)
 
 
