@@ -41,13 +41,22 @@ __all__ = [
     "StateFile",
     "StateLockTimeout",
     "TargetState",
+    "count_in_buckets",
     "runner_key",
     "target_key",
 ]
 
 STATE_VERSION = 1
-#: Probes that have not run for this long are forgotten (a deleted probe must not live forever).
+#: Probes, and the values they recorded, are forgotten after this long without a run (a
+#: deleted probe or a removed model must not live forever): the one retention rule.
 FORGET_AFTER_SECONDS = 7 * 86400
+
+
+def count_in_buckets(bounds: list[float], counts: list[int], value: float) -> None:
+    """Add `value` to cumulative histogram `counts` (one per upper bound, without +Inf)."""
+    for index, bound in enumerate(bounds):
+        if value <= bound:
+            counts[index] += 1
 #: Thousands of probes take a few megabytes; more is not a state file this suite wrote.
 MAX_STATE_BYTES = 64 * 1024 * 1024
 #: What a state file that cannot be read or written costs: said with every such error.
@@ -115,9 +124,7 @@ class ProbeState:
             self.bucket_counts = [0] * len(bounds)
             self.latency_sum, self.latency_count = 0.0, 0
         for latency in latencies:
-            for index, bound in enumerate(bounds):
-                if latency <= bound:
-                    self.bucket_counts[index] += 1
+            count_in_buckets(bounds, self.bucket_counts, latency)
             self.latency_sum += latency
             self.latency_count += 1
 

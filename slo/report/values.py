@@ -27,18 +27,17 @@ from typing import Any
 import pytest
 
 from slo.evidence import VALUE_KINDS, Evidence, RecordedValue
+from slo.report.exposition import DEFAULT_BUCKETS
 from slo.report.families import Family, Histogram
+from slo.report.state import FORGET_AFTER_SECONDS, count_in_buckets
 
 __all__ = ["STATE_SECTION", "ValueFamilies", "grown_today", "value_families"]
 
 STATE_SECTION = "values"
-#: Values forgotten after this long without a new one (a removed model must not live forever).
-FORGET_AFTER_SECONDS = 7 * 86400
-
 #: Upper bounds of a histogram by the unit its name ends in (per_second: token rates); any
 #: other gets the seconds layout the reporter passes (the probe latency buckets).
 BUCKETS: dict[str, list[float]] = {
-    "seconds": [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 2.5, 5.0, 10.0],
+    "seconds": list(DEFAULT_BUCKETS),
     "per_second": [1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0],
 }
 
@@ -134,9 +133,7 @@ def _observe(series: dict[str, Any], recorded: RecordedValue) -> None:
     elif recorded.kind == "counter":
         series["value"] += recorded.value
     else:
-        for index, bound in enumerate(series["bounds"]):
-            if recorded.value <= bound:
-                series["counts"][index] += 1
+        count_in_buckets(series["bounds"], series["counts"], recorded.value)
         series["sum"] += recorded.value
         series["count"] += 1
 
