@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 
 __all__ = ["evidence", "is_probe", "probe_marker"]
 
-PROBE_FIXTURES = frozenset({"slo_config", "targets", "http", "probe_value", "probe"})
+PROBE_FIXTURES = frozenset({"slo_config", "targets", "http", "probe_value", "probe", "slo_probe_run"})
 
 #: ``--slo-shard I/N`` as (I, N).
 _SHARD_KEY = pytest.StashKey[tuple[int, int]]()
@@ -304,10 +304,9 @@ def evidence(item: pytest.Item) -> Evidence:
 
 
 @pytest.fixture
-def probe(request: pytest.FixtureRequest) -> Iterator[ProbeRun]:
-    """This run of the probe: ``probe.http("api").get("/health")``, ``probe.value(...)``,
-    ``probe.previous_reading()``, ``probe.keep_reading(...)``, ``probe.note(...)``
-    (:class:`slo.probe.run.ProbeRun`)."""
+def slo_probe_run(request: pytest.FixtureRequest) -> Iterator[ProbeRun]:
+    """The run `probe`, `http` and `probe_value` share. They build on this name, not on
+    `probe`: a project's own fixture named `probe` must not take `http` with it."""
     from slo.probe.run import ProbeRun
 
     item = request.node
@@ -322,6 +321,14 @@ def probe(request: pytest.FixtureRequest) -> Iterator[ProbeRun]:
     run.close()
 
 
+@pytest.fixture
+def probe(slo_probe_run: ProbeRun) -> ProbeRun:
+    """This run of the probe: ``probe.http("api").get("/health")``, ``probe.value(...)``,
+    ``probe.previous_reading()``, ``probe.keep_reading(...)``, ``probe.note(...)``
+    (:class:`slo.probe.run.ProbeRun`)."""
+    return slo_probe_run
+
+
 def _previous_reading(item: pytest.Item) -> PreviousReading | None:
     from slo.probe.run import PreviousReading
     from slo.report.state import StateFile, runner_key
@@ -332,16 +339,16 @@ def _previous_reading(item: pytest.Item) -> PreviousReading | None:
 
 
 @pytest.fixture
-def http(probe: ProbeRun) -> Callable[..., ProbeClient]:
+def http(slo_probe_run: ProbeRun) -> Callable[..., ProbeClient]:
     """A factory of timed clients: ``http("api").get("/health")``, the same as ``probe.http``."""
-    return probe.http
+    return slo_probe_run.http
 
 
 @pytest.fixture
-def probe_value(probe: ProbeRun) -> Callable[..., None]:
+def probe_value(slo_probe_run: ProbeRun) -> Callable[..., None]:
     """Record a named number, pushed with the run as ``synthetic_<name>``:
     ``probe_value("active_sessions", 3)``, the same as ``probe.value``."""
-    return probe.value
+    return slo_probe_run.value
 
 
 # --- reports ----------------------------------------------------------------------------------

@@ -126,3 +126,32 @@ def test_message_reason_values_note_and_reading_reach_the_run_file(
     assert "127.0.0.1:9" in unreachable["message"]
     assert "rewritten" not in json.dumps(document)
     assert not (tmp_path / "state.json").exists(), "a run that does not push keeps nothing"
+
+
+OWN_PROBE_FIXTURE = """
+import pytest
+
+@pytest.fixture
+def probe():
+    return "the project's own"
+
+@pytest.mark.probe(target="api")
+def test_own_fixture_and_http(probe, http, probe_value):
+    assert probe == "the project's own"
+    probe_value("sessions", 2)
+    http().get("/health")
+"""
+
+
+@pytest.mark.slow
+def test_a_project_fixture_named_probe_leaves_http_and_probe_value_working(
+    pytester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytester.makefile(".yaml", monitoring=CONFIG)
+    pytester.makeini("[pytest]\nslo_probe_paths = .\naddopts = -p no:locust -p no:cacheprovider\n")
+    pytester.makepyfile(test_run=OWN_PROBE_FIXTURE)
+    monkeypatch.setenv("SLO_STATE_FILE", str(tmp_path / "state.json"))
+    pytester.runpytest_subprocess("--no-push", timeout=120).assert_outcomes(failed=1)
+    (entry,) = json.loads((pytester.path / "reports" / "probes.json").read_text())["probes"]
+    assert (entry["reason"], entry["target"]) == ("connect", "api")
+    assert [value["name"] for value in entry["values"]] == ["sessions"]

@@ -119,5 +119,6 @@ def probe_run(probe: ProbeRun | pytest.FixtureRequest) -> ProbeRun:
     (``record_usage(probe, ...)``) take either, so probes written for `request` keep working."""
     if isinstance(probe, ProbeRun):
         return probe
-    found: ProbeRun = probe.getfixturevalue("probe")
+    # The plugin's own fixture, not `probe`: a project may have a fixture of that name.
+    found: ProbeRun = probe.getfixturevalue("slo_probe_run")
     return found

@@ -57,6 +57,8 @@ def count_in_buckets(bounds: list[float], counts: list[int], value: float) -> No
     for index, bound in enumerate(bounds):
         if value <= bound:
             counts[index] += 1
+
+
 #: Thousands of probes take a few megabytes; more is not a state file this suite wrote.
 MAX_STATE_BYTES = 64 * 1024 * 1024
 #: What a state file that cannot be read or written costs: said with every such error.
