@@ -33,8 +33,8 @@ def test_cache_memory(cache):
 
 
 @pytest.mark.probe(alert="CacheHitRatioLow")
-def test_cache_evictions_and_hit_ratio(cache):
-    problem = cache.evictions_and_misses()
+def test_cache_evictions_and_hit_ratio(cache, probe):
+    problem = cache.evictions_and_misses(probe)
     assert not problem, problem
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from slo import CheckFetcher, judge, parametrize_probes, probe_config, probe_param, record_requests
+from slo import CheckFetcher, judge, parametrize_probes, probe_config, probe_param
 
 
 def pytest_generate_tests(metafunc):
@@ -34,8 +34,8 @@ def check_fetcher(request, slo_config):
     return CheckFetcher(request.session, slo_config, check_of)
 
 
-def test_check(request, check, check_fetcher):
+def test_check(request, probe, check, check_fetcher):
     outcome = check_fetcher.outcome(request.node)
     if outcome.record is not None:
-        record_requests(request.node, outcome.target_name, [outcome.record])
+        probe.requests(outcome.target_name, [outcome.record])
     judge(outcome)

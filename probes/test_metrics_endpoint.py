@@ -20,10 +20,8 @@ from slo import (
     describe,
     expect_metrics,
     parametrize_probes,
-    previous_reading,
     probe_config,
     probe_param,
-    record_reading,
 )
 
 MAX_REDIRECTS = 3
@@ -70,7 +68,7 @@ def get_same_origin(client, path):
     return response
 
 
-def since_previous_run(request, slo_config, now):
+def since_previous_run(probe, now):
     """This run's readings minus the previous run's, and the seconds between them; the
     readings themselves and None when there is no previous reading (the state file keeps
     readings of pushed runs only).
@@ -78,8 +76,8 @@ def since_previous_run(request, slo_config, now):
     A counter below its previous reading means the service restarted: its value now is the
     whole interval's count.
     """
-    record_reading(request, now)
-    previous = previous_reading(request)
+    probe.keep_reading(now)
+    previous = probe.previous_reading()
     if previous is None or not set(now) <= set(previous.values):
         return dict(now), None
     restarted = any(now[name] < previous.values[name] for name in now)
@@ -113,7 +111,7 @@ def test_metric_families_present(scrape, metrics):
     assert not missing, f"{describe(response)} lacks metric families: {', '.join(missing)}"
 
 
-def test_api_5xx_ratio(request, scrape, slo_config, metrics):
+def test_api_5xx_ratio(probe, scrape, slo_config, metrics):
     response, samples = scrape
     limit = slo_config.budgets.api_error_rate
     requests = samples.get(metrics.names.requests, [])
@@ -122,7 +120,7 @@ def test_api_5xx_ratio(request, scrape, slo_config, metrics):
         "requests": sum(value for _, value in requests),
         "errors": sum(value for labels, value in requests if labels.get(status, "").startswith("5")),
     }
-    delta, seconds = since_previous_run(request, slo_config, now)
+    delta, seconds = since_previous_run(probe, now)
     if delta["requests"] <= 0:
         pytest.skip(f"{describe(response)}: no requests counted {interval(seconds)}, no 5xx ratio to check")
     ratio = delta["errors"] / delta["requests"]
@@ -132,7 +130,7 @@ def test_api_5xx_ratio(request, scrape, slo_config, metrics):
     )
 
 
-def test_token_rate(request, scrape, slo_config, metrics):
+def test_token_rate(probe, scrape, slo_config, metrics):
     response, samples = scrape
     limit = slo_config.budgets.tokens_per_hour
     tokens = metrics.names.tokens
@@ -141,7 +139,7 @@ def test_token_rate(request, scrape, slo_config, metrics):
     created = [value for _, value in samples.get(created_name, [])]
     if not used:
         pytest.skip(f"{describe(response)}: no {tokens} samples")
-    delta, seconds = since_previous_run(request, slo_config, {"tokens": sum(v for _, v in used)})
+    delta, seconds = since_previous_run(probe, {"tokens": sum(v for _, v in used)})
     if seconds is None:
         if not created:
             pytest.skip(f"{describe(response)}: no previous reading and no {created_name} samples")

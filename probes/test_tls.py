@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from slo import ProbeFailure, parametrize_probes, probe_config, probe_param, report_note, tls_verify
+from slo import ProbeFailure, parametrize_probes, probe_config, probe_param, tls_verify
 
 # OpenSSL's X509_V_ERR_* codes, by what the person on call has to fix.
 VERIFY_FAILURES = {
@@ -87,17 +87,17 @@ def handshake(name, url, timeout, context):
     return where, failure
 
 
-def test_certificate_trusted(certificate, request):
+def test_certificate_trusted(certificate, probe):
     """Clients can connect: a failure here is an outage of the target (availability)."""
     where, presented = certificate
     if isinstance(presented, ProbeFailure):
         raise presented
-    report_note(request, f"{where}: certificate verified ({presented['notAfter']})")
+    probe.note(f"{where}: certificate verified ({presented['notAfter']})")
 
 
 # Renewal due is a warning; only a certificate clients reject is the target's outage.
 @pytest.mark.probe(kind="warning", alert="CertificateExpiringSoon")
-def test_certificate_expiry(certificate, tls_target, slo_config, request, probe_value):
+def test_certificate_expiry(certificate, tls_target, slo_config, probe):
     """Renewal is due: a warning with its own alert (CertificateExpiringSoon), never an outage
     of the target while the certificate is still valid."""
     where, presented = certificate
@@ -105,10 +105,10 @@ def test_certificate_expiry(certificate, tls_target, slo_config, request, probe_
         pytest.skip(f"{where}: no verified certificate to read (test_certificate_trusted says why)")
     expires = ssl.cert_time_to_seconds(presented["notAfter"])
     days_left = (expires - time.time()) / 86400
-    probe_value("tls_certificate_days_left", round(days_left, 3))
+    probe.value("tls_certificate_days_left", round(days_left, 3))
     minimum = slo_config.probes.tls.min_days_left
     assert days_left >= minimum, (
         f"{where}: certificate expires in {days_left:.1f} days "
         f"({presented['notAfter']}), under {minimum} (probes.tls.min_days_left)"
     )
-    report_note(request, f"certificate valid for {days_left:.0f} more days ({presented['notAfter']})")
+    probe.note(f"certificate valid for {days_left:.0f} more days ({presented['notAfter']})")

@@ -12,7 +12,6 @@ __all__ = [
     "CONFIG_FILE",
     "ENVIRONMENT",
     "ENVIRONMENT_PROPERTY",
-    "EVIDENCE_PROPERTY",
     "GATE_VERDICT",
     "JOB",
     "LOAD_JOB",
@@ -45,9 +44,6 @@ LOAD_REPORTS = Path("reports") / "load"
 ENVIRONMENT_PROPERTY = "slo_environment"
 #: Exit code of a usage error, the same as pytest's (``pytest.ExitCode.USAGE_ERROR``).
 USAGE_ERROR = 4
-#: The `user_properties` entry in which a probe's evidence travels from an xdist worker to
-#: the controller (xdist forwards user properties, not stashes).
-EVIDENCE_PROPERTY = "slo_evidence"
 #: Default cap of one response body, raw or decompressed (a target's `max_response_bytes`):
 #: far above any health, metrics or completion response, small enough for 256 concurrent checks.
 MAX_RESPONSE_BYTES = 16 * 1024 * 1024

@@ -15,16 +15,17 @@ names ``--slo-config``, the config is loaded at start-up, so a mistake is exit c
 process, xdist workers included; a probe run also writes JUnit to ``reports/junit.xml`` unless
 ``--junit-xml`` says otherwise. Otherwise the config is loaded when a probe first asks for it.
 
-Per probe the plugin records every request's timings and attaches them to the report (as
-`user_properties`, which xdist forwards to the controller). The controller (or the single
-process) hands probe reports to :class:`slo.report.reporter.Reporter`, which folds, saves,
-pushes once and summarises.
+Per probe the plugin keeps one :class:`slo.evidence.Evidence` in the item's stash (the `probe`
+fixture adds requests, values, readings and notes to it) and serializes it, with the reason and
+message of the exception that failed the probe, into the report that decides its result (xdist
+forwards it to the controller). The controller (or the single process) decodes it once and
+hands each probe report with its evidence to :class:`slo.report.reporter.Reporter`, a plugin
+registered at the first probe report, which folds, saves, pushes once and summarises.
 """
 
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -32,30 +33,28 @@ from typing import TYPE_CHECKING
 import pytest
 
 from slo import conventions, hooks
-from slo.conventions import EVIDENCE_PROPERTY
-from slo.options import RunOptions, add_pytest_options, pushgateway_values, resolve, sources_from_pytest
+from slo.evidence import EVIDENCE_PROPERTY, MAX_NOTE, Evidence, of_report
+from slo.options import add_pytest_options, resolve, sources_from_pytest
+from slo.outcomes import MARKER_ARGUMENTS, kind_problem, marker_setting, probe_kind
+from slo.runconfig import OPTIONS_KEY, ConfigUnavailable, load_config, probe_config, run_options
 
 if TYPE_CHECKING:
     from slo.config import Config, Target
-    from slo.probe.client import ProbeClient, RequestRecord
+    from slo.probe.client import ProbeClient
+    from slo.probe.run import PreviousReading, ProbeRun
     from slo.report.reporter import Reporter
 
-__all__ = ["is_probe", "marker_setting", "probe_config", "probe_marker", "record_requests", "run_options"]
+__all__ = ["evidence", "is_probe", "probe_marker"]
 
-#: The keyword arguments ``@pytest.mark.probe`` takes.
-MARKER_ARGUMENTS = ("target", "slo", "kind", "alert")
-PROBE_FIXTURES = frozenset({"slo_config", "targets", "http", "probe_value"})
+PROBE_FIXTURES = frozenset({"slo_config", "targets", "http", "probe_value", "probe", "slo_probe_run"})
 
-_CONFIG_KEY = pytest.StashKey["Config"]()
-_OPTIONS_KEY = pytest.StashKey[RunOptions]()
 #: ``--slo-shard I/N`` as (I, N).
 _SHARD_KEY = pytest.StashKey[tuple[int, int]]()
 _IS_PROBE_KEY = pytest.StashKey[bool]()
 _PROBE_PATHS_KEY = pytest.StashKey[list[Path]]()
 _MARKER_ERROR_KEY = pytest.StashKey[str]()
-_RECORDS_KEY = pytest.StashKey[list["RequestRecord"]]()
-_FIRST_TARGET_KEY = pytest.StashKey[str]()
-_PREFETCHED_KEY = pytest.StashKey[bool]()
+#: The evidence of the probe's current attempt (a rerun starts a new one).
+_EVIDENCE_KEY = pytest.StashKey[Evidence]()
 #: The SIGTERM handler this run replaced (slo.stopping), put back at the end.
 _SIGTERM_KEY = pytest.StashKey[object]()
 #: The test item running now: the one a stopped run reports as interrupted.
@@ -116,8 +115,8 @@ def pytest_configure(config: pytest.Config) -> None:
     # Asked for on the command line, a broken config is exit 4 even outside the probe paths.
     if probe_run or config.getoption("slo_config", None):
         try:
-            _load_config(config)
-        except _ConfigUnavailable as exc:
+            load_config(config)
+        except ConfigUnavailable as exc:
             raise pytest.UsageError(str(exc)) from None
     shard = resolve("shard", sources_from_pytest(config))
     if shard.value:
@@ -156,73 +155,13 @@ def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, object, object
     return result
 
 
-class _ConfigUnavailable(Exception):
-    """The config cannot be loaded; the message is the one line to show."""
-
-
-def _config_location(config: pytest.Config) -> tuple[Path, str]:
-    sources = sources_from_pytest(config)
-    explicit = resolve("config", sources)
-    path = (
-        Path(config.invocation_params.dir, str(explicit.value))
-        if explicit.source != "default"
-        else config.rootpath / conventions.CONFIG_FILE
-    )
-    return path, str(resolve("env", sources).value)
-
-
-def probe_config(config: pytest.Config) -> Config:
-    """The validated `monitoring.yaml`, with only the selected environment.
-
-    For probe modules that parametrise from the config in ``pytest_generate_tests``::
-
-        def pytest_generate_tests(metafunc):
-            endpoints = probe_config(metafunc.config).probes.latency.endpoints
-
-    A config that cannot be loaded ends the run with its one-line error (exit code 4).
-    """
-    try:
-        return _load_config(config)
-    except _ConfigUnavailable as exc:
-        pytest.exit(str(exc), returncode=pytest.ExitCode.USAGE_ERROR)
-
-
-def run_options(config: pytest.Config) -> RunOptions:
-    """Where this run's results go (state file, grouping key), resolved once with the config."""
-    probe_config(config)
-    return config.stash[_OPTIONS_KEY]
-
-
-def _load_config(config: pytest.Config) -> Config:
-    """The config, loaded once per process; raises _ConfigUnavailable."""
-    if _CONFIG_KEY in config.stash:
-        return config.stash[_CONFIG_KEY]
-    from slo.config import ConfigError, load_config
-
-    path, env_name = _config_location(config)
-    try:
-        loaded = load_config(path, env_name)
-        sources = sources_from_pytest(config, pushgateway_values(loaded.pushgateway), str(loaded.source))
-        options = RunOptions.build(loaded, sources)
-    except (ConfigError, ValueError) as exc:
-        raise _ConfigUnavailable(str(exc)) from None
-    config.stash[_CONFIG_KEY] = loaded
-    config.stash[_OPTIONS_KEY] = options
-    from slo.exchange.deadline import set_run_deadline
-
-    # In every process that runs probes, xdist workers included; saving and pushing are not
-    # bound by it (they have their own deadlines).
-    set_run_deadline(options.run_deadline)
-    return loaded
-
-
 def pytest_report_header(config: pytest.Config) -> list[str] | None:
     """The resolved settings and where each came from, so a run explains its own setup."""
-    if _OPTIONS_KEY not in config.stash:
+    if OPTIONS_KEY not in config.stash:
         return None
     from slo.probe.gateway_plan import header_lines
 
-    options = config.stash[_OPTIONS_KEY]
+    options = config.stash[OPTIONS_KEY]
     sources = options.sources
     if options.push_enabled and options.push.url:
         from slo.redact import safe_url
@@ -265,17 +204,6 @@ def is_probe(item: pytest.Item) -> bool:
     return item.stash[_IS_PROBE_KEY]
 
 
-def marker_setting(item: pytest.Item, name: str) -> str | None:
-    """One argument of the probe's ``probe`` markers, closest first: a parameter's
-    ``probe_param(target=...)`` and the function's ``@pytest.mark.probe(kind=...)`` (or the
-    module's ``pytestmark``) each give what they set, so none has to repeat the others."""
-    for marker in item.iter_markers("probe"):
-        value = marker.kwargs.get(name)
-        if value:
-            return str(value)
-    return None
-
-
 def probe_marker(item: pytest.Item) -> tuple[str | None, str]:
     """The target and SLO a probe declared with ``@pytest.mark.probe``."""
     return marker_setting(item, "target"), marker_setting(item, "slo") or ""
@@ -295,7 +223,6 @@ def _marker_problem(item: pytest.Item) -> str | None:
                 f"(known: {', '.join(MARKER_ARGUMENTS)})"
             )
         from slo.markers import alert_problem
-        from slo.report.results import kind_problem
 
         if (kind := kind_problem(marker.kwargs) or alert_problem(marker.kwargs.get("alert"))) is not None:
             return f"{item.nodeid}: @pytest.mark.probe: {kind}"
@@ -309,8 +236,8 @@ def _marker_name_problem(item: pytest.Item) -> str | None:
     if not (target or slo) or not is_probe(item):
         return None
     try:
-        config = _load_config(item.config)
-    except _ConfigUnavailable:
+        config = load_config(item.config)
+    except ConfigUnavailable:
         return None
     from slo.markers import name_problems
 
@@ -344,7 +271,11 @@ def _keep_shard(config: pytest.Config, items: list[pytest.Item]) -> None:
         items[:] = [item for item in items if id(item) not in gone]
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
+    if is_probe(item):
+        # Before the fixtures: each attempt (a rerun's too) gathers its own evidence.
+        item.stash[_EVIDENCE_KEY] = _fresh_evidence(item)
     problem = item.stash.get(_MARKER_ERROR_KEY, None)
     if problem is not None:
         raise pytest.UsageError(problem)
@@ -365,53 +296,66 @@ def targets(slo_config: Config) -> dict[str, Target]:
     return dict(slo_config.environment.targets)
 
 
-@pytest.fixture
-def http(request: pytest.FixtureRequest, slo_config: Config) -> Iterator[Callable[..., ProbeClient]]:
-    """A factory of timed clients: ``http("api").get("/health")``.
+def evidence(item: pytest.Item) -> Evidence:
+    """The evidence the probe `item` gathers in this attempt (:mod:`slo.evidence`)."""
+    if _EVIDENCE_KEY not in item.stash:  # a probe's fixture asked before its setup hook ran
+        item.stash[_EVIDENCE_KEY] = _fresh_evidence(item)
+    return item.stash[_EVIDENCE_KEY]
 
-    With no name it uses the probe marker's target. A target that this environment does not
-    define skips the probe (naming the target), so one probe file serves every environment.
-    """
-    from slo.probe.client import ProbeClient
 
-    clients: dict[str, ProbeClient] = {}
-    records = request.node.stash.setdefault(_RECORDS_KEY, [])
-
-    def client_for(name: str | None = None) -> ProbeClient:
-        name = name or probe_marker(request.node)[0]
-        if name is None:
-            raise pytest.UsageError(
-                f"{request.node.nodeid}: http() needs a target name or @pytest.mark.probe(target=...)"
-            )
-        if name not in clients:
-            if name not in slo_config.environment.targets:
-                pytest.skip(f"environment {slo_config.env_name!r} defines no target {name!r}")
-            request.node.stash.setdefault(_FIRST_TARGET_KEY, name)
-            clients[name] = ProbeClient(name, slo_config.target(name), on_record=records.append)
-        return clients[name]
-
-    yield client_for
-    for client in clients.values():
-        client.close()
+def _fresh_evidence(item: pytest.Item) -> Evidence:
+    """An attempt's evidence before it ran: what the probe's markers declare."""
+    target, slo = probe_marker(item)
+    alert = marker_setting(item, "alert") or ""
+    return Evidence(target=target or "", slo=slo, kind=probe_kind(item), alert=alert)
 
 
 @pytest.fixture
-def probe_value(request: pytest.FixtureRequest) -> Callable[..., None]:
+def slo_probe_run(request: pytest.FixtureRequest) -> Iterator[ProbeRun]:
+    """The run `probe`, `http` and `probe_value` share. They build on this name, not on
+    `probe`: a project's own fixture named `probe` must not take `http` with it."""
+    from slo.probe.run import ProbeRun
+
+    item = request.node
+    run = ProbeRun(
+        item.nodeid,
+        functools.partial(probe_config, item.config),
+        evidence(item),
+        probe_marker(item)[0],
+        functools.partial(_previous_reading, item),
+    )
+    yield run
+    run.close()
+
+
+@pytest.fixture
+def probe(slo_probe_run: ProbeRun) -> ProbeRun:
+    """This run of the probe: ``probe.http("api").get("/health")``, ``probe.value(...)``,
+    ``probe.previous_reading()``, ``probe.keep_reading(...)``, ``probe.note(...)``
+    (:class:`slo.probe.run.ProbeRun`)."""
+    return slo_probe_run
+
+
+def _previous_reading(item: pytest.Item) -> PreviousReading | None:
+    from slo.probe.run import PreviousReading
+    from slo.report.state import StateFile, runner_key
+
+    options = run_options(item.config)
+    found = StateFile(options.state_file).previous_reading(runner_key(options), item.nodeid)
+    return None if found is None else PreviousReading(*found)
+
+
+@pytest.fixture
+def http(slo_probe_run: ProbeRun) -> Callable[..., ProbeClient]:
+    """A factory of timed clients: ``http("api").get("/health")``, the same as ``probe.http``."""
+    return slo_probe_run.http
+
+
+@pytest.fixture
+def probe_value(slo_probe_run: ProbeRun) -> Callable[..., None]:
     """Record a named number, pushed with the run as ``synthetic_<name>``:
-    ``probe_value("active_sessions", 3)``, ``probe_value("cost_usd", 0.2, kind="counter",
-    model="m")`` (kinds gauge, counter, histogram: :mod:`slo.report.values`)."""
-    from slo.report.values import record_value
-
-    return functools.partial(record_value, request)
-
-
-def record_requests(item: pytest.Item, target: str, records: list[RequestRecord]) -> None:
-    """For probes that time requests outside the `http` fixture (e.g. the concurrent checks)."""
-    # Replaced, not added to: a rerun's requests are the probe's requests now.
-    item.stash[_RECORDS_KEY] = list(records)
-    item.stash.setdefault(_FIRST_TARGET_KEY, target)
-    # The call phase only judged: the probe's duration is that of its requests.
-    item.stash[_PREFETCHED_KEY] = True
+    ``probe_value("active_sessions", 3)``, the same as ``probe.value``."""
+    return slo_probe_run.value
 
 
 # --- reports ----------------------------------------------------------------------------------
@@ -429,9 +373,7 @@ def pytest_runtest_makereport(
 
     if call.when == "teardown":
         if report.failed:
-            report.user_properties.append(
-                (EVIDENCE_PROPERTY, _evidence(item, call.excinfo and call.excinfo.value))
-            )
+            _attach(item, report, call.excinfo)
         scrub_report(report)  # every channel (terminal, JUnit, Allure) reads the report
         return report
     exception = call.excinfo.value if call.excinfo is not None else None
@@ -443,42 +385,38 @@ def pytest_runtest_makereport(
         # traceback style was asked for (`--tb=long` shows pytest's full explanation).
         report.longrepr = excerpt(str(exception).splitlines()[0], MAX_MESSAGE)
     if call.when == "call" or report.failed or report.skipped:
-        report.user_properties.append((EVIDENCE_PROPERTY, _evidence(item, exception)))
+        _attach(item, report, call.excinfo)
     scrub_report(report)  # every channel (terminal, JUnit, Allure) reads the report
     return report
 
 
-def _evidence(item: pytest.Item, exception: BaseException | None) -> str:
+def _attach(
+    item: pytest.Item, report: pytest.TestReport, excinfo: pytest.ExceptionInfo[BaseException] | None
+) -> None:
+    """The probe's evidence, with the reason and message of the exception that ended this
+    phase, serialized into the report: the one place a probe's result leaves the worker."""
+    found = evidence(item)
+    if report.failed and excinfo is not None and not found.reason:
+        found.reason, found.message = _failure(excinfo)
+    report.user_properties.append((EVIDENCE_PROPERTY, found.encode()))
+
+
+def _failure(excinfo: pytest.ExceptionInfo[BaseException]) -> tuple[str, str]:
+    """The reason (closed vocabulary) and one-line message of a probe's exception."""
     from slo.exchange.failures import ProbeFailure
-    from slo.report.results import probe_kind
 
-    marker_target, slo = probe_marker(item)
-    records = item.stash.get(_RECORDS_KEY, [])
-    reason = None
-    if exception is not None and not isinstance(exception, pytest.skip.Exception):
-        reason = (
-            exception.reason
-            if isinstance(exception, ProbeFailure)
-            else ("assertion" if isinstance(exception, AssertionError | pytest.fail.Exception) else "error")
-        )
-    evidence: dict[str, object] = {
-        "target": marker_target or item.stash.get(_FIRST_TARGET_KEY, ""),
-        "slo": slo,
-        "kind": probe_kind(item),
-        "alert": marker_setting(item, "alert") or "",
-        # Answered requests, and timed-out ones (slower than the timeout, so over any latency
-        # threshold); a refused connection has no latency to speak of.
-        "latencies": [round(r.elapsed, 6) for r in records if r.status is not None or r.reason == "timeout"],
-        "phases": records[-1].phases.as_dict() if records else {},
-        "reason": reason,
-    }
-    if item.stash.get(_PREFETCHED_KEY, False):
-        evidence["duration"] = round(sum(record.elapsed for record in records), 6)
-    return json.dumps(evidence, separators=(",", ":"))
-
-
-def _has_evidence(report: pytest.TestReport) -> bool:
-    return any(name == EVIDENCE_PROPERTY for name, _ in report.user_properties)
+    exception = excinfo.value
+    if isinstance(exception, ProbeFailure):
+        reason, text = str(exception.reason), str(exception)
+    elif isinstance(exception, AssertionError):
+        # A probe's assert message is written for the person on call; a bare assert's is
+        # pytest's rewritten comparison.
+        reason, text = "assertion", str(exception) or excinfo.exconly(tryshort=True)
+    else:
+        reason = "assertion" if isinstance(exception, pytest.fail.Exception) else "error"
+        text = excinfo.exconly(tryshort=True)
+    line = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    return reason, line[:MAX_NOTE]
 
 
 def _interrupted_report(item: pytest.Item, message: str) -> pytest.TestReport:
@@ -497,9 +435,10 @@ def _interrupted_report(item: pytest.Item, message: str) -> pytest.TestReport:
 
 
 class _ProbeReports:
-    """In the process that sees every report (never an xdist worker): hands probe reports to
-    the reporter, which is imported and created at the first one. A run without probes
-    imports nothing, writes nothing and pushes nothing."""
+    """In the process that sees every report (never an xdist worker): tells probe reports
+    from others, decodes each one's evidence once and hands both to the reporter, which is
+    imported, created and registered as a plugin (it has its own end-of-run hooks) at the
+    first one. A run without probes imports nothing, writes nothing and pushes nothing."""
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
@@ -519,16 +458,17 @@ class _ProbeReports:
             from slo.report.reporter import Reporter
 
             slo_config = probe_config(self.config)
-            self.reporter = Reporter(self.config, slo_config, self.config.stash[_OPTIONS_KEY], self.selected)
+            self.reporter = Reporter(self.config, slo_config, self.config.stash[OPTIONS_KEY], self.selected)
+            self.config.pluginmanager.register(self.reporter, "slo-reporter")
         return self.reporter
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         # A release gate must not take another environment's results for this one's.
-        if _OPTIONS_KEY in self.config.stash:
+        if OPTIONS_KEY in self.config.stash:
             from slo.compat import add_junit_property
 
             add_junit_property(
-                self.config, conventions.ENVIRONMENT_PROPERTY, self.config.stash[_OPTIONS_KEY].env_name
+                self.config, conventions.ENVIRONMENT_PROPERTY, self.config.stash[OPTIONS_KEY].env_name
             )
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
@@ -543,14 +483,15 @@ class _ProbeReports:
             self.called.add(report.nodeid)
         # Every phase of a probe carries evidence when it matters; a passing setup does not,
         # but it only opens the probe's result, which the call report does as well.
-        if _has_evidence(report) or report.nodeid in self.probes:
+        found = of_report(report)
+        if found is not None or report.nodeid in self.probes:
             self.probes.add(report.nodeid)
-            self._reporter().pytest_runtest_logreport(report)
+            self._reporter().add(report, found)
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         # A probe module that fails to import is a failed run, not silence.
         if report.failed and report.fspath and _in_probe_path(Path(report.fspath), self.config):
-            self._reporter().pytest_collectreport(report)
+            self._reporter().add_collection_error(report)
 
     def pytest_runtest_logstart(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
         # Under xdist these come from the workers: the controller knows what runs where.
@@ -581,7 +522,7 @@ class _ProbeReports:
             elif _in_probe_path(self.config.rootpath / location[0], self.config):
                 # An xdist worker's probe: its item lives in the worker; what the controller
                 # knows is where it is and that it did not finish.
-                evidence = json.dumps({"reason": "timeout"})
+                record = Evidence(reason="timeout", message=message[:MAX_NOTE])
                 report = pytest.TestReport(
                     nodeid,
                     location,
@@ -589,7 +530,7 @@ class _ProbeReports:
                     "failed",
                     message,
                     "call",
-                    user_properties=[(EVIDENCE_PROPERTY, evidence)],
+                    user_properties=[(EVIDENCE_PROPERTY, record.encode())],
                 )
             else:
                 continue
@@ -597,13 +538,9 @@ class _ProbeReports:
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        if self.reporter is not None:
-            self.reporter.pytest_sessionfinish(session)
+        # After the reporter's own (registered later, so called first): a stopped run's
+        # exit status wins over a failed push's.
         if self.stopped:
             from slo.stopping import STOPPED_EXIT
 
             session.exitstatus = STOPPED_EXIT
-
-    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
-        if self.reporter is not None:
-            self.reporter.pytest_terminal_summary(terminalreporter)

@@ -24,7 +24,7 @@ from slo.config import Config
 from slo.config.loader import validate_config
 from slo.markers import alert_problem, name_problems
 from slo.options import add_cli_options, resolve_cli
-from slo.plugin import MARKER_ARGUMENTS
+from slo.outcomes import MARKER_ARGUMENTS, kind_problem
 
 __all__ = ["main", "marker_problems"]
 
@@ -64,8 +64,6 @@ def _literal(call: ast.Call, name: str) -> str | None:
 
 def marker_problems(path: Path, config: Config) -> Iterator[str]:
     """The problems of every probe marker written in `path`, one line each."""
-    from slo.report.results import kind_problem
-
     try:
         tree = ast.parse(path.read_bytes(), filename=str(path))
     except (SyntaxError, ValueError) as exc:

@@ -3,7 +3,7 @@ without a password, with maxmemory and evictions forced, a leaking token counter
 
 from __future__ import annotations
 
-import fcntl
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,10 +15,9 @@ from hostile_redis import HostileRedis
 from probe_project import junit_cases, make_probe_project, run_probes
 from servers import Redis, free_port, redis_server
 
+from devstack.daemons import Pushgateway
 from slo.config import Config, ConfigError, load_config
-from slo.probe import cache_readings
 from slo.probe.cache import CacheReading, changes_since
-from slo.probe.cache_readings import Readings, ReadingsLocked
 
 PING = "test_cache::test_cache_ping"
 MEMORY = "test_cache::test_cache_memory"
@@ -48,7 +47,6 @@ def configure(
         None,
         environments={"local": {"targets": targets}},
         cache={
-            "readings_file": str(pytester.path / "readings.json"),
             "min_lookups": 10,
             "ping_budget": "1s",  # a loaded CI runner: the budget's logic is tested, not the machine
             "replicas": list(replicas or {}),
@@ -57,8 +55,12 @@ def configure(
     )
 
 
-def outcomes(pytester: pytest.Pytester) -> dict[str, tuple[str, str]]:
-    run_probes(pytester, "probes/test_cache.py")
+def outcomes(pytester: pytest.Pytester, *push: str) -> dict[str, tuple[str, str]]:
+    """The cache probes' outcomes and messages; `push` (a pushed run's options) or ``--no-push``."""
+    if push:
+        pytester.runpytest("probes/test_cache.py", *push)
+    else:
+        run_probes(pytester, "probes/test_cache.py")
     cases = junit_cases(pytester)
     return {name: (cases[name].outcome, cases[name].message) for name in ALL}
 
@@ -123,15 +125,34 @@ def test_maxmemory_and_evictions_forced(pytester: pytest.Pytester, tmp_path: Pat
     assert "keys evicted, over 0 (cache.max_evictions)" in results[EVICTIONS][1]
 
 
-def test_hit_ratio_since_the_previous_run(pytester: pytest.Pytester, plain: Redis) -> None:
+def test_hit_ratio_since_the_previous_run(pytester: pytest.Pytester, plain: Redis, tmp_path: Path) -> None:
+    """The previous reading is the probe's, kept in the state file named by --slo-state."""
     seed(plain, hits=5, misses=95)
     configure(pytester, plain)
-    first = outcomes(pytester)[EVICTIONS]
-    assert first[0] == "failed"
-    assert "hit ratio 5.0% of 100 lookups, under 80% (cache.min_hit_ratio)" in first[1]
-    # Since that run: only hits. The earlier misses no longer count.
-    seed(plain, hits=30, misses=0)
-    assert outcomes(pytester)[EVICTIONS][0] == "passed"
+    state = tmp_path / "elsewhere" / "state.json"
+    with Pushgateway() as gateway:
+        pushed = ("--pushgateway", gateway.url, "--slo-state", str(state))
+        first = outcomes(pytester, *pushed)[EVICTIONS]
+        assert first[0] == "failed"
+        assert "hit ratio 5.0% of 100 lookups, under 80% (cache.min_hit_ratio)" in first[1]
+        assert '"run_id"' in state.read_text(), "the reading is in the state file"
+        # Since that run: only hits. The earlier misses no longer count.
+        seed(plain, hits=30, misses=0)
+        assert outcomes(pytester, *pushed)[EVICTIONS][0] == "passed"
+        # A run that does not push keeps nothing: the next compares with the last pushed run.
+        seed(plain, hits=0, misses=200)
+        assert (
+            "since the previous run"
+            in outcomes(pytester, "--no-push", "--slo-state", str(state))[EVICTIONS][1]
+        )
+        seed(plain, hits=400, misses=0)
+        # Had it kept its reading, this run would see 400 hits alone and pass.
+        last = outcomes(pytester, *pushed)[EVICTIONS]
+        assert last[0] == "failed"
+        # The seed's own calls (INCRBY, EXPIRE, SET) add a few lookups to the 600 reads.
+        found = re.search(r"hit ratio [\d.]+% of (\d+) lookups, under 80%", last[1])
+        assert found, last[1]
+        assert 600 <= int(found[1]) < 700, last[1]
 
 
 def test_token_counter_without_ttl(pytester: pytest.Pytester, plain: Redis) -> None:
@@ -224,22 +245,6 @@ def test_redis_targets_are_a_kind_of_their_own(tmp_path: Path) -> None:
         load({"cache": {"kind": "redis", "url": "redis://:hunter2@127.0.0.1"}})
     with pytest.raises(ConfigError, match=r"redis\.cache\.url: invalid Redis URL"):
         load({"cache": {"kind": "redis", "url": "http://127.0.0.1:6379"}})
-
-
-def test_readings_locked_by_a_stuck_run_fail_within_the_deadline(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A run that holds the readings file's lock for good cannot make the next one wait forever."""
-    monkeypatch.setattr(cache_readings, "LOCK_TIMEOUT", 0.2)
-    path = tmp_path / "readings.json"
-    with open(path.with_suffix(".lock"), "a") as holder:
-        fcntl.flock(holder.fileno(), fcntl.LOCK_EX)
-        with pytest.raises(
-            ReadingsLocked, match=r"readings file .*readings.json: still locked by another run"
-        ):
-            Readings(path).exchange("local/cache", {"evicted_keys": 1})
-    assert not path.exists(), "nothing written without the lock"
-    assert Readings(path).exchange("local/cache", {"evicted_keys": 1}) is None
 
 
 # --- a hostile Redis: every check ends by its deadline and within its read cap -----------------

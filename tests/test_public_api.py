@@ -15,6 +15,33 @@ import slo
 PROBES = Path(__file__).resolve().parents[1] / "probes"
 
 
+#: What a probe author needs, by what it is for (httpx's tests/test_exported_members.py): a
+#: name added to or dropped from `slo.__all__` is a decision made here too.
+INTENDED = {
+    # a probe's own run (the `probe` fixture's type), its config and its targets
+    "ProbeRun", "PreviousReading", "probe_config", "Target",
+    # one probe per configured item
+    "parametrize_probes", "probe_param",
+    # HTTP and what an answer must be
+    "ProbeClient", "tls_verify", "safe_url", "ProbeFailure", "classify_status", "error_message",
+    "describe", "expect_json", "expect_metrics", "expect_status", "json_path", "require_shape",
+    # the latency probe's statistics
+    "estimate", "min_samples", "percentile_upper_bound", "verdict", "format_ms",
+    # the deployment checks, for probes of one's own on the same sections
+    "BackupChecks", "CacheChecks", "LogChecks", "tls_handshake", "CheckFetcher", "judge",
+    # the LLM gateway: its plan, streams, budgets and what they record
+    "gateway_plan", "DiscoveryFailure", "EventLines", "ChatStream", "MessagesStream", "StreamedAnswer",
+    "TokenTiming", "read_chat_stream", "read_messages_stream", "tool_call_problem", "tool_use_problem",
+    "record_answer_headers", "record_deployment_health", "record_stream_timing", "record_usage",
+    "Budget", "read_budgets", "record_budgets",
+}  # fmt: skip
+
+
+def test_all_is_exactly_the_intended_names() -> None:
+    assert set(slo.__all__) == INTENDED
+    assert len(slo.__all__) == len(INTENDED), "each name once"
+
+
 def test_every_exported_name_resolves() -> None:
     assert sorted(slo.__all__) == slo.__all__
     for name in slo.__all__:

@@ -6,13 +6,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import yaml
 from prometheus_client import generate_latest
 
 from slo.config.objectives import SLO, ProbesSLI
+from slo.evidence import Evidence
 from slo.llmstream import ChatStream, MessagesStream, TokenTiming, read_chat_stream, read_messages_stream
 from slo.objectives.rules.cli import main as rules_main
 from slo.objectives.rules.genai import gen_ai_group
@@ -22,14 +23,16 @@ from slo.objectives.rules.sli import sli_query
 from slo.probe.llm import timing_values, tool_call_problem, tool_use_problem
 from slo.report import genai
 from slo.report.families import as_registry
-from slo.report.values import VALUES_PROPERTY, ValueFamilies, value_families
+from slo.report.values import ValueFamilies, value_families
 
 pytest_plugins = ["pytester"]
 
 
-def report(nodeid: str, *values: dict[str, Any]) -> Any:
-    properties = [(VALUES_PROPERTY, json.dumps(value)) for value in values]
-    return SimpleNamespace(nodeid=nodeid, when="call", failed=False, user_properties=properties)
+def evidence(*values: dict[str, Any]) -> Evidence:
+    """Values as the controller decodes them from a probe's evidence."""
+    return Evidence.decode(
+        json.dumps({"values": [{**v, "labels": sorted(v["labels"].items())} for v in values]})
+    )
 
 
 def value(name: str, number: float, kind: str = "gauge", **labels: str) -> dict[str, Any]:
@@ -45,7 +48,7 @@ def exposition(section: dict[str, Any]) -> str:
 
 def run(document: dict[str, Any], *values: dict[str, Any], now: float = 1_000_000.0) -> dict[str, Any]:
     families = ValueFamilies()
-    families.add(report("p::t[m]", *values))
+    families.add(cast(pytest.TestReport, SimpleNamespace(nodeid="p::t[m]", when="call")), evidence(*values))
     return families.fold(document, "job=j", PROBES, now)
 
 

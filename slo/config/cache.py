@@ -85,5 +85,6 @@ class CacheProbe(StrictModel):
     max_read_bytes: int = Field(16 * 1024 * 1024, ge=64 * 1024)
     #: Seconds since the primary last heard from a replica (its ``lag``).
     max_replica_lag: Duration = Field(10.0, gt=0)
-    #: Where the previous run's counters are kept; default beside the probes' state file.
+    #: No longer read: the previous run's counters are kept in the state file (``--slo-state``)
+    #: with every other probe's readings. Accepted so that configs which set it still load.
     readings_file: Path | None = None

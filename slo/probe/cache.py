@@ -6,16 +6,17 @@
 
 Errors of the client become :class:`ProbeFailure` lines (`cache_failure`); the counters
 behind evictions and the hit ratio are compared with the previous run's reading (kept by
-:mod:`slo.probe.cache_readings`), because Redis counts them since it started.
+the probe's state, :meth:`slo.probe.run.ProbeRun.keep_reading`), because Redis counts them
+since it started.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -27,8 +28,10 @@ from slo.config.cache import RedisTarget
 from slo.config.schema import Config
 from slo.exchange.deadline import probe_deadline
 from slo.exchange.failures import ProbeFailure
-from slo.probe.cache_readings import Readings, default_readings_file
 from slo.probe.redis_bounds import CheckDeadline, ReadCapReached, bounded
+
+if TYPE_CHECKING:
+    from slo.probe.run import ProbeRun
 
 __all__ = [
     "CacheChecks",
@@ -147,10 +150,17 @@ class CacheReading:
         )
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> CacheReading | None:
+    def from_dict(cls, data: Mapping[str, Any]) -> CacheReading | None:
+        """A reading kept by an earlier run (numbers come back as floats), or None."""
         try:
-            return cls(**{name: data[name] for name in cls.__dataclass_fields__})
-        except (KeyError, TypeError):
+            return cls(
+                run_id=str(data["run_id"]),
+                evicted_keys=int(data["evicted_keys"]),
+                keyspace_hits=int(data["keyspace_hits"]),
+                keyspace_misses=int(data["keyspace_misses"]),
+                time=float(data["time"]),
+            )
+        except (KeyError, TypeError, ValueError):
             return None
 
     def as_dict(self) -> dict[str, Any]:
@@ -283,17 +293,18 @@ class CacheChecks:
             f"{self.settings.memory:.0%} (cache.memory); policy {memory.get('maxmemory_policy', '?')}"
         )
 
-    def evictions_and_misses(self) -> str | None:
-        """Evictions and the hit ratio since the reading the previous run stored.
+    def evictions_and_misses(self, probe: ProbeRun) -> str | None:
+        """Evictions and the hit ratio since the reading the probe's previous run kept.
 
-        One check for both: they share the one reading this run stores for the next.
+        One check for both: they share the one reading this run keeps for the next (in the
+        state file, with the run's counters: :meth:`slo.probe.run.ProbeRun.keep_reading`).
         """
         settings = self.settings
-        readings = settings.readings_file or default_readings_file(self.config.env_name)
         with cache_errors(self.name, self.target):
             current = CacheReading.of(self.client)
-        stored = Readings(readings).exchange(f"{self.config.env_name}/{self.name}", current.as_dict())
-        changes = changes_since(CacheReading.from_dict(stored) if stored else None, current)
+        previous = probe.previous_reading()
+        probe.keep_reading(current.as_dict())
+        changes = changes_since(CacheReading.from_dict(previous.values) if previous else None, current)
         problems = []
         if changes.evictions > settings.max_evictions:
             problems.append(

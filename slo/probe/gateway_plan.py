@@ -81,7 +81,7 @@ _PLAN_KEY = pytest.StashKey[GatewayPlan]()
 def gateway_plan(config: pytest.Config) -> GatewayPlan:
     """This process's plan, made once: discovery is a request to the gateway."""
     if _PLAN_KEY not in config.stash:
-        from slo.plugin import probe_config, run_options
+        from slo.runconfig import probe_config, run_options
 
         config.stash[_PLAN_KEY] = _make_plan(probe_config(config), _spend_so_far(run_options(config)))
     return config.stash[_PLAN_KEY]
@@ -89,11 +89,10 @@ def gateway_plan(config: pytest.Config) -> GatewayPlan:
 
 def _spend_so_far(options: RunOptions) -> dict[str, Any]:
     """The state file's probe values and each probe's runs, for this run's grouping key."""
-    from slo.report.reporter import grouping
-    from slo.report.state import StateFile
+    from slo.report.state import StateFile, runner_key
     from slo.report.values import STATE_SECTION
 
-    key = {"job": options.push.job, **grouping(options)}
+    key = runner_key(options)
     state = StateFile(options.state_file)
     runs = {name: probe.runs for name, probe in state.peek(key).items()}
     return {"values": state.peek_section(STATE_SECTION, key), "runs": runs}
@@ -173,7 +172,7 @@ def run_cost_estimate(state: Mapping[str, Any], models: set[str]) -> float:
 def header_lines(config: pytest.Config) -> list[str]:
     """The report header's lines on the gateway probes: what discovery left out, and the
     spend estimate with its ceiling (none without a gateway target)."""
-    from slo.plugin import probe_config
+    from slo.runconfig import probe_config
 
     slo_config = probe_config(config)
     if slo_config.probes.gateway.target not in slo_config.environment.targets:

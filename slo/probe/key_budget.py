@@ -32,8 +32,8 @@ import pytest
 from slo.exchange.failures import ProbeFailure, classify_status, error_message
 from slo.probe.client import ProbeClient
 from slo.probe.expect import describe, expect_json, require_shape
+from slo.probe.run import ProbeRun, probe_run
 from slo.report import genai
-from slo.report.values import record_labelled
 
 __all__ = ["Budget", "read_budgets", "record_budgets"]
 
@@ -138,15 +138,15 @@ def _budget(
     return Budget(scope, name, spend, limit, _timestamp(row.get("budget_reset_at")))
 
 
-def record_budgets(request: pytest.FixtureRequest, budgets: Iterable[Budget]) -> None:
+def record_budgets(probe: ProbeRun | pytest.FixtureRequest, budgets: Iterable[Budget]) -> None:
     """Each budget's USD left and reset time as gauges labelled `scope` and `name`; a budget
     without a max_budget has nothing left to record."""
     for budget in budgets:
         labels = {"scope": budget.scope, "name": budget.name}
         if budget.left is not None:
-            record_labelled(request, genai.BUDGET_REMAINING, budget.left, "gauge", labels)
+            probe_run(probe).labelled_value(genai.BUDGET_REMAINING, budget.left, "gauge", labels)
         if budget.reset_at is not None:
-            record_labelled(request, genai.BUDGET_RESET, budget.reset_at.timestamp(), "gauge", labels)
+            probe_run(probe).labelled_value(genai.BUDGET_RESET, budget.reset_at.timestamp(), "gauge", labels)
 
 
 def _number(value: object) -> float | None:

@@ -14,9 +14,9 @@ from collections.abc import Mapping
 import pytest
 
 from slo.llmstream import TokenTiming
+from slo.probe.run import ProbeRun, probe_run
 from slo.redact import excerpt
 from slo.report import genai
-from slo.report.values import record_labelled
 
 __all__ = [
     "record_answer_headers",
@@ -50,46 +50,46 @@ def timing_values(timing: TokenTiming) -> dict[str, float]:
     return {name: value for name, value in found.items() if value is not None}
 
 
-def record_stream_timing(request: pytest.FixtureRequest, timing: TokenTiming, **labels: str) -> None:
+def record_stream_timing(probe: ProbeRun | pytest.FixtureRequest, timing: TokenTiming, **labels: str) -> None:
     """Each timing as a histogram observation and as the last value (a ``gen_ai_last_*`` gauge)."""
     for name, value in timing_values(timing).items():
-        record_labelled(request, name, value, "histogram", labels)
-        record_labelled(request, genai.last_gauge(name), value, "gauge", labels)
+        probe_run(probe).labelled_value(name, value, "histogram", labels)
+        probe_run(probe).labelled_value(genai.last_gauge(name), value, "gauge", labels)
 
 
 def record_usage(
-    request: pytest.FixtureRequest, input_tokens: object, output_tokens: object, **labels: str
+    probe: ProbeRun | pytest.FixtureRequest, input_tokens: object, output_tokens: object, **labels: str
 ) -> None:
     for token_type, count in (("input", input_tokens), ("output", output_tokens)):
         if isinstance(count, int) and not isinstance(count, bool) and count >= 0:
-            record_labelled(request, genai.TOKENS, count, "counter", {**labels, "type": token_type})
+            probe_run(probe).labelled_value(genai.TOKENS, count, "counter", {**labels, "type": token_type})
 
 
 def record_deployment_health(
-    request: pytest.FixtureRequest, model_group: str, deployments: Mapping[str, bool]
+    probe: ProbeRun | pytest.FixtureRequest, model_group: str, deployments: Mapping[str, bool]
 ) -> None:
     """Each deployment of `model_group` healthy (1) or not (0), by its label: a group that
     still serves with one deployment down is pushed and alerted on, not only warned about."""
     for deployment, healthy in deployments.items():
         labels = {"model": model_group, "deployment": deployment}
-        record_labelled(request, genai.DEPLOYMENT_HEALTHY, 1 if healthy else 0, "gauge", labels)
+        probe_run(probe).labelled_value(genai.DEPLOYMENT_HEALTHY, 1 if healthy else 0, "gauge", labels)
 
 
 def record_answer_headers(
-    request: pytest.FixtureRequest, headers: Mapping[str, str], **labels: str
+    probe: ProbeRun | pytest.FixtureRequest, headers: Mapping[str, str], **labels: str
 ) -> dict[str, int]:
     """The answer's cost (a counter) and rate-limit headroom (gauges); returns the headroom
     read, by resource. A header that is absent or not a number is not recorded."""
     cost = _number(headers.get(COST_HEADER))
     if cost is not None and cost >= 0:
-        record_labelled(request, genai.COST, cost, "counter", labels)
+        probe_run(probe).labelled_value(genai.COST, cost, "counter", labels)
     headroom = {}
     for resource, header in RATELIMIT_HEADERS.items():
         remaining = _number(headers.get(header))
         if remaining is not None:
             headroom[resource] = int(remaining)
-            record_labelled(
-                request, genai.RATELIMIT_REMAINING, remaining, "gauge", {**labels, "resource": resource}
+            probe_run(probe).labelled_value(
+                genai.RATELIMIT_REMAINING, remaining, "gauge", {**labels, "resource": resource}
             )
     return headroom
 

@@ -1,7 +1,9 @@
 """Controller-side reporting: fold results, update the state file, push once, summarise.
 
-Registered only in the process that sees every report (never in an xdist worker), so one run
-is one PUT however many workers ran it.
+A plugin registered (by :mod:`slo.plugin`, at a run's first probe report) only in the process
+that sees every report (never in an xdist worker), so one run is one PUT however many workers
+ran it. The plugin hands it each probe report with its decoded evidence (:meth:`Reporter.add`);
+its own hooks finish the run.
 """
 
 from __future__ import annotations
@@ -15,16 +17,25 @@ import pytest
 from slo.config import Config
 from slo.config.objectives import HistogramSLI, ProbeLatencySLI, ProbesSLI
 from slo.conventions import PROBE_RESULTS
+from slo.evidence import Evidence
 from slo.options import RunOptions
 from slo.report.exposition import SuiteRun, latency_buckets, probe_families
 from slo.report.genai import spend_warnings
 from slo.report.push import PushResult, push_families
 from slo.report.results import ProbeResult, ResultCollector
-from slo.report.state import LockedGroup, ProbeState, StateError, StateFile, TargetState, target_key
+from slo.report.state import (
+    LockedGroup,
+    ProbeState,
+    StateError,
+    StateFile,
+    TargetState,
+    runner_key,
+    target_key,
+)
 from slo.report.values import ValueFamilies, value_families
 from slo.units import format_ms
 
-__all__ = ["Reporter", "grouping", "push_grouping"]
+__all__ = ["Reporter", "push_grouping"]
 
 #: Beyond this many probes the summary lists only the failures and the slowest.
 SUMMARY_ALL_UP_TO = 25
@@ -45,15 +56,13 @@ def _narrowed_slis(config: Config) -> dict[str, ProbesSLI]:
     return {slo.name: slo.sli for slo in config.slos if isinstance(slo.sli, ProbesSLI) and slo.sli.narrowed}
 
 
-def grouping(options: RunOptions) -> dict[str, str]:
-    """The runner's key in the state file, besides the job: environment and instance. The
-    location is not part of it, so a runner that moves keeps its counters."""
-    return {"environment": options.env_name, "instance": options.push.instance or ""}
-
-
 def push_grouping(options: RunOptions) -> dict[str, str]:
-    """The Pushgateway grouping key of a run, besides the job: the runner's key and its location."""
-    return {**grouping(options), "location": options.push.location or options.push.instance or ""}
+    """The Pushgateway grouping key of a run, besides the job: environment, instance, location."""
+    return {
+        "environment": options.env_name,
+        "instance": options.push.instance or "",
+        "location": options.push.location or options.push.instance or "",
+    }
 
 
 class Reporter:
@@ -75,17 +84,13 @@ class Reporter:
         #: Probes whose last results this run dropped: they are no longer in the suite.
         self.gone: list[str] = []
 
-    @property
-    def grouping_key(self) -> dict[str, str]:
-        return grouping(self.options)
+    def add(self, report: pytest.TestReport, evidence: Evidence | None) -> None:
+        """One report of a probe, with the evidence it carried (decoded once, by the plugin)."""
+        self.collector.add(report, evidence)
+        self.values.add(report, evidence)
 
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        self.collector.add(report)
-        self.values.add(report)
-
-    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
-        if report.failed:
-            self.collector.add_collection_error(report)
+    def add_collection_error(self, report: pytest.CollectReport) -> None:
+        self.collector.add_collection_error(report)
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
@@ -99,7 +104,7 @@ class Reporter:
         state = StateFile(self.options.state_file)
         buckets = latency_buckets(_thresholds(self.slo_config))
         try:
-            with state.locked({"job": self.options.push.job, **self.grouping_key}) as group:
+            with state.locked(runner_key(self.options)) as group:
                 _fold_run(
                     group,
                     self.collector.results.values(),

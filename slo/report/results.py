@@ -1,62 +1,22 @@
-"""One final result per probe, folded from pytest's reports.
+"""One final result per probe, folded from pytest's reports and their evidence.
 
 Runs where every report arrives: the single process, or the xdist controller (workers forward
-each `pytest_runtest_logreport`). The evidence a probe gathered in its worker travels in
-`report.user_properties` under :data:`EVIDENCE_PROPERTY`, because that is what xdist forwards.
+each `pytest_runtest_logreport`). What a probe gathered in its worker, with its failure reason
+and message, comes decoded with its report (:mod:`slo.evidence`); nothing is read from the
+report's text.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
 
 import pytest
 
-from slo.conventions import EVIDENCE_PROPERTY
+from slo.evidence import MAX_NOTE, Evidence
 from slo.exchange.failures import FAILURE_REASONS
+from slo.outcomes import OUTCOMES, PROBE_KINDS, Outcome
 
-__all__ = [
-    "EVIDENCE_PROPERTY",
-    "NOTE_PROPERTY",
-    "PROBE_KINDS",
-    "READING_PROPERTY",
-    "Outcome",
-    "ProbeResult",
-    "ResultCollector",
-    "kind_problem",
-    "probe_kind",
-]
-
-#: A budget probe's counter readings (name -> value), kept for its next run to judge the interval.
-READING_PROPERTY = "slo_reading"
-#: One line a passing probe reports about what it measured (a certificate's days left).
-NOTE_PROPERTY = "slo_note"
-
-Outcome = Literal["passed", "failed", "skipped", "error"]
-
-#: What a probe measures (``@pytest.mark.probe(kind=...)``). Only `availability` probes make a
-#: run of their target bad; `budget` probes judge a service's own counters (5xx ratio, tokens,
-#: cost) and `resource` probes a host's disk and memory, which have their own alerts.
-PROBE_KINDS = ("availability", "budget", "resource", "warning")
-
-
-def probe_kind(item: pytest.Item) -> str:
-    """The `kind` a probe declared on its ``probe`` markers; `availability` when it declares none
-    (the plugin rejects any other value at collection: see :func:`kind_problem`)."""
-    from slo.plugin import marker_setting
-
-    kind = marker_setting(item, "kind")
-    return kind if kind in PROBE_KINDS else PROBE_KINDS[0]
-
-
-def kind_problem(kwargs: Mapping[str, Any]) -> str | None:
-    """What is wrong with a ``probe`` marker's `kind`, or None."""
-    kind = kwargs.get("kind")
-    if kind is None or kind in PROBE_KINDS:
-        return None
-    return f"kind={kind!r} is not one of {', '.join(PROBE_KINDS)}"
+__all__ = ["ProbeResult", "ResultCollector"]
 
 
 @dataclass
@@ -78,9 +38,9 @@ class ProbeResult:
     message: str = ""
     #: Attempts that failed and were rerun (pytest-rerunfailures).
     retries: int = 0
-    #: A budget probe's counter readings, for its next run (see :data:`READING_PROPERTY`).
-    reading: dict[str, float] = field(default_factory=dict)
-    #: What a passing probe said it measured (see :data:`NOTE_PROPERTY`).
+    #: Counter readings kept for the probe's next run.
+    reading: dict[str, float | str] = field(default_factory=dict)
+    #: What a passing probe said it measured.
     note: str = ""
 
     @property
@@ -93,67 +53,56 @@ class ProbeResult:
         return self.outcome == "passed"
 
 
-def _property(report: pytest.TestReport, wanted: str) -> dict[str, Any]:
-    for name, value in report.user_properties:
-        if name == wanted:
-            loaded: dict[str, Any] = json.loads(str(value))
-            return loaded
-    return {}
-
-
-def _failure_message(report: pytest.TestReport) -> str:
-    text = report.longreprtext.strip()
-    lines = [line for line in text.splitlines() if line.startswith("E ")]
-    line = lines[0][1:].strip() if lines else (text.splitlines()[-1] if text else "")
-    return line[:300]
-
-
 class ResultCollector:
     """Folds setup/call/teardown reports (and reruns) into one result per probe."""
 
     def __init__(self) -> None:
         self.results: dict[str, ProbeResult] = {}
 
-    def add(self, report: pytest.TestReport) -> None:
+    def add(self, report: pytest.TestReport, evidence: Evidence | None) -> None:
         result = self.results.setdefault(report.nodeid, ProbeResult(report.nodeid))
-        evidence = _property(report, EVIDENCE_PROPERTY)
-        if evidence:
-            result.target = evidence.get("target", result.target)
-            result.slo = evidence.get("slo", result.slo)
-            result.kind = evidence.get("kind", result.kind)
-            result.alert = evidence.get("alert", result.alert)
-            result.latencies = list(evidence.get("latencies", result.latencies))
-            result.phases = dict(evidence.get("phases", result.phases))
+        if evidence is not None:
+            result.target = evidence.target or result.target
+            result.slo = evidence.slo or result.slo
+            result.kind = evidence.kind
+            result.alert = evidence.alert or result.alert
+            result.latencies = list(evidence.latencies)
+            result.phases = dict(evidence.phases)
         if str(report.outcome) == "rerun":
             # pytest-rerunfailures: this attempt failed and another follows; only the last counts.
             result.retries += 1
             result.outcome, result.reason, result.message = "passed", None, ""
             return
         if report.when == "call":
-            result.duration = evidence.get("duration", report.duration)
-            result.reading = {
-                str(name): float(value) for name, value in _property(report, READING_PROPERTY).items()
-            }
-            result.note = str(_property(report, NOTE_PROPERTY).get("note", ""))[:300]
+            found = evidence or Evidence()
+            result.duration = report.duration if found.duration is None else found.duration
+            result.reading = dict(found.reading)
+            result.note = found.note
         if report.skipped and result.outcome == "passed":
             result.outcome = "skipped"
         elif report.failed:
             in_call = report.when == "call" and result.outcome != "error"
             result.outcome = "failed" if in_call else "error"
-            result.message = result.message or _failure_message(report)
-            reason = evidence.get("reason")
+            reason = evidence.reason if evidence is not None else None
+            result.message = result.message or (evidence.message if evidence is not None else "")
             result.reason = reason if reason in FAILURE_REASONS else "error"
 
     def add_collection_error(self, report: pytest.CollectReport) -> None:
         """A probe module that fails to import is a failed run of that module, never silence:
-        otherwise a syntax error would look like a healthy runner with fewer probes."""
+        otherwise a syntax error would look like a healthy runner with fewer probes. (No
+        probe ran to say why: the last line of pytest's collection error is the message.)"""
         message = report.longreprtext.strip().splitlines()
         self.results[report.nodeid] = ProbeResult(
-            report.nodeid, outcome="error", reason="error", message=(message[-1] if message else "")[:300]
+            report.nodeid,
+            outcome="error",
+            reason="error",
+            message=(message[-1] if message else "")[:MAX_NOTE],
         )
 
     def outcome_counts(self) -> dict[Outcome, int]:
-        counts: dict[Outcome, int] = {"passed": 0, "failed": 0, "skipped": 0, "error": 0}
+        # Every outcome a probe produces, zero or not (a series that vanishes reads as no
+        # data); `degraded` is not produced yet, so it is not pushed as a zero.
+        counts: dict[Outcome, int] = {outcome: 0 for outcome in OUTCOMES if outcome != "degraded"}
         for result in self.results.values():
-            counts[result.outcome] += 1
+            counts[result.outcome] = counts.get(result.outcome, 0) + 1
         return counts

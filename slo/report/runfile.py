@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from slo import redact
+from slo.evidence import RecordedValue
 from slo.options import RunOptions
 from slo.report.results import ProbeResult
-from slo.report.values import RecordedValue
 
 __all__ = ["SCHEMA", "git_revision", "run_metadata", "write_run_file"]
 

@@ -24,12 +24,15 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ConfigDict, TypeAdapter
 
 from slo.files import NotRegular, is_replaceable, open_regular
 from slo.locks import lock_exclusive
+
+if TYPE_CHECKING:
+    from slo.options import RunOptions
 
 __all__ = [
     "LockedGroup",
@@ -38,12 +41,24 @@ __all__ = [
     "StateFile",
     "StateLockTimeout",
     "TargetState",
+    "count_in_buckets",
+    "runner_key",
     "target_key",
 ]
 
 STATE_VERSION = 1
-#: Probes that have not run for this long are forgotten (a deleted probe must not live forever).
+#: Probes, and the values they recorded, are forgotten after this long without a run (a
+#: deleted probe or a removed model must not live forever): the one retention rule.
 FORGET_AFTER_SECONDS = 7 * 86400
+
+
+def count_in_buckets(bounds: list[float], counts: list[int], value: float) -> None:
+    """Add `value` to cumulative histogram `counts` (one per upper bound, without +Inf)."""
+    for index, bound in enumerate(bounds):
+        if value <= bound:
+            counts[index] += 1
+
+
 #: Thousands of probes take a few megabytes; more is not a state file this suite wrote.
 MAX_STATE_BYTES = 64 * 1024 * 1024
 #: What a state file that cannot be read or written costs: said with every such error.
@@ -87,8 +102,9 @@ class ProbeState:
     last_failure_reason: str | None = None
     last_failure_time: float | None = None
     last_failure_message: str = ""
-    #: A budget probe's counter readings at its last run, which its next run subtracts.
-    reading: dict[str, float] = field(default_factory=dict)
+    #: What the probe kept at its last run for the next to compare with (a budget probe's
+    #: counters, Redis' counters and the server's run id).
+    reading: dict[str, float | str] = field(default_factory=dict)
     reading_time: float | None = None
 
     @property
@@ -112,9 +128,7 @@ class ProbeState:
             self.bucket_counts = [0] * len(bounds)
             self.latency_sum, self.latency_count = 0.0, 0
         for latency in latencies:
-            for index, bound in enumerate(bounds):
-                if latency <= bound:
-                    self.bucket_counts[index] += 1
+            count_in_buckets(bounds, self.bucket_counts, latency)
             self.latency_sum += latency
             self.latency_count += 1
 
@@ -213,6 +227,12 @@ def target_key(target: str, slo: str = "") -> str:
     return f"{target}\n{slo}" if slo else target
 
 
+def runner_key(options: RunOptions) -> dict[str, str]:
+    """A runner's key in the state file: the job, environment and instance it pushes as. The
+    location is not part of it, so a runner that moves keeps its counters."""
+    return {"job": options.push.job, "environment": options.env_name, "instance": options.push.instance or ""}
+
+
 def _group_key(grouping: dict[str, str]) -> str:
     return "/".join(f"{name}={value}" for name, value in sorted(grouping.items()))
 
@@ -256,6 +276,15 @@ class StateFile:
             return _load_probes(document["groups"].get(_group_key(grouping), {}))
         except (OSError, ValueError, TypeError, KeyError, AttributeError):
             return {}
+
+    def previous_reading(
+        self, grouping: dict[str, str], probe: str
+    ) -> tuple[dict[str, float | str], float] | None:
+        """The readings probe `probe` kept at its last saved run, and when that was."""
+        state = self.peek(grouping).get(probe)
+        if state is None or not state.reading or state.reading_time is None:
+            return None
+        return dict(state.reading), state.reading_time
 
     def peek_section(self, section: str, grouping: dict[str, str]) -> dict[str, Any]:
         """One grouping key's part of a section beside the probes (the probe values), read

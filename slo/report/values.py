@@ -1,11 +1,11 @@
 """Named numeric values a probe records, pushed with the run as their own metric families.
 
-A probe records ``probe_value("active_sessions", 3)`` or, with labels,
-``probe_value("gen_ai_tokens", 12, kind="counter", model="claude-sonnet-4", type="output")``
-(the ``probe_value`` fixture; :func:`record_value` for code that has the request). The value
-travels to the controller in the report's `user_properties`, as the rest of a probe's evidence
-(xdist forwards them), and is pushed as ``synthetic_<name>`` with the probe's `probe`,
-`target` and `slo` labels and its own:
+A probe records ``probe.value("active_sessions", 3)`` or, with labels,
+``probe.value("gen_ai_tokens", 12, kind="counter", model="claude-sonnet-4", type="output")``
+(:class:`slo.probe.run.ProbeRun`; the names and labels allowed are
+:func:`slo.evidence.value_problem`'s). The value travels to the controller in the probe's
+evidence and is pushed as ``synthetic_<name>`` with the probe's `probe`, `target` and `slo`
+labels and its own:
 
 - ``gauge``: the last run's value;
 - ``counter``: summed over runs (``synthetic_<name>_total``), e.g. the probes' spend;
@@ -19,119 +19,27 @@ replaces the group), so they are kept in the state file, in a section of its own
 from __future__ import annotations
 
 import json
-import math
-import re
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import pytest
 
+from slo.evidence import VALUE_KINDS, Evidence, RecordedValue
+from slo.report.exposition import DEFAULT_BUCKETS
 from slo.report.families import Family, Histogram
+from slo.report.state import FORGET_AFTER_SECONDS, count_in_buckets
 
-__all__ = [
-    "STATE_SECTION",
-    "VALUES_PROPERTY",
-    "RecordedValue",
-    "ValueFamilies",
-    "grown_today",
-    "record_labelled",
-    "record_value",
-    "value_families",
-]
+__all__ = ["STATE_SECTION", "ValueFamilies", "grown_today", "value_families"]
 
-VALUES_PROPERTY = "slo_values"
 STATE_SECTION = "values"
-Kind = Literal["gauge", "counter", "histogram"]
-KINDS: tuple[Kind, ...] = ("gauge", "counter", "histogram")
-PROBE_LABELS = ("probe", "target", "slo")
-#: Values forgotten after this long without a new one (a removed model must not live forever).
-FORGET_AFTER_SECONDS = 7 * 86400
-
-_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
-#: The suite's own families are ``synthetic_<one of these>...``: a value there would replace
-#: them (``probe_success`` would report every probe as passing).
-_SUITE_FAMILIES = ("probe_", "suite_", "target_", "maintenance", "load_")
-#: Series suffixes of counters and histograms: a value named with one would collide with
-#: another value's series (a gauge ``x_total`` with a counter ``x``).
-_SERIES_SUFFIXES = ("_total", "_bucket", "_count", "_sum")
-#: The Pushgateway's grouping labels: a value's own would be overwritten, or refused (400).
-_GROUPING_LABELS = ("job", "instance", "environment", "location")
 #: Upper bounds of a histogram by the unit its name ends in (per_second: token rates); any
 #: other gets the seconds layout the reporter passes (the probe latency buckets).
 BUCKETS: dict[str, list[float]] = {
-    "seconds": [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 2.5, 5.0, 10.0],
+    "seconds": list(DEFAULT_BUCKETS),
     "per_second": [1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0],
 }
-
-
-@dataclass(frozen=True)
-class RecordedValue:
-    name: str
-    value: float
-    kind: Kind
-    labels: tuple[tuple[str, str], ...]
-
-
-def _problem(name: str, value: object, kind: str, labels: Mapping[str, object]) -> str | None:
-    if not _NAME.fullmatch(name):
-        return f"probe value name {name!r} is not a metric name ([a-zA-Z_][a-zA-Z0-9_]*)"
-    if name.startswith(_SUITE_FAMILIES):
-        return (
-            f"probe value {name}: synthetic_{name} would shadow the suite's own series "
-            f"(names starting with {', '.join(_SUITE_FAMILIES)} are reserved)"
-        )
-    if name.endswith(_SERIES_SUFFIXES):
-        return (
-            f"probe value {name}: a name ending in {', '.join(_SERIES_SUFFIXES)} would collide with "
-            "the series of a counter or histogram"
-        )
-    if kind not in KINDS:
-        return f"probe value {name}: kind {kind!r} is not one of {', '.join(KINDS)}"
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        return f"probe value {name}: {value!r} is not a finite number"
-    if kind == "counter" and value < 0:
-        return f"probe value {name}: a counter cannot go down by {value}"
-    for label in labels:
-        if label in _GROUPING_LABELS:
-            return f"probe value {name}: label {label!r} is a grouping label of the push, not allowed"
-        if not _NAME.fullmatch(label) or label.startswith("__") or label in (*PROBE_LABELS, "le"):
-            return f"probe value {name}: label {label!r} is not allowed"
-    return None
-
-
-def record_value(
-    request: pytest.FixtureRequest, name: str, value: float, *, kind: Kind = "gauge", **labels: object
-) -> None:
-    """Record `value` for this probe (see the module docstring); a bad name, label or value
-    is the probe's mistake and fails it with one line."""
-    record_labelled(request, name, value, kind, labels)
-
-
-def record_labelled(
-    request: pytest.FixtureRequest, name: str, value: float, kind: Kind, labels: Mapping[str, object]
-) -> None:
-    """:func:`record_value` with the labels as a mapping."""
-    problem = _problem(name, value, kind, labels)
-    if problem is not None:
-        raise pytest.UsageError(f"{request.node.nodeid}: {problem}")
-    entry = {
-        "name": name,
-        "value": float(value),
-        "kind": kind,
-        "labels": {k: str(v) for k, v in labels.items()},
-    }
-    request.node.user_properties.append((VALUES_PROPERTY, json.dumps(entry, separators=(",", ":"))))
-
-
-def _values_of(report: pytest.TestReport) -> Iterator[RecordedValue]:
-    for property_name, text in report.user_properties:
-        if property_name != VALUES_PROPERTY:
-            continue
-        entry = json.loads(str(text))
-        labels = tuple(sorted((str(k), str(v)) for k, v in entry["labels"].items()))
-        yield RecordedValue(entry["name"], float(entry["value"]), entry["kind"], labels)
 
 
 @dataclass
@@ -140,12 +48,10 @@ class ValueFamilies:
 
     by_probe: dict[str, list[RecordedValue]] = field(default_factory=dict)
 
-    def add(self, report: pytest.TestReport) -> None:
-        # user_properties accumulate over phases: the teardown report repeats the call's.
-        if report.when == "call" or (report.when == "setup" and report.failed):
-            values = list(_values_of(report))
-            if values:
-                self.by_probe[report.nodeid] = values
+    def add(self, report: pytest.TestReport, evidence: Evidence | None) -> None:
+        # A failed teardown's evidence repeats the call's values.
+        if evidence is not None and evidence.values and report.when in ("call", "setup"):
+            self.by_probe[report.nodeid] = list(evidence.values)
 
     def fold(
         self,
@@ -205,7 +111,7 @@ class ValueFamilies:
 
 
 def _valid(series: object) -> bool:
-    if not isinstance(series, dict) or series.get("kind") not in KINDS:
+    if not isinstance(series, dict) or series.get("kind") not in VALUE_KINDS:
         return False
     if not isinstance(series.get("name"), str) or not isinstance(series.get("labels"), dict):
         return False
@@ -227,9 +133,7 @@ def _observe(series: dict[str, Any], recorded: RecordedValue) -> None:
     elif recorded.kind == "counter":
         series["value"] += recorded.value
     else:
-        for index, bound in enumerate(series["bounds"]):
-            if recorded.value <= bound:
-                series["counts"][index] += 1
+        count_in_buckets(series["bounds"], series["counts"], recorded.value)
         series["sum"] += recorded.value
         series["count"] += 1
 
