@@ -144,6 +144,12 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         from slo import stopping
 
         stopping.uninstall(config.stash[_SIGTERM_KEY])
+    if OPTIONS_KEY in config.stash:
+        from slo.exchange.deadline import set_run_deadline
+
+        # The run deadline is the session's: a process that goes on after it (pytest run in
+        # process, as a test harness does) must not find every later exchange already late.
+        set_run_deadline(None)
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

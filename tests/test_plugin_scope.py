@@ -103,11 +103,11 @@ def test_a_bad_value_names_where_it_came_from(
     [
         (
             '@pytest.mark.probe("api")',
-            "*@pytest.mark.probe takes keyword arguments only (target=, slo=, kind=)*",
+            "*@pytest.mark.probe takes keyword arguments only (target=, slo=, kind=, alert=)*",
         ),
         (
             '@pytest.mark.probe(targt="api")',
-            "*@pytest.mark.probe: unknown argument targt= (known: target, slo, kind)",
+            "*@pytest.mark.probe: unknown argument targt= (known: target, slo, kind, alert)",
         ),
     ],
 )
