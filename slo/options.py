@@ -17,7 +17,8 @@ import argparse
 import contextlib
 import os
 import socket
-from collections.abc import Iterable, Mapping
+import sys
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -38,6 +39,7 @@ __all__ = [
     "add_cli_options",
     "add_pytest_options",
     "override",
+    "parse_cli",
     "resolve",
     "resolve_cli",
     "sources_from_cli",
@@ -239,6 +241,11 @@ def resolve_cli(args: argparse.Namespace) -> argparse.Namespace:
         if hasattr(args, name):
             setattr(args, name, resolve(name, sources).value)
     return args
+
+
+def parse_cli(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """Parse `argv` (the process's arguments when None), options resolved (:func:`resolve_cli`)."""
+    return resolve_cli(parser.parse_args(list(sys.argv[1:] if argv is None else argv)))
 
 
 # --- what a probe run resolves to ------------------------------------------------------------

@@ -27,12 +27,12 @@ from probe_project import INI, PROBES_DIR, REPO_ROOT, probe_config
 
 from devstack.daemons import Prometheus, Pushgateway
 from devstack.refstack import ReferenceStack
+from slo.html.markup import page
+from slo.html.svg import Bar, Mark, bars, line_chart, percentile_curve, waterfall
 from slo.htmlreport.cli import report_sections
 from slo.htmlreport.inputs import Inputs
-from slo.htmlreport.load import curve_points
-from slo.htmlreport.markup import page
-from slo.htmlreport.svg import Bar, Mark, bars, line_chart, percentile_curve, waterfall
 from slo.loadgate.histogram import LatencyHistogram
+from slo.loadgate.page import curve_points
 from slo.objectives.promql import PrometheusClient
 from slo.report.runfile import git_revision
 

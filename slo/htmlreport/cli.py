@@ -20,13 +20,13 @@ from slo import redact
 from slo.cliargs import ArgumentParser, fail
 from slo.config import ConfigError
 from slo.conventions import CONFIG_FILE, LOAD_REPORTS
+from slo.html.markup import page, text
 from slo.htmlreport.inputs import GATE_FILE, PROBES_FILE, Inputs, read_inputs
-from slo.htmlreport.load import PAGE_NAME as PAGE
-from slo.htmlreport.load import load_section
-from slo.htmlreport.markup import page, text
 from slo.htmlreport.probes import llm_section, metadata_section, probes_section, verdict_banner
-from slo.objectives.inputs import add_config_options, load_inputs, parse
-from slo.options import add_cli_options
+from slo.loadgate.page import PAGE_NAME as PAGE
+from slo.loadgate.page import load_section
+from slo.objectives.inputs import add_config_options, load_inputs
+from slo.options import add_cli_options, parse_cli
 
 __all__ = ["main", "report_sections"]
 
@@ -90,7 +90,7 @@ def report_sections(found: Inputs, reports: Path) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse(_parser(), argv)
+    args = parse_cli(_parser(), argv)
     reports = Path(args.reports)
     slos_html = ""
     try:

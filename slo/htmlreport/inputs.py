@@ -15,7 +15,8 @@ from typing import Any
 
 from slo import redact
 from slo.conventions import GATE_VERDICT, LOAD_REPORTS, PROBE_RESULTS
-from slo.loadgate.samples import ResultsError, RunResults
+from slo.loadgate.page import read_load_results
+from slo.loadgate.samples import RunResults
 
 __all__ = [
     "GATE_FILE",
@@ -24,7 +25,6 @@ __all__ = [
     "Inputs",
     "read_inputs",
     "read_json",
-    "read_load_results",
 ]
 
 #: A file larger than this is not one the suite wrote (its results file is well under it).
@@ -60,21 +60,6 @@ def read_json(path: Path, problems: list[str]) -> dict[str, Any] | None:
         problems.append(f"{path}: not a JSON object")
         return None
     return document
-
-
-def read_load_results(directory: Path, problems: list[str]) -> RunResults | None:
-    """The histograms of the load run in `directory`, or None when it has none."""
-    path = directory / "results.json"
-    try:
-        if not path.exists():
-            return None
-        if path.stat().st_size > MAX_INPUT_BYTES:
-            problems.append(f"{path}: over {MAX_INPUT_BYTES // 1048576} MiB, not a load run's results")
-            return None
-        return RunResults.read(path)
-    except (ResultsError, OSError, KeyError, TypeError, ValueError) as exc:
-        problems.append(f"{path}: no percentile curves: {redact.excerpt(str(exc))}")
-        return None
 
 
 def read_inputs(reports: Path) -> Inputs:

@@ -9,8 +9,8 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
-from slo.htmlreport.markup import badge, extras, table, text
-from slo.htmlreport.svg import PHASES, Bar, bars, waterfall
+from slo.html.markup import badge, extras, table, text
+from slo.html.svg import PHASES, Bar, bars, waterfall
 from slo.report import genai
 
 __all__ = ["llm_section", "metadata_section", "probes_section", "verdict_banner"]

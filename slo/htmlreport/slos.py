@@ -9,8 +9,8 @@ import time
 from collections.abc import Sequence
 
 from slo.config.objectives import SLO
-from slo.htmlreport.markup import badge, table, text
-from slo.htmlreport.svg import Bar, bars, line_chart
+from slo.html.markup import badge, table, text
+from slo.html.svg import Bar, bars, line_chart
 
 # The budget command's window rule and wording, so the page and `slo budget` agree.
 from slo.objectives.budget import BudgetRow, _budget_left, _range, budget_rows, error_ratio

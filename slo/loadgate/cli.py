@@ -276,8 +276,7 @@ def _save_baseline(path: Path, data: dict[str, Any]) -> None:
 
 def _write_page(directory: Path, data: dict[str, Any]) -> None:
     """Our own ``index.html`` beside Locust's: the verdict and the exact percentile curves."""
-    from slo.htmlreport.inputs import read_load_results
-    from slo.htmlreport.load import write_load_page
+    from slo.loadgate.page import read_load_results, write_load_page
 
     problems: list[str] = []
     try:

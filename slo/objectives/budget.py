@@ -27,12 +27,12 @@ from datetime import UTC, datetime
 from slo.cliargs import ArgumentParser, fail
 from slo.config import ConfigError
 from slo.config.objectives import CALENDAR_MONTH, SLO, ProbesSLI
-from slo.objectives.inputs import add_config_options, load_inputs, parse
+from slo.objectives.inputs import add_config_options, load_inputs
 from slo.objectives.promql import PrometheusClient, PrometheusError, Sample
 from slo.objectives.rules.quorum import BY_LOCATION, location_query, nth_highest, uses_quorum
 from slo.objectives.rules.sli import sli_query
 from slo.objectives.rules.windows import burn_windows
-from slo.options import add_cli_options
+from slo.options import add_cli_options, parse_cli
 from slo.tables import table
 from slo.units import format_duration
 
@@ -367,7 +367,7 @@ def select(slos: Sequence[SLO], names: Sequence[str]) -> list[SLO]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse(_parser(), argv)
+    args = parse_cli(_parser(), argv)
     if not args.prometheus:
         return fail("slo budget: give --prometheus URL or set PROMETHEUS_URL")
     try:

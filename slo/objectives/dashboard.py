@@ -30,8 +30,9 @@ from slo import metric_names as m
 from slo.cliargs import ArgumentParser, fail
 from slo.config import ConfigError
 from slo.config.objectives import SLO, Budgets
-from slo.objectives.inputs import add_config_options, load_inputs, parse
+from slo.objectives.inputs import add_config_options, load_inputs
 from slo.objectives.rules import features, names
+from slo.options import parse_cli
 
 __all__ = ["build_dashboard", "main"]
 
@@ -320,7 +321,7 @@ def _parser() -> ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse(_parser(), argv)
+    args = parse_cli(_parser(), argv)
     try:
         inputs = load_inputs(args, secrets=False)
     except ConfigError as exc:

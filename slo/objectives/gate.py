@@ -39,10 +39,10 @@ from slo.conventions import ENVIRONMENT_PROPERTY, GATE_VERDICT
 from slo.junit import JunitError, read_cases, read_suite
 from slo.loadgate.baseline import compare_with
 from slo.objectives.budget import BudgetRow, budget_rows, location_summary, select
-from slo.objectives.inputs import add_config_options, load_inputs, parse
+from slo.objectives.inputs import add_config_options, load_inputs
 from slo.objectives.promql import PrometheusClient, PrometheusError
 from slo.objectives.rules.sli import sli_query
-from slo.options import add_cli_options
+from slo.options import add_cli_options, parse_cli
 from slo.tables import table
 from slo.units import format_duration, parse_duration
 
@@ -413,7 +413,7 @@ def _baseline_check(args: Any) -> BaselineCheck | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse(_parser(), argv)
+    args = parse_cli(_parser(), argv)
     if args.min_budget is not None and not 0 <= args.min_budget <= 1:
         return fail("slo gate: --min-budget is a share of the budget between 0 and 1 (e.g. 0.25)")
     if not 0 <= args.min_coverage <= 1:

@@ -8,16 +8,14 @@ pytest plugin (`slo.cliargs`).
 from __future__ import annotations
 
 import argparse
-import sys
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from slo.config import Config, ConfigError, load_config
 from slo.config.objectives import SLO
 from slo.objectives.openslo import load_openslo
-from slo.options import add_cli_options, resolve_cli
+from slo.options import add_cli_options
 
-__all__ = ["Inputs", "add_config_options", "load_inputs", "parse"]
+__all__ = ["Inputs", "add_config_options", "load_inputs"]
 
 
 def add_config_options(parser: argparse.ArgumentParser) -> None:
@@ -50,8 +48,3 @@ def load_inputs(args: argparse.Namespace, *, secrets: bool = True) -> Inputs:
             raise ConfigError(f"SLO {slo.name!r} is defined twice (config and OpenSLO files)")
         seen.add(slo.name)
     return Inputs(config, tuple(slos))
-
-
-def parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
-    """Parse `argv` (the process's arguments when None), options resolved (`slo.options`)."""
-    return resolve_cli(parser.parse_args(list(sys.argv[1:] if argv is None else argv)))

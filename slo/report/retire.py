@@ -20,8 +20,7 @@ from collections.abc import Sequence
 
 from slo.cliargs import ArgumentParser, fail
 from slo.config import ConfigError, load_config
-from slo.objectives.inputs import parse
-from slo.options import Resolved, add_cli_options, override
+from slo.options import Resolved, add_cli_options, override, parse_cli
 from slo.report.push import GroupsError, delete_group, list_groups
 from slo.tables import table
 
@@ -66,7 +65,7 @@ def matching(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse(_parser(), argv)
+    args = parse_cli(_parser(), argv)
     if not args.instances and not args.locations:
         return fail("slo retire: give --instance NAME or --location NAME (what to retire)")
     try:

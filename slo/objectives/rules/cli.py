@@ -17,13 +17,14 @@ from slo.binaries import BinaryNotFoundError
 from slo.cliargs import ArgumentParser, fail
 from slo.config import ConfigError
 from slo.config.objectives import SLO, FirstTokenSLI, ProbeLatencySLI, ProbesSLI
-from slo.objectives.inputs import Inputs, add_config_options, load_inputs, parse
+from slo.objectives.inputs import Inputs, add_config_options, load_inputs
 from slo.objectives.rules.generate import number, render, rule_file
 from slo.objectives.rules.promtool import check_rules, run_tests
 from slo.objectives.rules.promtool_tests import scenario_files
 from slo.objectives.rules.quorum import uses_quorum
 from slo.objectives.rules.simulate import minutes_to_page
 from slo.objectives.rules.windows import alert_windows
+from slo.options import parse_cli
 
 __all__ = ["explain", "main"]
 
@@ -118,7 +119,7 @@ def _write(inputs: Inputs, output: str | None, tests: str | None, check: bool) -
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse(_parser(), argv)
+    args = parse_cli(_parser(), argv)
     try:
         inputs = load_inputs(args, secrets=False)
         if args.explain:

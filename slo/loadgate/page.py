@@ -15,16 +15,19 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from slo import stats
+from slo import redact, stats
 from slo.config.load import FIRST_TOKEN_PERCENTILES, PERCENTILES, TOKEN_RATE_PERCENTILES
-from slo.htmlreport.markup import badge, details, extras, page, table, text
-from slo.htmlreport.svg import Mark, percentile_curve
+from slo.html.markup import badge, details, extras, page, table, text
+from slo.html.svg import Mark, percentile_curve
 from slo.loadgate.histogram import ExactHistogram
-from slo.loadgate.samples import EndpointRecord, RunResults
+from slo.loadgate.samples import EndpointRecord, ResultsError, RunResults
 from slo.loadgate.summary import _bound, _value  # the table's formatting, so both read alike
 from slo.loadgate.verdict import TOTAL
 
-__all__ = ["PAGE_NAME", "curve_points", "load_section", "write_load_page"]
+__all__ = ["PAGE_NAME", "curve_points", "load_section", "read_load_results", "write_load_page"]
+
+#: The largest results file read for the curves: far above any run's histograms.
+MAX_RESULTS_BYTES = 64 * 1024 * 1024
 
 PAGE_NAME = "index.html"
 #: Points per curve: smooth at any width the page is read at, a few kB each.
@@ -183,6 +186,21 @@ def _endpoint_table(name: str, figures: dict[str, Any]) -> str:
         names = ["answers", *FIRST_TOKEN_PERCENTILES, *TOKEN_RATE_PERCENTILES]
         html += table(names, [cells], numeric=range(len(cells)))
     return html + extras(figures, _KNOWN_ENDPOINT, f"{name} endpoint")
+
+
+def read_load_results(directory: Path, problems: list[str]) -> RunResults | None:
+    """The histograms of the load run in `directory`, or None when it has none."""
+    path = directory / "results.json"
+    try:
+        if not path.exists():
+            return None
+        if path.stat().st_size > MAX_RESULTS_BYTES:
+            problems.append(f"{path}: over {MAX_RESULTS_BYTES // 1048576} MiB, not a load run's results")
+            return None
+        return RunResults.read(path)
+    except (ResultsError, OSError, KeyError, TypeError, ValueError) as exc:
+        problems.append(f"{path}: no percentile curves: {redact.excerpt(str(exc))}")
+        return None
 
 
 def load_section(summary: dict[str, Any], results: RunResults | None) -> str:

@@ -11,7 +11,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from slo.htmlreport.markup import text
+from slo.html.markup import text
 
 __all__ = [
     "PHASES",
