@@ -16,6 +16,7 @@ __all__ = [
     "JOB",
     "LOAD_JOB",
     "LOAD_REPORTS",
+    "MAX_ARTIFACT_BYTES",
     "MAX_RESPONSE_BYTES",
     "PROBE_JUNIT",
     "PROBE_RESULTS",
@@ -51,3 +52,7 @@ MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 #: `TimeoutStartSec=4min` and the CronJob's `activeDeadlineSeconds: 240`, with room for the
 #: push deadline and the state lock, so no timer ever kills a run before it is recorded.
 RUN_DEADLINE = "200s"
+#: The largest file of a run that a command reads back (probe JUnit, `summary.json`, a load
+#: baseline, the load results, `probes.json`, `gate.json`): far above any real one, so a
+#: stray or hostile file is refused before it is read into memory.
+MAX_ARTIFACT_BYTES = 64 * 1024 * 1024

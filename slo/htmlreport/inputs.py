@@ -14,21 +14,18 @@ from pathlib import Path
 from typing import Any
 
 from slo import redact
-from slo.conventions import GATE_VERDICT, LOAD_REPORTS, PROBE_RESULTS
+from slo.conventions import GATE_VERDICT, LOAD_REPORTS, MAX_ARTIFACT_BYTES, PROBE_RESULTS
 from slo.loadgate.page import read_load_results
 from slo.loadgate.samples import RunResults
 
 __all__ = [
     "GATE_FILE",
-    "MAX_INPUT_BYTES",
     "PROBES_FILE",
     "Inputs",
     "read_inputs",
     "read_json",
 ]
 
-#: A file larger than this is not one the suite wrote (its results file is well under it).
-MAX_INPUT_BYTES = 64 * 1024 * 1024
 GATE_FILE = GATE_VERDICT.name
 PROBES_FILE = PROBE_RESULTS.name
 
@@ -47,8 +44,8 @@ def read_json(path: Path, problems: list[str]) -> dict[str, Any] | None:
     """The JSON object in `path`, or None (a missing file silently, anything else with a line
     in `problems`)."""
     try:
-        if path.stat().st_size > MAX_INPUT_BYTES:
-            problems.append(f"{path}: over {MAX_INPUT_BYTES // 1048576} MiB, not a file this suite wrote")
+        if path.stat().st_size > MAX_ARTIFACT_BYTES:
+            problems.append(f"{path}: over {MAX_ARTIFACT_BYTES // 1048576} MiB, not a file this suite wrote")
             return None
         document = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:

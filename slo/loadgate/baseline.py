@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from slo.config.load import LoadSettings
+from slo.conventions import MAX_ARTIFACT_BYTES
 from slo.loadgate import comparison
 from slo.loadgate.comparison import Comparison
 from slo.loadgate.samples import EndpointRecord, RunResults
@@ -30,7 +31,6 @@ from slo.loadgate.verdict import TOTAL
 
 __all__ = [
     "EVIDENCE_FORMAT",
-    "MAX_BASELINE_BYTES",
     "VERDICT_CASE",
     "BaselineError",
     "compare_with",
@@ -45,8 +45,6 @@ VERDICT_CASE = "baseline verdict"
 
 #: Bumped when the evidence changes incompatibly: an old baseline is then inconclusive.
 EVIDENCE_FORMAT = 1
-#: A baseline or summary larger than this is not one the suite wrote.
-MAX_BASELINE_BYTES = 64 * 1024 * 1024
 #: The load plan's settings that shape the traffic: a baseline with other values measured
 #: another load. The duration is left out (a longer run draws more samples of the same
 #: distribution), and so are thresholds, confidence and the noise floor (they judge, not load).
@@ -119,8 +117,8 @@ class _Evidence:
 
 def _read_document(path: Path) -> Any:
     try:
-        if path.stat().st_size > MAX_BASELINE_BYTES:
-            raise _Unusable(f"the baseline {path}: over {MAX_BASELINE_BYTES // 1048576} MiB, not a baseline")
+        if path.stat().st_size > MAX_ARTIFACT_BYTES:
+            raise _Unusable(f"the baseline {path}: over {MAX_ARTIFACT_BYTES // 1048576} MiB, not a baseline")
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise _Unusable(f"the baseline {path}: file not found (no run has passed yet?)") from None

@@ -17,6 +17,7 @@ from typing import Any
 
 from slo import redact, stats
 from slo.config.load import FIRST_TOKEN_PERCENTILES, PERCENTILES, TOKEN_RATE_PERCENTILES
+from slo.conventions import MAX_ARTIFACT_BYTES
 from slo.html.markup import badge, details, extras, page, table, text
 from slo.html.svg import Mark, percentile_curve
 from slo.loadgate.histogram import ExactHistogram
@@ -26,8 +27,6 @@ from slo.loadgate.verdict import TOTAL
 
 __all__ = ["PAGE_NAME", "curve_points", "load_section", "read_load_results", "write_load_page"]
 
-#: The largest results file read for the curves: far above any run's histograms.
-MAX_RESULTS_BYTES = 64 * 1024 * 1024
 
 PAGE_NAME = "index.html"
 #: Points per curve: smooth at any width the page is read at, a few kB each.
@@ -194,8 +193,8 @@ def read_load_results(directory: Path, problems: list[str]) -> RunResults | None
     try:
         if not path.exists():
             return None
-        if path.stat().st_size > MAX_RESULTS_BYTES:
-            problems.append(f"{path}: over {MAX_RESULTS_BYTES // 1048576} MiB, not a load run's results")
+        if path.stat().st_size > MAX_ARTIFACT_BYTES:
+            problems.append(f"{path}: over {MAX_ARTIFACT_BYTES // 1048576} MiB, not a load run's results")
             return None
         return RunResults.read(path)
     except (ResultsError, OSError, KeyError, TypeError, ValueError) as exc:

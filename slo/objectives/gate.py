@@ -35,7 +35,7 @@ from slo import redact
 from slo.cliargs import ArgumentParser, fail
 from slo.config import ConfigError, LoadSettings, load_config
 from slo.config.objectives import SLO
-from slo.conventions import ENVIRONMENT_PROPERTY, GATE_VERDICT
+from slo.conventions import ENVIRONMENT_PROPERTY, GATE_VERDICT, MAX_ARTIFACT_BYTES
 from slo.junit import JunitError, read_cases, read_suite
 from slo.loadgate.baseline import compare_with
 from slo.objectives.budget import BudgetRow, budget_rows, location_summary, select
@@ -52,14 +52,12 @@ DEFAULT_OUTPUT = str(GATE_VERDICT)
 DEFAULT_MIN_COVERAGE = 0.1
 #: Evidence older than this is about another build: a release gate judges this one.
 DEFAULT_MAX_AGE = "24h"
-#: A JUnit file or load summary larger than this is not one the suite wrote.
-MAX_INPUT_BYTES = 64 * 1024 * 1024
 _VERDICTS = ("pass", "fail", "inconclusive")
 
 
 def _too_large(path: Path) -> bool:
     try:
-        return path.stat().st_size > MAX_INPUT_BYTES
+        return path.stat().st_size > MAX_ARTIFACT_BYTES
     except OSError:
         return False  # the read says what is wrong
 
@@ -123,7 +121,10 @@ def junit_conditions(
     if _too_large(path):
         return [
             Condition(
-                "junit", str(path), False, f"over {MAX_INPUT_BYTES // 1048576} MiB, not a probe run's JUnit"
+                "junit",
+                str(path),
+                False,
+                f"over {MAX_ARTIFACT_BYTES // 1048576} MiB, not a probe run's JUnit",
             )
         ]
     try:
@@ -181,7 +182,9 @@ def load_conditions(
     """
     if _too_large(path):
         return [
-            Condition("load", str(path), False, f"over {MAX_INPUT_BYTES // 1048576} MiB, not a load summary")
+            Condition(
+                "load", str(path), False, f"over {MAX_ARTIFACT_BYTES // 1048576} MiB, not a load summary"
+            )
         ]
     try:
         summary = json.loads(path.read_text(encoding="utf-8"))
