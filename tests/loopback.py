@@ -4,18 +4,67 @@ any handler (:func:`loopback_server`), or one that records what it was sent
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import ssl
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 
 class _Server(ThreadingHTTPServer):
+    """A test's peer whose handler threads never outlive it and never print a traceback.
+
+    Printing is not only noise: CPython 3.11 keeps the AST constructor's recursion depth in
+    interpreter-wide state, and `traceback` parses each line it prints (its caret anchors).
+    A handler thread printing while pytest parses a failing test's source in the main thread
+    fails pytest with ``SystemError: AST constructor recursion depth mismatch`` (cpython
+    gh-106905). A handler's own error is kept and raised in the test's thread at shutdown.
+    """
+
     # A batch of a few dozen concurrent connections must not overflow the listen backlog
     # (socketserver's default is 5), or the kernel drops and the client retries a second later.
     request_queue_size = 128
+    # Handler threads are tracked and joined by server_close().
+    daemon_threads = False
+    block_on_close = True
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        super().__init__(("127.0.0.1", 0), handler, bind_and_activate=False)
+        self.errors: list[BaseException] = []
+        self._open: set[socket.socket] = set()
+        self._open_lock = threading.Lock()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._open_lock:
+            self._open.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._open_lock:
+            self._open.discard(request)
+        super().shutdown_request(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        error = sys.exc_info()[1]
+        # A client that hangs up (or aborts its TLS) is what the clients under test do.
+        if error is not None and not isinstance(error, OSError):
+            self.errors.append(error)
+
+    def stop(self) -> None:
+        """Stop accepting, end every open connection (a keep-alive client, a handler blocked
+        reading), then join the handler threads."""
+        self.shutdown()
+        with self._open_lock:
+            still_open = list(self._open)
+        for connection in still_open:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+        self.server_close()
 
 
 @contextmanager
@@ -23,12 +72,12 @@ def loopback_server(
     handler: type[BaseHTTPRequestHandler], tls: ssl.SSLContext | None = None, backlog: int | None = None
 ) -> Iterator[ThreadingHTTPServer]:
     """Serve `handler` on a free loopback port (https when `tls` is given); always shut down.
-    `backlog` raises the listen queue for clients opening more connections at once."""
-    server = _Server(("127.0.0.1", 0), handler, bind_and_activate=False)
+    `backlog` raises the listen queue for clients opening more connections at once. An
+    exception a handler raised (other than the client going away) is raised at the end."""
+    server = _Server(handler)
     server.request_queue_size = backlog or server.request_queue_size
     server.server_bind()
     server.server_activate()
-    server.daemon_threads = True
     if tls is not None:
         # A client that rejects the certificate aborts the handshake inside accept(); the
         # server drops that connection (an OSError) and keeps serving.
@@ -38,9 +87,10 @@ def loopback_server(
     try:
         yield server
     finally:
-        server.shutdown()
-        server.server_close()
+        server.stop()
         thread.join()
+    if server.errors:
+        raise server.errors[0]
 
 
 def url_of(server: ThreadingHTTPServer, scheme: str = "http") -> str:

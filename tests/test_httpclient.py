@@ -211,6 +211,17 @@ def test_unknown_host_is_a_dns_failure() -> None:
     assert str(failure).startswith("api: GET http://no-such-host.invalid:8080/health: name resolution failed")
 
 
+def test_a_host_name_no_resolver_accepts_fails_at_once_as_dns() -> None:
+    """A label over 63 characters fails in the IDNA codec, before any lookup: at once, as a
+    DNS failure saying so, not as a lookup timed out after the whole connect timeout."""
+    host = "a" * 64 + ".example"
+    failure = failure_of(client(f"http://{host}", timeout="5s"))
+    assert failure.reason == "dns"
+    assert f"name resolution failed for {host}: not a valid host name (IDNA)" in str(failure)
+    assert failure.record is not None
+    assert failure.record.elapsed < 5
+
+
 def test_hung_server_times_out_at_the_target_timeout(hung_port: int) -> None:
     timeout = 0.5
     failure = failure_of(client(f"http://127.0.0.1:{hung_port}", timeout=f"{timeout}s"))

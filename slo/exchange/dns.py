@@ -35,17 +35,28 @@ def _resolve(host: str, port: int, timeout: float | None) -> tuple[list[str], fl
     lookup.join(timeout)
     if not outcome:
         raise httpcore.ConnectTimeout(f"name resolution for {host} timed out")
-    if isinstance(outcome[0], socket.gaierror):
-        raise httpcore.ConnectError(f"name resolution failed for {host}: {outcome[0].strerror}")
+    if isinstance(outcome[0], Exception):
+        raise httpcore.ConnectError(f"name resolution failed for {host}: {_why(outcome[0])}")
     addresses = list(dict.fromkeys(str(info[4][0]) for info in outcome[0]))
     return addresses, time.perf_counter() - started
 
 
 def _getaddrinfo(host: str, port: int) -> Any:
+    # Every failure is handed back, none raised: an exception escaping the thread would be
+    # printed as a traceback and the lookup reported as a timeout. A name the IDNA codec
+    # refuses (a label over 63 characters) fails with UnicodeError before any lookup.
     try:
         return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror as exc:
+    except (OSError, UnicodeError) as exc:
         return exc
+
+
+def _why(error: Exception) -> str:
+    if isinstance(error, socket.gaierror) and error.strerror:
+        return error.strerror
+    if isinstance(error, UnicodeError):
+        return "not a valid host name (IDNA)"
+    return str(error)
 
 
 class TimedBackend(httpcore.NetworkBackend):
