@@ -21,3 +21,12 @@ class Plan:
     pytest_args: Sequence[str]
     #: The arguments of `slo run` itself, to re-exec with.
     argv: Sequence[str]
+
+    def restart_argv(self, runs_done: int) -> list[str]:
+        """The arguments to re-exec with: the same, less the runs already made."""
+        argv = list(self.argv)
+        if self.runs is None:
+            return argv
+        end = argv.index("--") if "--" in argv else len(argv)
+        # argparse keeps the last --runs given.
+        return [*argv[:end], "--runs", str(max(1, self.runs - runs_done)), *argv[end:]]

@@ -234,4 +234,4 @@ class Runner:
             self.healthz.close()
         sys.stdout.flush()
         sys.stderr.flush()
-        os.execv(sys.executable, [sys.executable, "-m", "slo", "run", *self.plan.argv])
+        os.execv(sys.executable, [sys.executable, "-m", "slo", "run", *self.plan.restart_argv(self.runs)])
