@@ -183,7 +183,9 @@ def project(pytester: pytest.Pytester, stack: ReferenceStack) -> Iterator[Projec
 
 
 @pytest.mark.slow
-def test_each_warm_run_pushes_and_counts_as_a_cold_run_does(project: Project, pytester: pytest.Pytester) -> None:
+def test_each_warm_run_pushes_and_counts_as_a_cold_run_does(
+    project: Project, pytester: pytest.Pytester
+) -> None:
     cold = subprocess.run(
         [sys.executable, "-m", "pytest", HEALTH],
         cwd=project.path,
@@ -200,13 +202,15 @@ def test_each_warm_run_pushes_and_counts_as_a_cold_run_does(project: Project, py
     after = time.time()
 
     assert code == 0, output[-3000:]
-    assert "run 1 exited 0" in output and "run 2 exited 0" in output
+    assert "run 1 exited 0" in output
+    assert "run 2 exited 0" in output
     pushed = project.pushed()
     # The same state file and lock: the cold run's count goes on, one per warm run.
     assert pushed[m.PROBE_RUNS][HEALTH] == cold_pushed[m.PROBE_RUNS][HEALTH] + 2 == 3
     assert pushed[m.PROBE_SUCCESS][HEALTH] == 1
     # Every series a cold run pushes, and the runner's liveness besides.
-    assert set(cold_pushed) | {m.RUNNER_HEARTBEAT, m.RUNNER_SKIPPED_TICKS} == set(pushed) - {"push_time_seconds"}
+    runner = {m.RUNNER_HEARTBEAT, m.RUNNER_SKIPPED_TICKS}
+    assert set(cold_pushed) | runner == set(pushed) - {"push_time_seconds"}
     assert before <= pushed[m.RUNNER_HEARTBEAT][""] <= after
     assert pushed[m.RUNNER_SKIPPED_TICKS][""] == 0
     # JUnit and the run file, as a cold run writes them.
@@ -219,11 +223,14 @@ def test_each_warm_run_pushes_and_counts_as_a_cold_run_does(project: Project, py
 
 
 @pytest.mark.slow
-def test_a_failing_run_exits_as_pytest_does_and_the_runner_goes_on(project: Project, stack: ReferenceStack) -> None:
+def test_a_failing_run_exits_as_pytest_does_and_the_runner_goes_on(
+    project: Project, stack: ReferenceStack
+) -> None:
     stack.set_faults("api", error_rate=1, status=503)
     code, output = project.run("--every", "1s", "--runs", "2", "--", HEALTH)
     assert code == 1, output[-3000:]
-    assert "run 1 exited 1" in output and "run 2 exited 1" in output
+    assert "run 1 exited 1" in output
+    assert "run 2 exited 1" in output
     pushed = project.pushed()
     assert pushed[m.PROBE_FAILURES][HEALTH] == 2
     assert pushed[m.PROBE_SUCCESS][HEALTH] == 0
@@ -259,7 +266,9 @@ def _started(project: Project) -> bool:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("how", ["sigterm", "run-timeout"])
-def test_a_stopped_run_records_and_pushes_what_it_saw(project: Project, pytester: pytest.Pytester, how: str) -> None:
+def test_a_stopped_run_records_and_pushes_what_it_saw(
+    project: Project, pytester: pytest.Pytester, how: str
+) -> None:
     args = ["--every", "1s", "--runs", "1"]
     if how == "run-timeout":
         args += ["--run-timeout", "2s"]
@@ -302,7 +311,8 @@ def test_healthz_answers_while_a_client_holds_a_connection_open(project: Project
     assert answer.status_code == 200
     facts = answer.json()
     assert facts["status"] == "ok"
-    assert facts["runs"] >= 1 and facts["last_exit"] == 0
+    assert facts["runs"] >= 1
+    assert facts["last_exit"] == 0
     assert other.status_code == 404
     assert code == STOPPED_EXIT
 

@@ -16,7 +16,14 @@ from slo import metric_names as m
 from slo.report.families import Family, Histogram, Labels
 from slo.report.state import ProbeState, TargetState
 
-__all__ = ["DEFAULT_BUCKETS", "RunnerBeat", "SuiteRun", "latency_buckets", "probe_families", "runner_families"]
+__all__ = [
+    "DEFAULT_BUCKETS",
+    "RunnerBeat",
+    "SuiteRun",
+    "latency_buckets",
+    "probe_families",
+    "runner_families",
+]
 
 #: The last failure's message as a label value (alert annotations quote it): one line, capped.
 MESSAGE_LABEL_CHARS = 200

@@ -1,4 +1,4 @@
-"""`slo run --every DURATION [--runs N] [--jitter D] [--run-timeout D] [--healthz [HOST:]PORT] -- [pytest args]`.
+"""`slo run --every D [--runs N] [--jitter D] [--run-timeout D] [--healthz [HOST:]PORT] -- [pytest args]`.
 
 The probes on a schedule from one long-lived process: it imports pytest, the plugin, the
 probe modules and the HTTP stack once (:mod:`slo.warmrun.warmup`), then forks a child per
@@ -34,9 +34,14 @@ def _parser() -> argparse.ArgumentParser:
         "Arguments after -- go to pytest, as in `pytest probes/`.",
     )
     parser.add_argument("--every", required=True, metavar="DURATION", help="period between runs (e.g. 1m)")
-    parser.add_argument("--runs", type=int, metavar="N", help="stop after N runs (default: run until stopped)")
     parser.add_argument(
-        "--jitter", default="0s", metavar="D", help="delay each run by a random time up to D (spreads a fleet)"
+        "--runs", type=int, metavar="N", help="stop after N runs (default: run until stopped)"
+    )
+    parser.add_argument(
+        "--jitter",
+        default="0s",
+        metavar="D",
+        help="delay each run by a random time up to D (spreads a fleet)",
     )
     parser.add_argument(
         "--run-timeout",
@@ -56,13 +61,17 @@ def _duration(flag: str, value: str, *, positive: bool) -> float:
     except ValueError as exc:
         raise ValueError(f"slo run: {flag}: {exc}") from None
     if seconds < 0 or (positive and seconds == 0):
-        raise ValueError(f"slo run: {flag}: must be {'positive' if positive else 'zero or more'}, got {value!r}")
+        raise ValueError(
+            f"slo run: {flag}: must be {'positive' if positive else 'zero or more'}, got {value!r}"
+        )
     return seconds
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    own, pytest_args = (args[: args.index("--")], args[args.index("--") + 1 :]) if "--" in args else (args, [])
+    own, pytest_args = (
+        (args[: args.index("--")], args[args.index("--") + 1 :]) if "--" in args else (args, [])
+    )
     options = _parser().parse_args(own)
     try:
         if options.runs is not None and options.runs < 1:

@@ -9,6 +9,7 @@ nothing but one non-blocking read per event.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import selectors
 import socket
@@ -111,11 +112,9 @@ class Healthz:
             f"HTTP/1.1 {code[0]} {code[1]}\r\nContent-Type: application/json\r\n"
             f"Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n"
         ).encode()
-        try:
-            # Small enough for any socket buffer: one send, never waiting on a slow reader.
+        # Small enough for any socket buffer: one send, never waiting on a slow reader.
+        with contextlib.suppress(OSError):
             connection.sock.send(head + payload)
-        except OSError:
-            pass
 
     def _close(self, fd: int) -> None:
         connection = self.connections.pop(fd, None)

@@ -37,11 +37,12 @@ def imported_files(package_dir: Path, project: Path | None) -> set[Path]:
         if not name:
             continue
         path = Path(name).resolve()
-        if path.is_relative_to(package_dir):
+        if path.is_relative_to(package_dir) or (
+            project is not None
+            and path.is_relative_to(project)
+            and not any(path.is_relative_to(other) for other in outside)
+        ):
             files.add(path)
-        elif project is not None and path.is_relative_to(project):
-            if not any(path.is_relative_to(other) for other in outside):
-                files.add(path)
     return files
 
 
