@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import os
 import random
+import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -19,9 +21,11 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+import yaml
 from eventually import wait_for
 from probe_project import junit_cases, make_probe_project
 from prometheus_client.parser import text_string_to_metric_families
@@ -334,3 +338,118 @@ def test_the_runner_re_execs_when_a_probe_changes(project: Project) -> None:
     assert "the new code ran" in output
     # Two runs in all, across the restart.
     assert output.count(" exited ") == 2
+
+
+# --- the deploy examples ---------------------------------------------------------------------
+
+DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
+ROOT = DEPLOY.parent
+
+
+def _deployment() -> dict[str, dict[str, Any]]:
+    documents = yaml.safe_load_all((DEPLOY / "kubernetes" / "deployment.yaml").read_text())
+    return {document["kind"]: document for document in documents if document}
+
+
+def _warm_unit() -> dict[str, list[str]]:
+    """The warm service's [Service] keys (continuation lines joined, comments skipped)."""
+    text = (DEPLOY / "systemd" / "slo-probes-warm.service").read_text().replace("\\\n", " ")
+    service: dict[str, list[str]] = {}
+    section = ""
+    for line in map(str.strip, text.splitlines()):
+        if line.startswith("["):
+            section = line
+        elif line and not line.startswith("#") and section == "[Service]":
+            key, _, value = line.partition("=")
+            service.setdefault(key, []).append(value)
+    return service
+
+
+def test_the_deployment_runs_one_warm_runner_whose_liveness_is_its_healthz() -> None:
+    documents = _deployment()
+    deployment = documents["Deployment"]
+    assert deployment["apiVersion"] == "apps/v1"
+    # Two pods of one instance would erase each other's push: one, and never two at a rollout.
+    assert deployment["spec"]["replicas"] == 1
+    assert deployment["spec"]["strategy"]["type"] == "Recreate"
+    pod = deployment["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    command = container["command"]
+    assert command[:4] == ["slo", "run", "--every", "1m"]
+    port = int(command[command.index("--healthz") + 1].rpartition(":")[2])
+    probe = container["livenessProbe"]["httpGet"]
+    (named,) = [p for p in container["ports"] if p["name"] == probe["port"]]
+    assert (probe["path"], named["containerPort"]) == ("/healthz", port)
+    assert command[command.index("--") + 1] == "probes/"
+    env = {variable["name"]: variable for variable in container["env"]}
+    state_dir = str(Path(env["SLO_STATE_FILE"]["value"]).parent)
+    (mount,) = [m for m in container["volumeMounts"] if m["mountPath"] == state_dir]
+    (volume,) = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+    assert (
+        volume["persistentVolumeClaim"]["claimName"] == documents["PersistentVolumeClaim"]["metadata"]["name"]
+    )
+    assert all("value" not in env[name] for name in env if name.endswith(("_TOKEN", "_KEY")))
+
+
+def test_the_warm_service_stops_its_run_cleanly_and_counts_that_a_success() -> None:
+    service = _warm_unit()
+    assert service["Type"] == ["simple"]
+    (exec_start,) = service["ExecStart"]
+    command = shlex.split(exec_start)
+    assert command[0].endswith("/slo")
+    assert command[1:4] == ["run", "--every", "1m"]
+    assert service["KillMode"] == ["mixed"]  # SIGTERM to the runner, which passes it on
+    assert str(STOPPED_EXIT) in service["SuccessExitStatus"][0].split()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("where", ["deployment", "systemd"])
+def test_the_shipped_warm_commands_run_on_the_shipped_config(where: str, tmp_path: Path) -> None:
+    if where == "deployment":
+        (container,) = _deployment()["Deployment"]["spec"]["template"]["spec"]["containers"]
+        command = list(container["command"][1:])
+        env = {v["name"]: v.get("value", "from-a-secret") for v in container["env"]}
+    else:
+        service = _warm_unit()
+        command = shlex.split(service["ExecStart"][0].replace("%S", str(tmp_path)))[1:]
+        env = dict(assignment.split("=", 1) for assignment in service["Environment"])
+        env = {k: v.replace("%S", str(tmp_path)) for k, v in env.items()}
+        env |= {"STAGING_API_TOKEN": "from-env-file", "STAGING_LITELLM_API_KEY": "from-env-file"}
+    if "--healthz" in command:  # a free port: the shipped one may be taken on this machine
+        command[command.index("--healthz") + 1] = f"127.0.0.1:{free_port()}"
+    env |= {"SLO_CONFIG": str(ROOT / "monitoring.yaml"), "SLO_STATE_FILE": str(tmp_path / "state.json")}
+    junit = next(arg for arg in command if arg.startswith("--junit-xml="))
+    command[command.index(junit)] = f"--junit-xml={tmp_path / 'junit.xml'}"
+    end = command.index("--")
+    # One run that only collects: the runner's flags, pytest's arguments and the config are
+    # what the service would start with; nothing is probed or pushed.
+    command = [*command[:end], "--runs", "1", *command[end:], "--collect-only", "--no-push"]
+    result = subprocess.run(
+        [sys.executable, "-m", "slo", *command],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=DEADLINE,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "run 1 exited 0" in result.stderr
+    assert "probes/test_health.py" in result.stdout
+
+
+def test_the_warm_service_passes_systemd_analyze_verify(tmp_path: Path) -> None:
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("systemd-analyze not installed: the unit was only checked by parsing")
+    # verify insists that ExecStart's binary exists: a stand-in under a fake /opt.
+    prefix = tmp_path / "opt" / "slo-probes"
+    (prefix / ".venv" / "bin").mkdir(parents=True)
+    stand_in = prefix / ".venv" / "bin" / "slo"
+    stand_in.write_text("#!/bin/sh\n")
+    stand_in.chmod(0o755)
+    unit = tmp_path / "slo-probes-warm.service"
+    unit.write_text((DEPLOY / "systemd" / unit.name).read_text().replace("/opt/slo-probes", str(prefix)))
+    result = subprocess.run([analyze, "verify", str(unit)], capture_output=True, text=True, timeout=60)
+    # verify exits 0 on unknown keys and bad values too; it only warns on stderr.
+    assert (result.returncode, result.stdout + result.stderr) == (0, "")

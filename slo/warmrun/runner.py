@@ -154,7 +154,7 @@ class Runner:
     def _reap(self) -> None:
         child = self.child
         assert child is not None
-        _, status = os.waitpid(child.pid, 0)
+        _, status, usage = os.wait4(child.pid, 0)
         code = os.waitstatus_to_exitcode(status)
         code = 128 - code if code < 0 else code  # killed by a signal, as a shell says
         self.selector.unregister(child.pidfd)
@@ -163,7 +163,8 @@ class Runner:
         self.last_exit = code
         self.last_finished = self.clock()
         took = self.last_finished - child.started
-        say(f"run {child.number} exited {code} after {took:.1f} s")
+        cpu = usage.ru_utime + usage.ru_stime
+        say(f"run {child.number} exited {code} after {took:.1f} s, CPU {cpu:.3f} s")
 
     def _child_deadline(self, child: _Child) -> float:
         if child.terminated_at is None:
