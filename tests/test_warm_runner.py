@@ -322,20 +322,28 @@ def test_healthz_answers_while_a_client_holds_a_connection_open(project: Project
 
 
 @pytest.mark.slow
-def test_the_runner_re_execs_when_a_probe_changes(project: Project) -> None:
+@pytest.mark.parametrize("what", ["probe", "config"])
+def test_the_runner_re_execs_when_a_probe_or_the_config_changes(project: Project, what: str) -> None:
     probe = project.path / "probes" / "test_changing.py"
-    probe.write_text("def test_changing(probe):\n    pass\n")
+    probe.write_text("def test_changing(probe):\n    assert probe.http('api').get('/health')\n")
     process, log = project.start("--every", "2s", "--runs", "2", "--", "probes/test_changing.py")
     try:
         wait_for(lambda: "run 1 exited 0" in log.read_text(errors="replace"), "the first run", DEADLINE)
-        probe.write_text("def test_changing(probe):\n    assert False, 'the new code ran'\n")
+        if what == "probe":
+            changed = probe
+            probe.write_text("def test_changing(probe):\n    assert False, 'the new code ran'\n")
+        else:
+            changed = project.path / "monitoring.yaml"
+            config = yaml.safe_load(changed.read_text())
+            config["environments"]["local"]["targets"]["api"]["url"] = "http://127.0.0.1:9"
+            changed.write_text(yaml.safe_dump(config, sort_keys=False))
         code = process.wait(DEADLINE)
     finally:
         _stop(process)
     output = log.read_text(errors="replace")
-    assert "test_changing.py changed: restarting" in output, output[-3000:]
+    assert f"{changed.name} changed: restarting" in output, output[-3000:]
     assert code == 1, output[-3000:]
-    assert "the new code ran" in output
+    assert ("the new code ran" if what == "probe" else "http://127.0.0.1:9/health") in output
     # Two runs in all, across the restart.
     assert output.count(" exited ") == 2
 

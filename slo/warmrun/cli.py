@@ -15,9 +15,10 @@ from collections.abc import Sequence
 
 from slo.cliargs import ArgumentParser, fail
 from slo.conventions import USAGE_ERROR
+from slo.stopping import STOPPED_EXIT
 from slo.units import parse_duration
 from slo.warmrun.healthz import parse_address
-from slo.warmrun.plan import Plan
+from slo.warmrun.plan import INTERRUPTED_EXIT, Plan
 
 __all__ = ["DEFAULT_ARGS", "RUN_TIMEOUT", "main"]
 
@@ -95,6 +96,8 @@ def _serve(plan: Plan) -> int:
     from slo.warmrun.warmup import warm_up
 
     warm = warm_up(list(plan.pytest_args))
+    if warm.stopped:
+        return STOPPED_EXIT if warm.exit_code == STOPPED_EXIT else INTERRUPTED_EXIT
     if warm.exit_code == USAGE_ERROR:
         # pytest's own one-line error (a broken config, an unknown flag): the runs would all fail.
         print(warm.output.strip(), file=sys.stderr)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["Plan"]
+__all__ = ["INTERRUPTED_EXIT", "Plan"]
+
+#: The exit code of a runner stopped by Ctrl-C (SIGINT), as a shell says.
+INTERRUPTED_EXIT = 128 + signal.SIGINT
 
 
 @dataclass(frozen=True)

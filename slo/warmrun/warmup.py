@@ -14,14 +14,18 @@ from __future__ import annotations
 
 import importlib
 import os
+import signal
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 
 import pytest
 
 from slo.runconfig import CONFIG_KEY
+from slo.stopping import STOPPED_EXIT
 
 __all__ = ["RUNTIME_MODULES", "Warm", "warm_up"]
 
@@ -52,6 +56,8 @@ class Warm:
 
     exit_code: int
     output: str
+    #: SIGTERM or Ctrl-C arrived while warming up: the runner stops instead of starting.
+    stopped: bool = False
     config_file: Path | None = None
     rootpath: Path | None = None
     #: Directories the probe modules came from: a new probe file there changes them.
@@ -79,12 +85,21 @@ class _WarmUp:
         self.warm.probe_dirs = {Path(item.path).parent for item in session.items}
 
 
+def _note_interrupt(warm: Warm) -> Callable[[int, FrameType | None], None]:
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        warm.stopped = True
+        raise KeyboardInterrupt
+
+    return interrupt
+
+
 def warm_up(pytest_args: list[str]) -> Warm:
     """Collect the probe session once in this process; its output is kept, not shown."""
     warm = Warm(exit_code=0, output="")
     with tempfile.TemporaryFile() as log:
         sys.stdout.flush()
         sys.stderr.flush()
+        interrupted = signal.signal(signal.SIGINT, _note_interrupt(warm))
         saved = os.dup(1), os.dup(2)
         os.dup2(log.fileno(), 1)
         os.dup2(log.fileno(), 2)
@@ -97,6 +112,9 @@ def warm_up(pytest_args: list[str]) -> Warm:
             os.dup2(saved[1], 2)
             os.close(saved[0])
             os.close(saved[1])
+            signal.signal(signal.SIGINT, interrupted)
+        # The plugin turns SIGTERM into a stopped session (exit 143) during the warm-up as in a run.
+        warm.stopped = warm.stopped or warm.exit_code == STOPPED_EXIT
         size = log.seek(0, os.SEEK_END)
         log.seek(max(0, size - OUTPUT_KEPT))
         warm.output = log.read().decode(errors="replace")
