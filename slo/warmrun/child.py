@@ -43,6 +43,8 @@ def run_child(pytest_args: list[str], beat: RunnerBeat, close: Iterable[int]) ->
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
+        # The runner blocked them around the fork; one that came meanwhile is delivered now.
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
         for fd in close:
             os.close(fd)
         code = int(pytest.main(list(pytest_args), plugins=[_Beat(beat)]))

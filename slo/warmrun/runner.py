@@ -39,6 +39,8 @@ from slo.warmrun.watch import Watch
 
 __all__ = ["KILL_GRACE", "Runner", "say"]
 
+#: The signals that stop the runner (and that it passes on to a run: SIGTERM).
+STOP_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT})
 #: After SIGTERM, how long a run that outlived its timeout has to save and push.
 KILL_GRACE = 30.0
 
@@ -143,9 +145,13 @@ class Runner:
         sys.stdout.flush()
         sys.stderr.flush()
         gc.freeze()
+        # Held back until the child has its own handlers: a SIGTERM passed on in its first
+        # instants would otherwise meet the runner's no-op handler and be lost.
+        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
         pid = os.fork()
         if pid == 0:
             run_child(list(self.plan.pytest_args), beat, self._descriptors())
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
         pidfd = os.pidfd_open(pid)
         self.child = _Child(self.runs, pid, pidfd, now)
         self.selector.register(pidfd, selectors.EVENT_READ, self._reap)
@@ -195,7 +201,7 @@ class Runner:
         self._wake_read.setblocking(False)
         self._wake_write.setblocking(False)
         signal.set_wakeup_fd(self._wake_write.fileno(), warn_on_full_buffer=False)
-        for signum in (signal.SIGTERM, signal.SIGINT):
+        for signum in STOP_SIGNALS:
             # The handler only has to exist: the signal's number reaches the loop on the socket.
             signal.signal(signum, lambda signum, frame: None)
         self.selector.register(self._wake_read, selectors.EVENT_READ, self._on_signals)
