@@ -11,7 +11,7 @@ pushing to a real Pushgateway, each with its own state file and instance:
 
 They alternate: after each warm run ends, one cold run, so drift hits both. The paired ratio
 is the median of warm / cold per round. The runner's own CPU (its warm-up, then idle ticks)
-is printed apart. CPU-seconds a day at one run a minute are 1440 × the median run; the
+is printed apart. CPU-seconds a day at one run a minute are 1440 x the median run; the
 anchor is `prometheus-blackbox-exporter` sent as many `/probe` requests of the reference
 stack's `GET /health` as the suite's run made (counted from its `probes.json`), its CPU read
 from `/proc` (skipped, with a line saying so, when it is not installed: `make bench-deps`).
@@ -52,7 +52,10 @@ PROBE_ARGS = [
     "--deselect",
     "probes/test_resources.py::test_runner_memory",
 ]
-RUN_LINE = re.compile(r"slo run: run (\d+) exited (\d+) after ([\d.]+) s, CPU ([\d.]+) s")
+#: The runner's line for each run: number, exit code, wall, CPU, peak RSS (MiB).
+RUN_LINE = re.compile(
+    r"slo run: run (\d+) exited (\d+) after ([\d.]+) s, CPU ([\d.]+) s(?:, peak RSS (\d+) MiB)?"
+)
 GOAL = 0.35
 RUNS_A_DAY = 24 * 60
 
@@ -118,7 +121,9 @@ def main() -> int:
         warm: list[float] = []
         with log.open("wb") as out:
             started = time.perf_counter()
-            runner = subprocess.Popen(warm_command, cwd=REPO, env=warm_env, stdout=out, stderr=subprocess.STDOUT)
+            runner = subprocess.Popen(
+                warm_command, cwd=REPO, env=warm_env, stdout=out, stderr=subprocess.STDOUT
+            )
             try:
                 for number in range(1, args.rounds + 2):
                     match = wait_for_line(log, number, time.monotonic() + 300)
@@ -150,7 +155,10 @@ def main() -> int:
     ratios = [w / c.cpu for w, c in zip(warm, cold, strict=True)]
     name = f"shipped suite ({requests} requests), warm vs cold"
     print(HEADER)
-    print(f"| {name} | CPU per run | {describe(warm)} | cold: {describe(cold_cpu)} | {statistics.median(ratios):.2f} |")
+    print(
+        f"| {name} | CPU per run | {describe(warm)} | cold: {describe(cold_cpu)} "
+        f"| {statistics.median(ratios):.2f} |"
+    )
     cold_day = statistics.median(cold_cpu) * RUNS_A_DAY
     warm_day = statistics.median(warm) * RUNS_A_DAY
     if anchor:

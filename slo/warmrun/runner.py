@@ -175,7 +175,9 @@ class Runner:
         self.last_finished = self.clock()
         took = self.last_finished - child.started
         cpu = usage.ru_utime + usage.ru_stime
-        say(f"run {child.number} exited {code} after {took:.1f} s, CPU {cpu:.3f} s")
+        # The peak counts the pages the run shares with the runner, as a cold run counts its own.
+        peak = usage.ru_maxrss / 1024
+        say(f"run {child.number} exited {code} after {took:.1f} s, CPU {cpu:.3f} s, peak RSS {peak:.0f} MiB")
 
     def _child_deadline(self, child: _Child) -> float:
         if child.terminated_at is None:
