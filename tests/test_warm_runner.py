@@ -36,7 +36,10 @@ from slo import metric_names as m
 from slo.report.exposition import RunnerBeat, runner_families
 from slo.stopping import STOPPED_EXIT
 from slo.warmrun.cli import main
+from slo.warmrun.plan import Plan
+from slo.warmrun.runner import Runner
 from slo.warmrun.ticks import Ticks
+from slo.warmrun.watch import Watch
 
 HEALTH = "probes/test_health.py::test_api_health"
 #: A probe that says it started, then waits far longer than any test: only a stop ends it.
@@ -84,6 +87,65 @@ def test_jitter_delays_each_tick_within_the_jitter_and_never_past_the_next_perio
     assert len(set(starts)) > 100  # a fresh delay each period, not one fixed offset
     wide = Ticks(every=10, jitter=60, start=0.0, rng=random.Random(4))
     assert 0 <= wide.next < 10
+
+
+def _plan(**changes: Any) -> Plan:
+    values: dict[str, Any] = {
+        "every": 60.0,
+        "jitter": 0.0,
+        "runs": None,
+        "run_timeout": 240.0,
+        "healthz": None,
+        "pytest_args": ["probes/"],
+        "argv": ["--every", "1m", "--", "probes/"],
+    }
+    return Plan(**{**values, **changes})
+
+
+def test_a_restart_keeps_the_arguments_and_makes_only_the_runs_left() -> None:
+    assert _plan().restart_argv(5) == ["--every", "1m", "--", "probes/"]
+    counted = _plan(runs=3, argv=["--every", "1m", "--runs", "3", "--", "probes/", "--runs", "9"])
+    # The runner's own --runs goes before `--`: a pytest argument that looks alike is not it.
+    assert counted.restart_argv(1) == [
+        "--every",
+        "1m",
+        "--runs",
+        "3",
+        "--runs",
+        "2",
+        "--",
+        "probes/",
+        "--runs",
+        "9",
+    ]
+    assert _plan(runs=3, argv=["--every", "1m", "--runs", "3"]).restart_argv(2) == [
+        "--every",
+        "1m",
+        "--runs",
+        "3",
+        "--runs",
+        "1",
+    ]
+
+
+def test_healthz_says_stale_once_no_run_finished_for_two_periods_and_a_run_timeout() -> None:
+    now = [1000.0]
+    runner = Runner(_plan(every=60.0, run_timeout=240.0), Watch([]), clock=lambda: now[0])
+    try:
+        assert runner.health()[0]
+        now[0] += 2 * 60 + 240  # the limit itself is still healthy
+        assert runner.health()[0]
+        now[0] += 1
+        healthy, facts = runner.health()
+        assert not healthy
+        assert facts["status"] == "stale"
+        assert facts["runs"] == 0
+        runner.last_finished, runner.last_exit = now[0], 1
+        healthy, facts = runner.health()
+        assert healthy
+        assert facts["last_exit"] == 1
+    finally:
+        runner.close()
 
 
 # --- usage -----------------------------------------------------------------------------------

@@ -87,11 +87,22 @@ class Runner:
         if self.plan.healthz is not None:
             self.healthz = Healthz(self.plan.healthz, self.health, self.selector)
             say(f"/healthz on {self.plan.healthz[0]}:{self.healthz.port}")
-        while self.exit_code is None:
-            self._step()
+        try:
+            while self.exit_code is None:
+                self._step()
+        finally:
+            self.close()
+        return self.exit_code
+
+    def close(self) -> None:
+        """Release the runner's sockets and selector (the loop's end; tests)."""
+        signal.set_wakeup_fd(-1)
         if self.healthz is not None:
             self.healthz.close()
-        return self.exit_code
+            self.healthz = None
+        self.selector.close()
+        self._wake_read.close()
+        self._wake_write.close()
 
     def _step(self) -> None:
         now = self.clock()
