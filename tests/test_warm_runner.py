@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import shlex
 import shutil
 import signal
@@ -204,7 +205,7 @@ class Project:
                     found.setdefault(sample.name, {})[sample.labels.get("probe", "")] = sample.value
         return found
 
-    def start(self, *args: str, sleep: float = 120) -> tuple[subprocess.Popen[bytes], Path]:
+    def start(self, *args: str, sleep: float = 120, **env: str) -> tuple[subprocess.Popen[bytes], Path]:
         path = self.path / "runner.log"
         with path.open("wb") as out:
             process = subprocess.Popen(
@@ -216,6 +217,7 @@ class Project:
                     **os.environ,
                     "SLEEPER_STARTED": str(self.path / "sleeper-started"),
                     "SLEEPER_SECONDS": str(sleep),
+                    **env,
                 },
             )
         return process, path
@@ -321,9 +323,23 @@ def test_ticks_while_a_run_is_going_are_skipped_and_pushed_with_the_next_run(pro
         _stop(process)
     output = log.read_text(errors="replace")
     assert code == 0, output[-3000:]
-    skipped_in_run_1 = output.count("tick skipped: run 1 is still going")
-    assert skipped_in_run_1 >= 2, output
-    assert project.pushed()[m.RUNNER_SKIPPED_TICKS][""] == skipped_in_run_1
+    # Run 1 sleeps 2.5 s: the ticks at 1 s and 2 s (at least) found it going.
+    assert "skipped: run 1 is still going" in output
+    # What the runner counted until it started run 2 is what run 2 pushed.
+    before_run_2 = output[: output.index("run 2 ")]
+    counted = int(re.findall(r"(\d+) skipped so far", before_run_2)[-1])
+    assert counted >= 2, output
+    assert project.pushed()[m.RUNNER_SKIPPED_TICKS][""] == counted
+
+
+#: Passes, then rewrites CHANGE_FILE with CHANGE_TEXT (the probe itself, or the config).
+CHANGING = """\
+import os, pathlib
+
+def test_changing(probe):
+    assert probe.http("api").get("/health")
+    pathlib.Path(os.environ["CHANGE_FILE"]).write_text(os.environ["CHANGE_TEXT"])
+"""
 
 
 def _started(project: Project) -> bool:
@@ -337,7 +353,8 @@ def test_a_stopped_run_records_and_pushes_what_it_saw(
 ) -> None:
     args = ["--every", "1s", "--runs", "1"]
     if how == "run-timeout":
-        args += ["--run-timeout", "2s"]
+        # Far longer than a run's start, so the probe is sleeping when its time is up.
+        args += ["--run-timeout", "10s"]
     process, log = project.start(*args, "--", SLEEPER_ID, HEALTH)
     try:
         wait_for(lambda: _started(project), "the sleeping probe to start", DEADLINE)
@@ -350,7 +367,7 @@ def test_a_stopped_run_records_and_pushes_what_it_saw(
     assert code == STOPPED_EXIT, output[-3000:]
     assert f"run 1 exited {STOPPED_EXIT}" in output
     if how == "run-timeout":
-        assert "run 1 outlived --run-timeout 2 s: stopping it" in output
+        assert "run 1 outlived --run-timeout 10 s: stopping it" in output
     case = junit_cases(pytester)["test_sleeper::test_sleeps"]
     assert (case.outcome, case.message) == (
         "failed",
@@ -387,18 +404,26 @@ def test_healthz_answers_while_a_client_holds_a_connection_open(project: Project
 @pytest.mark.parametrize("what", ["probe", "config"])
 def test_the_runner_re_execs_when_a_probe_or_the_config_changes(project: Project, what: str) -> None:
     probe = project.path / "probes" / "test_changing.py"
-    probe.write_text("def test_changing(probe):\n    assert probe.http('api').get('/health')\n")
-    process, log = project.start("--every", "2s", "--runs", "2", "--", "probes/test_changing.py")
+    if what == "probe":
+        changed, new_text = probe, "def test_changing(probe):\n    assert False, 'the new code ran'\n"
+    else:
+        changed = project.path / "monitoring.yaml"
+        config = yaml.safe_load(changed.read_text())
+        config["environments"]["local"]["targets"]["api"]["url"] = "http://127.0.0.1:9"
+        new_text = yaml.safe_dump(config, sort_keys=False)
+    # Run 1 passes, then makes the change itself: run 2 (the next tick) must see it.
+    probe.write_text(CHANGING)
+    process, log = project.start(
+        "--every",
+        "1s",
+        "--runs",
+        "2",
+        "--",
+        "probes/test_changing.py",
+        CHANGE_FILE=str(changed),
+        CHANGE_TEXT=new_text,
+    )
     try:
-        wait_for(lambda: "run 1 exited 0" in log.read_text(errors="replace"), "the first run", DEADLINE)
-        if what == "probe":
-            changed = probe
-            probe.write_text("def test_changing(probe):\n    assert False, 'the new code ran'\n")
-        else:
-            changed = project.path / "monitoring.yaml"
-            config = yaml.safe_load(changed.read_text())
-            config["environments"]["local"]["targets"]["api"]["url"] = "http://127.0.0.1:9"
-            changed.write_text(yaml.safe_dump(config, sort_keys=False))
         code = process.wait(DEADLINE)
     finally:
         _stop(process)

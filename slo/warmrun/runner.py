@@ -138,13 +138,16 @@ class Runner:
             return
         if self.child is not None:
             self.skipped += due
+            ticks = "tick skipped" if due == 1 else f"{due} ticks skipped"
             say(
-                f"tick skipped: run {self.child.number} is still going "
+                f"{ticks}: run {self.child.number} is still going "
                 f"(started {now - self.child.started:.1f} s ago); {self.skipped} skipped so far"
             )
             return
-        # Ticks that passed while the runner could not act (suspended) were skipped too.
-        self.skipped += due - 1
+        if due > 1:
+            # Ticks that passed while the runner could not act (suspended) were skipped too.
+            self.skipped += due - 1
+            say(f"{due - 1} ticks passed while the runner could not act; {self.skipped} skipped so far")
         changed = self.watch.changed()
         if changed is not None:
             self._reexec(changed)
