@@ -52,6 +52,7 @@ class _Child:
     pidfd: int
     started: float
     terminated_at: float | None = None
+    killed: bool = False
 
 
 def say(message: str) -> None:
@@ -125,8 +126,8 @@ class Runner:
 
     def _timeout(self, now: float) -> float:
         deadlines = [] if self.stop_signal is not None else [self.ticks.next]
-        if self.child is not None:
-            deadlines.append(self._child_deadline(self.child))
+        if self.child is not None and (deadline := self._child_deadline(self.child)) is not None:
+            deadlines.append(deadline)
         if self.healthz is not None and (soonest := self.healthz.next_deadline()) is not None:
             deadlines.append(soonest)
         return max(0.0, min(deadlines) - now) if deadlines else 60.0
@@ -193,14 +194,18 @@ class Runner:
         peak = usage.ru_maxrss / 1024
         say(f"run {child.number} exited {code} after {took:.1f} s, CPU {cpu:.3f} s, peak RSS {peak:.0f} MiB")
 
-    def _child_deadline(self, child: _Child) -> float:
+    def _child_deadline(self, child: _Child) -> float | None:
+        """When the run is sent SIGTERM, then SIGKILL; None once killed (only its exit is left)."""
+        if child.killed:
+            return None
         if child.terminated_at is None:
             return child.started + self.plan.run_timeout
         return child.terminated_at + KILL_GRACE
 
     def _enforce_timeout(self, now: float) -> None:
         child = self.child
-        if child is None or now < self._child_deadline(child):
+        deadline = None if child is None else self._child_deadline(child)
+        if child is None or deadline is None or now < deadline:
             return
         if child.terminated_at is None:
             say(f"run {child.number} outlived --run-timeout {self.plan.run_timeout:g} s: stopping it")
@@ -209,7 +214,7 @@ class Runner:
         else:
             say(f"run {child.number} did not stop within {KILL_GRACE:g} s of SIGTERM: killing it")
             os.kill(child.pid, signal.SIGKILL)
-            child.terminated_at = float("inf")  # killed: only its exit is left to wait for
+            child.killed = True
 
     # --- signals --------------------------------------------------------------------------
 
