@@ -38,7 +38,7 @@ from slo.report.exposition import RunnerBeat, runner_families
 from slo.stopping import STOPPED_EXIT
 from slo.warmrun.cli import main
 from slo.warmrun.plan import Plan
-from slo.warmrun.runner import Runner
+from slo.warmrun.runner import KILL_GRACE, Runner
 from slo.warmrun.ticks import Ticks
 from slo.warmrun.watch import Watch
 
@@ -548,3 +548,19 @@ def test_the_warm_service_passes_systemd_analyze_verify(tmp_path: Path) -> None:
     result = subprocess.run([analyze, "verify", str(unit)], capture_output=True, text=True, timeout=60)
     # verify exits 0 on unknown keys and bad values too; it only warns on stderr.
     assert (result.returncode, result.stdout + result.stderr) == (0, "")
+
+
+@pytest.mark.slow
+def test_a_run_that_ignores_sigterm_is_killed_after_the_grace(project: Project) -> None:
+    (project.path / "probes" / "test_stubborn.py").write_text(
+        "import signal, time\n\n"
+        "def test_stubborn(probe):\n"
+        "    signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+        "    time.sleep(120)\n"
+    )
+    code, output = project.run(
+        "--every", "1s", "--runs", "1", "--run-timeout", "5s", "--", "probes/test_stubborn.py"
+    )
+    assert code == 128 + signal.SIGKILL, output[-3000:]
+    assert "run 1 outlived --run-timeout 5 s: stopping it" in output
+    assert f"run 1 did not stop within {KILL_GRACE:g} s of SIGTERM: killing it" in output
