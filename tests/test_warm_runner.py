@@ -558,9 +558,10 @@ def test_a_run_that_ignores_sigterm_is_killed_after_the_grace(project: Project) 
         "    signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
         "    time.sleep(120)\n"
     )
+    # Far longer than a run's start, so the probe ignores SIGTERM by the time it comes.
     code, output = project.run(
-        "--every", "1s", "--runs", "1", "--run-timeout", "5s", "--", "probes/test_stubborn.py"
+        "--every", "1s", "--runs", "1", "--run-timeout", "10s", "--", "probes/test_stubborn.py"
     )
     assert code == 128 + signal.SIGKILL, output[-3000:]
-    assert "run 1 outlived --run-timeout 5 s: stopping it" in output
+    assert "run 1 outlived --run-timeout 10 s: stopping it" in output
     assert f"run 1 did not stop within {KILL_GRACE:g} s of SIGTERM: killing it" in output
