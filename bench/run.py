@@ -19,7 +19,13 @@ from paired import HEADER
 BENCHMARKS = ("bench_checks.py", "bench_push.py", "bench_load.py")
 #: Not paired against an anchor (the plugin against no plugin, memory per probe): their own
 #: lines follow the table.
-OWN_REPORT = ("bench_plugin_cost.py", "bench_memory.py", "bench_fleet.py")
+OWN_REPORT = (
+    "bench_plugin_cost.py",
+    "bench_memory.py",
+    "bench_fleet.py",
+    "bench_runs.py",
+    "bench_warm_checks.py",
+)
 
 
 def machine() -> str:

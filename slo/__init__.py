@@ -12,6 +12,9 @@ The imports below are the one list of the API: type checkers read them, and at r
 :func:`_exports` reads the same lines, so that each name is imported on first use (the
 pytest plugin imports this package in every pytest run of the environment, probe project or
 not, and must not pay for httpx or pydantic there). ``__all__`` is made from them.
+
+PYTEST_DONT_REWRITE: this file has no asserts, and `slo run` imports it before pytest (it is
+the command's own package), so pytest must not warn that it came too late to rewrite it.
 """
 
 from __future__ import annotations

@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "init": ("slo.scaffold.cli", "create a probe project: config, example probes, deploy snippets"),
     "report": ("slo.htmlreport.cli", "one offline HTML page of a run: verdict, probes, load, SLOs"),
     "retire": ("slo.report.retire", "delete a stopped runner's or location's groups from the Pushgateway"),
+    "run": ("slo.warmrun.cli", "run the probes every DURATION from one warm process (pytest args after --)"),
 }
 
 

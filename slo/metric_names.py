@@ -32,6 +32,8 @@ __all__ = [
     "PROBE_RETRIES",
     "PROBE_RUNS",
     "PROBE_SUCCESS",
+    "RUNNER_HEARTBEAT",
+    "RUNNER_SKIPPED_TICKS",
     "SUITE_DURATION",
     "SUITE_LAST_RUN",
     "SUITE_PROBES",
@@ -58,6 +60,10 @@ TARGET_FAILED_RUNS = "synthetic_target_failed_runs_total"
 SUITE_LAST_RUN = "synthetic_suite_last_run_timestamp_seconds"
 SUITE_DURATION = "synthetic_suite_duration_seconds"
 SUITE_PROBES = "synthetic_suite_probes"
+#: The warm runner's (`slo run`) liveness: when it last ticked, and the ticks it skipped
+#: because the previous run was still going.
+RUNNER_HEARTBEAT = "synthetic_runner_heartbeat_timestamp_seconds"
+RUNNER_SKIPPED_TICKS = "synthetic_runner_skipped_ticks_total"
 
 # Probe values (``probe_value(name, ...)``, pushed as ``synthetic_<name>``: :func:`value_metric`).
 #: The LLM layer's, named after OpenTelemetry's gen-ai conventions (:mod:`slo.report.genai`).

@@ -43,7 +43,9 @@ def test_init_writes_a_project_with_one_probe_per_kind(
     for snippet in (
         "systemd/slo-probes.service",
         "systemd/slo-probes.timer",
+        "systemd/slo-probes-warm.service",
         "kubernetes/cronjob.yaml",
+        "kubernetes/deployment.yaml",
         "ci/github-actions.yml",
     ):
         assert (project / "deploy" / snippet).is_file()

@@ -16,7 +16,14 @@ from slo import metric_names as m
 from slo.report.families import Family, Histogram, Labels
 from slo.report.state import ProbeState, TargetState
 
-__all__ = ["DEFAULT_BUCKETS", "SuiteRun", "latency_buckets", "probe_families"]
+__all__ = [
+    "DEFAULT_BUCKETS",
+    "RunnerBeat",
+    "SuiteRun",
+    "latency_buckets",
+    "probe_families",
+    "runner_families",
+]
 
 #: The last failure's message as a label value (alert annotations quote it): one line, capped.
 MESSAGE_LABEL_CHARS = 200
@@ -113,4 +120,29 @@ def probe_families(
         ),
         Family(m.SUITE_DURATION, "Wall time of the last run", "gauge", [((), suite.duration)]),
         outcomes,
+    ]
+
+
+@dataclass(frozen=True)
+class RunnerBeat:
+    """The warm runner's liveness (`slo run`), pushed with every run it starts."""
+
+    #: When the runner last ticked (the tick that started this run), epoch seconds.
+    heartbeat: float
+    #: Ticks skipped since the runner started because the previous run was still going.
+    skipped_ticks: int
+
+
+def runner_families(beat: RunnerBeat | None) -> list[Family]:
+    """The runner's families; none for a run that no warm runner started (`pytest probes/`)."""
+    if beat is None:
+        return []
+    return [
+        Family(m.RUNNER_HEARTBEAT, "When the warm runner last ticked", "gauge", [((), beat.heartbeat)]),
+        Family(
+            m.RUNNER_SKIPPED_TICKS,
+            "Ticks the warm runner skipped because the previous run was still going",
+            "counter",
+            [((), float(beat.skipped_ticks))],
+        ),
     ]

@@ -19,7 +19,7 @@ from slo.config.objectives import HistogramSLI, ProbeLatencySLI, ProbesSLI
 from slo.conventions import PROBE_RESULTS
 from slo.evidence import Evidence
 from slo.options import RunOptions
-from slo.report.exposition import SuiteRun, latency_buckets, probe_families
+from slo.report.exposition import RunnerBeat, SuiteRun, latency_buckets, probe_families, runner_families
 from slo.report.genai import spend_warnings
 from slo.report.push import PushResult, push_families
 from slo.report.results import ProbeResult, ResultCollector
@@ -35,8 +35,10 @@ from slo.report.state import (
 from slo.report.values import ValueFamilies, value_families
 from slo.units import format_ms
 
-__all__ = ["Reporter", "push_grouping"]
+__all__ = ["RUNNER_BEAT", "Reporter", "push_grouping"]
 
+#: Set by the warm runner (`slo run`) in the runs it starts: its liveness, pushed with the run.
+RUNNER_BEAT = pytest.StashKey[RunnerBeat]()
 #: Beyond this many probes the summary lists only the failures and the slowest.
 SUMMARY_ALL_UP_TO = 25
 
@@ -118,7 +120,11 @@ class Reporter:
                 # Saved before the push, pushed under the lock: what the Pushgateway holds is
                 # never ahead of the file, and overlapping runs push their counters in order.
                 group.save()
-                families = [*probe_families(group.probes, suite, group.targets), *value_families(values)]
+                families = [
+                    *probe_families(group.probes, suite, group.targets),
+                    *value_families(values),
+                    *runner_families(self.config.stash.get(RUNNER_BEAT, None)),
+                ]
                 self.push_result = push_families(
                     families, self.options.push, self.options.push.job, push_grouping(self.options)
                 )

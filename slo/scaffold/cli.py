@@ -29,7 +29,9 @@ DEFAULT_GATEWAY_URL = "http://127.0.0.1:4000"
 DEPLOY_FILES = (
     "systemd/slo-probes.service",
     "systemd/slo-probes.timer",
+    "systemd/slo-probes-warm.service",
     "kubernetes/cronjob.yaml",
+    "kubernetes/deployment.yaml",
     "ci/github-actions.yml",
     "prometheus.yml",
     "alertmanager.yml",
