@@ -20,7 +20,9 @@ phase itself. Every guarantee of the exchange holds as on the httpx path:
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import math
 import ssl
 import time
 from collections import deque
@@ -137,7 +139,7 @@ class _Transfer:
             self.tail = data
             if not self.drain():
                 self.batch.waiting.append(self)
-        except BaseException as exc:  # noqa: BLE001 - kept for the failure, or re-raised by the loop
+        except BaseException as exc:  # kept for the failure, or re-raised by the loop
             self.error = exc
             return 0
         return None
@@ -168,7 +170,9 @@ class _Transfer:
         url = safe_url(request.url)
         if code == pycurl.E_OK and self.error is None:
             status = timings.status
-            record = RequestRecord(exchange.target, request.method, url, status, timings.total, timings.phases)
+            record = RequestRecord(
+                exchange.target, request.method, url, status, timings.total, timings.phases
+            )
             response = httpx.Response(status, headers=self.headers, request=request)
             # httpx's cache of a read body: .content, .text and .json() work as usual.
             response._content = b"".join(self.pieces)
@@ -234,7 +238,7 @@ def _transport_error(code: int, message: str, os_errno: int, host: str) -> Excep
         return httpx.ConnectError("connection refused")
     if code in _TLS_ERRORS:
         error = httpx.ConnectError(message)
-        error.__cause__ = ssl.SSLError(message)
+        error.__cause__ = ssl.SSLError(code, message)  # (code, text): str() is the text
         return error
     if code in _CONNECTION_ERRORS:
         return httpx.ConnectError(message)
@@ -302,7 +306,8 @@ class _Batch(Generic[T]):
             if request.content or request.method == "POST":
                 handle.setopt(pycurl.POSTFIELDS, request.content)
         left = probe_deadline(exchange.timeout) - time.monotonic()
-        milliseconds = max(1, int(left * 1000))
+        # Rounded up: a deadline held is never earlier than the timeout.
+        milliseconds = max(1, math.ceil(left * 1000) + 1)
         handle.setopt(pycurl.TIMEOUT_MS, milliseconds)
         handle.setopt(pycurl.CONNECTTIMEOUT_MS, milliseconds)
         if exchange.verify:
@@ -370,10 +375,9 @@ class _Batch(Generic[T]):
                     self.idle.append(transfer.handle)
                     self.finish(transfer)
                 else:
-                    try:
+                    # An error: its transfer is done already, and info_read says so next.
+                    with contextlib.suppress(pycurl.error):
                         transfer.handle.pause(pycurl.PAUSE_CONT)
-                    except pycurl.error:
-                        pass  # its transfer is done already: info_read tells so next
         finally:
             self._waking = False
 

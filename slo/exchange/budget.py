@@ -12,7 +12,7 @@ response at a time, the first to wait: that one can always finish, give everythi
 the others go on. Memory held never exceeds the budget, and the batch always progresses.
 
     budget = ByteBudget(256 << 20, largest_cap=16 << 20)
-    share = budget.Share()
+    share = Share()
     granted = budget.grant(share, len(chunk))  # 0: wait, then ask again after a release
     budget.release(share)                      # once the response is judged or failed
 """
@@ -60,8 +60,3 @@ class ByteBudget:
         if share is self._lent_to:
             self._lent_to = None
         share.shared = share.lent = 0
-
-    @property
-    def lending(self) -> bool:
-        """Whether the part kept apart is lent out (a response waiting now must wait)."""
-        return self._lent_to is not None

@@ -110,7 +110,9 @@ def fetch_all(checks: Iterable[Check], config: Config) -> dict[str, CheckOutcome
     sent: list[tuple[Check, Exchange]] = []
     for check in checks:
         name, target, path = _target_of(check, config)
-        body = {} if check.body is None else {"content" if isinstance(check.body, str) else "json": check.body}
+        body = (
+            {} if check.body is None else {"content" if isinstance(check.body, str) else "json": check.body}
+        )
         headers = {header: value.get_secret_value() for header, value in check.headers.items()}
         try:
             exchange = target_exchange(
