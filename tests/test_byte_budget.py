@@ -1,0 +1,130 @@
+"""A batch holds at most its byte budget of bodies, reserved as they arrive, and always finishes.
+
+Before, every concurrent check was allowed a whole `max_response_bytes` (16 MiB by default) of a
+256 MiB budget, so a batch ran at most 16 requests at a time however small its bodies were.
+"""
+
+from __future__ import annotations
+
+import threading
+import tracemalloc
+from http.server import BaseHTTPRequestHandler
+from typing import ClassVar
+
+from loopback import loopback_server, url_of
+from probe_project import probe_config
+
+from slo.config import Config, Target
+from slo.exchange.batch import Answer, send_batch
+from slo.exchange.budget import ByteBudget, Share
+from slo.probe.checks import fetch_all, target_exchange
+
+MiB = 1 << 20
+
+
+def test_a_share_is_granted_what_is_free_and_nothing_more() -> None:
+    budget = ByteBudget(10 * MiB, largest_cap=2 * MiB)  # 2 MiB + 1 byte kept apart
+    first, second = Share(), Share()
+    assert budget.grant(first, 5 * MiB) == 5 * MiB
+    assert budget.grant(second, 5 * MiB) == 3 * MiB - 1  # what is left besides the part apart
+    assert (first.shared, second.shared) == (5 * MiB, 3 * MiB - 1)
+
+
+def test_the_part_kept_apart_is_lent_to_one_waiting_share_at_a_time() -> None:
+    budget = ByteBudget(4 * MiB, largest_cap=2 * MiB)
+    holder, first, second = Share(), Share(), Share()
+    assert budget.grant(holder, 4 * MiB) == 2 * MiB - 1
+    # Nothing free: the first to ask is lent the part apart (a whole cap, so it can finish) ...
+    assert budget.grant(first, MiB) == MiB
+    assert budget.grant(first, 2 * MiB) == MiB + 1
+    assert first.lent == 2 * MiB + 1
+    # ... and the next waits until something is given back.
+    assert budget.grant(second, 1) == 0
+    budget.release(first)
+    assert budget.grant(second, MiB) == MiB  # lent, now to the second
+    budget.release(holder)
+    third = Share()
+    assert budget.grant(third, MiB) == MiB  # from what the holder gave back
+    assert third.shared == MiB
+
+
+class _Meeting(BaseHTTPRequestHandler):
+    """Answers 200 only once `parties` requests are in flight together, 503 if they never are."""
+
+    protocol_version = "HTTP/1.1"
+    parties = 40
+    meeting: ClassVar[threading.Barrier]
+
+    def do_GET(self) -> None:
+        try:
+            self.meeting.wait()
+            status = 200
+        except threading.BrokenBarrierError:
+            status = 503
+        self.send_response(status)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def test_large_caps_do_not_limit_how_many_checks_run_at_once() -> None:
+    # 40 checks at the default 16 MiB cap: a cap's worth each of the 256 MiB budget would
+    # allow 16 at a time, and the meeting of 40 would never happen.
+    _Meeting.meeting = threading.Barrier(_Meeting.parties, timeout=20)
+    with loopback_server(_Meeting, backlog=64) as server:
+        checks = [
+            {"name": f"check-{i}", "url": f"{url_of(server)}/meet", "timeout": "30s"}
+            for i in range(_Meeting.parties)
+        ]
+        config = Config.model_validate(probe_config(None, checks=checks))
+        outcomes = fetch_all(config.checks, config)
+    failures = [str(outcome.failure) for outcome in outcomes.values() if outcome.failure is not None]
+    assert not failures, failures[:3]
+
+
+BODY = 700_000
+
+
+class _Large(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        body = self.path.encode().ljust(BODY, b".")
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def test_a_budget_smaller_than_the_bodies_lets_them_in_one_at_a_time() -> None:
+    """Twelve bodies of 700 KB under a 1 MiB budget: each arrives whole and intact, and the
+    batch never holds more than about one of them."""
+    received: list[tuple[int, bytes]] = []
+
+    def judge(index: int, answer: Answer) -> None:
+        assert answer.response is not None, answer.failure
+        received.append((index, answer.response.content[:8]))
+        assert len(answer.response.content) == BODY
+
+    with loopback_server(_Large) as server:
+        target = Target(url=url_of(server), timeout=30.0, max_response_bytes=MiB)
+        exchanges = [target_exchange("big", target, "GET", f"/body-{i:02d}") for i in range(12)]
+        tracemalloc.start()
+        try:
+            send_batch(exchanges, judge, concurrency=12, budget=MiB)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    assert sorted(received) == [(i, f"/body-{i:02d}".encode()[:8]) for i in range(12)]
+    # One body, its joined copy and a network read per transfer; all twelve would be 8.4 MB.
+    assert peak < 4 * MiB, peak
+
+
+def test_an_empty_batch_sends_nothing() -> None:
+    assert send_batch([], lambda index, answer: index, concurrency=8, budget=MiB) == []
