@@ -22,7 +22,8 @@ from loopback import loopback_server, url_of
 from probe_project import probe_config
 
 from slo.config import Config
-from slo.probe.checks import MAX_CONCURRENCY, fetch_all
+from slo.conventions import CHECK_CONCURRENCY
+from slo.probe.checks import fetch_all
 
 CHECKS = 2000
 ROUNDS = 2
@@ -46,8 +47,8 @@ class JitteredHealth(BaseHTTPRequestHandler):
 
 @pytest.mark.slow
 def test_thousands_of_checks_on_a_healthy_target_all_pass() -> None:
-    assert CHECKS > MAX_CONCURRENCY * 4  # every connection is reused many times
-    with loopback_server(JitteredHealth, backlog=MAX_CONCURRENCY * 2) as server:
+    assert CHECKS > CHECK_CONCURRENCY * 4  # every connection is reused many times
+    with loopback_server(JitteredHealth, backlog=CHECK_CONCURRENCY * 2) as server:
         # A generous timeout: the race fails fast (a closed socket), a busy machine must not.
         checks = [
             {"name": f"check-{i}", "url": f"{url_of(server)}/health", "timeout": "30s"} for i in range(CHECKS)

@@ -3,7 +3,8 @@
 pytest runs tests one after another, so 200 checks of 100 ms each would take 20 s. Instead a
 check whose response is not there yet fetches, at once, itself and every check this process
 is still going to run, on one event loop (:mod:`slo.exchange.batch`: libcurl's multi
-interface, up to MAX_CONCURRENCY requests at a time), and each test judges its own response.
+interface, up to ``--slo-check-concurrency`` requests at a time, 256 by default), and each
+test judges its own response.
 Under xdist "going to run" is the worker's queue of scheduled tests, so workers do not fetch
 each other's checks; tests sent to a worker later form a new batch.
 
@@ -25,6 +26,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from slo import conventions
 from slo.compat import scheduled_items
 from slo.config import Check, Config, Target
 from slo.exchange.batch import Answer, Exchange, send_batch
@@ -33,12 +35,11 @@ from slo.exchange.failures import ProbeFailure
 from slo.probe.client import TARGET_EXTENSION, RequestRecord
 from slo.probe.expect import describe, expect_json, expect_status, json_path
 from slo.redact import excerpt
+from slo.runconfig import run_options
 from slo.units import format_ms
 
 __all__ = ["CheckFetcher", "CheckOutcome", "fetch_all", "judge", "target_exchange"]
 
-#: More requests than this at once is a stampede on the targets, not a faster run.
-MAX_CONCURRENCY = 256
 #: Bytes of bodies a batch holds at once, reserved as they arrive.
 IN_FLIGHT_BYTES = 256 * 1024 * 1024
 
@@ -104,8 +105,10 @@ def target_exchange(
     )
 
 
-def fetch_all(checks: Iterable[Check], config: Config) -> dict[str, CheckOutcome]:
-    """Send every check's request concurrently; failures are captured, never raised."""
+def fetch_all(
+    checks: Iterable[Check], config: Config, concurrency: int = conventions.CHECK_CONCURRENCY
+) -> dict[str, CheckOutcome]:
+    """Send every check's request, `concurrency` at a time; failures are captured, never raised."""
     outcomes: dict[str, CheckOutcome] = {}
     sent: list[tuple[Check, Exchange]] = []
     for check in checks:
@@ -134,7 +137,7 @@ def fetch_all(checks: Iterable[Check], config: Config) -> dict[str, CheckOutcome
         return CheckOutcome(check, exchange.target, None, answer.record)
 
     exchanges = [exchange for _, exchange in sent]
-    for outcome in send_batch(exchanges, judged, concurrency=MAX_CONCURRENCY, budget=IN_FLIGHT_BYTES):
+    for outcome in send_batch(exchanges, judged, concurrency=concurrency, budget=IN_FLIGHT_BYTES):
         outcomes[outcome.check.name] = outcome
     return outcomes
 
@@ -164,7 +167,8 @@ class CheckFetcher:
         if name not in self.outcomes:
             upcoming = [n for n in map(self.name_of, scheduled_items(self.session, item)) if n in self.checks]
             batch = dict.fromkeys([name, *(n for n in upcoming if n not in self.outcomes)])
-            self.outcomes.update(fetch_all([self.checks[n] for n in batch], self.config))
+            concurrency = run_options(self.session.config).check_concurrency
+            self.outcomes.update(fetch_all([self.checks[n] for n in batch], self.config, concurrency))
         return self.outcomes.pop(name)
 
 

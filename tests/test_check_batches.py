@@ -1,4 +1,5 @@
-"""A batch holds at most its byte budget of bodies, reserved as they arrive, and always finishes.
+"""How many checks a batch sends at once: as many as `--slo-check-concurrency` says, and the
+bodies held at once within a byte budget, reserved as they arrive; a batch always finishes.
 
 Before, every concurrent check was allowed a whole `max_response_bytes` (16 MiB by default) of a
 256 MiB budget, so a batch ran at most 16 requests at a time however small its bodies were.
@@ -7,12 +8,14 @@ Before, every concurrent check was allowed a whole `max_response_bytes` (16 MiB 
 from __future__ import annotations
 
 import threading
+import time
 import tracemalloc
 from http.server import BaseHTTPRequestHandler
 from typing import ClassVar
 
+import pytest
 from loopback import loopback_server, url_of
-from probe_project import probe_config
+from probe_project import make_probe_project, probe_config, run_probes
 
 from slo.config import Config, Target
 from slo.exchange.batch import Answer, send_batch
@@ -128,3 +131,48 @@ def test_a_budget_smaller_than_the_bodies_lets_them_in_one_at_a_time() -> None:
 
 def test_an_empty_batch_sends_nothing() -> None:
     assert send_batch([], lambda index, answer: index, concurrency=8, budget=MiB) == []
+
+
+class _Counting(BaseHTTPRequestHandler):
+    """Counts the requests in flight together, each held a moment so that they overlap."""
+
+    protocol_version = "HTTP/1.1"
+    lock = threading.Lock()
+    in_flight = 0
+    most: ClassVar[list[int]] = []
+
+    def do_GET(self) -> None:
+        with self.lock:
+            type(self).in_flight += 1
+            self.most.append(self.in_flight)
+        time.sleep(0.05)
+        with self.lock:
+            type(self).in_flight -= 1
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.mark.slow
+def test_the_check_concurrency_option_bounds_a_batch(pytester: pytest.Pytester) -> None:
+    _Counting.most.clear()
+    with loopback_server(_Counting) as server:
+        checks = [{"name": f"check-{i}", "url": f"{url_of(server)}/health"} for i in range(24)]
+        make_probe_project(pytester, None, checks=checks)
+        result = run_probes(pytester, "probes/test_checks.py", "--slo-check-concurrency", "3")
+    result.assert_outcomes(passed=24)
+    assert len(_Counting.most) == 24
+    assert max(_Counting.most) <= 3
+
+
+@pytest.mark.parametrize("value", ["0", "many", "513"])
+def test_a_check_concurrency_out_of_range_is_a_usage_error(pytester: pytest.Pytester, value: str) -> None:
+    make_probe_project(pytester, None, checks=[{"name": "one", "url": "http://127.0.0.1:9/"}])
+    result = run_probes(pytester, "probes/test_checks.py", "--slo-check-concurrency", value)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    expected = f"the check concurrency must be a whole number from 1 to 512, not '{value}'"
+    result.stderr.fnmatch_lines([f"*--slo-check-concurrency: {expected}"])
