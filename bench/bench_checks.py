@@ -2,19 +2,21 @@
 
 The reference stack's API answers `GET /health` after 100 ms. The project runs
 `python -m pytest probes/test_checks.py` in its own process (interpreter start included, as a
-timer would start it) with N checks, each expecting 200 and a body regex. The anchor is
-`prometheus-blackbox-exporter` with an http module expecting the same: a fresh exporter per
-round, driven with N `/probe` requests at the project's own concurrency (`MAX_CONCURRENCY`
-threads); its wall is the driver's, its CPU and peak RSS the exporter's own (the driver's
-Python is not counted against it). A project round with any failed check is a false failure
-(the target is healthy) and is counted.
+timer would start it) with N checks, each expecting 200 and a body regex, sent C at a time
+(``--slo-check-concurrency C``). The anchor is `prometheus-blackbox-exporter` with an http
+module expecting the same: a fresh exporter per round, driven with N `/probe` requests by C
+threads; its wall is the driver's, its CPU and peak RSS the exporter's own (the driver's Python
+is not counted against it). A project round with any failed check is a false failure (the
+target is healthy) and is counted.
 
-    python bench/bench_checks.py [--checks 200 1000 5000] [--rounds 3] [--latency-ms 100]
+    python bench/bench_checks.py [--checks 200 1000 5000] [--concurrency 50 256] [--rounds 3]
+                                 [--latency-ms 100]
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import shutil
 import subprocess
@@ -36,7 +38,6 @@ from probe_project import INI, PROBES_DIR, probe_config
 from servers import free_port
 
 from devstack.refstack import ReferenceStack
-from slo.probe.checks import MAX_CONCURRENCY
 
 EXPORTER = shutil.which("prometheus-blackbox-exporter") or "/usr/bin/prometheus-blackbox-exporter"
 BODY_REGEX = '"status": ?"healthy"'
@@ -64,8 +65,9 @@ def write_project(directory: Path, stack: ReferenceStack, checks: int) -> None:
 
 
 class Project:
-    def __init__(self, directory: Path, checks: int) -> None:
-        self.directory, self.checks, self.false_failures, self.runs = directory, checks, 0, 0
+    def __init__(self, directory: Path, checks: int, concurrency: int) -> None:
+        self.directory, self.checks, self.concurrency = directory, checks, concurrency
+        self.false_failures = self.runs = 0
 
     def __call__(self) -> Sample:
         command = [
@@ -75,6 +77,8 @@ class Project:
             "probes/test_checks.py",
             "-q",
             "--no-push",
+            "--slo-check-concurrency",
+            str(self.concurrency),
             "-p",
             "no:cacheprovider",
         ]
@@ -101,8 +105,9 @@ def _peak_mb(pid: int) -> float:
 
 
 class Blackbox:
-    def __init__(self, directory: Path, target: str, checks: int) -> None:
-        self.directory, self.target, self.checks, self.false_failures = directory, target, checks, 0
+    def __init__(self, directory: Path, target: str, checks: int, concurrency: int) -> None:
+        self.directory, self.target, self.checks, self.concurrency = directory, target, checks, concurrency
+        self.false_failures = 0
 
     def __call__(self) -> Sample:
         port = free_port()
@@ -129,7 +134,7 @@ class Blackbox:
                     return b"\nprobe_success 1" in response.read()
 
             cpu, started = _cpu_seconds(exporter.pid), time.perf_counter()
-            with ThreadPoolExecutor(MAX_CONCURRENCY) as pool:
+            with ThreadPoolExecutor(self.concurrency) as pool:
                 passed = sum(pool.map(one, range(self.checks)))
             wall, cpu = time.perf_counter() - started, _cpu_seconds(exporter.pid) - cpu
             self.false_failures += passed != self.checks
@@ -143,6 +148,7 @@ class Blackbox:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checks", type=int, nargs="+", default=[200, 1000, 5000])
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[50, 256])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--latency-ms", type=float, default=100.0)
     args = parser.parse_args()
@@ -152,14 +158,14 @@ def main() -> None:
     print(HEADER)
     with ReferenceStack(env={"REFSTACK_API_KEY": ""}) as stack:
         stack.set_faults("api", latency_ms=args.latency_ms)
-        for checks in args.checks:
+        for checks, concurrency in itertools.product(args.checks, args.concurrency):
             with tempfile.TemporaryDirectory() as tmp:
                 directory = Path(tmp)
                 write_project(directory, stack, checks)
-                project = Project(directory, checks)
-                anchor = Blackbox(directory, f"{stack.api_url}/health", checks)
+                project = Project(directory, checks, concurrency)
+                anchor = Blackbox(directory, f"{stack.api_url}/health", checks, concurrency)
                 ours, theirs = alternate(project, anchor, args.rounds)
-            name = f"{checks} checks vs blackbox_exporter"
+            name = f"{checks} checks @{concurrency} vs blackbox_exporter"
             for row in rows(name, ours, theirs, per=checks, per_what="check"):
                 print(row, flush=True)
             print(
