@@ -176,3 +176,42 @@ def test_a_check_concurrency_out_of_range_is_a_usage_error(pytester: pytest.Pyte
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     expected = f"the check concurrency must be a whole number from 1 to 512, not '{value}'"
     result.stderr.fnmatch_lines([f"*--slo-check-concurrency: {expected}"])
+
+
+class _Nested(BaseHTTPRequestHandler):
+    """JSON nested deeper than Python's parser recurses on /deep, a plain answer elsewhere."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        body = b"[" * 200_000 + b"]" * 200_000 if self.path == "/deep" else b'{"status": "ok"}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def test_a_check_that_breaks_the_json_parser_fails_alone() -> None:
+    with loopback_server(_Nested) as server:
+        checks = [
+            {"name": "deep", "url": f"{url_of(server)}/deep", "json": {"status": "ok"}},
+            *(
+                {"name": f"fine-{i}", "url": f"{url_of(server)}/ok", "json": {"status": "ok"}}
+                for i in range(3)
+            ),
+        ]
+        config = Config.model_validate(probe_config(None, checks=checks))
+        outcomes = fetch_all(config.checks, config)
+    deep = outcomes["deep"].failure
+    assert deep is not None
+    assert deep.reason == "error"
+    assert str(deep).startswith("127.0.0.1 GET /deep: RecursionError: ")
+    assert [name for name, outcome in outcomes.items() if outcome.failure is None] == [
+        "fine-0",
+        "fine-1",
+        "fine-2",
+    ]

@@ -98,11 +98,20 @@ class Answer:
 class _Transfer:
     """One exchange in flight: its response head, and its body as the budget lets it in."""
 
-    def __init__(self, index: int, exchange: Exchange, handle: pycurl.Curl, batch: _Batch[object]) -> None:
+    def __init__(
+        self,
+        index: int,
+        exchange: Exchange,
+        handle: pycurl.Curl,
+        budget: ByteBudget,
+        waiting: deque[_Transfer],
+    ) -> None:
         self.index = index
         self.exchange = exchange
         self.handle = handle
-        self.batch = batch
+        self.budget = budget
+        #: The batch's queue of transfers waiting for the budget.
+        self.waiting = waiting
         self.share = Share()
         self.headers: list[tuple[bytes, bytes]] = []
         self.headers_done = False
@@ -138,7 +147,7 @@ class _Transfer:
                 raise BodyTooLarge(self.exchange.max_bytes)
             self.tail = data
             if not self.drain():
-                self.batch.waiting.append(self)
+                self.waiting.append(self)
         except BaseException as exc:  # kept for the failure, or re-raised by the loop
             self.error = exc
             return 0
@@ -149,7 +158,7 @@ class _Transfer:
         cap = self.exchange.max_bytes
         while self.tail:
             if not self.spare:
-                self.spare = self.batch.budget.grant(self.share, min(_STEP, cap + 1 - self.decoded))
+                self.spare = self.budget.grant(self.share, min(_STEP, cap + 1 - self.decoded))
                 if not self.spare:
                     return False
             if self.decoder is None:
@@ -284,12 +293,15 @@ class _Batch(Generic[T]):
 
     def start(self, index: int, exchange: Exchange) -> None:
         handle = self.idle.pop()
-        transfer = _Transfer(index, exchange, handle, self)  # type: ignore[arg-type]
+        transfer = _Transfer(index, exchange, handle, self.budget, self.waiting)
         request = exchange.request
         handle.reset()  # keeps the handle's connections, forgets the last request's options
         handle.setopt(pycurl.URL, str(request.url))
         handle.setopt(pycurl.PROTOCOLS, pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS)
         handle.setopt(pycurl.NOSIGNAL, 1)
+        # HTTP/1.1, as the httpx path speaks: one request per connection at a time, so the
+        # phases of a request are its own.
+        handle.setopt(pycurl.HTTP_VERSION, pycurl.CURL_HTTP_VERSION_1_1)
         # Each new connection looks its name up, as on the httpx path: the dns phase is real.
         handle.setopt(pycurl.DNS_CACHE_TIMEOUT, 0)
         # No "Expect: 100-continue" wait before a large body: the server answers or not.
@@ -362,13 +374,13 @@ class _Batch(Generic[T]):
                 try:
                     if not transfer.drain():
                         return
-                except BodyTooLarge as exc:
+                except Exception as exc:  # over the cap, or undecodable: this exchange's failure
                     transfer.error = exc
                 self.waiting.popleft()
                 if transfer.ended is not None:
                     self.finish(transfer)
                 elif transfer.error is not None:
-                    # Over the cap while it waited: end it now, as the write callback would.
+                    # Failed while it waited: end it now, as the write callback would.
                     self.running.pop(transfer.handle)
                     transfer.ended = (pycurl.E_WRITE_ERROR, "", 0, _timings(transfer.handle))
                     self.multi.remove_handle(transfer.handle)

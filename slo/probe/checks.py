@@ -134,6 +134,11 @@ def fetch_all(
             _judge_response(check, answer.response)
         except ProbeFailure as failure:
             return CheckOutcome(check, exchange.target, _kept(failure), answer.record)
+        except Exception as exc:  # one check's surprise (JSON nested past the stack) must not end the batch
+            surprise = ProbeFailure(
+                f"{describe(answer.response)}: {type(exc).__name__}: {excerpt(str(exc))}", "error"
+            )
+            return CheckOutcome(check, exchange.target, surprise, answer.record)
         return CheckOutcome(check, exchange.target, None, answer.record)
 
     exchanges = [exchange for _, exchange in sent]
