@@ -222,35 +222,35 @@ def test_an_overlong_instance_is_one_line_at_start_up() -> None:
 
 _PEAK_RSS = """
 import resource, sys
+sys.path.insert(0, sys.argv[4])
+from exchanges import exchange
 from slo.config import Target
-from slo.probe.client import ProbeClient
-from slo.exchange.failures import ProbeFailure
-client = ProbeClient("api", Target(url=sys.argv[1], timeout=20.0))
-try:
-    client.get(sys.argv[2])
-    outcome = "answered"
-except ProbeFailure as failure:
-    outcome = str(failure)
+[answer] = exchange(sys.argv[3], Target(url=sys.argv[1], timeout=20.0), sys.argv[2])
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
-print(outcome)
+print("answered" if answer.failure is None else str(answer.failure))
 """
 
 
-def peak_rss_mib(url: str, path: str) -> tuple[int, str]:
+def peak_rss_mib(via: str, url: str, path: str) -> tuple[int, str]:
     """Peak RSS of a fresh interpreter that makes one probe request (the server runs here)."""
+    tests = str(Path(__file__).parent)
     done = subprocess.run(
-        [sys.executable, "-c", _PEAK_RSS, url, path], capture_output=True, text=True, timeout=120, check=True
+        [sys.executable, "-c", _PEAK_RSS, url, path, via, tests],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
     )
     peak, outcome = done.stdout.splitlines()[:2]
     return int(peak), outcome
 
 
 @pytest.mark.slow
-def test_oversized_inflating_and_endless_bodies_stay_within_the_cap(hostile: HostileServer) -> None:
-    baseline, outcome = peak_rss_mib(hostile.url, "/slow")
+def test_oversized_inflating_and_endless_bodies_stay_within_the_cap(via: str, hostile: HostileServer) -> None:
+    baseline, outcome = peak_rss_mib(via, hostile.url, "/slow")
     assert outcome == "answered"
     for path in ("/oversized", "/inflating", "/endless"):
-        peak, outcome = peak_rss_mib(hostile.url, path)
+        peak, outcome = peak_rss_mib(via, hostile.url, path)
         assert "response body over the 16 MiB cap (max_response_bytes)" in outcome, outcome
         # The cap is 16 MiB: the body, one copy and a chunk, above what a normal run takes.
         assert peak - baseline < 3 * 16 + 16, (path, peak, baseline)
