@@ -7,6 +7,9 @@ Before, every concurrent check was allowed a whole `max_response_bytes` (16 MiB 
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 import threading
 import time
 import tracemalloc
@@ -14,13 +17,16 @@ from http.server import BaseHTTPRequestHandler
 from typing import ClassVar
 
 import pytest
+from hostile import HostileServer
 from loopback import loopback_server, url_of
-from probe_project import make_probe_project, probe_config, run_probes
+from probe_project import junit_cases, make_probe_project, probe_config, run_probes
 
 from slo.config import Config, Target
 from slo.exchange.batch import Answer, send_batch
 from slo.exchange.budget import ByteBudget, Share
 from slo.probe.checks import fetch_all, target_exchange
+from slo.processes import stop
+from slo.stopping import STOPPED_EXIT
 
 MiB = 1 << 20
 
@@ -215,3 +221,33 @@ def test_a_check_that_breaks_the_json_parser_fails_alone() -> None:
         "fine-1",
         "fine-2",
     ]
+
+
+@pytest.mark.slow
+def test_sigterm_stops_a_batch_waiting_on_its_targets(pytester: pytest.Pytester) -> None:
+    """A batch of checks whose target trickles its headers for ever stops at SIGTERM, as any
+    probe run does (slo.stopping): at once, with its report written, not at the deadlines."""
+    with HostileServer(default="/trickle-headers") as target:
+        checks = [{"name": f"slow-{i}", "url": f"{target.url}/health", "timeout": "60s"} for i in range(5)]
+        make_probe_project(pytester, None, checks=checks)
+        run = subprocess.Popen(
+            [sys.executable, "-m", "pytest", "probes/test_checks.py", "--no-push"],
+            cwd=pytester.path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            until = time.monotonic() + 60
+            while len(target.requests) < 5:
+                assert run.poll() is None, "the run ended before its checks were sent"
+                assert time.monotonic() < until, "the checks were never sent"
+                time.sleep(0.1)
+            run.send_signal(signal.SIGTERM)
+            output, _ = run.communicate(timeout=30)
+        finally:
+            stop(run, 10)
+    assert run.returncode == STOPPED_EXIT, output.decode(errors="replace")[-3000:]
+    cases = junit_cases(pytester)
+    assert cases["test_checks::test_check[slow-0]"].message == (
+        "stopped by SIGTERM before this probe finished: the run was cut short"
+    )
