@@ -246,8 +246,8 @@ def clients(stack: ReferenceStack, args: argparse.Namespace) -> None:
                 anchor = Blackbox(directory, f"{stack.api_url}/health", requests, concurrency)
                 mine, theirs = alternate(ours, anchor, args.rounds)
                 name = f"HTTP only, {requests} requests @{concurrency}: {label} vs blackbox_exporter"
-                for row in rows(name, mine, theirs, per=requests, per_what="request")[1:3]:
-                    print(row, flush=True)
+                wall, _, cpu, _ = rows(name, mine, theirs, per=requests, per_what="request")
+                print(wall, cpu, sep="\n", flush=True)
                 if ours.false_failures:
                     print(
                         f"| {name} | rounds with a failed request | {ours.false_failures} | | |", flush=True
