@@ -14,17 +14,18 @@ import threading
 import time
 import tracemalloc
 from http.server import BaseHTTPRequestHandler
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import pytest
 from hostile import HostileServer
-from loopback import loopback_server, url_of
+from loopback import capture_server, loopback_server, url_of
 from probe_project import junit_cases, make_probe_project, probe_config, run_probes
 
 from slo.config import Config, Target
 from slo.exchange.batch import Answer, send_batch
 from slo.exchange.budget import ByteBudget, Share
 from slo.probe.checks import fetch_all, target_exchange
+from slo.probe.client import ProbeClient
 from slo.processes import stop
 from slo.stopping import STOPPED_EXIT
 
@@ -251,3 +252,26 @@ def test_sigterm_stops_a_batch_waiting_on_its_targets(pytester: pytest.Pytester)
     assert cases["test_checks::test_check[slow-0]"].message == (
         "stopped by SIGTERM before this probe finished: the run was cut short"
     )
+
+
+@pytest.mark.parametrize(
+    ("method", "body"),
+    [("GET", {}), ("POST", {"json": {"model": "m", "messages": []}}), ("PUT", {"content": "plain text"})],
+)
+def test_the_loop_sends_what_the_httpx_client_sends(method: str, body: dict[str, Any]) -> None:
+    """Method, path and query, body and the headers that matter arrive the same from both paths."""
+    compared = ("content-type", "content-length", "authorization", "accept-encoding", "x-team", "host")
+    with capture_server() as server:
+        target = Target(url=f"{server.url}/api", token="tok-1", headers={"X-Team": "sre"})
+        with ProbeClient("api", target) as client:
+            client.request(method, "/v1/x?verbose=1", **body)
+        exchange = target_exchange("api", target, method, "/v1/x?verbose=1", **body)
+        send_batch([exchange], lambda _, answer: answer, concurrency=1, budget=MiB)
+    by_httpx, by_loop = server.received
+    assert (by_loop.method, by_loop.path, by_loop.body) == (by_httpx.method, by_httpx.path, by_httpx.body)
+    assert by_loop.path == "/api/v1/x?verbose=1"
+    seen = [
+        {k.lower(): v for k, v in r.headers.items() if k.lower() in compared} for r in (by_httpx, by_loop)
+    ]
+    assert seen[0] == seen[1]
+    assert seen[1]["authorization"] == "Bearer tok-1"

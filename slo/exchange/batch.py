@@ -304,13 +304,15 @@ class _Batch(Generic[T]):
         handle.setopt(pycurl.HTTP_VERSION, pycurl.CURL_HTTP_VERSION_1_1)
         # Each new connection looks its name up, as on the httpx path: the dns phase is real.
         handle.setopt(pycurl.DNS_CACHE_TIMEOUT, 0)
-        # No "Expect: 100-continue" wait before a large body: the server answers or not.
         headers = [
             f"{name.decode('latin-1')}: {value.decode('latin-1')}"
             for name, value in request.headers.raw
             if name.lower() != b"host"
         ]
-        handle.setopt(pycurl.HTTPHEADER, [*headers, "Expect:"])
+        # "Name:" drops a header libcurl would add: no "Expect: 100-continue" wait before a
+        # large body, and no form Content-Type on a body httpx sends without one.
+        dropped = ["Expect:"] + ([] if "content-type" in request.headers else ["Content-Type:"])
+        handle.setopt(pycurl.HTTPHEADER, headers + dropped)
         if request.method == "HEAD":
             handle.setopt(pycurl.NOBODY, 1)
         elif request.method != "GET" or request.content:
