@@ -275,3 +275,13 @@ def test_the_loop_sends_what_the_httpx_client_sends(method: str, body: dict[str,
     ]
     assert seen[0] == seen[1]
     assert seen[1]["authorization"] == "Bearer tok-1"
+
+
+def test_libcurl_is_loaded_by_the_first_batch_not_by_the_checks_module() -> None:
+    """A probe run imports the checks module at collection; one without checks never pays for
+    loading libcurl (about 15 ms)."""
+    code = "import sys, slo.probe.checks; print('pycurl' in sys.modules)"
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.strip() == "False"

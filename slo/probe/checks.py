@@ -20,7 +20,7 @@ import base64
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -29,7 +29,6 @@ import pytest
 from slo import conventions
 from slo.compat import scheduled_items
 from slo.config import Check, Config, Target
-from slo.exchange.batch import Answer, Exchange, send_batch
 from slo.exchange.body import ACCEPT_ENCODING
 from slo.exchange.failures import ProbeFailure
 from slo.probe.client import TARGET_EXTENSION, RequestRecord
@@ -37,6 +36,9 @@ from slo.probe.expect import describe, expect_json, expect_status, json_path
 from slo.redact import excerpt
 from slo.runconfig import run_options
 from slo.units import format_ms
+
+if TYPE_CHECKING:
+    from slo.exchange.batch import Answer, Exchange
 
 __all__ = ["CheckFetcher", "CheckOutcome", "fetch_all", "judge", "target_exchange"]
 
@@ -81,6 +83,9 @@ def target_exchange(
     :class:`~slo.probe.client.ProbeClient` would send it: the path under the target's URL,
     its auth and headers, bodies asked only in the encodings inflated with a bound; `body`
     is httpx's ``json=`` or ``content=``. An invalid URL raises :class:`ProbeFailure`."""
+    # libcurl is loaded by the first batch, not by every probe run that has no checks.
+    from slo.exchange.batch import Exchange
+
     base = httpx.URL(target.url)
     try:
         relative = httpx.URL(path)
@@ -109,6 +114,8 @@ def fetch_all(
     checks: Iterable[Check], config: Config, concurrency: int = conventions.CHECK_CONCURRENCY
 ) -> dict[str, CheckOutcome]:
     """Send every check's request, `concurrency` at a time; failures are captured, never raised."""
+    from slo.exchange.batch import send_batch
+
     outcomes: dict[str, CheckOutcome] = {}
     sent: list[tuple[Check, Exchange]] = []
     for check in checks:
