@@ -2,27 +2,39 @@
 
 The reference stack's API answers `GET /health` after 100 ms. The project runs
 `python -m pytest probes/test_checks.py` in its own process (interpreter start included, as a
-timer would start it) with N checks, each expecting 200 and a body regex. The anchor is
-`prometheus-blackbox-exporter` with an http module expecting the same: a fresh exporter per
-round, driven with N `/probe` requests at the project's own concurrency (`MAX_CONCURRENCY`
-threads); its wall is the driver's, its CPU and peak RSS the exporter's own (the driver's
-Python is not counted against it). A project round with any failed check is a false failure
-(the target is healthy) and is counted.
+timer would start it) with N checks, each expecting 200 and a body regex, sent C at a time
+(``--slo-check-concurrency C``). The anchor is `prometheus-blackbox-exporter` with an http
+module expecting the same: a fresh exporter per round, driven with N `/probe` requests by C
+threads; its wall is the driver's, its CPU and peak RSS the exporter's own (the driver's Python
+is not counted against it). A project round with any failed check is a false failure (the
+target is healthy) and is counted.
 
-    python bench/bench_checks.py [--checks 200 1000 5000] [--rounds 3] [--latency-ms 100]
+    python bench/bench_checks.py [--checks 200 1000 5000] [--concurrency 50 256] [--rounds 3]
+                                 [--latency-ms 100] [--clients]
+
+`--clients` measures the HTTP part alone instead, in this process, against the same exporter:
+N requests judged as the checks are (status and body regex) by the batch loop that runs the
+checks (libcurl's multi interface), by the thread per concurrent check with an httpx client
+each that it replaced, and by aiohttp on one asyncio loop (when it is installed: the other
+C-backed client weighed for the loop).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import itertools
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -31,15 +43,19 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from paired import HEADER, Sample, alternate, rows, run_process
+from paired import HEADER, Sample, alternate, in_process, rows, run_process
 from probe_project import INI, PROBES_DIR, probe_config
 from servers import free_port
 
 from devstack.refstack import ReferenceStack
-from slo.probe.checks import MAX_CONCURRENCY
+from slo.config import Target
+from slo.exchange.batch import Answer, send_batch
+from slo.probe.checks import IN_FLIGHT_BYTES, target_exchange
+from slo.probe.client import ProbeClient
 
 EXPORTER = shutil.which("prometheus-blackbox-exporter") or "/usr/bin/prometheus-blackbox-exporter"
 BODY_REGEX = '"status": ?"healthy"'
+PATTERN = re.compile(BODY_REGEX)
 BLACKBOX_CONFIG = {
     "modules": {
         "health": {
@@ -64,8 +80,9 @@ def write_project(directory: Path, stack: ReferenceStack, checks: int) -> None:
 
 
 class Project:
-    def __init__(self, directory: Path, checks: int) -> None:
-        self.directory, self.checks, self.false_failures, self.runs = directory, checks, 0, 0
+    def __init__(self, directory: Path, checks: int, concurrency: int) -> None:
+        self.directory, self.checks, self.concurrency = directory, checks, concurrency
+        self.false_failures = self.runs = 0
 
     def __call__(self) -> Sample:
         command = [
@@ -75,6 +92,8 @@ class Project:
             "probes/test_checks.py",
             "-q",
             "--no-push",
+            "--slo-check-concurrency",
+            str(self.concurrency),
             "-p",
             "no:cacheprovider",
         ]
@@ -101,8 +120,9 @@ def _peak_mb(pid: int) -> float:
 
 
 class Blackbox:
-    def __init__(self, directory: Path, target: str, checks: int) -> None:
-        self.directory, self.target, self.checks, self.false_failures = directory, target, checks, 0
+    def __init__(self, directory: Path, target: str, checks: int, concurrency: int) -> None:
+        self.directory, self.target, self.checks, self.concurrency = directory, target, checks, concurrency
+        self.false_failures = 0
 
     def __call__(self) -> Sample:
         port = free_port()
@@ -129,7 +149,7 @@ class Blackbox:
                     return b"\nprobe_success 1" in response.read()
 
             cpu, started = _cpu_seconds(exporter.pid), time.perf_counter()
-            with ThreadPoolExecutor(MAX_CONCURRENCY) as pool:
+            with ThreadPoolExecutor(self.concurrency) as pool:
                 passed = sum(pool.map(one, range(self.checks)))
             wall, cpu = time.perf_counter() - started, _cpu_seconds(exporter.pid) - cpu
             self.false_failures += passed != self.checks
@@ -140,11 +160,107 @@ class Blackbox:
             log.close()
 
 
+def _loop_client(url: str, requests: int, concurrency: int) -> int:
+    target = Target(url=url, timeout=30.0)
+    exchanges = [target_exchange("api", target, "GET", "/health") for _ in range(requests)]
+
+    def passed(_: int, answer: Answer) -> bool:
+        response = answer.response
+        return response is not None and response.status_code == 200 and bool(PATTERN.search(response.text))
+
+    return sum(send_batch(exchanges, passed, concurrency=concurrency, budget=IN_FLIGHT_BYTES))
+
+
+def _thread_clients(url: str, requests: int, concurrency: int) -> int:
+    local = threading.local()
+    opened: list[ProbeClient] = []
+
+    def one(_: int) -> bool:
+        if not hasattr(local, "client"):
+            local.client = ProbeClient("api", Target(url=url, timeout=30.0), max_connections=1)
+            opened.append(local.client)
+        response = local.client.get("/health")
+        return response.status_code == 200 and bool(PATTERN.search(response.text))
+
+    try:
+        with ThreadPoolExecutor(concurrency) as pool:
+            return sum(pool.map(one, range(requests)))
+    finally:
+        for client in opened:
+            client.close()
+
+
+def _aiohttp(url: str, requests: int, concurrency: int) -> int:
+    import asyncio
+
+    import aiohttp
+
+    async def run() -> int:
+        connector = aiohttp.TCPConnector(limit=concurrency, use_dns_cache=False)
+        async with aiohttp.ClientSession(connector=connector, auto_decompress=False) as session:
+            gate = asyncio.Semaphore(concurrency)
+
+            async def one() -> bool:
+                async with (
+                    gate,
+                    asyncio.timeout(30),
+                    session.get(f"{url}/health", allow_redirects=False) as r,
+                ):
+                    body = bytearray()
+                    async for chunk in r.content.iter_any():
+                        body += chunk
+                    return r.status == 200 and bool(PATTERN.search(body.decode()))
+
+            return sum(await asyncio.gather(*(one() for _ in range(requests))))
+
+    return asyncio.run(run())
+
+
+CLIENTS: dict[str, Callable[[str, int, int], int]] = {
+    "the batch loop (libcurl multi)": _loop_client,
+    "a thread and an httpx client per check": _thread_clients,
+}
+if importlib.util.find_spec("aiohttp") is not None:
+    CLIENTS["aiohttp, one asyncio loop"] = _aiohttp
+
+
+class InProcess:
+    def __init__(self, client: Callable[[str, int, int], int], url: str, requests: int, concurrency: int):
+        self.client, self.url, self.requests, self.concurrency = client, url, requests, concurrency
+        self.false_failures = 0
+
+    def __call__(self) -> Sample:
+        passed: list[int] = []
+        sample = in_process(lambda: passed.append(self.client(self.url, self.requests, self.concurrency)))
+        self.false_failures += passed[0] != self.requests
+        return sample
+
+
+def clients(stack: ReferenceStack, args: argparse.Namespace) -> None:
+    for requests, concurrency in itertools.product(args.checks, args.concurrency):
+        with tempfile.TemporaryDirectory() as tmp:
+            directory = Path(tmp)
+            (directory / "blackbox.yml").write_text(yaml.safe_dump(BLACKBOX_CONFIG))
+            for label, client in CLIENTS.items():
+                ours = InProcess(client, stack.api_url, requests, concurrency)
+                anchor = Blackbox(directory, f"{stack.api_url}/health", requests, concurrency)
+                mine, theirs = alternate(ours, anchor, args.rounds)
+                name = f"HTTP only, {requests} requests @{concurrency}: {label} vs blackbox_exporter"
+                wall, _, cpu, _ = rows(name, mine, theirs, per=requests, per_what="request")
+                print(wall, cpu, sep="\n", flush=True)
+                if ours.false_failures:
+                    print(
+                        f"| {name} | rounds with a failed request | {ours.false_failures} | | |", flush=True
+                    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checks", type=int, nargs="+", default=[200, 1000, 5000])
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[50, 256])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--latency-ms", type=float, default=100.0)
+    parser.add_argument("--clients", action="store_true", help="the HTTP part alone, per client")
     args = parser.parse_args()
     if not Path(EXPORTER).exists():
         raise SystemExit("prometheus-blackbox-exporter is not installed: run `make bench-deps`")
@@ -152,14 +268,17 @@ def main() -> None:
     print(HEADER)
     with ReferenceStack(env={"REFSTACK_API_KEY": ""}) as stack:
         stack.set_faults("api", latency_ms=args.latency_ms)
-        for checks in args.checks:
+        if args.clients:
+            clients(stack, args)
+            return
+        for checks, concurrency in itertools.product(args.checks, args.concurrency):
             with tempfile.TemporaryDirectory() as tmp:
                 directory = Path(tmp)
                 write_project(directory, stack, checks)
-                project = Project(directory, checks)
-                anchor = Blackbox(directory, f"{stack.api_url}/health", checks)
+                project = Project(directory, checks, concurrency)
+                anchor = Blackbox(directory, f"{stack.api_url}/health", checks, concurrency)
                 ours, theirs = alternate(project, anchor, args.rounds)
-            name = f"{checks} checks vs blackbox_exporter"
+            name = f"{checks} checks @{concurrency} vs blackbox_exporter"
             for row in rows(name, ours, theirs, per=checks, per_what="check"):
                 print(row, flush=True)
             print(

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 __all__ = [
+    "CHECK_CONCURRENCY",
     "CONFIG_FILE",
     "ENVIRONMENT",
     "ENVIRONMENT_PROPERTY",
@@ -17,6 +18,7 @@ __all__ = [
     "LOAD_JOB",
     "LOAD_REPORTS",
     "MAX_ARTIFACT_BYTES",
+    "MAX_CHECK_CONCURRENCY",
     "MAX_RESPONSE_BYTES",
     "PROBE_JUNIT",
     "PROBE_RESULTS",
@@ -56,3 +58,8 @@ RUN_DEADLINE = "200s"
 #: baseline, the load results, `probes.json`, `gate.json`): far above any real one, so a
 #: stray or hostile file is refused before it is read into memory.
 MAX_ARTIFACT_BYTES = 64 * 1024 * 1024
+#: Declarative checks sent at once (``--slo-check-concurrency``), and the most allowed: more
+#: is a stampede on the targets, and the batch loop waits on its sockets with select(), whose
+#: descriptors end at 1024 (the process has others open too).
+CHECK_CONCURRENCY = 256
+MAX_CHECK_CONCURRENCY = 512

@@ -100,6 +100,9 @@ OPTIONS: dict[str, Option] = {
                "as timeouts, and the results are still saved and pushed (`off`: no limit)",
                flag="--slo-run-deadline", env="SLO_RUN_DEADLINE", ini="slo_run_deadline",
                default=conventions.RUN_DEADLINE),
+        Option("check_concurrency", "declarative checks sent at once, on one event loop",
+               flag="--slo-check-concurrency", env="SLO_CHECK_CONCURRENCY", ini="slo_check_concurrency",
+               default=str(conventions.CHECK_CONCURRENCY)),
         Option("prometheus", "Prometheus base URL", cli_flag="--prometheus", env="PROMETHEUS_URL"),
         Option("job", "job in the grouping key",
                flag="--slo-job", env="SLO_JOB", ini="slo_job", config_key="pushgateway.job",
@@ -274,6 +277,8 @@ class RunOptions:
     state_file: Path
     #: Seconds the run's requests may take in all, or None for no limit.
     run_deadline: float | None
+    #: Declarative checks sent at once.
+    check_concurrency: int
     #: The source of each option, for the report header.
     sources: Mapping[str, str]
 
@@ -302,6 +307,7 @@ class RunOptions:
             push_enabled=bool(push.url) and not values["no_push"].value,
             state_file=Path(state).expanduser(),
             run_deadline=run_deadline,
+            check_concurrency=_check_concurrency(values["check_concurrency"]),
             sources={name: r.source for name, r in values.items()},
         )
 
@@ -318,6 +324,16 @@ def _run_deadline(resolved: Resolved) -> float | None:
     if seconds <= 0:
         raise ValueError(f"{resolved.source}: the run deadline must be positive (or off)")
     return seconds
+
+
+def _check_concurrency(resolved: Resolved) -> int:
+    text = str(resolved.value).strip()
+    if not text.isdigit() or not 1 <= int(text) <= conventions.MAX_CHECK_CONCURRENCY:
+        raise ValueError(
+            f"{resolved.source}: the check concurrency must be a whole number from 1 to "
+            f"{conventions.MAX_CHECK_CONCURRENCY}, not {text[:20]!r}"
+        )
+    return int(text)
 
 
 def _restore_within(config: Config, run_deadline: float | None, source: str) -> None:

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from exchanges import EXCHANGE_PATHS, exchange, failure_of
 from hostile import HostileServer
 from probe_project import make_probe_project, run_probes
 from prometheus_client import CollectorRegistry, Gauge
@@ -45,11 +46,16 @@ def hostile() -> Iterator[HostileServer]:
         yield server
 
 
-def failure(client: ProbeClient, path: str, **kwargs: object) -> tuple[ProbeFailure, float]:
+@pytest.fixture(params=EXCHANGE_PATHS)
+def via(request: pytest.FixtureRequest) -> str:
+    """Which path of an exchange: the httpx client of single probes, or the batches' loop."""
+    return str(request.param)
+
+
+def failure(via: str, target: Target, path: str) -> tuple[ProbeFailure, float]:
     started = time.monotonic()
-    with client, pytest.raises(ProbeFailure) as raised:
-        client.get(path, **kwargs)
-    return raised.value, time.monotonic() - started
+    problem = failure_of(via, target, path)
+    return problem, time.monotonic() - started
 
 
 # --- every wait has one deadline ----------------------------------------------------------
@@ -59,27 +65,27 @@ def failure(client: ProbeClient, path: str, **kwargs: object) -> tuple[ProbeFail
     ("path", "waiting"),
     [("/trickle-headers", "waiting for the response headers"), ("/trickle-body", "reading the body")],
 )
-def test_trickled_answers_end_at_the_deadline(hostile: HostileServer, path: str, waiting: str) -> None:
+def test_trickled_answers_end_at_the_deadline(
+    via: str, hostile: HostileServer, path: str, waiting: str
+) -> None:
     # The per-read timeout alone (1 s) never fires: a byte arrives every 100 ms.
-    client = ProbeClient("api", Target(url=hostile.url, timeout=1.0))
-    problem, elapsed = failure(client, path)
+    problem, elapsed = failure(via, Target(url=hostile.url, timeout=1.0), path)
     assert problem.reason == "timeout"
     assert f"timed out {waiting} (1000 ms deadline for the whole exchange)" in str(problem)
     assert 1.0 <= elapsed < 1.0 + MARGIN
 
 
-def test_a_stalled_tls_handshake_ends_at_the_deadline(hostile: HostileServer) -> None:
-    client = ProbeClient("api", Target(url=f"https://127.0.0.1:{hostile.stall_port}", timeout=1.0))
-    problem, elapsed = failure(client, "/health")
+def test_a_stalled_tls_handshake_ends_at_the_deadline(via: str, hostile: HostileServer) -> None:
+    target = Target(url=f"https://127.0.0.1:{hostile.stall_port}", timeout=1.0)
+    problem, elapsed = failure(via, target, "/health")
     assert problem.reason == "timeout"
     assert 1.0 <= elapsed < 1.0 + MARGIN
 
 
-def test_the_run_deadline_caps_every_exchange(hostile: HostileServer) -> None:
-    client = ProbeClient("api", Target(url=hostile.url, timeout=30.0))
+def test_the_run_deadline_caps_every_exchange(via: str, hostile: HostileServer) -> None:
     set_run_deadline(1.0)
     try:
-        problem, elapsed = failure(client, "/trickle-body")
+        problem, elapsed = failure(via, Target(url=hostile.url, timeout=30.0), "/trickle-body")
     finally:
         set_run_deadline(None)
     assert "(the run deadline)" in str(problem)
@@ -87,9 +93,8 @@ def test_the_run_deadline_caps_every_exchange(hostile: HostileServer) -> None:
 
 
 def test_a_nested_deadline_only_shortens(hostile: HostileServer) -> None:
-    client = ProbeClient("api", Target(url=hostile.url, timeout=0.5))
     with exchange_deadline(30):
-        problem, elapsed = failure(client, "/trickle-body")
+        problem, elapsed = failure("httpx", Target(url=hostile.url, timeout=0.5), "/trickle-body")
     assert problem.reason == "timeout"
     assert elapsed < 0.5 + MARGIN
 
@@ -217,35 +222,35 @@ def test_an_overlong_instance_is_one_line_at_start_up() -> None:
 
 _PEAK_RSS = """
 import resource, sys
+sys.path.insert(0, sys.argv[4])
+from exchanges import exchange
 from slo.config import Target
-from slo.probe.client import ProbeClient
-from slo.exchange.failures import ProbeFailure
-client = ProbeClient("api", Target(url=sys.argv[1], timeout=20.0))
-try:
-    client.get(sys.argv[2])
-    outcome = "answered"
-except ProbeFailure as failure:
-    outcome = str(failure)
+[answer] = exchange(sys.argv[3], Target(url=sys.argv[1], timeout=20.0), sys.argv[2])
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
-print(outcome)
+print("answered" if answer.failure is None else str(answer.failure))
 """
 
 
-def peak_rss_mib(url: str, path: str) -> tuple[int, str]:
+def peak_rss_mib(via: str, url: str, path: str) -> tuple[int, str]:
     """Peak RSS of a fresh interpreter that makes one probe request (the server runs here)."""
+    tests = str(Path(__file__).parent)
     done = subprocess.run(
-        [sys.executable, "-c", _PEAK_RSS, url, path], capture_output=True, text=True, timeout=120, check=True
+        [sys.executable, "-c", _PEAK_RSS, url, path, via, tests],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
     )
     peak, outcome = done.stdout.splitlines()[:2]
     return int(peak), outcome
 
 
 @pytest.mark.slow
-def test_oversized_inflating_and_endless_bodies_stay_within_the_cap(hostile: HostileServer) -> None:
-    baseline, outcome = peak_rss_mib(hostile.url, "/slow")
+def test_oversized_inflating_and_endless_bodies_stay_within_the_cap(via: str, hostile: HostileServer) -> None:
+    baseline, outcome = peak_rss_mib(via, hostile.url, "/slow")
     assert outcome == "answered"
     for path in ("/oversized", "/inflating", "/endless"):
-        peak, outcome = peak_rss_mib(hostile.url, path)
+        peak, outcome = peak_rss_mib(via, hostile.url, path)
         assert "response body over the 16 MiB cap (max_response_bytes)" in outcome, outcome
         # The cap is 16 MiB: the body, one copy and a chunk, above what a normal run takes.
         assert peak - baseline < 3 * 16 + 16, (path, peak, baseline)
@@ -263,14 +268,15 @@ PASSWORD = "pw-MARKER-e3f0"
 QUERY = "q-MARKER-0c9d"
 
 
-def test_an_echoing_target_never_gets_a_secret_into_a_message(hostile: HostileServer) -> None:
+def test_an_echoing_target_never_gets_a_secret_into_a_message(via: str, hostile: HostileServer) -> None:
     target = Target(
         url=hostile.url.replace("://", f"://user:{PASSWORD}@"), token=TOKEN, headers={"X-Key": HEADER}
     )
     redact.register_secrets(target)
     redact.register_url(f"/echo?key={QUERY}")
-    with ProbeClient("api", target) as client:
-        response = client.get(f"/echo?key={QUERY}")
+    [answer] = exchange(via, target, f"/echo?key={QUERY}")
+    response = answer.response
+    assert response is not None
     # The target did echo them (httpx sends the URL's credentials instead of the token).
     basic = base64.b64encode(f"user:{PASSWORD}".encode()).decode()
     assert HEADER in response.text
@@ -285,14 +291,11 @@ def test_an_echoing_target_never_gets_a_secret_into_a_message(hostile: HostileSe
     assert redact.scrub(response.text).count("***") >= 3
 
 
-def test_probes_never_follow_redirects() -> None:
+def test_probes_never_follow_redirects(via: str) -> None:
     with HostileServer() as elsewhere:
-        with (
-            HostileServer(redirect_to=elsewhere.url) as target,
-            ProbeClient("api", Target(url=target.url)) as client,
-        ):
-            response = client.get("/redirect")
-        assert response.status_code == 302
+        with HostileServer(redirect_to=elsewhere.url) as target:
+            [answer] = exchange(via, Target(url=target.url), "/redirect")
+        assert answer.record.status == 302
         assert elsewhere.requests == []
 
 
@@ -422,10 +425,10 @@ def test_a_huge_field_makes_a_bounded_failure_message() -> None:
     assert len(str(problem)) <= 2003
 
 
-def test_the_cap_is_named_whatever_chunk_crosses_it(hostile: HostileServer) -> None:
+@pytest.mark.parametrize("path", ["/inflating", "/oversized"])
+def test_the_cap_is_named_whatever_chunk_crosses_it(via: str, hostile: HostileServer, path: str) -> None:
     for cap in (1024, 100_000, 5_000_000):
-        with ProbeClient("api", Target(url=hostile.url, timeout=20.0, max_response_bytes=cap)) as client:
-            problem, _ = failure(client, "/inflating")
+        problem, _ = failure(via, Target(url=hostile.url, timeout=20.0, max_response_bytes=cap), path)
         assert f"over the {cap if cap < 1048576 else cap / 1048576:g}" in str(problem)
 
 

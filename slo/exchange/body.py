@@ -18,7 +18,9 @@ __all__ = [
     "ACCEPT_ENCODING",
     "MAX_LINE",
     "BodyTooLarge",
+    "Inflater",
     "UnsupportedEncoding",
+    "content_decoder",
     "iter_body",
     "read_body",
     "split_lines",
@@ -41,7 +43,7 @@ def _size(count: int) -> str:
     return f"{count / 1048576:g} MiB" if count >= 1048576 else f"{count} bytes"
 
 
-class _Inflater:
+class Inflater:
     """zlib for gzip and deflate (zlib-wrapped or raw, as browsers accept), one bounded call at a time."""
 
     def __init__(self, encoding: str) -> None:
@@ -49,13 +51,12 @@ class _Inflater:
         self._zlib = zlib.decompressobj(zlib.MAX_WBITS | 16 if self._gzip else zlib.MAX_WBITS)
         self._first = True
 
-    def feed(self, data: bytes, limit: int) -> Iterator[bytes]:
-        """Inflate `data`, yielding pieces, and stop once more than `limit` bytes came out
-        (the caller, which knows the cap, says so)."""
-        produced = 0
-        while data:
+    def step(self, data: bytes, limit: int) -> tuple[bytes, bytes]:
+        """At most `limit` (>= 1) bytes inflated from `data`, and the input left for the next
+        call (empty once `data` is used up or the stream has ended)."""
+        while True:
             try:
-                piece = self._zlib.decompress(data, max(1, limit - produced + 1))
+                piece = self._zlib.decompress(data, limit)
             except zlib.error:
                 if self._gzip or not self._first:
                     raise
@@ -64,23 +65,32 @@ class _Inflater:
                 self._first = False
                 continue
             self._first = False
+            return piece, b"" if self._zlib.eof else self._zlib.unconsumed_tail
+
+    def feed(self, data: bytes, limit: int) -> Iterator[bytes]:
+        """Inflate `data`, yielding pieces, and stop once more than `limit` bytes came out
+        (the caller, which knows the cap, says so)."""
+        produced = 0
+        while data and produced <= limit:
+            piece, data = self.step(data, max(1, limit - produced + 1))
             produced += len(piece)
             yield piece
-            data = self._zlib.unconsumed_tail
-            if self._zlib.eof or produced > limit:
-                return
+
+
+def content_decoder(headers: httpx.Headers) -> Inflater | None:
+    """The bounded decoder of a response's Content-Encoding (None: identity); any encoding
+    but gzip and deflate raises :class:`UnsupportedEncoding`."""
+    encodings = [e.strip().lower() for e in headers.get("content-encoding", "").split(",") if e.strip()]
+    encodings = [e for e in encodings if e != "identity"]
+    if len(encodings) > 1 or (encodings and encodings[0] not in ("gzip", "x-gzip", "deflate")):
+        raise UnsupportedEncoding(f"unsupported Content-Encoding {', '.join(encodings)[:40]!r}")
+    return Inflater(encodings[0]) if encodings else None
 
 
 def iter_body(response: httpx.Response, cap: int) -> Iterator[bytes]:
     """The decoded body in pieces of one network read each; over `cap` bytes (raw or
     decoded) raises :class:`BodyTooLarge` before the excess is held in memory."""
-    encodings = [
-        e.strip().lower() for e in response.headers.get("content-encoding", "").split(",") if e.strip()
-    ]
-    encodings = [e for e in encodings if e != "identity"]
-    if len(encodings) > 1 or (encodings and encodings[0] not in ("gzip", "x-gzip", "deflate")):
-        raise UnsupportedEncoding(f"unsupported Content-Encoding {', '.join(encodings)[:40]!r}")
-    inflater = _Inflater(encodings[0]) if encodings else None
+    inflater = content_decoder(response.headers)
     raw = decoded = 0
     # As the network delivers it (httpcore reads at most 64 KiB at a time): a chunk size
     # here would hold back a stream's small events until 64 KiB had gathered.

@@ -2,45 +2,48 @@
 
 pytest runs tests one after another, so 200 checks of 100 ms each would take 20 s. Instead a
 check whose response is not there yet fetches, at once, itself and every check this process
-is still going to run (up to MAX_CONCURRENCY threads, each with its own client per target),
-and each test judges its own response. Under xdist "going to run" is the worker's queue of
-scheduled tests, so workers do not fetch each other's checks; tests sent to a worker later
-form a new batch.
+is still going to run, on one event loop (:mod:`slo.exchange.batch`: libcurl's multi
+interface, up to ``--slo-check-concurrency`` requests at a time, 256 by default), and each
+test judges its own response.
+Under xdist "going to run" is the worker's queue of scheduled tests, so workers do not fetch
+each other's checks; tests sent to a worker later form a new batch.
 
-Each response is judged in the thread that fetched it, as it arrives, and dropped: a batch
-keeps verdicts, not bodies. At most IN_FLIGHT_BYTES of bodies are read at once (fewer threads
-when the targets allow large bodies), so a batch's memory does not grow with its checks.
+Each response is judged as it arrives, and dropped: a batch keeps verdicts, not bodies. The
+bodies read at once hold at most IN_FLIGHT_BYTES, reserved as they arrive (not a cap's worth
+per request), so large `max_response_bytes` do not cut the concurrency and a batch's memory
+does not grow with its checks.
 """
 
 from __future__ import annotations
 
+import base64
 import re
-import threading
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
+from slo import conventions
 from slo.compat import scheduled_items
 from slo.config import Check, Config, Target
+from slo.exchange.body import ACCEPT_ENCODING
 from slo.exchange.failures import ProbeFailure
-from slo.probe.client import RECORD_EXTENSION, ProbeClient, RequestRecord, tls_verify
+from slo.probe.client import TARGET_EXTENSION, RequestRecord
 from slo.probe.expect import describe, expect_json, expect_status, json_path
 from slo.redact import excerpt
+from slo.runconfig import run_options
 from slo.units import format_ms
 
-__all__ = ["CheckFetcher", "CheckOutcome", "fetch_all", "judge"]
+if TYPE_CHECKING:
+    from slo.exchange.batch import Answer, Exchange
 
-#: Threads are cheap next to a hundred millisecond round trip; more than this is a stampede.
-MAX_CONCURRENCY = 256
-#: Bodies read at once, at their targets' `max_response_bytes`: what a batch may hold.
+__all__ = ["CheckFetcher", "CheckOutcome", "fetch_all", "judge", "target_exchange"]
+
+#: Bytes of bodies a batch holds at once, reserved as they arrive.
 IN_FLIGHT_BYTES = 256 * 1024 * 1024
-
-#: A check's request: (check, client key, target name, target, path).
-_Plan = tuple[Check, str, str, Target, str]
 
 
 @dataclass(frozen=True)
@@ -66,72 +69,89 @@ def _target_of(check: Check, config: Config) -> tuple[str, Target, str]:
     return parts.hostname or origin, Target(url=origin), path
 
 
-def fetch_all(checks: Iterable[Check], config: Config) -> dict[str, CheckOutcome]:
-    """Send every check's request concurrently; failures are captured, never raised."""
-    checks = list(checks)
-    if not checks:
-        return {}
-    plans: list[_Plan] = []
+def target_exchange(
+    name: str,
+    target: Target,
+    method: str,
+    path: str,
+    *,
+    headers: dict[str, str] | None = None,
+    timeout: float | None = None,
+    **body: Any,
+) -> Exchange:
+    """A request to `target` (named `name`) for :func:`~slo.exchange.batch.send_batch`, as
+    :class:`~slo.probe.client.ProbeClient` would send it: the path under the target's URL,
+    its auth and headers, bodies asked only in the encodings inflated with a bound; `body`
+    is httpx's ``json=`` or ``content=``. An invalid URL raises :class:`ProbeFailure`."""
+    # libcurl is loaded by the first batch, not by every probe run that has no checks.
+    from slo.exchange.batch import Exchange
+
+    base = httpx.URL(target.url)
+    try:
+        relative = httpx.URL(path)
+    except httpx.InvalidURL as exc:
+        raise ProbeFailure(f"{name}: {method} {path.split('?', 1)[0]}: invalid URL: {exc}", "error") from None
+    # httpx's base_url rule: the path goes under the base URL's path.
+    url = base.copy_with(raw_path=base.raw_path.rstrip(b"/") + b"/" + relative.raw_path.lstrip(b"/"))
+    merged = {"Accept-Encoding": ACCEPT_ENCODING, **target.request_headers(), **(headers or {})}
+    if url.userinfo:
+        # As httpx does: credentials in the URL are sent as basic auth, in place of any other.
+        credentials = f"{url.username}:{url.password}".encode()
+        merged["Authorization"] = f"Basic {base64.b64encode(credentials).decode()}"
+        url = url.copy_with(username=None, password=None)
+    request = httpx.Request(method, url, headers=merged, extensions={TARGET_EXTENSION: name}, **body)
+    return Exchange(
+        name,
+        request,
+        target.timeout if timeout is None else timeout,
+        target.max_response_bytes,
+        target.verify,
+        str(target.ca_file) if target.ca_file else None,
+    )
+
+
+def fetch_all(
+    checks: Iterable[Check], config: Config, concurrency: int = conventions.CHECK_CONCURRENCY
+) -> dict[str, CheckOutcome]:
+    """Send every check's request, `concurrency` at a time; failures are captured, never raised."""
+    from slo.exchange.batch import send_batch
+
+    outcomes: dict[str, CheckOutcome] = {}
+    sent: list[tuple[Check, Exchange]] = []
     for check in checks:
         name, target, path = _target_of(check, config)
-        plans.append((check, name if check.target else f"url:{target.url}", name, target, path))
-
-    # Each target's TLS context is loaded here, once: threads that all start by asking for it
-    # would each load the CA bundle (milliseconds of CPU each) before the first one is cached.
-    for _, _, _, target, _ in plans:
-        tls_verify(target)
-
-    # One client per target *per worker thread*, never one pool shared by all of them: httpcore's
-    # sync pool can close a kept-alive connection it has just handed to another thread (httpcore
-    # issue #1110), which failed a few checks of every large run with "Bad file descriptor".
-    # A thread sends one request at a time, so its client needs one connection, kept alive
-    # for the next check on the same target.
-    local = threading.local()
-    opened: list[ProbeClient] = []
-    opened_lock = threading.Lock()
-
-    def client_for(key: str, name: str, target: Target) -> ProbeClient:
-        mine: dict[str, ProbeClient] = local.__dict__.setdefault("clients", {})
-        if key not in mine:
-            mine[key] = ProbeClient(name, target, max_connections=1)
-            with opened_lock:
-                opened.append(mine[key])
-        return mine[key]
-
-    def fetch(plan: _Plan) -> CheckOutcome:
-        check, key, name, target, path = plan
+        body = (
+            {} if check.body is None else {"content" if isinstance(check.body, str) else "json": check.body}
+        )
         headers = {header: value.get_secret_value() for header, value in check.headers.items()}
-        kwargs: dict[str, object] = {"headers": headers}
-        if check.body is not None:
-            kwargs["json" if not isinstance(check.body, str) else "content"] = check.body
-        if check.timeout is not None:
-            kwargs["timeout"] = check.timeout
         try:
-            response = client_for(key, name, target).request(check.method, path, **kwargs)
-        except ProbeFailure as failure:
-            return CheckOutcome(check, name, _kept(failure), failure.record)
-        except Exception as exc:  # one check's surprise must not fail its whole batch
-            surprise = ProbeFailure(
-                f"{name}: {check.method} {path.split('?', 1)[0]}: {type(exc).__name__}: {excerpt(str(exc))}",
-                "error",
+            exchange = target_exchange(
+                name, target, check.method, path, headers=headers, timeout=check.timeout, **body
             )
-            return CheckOutcome(check, name, surprise, None)
-        record = response.extensions[RECORD_EXTENSION]
-        try:
-            _judge_response(check, response)
         except ProbeFailure as failure:
-            return CheckOutcome(check, name, _kept(failure), record)
-        return CheckOutcome(check, name, None, record)
+            outcomes[check.name] = CheckOutcome(check, name, failure, None)
+            continue
+        sent.append((check, exchange))
 
-    largest = max(target.max_response_bytes for _, _, _, target, _ in plans)
-    threads = max(1, min(len(plans), MAX_CONCURRENCY, IN_FLIGHT_BYTES // largest))
-    try:
-        with ThreadPoolExecutor(threads, thread_name_prefix="slo-check") as pool:
-            outcomes = list(pool.map(fetch, plans))
-    finally:
-        for client in opened:
-            client.close()
-    return {outcome.check.name: outcome for outcome in outcomes}
+    def judged(index: int, answer: Answer) -> CheckOutcome:
+        check, exchange = sent[index]
+        if answer.response is None:
+            return CheckOutcome(check, exchange.target, answer.failure, answer.record)
+        try:
+            _judge_response(check, answer.response)
+        except ProbeFailure as failure:
+            return CheckOutcome(check, exchange.target, _kept(failure), answer.record)
+        except Exception as exc:  # one check's surprise (JSON nested past the stack) must not end the batch
+            surprise = ProbeFailure(
+                f"{describe(answer.response)}: {type(exc).__name__}: {excerpt(str(exc))}", "error"
+            )
+            return CheckOutcome(check, exchange.target, surprise, answer.record)
+        return CheckOutcome(check, exchange.target, None, answer.record)
+
+    exchanges = [exchange for _, exchange in sent]
+    for outcome in send_batch(exchanges, judged, concurrency=concurrency, budget=IN_FLIGHT_BYTES):
+        outcomes[outcome.check.name] = outcome
+    return outcomes
 
 
 def _kept(failure: ProbeFailure) -> ProbeFailure:
@@ -159,7 +179,8 @@ class CheckFetcher:
         if name not in self.outcomes:
             upcoming = [n for n in map(self.name_of, scheduled_items(self.session, item)) if n in self.checks]
             batch = dict.fromkeys([name, *(n for n in upcoming if n not in self.outcomes)])
-            self.outcomes.update(fetch_all([self.checks[n] for n in batch], self.config))
+            concurrency = run_options(self.session.config).check_concurrency
+            self.outcomes.update(fetch_all([self.checks[n] for n in batch], self.config, concurrency))
         return self.outcomes.pop(name)
 
 
