@@ -1,0 +1,288 @@
+"""Slow is not down: a probe that worked but too slowly (or said so itself) ends degraded.
+
+It passes in pytest (its JUnit case passes, with the reason as a property), prints DEGRADED,
+pushes `synthetic_probe_degraded` 1 and advances `synthetic_target_degraded_runs_total`, and
+is a good event of the availability SLI: never a failed run.
+"""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+
+import httpx
+import pytest
+from loopback import capture_server
+
+from devstack.daemons import Pushgateway
+from slo.config import Check, Target
+from slo.config.objectives import SLO, DegradedSLI
+from slo.evidence import EVIDENCE_PROPERTY, MAX_NOTE, Evidence
+from slo.exchange.records import Phases, RequestRecord
+from slo.probe.run import slow_request
+from slo.report.exposition import SuiteRun, probe_families
+from slo.report.reporter import _count_target_runs
+from slo.report.results import ProbeResult, ResultCollector
+from slo.report.state import ProbeState, TargetState
+
+pytest_plugins = ["pytester"]
+
+
+def _record(elapsed: float, status: int | None = 200, url: str = "/health?token=x") -> RequestRecord:
+    return RequestRecord("api", "GET", url, status, elapsed, Phases())
+
+
+def _report(when: str, outcome: str, evidence: Evidence | None) -> SimpleNamespace:
+    properties = [] if evidence is None else [(EVIDENCE_PROPERTY, evidence.encode())]
+    return SimpleNamespace(
+        nodeid="probes/test_x.py::test_x",
+        when=when,
+        outcome=outcome,
+        passed=outcome == "passed",
+        failed=outcome == "failed",
+        skipped=outcome == "skipped",
+        duration=0.3,
+        user_properties=properties,
+    )
+
+
+# --- the rule ---------------------------------------------------------------------------------
+
+
+def test_an_answer_slower_than_degraded_after_degrades_and_says_how_slow() -> None:
+    assert slow_request(_record(0.3), 0.1) == "api GET /health took 300 ms, over degraded_after 100 ms"
+    assert slow_request(_record(0.1), 0.1) is None, "at the threshold is not over it"
+    assert slow_request(_record(0.3), None) is None, "no degraded_after, no degraded"
+    assert slow_request(_record(0.3, status=None), 0.1) is None, "no answer is a failure, not slowness"
+
+
+def test_the_first_reason_stands_one_line_capped_and_it_survives_the_encoding() -> None:
+    evidence = Evidence()
+    evidence.degrade("\n  queue deep: 140 jobs\nsecond line")
+    evidence.degrade("a later reason")
+    assert evidence.degraded == "queue deep: 140 jobs"
+    assert Evidence.decode(evidence.encode()).degraded == "queue deep: 140 jobs"
+    long = Evidence()
+    long.degrade("x" * 1000)
+    assert len(long.degraded) == MAX_NOTE
+
+
+# --- config -----------------------------------------------------------------------------------
+
+
+def test_degraded_after_must_be_below_what_fails() -> None:
+    assert Target.model_validate({"url": "http://a", "degraded_after": "100ms"}).degraded_after == 0.1
+    with pytest.raises(ValueError, match=r"degraded_after \(5s\) must be below timeout \(5s\)"):
+        Target.model_validate({"url": "http://a", "degraded_after": "5s"})
+    check = {"name": "c", "target": "api", "latency": "1s"}
+    assert Check.model_validate({**check, "degraded_after": "500ms"}).degraded_after == 0.5
+    with pytest.raises(ValueError, match=r"must be below latency \(1s\)"):
+        Check.model_validate({**check, "degraded_after": "2s"})
+
+
+def test_the_degraded_sli_kind_is_a_probe_selection() -> None:
+    slo = SLO.model_validate(
+        {"name": "fast", "objective": 95, "sli": {"kind": "degraded", "target": "api", "probe": "*health*"}}
+    )
+    assert isinstance(slo.sli, DegradedSLI)
+    assert slo.sli.narrowed and slo.sli.selects("probes/test_health.py::test_api_health")
+
+
+# --- results and counters -------------------------------------------------------------------
+
+
+def test_a_passing_call_with_a_degraded_reason_is_a_degraded_result_that_worked() -> None:
+    evidence = Evidence(target="api", degraded="api GET /health took 300 ms, over degraded_after 100 ms")
+    collector = ResultCollector()
+    collector.add(_report("setup", "passed", None), None)  # type: ignore[arg-type]
+    collector.add(_report("call", "passed", evidence), evidence)  # type: ignore[arg-type]
+    collector.add(_report("teardown", "passed", None), None)  # type: ignore[arg-type]
+    [result] = collector.results.values()
+    assert (result.outcome, result.message, result.succeeded) == ("degraded", evidence.degraded, True)
+    assert collector.outcome_counts()["degraded"] == 1
+
+
+def test_a_teardown_failing_after_a_degraded_call_is_an_error_with_its_own_message() -> None:
+    evidence = Evidence(target="api", degraded="slow")
+    failure = Evidence(target="api", reason="error", message="fixture broke")
+    collector = ResultCollector()
+    collector.add(_report("call", "passed", evidence), evidence)  # type: ignore[arg-type]
+    collector.add(_report("teardown", "failed", failure), failure)  # type: ignore[arg-type]
+    [result] = collector.results.values()
+    assert (result.outcome, result.message) == ("error", "fixture broke")
+
+
+def _result(name: str, outcome: str, kind: str = "availability") -> ProbeResult:
+    return ProbeResult(f"probes/test_x.py::{name}", outcome=outcome, target="api", kind=kind)  # type: ignore[arg-type]
+
+
+def test_a_run_is_degraded_only_when_none_of_its_availability_probes_failed() -> None:
+    targets: dict[str, TargetState] = {}
+    runs = [
+        [_result("a", "degraded"), _result("b", "passed")],  # degraded
+        [_result("a", "degraded"), _result("b", "failed")],  # failed, not also degraded
+        [_result("a", "passed"), _result("b", "passed"), _result("c", "degraded", kind="budget")],
+    ]
+    for results in runs:
+        _count_target_runs(targets, results, 1.0, {})
+    state = targets["api"]
+    assert (state.runs, state.failed_runs, state.degraded_runs) == (3, 1, 1)
+
+
+def test_degraded_is_pushed_per_probe_and_per_target() -> None:
+    probes = {
+        "p::slow": ProbeState(target="api", runs=1, last_success=1.0, last_degraded=1.0),
+        "p::fast": ProbeState(target="api", runs=1, last_success=1.0, last_degraded=0.0),
+        # A state file of an older version has no last_degraded: the probe was not degraded.
+        "p::old": ProbeState(target="api", runs=1, last_success=0.0),
+    }
+    targets = {"api": TargetState(target="api", runs=4, failed_runs=1, degraded_runs=2)}
+    families = {f.name: f for f in probe_families(probes, SuiteRun(0.0, 1.0, {}), targets)}
+    degraded = {dict(labels)["probe"]: value for labels, value in families["synthetic_probe_degraded"].series}
+    assert degraded == {"p::slow": 1.0, "p::fast": 0.0, "p::old": 0.0}
+    assert families["synthetic_target_degraded_runs_total"].series == [((("slo", ""), ("target", "api")), 2)]
+    assert families["synthetic_target_degraded_runs_total"].type == "counter"
+
+
+# --- a real run -------------------------------------------------------------------------------
+
+PROBES = """
+import pytest
+
+@pytest.mark.probe(target="api")
+def test_slow_answer(probe):
+    probe.http().get("/health").raise_for_status()
+
+@pytest.mark.probe(target="api")
+def test_deep_queue(probe):
+    probe.degrade("140 jobs queued, over 100")
+    assert True
+
+@pytest.mark.probe(target="fast")
+def test_fast_answer(probe):
+    probe.http().get("/health").raise_for_status()
+
+@pytest.mark.probe(target="fast")
+def test_degraded_then_failed(probe):
+    probe.degrade("first slow")
+    assert False, "then broken"
+"""
+
+
+@pytest.fixture
+def slow_api() -> Iterator[str]:
+    with capture_server(hold=0.3) as server:
+        yield server.url
+
+
+@pytest.fixture
+def pushgateway() -> Iterator[Pushgateway]:
+    with Pushgateway() as gateway:
+        yield gateway
+
+
+def _series(gateway_url: str, name: str) -> dict[tuple[str, ...], float]:
+    """One family from the Pushgateway's API: (probe or target, slo) -> value."""
+    found = {}
+    for group in httpx.get(f"{gateway_url}/api/v1/metrics", timeout=5).json()["data"]:
+        for metric in group.get(name, {}).get("metrics", []):
+            labels = metric["labels"]
+            key = (labels["probe"].split("::")[-1],) if "probe" in labels else (labels["target"], labels["slo"])
+            found[key] = float(metric["value"])
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["one-process", "xdist"])
+def test_a_300ms_answer_with_degraded_after_100ms_passes_degraded_and_is_pushed(
+    pytester: pytest.Pytester,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    slow_api: str,
+    pushgateway: Pushgateway,
+    workers: list[str],
+) -> None:
+    pytester.makefile(
+        ".yaml",
+        monitoring=f"""
+version: 1
+environments:
+  local:
+    targets:
+      api: {{url: "{slow_api}", timeout: 2s, degraded_after: 100ms}}
+      fast: {{url: "{slow_api}", timeout: 2s}}
+checks:
+  - {{name: slow-check, target: fast, path: /health, latency: 1s, degraded_after: 100ms}}
+  - {{name: patient-check, target: fast, path: /health, latency: 1s}}
+slos:
+  - {{name: api-availability, objective: 99.9, sli: {{kind: probes, target: api}}}}
+  - {{name: api-fast-enough, objective: 95, sli: {{kind: degraded, target: api}}}}
+""",
+    )
+    pytester.makeini("[pytest]\nslo_probe_paths = .\naddopts = -p no:locust -p no:cacheprovider\n")
+    pytester.makepyfile(test_run=PROBES)
+    checks = Path(__file__).resolve().parents[1] / "probes" / "test_checks.py"
+    pytester.makepyfile(test_checks=checks.read_text())
+    monkeypatch.setenv("SLO_STATE_FILE", str(tmp_path / "state.json"))
+    monkeypatch.setenv("SLO_INSTANCE", "runner-1")
+    result = pytester.runpytest_subprocess("--pushgateway", pushgateway.url, "-rA", *workers, timeout=120)
+    result.assert_outcomes(passed=5, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "DEGRADED [[]api[]] *test_run.py::test_slow_answer  3*ms",
+            "        api GET /health took 3* ms, over degraded_after 100 ms",
+        ],
+        consecutive=True,
+    )
+    result.stdout.fnmatch_lines(["DEGRADED [[]api[]] *test_deep_queue*", "        140 jobs queued, over 100"])
+    result.stdout.fnmatch_lines(["DEGRADED [[]fast[]] *test_check[[]slow-check[]]*"])
+    result.stdout.fnmatch_lines(["PASSED   [[]fast[]] *test_check[[]patient-check[]]*"])
+    result.stdout.fnmatch_lines(["FAILED   [[]fast[]] *test_degraded_then_failed*", "        then broken"])
+
+    # JUnit: the degraded cases pass, with the reason as a property.
+    cases = ET.parse(pytester.path / "reports" / "junit.xml").getroot().iter("testcase")
+    properties = {
+        case.get("name"): {p.get("name"): p.get("value") for p in case.iter("property")} for case in cases
+    }
+    assert properties["test_slow_answer"]["degraded"].startswith("api GET /health took 3")
+    assert properties["test_deep_queue"] == {"degraded": "140 jobs queued, over 100"}
+    assert "degraded" not in properties["test_fast_answer"]
+    assert "degraded" not in properties["test_degraded_then_failed"]
+
+    # Pushed: the probe gauge, and the target's degraded run, which is not a failed run.
+    degraded = _series(pushgateway.url, "synthetic_probe_degraded")
+    assert degraded == {
+        ("test_slow_answer",): 1.0,
+        ("test_deep_queue",): 1.0,
+        ("test_fast_answer",): 0.0,
+        ("test_degraded_then_failed",): 0.0,
+        ("test_check[slow-check]",): 1.0,
+        ("test_check[patient-check]",): 0.0,
+    }
+    assert _series(pushgateway.url, "synthetic_probe_success")[("test_slow_answer",)] == 1.0
+    assert _series(pushgateway.url, "synthetic_target_runs_total") == {("api", ""): 1.0, ("fast", ""): 1.0}
+    assert _series(pushgateway.url, "synthetic_target_failed_runs_total") == {("api", ""): 0.0, ("fast", ""): 1.0}
+    assert _series(pushgateway.url, "synthetic_target_degraded_runs_total") == {
+        ("api", ""): 1.0,
+        ("fast", ""): 0.0,
+    }, "a run with a failed probe is a failed run, not also a degraded one"
+    assert _series_by(pushgateway.url, "synthetic_suite_probes")["degraded"] == 3.0
+
+    # The run file keeps the outcome and its reason for the report.
+    document = json.loads((pytester.path / "reports" / "probes.json").read_text())
+    entries = {entry["probe"].split("::")[-1]: entry for entry in document["probes"]}
+    assert entries["test_deep_queue"]["outcome"] == "degraded"
+    assert entries["test_deep_queue"]["message"] == "140 jobs queued, over 100"
+    assert document["counts"]["degraded"] == 3
+
+
+def _series_by(gateway_url: str, name: str) -> dict[str, float]:
+    """A suite family by its `outcome` label."""
+    found = {}
+    for group in httpx.get(f"{gateway_url}/api/v1/metrics", timeout=5).json()["data"]:
+        for metric in group.get(name, {}).get("metrics", []):
+            found[metric["labels"]["outcome"]] = float(metric["value"])
+    return found
