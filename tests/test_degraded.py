@@ -15,13 +15,17 @@ from types import SimpleNamespace
 
 import httpx
 import pytest
+import yaml
 from loopback import capture_server
 
 from devstack.daemons import Pushgateway
 from slo.config import Check, Target
-from slo.config.objectives import SLO, DegradedSLI
+from slo.config.objectives import SLO, Budgets, DegradedSLI
 from slo.evidence import EVIDENCE_PROPERTY, MAX_NOTE, Evidence
 from slo.exchange.records import Phases, RequestRecord
+from slo.objectives.rules.promtool import run_tests
+from slo.objectives.rules.promtool_tests import scenario_files
+from slo.objectives.rules.sli import sli_query
 from slo.probe.run import slow_request
 from slo.report.exposition import SuiteRun, probe_families
 from slo.report.reporter import _count_target_runs
@@ -190,7 +194,9 @@ def _series(gateway_url: str, name: str) -> dict[tuple[str, ...], float]:
     for group in httpx.get(f"{gateway_url}/api/v1/metrics", timeout=5).json()["data"]:
         for metric in group.get(name, {}).get("metrics", []):
             labels = metric["labels"]
-            key = (labels["probe"].split("::")[-1],) if "probe" in labels else (labels["target"], labels["slo"])
+            key = (
+                (labels["probe"].split("::")[-1],) if "probe" in labels else (labels["target"], labels["slo"])
+            )
             found[key] = float(metric["value"])
     return found
 
@@ -264,7 +270,10 @@ slos:
     }
     assert _series(pushgateway.url, "synthetic_probe_success")[("test_slow_answer",)] == 1.0
     assert _series(pushgateway.url, "synthetic_target_runs_total") == {("api", ""): 1.0, ("fast", ""): 1.0}
-    assert _series(pushgateway.url, "synthetic_target_failed_runs_total") == {("api", ""): 0.0, ("fast", ""): 1.0}
+    assert _series(pushgateway.url, "synthetic_target_failed_runs_total") == {
+        ("api", ""): 0.0,
+        ("fast", ""): 1.0,
+    }
     assert _series(pushgateway.url, "synthetic_target_degraded_runs_total") == {
         ("api", ""): 1.0,
         ("fast", ""): 0.0,
@@ -286,3 +295,65 @@ def _series_by(gateway_url: str, name: str) -> dict[str, float]:
         for metric in group.get(name, {}).get("metrics", []):
             found[metric["labels"]["outcome"]] = float(metric["value"])
     return found
+
+
+# --- rules: a "fast enough" SLO, and an availability SLO that degraded runs never burn ----------
+
+AVAILABILITY = SLO.model_validate(
+    {"name": "api-availability", "objective": 99.9, "sli": {"kind": "probes", "target": "api"}}
+)
+FAST_ENOUGH = SLO.model_validate(
+    {"name": "api-fast-enough", "objective": 95, "sli": {"kind": "degraded", "target": "api"}}
+)
+
+
+def test_the_degraded_sli_counts_degraded_runs_among_the_runs_that_worked() -> None:
+    query = sli_query(FAST_ENOUGH)
+    assert query.total("1h") == (
+        'sum by (environment) (increase(synthetic_target_runs_total{target="api",slo=""}[1h]))'
+        ' - sum by (environment) (increase(synthetic_target_failed_runs_total{target="api",slo=""}[1h]))'
+    )
+    assert query.bad("1h") == (
+        'sum by (environment) (increase(synthetic_target_degraded_runs_total{target="api",slo=""}[1h]))'
+    )
+    narrowed = SLO.model_validate(
+        {
+            "name": "fast-health",
+            "objective": 95,
+            "sli": {"kind": "degraded", "target": "api", "probe": "*health*"},
+        }
+    )
+    assert 'slo="fast-health"' in sli_query(narrowed).bad("5m"), "a narrowed SLI has run counters of its own"
+
+
+@pytest.mark.slow
+def test_fast_enough_scenarios_pass_on_promtool(tmp_path: Path) -> None:
+    for name, text in scenario_files([FAST_ENOUGH], Budgets(), "synthetic-probes").items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    result = run_tests(tmp_path / "api-fast-enough.test.yml")
+    assert result.ok, result.output
+    document = yaml.safe_load((tmp_path / "api-fast-enough.test.yml").read_text())
+    titles = [test["name"] for test in document["tests"]]
+    assert "api-fast-enough: every run degraded pages after 44 minutes" in titles
+    assert "api-fast-enough: fresh deploy: one bad run raises nothing" in titles
+    assert "api-fast-enough: every run failed: no events of this SLI, nothing fires" in titles
+
+
+@pytest.mark.slow
+def test_an_availability_sli_that_counted_degraded_runs_would_fail_its_scenario(tmp_path: Path) -> None:
+    """Every run degraded raises nothing for an availability SLO, on promtool; and the
+    scenario can fail: rules whose bad events read the degraded counter page on it."""
+    files = scenario_files([AVAILABILITY], Budgets(), "synthetic-probes")
+    document = yaml.safe_load(files["api-availability.test.yml"])
+    # Only that scenario: the others read the failed-runs counter and would fail too.
+    document["tests"] = [test for test in document["tests"] if "every run degraded" in test["name"]]
+    (tmp_path / "api-availability.test.yml").write_text(yaml.safe_dump(document), encoding="utf-8")
+    rules = files["rules-api-availability.yml"]
+    for counter, passes in (("failed", True), ("degraded", False)):
+        counting = rules.replace(
+            "synthetic_target_failed_runs_total", f"synthetic_target_{counter}_runs_total"
+        )
+        (tmp_path / "rules-api-availability.yml").write_text(counting, encoding="utf-8")
+        result = run_tests(tmp_path / "api-availability.test.yml")
+        assert result.ok is passes, result.output
+    assert "every run degraded: good events, nothing fires" in result.output

@@ -11,7 +11,9 @@ Per SLO, one test file with these scenarios, each stated by :mod:`slo.objectives
 - a single bad event after three days of clean history: no alert of any severity;
 - zero traffic: no ratio recorded (not NaN) and no alert;
 - for probe-based SLOs, the runner stops: `SyntheticProbesStale` at the predicted minute and
-  no burn alert.
+  no burn alert;
+- for `probes` and `degraded` SLIs, hours of the other kind of bad run (every run degraded
+  for an availability SLO, every run failed for a "fast enough" one): nothing fires, ever.
 
 Probe and histogram SLIs are fed their real metric names, so the tests also prove the
 selectors. A `probes` SLI is fed as the suite pushes it: a target run counter (one run a
@@ -29,7 +31,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from slo import metric_names as m
-from slo.config.objectives import SLO, Budgets, EventsSLI, HistogramSLI, ProbeLatencySLI, ProbesSLI
+from slo.config.objectives import (
+    SLO,
+    Budgets,
+    DegradedSLI,
+    EventsSLI,
+    HistogramSLI,
+    ProbeLatencySLI,
+    ProbesSLI,
+    RunSLI,
+)
 from slo.objectives.rules import names
 from slo.objectives.rules.generate import (
     FAILING_LINE,
@@ -60,7 +71,7 @@ _ENVIRONMENT = "test"
 _INSTANCE = "runner-1"
 #: Events per minute fed to each kind: one probe run a minute, the latency probe's 60
 #: requests a run, one stream a run (first token), a busy service's 1000 requests.
-_RATE = {"probes": 1.0, "probe_latency": 60.0, "first_token": 1.0, "histogram": 1000.0, "events": 1000.0}
+_RATE = {"probes": 1.0, "degraded": 1.0, "probe_latency": 60.0, "first_token": 1.0, "histogram": 1000.0, "events": 1000.0}
 #: Burn-rate-5 scenarios need fractional bad events per minute: fed at 1000 a minute.
 _DENSE = 1000.0
 _LIMIT = 24 * 60
@@ -153,16 +164,23 @@ class _Feed:
 
     @property
     def probe_based(self) -> bool:
-        return isinstance(self.slo.sli, ProbesSLI | ProbeLatencySLI)
+        return isinstance(self.slo.sli, RunSLI | ProbeLatencySLI)
 
     def series(
-        self, total: Sequence[float], bad: Sequence[float], pushes: int, outage: int | None = None
+        self,
+        total: Sequence[float],
+        bad: Sequence[float],
+        pushes: int,
+        outage: int | None = None,
+        other: Sequence[float] | None = None,
     ) -> list[dict[str, str]]:
-        """Input series; `outage` is the minute from which every probe fails (for `probes`)."""
+        """Input series; `outage` is the minute from which every probe fails (for `probes`);
+        `other` the counter of the other kind of bad run (degraded runs for `probes`, failed
+        runs for `degraded`), zero by default."""
         sli, series = self.slo.sli, []
         good = [t - b for t, b in zip(total, bad, strict=True)]
         text: list[dict[str, str]] = []
-        if isinstance(sli, ProbesSLI | ProbeLatencySLI):
+        if isinstance(sli, RunSLI | ProbeLatencySLI):
             group = self.group
             probe = {
                 **group,
@@ -170,13 +188,16 @@ class _Feed:
                 "target": sli.target,
                 "slo": self.slo.name,
             }
-            if isinstance(sli, ProbesSLI):
+            if isinstance(sli, RunSLI):
                 runs = {**group, "target": sli.target, "slo": self.slo.name if sli.narrowed else ""}
+                others = [0.0] * len(total) if other is None else other
+                failed, degraded = (bad, others) if isinstance(sli, ProbesSLI) else (others, bad)
                 series += [
                     (m.TARGET_RUNS, runs, total),
-                    (m.TARGET_FAILED_RUNS, runs, bad),
+                    (m.TARGET_FAILED_RUNS, runs, failed),
+                    (m.TARGET_DEGRADED_RUNS, runs, degraded),
                 ]
-                if outage is not None:
+                if outage is not None and isinstance(sli, ProbesSLI):
                     text = self._failing_probes(sli, group, outage, len(total))
             else:
                 series += self._histogram(sli.metric, probe, sli.threshold, total, good, "2.0")
@@ -443,6 +464,33 @@ class _Scenarios:
         ]
         return self._test("zero traffic: no ratio, no alert", zeros, zeros, checks, len(zeros), exprs)
 
+    def other_bad_runs(self) -> dict[str, Any]:
+        """Hours of runs that are bad only for the other run SLI: every run degraded for an
+        availability SLO (slow is not down), every run failed for a "fast enough" one (an
+        outage is the availability SLO's page). Nothing fires, and the ratio says why. Past
+        the longest page window the ratio is what it will stay (zero, or none), so the
+        scenario need not run a whole ticket window (which would cost 4x the evaluation)."""
+        history = self.history
+        minutes = 2 * history
+        total = _cumulative([self.rate] * minutes)
+        zeros = [0.0] * len(total)
+        other = _cumulative([0.0] * history + [self.rate] * history)
+        checks: list[dict[str, Any]] = [
+            {"eval_time": f"{m}m", "alertname": "ErrorBudgetBurn", "exp_alerts": []}
+            for m in (history + 5, history + 60, minutes)
+        ]
+        window = burn_windows(self.slo)[0].long_name
+        ratio = names.selector(names.ERROR_RATIO, slo=self.slo.name, window=window)
+        if isinstance(self.slo.sli, ProbesSLI):
+            what = "every run degraded: good events, nothing fires"
+            labels = {"__name__": names.ERROR_RATIO, **self.env, "slo": self.slo.name, "window": window}
+            samples = [{"labels": _labels(labels), "value": 0}]
+        else:
+            what = "every run failed: no events of this SLI, nothing fires"
+            samples = []  # no run worked: no ratio at all, not a perfect one
+        exprs = [{"expr": ratio, "eval_time": f"{minutes}m", "exp_samples": samples}]
+        return self._test(what, total, zeros, checks, len(total), exprs, other=other)
+
     def stale_probes(self) -> dict[str, Any]:
         stop = self.history
         stale_minutes = int(self.budgets.probes_stale_after // 60)
@@ -478,11 +526,12 @@ class _Scenarios:
         pushes: int,
         exprs: list[dict[str, Any]] | None = None,
         outage: int | None = None,
+        other: Sequence[float] | None = None,
     ) -> dict[str, Any]:
         test: dict[str, Any] = {
             "name": f"{self.slo.name}: {name}",
             "interval": "1m",
-            "input_series": self.feed.series(total, bad, pushes, outage),
+            "input_series": self.feed.series(total, bad, pushes, outage, other),
             "alert_rule_test": alerts,
         }
         if exprs:
@@ -490,9 +539,14 @@ class _Scenarios:
         return test
 
     def all(self) -> list[dict[str, Any]]:
-        tests = [self.total_outage(), self.burn_rate_five(), self.single_blip(), self.zero_traffic()]
-        if isinstance(self.slo.sli, ProbesSLI):
-            tests += [self.fresh_deploy_blip(), self.total_outage(_FRESH, "fresh deploy: total outage")]
+        sli = self.slo.sli
+        # A "fast enough" SLO's total outage is every run working slowly.
+        bad_runs = "every run degraded" if isinstance(sli, DegradedSLI) else "total outage"
+        tests = [self.total_outage(what=bad_runs), self.burn_rate_five(), self.single_blip(), self.zero_traffic()]
+        if isinstance(sli, RunSLI):
+            tests += [self.fresh_deploy_blip(), self.total_outage(_FRESH, f"fresh deploy: {bad_runs}")]
+            tests.append(self.other_bad_runs())
+        if isinstance(sli, ProbesSLI):
             located = _LocationScenarios(self)
             tests += [located.failing(_LOCATIONS[1:]), located.lost()]
             if uses_quorum(self.slo):
