@@ -92,7 +92,8 @@ def test_the_degraded_sli_kind_is_a_probe_selection() -> None:
         {"name": "fast", "objective": 95, "sli": {"kind": "degraded", "target": "api", "probe": "*health*"}}
     )
     assert isinstance(slo.sli, DegradedSLI)
-    assert slo.sli.narrowed and slo.sli.selects("probes/test_health.py::test_api_health")
+    assert slo.sli.narrowed
+    assert slo.sli.selects("probes/test_health.py::test_api_health")
 
 
 # --- results and counters -------------------------------------------------------------------

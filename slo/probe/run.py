@@ -138,7 +138,9 @@ class ProbeRun:
         """One line about what a passing probe measured, shown after it in the run's summary."""
         self.evidence.note = text[:MAX_NOTE]
 
-    def requests(self, target: str, records: list[RequestRecord], degraded_after: float | None = None) -> None:
+    def requests(
+        self, target: str, records: list[RequestRecord], degraded_after: float | None = None
+    ) -> None:
         """Requests timed outside :meth:`http` (the concurrent checks): they are the probe's
         requests, and its duration is theirs (the call phase only judged). One slower than
         `degraded_after` (by default the target's, when the config defines the target)

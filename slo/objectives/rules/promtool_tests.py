@@ -71,7 +71,14 @@ _ENVIRONMENT = "test"
 _INSTANCE = "runner-1"
 #: Events per minute fed to each kind: one probe run a minute, the latency probe's 60
 #: requests a run, one stream a run (first token), a busy service's 1000 requests.
-_RATE = {"probes": 1.0, "degraded": 1.0, "probe_latency": 60.0, "first_token": 1.0, "histogram": 1000.0, "events": 1000.0}
+_RATE = {
+    "probes": 1.0,
+    "degraded": 1.0,
+    "probe_latency": 60.0,
+    "first_token": 1.0,
+    "histogram": 1000.0,
+    "events": 1000.0,
+}
 #: Burn-rate-5 scenarios need fractional bad events per minute: fed at 1000 a minute.
 _DENSE = 1000.0
 _LIMIT = 24 * 60
@@ -542,7 +549,8 @@ class _Scenarios:
         sli = self.slo.sli
         # A "fast enough" SLO's total outage is every run working slowly.
         bad_runs = "every run degraded" if isinstance(sli, DegradedSLI) else "total outage"
-        tests = [self.total_outage(what=bad_runs), self.burn_rate_five(), self.single_blip(), self.zero_traffic()]
+        tests = [self.total_outage(what=bad_runs), self.burn_rate_five(), self.single_blip()]
+        tests.append(self.zero_traffic())
         if isinstance(sli, RunSLI):
             tests += [self.fresh_deploy_blip(), self.total_outage(_FRESH, f"fresh deploy: {bad_runs}")]
             tests.append(self.other_bad_runs())
