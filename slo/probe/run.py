@@ -163,7 +163,9 @@ class ProbeRun:
 def probe_run(probe: ProbeRun | pytest.FixtureRequest) -> ProbeRun:
     """The run of a probe, given it or the probe's `request`: the recording helpers
     (``record_usage(probe, ...)``) take either, so probes written for `request` keep working."""
-    if isinstance(probe, ProbeRun):
+    # Asked of the request, not of ProbeRun: a test harness running pytest in process may
+    # import this module twice, and a run from either copy is a run.
+    if not isinstance(probe, pytest.FixtureRequest):
         return probe
     # The plugin's own fixture, not `probe`: a project may have a fixture of that name.
     found: ProbeRun = probe.getfixturevalue("slo_probe_run")
