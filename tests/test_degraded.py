@@ -23,6 +23,8 @@ from slo.config import Check, Target
 from slo.config.objectives import SLO, Budgets, DegradedSLI
 from slo.evidence import EVIDENCE_PROPERTY, MAX_NOTE, Evidence
 from slo.exchange.records import Phases, RequestRecord
+from slo.junit import read_cases
+from slo.objectives.gate import junit_conditions
 from slo.objectives.rules.promtool import run_tests
 from slo.objectives.rules.promtool_tests import scenario_files
 from slo.objectives.rules.sli import sli_query
@@ -296,6 +298,34 @@ def _series_by(gateway_url: str, name: str) -> dict[str, float]:
         for metric in group.get(name, {}).get("metrics", []):
             found[metric["labels"]["outcome"]] = float(metric["value"])
     return found
+
+
+# --- JUnit: read back by the one reader, and by the gate ---------------------------------------
+
+DEGRADED_JUNIT = """<?xml version="1.0" encoding="utf-8"?>
+<testsuites><testsuite name="pytest" tests="2">
+<testcase classname="probes.test_health" name="test_api_health">
+<properties>
+<property name="degraded" value="api GET /health took 301 ms, over degraded_after 100 ms"/>
+</properties>
+</testcase>
+<testcase classname="probes.test_health" name="test_gateway_health"/>
+</testsuite></testsuites>
+"""
+
+
+def test_a_degraded_case_passes_with_its_reason_and_the_gate_passes_saying_so(tmp_path: Path) -> None:
+    path = tmp_path / "junit.xml"
+    path.write_text(DEGRADED_JUNIT, encoding="utf-8")
+    slow, fine = read_cases(path)
+    assert (slow.outcome, slow.degraded) == (
+        "passed",
+        "api GET /health took 301 ms, over degraded_after 100 ms",
+    )
+    assert (fine.outcome, fine.degraded) == ("passed", "")
+    [condition] = junit_conditions(path)
+    assert condition.passed
+    assert condition.evidence == "2 tests: 0 failed, 0 errors, 0 skipped, 1 passed degraded"
 
 
 # --- rules: a "fast enough" SLO, and an availability SLO that degraded runs never burn ----------
