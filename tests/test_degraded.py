@@ -33,6 +33,7 @@ from slo.report.exposition import SuiteRun, probe_families
 from slo.report.reporter import _count_target_runs
 from slo.report.results import ProbeResult, ResultCollector
 from slo.report.state import ProbeState, TargetState
+from slo.validate import main as validate_main
 
 pytest_plugins = ["pytester"]
 
@@ -87,6 +88,22 @@ def test_degraded_after_must_be_below_what_fails() -> None:
     assert Check.model_validate({**check, "degraded_after": "500ms"}).degraded_after == 0.5
     with pytest.raises(ValueError, match=r"must be below latency \(1s\)"):
         Check.model_validate({**check, "degraded_after": "2s"})
+
+
+def test_a_degraded_after_that_would_fail_is_one_line_naming_the_key_exit_4(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "monitoring.yaml"
+    config.write_text(
+        "version: 1\nenvironments:\n  local:\n    targets:\n"
+        '      api: {url: "http://127.0.0.1:9", timeout: 1s, degraded_after: 2s}\n',
+        encoding="utf-8",
+    )
+    assert validate_main(["--config", str(config)]) == 4
+    assert capsys.readouterr().err.strip() == (
+        f"{config}: environments.local.targets.api: degraded_after (2s) must be below timeout (1s): "
+        "an answer that slow fails, it cannot be degraded"
+    )
 
 
 def test_the_degraded_sli_kind_is_a_probe_selection() -> None:

@@ -80,7 +80,7 @@ def test_the_configuration_reference_has_every_key_with_its_type_and_default() -
     assert "| `load.total.p95` | duration | `2s` |" in reference
     assert "| `budgets.cpu` | percent | `80` |" in reference
     assert (
-        "| `slos[].sli.kind` | `probes` \\| `probe_latency` \\| `first_token` \\| `events` \\| `histogram` |"
+        "| `slos[].sli.kind` | `probes` \\| `degraded` \\| `probe_latency` \\| `first_token` \\| `events` \\| `histogram` |"
         in (reference)
     )
     # The meaning comes from the model's own comment.
