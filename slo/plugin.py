@@ -337,8 +337,8 @@ def slo_probe_run(request: pytest.FixtureRequest) -> Iterator[ProbeRun]:
 @pytest.fixture
 def probe(slo_probe_run: ProbeRun) -> ProbeRun:
     """This run of the probe: ``probe.http("api").get("/health")``, ``probe.value(...)``,
-    ``probe.previous_reading()``, ``probe.keep_reading(...)``, ``probe.note(...)``
-    (:class:`slo.probe.run.ProbeRun`)."""
+    ``probe.previous_reading()``, ``probe.keep_reading(...)``, ``probe.note(...)``,
+    ``probe.degrade(...)`` (:class:`slo.probe.run.ProbeRun`)."""
     return slo_probe_run
 
 
