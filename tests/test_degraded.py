@@ -8,7 +8,6 @@ is a good event of the availability SLI: never a failed run.
 from __future__ import annotations
 
 import json
-import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -210,7 +209,7 @@ def pushgateway() -> Iterator[Pushgateway]:
 
 def _series(gateway_url: str, name: str) -> dict[tuple[str, ...], float]:
     """One family from the Pushgateway's API: (probe or target, slo) -> value."""
-    found = {}
+    found: dict[tuple[str, ...], float] = {}
     for group in httpx.get(f"{gateway_url}/api/v1/metrics", timeout=5).json()["data"]:
         for metric in group.get(name, {}).get("metrics", []):
             labels = metric["labels"]
@@ -269,14 +268,18 @@ slos:
     result.stdout.fnmatch_lines(["FAILED   [[]fast[]] *test_degraded_then_failed*", "        then broken"])
 
     # JUnit: the degraded cases pass, with the reason as a property.
-    cases = ET.parse(pytester.path / "reports" / "junit.xml").getroot().iter("testcase")
-    properties = {
-        case.get("name"): {p.get("name"): p.get("value") for p in case.iter("property")} for case in cases
-    }
-    assert properties["test_slow_answer"]["degraded"].startswith("api GET /health took 3")
-    assert properties["test_deep_queue"] == {"degraded": "140 jobs queued, over 100"}
-    assert "degraded" not in properties["test_fast_answer"]
-    assert "degraded" not in properties["test_degraded_then_failed"]
+    cases = {case.name: case for case in read_cases(pytester.path / "reports" / "junit.xml")}
+    assert cases["test_slow_answer"].outcome == "passed"
+    assert cases["test_slow_answer"].degraded.startswith("api GET /health took 3")
+    assert (cases["test_deep_queue"].outcome, cases["test_deep_queue"].degraded) == (
+        "passed",
+        "140 jobs queued, over 100",
+    )
+    assert cases["test_fast_answer"].degraded == ""
+    assert (cases["test_degraded_then_failed"].outcome, cases["test_degraded_then_failed"].degraded) == (
+        "failed",
+        "",
+    )
 
     # Pushed: the probe gauge, and the target's degraded run, which is not a failed run.
     degraded = _series(pushgateway.url, "synthetic_probe_degraded")

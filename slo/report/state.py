@@ -150,8 +150,9 @@ class TargetState:
     slo: str = ""
     runs: int = 0
     failed_runs: int = 0
-    degraded_runs: int = 0
     last_run: float = 0.0
+    #: Runs none of whose availability probes failed and any was degraded.
+    degraded_runs: int = 0
 
 
 # One validation call per group, not per probe: pydantic's own loop is several times faster.
