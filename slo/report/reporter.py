@@ -37,7 +37,7 @@ from slo.units import format_ms
 
 __all__ = ["Reporter", "push_grouping"]
 
-#: Beyond this many probes the summary lists only the failures and the slowest.
+#: Beyond this many probes the summary lists only the failures, the degraded and the slowest.
 SUMMARY_ALL_UP_TO = 25
 
 
@@ -157,9 +157,9 @@ class Reporter:
         terminalreporter.section(f"slo probes ({self.options.env_name})", sep="-")
         shown = results
         if len(results) > SUMMARY_ALL_UP_TO:
-            failed = [r for r in results if r.outcome in ("failed", "error", "degraded")]
+            flagged = [r for r in results if r.outcome in ("failed", "error", "degraded")]
             slowest = sorted((r for r in results if r.outcome == "passed"), key=lambda r: -r.duration)
-            shown = failed + slowest[: max(0, 10 - len(failed))]
+            shown = flagged + slowest[: max(0, 10 - len(flagged))]
             write(f"{len(results)} probes; showing {len(shown)} (failures, degraded and the slowest)")
         for result in shown:
             write(_summary_line(result))
