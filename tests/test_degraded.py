@@ -242,6 +242,7 @@ environments:
 checks:
   - {{name: slow-check, target: fast, path: /health, latency: 1s, degraded_after: 100ms}}
   - {{name: patient-check, target: fast, path: /health, latency: 1s}}
+  - {{name: inherited-check, target: api, path: /health}}
 slos:
   - {{name: api-availability, objective: 99.9, sli: {{kind: probes, target: api}}}}
   - {{name: api-fast-enough, objective: 95, sli: {{kind: degraded, target: api}}}}
@@ -254,7 +255,7 @@ slos:
     monkeypatch.setenv("SLO_STATE_FILE", str(tmp_path / "state.json"))
     monkeypatch.setenv("SLO_INSTANCE", "runner-1")
     result = pytester.runpytest_subprocess("--pushgateway", pushgateway.url, "-rA", *workers, timeout=120)
-    result.assert_outcomes(passed=5, failed=1)
+    result.assert_outcomes(passed=6, failed=1)
     result.stdout.fnmatch_lines(
         [
             "DEGRADED [[]api[]] *test_run.py::test_slow_answer  3*ms",
@@ -265,6 +266,7 @@ slos:
     result.stdout.fnmatch_lines(["DEGRADED [[]api[]] *test_deep_queue*", "        140 jobs queued, over 100"])
     result.stdout.fnmatch_lines(["DEGRADED [[]fast[]] *test_check[[]slow-check[]]*"])
     result.stdout.fnmatch_lines(["PASSED   [[]fast[]] *test_check[[]patient-check[]]*"])
+    result.stdout.fnmatch_lines(["DEGRADED [[]api[]] *test_check[[]inherited-check[]]*"])
     result.stdout.fnmatch_lines(["FAILED   [[]fast[]] *test_degraded_then_failed*", "        then broken"])
 
     # JUnit: the degraded cases pass, with the reason as a property.
@@ -290,6 +292,7 @@ slos:
         ("test_degraded_then_failed",): 0.0,
         ("test_check[slow-check]",): 1.0,
         ("test_check[patient-check]",): 0.0,
+        ("test_check[inherited-check]",): 1.0,  # a check without its own takes the target's
     }
     assert _series(pushgateway.url, "synthetic_probe_success")[("test_slow_answer",)] == 1.0
     assert _series(pushgateway.url, "synthetic_target_runs_total") == {("api", ""): 1.0, ("fast", ""): 1.0}
@@ -301,14 +304,14 @@ slos:
         ("api", ""): 1.0,
         ("fast", ""): 0.0,
     }, "a run with a failed probe is a failed run, not also a degraded one"
-    assert _series_by(pushgateway.url, "synthetic_suite_probes")["degraded"] == 3.0
+    assert _series_by(pushgateway.url, "synthetic_suite_probes")["degraded"] == 4.0
 
     # The run file keeps the outcome and its reason for the report.
     document = json.loads((pytester.path / "reports" / "probes.json").read_text())
     entries = {entry["probe"].split("::")[-1]: entry for entry in document["probes"]}
     assert entries["test_deep_queue"]["outcome"] == "degraded"
     assert entries["test_deep_queue"]["message"] == "140 jobs queued, over 100"
-    assert document["counts"]["degraded"] == 3
+    assert document["counts"]["degraded"] == 4
 
 
 def _series_by(gateway_url: str, name: str) -> dict[str, float]:
