@@ -22,6 +22,7 @@ from slo.config import Check, Target
 from slo.config.objectives import SLO, Budgets, DegradedSLI
 from slo.evidence import EVIDENCE_PROPERTY, MAX_NOTE, Evidence
 from slo.exchange.records import Phases, RequestRecord
+from slo.htmlreport.probes import probes_section
 from slo.junit import read_cases
 from slo.objectives.gate import junit_conditions
 from slo.objectives.rules.promtool import run_tests
@@ -349,6 +350,20 @@ def test_a_degraded_case_passes_with_its_reason_and_the_gate_passes_saying_so(tm
     [condition] = junit_conditions(path)
     assert condition.passed
     assert condition.evidence == "2 tests: 0 failed, 0 errors, 0 skipped, 1 passed degraded"
+
+
+def test_the_html_report_shows_a_degraded_probe_with_its_reason() -> None:
+    html = probes_section(
+        {
+            "probes": [
+                {"probe": "p::fast", "target": "api", "outcome": "passed"},
+                {"probe": "p::slow", "target": "api", "outcome": "degraded", "message": "took 301 ms"},
+            ]
+        }
+    )
+    assert '<span class="badge degraded">DEGRADED</span>' in html
+    assert "took 301 ms" in html
+    assert html.index("p::slow") < html.index("p::fast"), "degraded before passed"
 
 
 # --- rules: a "fast enough" SLO, and an availability SLO that degraded runs never burn ----------
