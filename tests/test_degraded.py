@@ -25,6 +25,7 @@ from slo.exchange.records import Phases, RequestRecord
 from slo.htmlreport.probes import probes_section
 from slo.junit import read_cases
 from slo.objectives.gate import junit_conditions
+from slo.objectives.rules.generate import degraded_probes
 from slo.objectives.rules.promtool import run_tests
 from slo.objectives.rules.promtool_tests import scenario_files
 from slo.objectives.rules.sli import sli_query
@@ -385,6 +386,12 @@ def test_the_degraded_sli_counts_degraded_runs_among_the_runs_that_worked() -> N
     assert query.bad("1h") == (
         'sum by (environment) (increase(synthetic_target_degraded_runs_total{target="api",slo=""}[1h]))'
     )
+    assert degraded_probes(FAST_ENOUGH) == (
+        '{{ range printf `synthetic_probe_degraded{environment="%s",target="api",kind="availability"} == 1` '
+        '$labels.environment | query | sortByLabel "probe" }}{{ .Labels.probe }} on {{ .Labels.instance }}\n'
+        "{{ else }}no probe is degraded now\n{{ end }}"
+    )
+    assert degraded_probes(AVAILABILITY) is None
     narrowed = SLO.model_validate(
         {
             "name": "fast-health",
@@ -404,6 +411,13 @@ def test_fast_enough_scenarios_pass_on_promtool(tmp_path: Path) -> None:
     document = yaml.safe_load((tmp_path / "api-fast-enough.test.yml").read_text())
     titles = [test["name"] for test in document["tests"]]
     assert "api-fast-enough: every run degraded pages after 44 minutes" in titles
+    # The page names the degraded availability probes (not the degraded budget probe fed beside).
+    [outage] = [test for test in document["tests"] if test["name"].endswith("pages after 44 minutes")]
+    paged = outage["alert_rule_test"][-1]["exp_alerts"]
+    assert {alert["exp_annotations"]["degraded"] for alert in paged} == {
+        "probes/test_checks.py::test_check[health] on runner-1\n"
+        "probes/test_health.py::test_api_health on runner-1\n"
+    }
     assert "api-fast-enough: fresh deploy: one bad run raises nothing" in titles
     assert "api-fast-enough: every run failed: no events of this SLI, nothing fires" in titles
 

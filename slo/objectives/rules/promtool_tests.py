@@ -43,8 +43,10 @@ from slo.config.objectives import (
 )
 from slo.objectives.rules import names
 from slo.objectives.rules.generate import (
+    DEGRADED_LINE,
     FAILING_LINE,
     LOCATION_LINE,
+    NONE_DEGRADED,
     NONE_FAILING,
     burn_annotations,
     burn_labels,
@@ -132,7 +134,7 @@ def _example_probe(patterns: Sequence[str], model: str = "") -> str:
     return f"{probe}[{model}]" if model and not probe.endswith(f"[{model}]") else probe
 
 
-def _suite_probes(sli: ProbesSLI) -> list[tuple[str, str]]:
+def _suite_probes(sli: RunSLI) -> list[tuple[str, str]]:
     """(node id, kind) of the probes of a realistic suite for the SLI's target."""
     available = (
         [_example_probe(sli.probe, sli.model)]
@@ -142,14 +144,18 @@ def _suite_probes(sli: ProbesSLI) -> list[tuple[str, str]]:
     return [*((probe, "availability") for probe in available), ("probes/test_metrics.py::test_5xx", "budget")]
 
 
-def _failing_text(sli: ProbesSLI | None, failing: bool, instance: str = _INSTANCE) -> str | None:
-    """The `failing` annotation as Prometheus renders it for the fed probes."""
+def _failing_text(sli: RunSLI | None, failing: bool, instance: str = _INSTANCE) -> str | None:
+    """The `failing` annotation (`degraded` for a `degraded` SLI) as Prometheus renders it for
+    the fed probes, which fail (are degraded) when `failing`."""
     if sli is None:
         return None
+    line, none = (
+        (FAILING_LINE, NONE_FAILING) if isinstance(sli, ProbesSLI) else (DEGRADED_LINE, NONE_DEGRADED)
+    )
     if not failing:
-        return NONE_FAILING
+        return none
     lines = sorted(
-        FAILING_LINE.format(probe=probe, instance=instance, reason=_REASON, message=_MESSAGE)
+        line.format(probe=probe, instance=instance, reason=_REASON, message=_MESSAGE)
         for probe, kind in _suite_probes(sli)
         if kind == "availability"
     )
@@ -206,6 +212,8 @@ class _Feed:
                 ]
                 if outage is not None and isinstance(sli, ProbesSLI):
                     text = self._failing_probes(sli, group, outage, len(total))
+                elif outage is not None:
+                    text = self._degraded_probes(sli, group, outage, len(total))
             else:
                 series += self._histogram(sli.metric, probe, sli.threshold, total, good, "2.0")
             pushed = [60.0 * min(minute, pushes) for minute in range(len(total))]
@@ -242,6 +250,18 @@ class _Feed:
                     "values": f"{failed_at}{_values([60.0 * m for m in range(outage, minutes)])}",
                 },
             ]
+        return text
+
+    def _degraded_probes(
+        self, sli: RunSLI, group: dict[str, str], outage: int, minutes: int
+    ) -> list[dict[str, str]]:
+        """Per-probe gauges as pushed: degraded 0, then 1 from `outage` (every probe of the
+        suite, the budget probe too, which the `degraded` annotation must not name)."""
+        text = []
+        for node_id, kind in _suite_probes(sli):
+            labels = {**group, "probe": node_id, "target": sli.target, "slo": self.slo.name, "kind": kind}
+            degraded = [0.0] * outage + [1.0] * (minutes - outage)
+            text.append({"series": f"{m.PROBE_DEGRADED}{_labels(labels)}", "values": _values(degraded)})
         return text
 
     @staticmethod
@@ -334,7 +354,7 @@ class _Scenarios:
         bad: Sequence[float],
         minute: int,
     ) -> list[dict[str, Any]]:
-        sli = self.slo.sli if isinstance(self.slo.sli, ProbesSLI) else None
+        sli = self.slo.sli if isinstance(self.slo.sli, RunSLI) else None
         located = {_LOCATIONS[0]: total}, {_LOCATIONS[0]: bad}
         return [
             {
