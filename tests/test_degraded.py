@@ -308,6 +308,13 @@ slos:
     }, "a run with a failed probe is a failed run, not also a degraded one"
     assert _series_by(pushgateway.url, "synthetic_suite_probes")["degraded"] == 4.0
 
+    # The next run adds to the counters kept in the state file.
+    again = pytester.runpytest_subprocess("--pushgateway", pushgateway.url, *workers, timeout=120)
+    again.assert_outcomes(passed=6, failed=1)
+    assert _series(pushgateway.url, "synthetic_target_degraded_runs_total")[("api", "")] == 2.0
+    assert _series(pushgateway.url, "synthetic_target_runs_total")[("api", "")] == 2.0
+    assert _series(pushgateway.url, "synthetic_target_failed_runs_total")[("api", "")] == 0.0
+
     # The run file keeps the outcome and its reason for the report.
     document = json.loads((pytester.path / "reports" / "probes.json").read_text())
     entries = {entry["probe"].split("::")[-1]: entry for entry in document["probes"]}
