@@ -447,3 +447,39 @@ def test_an_availability_sli_that_counted_degraded_runs_would_fail_its_scenario(
         result = run_tests(tmp_path / "api-availability.test.yml")
         assert result.ok is passes, result.output
     assert "every run degraded: good events, nothing fires" in result.output
+
+
+@pytest.mark.slow
+def test_a_secret_in_a_degraded_reason_never_reaches_an_output(
+    pytester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("API_TOKEN", "s3cret-token-4711")
+    pytester.makefile(
+        ".yaml",
+        monitoring="""
+version: 1
+environments:
+  local:
+    targets:
+      api: {url: "http://127.0.0.1:9", token: "${API_TOKEN}"}
+""",
+    )
+    pytester.makeini("[pytest]\nslo_probe_paths = .\naddopts = -p no:locust -p no:cacheprovider\n")
+    pytester.makepyfile(
+        test_run="""
+import os
+import pytest
+
+@pytest.mark.probe(target="api")
+def test_echoes(probe):
+    probe.degrade("the API echoed " + os.environ["API_TOKEN"])
+"""
+    )
+    monkeypatch.setenv("SLO_STATE_FILE", str(tmp_path / "state.json"))
+    result = pytester.runpytest_subprocess("--no-push", "-rA", timeout=120)
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["DEGRADED *test_echoes*", "        the API echoed ***"])
+    reports = pytester.path / "reports"
+    written = "\n".join((reports / name).read_text() for name in ("junit.xml", "probes.json"))
+    assert "the API echoed ***" in written
+    assert "s3cret-token-4711" not in result.stdout.str() + result.stderr.str() + written
