@@ -15,17 +15,20 @@ from types import SimpleNamespace
 import httpx
 import pytest
 import yaml
+from eventually import value_of, wait_for
 from loopback import capture_server
 
-from devstack.daemons import Pushgateway
+from devstack.daemons import Prometheus, Pushgateway
 from slo.config import Check, Target
 from slo.config.objectives import SLO, Budgets, DegradedSLI
 from slo.evidence import EVIDENCE_PROPERTY, MAX_NOTE, Evidence
 from slo.exchange.records import Phases, RequestRecord
 from slo.htmlreport.probes import probes_section
 from slo.junit import read_cases
+from slo.objectives.budget import main as budget_main
 from slo.objectives.gate import junit_conditions
-from slo.objectives.rules.generate import degraded_probes
+from slo.objectives.promql import PrometheusClient
+from slo.objectives.rules.generate import degraded_probes, render, slo_groups
 from slo.objectives.rules.promtool import run_tests
 from slo.objectives.rules.promtool_tests import scenario_files
 from slo.objectives.rules.sli import sli_query
@@ -483,3 +486,58 @@ def test_echoes(probe):
     written = "\n".join((reports / name).read_text() for name in ("junit.xml", "probes.json"))
     assert "the API echoed ***" in written
     assert "s3cret-token-4711" not in result.stdout.str() + result.stderr.str() + written
+
+
+# --- on the real binaries: Pushgateway -> Prometheus -> the generated rules -> slo budget ------
+
+RUN_GROUP = "/metrics/job/synthetic-probes/environment/local/instance/test"
+
+
+def _runs(runs: int, failed: int, degraded: int) -> str:
+    labels = 'target="api",slo=""'
+    return (
+        "# TYPE synthetic_target_runs_total counter\n"
+        "# TYPE synthetic_target_failed_runs_total counter\n"
+        "# TYPE synthetic_target_degraded_runs_total counter\n"
+        f"synthetic_target_runs_total{{{labels}}} {runs}\n"
+        f"synthetic_target_failed_runs_total{{{labels}}} {failed}\n"
+        f"synthetic_target_degraded_runs_total{{{labels}}} {degraded}\n"
+    )
+
+
+@pytest.mark.slow
+def test_degraded_runs_burn_the_fast_enough_budget_and_never_the_availability_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "monitoring.yaml"
+    config.write_text(
+        "version: 1\nenvironments:\n  local:\n    targets:\n"
+        '      api: {url: "http://127.0.0.1:9", degraded_after: 500ms}\n'
+        "slos:\n"
+        "  - {name: api-availability, objective: 99.9, sli: {kind: probes, target: api}}\n"
+        "  - {name: api-fast-enough, objective: 95, sli: {kind: degraded, target: api}}\n",
+        encoding="utf-8",
+    )
+    rules = tmp_path / "slo-rules.yml"
+    rules.write_text(render({"groups": [g for s in (AVAILABILITY, FAST_ENOUGH) for g in slo_groups(s)]}))
+    with (
+        Pushgateway() as gateway,
+        httpx.Client(trust_env=False, timeout=5.0) as http,
+        Prometheus(scrape_targets={"pushgateway": gateway.url}, rule_files=[rules]) as prometheus,
+        PrometheusClient(prometheus.url) as client,
+    ):
+        # From zero, as the state file starts, so increase() sees every run: 100 runs, 10 of
+        # them failed (an outage) and 45 of the 90 that worked degraded.
+        http.put(gateway.url + RUN_GROUP, content=_runs(0, 0, 0)).raise_for_status()
+        wait_for(lambda: client.query("synthetic_target_runs_total"), "the first scrape")
+        http.put(gateway.url + RUN_GROUP, content=_runs(100, 10, 45)).raise_for_status()
+        value_of(client, 'slo:sli_error:ratio{slo="api-fast-enough",window="1h"}', 0.5)
+        value_of(client, 'slo:sli_error:ratio{slo="api-availability",window="1h"}', 0.1)
+        wait_for(
+            lambda: client.query('ALERTS{alertname="ErrorBudgetBurn",slo="api-fast-enough",severity="page"}'),
+            "the fast-enough page",
+        )
+        assert budget_main(["--config", str(config), "--prometheus", prometheus.url, "--json"]) == 0
+    rows = {row["slo"]: row for row in json.loads(capsys.readouterr().out)}
+    assert rows["api-fast-enough"]["sli"] == pytest.approx(0.5), "45 degraded of the 90 runs that worked"
+    assert rows["api-availability"]["sli"] == pytest.approx(0.9), "the 45 degraded runs are good events"
