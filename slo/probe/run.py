@@ -99,6 +99,9 @@ class ProbeRun:
 
     def _record(self, degraded_after: float | None, record: RequestRecord) -> None:
         self.evidence.add_request(record)
+        self._judge_speed(record, degraded_after)
+
+    def _judge_speed(self, record: RequestRecord, degraded_after: float | None) -> None:
         slow = slow_request(record, degraded_after)
         if slow is not None:
             self.evidence.degrade(slow)
@@ -151,9 +154,7 @@ class ProbeRun:
             known = self._config().environment.targets.get(target)
             degraded_after = known.degraded_after if known is not None else None
         for record in records:
-            slow = slow_request(record, degraded_after)
-            if slow is not None:
-                self.evidence.degrade(slow)
+            self._judge_speed(record, degraded_after)
 
     def close(self) -> None:
         for client in self._clients.values():
