@@ -28,6 +28,7 @@ from slo.junit import read_cases
 from slo.objectives.budget import main as budget_main
 from slo.objectives.gate import junit_conditions
 from slo.objectives.promql import PrometheusClient
+from slo.objectives.rules.cli import explain
 from slo.objectives.rules.generate import degraded_probes, render, slo_groups
 from slo.objectives.rules.promtool import run_tests
 from slo.objectives.rules.promtool_tests import scenario_files
@@ -410,6 +411,13 @@ def test_the_degraded_sli_counts_degraded_runs_among_the_runs_that_worked() -> N
         }
     )
     assert 'slo="fast-health"' in sli_query(narrowed).bad("5m"), "a narrowed SLI has run counters of its own"
+
+
+def test_the_explained_policy_of_a_fast_enough_slo() -> None:
+    assert explain([FAST_ENOUGH]).splitlines()[0] == (
+        "api-fast-enough: 95 % over 30d, min 3 bad events; every run degraded pages after 44 min "
+        "at 1 run of the target/min"
+    )
 
 
 @pytest.mark.slow
