@@ -155,10 +155,17 @@ def test_a_run_is_degraded_only_when_none_of_its_availability_probes_failed() ->
         [_result("a", "degraded"), _result("b", "failed")],  # failed, not also degraded
         [_result("a", "passed"), _result("b", "passed"), _result("c", "degraded", kind="budget")],
     ]
+    # A `degraded` SLO that narrows the probes to `b` counts only b's runs.
+    narrowed = SLO.model_validate(
+        {"name": "fast-b", "objective": 95, "sli": {"kind": "degraded", "target": "api", "probe": "*::b"}}
+    )
+    assert isinstance(narrowed.sli, DegradedSLI)
     for results in runs:
-        _count_target_runs(targets, results, 1.0, {})
+        _count_target_runs(targets, results, 1.0, {"fast-b": narrowed.sli})
     state = targets["api"]
     assert (state.runs, state.failed_runs, state.degraded_runs) == (3, 1, 1)
+    only_b = targets["api\nfast-b"]
+    assert (only_b.slo, only_b.runs, only_b.failed_runs, only_b.degraded_runs) == ("fast-b", 3, 1, 0)
 
 
 def test_degraded_is_pushed_per_probe_and_per_target() -> None:
