@@ -37,5 +37,5 @@ def check_fetcher(request, slo_config):
 def test_check(request, probe, check, check_fetcher):
     outcome = check_fetcher.outcome(request.node)
     if outcome.record is not None:
-        probe.requests(outcome.target_name, [outcome.record])
+        probe.requests(outcome.target_name, [outcome.record], outcome.check.degraded_after)
     judge(outcome)

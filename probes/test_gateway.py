@@ -20,7 +20,6 @@ Which groups are probed, and whether the run may spend on them, is decided once 
 """
 
 import time
-import warnings
 
 import pytest
 
@@ -63,10 +62,6 @@ SERVED_HEADERS = {
     "attempted_fallbacks": "x-litellm-attempted-fallbacks",
     "response_cost_usd": "x-litellm-response-cost",
 }
-
-
-class GatewayDegraded(UserWarning):
-    """Some deployments of a model group are down, but the group still answers."""
 
 
 def pytest_generate_tests(metafunc):
@@ -123,10 +118,10 @@ def test_gateway_readiness(http):
     assert db in ("connected", "Not connected"), f"{describe(response)} reports its database {db!r}"
 
 
-def test_gateway_model_healthy(http, slo_config, request, model):
+def test_gateway_model_healthy(http, slo_config, probe, model):
     """``/health?model=NAME`` checks only that group's deployments (``/health`` alone calls
     every deployment live on each request, unless the proxy runs background health checks).
-    All of them down fails; some down passes, degraded (:func:`deployments_degraded`).
+    All of them down fails; some down is degraded (:func:`judge_deployments`).
 
     It has its own budget, `probes.gateway.health_timeout`: LiteLLM retries a throttled
     deployment after its Retry-After, for as long as the upstream asks. Past the budget each
@@ -146,7 +141,7 @@ def test_gateway_model_healthy(http, slo_config, request, model):
         if not asked:  # no deployment of the group to ask (/model/info unreadable): no verdict
             raise
         judge_deployments(
-            request,
+            probe,
             f"{client.name} GET /health?model={model_group}: no verdict within the "
             f"{format_ms(budget)} health_timeout; asked each deployment once without retries",
             model_group,
@@ -167,7 +162,7 @@ def test_gateway_model_healthy(http, slo_config, request, model):
             )
         raise ProbeFailure(f"{describe(response)} lists no deployment of model group {model_group}")
     judge_deployments(
-        request,
+        probe,
         describe(response),
         model_group,
         [(_deployment_name(entry, model_group, deployments), None) for entry in healthy],
@@ -175,13 +170,13 @@ def test_gateway_model_healthy(http, slo_config, request, model):
     )
 
 
-def judge_deployments(request, where, model_group, healthy, unhealthy):
+def judge_deployments(probe, where, model_group, healthy, unhealthy):
     """Each deployment's health recorded, then the verdict: all down fails with the reason of
     the first one's error, some down is degraded. `healthy` and `unhealthy` are (deployment,
     problem) pairs, a problem being (reason, first error line), a deployment (label, how a
     message names it)."""
     record_deployment_health(
-        request,
+        probe,
         model_group,
         {**{name[0]: True for name, _ in healthy}, **{name[0]: False for name, _ in unhealthy}},
     )
@@ -195,19 +190,14 @@ def judge_deployments(request, where, model_group, healthy, unhealthy):
             f"{len(unhealthy)} of {total} deployment(s) unhealthy: {named}",
             unhealthy[0][1][0],
         )
-    deployments_degraded(where, model_group, len(unhealthy), total, named)
-
-
-def deployments_degraded(where, model_group, down, total, named):
-    """Some deployments of a group down while it still serves: the probe passes, the run says
-    which (a warning with each one's first error line) and the pushed
-    ``synthetic_gen_ai_deployment_healthy`` gauge is 0 for them, which the generated
-    SyntheticGatewayDeploymentDown rule alerts on. The one place a ``degraded`` outcome takes over."""
-    warnings.warn(
-        GatewayDegraded(
-            f"{where}: model group {model_group} degraded, {down} of {total} deployment(s) unhealthy: {named}"
-        ),
-        stacklevel=1,
+    # Some deployments down while the group still serves: the probe is degraded (it passes,
+    # a good availability event), the reason names each one with its first error line, and
+    # the pushed synthetic_gen_ai_deployment_healthy gauge, per deployment, is 0 for them,
+    # which the generated SyntheticGatewayDeploymentDown rule alerts on. The verdict first:
+    # a reason is one capped line, and how it was found matters least.
+    probe.degrade(
+        f"model group {model_group} degraded, {len(unhealthy)} of {total} deployment(s) "
+        f"unhealthy: {named} ({where})"
     )
 
 

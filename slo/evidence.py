@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from slo.probe.client import RequestRecord
 
 __all__ = [
+    "DEGRADED_PROPERTY",
     "EVIDENCE_PROPERTY",
     "MAX_NOTE",
     "VALUE_KINDS",
@@ -36,6 +37,8 @@ __all__ = [
 
 #: The `user_properties` entry a probe's evidence travels in, from an xdist worker to the controller.
 EVIDENCE_PROPERTY = "slo_evidence"
+#: The JUnit property of a degraded probe's passing case: the one-line reason it is degraded.
+DEGRADED_PROPERTY = "degraded"
 #: Characters of a failure message or a note kept with a result.
 MAX_NOTE = 300
 
@@ -118,6 +121,15 @@ class Evidence:
     reading: dict[str, float | str] = field(default_factory=dict)
     #: One line about what a passing probe measured.
     note: str = ""
+    #: Why the probe is degraded (a slow request, or its own soft assertion); "" when it is not.
+    degraded: str = ""
+
+    def degrade(self, reason: str) -> None:
+        """Mark the run degraded; the first reason stands (a later one says no more about
+        the run than that it was degraded, which it already is)."""
+        if not self.degraded:
+            line = next((line.strip() for line in reason.splitlines() if line.strip()), "degraded")
+            self.degraded = line[:MAX_NOTE]
 
     def add_request(self, record: RequestRecord) -> None:
         if record.status is not None or record.reason == "timeout":

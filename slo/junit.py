@@ -3,7 +3,8 @@ probe runs through :func:`read_cases`.
 
 pytest writes one ``<testcase>`` per test, with a ``<failure>``, ``<error>`` or ``<skipped>``
 child when it did not pass. A case with several (a failed call and a teardown error) counts
-as its first: one test, one outcome.
+as its first: one test, one outcome. A degraded probe's case passes, with the reason in its
+``degraded`` property (:data:`slo.evidence.DEGRADED_PROPERTY`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal
 from xml.etree import ElementTree
+
+from slo.evidence import DEGRADED_PROPERTY
 
 __all__ = ["Case", "JunitError", "Outcome", "Suite", "read_cases", "read_suite"]
 
@@ -27,12 +30,13 @@ class JunitError(Exception):
 @dataclass(frozen=True)
 class Case:
     """One test of the report: ``classname`` (``probes.test_health``), ``name``, outcome and,
-    unless it passed, the message pytest gave it."""
+    unless it passed, the message pytest gave it; a passing probe that was degraded, why."""
 
     classname: str
     name: str
     outcome: Outcome
     message: str = ""
+    degraded: str = ""
 
     @property
     def module(self) -> str:
@@ -62,7 +66,10 @@ def _case(element: ElementTree.Element) -> Case:
     for child in element:
         if child.tag in _OUTCOMES:
             return Case(classname, name, _OUTCOMES[child.tag], child.get("message", ""))
-    return Case(classname, name, "passed")
+    degraded = next(
+        (p.get("value", "") for p in element.iter("property") if p.get("name") == DEGRADED_PROPERTY), ""
+    )
+    return Case(classname, name, "passed", degraded=degraded)
 
 
 @dataclass(frozen=True)

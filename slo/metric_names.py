@@ -24,6 +24,7 @@ __all__ = [
     "GEN_AI_TOKENS",
     "GEN_AI_TOKENS_PER_SECOND",
     "PREFIX",
+    "PROBE_DEGRADED",
     "PROBE_DURATION",
     "PROBE_FAILURES",
     "PROBE_HTTP_PHASE",
@@ -37,6 +38,7 @@ __all__ = [
     "SUITE_DURATION",
     "SUITE_LAST_RUN",
     "SUITE_PROBES",
+    "TARGET_DEGRADED_RUNS",
     "TARGET_FAILED_RUNS",
     "TARGET_RUNS",
     "TLS_DAYS_LEFT",
@@ -48,6 +50,7 @@ __all__ = [
 PREFIX = "synthetic_"
 
 PROBE_SUCCESS = "synthetic_probe_success"
+PROBE_DEGRADED = "synthetic_probe_degraded"
 PROBE_DURATION = "synthetic_probe_duration_seconds"
 PROBE_RUNS = "synthetic_probe_runs_total"
 PROBE_FAILURES = "synthetic_probe_failures_total"
@@ -57,6 +60,7 @@ PROBE_HTTP_PHASE = "synthetic_probe_http_phase_seconds"
 PROBE_LAST_FAILURE = "synthetic_probe_last_failure_timestamp_seconds"
 TARGET_RUNS = "synthetic_target_runs_total"
 TARGET_FAILED_RUNS = "synthetic_target_failed_runs_total"
+TARGET_DEGRADED_RUNS = "synthetic_target_degraded_runs_total"
 SUITE_LAST_RUN = "synthetic_suite_last_run_timestamp_seconds"
 SUITE_DURATION = "synthetic_suite_duration_seconds"
 SUITE_PROBES = "synthetic_suite_probes"

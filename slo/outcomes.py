@@ -14,16 +14,22 @@ __all__ = [
     "MARKER_ARGUMENTS",
     "OUTCOMES",
     "PROBE_KINDS",
+    "WORKED",
     "Outcome",
     "kind_problem",
     "marker_setting",
     "probe_kind",
 ]
 
-#: How a probe run ends, exactly one of these. `degraded` (it worked, but slower than it
-#: should or a soft assertion said so) is modelled here; no probe produces it yet.
+#: How a probe run ends, exactly one of these. `degraded`: it worked, but a request took
+#: longer than its target's (or check's) `degraded_after`, or the probe said so itself
+#: (``probe.degrade(reason)``, a soft assertion). It passes in pytest.
 Outcome = Literal["passed", "degraded", "failed", "error", "skipped"]
 OUTCOMES: tuple[Outcome, ...] = ("passed", "degraded", "failed", "error", "skipped")
+
+#: The outcomes of a run that worked: good events of an availability SLI (slow is not down),
+#: so a degraded run never burns an availability budget; a `degraded` SLI counts it as bad.
+WORKED: frozenset[Outcome] = frozenset({"passed", "degraded"})
 
 #: What a probe measures (``@pytest.mark.probe(kind=...)``). Only `availability` probes make a
 #: run of their target bad; `budget` probes judge a service's own counters (5xx ratio, tokens,

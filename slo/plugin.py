@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from slo import conventions, hooks
-from slo.evidence import EVIDENCE_PROPERTY, MAX_NOTE, Evidence, of_report
+from slo.evidence import DEGRADED_PROPERTY, EVIDENCE_PROPERTY, MAX_NOTE, Evidence, of_report
 from slo.options import add_pytest_options, resolve, sources_from_pytest
 from slo.outcomes import MARKER_ARGUMENTS, kind_problem, marker_setting, probe_kind
 from slo.runconfig import OPTIONS_KEY, ConfigUnavailable, load_config, probe_config, run_options
@@ -337,8 +337,8 @@ def slo_probe_run(request: pytest.FixtureRequest) -> Iterator[ProbeRun]:
 @pytest.fixture
 def probe(slo_probe_run: ProbeRun) -> ProbeRun:
     """This run of the probe: ``probe.http("api").get("/health")``, ``probe.value(...)``,
-    ``probe.previous_reading()``, ``probe.keep_reading(...)``, ``probe.note(...)``
-    (:class:`slo.probe.run.ProbeRun`)."""
+    ``probe.previous_reading()``, ``probe.keep_reading(...)``, ``probe.note(...)``,
+    ``probe.degrade(...)`` (:class:`slo.probe.run.ProbeRun`)."""
     return slo_probe_run
 
 
@@ -404,6 +404,9 @@ def _attach(
     found = evidence(item)
     if report.failed and excinfo is not None and not found.reason:
         found.reason, found.message = _failure(excinfo)
+    if report.when == "call" and report.passed and found.degraded:
+        # On the item: its JUnit case is written from the teardown report, which copies them.
+        item.user_properties.append((DEGRADED_PROPERTY, found.degraded))
     report.user_properties.append((EVIDENCE_PROPERTY, found.encode()))
 
 

@@ -39,6 +39,7 @@ def test_seed_and_suite_panels_are_present(model: dict[str, Any]) -> None:
         "API process CPU",
         "API process memory",
         "Good runs per target (15m)",
+        "Degraded runs per target (15m)",
         "Failing probes by kind",
         "Probe latency (P95)",
         "HTTP phases of the last request",

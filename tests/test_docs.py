@@ -80,8 +80,8 @@ def test_the_configuration_reference_has_every_key_with_its_type_and_default() -
     assert "| `load.total.p95` | duration | `2s` |" in reference
     assert "| `budgets.cpu` | percent | `80` |" in reference
     assert (
-        "| `slos[].sli.kind` | `probes` \\| `probe_latency` \\| `first_token` \\| `events` \\| `histogram` |"
-        in (reference)
+        "| `slos[].sli.kind` | `probes` \\| `degraded` \\| `probe_latency` \\| `first_token` \\| `events` "
+        "\\| `histogram` |" in (reference)
     )
     # The meaning comes from the model's own comment.
     assert "fails the probe unread" in reference

@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import pytest
 
 from slo.evidence import EVIDENCE_PROPERTY, Evidence, RecordedValue, of_report
-from slo.outcomes import OUTCOMES
+from slo.outcomes import OUTCOMES, WORKED
 
 pytest_plugins = ["pytester"]
 
@@ -82,8 +82,10 @@ def test_a_bad_value_is_refused_and_not_recorded() -> None:
     assert record.values == []
 
 
-def test_outcomes_model_degraded_without_producing_it() -> None:
+def test_the_outcomes_and_which_of_them_worked() -> None:
     assert OUTCOMES == ("passed", "degraded", "failed", "error", "skipped")
+    worked = sorted(WORKED)
+    assert worked == ["degraded", "passed"], "slow is not down: a degraded run is a good availability event"
 
 
 def test_the_vocabulary_modules_are_leaves() -> None:

@@ -468,5 +468,5 @@ def test_a_run_without_a_push_writes_its_evidence_beside_its_junit(
     )
     assert "127.0.0.1:9" in failed["message"]
     assert (passed["probe"], passed["outcome"]) == ("test_run.py::test_passes", "passed")
-    assert document["counts"] == {"passed": 1, "failed": 1, "skipped": 0, "error": 0}
+    assert document["counts"] == {"passed": 1, "degraded": 0, "failed": 1, "skipped": 0, "error": 0}
     assert document["environment"] == "local"

@@ -135,6 +135,8 @@ class Case:
     outcome: str
     message: str
     reason: str | None
+    #: Why a passing probe was degraded (its JUnit property), or "".
+    degraded: str = ""
 
 
 @dataclass(frozen=True)
@@ -175,18 +177,15 @@ def run_gateway(
     )
     state = pytester.path / "state.json"
     # Pushed for real: the state file, saved before each push, holds each probe's `reason`.
-    # GatewayDegraded is a warning by design; the inner ini makes every other one an error.
     selected = (probes,) if isinstance(probes, str) else probes
-    result = pytester.runpytest(
-        *selected, "--pushgateway", pushgateway, "--slo-state", str(state), "-W", "always::UserWarning"
-    )
+    result = pytester.runpytest(*selected, "--pushgateway", pushgateway, "--slo-state", str(state))
     reasons = {
         f"{Path(probe.split('::')[0]).stem}::{probe.split('::', 1)[1]}": fields.get("last_failure_reason")
         for group in json.loads(state.read_text())["groups"].values()
         for probe, fields in group.items()
     }
     cases = {
-        case_id: Case(case.outcome, case.message, reasons.get(case_id))
+        case_id: Case(case.outcome, case.message, reasons.get(case_id), case.degraded)
         for case_id, case in junit_cases(pytester).items()
     }
     return Run(cases, "\n".join(result.outlines))
@@ -250,7 +249,7 @@ def test_shipped_config_passes_against_a_healthy_litellm(
     assert outcomes["test_metrics_endpoint::test_metric_families_present[gateway]"] == "passed"
 
 
-def test_one_broken_deployment_of_two_is_a_warning_naming_it(
+def test_one_broken_deployment_of_two_is_degraded_naming_it(
     pytester: pytest.Pytester, pushgateway: str, gateway: Gateway
 ) -> None:
     cases = run_gateway(
@@ -260,13 +259,14 @@ def test_one_broken_deployment_of_two_is_a_warning_naming_it(
         "degraded",
         probes="probes/test_gateway.py::test_gateway_model_healthy",
     )
-    assert cases[health("degraded")].outcome == "passed"
-    [warning] = [line for line in cases.output.splitlines() if "GatewayDegraded" in line]
+    case = cases[health("degraded")]
+    assert case.outcome == "passed", "degraded passes in pytest"
     assert (
         "model group degraded degraded, 1 of 2 deployment(s) unhealthy: degraded (openai/gpt-4o, model_id "
-        in warning
+        in case.degraded
     )
-    assert "litellm.InternalServerError: this is a mock internal server error" in warning
+    assert "litellm.InternalServerError: this is a mock internal server error" in case.degraded
+    assert any(line.startswith("DEGRADED [gateway]") for line in cases.output.splitlines())
     assert deployment_health(pushgateway, "degraded") == {"openai/gpt-4o": 0, "openai/gpt-4o-mini": 1}
 
 
@@ -860,13 +860,13 @@ def test_one_throttled_deployment_of_two_is_degraded_pushed_and_named(
     cases = run_gateway(
         pytester, pushgateway, gateway.url, "mixed", probes=HEALTH_ONLY, gateway_probe=SHORT_HEALTH
     )
-    assert cases[health("mixed")].outcome == "passed"
-    [warning] = [line for line in cases.output.splitlines() if "GatewayDegraded" in line]
+    case = cases[health("mixed")]
+    assert case.outcome == "passed", "degraded passes in pytest"
     assert (
         "model group mixed degraded, 1 of 2 deployment(s) unhealthy: mixed (openai/throttled, model_id "
-        in (warning)
+        in case.degraded
     )
-    assert f": 429, Retry-After {RETRY_AFTER} s: litellm.RateLimitError: " in warning
+    assert f": 429, Retry-After {RETRY_AFTER} s: litellm.RateLimitError: " in case.degraded
     assert deployment_health(pushgateway, "mixed") == {"openai/steady": 1, "openai/throttled": 0}
 
 

@@ -162,7 +162,7 @@ def test_every_probe_arrives_with_labels_and_values(
     }
     assert reasons == {"test_fails_when_asked": "assertion", "test_unreachable": "connect"}
     outcomes = {labels["outcome"]: value for labels, value in found["synthetic_suite_probes"]}
-    assert outcomes == {"passed": 1.0, "failed": 2.0, "skipped": 1.0, "error": 0.0}
+    assert outcomes == {"passed": 1.0, "degraded": 0.0, "failed": 2.0, "skipped": 1.0, "error": 0.0}
     last_run = found["synthetic_suite_last_run_timestamp_seconds"][0][1]
     assert abs(time.time() - last_run) < 120
     bounds = {labels["le"] for labels, _ in found["synthetic_probe_latency_seconds_bucket"]}

@@ -29,11 +29,13 @@ __all__ = [
     "Alerting",
     "AlertingDefaults",
     "Budgets",
+    "DegradedSLI",
     "EventsSLI",
     "FirstTokenSLI",
     "HistogramSLI",
     "ProbeLatencySLI",
     "ProbesSLI",
+    "RunSLI",
     "glob_regex",
     "model_regex",
 ]
@@ -120,6 +122,24 @@ class ProbesSLI(_ProbeSelection):
     kind: Literal["probes"]
 
 
+class DegradedSLI(_ProbeSelection):
+    """Degraded runs of a target over the runs that worked: a "fast enough" objective, from
+    the `synthetic_target_*` counters.
+
+    An event is a run of the target whose availability probes (those `probe` selects) all
+    worked; it is bad when any of them was degraded (slower than `degraded_after`, or a soft
+    assertion). A failed run is the availability SLO's business and no event here, so an
+    outage neither burns this budget nor dilutes it.
+    """
+
+    kind: Literal["degraded"]
+
+
+#: The SLIs whose events are runs of a target, counted by the runner per target (and per SLO
+#: when its `probe` patterns narrow the target's probes).
+RunSLI = ProbesSLI | DegradedSLI
+
+
 class ProbeLatencySLI(_ProbeSelection):
     """Probe requests slower than `threshold`, from `synthetic_probe_latency_seconds`."""
 
@@ -197,7 +217,8 @@ class HistogramSLI(StrictModel):
 
 
 SLI = Annotated[
-    ProbesSLI | ProbeLatencySLI | FirstTokenSLI | EventsSLI | HistogramSLI, Field(discriminator="kind")
+    ProbesSLI | DegradedSLI | ProbeLatencySLI | FirstTokenSLI | EventsSLI | HistogramSLI,
+    Field(discriminator="kind"),
 ]
 
 

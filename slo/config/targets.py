@@ -11,6 +11,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from slo import conventions
 from slo.config.cache import RedisTarget
 from slo.config.fields import Duration, StrictModel, Url
+from slo.units import format_duration
 
 __all__ = ["Check", "Environment", "Target", "check_header_values"]
 
@@ -33,6 +34,15 @@ def check_header_values(value: object) -> None:
             raise ValueError(f"{where} contains {problem} and cannot be sent (the value is not shown)")
 
 
+def _degraded_within(limit_name: str, degraded_after: float | None, limit: float | None) -> None:
+    """A degraded answer is one that still passes: its threshold must be below the one that fails."""
+    if degraded_after is not None and limit is not None and degraded_after >= limit:
+        raise ValueError(
+            f"degraded_after ({format_duration(degraded_after)}) must be below {limit_name} "
+            f"({format_duration(limit)}): an answer that slow fails, it cannot be degraded"
+        )
+
+
 class Target(StrictModel):
     """One service the probes talk to; the HTTP client applies all of it to every request."""
 
@@ -44,6 +54,9 @@ class Target(StrictModel):
     #: Extra request headers; values are treated as secrets in every report.
     headers: dict[str, SecretStr] = Field(default_factory=dict)
     timeout: Duration = 5.0
+    #: An answer slower than this (but within the timeout) makes its probe degraded, not
+    #: failed: good for availability SLOs, bad for a `degraded` SLI's "fast enough" one.
+    degraded_after: Duration | None = None
     #: TLS verification: on by default; false only for a lab, never for production.
     verify: bool = True
     #: A CA bundle to trust instead of the system's (private PKI).
@@ -63,6 +76,11 @@ class Target(StrictModel):
         if self.token is not None:
             headers["Authorization"] = f"Bearer {self.token.get_secret_value()}"
         return headers
+
+    @model_validator(mode="after")
+    def _degraded_before_timeout(self) -> Target:
+        _degraded_within("timeout", self.degraded_after, self.timeout)
+        return self
 
     @field_validator("kind", mode="before")
     @classmethod
@@ -119,7 +137,16 @@ class Check(StrictModel):
     body_regex: str | None = None
     latency: Duration | None = None
     timeout: Duration | None = None
+    #: A slower answer (within `latency` and `timeout`) makes the check degraded, not failed;
+    #: unset, the target's `degraded_after` applies.
+    degraded_after: Duration | None = None
     slo: str = ""
+
+    @model_validator(mode="after")
+    def _degraded_before_failing(self) -> Check:
+        _degraded_within("latency", self.degraded_after, self.latency)
+        _degraded_within("timeout", self.degraded_after, self.timeout)
+        return self
 
     @field_validator("headers")
     @classmethod

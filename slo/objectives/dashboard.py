@@ -179,13 +179,25 @@ def _probes_row(builder: dashboard.Dashboard) -> dashboard.Dashboard:
         )
         .with_panel(
             _series(
+                # Of the runs that worked (the `degraded` SLI's events): slow is not down.
+                "Degraded runs per target (15m)",
+                "percentunit",
+                _query(
+                    f"{by_target}(increase({m.TARGET_DEGRADED_RUNS}{{{runs}}}[15m]))"
+                    f"\n  / ({by_target}(increase({m.TARGET_RUNS}{{{runs}}}[15m]))"
+                    f"\n  - {by_target}(increase({m.TARGET_FAILED_RUNS}{{{runs}}}[15m])) > 0)",
+                    "{{environment}} {{target}}",
+                ),
+            )
+        )
+        .with_panel(
+            _series(
                 "Age of the last probe run",
                 "s",
                 _query(
                     f"time() - max by (environment, instance) ({m.SUITE_LAST_RUN}{{{_ENV}}})",
                     "{{environment}} {{instance}}",
                 ),
-                width=16,
             )
         )
     )

@@ -144,6 +144,9 @@ def junit_conditions(
     evidence = (
         f"{len(cases)} tests: {count['failed']} failed, {count['error']} errors, {count['skipped']} skipped"
     )
+    degraded = sum(1 for case in cases if case.degraded)
+    if degraded:  # they passed: worth knowing before a release, never a reason to stop it
+        evidence += f", {degraded} passed degraded"
     bad = [case for case in cases if case.outcome in ("failed", "error")]
     if bad:
         evidence += f"; first: {redact.excerpt(f'{bad[0].classname}::{bad[0].name}')}"

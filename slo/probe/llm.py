@@ -69,7 +69,7 @@ def record_deployment_health(
     probe: ProbeRun | pytest.FixtureRequest, model_group: str, deployments: Mapping[str, bool]
 ) -> None:
     """Each deployment of `model_group` healthy (1) or not (0), by its label: a group that
-    still serves with one deployment down is pushed and alerted on, not only warned about."""
+    still serves with one deployment down (a degraded probe) is pushed and alerted on per deployment."""
     for deployment, healthy in deployments.items():
         labels = {"model": model_group, "deployment": deployment}
         probe_run(probe).labelled_value(genai.DEPLOYMENT_HEALTHY, 1 if healthy else 0, "gauge", labels)

@@ -50,6 +50,7 @@ def probe_families(
 ) -> list[Family]:
     """Every family of the run's metric set, probes sorted by name."""
     success = Family(m.PROBE_SUCCESS, "1 if the probe passed on its last run, else 0", "gauge")
+    degraded = Family(m.PROBE_DEGRADED, "1 if the probe's last run worked but was degraded, else 0", "gauge")
     duration = Family(m.PROBE_DURATION, "Call duration of the probe's last run", "gauge")
     runs = Family(m.PROBE_RUNS, "Probe runs (not skipped), cumulative across runs", "counter")
     failures = Family(m.PROBE_FAILURES, "Failed probe runs, cumulative", "counter")
@@ -69,6 +70,7 @@ def probe_families(
             labels = ((m.ALERT_LABEL, state.alert), *labels)
         if state.last_success is not None:
             success.series.append((labels, state.last_success))
+            degraded.series.append((labels, state.last_degraded or 0.0))
         if state.last_duration is not None:
             duration.series.append((labels, state.last_duration))
         runs.series.append((labels, state.runs))
@@ -93,16 +95,23 @@ def probe_families(
         "Runs in which any availability probe of the target failed, cumulative",
         "counter",
     )
+    target_degraded = Family(
+        m.TARGET_DEGRADED_RUNS,
+        "Runs in which no availability probe of the target failed and any was degraded, cumulative",
+        "counter",
+    )
     for _, target in sorted((targets or {}).items()):
         target_labels: Labels = (("slo", target.slo), ("target", target.target))
         target_runs.series.append((target_labels, target.runs))
         target_failed.series.append((target_labels, target.failed_runs))
+        target_degraded.series.append((target_labels, target.degraded_runs))
     outcomes = Family(m.SUITE_PROBES, "Probes of the last run by outcome", "gauge")
     outcomes.series.extend(
         ((("outcome", str(outcome)),), count) for outcome, count in sorted(suite.outcomes.items())
     )
     return [
         success,
+        degraded,
         duration,
         runs,
         failures,
@@ -112,6 +121,7 @@ def probe_families(
         last_failure,
         target_runs,
         target_failed,
+        target_degraded,
         Family(
             m.SUITE_LAST_RUN,
             "When the last run finished",

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from slo.config import Config
-from slo.config.objectives import HistogramSLI, ProbeLatencySLI, ProbesSLI
+from slo.config.objectives import HistogramSLI, ProbeLatencySLI, RunSLI
 from slo.conventions import PROBE_RESULTS
 from slo.evidence import Evidence
 from slo.options import RunOptions
@@ -39,7 +39,7 @@ __all__ = ["RUNNER_BEAT", "Reporter", "push_grouping"]
 
 #: Set by the warm runner (`slo run`) in the runs it starts: its liveness, pushed with the run.
 RUNNER_BEAT = pytest.StashKey[RunnerBeat]()
-#: Beyond this many probes the summary lists only the failures and the slowest.
+#: Beyond this many probes the summary lists only the failures, the degraded and the slowest.
 SUMMARY_ALL_UP_TO = 25
 
 
@@ -52,10 +52,11 @@ def _thresholds(config: Config) -> list[float]:
     return thresholds
 
 
-def _narrowed_slis(config: Config) -> dict[str, ProbesSLI]:
-    """`probes` SLOs whose `probe` patterns pick some of a target's probes: each gets run
-    counters of its own, since "a run with a failed probe" depends on which probes count."""
-    return {slo.name: slo.sli for slo in config.slos if isinstance(slo.sli, ProbesSLI) and slo.sli.narrowed}
+def _narrowed_slis(config: Config) -> dict[str, RunSLI]:
+    """`probes` and `degraded` SLOs whose `probe` patterns pick some of a target's probes:
+    each gets run counters of its own, since "a run with a failed (or degraded) probe"
+    depends on which probes count."""
+    return {slo.name: slo.sli for slo in config.slos if isinstance(slo.sli, RunSLI) and slo.sli.narrowed}
 
 
 def push_grouping(options: RunOptions) -> dict[str, str]:
@@ -162,10 +163,10 @@ class Reporter:
         terminalreporter.section(f"slo probes ({self.options.env_name})", sep="-")
         shown = results
         if len(results) > SUMMARY_ALL_UP_TO:
-            failed = [r for r in results if r.outcome in ("failed", "error")]
+            flagged = [r for r in results if r.outcome in ("failed", "error", "degraded")]
             slowest = sorted((r for r in results if r.outcome == "passed"), key=lambda r: -r.duration)
-            shown = failed + slowest[: max(0, 10 - len(failed))]
-            write(f"{len(results)} probes; showing {len(shown)} (failures and the slowest)")
+            shown = flagged + slowest[: max(0, 10 - len(flagged))]
+            write(f"{len(results)} probes; showing {len(shown)} (failures, degraded and the slowest)")
         for result in shown:
             write(_summary_line(result))
         if self.gone:
@@ -215,10 +216,10 @@ def _summary_line(result: ProbeResult) -> str:
         )
     target = f"[{result.target}]" if result.target else ""
     retries = f" after {result.retries} retr{'y' if result.retries == 1 else 'ies'}" if result.retries else ""
-    line = f"{result.outcome.upper():7} {target:10} {result.probe}  {timing}{retries}"
+    line = f"{result.outcome.upper():8} {target:10} {result.probe}  {timing}{retries}"
     if result.note and result.outcome == "passed":
         line += f"  {result.note}"
-    if result.message and result.outcome in ("failed", "error"):
+    if result.message and result.outcome in ("failed", "error", "degraded"):
         line += f"\n        {result.message}"
     return line
 
@@ -228,7 +229,7 @@ def _fold_run(
     results: Iterable[ProbeResult],
     bounds: list[float],
     now: float,
-    narrowed: Mapping[str, ProbesSLI],
+    narrowed: Mapping[str, RunSLI],
 ) -> None:
     """Add one run's results to the cumulative per-probe and per-target state."""
     counted = []
@@ -247,6 +248,7 @@ def _fold_run(
         state.retries += result.retries
         state.last_run = now
         state.last_success = 1.0 if result.succeeded else 0.0
+        state.last_degraded = 1.0 if result.degraded else 0.0
         state.last_duration = result.duration
         state.last_phases = dict(result.phases)
         state.observe(result.latencies, bounds)
@@ -262,25 +264,31 @@ def _count_target_runs(
     targets: dict[str, TargetState],
     results: list[ProbeResult],
     now: float,
-    narrowed: Mapping[str, ProbesSLI],
+    narrowed: Mapping[str, RunSLI],
 ) -> None:
-    """One event per target that ran availability probes: bad when any of them failed.
+    """One event per target that ran availability probes: bad when any of them failed, and
+    degraded when none failed and any was degraded (a failed run is not also degraded).
 
     However many probes a target has, one bad run is one bad event, so the SLO's minimum
     bad events mean that many bad runs, not that many failed probes of one run.
     """
-    runs: dict[tuple[str, str], bool] = {}
+    failed: dict[tuple[str, str], bool] = {}
+    degraded: dict[tuple[str, str], bool] = {}
     for result in results:
         if result.kind != "availability" or not result.target:
             continue
-        key = (result.target, "")
-        runs[key] = runs.get(key, False) or not result.succeeded
-        for name, sli in narrowed.items():
-            if sli.target == result.target and sli.selects(result.probe):
-                key = (result.target, name)
-                runs[key] = runs.get(key, False) or not result.succeeded
-    for (target, slo), failed in runs.items():
+        keys = [(result.target, "")]
+        keys += [
+            (result.target, name)
+            for name, sli in narrowed.items()
+            if sli.target == result.target and sli.selects(result.probe)
+        ]
+        for key in keys:
+            failed[key] = failed.get(key, False) or not result.succeeded
+            degraded[key] = degraded.get(key, False) or result.degraded
+    for (target, slo), bad in failed.items():
         state = targets.setdefault(target_key(target, slo), TargetState(target=target, slo=slo))
         state.runs += 1
-        state.failed_runs += failed
+        state.failed_runs += bad
+        state.degraded_runs += degraded[target, slo] and not bad
         state.last_run = now

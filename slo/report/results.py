@@ -14,7 +14,7 @@ import pytest
 
 from slo.evidence import MAX_NOTE, Evidence
 from slo.exchange.failures import FAILURE_REASONS
-from slo.outcomes import OUTCOMES, PROBE_KINDS, Outcome
+from slo.outcomes import OUTCOMES, PROBE_KINDS, WORKED, Outcome
 
 __all__ = ["ProbeResult", "ResultCollector"]
 
@@ -50,7 +50,12 @@ class ProbeResult:
 
     @property
     def succeeded(self) -> bool:
-        return self.outcome == "passed"
+        """It worked: passed, or degraded (slow is not down)."""
+        return self.outcome in WORKED
+
+    @property
+    def degraded(self) -> bool:
+        return self.outcome == "degraded"
 
 
 class ResultCollector:
@@ -78,10 +83,14 @@ class ResultCollector:
             result.duration = report.duration if found.duration is None else found.duration
             result.reading = dict(found.reading)
             result.note = found.note
+            if report.passed and found.degraded:
+                result.outcome, result.message = "degraded", found.degraded
         if report.skipped and result.outcome == "passed":
             result.outcome = "skipped"
         elif report.failed:
             in_call = report.when == "call" and result.outcome != "error"
+            if result.degraded:  # a teardown failed after a degraded call: the failure speaks
+                result.message = ""
             result.outcome = "failed" if in_call else "error"
             reason = evidence.reason if evidence is not None else None
             result.message = result.message or (evidence.message if evidence is not None else "")
@@ -100,9 +109,8 @@ class ResultCollector:
         )
 
     def outcome_counts(self) -> dict[Outcome, int]:
-        # Every outcome a probe produces, zero or not (a series that vanishes reads as no
-        # data); `degraded` is not produced yet, so it is not pushed as a zero.
-        counts: dict[Outcome, int] = {outcome: 0 for outcome in OUTCOMES if outcome != "degraded"}
+        # Every outcome, zero or not: a series that vanishes reads as no data.
+        counts: dict[Outcome, int] = dict.fromkeys(OUTCOMES, 0)
         for result in self.results.values():
             counts[result.outcome] = counts.get(result.outcome, 0) + 1
         return counts

@@ -96,6 +96,8 @@ class ProbeState:
     latency_sum: float = 0.0
     latency_count: int = 0
     last_success: float | None = None
+    #: 1 if the last run was degraded (it worked, slowly or with a soft assertion), else 0.
+    last_degraded: float | None = None
     last_duration: float | None = None
     last_run: float = 0.0
     last_phases: dict[str, float] = field(default_factory=dict)
@@ -115,7 +117,7 @@ class ProbeState:
         """Forget the last run's result (the probe left the suite): its success, duration,
         phases and last failure are no longer pushed, so no query or alert reports it as
         failing; the cumulative counters stay for the SLI."""
-        self.last_success = self.last_duration = None
+        self.last_success = self.last_degraded = self.last_duration = None
         self.last_phases = {}
         self.last_failure_reason = self.last_failure_time = None
         self.last_failure_message = ""
@@ -135,7 +137,8 @@ class ProbeState:
 
 @dataclass
 class TargetState:
-    """Runs of one target: one event per run, bad when any of its availability probes failed.
+    """Runs of one target: one event per run, bad when any of its availability probes failed;
+    degraded when none failed and any was degraded.
 
     `slo` is empty for every availability probe of the target, or names a `probes` SLO whose
     `probe` patterns narrow it (that SLO's events are runs of the probes it selects).
@@ -148,6 +151,8 @@ class TargetState:
     runs: int = 0
     failed_runs: int = 0
     last_run: float = 0.0
+    #: Runs none of whose availability probes failed and any was degraded.
+    degraded_runs: int = 0
 
 
 # One validation call per group, not per probe: pydantic's own loop is several times faster.
@@ -171,7 +176,7 @@ def _check(state: ProbeState) -> None:
     counts = [state.runs, state.failures, state.retries, state.latency_count, *state.bucket_counts]
     if not all(0 <= count <= MAX_COUNT for count in counts):
         raise ValueError("a counter is negative or beyond 2**53")
-    optional = [state.last_success, state.last_duration, state.last_failure_time]
+    optional = [state.last_success, state.last_degraded, state.last_duration, state.last_failure_time]
     numbers = [state.latency_sum, state.last_run, *state.bounds, *state.last_phases.values()]
     if not all(math.isfinite(number) for number in [*numbers, *(n for n in optional if n is not None)]):
         raise ValueError("a value is not a finite number")

@@ -16,7 +16,7 @@ from pathlib import Path
 from slo.binaries import BinaryNotFoundError
 from slo.cliargs import ArgumentParser, fail
 from slo.config import ConfigError
-from slo.config.objectives import SLO, FirstTokenSLI, ProbeLatencySLI, ProbesSLI
+from slo.config.objectives import SLO, DegradedSLI, FirstTokenSLI, ProbeLatencySLI, RunSLI
 from slo.objectives.inputs import Inputs, add_config_options, load_inputs
 from slo.objectives.rules.generate import number, render, rule_file
 from slo.objectives.rules.promtool import check_rules, run_tests
@@ -47,7 +47,7 @@ def _parser() -> ArgumentParser:
 
 def _nominal_rate(slo: SLO) -> tuple[float, str]:
     # One probe run a minute is the design's timer; services are assumed busy.
-    if isinstance(slo.sli, ProbesSLI):
+    if isinstance(slo.sli, RunSLI):
         return 1.0, "1 run of the target/min"
     if isinstance(slo.sli, FirstTokenSLI):
         return 1.0, "1 stream/min"
@@ -63,9 +63,11 @@ def explain(slos: Sequence[SLO]) -> str:
         rate, described = _nominal_rate(slo)
         minutes = minutes_to_page(slo, rate)
         pages = f"{minutes} min" if minutes is not None else "never (paging off)"
+        # A "fast enough" SLO's worst case is every run working slowly, not an outage.
+        worst = "every run degraded" if isinstance(slo.sli, DegradedSLI) else "total outage"
         lines.append(
             f"{slo.name}: {number(slo.objective * 100)} % over {slo.window_name}, "
-            f"min {slo.alerting.min_bad_events} bad events; total outage pages after {pages} "
+            f"min {slo.alerting.min_bad_events} bad events; {worst} pages after {pages} "
             f"at {described}"
         )
         if uses_quorum(slo):

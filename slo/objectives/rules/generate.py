@@ -21,13 +21,15 @@ from slo.config.objectives import (
     CALENDAR_MONTH,
     SLO,
     Budgets,
+    DegradedSLI,
     HistogramSLI,
     ProbeLatencySLI,
     ProbesSLI,
+    RunSLI,
     glob_regex,
     model_regex,
 )
-from slo.metric_names import PROBE_LAST_FAILURE, PROBE_SUCCESS
+from slo.metric_names import PROBE_DEGRADED, PROBE_LAST_FAILURE, PROBE_SUCCESS
 from slo.objectives.rules import features, names
 from slo.objectives.rules.quorum import location_query, quorum_of, uses_quorum
 from slo.objectives.rules.sli import month_to_date, sli_query
@@ -37,11 +39,13 @@ from slo.units import format_duration
 
 __all__ = [
     "DEFAULT_RUNBOOK",
+    "DEGRADED_LINE",
     "HEADER",
     "LOCATION_LINE",
     "LOCATION_SEVERITY",
     "burn_annotations",
     "burn_labels",
+    "degraded_probes",
     "failing_locations",
     "failing_probes",
     "location_failing_annotations",
@@ -152,6 +156,28 @@ def burn_labels(slo: SLO, burn: BurnWindow) -> dict[str, str]:
 #: One line per failing probe in the `failing` annotation (and the receivers' templates).
 FAILING_LINE = "{probe} on {instance}: {reason}: {message}\n"
 NONE_FAILING = "no probe is failing now\n"
+#: One line per degraded probe in the `degraded` annotation of a `degraded` SLO's alerts.
+DEGRADED_LINE = "{probe} on {instance}\n"
+NONE_DEGRADED = "no probe is degraded now\n"
+
+
+def _selection(sli: RunSLI) -> str:
+    """The pushed probe series of a run SLI's availability probes, with the alert's environment
+    left to printf (so any other % is doubled)."""
+    selection = f'target={names.promql_string(sli.target)},kind="availability"'
+    if sli.probe:
+        selection += f",probe=~{names.promql_string(glob_regex(sli.probe))}"
+    if sli.model:
+        selection += f",probe=~{names.promql_string(model_regex(sli.model))}"
+    return f'environment="%s",{selection.replace("%", "%%")}'
+
+
+def _listing(query: str, line: str, none: str) -> str:
+    """A template listing the series of `query` in the alert's environment, one `line` each."""
+    return (
+        f'{{{{ range printf `{query}` $labels.environment | query | sortByLabel "probe" }}}}'
+        f"{line}{{{{ else }}}}{none}{{{{ end }}}}"
+    )
 
 
 def failing_probes(slo: SLO) -> str | None:
@@ -163,14 +189,8 @@ def failing_probes(slo: SLO) -> str | None:
     sli = slo.sli
     if not isinstance(sli, ProbesSLI):
         return None
-    selection = f'target={names.promql_string(sli.target)},kind="availability"'
-    if sli.probe:
-        selection += f",probe=~{names.promql_string(glob_regex(sli.probe))}"
-    if sli.model:
-        selection += f",probe=~{names.promql_string(model_regex(sli.model))}"
-    # printf fills in the alert's environment; any other % of the query is literal.
     query = (
-        f'{PROBE_LAST_FAILURE}{{environment="%s",{selection.replace("%", "%%")}}}'
+        f"{PROBE_LAST_FAILURE}{{{_selection(sli)}}}"
         f" and on (job, environment, instance, probe) {PROBE_SUCCESS} == 0"
     )
     line = FAILING_LINE.format(
@@ -179,10 +199,16 @@ def failing_probes(slo: SLO) -> str | None:
         reason="{{ .Labels.reason }}",
         message="{{ .Labels.message }}",
     )
-    return (
-        f'{{{{ range printf `{query}` $labels.environment | query | sortByLabel "probe" }}}}'
-        f"{line}{{{{ else }}}}{NONE_FAILING}{{{{ end }}}}"
-    )
+    return _listing(query, line, NONE_FAILING)
+
+
+def degraded_probes(slo: SLO) -> str | None:
+    """The `degraded` annotation of a `degraded` SLO's alerts: the SLI's availability probes
+    whose last run was degraded (the reason is in the run's summary, JUnit and report)."""
+    if not isinstance(slo.sli, DegradedSLI):
+        return None
+    line = DEGRADED_LINE.format(probe="{{ .Labels.probe }}", instance="{{ .Labels.instance }}")
+    return _listing(f"{PROBE_DEGRADED}{{{_selection(slo.sli)}}} == 1", line, NONE_DEGRADED)
 
 
 def burn_annotations(
@@ -193,7 +219,8 @@ def burn_annotations(
     locations: str | None = None,
 ) -> dict[str, str]:
     """Annotations of an `ErrorBudgetBurn` alert; `value`, `failing` and `locations` are
-    templates, or rendered text when a scenario test states what the alert must say."""
+    templates, or rendered text when a scenario test states what the alert must say
+    (`failing` is the `degraded` annotation of a `degraded` SLO: its probes do not fail)."""
     long, short, factor = burn.long_name, burn.short_name, number(burn.factor)
     lasts = format_duration(slo.window_seconds / burn.factor)
     objective = f"{number(slo.objective * 100)} %"
@@ -206,9 +233,9 @@ def burn_annotations(
         ),
         "runbook": slo.runbook or DEFAULT_RUNBOOK,
     }
-    template = failing_probes(slo)
-    if template is not None:
-        annotations["failing"] = template if failing is None else failing
+    for key, template in (("failing", failing_probes(slo)), ("degraded", degraded_probes(slo))):
+        if template is not None:
+            annotations[key] = template if failing is None else failing
     if uses_quorum(slo):
         annotations["locations"] = failing_locations(slo, burn) if locations is None else locations
     return annotations

@@ -11,7 +11,9 @@ Per SLO, one test file with these scenarios, each stated by :mod:`slo.objectives
 - a single bad event after three days of clean history: no alert of any severity;
 - zero traffic: no ratio recorded (not NaN) and no alert;
 - for probe-based SLOs, the runner stops: `SyntheticProbesStale` at the predicted minute and
-  no burn alert.
+  no burn alert;
+- for `probes` and `degraded` SLIs, hours of the other kind of bad run (every run degraded
+  for an availability SLO, every run failed for a "fast enough" one): nothing fires, ever.
 
 Probe and histogram SLIs are fed their real metric names, so the tests also prove the
 selectors. A `probes` SLI is fed as the suite pushes it: a target run counter (one run a
@@ -29,11 +31,22 @@ from dataclasses import dataclass
 from typing import Any
 
 from slo import metric_names as m
-from slo.config.objectives import SLO, Budgets, EventsSLI, HistogramSLI, ProbeLatencySLI, ProbesSLI
+from slo.config.objectives import (
+    SLO,
+    Budgets,
+    DegradedSLI,
+    EventsSLI,
+    HistogramSLI,
+    ProbeLatencySLI,
+    ProbesSLI,
+    RunSLI,
+)
 from slo.objectives.rules import names
 from slo.objectives.rules.generate import (
+    DEGRADED_LINE,
     FAILING_LINE,
     LOCATION_LINE,
+    NONE_DEGRADED,
     NONE_FAILING,
     burn_annotations,
     burn_labels,
@@ -60,7 +73,14 @@ _ENVIRONMENT = "test"
 _INSTANCE = "runner-1"
 #: Events per minute fed to each kind: one probe run a minute, the latency probe's 60
 #: requests a run, one stream a run (first token), a busy service's 1000 requests.
-_RATE = {"probes": 1.0, "probe_latency": 60.0, "first_token": 1.0, "histogram": 1000.0, "events": 1000.0}
+_RATE = {
+    "probes": 1.0,
+    "degraded": 1.0,
+    "probe_latency": 60.0,
+    "first_token": 1.0,
+    "histogram": 1000.0,
+    "events": 1000.0,
+}
 #: Burn-rate-5 scenarios need fractional bad events per minute: fed at 1000 a minute.
 _DENSE = 1000.0
 _LIMIT = 24 * 60
@@ -114,7 +134,7 @@ def _example_probe(patterns: Sequence[str], model: str = "") -> str:
     return f"{probe}[{model}]" if model and not probe.endswith(f"[{model}]") else probe
 
 
-def _suite_probes(sli: ProbesSLI) -> list[tuple[str, str]]:
+def _suite_probes(sli: RunSLI) -> list[tuple[str, str]]:
     """(node id, kind) of the probes of a realistic suite for the SLI's target."""
     available = (
         [_example_probe(sli.probe, sli.model)]
@@ -124,14 +144,18 @@ def _suite_probes(sli: ProbesSLI) -> list[tuple[str, str]]:
     return [*((probe, "availability") for probe in available), ("probes/test_metrics.py::test_5xx", "budget")]
 
 
-def _failing_text(sli: ProbesSLI | None, failing: bool, instance: str = _INSTANCE) -> str | None:
-    """The `failing` annotation as Prometheus renders it for the fed probes."""
+def _failing_text(sli: RunSLI | None, failing: bool, instance: str = _INSTANCE) -> str | None:
+    """The `failing` annotation (`degraded` for a `degraded` SLI) as Prometheus renders it for
+    the fed probes, which fail (are degraded) when `failing`."""
     if sli is None:
         return None
+    line, none = (
+        (FAILING_LINE, NONE_FAILING) if isinstance(sli, ProbesSLI) else (DEGRADED_LINE, NONE_DEGRADED)
+    )
     if not failing:
-        return NONE_FAILING
+        return none
     lines = sorted(
-        FAILING_LINE.format(probe=probe, instance=instance, reason=_REASON, message=_MESSAGE)
+        line.format(probe=probe, instance=instance, reason=_REASON, message=_MESSAGE)
         for probe, kind in _suite_probes(sli)
         if kind == "availability"
     )
@@ -153,16 +177,23 @@ class _Feed:
 
     @property
     def probe_based(self) -> bool:
-        return isinstance(self.slo.sli, ProbesSLI | ProbeLatencySLI)
+        return isinstance(self.slo.sli, RunSLI | ProbeLatencySLI)
 
     def series(
-        self, total: Sequence[float], bad: Sequence[float], pushes: int, outage: int | None = None
+        self,
+        total: Sequence[float],
+        bad: Sequence[float],
+        pushes: int,
+        outage: int | None = None,
+        other: Sequence[float] | None = None,
     ) -> list[dict[str, str]]:
-        """Input series; `outage` is the minute from which every probe fails (for `probes`)."""
+        """Input series; `outage` is the minute from which every probe fails (for `probes`);
+        `other` the counter of the other kind of bad run (degraded runs for `probes`, failed
+        runs for `degraded`), zero by default."""
         sli, series = self.slo.sli, []
         good = [t - b for t, b in zip(total, bad, strict=True)]
         text: list[dict[str, str]] = []
-        if isinstance(sli, ProbesSLI | ProbeLatencySLI):
+        if isinstance(sli, RunSLI | ProbeLatencySLI):
             group = self.group
             probe = {
                 **group,
@@ -170,14 +201,19 @@ class _Feed:
                 "target": sli.target,
                 "slo": self.slo.name,
             }
-            if isinstance(sli, ProbesSLI):
+            if isinstance(sli, RunSLI):
                 runs = {**group, "target": sli.target, "slo": self.slo.name if sli.narrowed else ""}
+                others = [0.0] * len(total) if other is None else other
+                failed, degraded = (bad, others) if isinstance(sli, ProbesSLI) else (others, bad)
                 series += [
                     (m.TARGET_RUNS, runs, total),
-                    (m.TARGET_FAILED_RUNS, runs, bad),
+                    (m.TARGET_FAILED_RUNS, runs, failed),
+                    (m.TARGET_DEGRADED_RUNS, runs, degraded),
                 ]
-                if outage is not None:
+                if outage is not None and isinstance(sli, ProbesSLI):
                     text = self._failing_probes(sli, group, outage, len(total))
+                elif outage is not None:
+                    text = self._degraded_probes(sli, group, outage, len(total))
             else:
                 series += self._histogram(sli.metric, probe, sli.threshold, total, good, "2.0")
             pushed = [60.0 * min(minute, pushes) for minute in range(len(total))]
@@ -214,6 +250,18 @@ class _Feed:
                     "values": f"{failed_at}{_values([60.0 * m for m in range(outage, minutes)])}",
                 },
             ]
+        return text
+
+    def _degraded_probes(
+        self, sli: RunSLI, group: dict[str, str], outage: int, minutes: int
+    ) -> list[dict[str, str]]:
+        """Per-probe gauges as pushed: degraded 0, then 1 from `outage` (every probe of the
+        suite, the budget probe too, which the `degraded` annotation must not name)."""
+        text = []
+        for node_id, kind in _suite_probes(sli):
+            labels = {**group, "probe": node_id, "target": sli.target, "slo": self.slo.name, "kind": kind}
+            degraded = [0.0] * outage + [1.0] * (minutes - outage)
+            text.append({"series": f"{m.PROBE_DEGRADED}{_labels(labels)}", "values": _values(degraded)})
         return text
 
     @staticmethod
@@ -306,7 +354,7 @@ class _Scenarios:
         bad: Sequence[float],
         minute: int,
     ) -> list[dict[str, Any]]:
-        sli = self.slo.sli if isinstance(self.slo.sli, ProbesSLI) else None
+        sli = self.slo.sli if isinstance(self.slo.sli, RunSLI) else None
         located = {_LOCATIONS[0]: total}, {_LOCATIONS[0]: bad}
         return [
             {
@@ -443,6 +491,33 @@ class _Scenarios:
         ]
         return self._test("zero traffic: no ratio, no alert", zeros, zeros, checks, len(zeros), exprs)
 
+    def other_bad_runs(self) -> dict[str, Any]:
+        """Hours of runs that are bad only for the other run SLI: every run degraded for an
+        availability SLO (slow is not down), every run failed for a "fast enough" one (an
+        outage is the availability SLO's page). Nothing fires, and the ratio says why. Past
+        the longest page window the ratio is what it will stay (zero, or none), so the
+        scenario need not run a whole ticket window (which would cost 4x the evaluation)."""
+        history = self.history
+        minutes = 2 * history
+        total = _cumulative([self.rate] * minutes)
+        zeros = [0.0] * len(total)
+        other = _cumulative([0.0] * history + [self.rate] * history)
+        checks: list[dict[str, Any]] = [
+            {"eval_time": f"{m}m", "alertname": "ErrorBudgetBurn", "exp_alerts": []}
+            for m in (history + 5, history + 60, minutes)
+        ]
+        window = burn_windows(self.slo)[0].long_name
+        ratio = names.selector(names.ERROR_RATIO, slo=self.slo.name, window=window)
+        if isinstance(self.slo.sli, ProbesSLI):
+            what = "every run degraded: good events, nothing fires"
+            labels = {"__name__": names.ERROR_RATIO, **self.env, "slo": self.slo.name, "window": window}
+            samples = [{"labels": _labels(labels), "value": 0}]
+        else:
+            what = "every run failed: no events of this SLI, nothing fires"
+            samples = []  # no run worked: no ratio at all, not a perfect one
+        exprs = [{"expr": ratio, "eval_time": f"{minutes}m", "exp_samples": samples}]
+        return self._test(what, total, zeros, checks, len(total), exprs, other=other)
+
     def stale_probes(self) -> dict[str, Any]:
         stop = self.history
         stale_minutes = int(self.budgets.probes_stale_after // 60)
@@ -478,11 +553,12 @@ class _Scenarios:
         pushes: int,
         exprs: list[dict[str, Any]] | None = None,
         outage: int | None = None,
+        other: Sequence[float] | None = None,
     ) -> dict[str, Any]:
         test: dict[str, Any] = {
             "name": f"{self.slo.name}: {name}",
             "interval": "1m",
-            "input_series": self.feed.series(total, bad, pushes, outage),
+            "input_series": self.feed.series(total, bad, pushes, outage, other),
             "alert_rule_test": alerts,
         }
         if exprs:
@@ -490,9 +566,15 @@ class _Scenarios:
         return test
 
     def all(self) -> list[dict[str, Any]]:
-        tests = [self.total_outage(), self.burn_rate_five(), self.single_blip(), self.zero_traffic()]
-        if isinstance(self.slo.sli, ProbesSLI):
-            tests += [self.fresh_deploy_blip(), self.total_outage(_FRESH, "fresh deploy: total outage")]
+        sli = self.slo.sli
+        # A "fast enough" SLO's total outage is every run working slowly.
+        bad_runs = "every run degraded" if isinstance(sli, DegradedSLI) else "total outage"
+        tests = [self.total_outage(what=bad_runs), self.burn_rate_five(), self.single_blip()]
+        tests.append(self.zero_traffic())
+        if isinstance(sli, RunSLI):
+            tests += [self.fresh_deploy_blip(), self.total_outage(_FRESH, f"fresh deploy: {bad_runs}")]
+            tests.append(self.other_bad_runs())
+        if isinstance(sli, ProbesSLI):
             located = _LocationScenarios(self)
             tests += [located.failing(_LOCATIONS[1:]), located.lost()]
             if uses_quorum(self.slo):

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from slo.config.objectives import (
     SLO,
+    DegradedSLI,
     EventsSLI,
     HistogramSLI,
     ProbeLatencySLI,
@@ -27,7 +28,7 @@ from slo.config.objectives import (
     glob_regex,
     model_regex,
 )
-from slo.metric_names import TARGET_FAILED_RUNS, TARGET_RUNS
+from slo.metric_names import TARGET_DEGRADED_RUNS, TARGET_FAILED_RUNS, TARGET_RUNS
 from slo.objectives.rules.names import promql_string
 from slo.units import parse_duration
 
@@ -135,13 +136,18 @@ def sli_query(slo: SLO, by: tuple[str, ...] = ("environment",)) -> SLIQuery:
     """The event-count PromQL for `slo`'s SLI; a `probes` SLI's counts keep the labels `by`
     (the environment, and the location for the quorum: :mod:`slo.objectives.rules.quorum`)."""
     sli = slo.sli
-    if isinstance(sli, ProbesSLI):
+    if isinstance(sli, ProbesSLI | DegradedSLI):
         # Runs of the target, not probe runs: one bad run is one bad event however many of
         # its probes failed. An SLO that narrows the probes has run counters of its own.
         matchers = f"target={promql_string(sli.target)},slo={promql_string(slo.name if sli.narrowed else '')}"
+        runs, failed = _increase(TARGET_RUNS, matchers, by), _increase(TARGET_FAILED_RUNS, matchers, by)
+        if isinstance(sli, ProbesSLI):
+            return SLIQuery(total=runs, bad=failed, by=by)
+        # "Fast enough" is asked of the runs that worked: a failed run is the availability
+        # SLO's bad event, and counting it here would page twice for one outage.
         return SLIQuery(
-            total=_increase(TARGET_RUNS, matchers, by),
-            bad=_increase(TARGET_FAILED_RUNS, matchers, by),
+            total=lambda window: f"{runs(window)} - {failed(window)}",
+            bad=_increase(TARGET_DEGRADED_RUNS, matchers, by),
             by=by,
         )
     if isinstance(sli, ProbeLatencySLI):
