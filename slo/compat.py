@@ -6,6 +6,8 @@ when the internal changes (``tests/test_compat.py``).
 - pytest has no API to rename a collected test; a test id that carries a secret needs it.
 - pytest adds a JUnit report's suite properties only through a session fixture; the run's
   environment must be in every probe run's report, fixture or not (`slo gate` checks it).
+- pytest's JUnit path option exists only while its JUnit writer is loaded (not under
+  ``-p no:junitxml``).
 - geventhttpclient (Locust's FastHttpUser) reads a body only in whole lines or whole blocks;
   a streamed answer's first token needs what arrived, as it arrives.
 
@@ -26,6 +28,8 @@ if TYPE_CHECKING:
 __all__ = [
     "add_junit_property",
     "body_as_it_arrives",
+    "junit_path",
+    "set_junit_path",
     "rename_item",
     "scheduled_items",
     "wrap_network_backend",
@@ -79,6 +83,21 @@ def rename_item(item: pytest.Item, name: str) -> None:
     else:
         item._nodeid = nodeid  # type: ignore[attr-defined]
     item.name = name
+
+
+def junit_path(config: pytest.Config) -> str | None:
+    """Where pytest writes this run's JUnit XML: None when no report is asked for, or when
+    ``-p no:junitxml`` left pytest's writer (and its ``--junit-xml`` option) out."""
+    path = getattr(config.option, "xmlpath", None)
+    return str(path) if path else None
+
+
+def set_junit_path(config: pytest.Config, path: str) -> bool:
+    """Ask pytest's JUnit writer for a report at `path`; False when the writer is left out."""
+    if not hasattr(config.option, "xmlpath"):
+        return False
+    config.option.xmlpath = path
+    return True
 
 
 def add_junit_property(config: pytest.Config, name: str, value: str) -> bool:

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from slo import conventions, hooks
+from slo.compat import junit_path, set_junit_path
 from slo.evidence import EVIDENCE_PROPERTY, MAX_NOTE, Evidence, of_report
 from slo.options import add_pytest_options, resolve, sources_from_pytest
 from slo.outcomes import MARKER_ARGUMENTS, kind_problem, marker_setting, probe_kind
@@ -131,8 +132,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
         config.stash[_SIGTERM_KEY] = stopping.install()
     if not _is_worker(config):
-        if probe_run and config.option.xmlpath is None:
-            config.option.xmlpath = str(config.rootpath / conventions.PROBE_JUNIT)
+        if probe_run and junit_path(config) is None:
+            set_junit_path(config, str(config.rootpath / conventions.PROBE_JUNIT))
         config.pluginmanager.register(_ProbeReports(config), "slo-reports")
     from slo.scrubbing import SecretScrubber
 
