@@ -6,6 +6,8 @@ when the internal changes (``tests/test_compat.py``).
 - pytest has no API to rename a collected test; a test id that carries a secret needs it.
 - pytest adds a JUnit report's suite properties only through a session fixture; the run's
   environment must be in every probe run's report, fixture or not (`slo gate` checks it).
+- pytest has no API to load a plugin ``-p no:NAME`` left out, nor to list the ini file's keys
+  before the plugins that declare them are loaded (:mod:`slo.leanplugins` needs both).
 - pytest's JUnit path option exists only while its JUnit writer is loaded (not under
   ``-p no:junitxml``).
 - geventhttpclient (Locust's FastHttpUser) reads a body only in whole lines or whole blocks;
@@ -28,7 +30,9 @@ if TYPE_CHECKING:
 __all__ = [
     "add_junit_property",
     "body_as_it_arrives",
+    "ini_keys",
     "junit_path",
+    "load_blocked_plugin",
     "set_junit_path",
     "rename_item",
     "scheduled_items",
@@ -83,6 +87,23 @@ def rename_item(item: pytest.Item, name: str) -> None:
     else:
         item._nodeid = nodeid  # type: ignore[attr-defined]
     item.name = name
+
+
+def load_blocked_plugin(pluginmanager: pytest.PytestPluginManager, name: str) -> bool:
+    """Load the plugin `name` that ``-p no:NAME`` left out, as a later ``-p NAME`` would;
+    False when it was not left out (then it is loaded already, or not installed)."""
+    if not pluginmanager.is_blocked(name):
+        return False
+    pluginmanager.consider_pluginarg(name)
+    return True
+
+
+def ini_keys(config: pytest.Config) -> frozenset[str]:
+    """The keys the run's ini file sets, whether or not a plugin declared them yet."""
+    found = getattr(config, "_inicfg", None)  # pytest 9
+    if found is None:
+        found = getattr(config, "inicfg", {})  # pytest 8
+    return frozenset(found)
 
 
 def junit_path(config: pytest.Config) -> str | None:
