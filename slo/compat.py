@@ -33,9 +33,9 @@ __all__ = [
     "ini_keys",
     "junit_path",
     "load_blocked_plugin",
-    "set_junit_path",
     "rename_item",
     "scheduled_items",
+    "set_junit_path",
     "wrap_network_backend",
 ]
 

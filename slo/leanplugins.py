@@ -43,45 +43,39 @@ class OptionalPlugin:
     markers: tuple[str, ...] = ()
 
 
-XDIST = OptionalPlugin(
-    ("xdist", "xdist.looponfail"),
-    (
-        "-n", "--numprocesses", "--maxprocesses", "--max-worker-restart", "--dist", "-d", "--tx",
-        "--px", "--rsyncdir", "--rsyncignore", "--testrunuid", "--maxschedchunk", "--loadscope-reorder", "--no-loadscope-reorder", "-f",
-        "--looponfail",
-    ),
-    ini=("rsyncdirs", "rsyncignore", "looponfailroots"),
-)  # fmt: skip
-RERUNFAILURES = OptionalPlugin(
-    ("rerunfailures",),
-    (
-        "--reruns", "--reruns-delay", "--reruns-delay-backoff-factor", "--only-rerun", "--rerun-except",
-        "--rerun-exclude-path", "--reruns-mode", "--force-reruns", "--max-suite-reruns",
-        "--rerun-show-tracebacks", "--fail-on-flaky",
-    ),
-    ini=("reruns", "reruns_delay", "reruns_delay_backoff_factor", "only_rerun", "rerun_except"),
-    markers=("flaky",),
+def _plugin(names: str, options: str, ini: str = "", env: str = "", markers: str = "") -> OptionalPlugin:
+    return OptionalPlugin(*(tuple(words.split()) for words in (names, options, ini, env, markers)))
+
+
+XDIST = _plugin(
+    "xdist xdist.looponfail",
+    "-n --numprocesses --maxprocesses --max-worker-restart --dist -d --tx --px --rsyncdir"
+    " --rsyncignore --testrunuid --maxschedchunk --loadscope-reorder --no-loadscope-reorder"
+    " -f --looponfail",
+    ini="rsyncdirs rsyncignore looponfailroots",
 )
-TIMEOUT = OptionalPlugin(
-    ("timeout",),
-    (
-        "--timeout", "--timeout-method", "--timeout_method", "--timeout-disable-debugger-detection",
-        "--timeout_disable_debugger_detection", "--session-timeout",
-    ),
-    ini=("timeout", "timeout_method", "timeout_func_only", "timeout_disable_debugger_detection",
-         "session_timeout"),
-    env=("PYTEST_TIMEOUT",),
-    markers=("timeout",),
-)  # fmt: skip
-ALLURE = OptionalPlugin(
-    ("allure_pytest",),
-    (
-        "--alluredir", "--clean-alluredir", "--allure-no-capture", "--inversion", "--allure-severities",
-        "--allure-epics", "--allure-features", "--allure-stories", "--allure-ids", "--allure-label",
-        "--allure-link-pattern",
-    ),
-)  # fmt: skip
-ANYIO = OptionalPlugin(("anyio",), ("--anyio-mode",), ini=("anyio_mode",), markers=("anyio",))
+RERUNFAILURES = _plugin(
+    "rerunfailures",
+    "--reruns --reruns-delay --reruns-delay-backoff-factor --only-rerun --rerun-except"
+    " --rerun-exclude-path --reruns-mode --force-reruns --max-suite-reruns --rerun-show-tracebacks"
+    " --fail-on-flaky",
+    ini="reruns reruns_delay reruns_delay_backoff_factor only_rerun rerun_except",
+    markers="flaky",
+)
+TIMEOUT = _plugin(
+    "timeout",
+    "--timeout --timeout-method --timeout_method --timeout-disable-debugger-detection"
+    " --timeout_disable_debugger_detection --session-timeout",
+    ini="timeout timeout_method timeout_func_only timeout_disable_debugger_detection session_timeout",
+    env="PYTEST_TIMEOUT",
+    markers="timeout",
+)
+ALLURE = _plugin(
+    "allure_pytest",
+    "--alluredir --clean-alluredir --allure-no-capture --inversion --allure-severities --allure-epics"
+    " --allure-features --allure-stories --allure-ids --allure-label --allure-link-pattern",
+)
+ANYIO = _plugin("anyio", "--anyio-mode", ini="anyio_mode", markers="anyio")
 
 OPTIONAL_PLUGINS = (XDIST, RERUNFAILURES, TIMEOUT, ALLURE, ANYIO)
 

@@ -7,13 +7,24 @@ from __future__ import annotations
 import importlib
 import inspect
 import json
+import socket
+import ssl
+import threading
 import tomllib
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import pytest
+import trustme
+from loopback import loopback_server, url_of
 
+from slo.config import Target
+from slo.exchange import tls
+from slo.exchange.failures import ProbeFailure
 from slo.leanplugins import OPTIONAL_PLUGINS, OptionalPlugin
+from slo.probe.client import ProbeClient
 
 REPO = Path(__file__).resolve().parents[1]
 #: The exclusions a probe run from the checkout runs with (pyproject.toml's addopts).
@@ -220,3 +231,104 @@ def test_every_option_and_ini_setting_of_an_optional_plugin_puts_it_in_play(plug
                 hook(**{name: given[name] for name in inspect.signature(hook).parameters})
     assert recorder.options <= set(plugin.options)
     assert recorder.ini <= set(plugin.ini)
+
+
+# --- TLS only where there is TLS ------------------------------------------------------------------
+
+
+class Ok(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def bundle_loads(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[object]]:
+    """Every CA bundle loaded, with fresh shared contexts before and after the test."""
+    loads: list[object] = []
+    original = ssl.SSLContext.load_verify_locations
+
+    def counted(self: ssl.SSLContext, *args: Any, **kwargs: Any) -> None:
+        loads.append(args or kwargs)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(ssl.SSLContext, "load_verify_locations", counted)
+    tls.verifying_context.cache_clear()
+    tls.context_on_first_handshake.cache_clear()
+    yield loads
+    tls.verifying_context.cache_clear()
+    tls.context_on_first_handshake.cache_clear()
+
+
+@pytest.fixture(scope="module")
+def untrusted_https() -> Iterator[str]:
+    """An https server whose certificate no public CA signed."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    trustme.CA().issue_cert("127.0.0.1").configure_cert(context)
+    with loopback_server(Ok, context) as server:
+        yield url_of(server, "https")
+
+
+def test_a_plain_http_target_loads_no_ca_bundle_and_https_is_still_verified(
+    bundle_loads: list[object], untrusted_https: str
+) -> None:
+    with loopback_server(Ok) as server, ProbeClient("api", Target(url=url_of(server), timeout=5)) as client:
+        assert client.get("/health").status_code == 200
+        assert bundle_loads == []
+        # Asked for an https URL, the same client verifies it against the default bundle.
+        with pytest.raises(ProbeFailure) as failure:
+            client.get(f"{untrusted_https}/health")
+    assert failure.value.reason == "tls"
+    assert len(bundle_loads) == 1
+
+
+def test_an_https_target_loads_its_bundle_before_the_first_handshake(
+    bundle_loads: list[object], tmp_path: Path
+) -> None:
+    ca = trustme.CA()
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    with loopback_server(Ok, context) as server:
+        target = Target(url=url_of(server, "https"), ca_file=ca_file, timeout=5)
+        with ProbeClient("api", target) as client:
+            # Loaded when the client is made: not inside the first request's timed tls phase.
+            assert len(bundle_loads) == 1
+            assert client.get("/health").status_code == 200
+    assert len(bundle_loads) == 1
+
+
+def test_threads_handshaking_at_once_load_a_deferred_bundle_once(
+    bundle_loads: list[object], untrusted_https: str
+) -> None:
+    context = tls.context_on_first_handshake()
+    port = int(untrusted_https.rsplit(":", 1)[1])
+    start = threading.Barrier(16)
+    errors: list[BaseException] = []
+
+    def handshake() -> None:
+        start.wait(timeout=30)
+        try:
+            with (
+                socket.create_connection(("127.0.0.1", port), timeout=10) as sock,
+                context.wrap_socket(sock, server_hostname="127.0.0.1"),
+            ):
+                pass
+        except ssl.SSLCertVerificationError as exc:  # the public bundle does not trust it
+            errors.append(exc)
+
+    threads = [threading.Thread(target=handshake) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(errors) == 16
+    assert len(bundle_loads) == 1
