@@ -137,7 +137,8 @@ def pytest_pycollect_makeitem(collector: pytest.Module | pytest.Class, name: str
         # This collection's hook call began before anyio was loaded: its own hook marks the
         # test for its backend fixture; the next tests get it from pytest.
         plugin = collector.config.pluginmanager.get_plugin("anyio")
-        plugin.pytest_pycollect_makeitem(collector=collector, name=name, obj=obj)
+        if plugin is not None:
+            plugin.pytest_pycollect_makeitem(collector=collector, name=name, obj=obj)
 
 
 @pytest.hookimpl(tryfirst=True)

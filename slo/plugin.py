@@ -159,6 +159,9 @@ def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, object, object
     result = yield
     # Not on an exception: a stopped run still needs to know which probe was running.
     item.config.stash[_RUNNING_KEY] = None
+    # The evidence left in the probe's report; a run of thousands of checks keeps none per item.
+    if _EVIDENCE_KEY in item.stash:
+        del item.stash[_EVIDENCE_KEY]
     return result
 
 
@@ -491,6 +494,10 @@ class _ProbeReports:
         # Every phase of a probe carries evidence when it matters; a passing setup does not,
         # but it only opens the probe's result, which the call report does as well.
         found = of_report(report)
+        if found is not None:
+            # Decoded once, kept by the reporter: the terminal's copy of the report needs no
+            # second one (a few hundred bytes per check).
+            report.user_properties = [p for p in report.user_properties if p[0] != EVIDENCE_PROPERTY]
         if found is not None or report.nodeid in self.probes:
             self.probes.add(report.nodeid)
             self._reporter().add(report, found)
