@@ -8,6 +8,8 @@ when the internal changes (``tests/test_compat.py``).
   environment must be in every probe run's report, fixture or not (`slo gate` checks it).
 - pytest has no API to load a plugin ``-p no:NAME`` left out, nor to list the ini file's keys
   before the plugins that declare them are loaded (:mod:`slo.leanplugins` needs both).
+- pytest's terminal keeps every passing setup and teardown report to the end of the run, only
+  to show their output under ``-rP``/``-rA``; a run of thousands of checks need not.
 - pytest's JUnit path option exists only while its JUnit writer is loaded (not under
   ``-p no:junitxml``).
 - geventhttpclient (Locust's FastHttpUser) reads a body only in whole lines or whole blocks;
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
 __all__ = [
     "add_junit_property",
     "body_as_it_arrives",
+    "forget_passed_phase_reports",
     "ini_keys",
     "junit_path",
     "load_blocked_plugin",
@@ -104,6 +107,16 @@ def ini_keys(config: pytest.Config) -> frozenset[str]:
     if found is None:
         found = getattr(config, "inicfg", {})  # pytest 8
     return frozenset(found)
+
+
+def forget_passed_phase_reports(config: pytest.Config) -> None:
+    """Drop the passing setup and teardown reports pytest's terminal keeps (its statistics'
+    empty category), unless ``-rP``/``-rA`` will show their output; the counts and colours
+    of the summary never read them."""
+    terminal = config.pluginmanager.get_plugin("terminalreporter")
+    if terminal is None or terminal.hasopt("P"):
+        return
+    terminal.stats.pop("", None)
 
 
 def junit_path(config: pytest.Config) -> str | None:

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from slo import conventions, hooks
-from slo.compat import junit_path, set_junit_path
+from slo.compat import forget_passed_phase_reports, junit_path, set_junit_path
 from slo.evidence import EVIDENCE_PROPERTY, MAX_NOTE, Evidence, of_report
 from slo.options import add_pytest_options, resolve, sources_from_pytest
 from slo.outcomes import MARKER_ARGUMENTS, kind_problem, marker_setting, probe_kind
@@ -501,6 +501,7 @@ class _ProbeReports:
         if found is not None or report.nodeid in self.probes:
             self.probes.add(report.nodeid)
             self._reporter().add(report, found)
+            forget_passed_phase_reports(self.config)
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         # A probe module that fails to import is a failed run, not silence.

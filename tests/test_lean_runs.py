@@ -332,3 +332,42 @@ def test_threads_handshaking_at_once_load_a_deferred_bundle_once(
         thread.join(timeout=60)
     assert len(errors) == 16
     assert len(bundle_loads) == 1
+
+
+# --- what a run keeps per check -------------------------------------------------------------------
+
+KEPT = """
+import json, pytest
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session):
+    terminal = session.config.pluginmanager.get_plugin("terminalreporter")
+    with open("kept.json", "w") as out:
+        json.dump({key: len(reports) for key, reports in terminal.stats.items()}, out)
+"""
+
+PROBES_WITH_TEARDOWN_OUTPUT = """
+import pytest
+
+@pytest.fixture
+def noisy():
+    yield
+    print("teardown says hello")
+
+@pytest.mark.parametrize("n", range(5))
+def test_probe(slo_config, noisy, n):
+    pass
+"""
+
+
+def test_passing_setup_and_teardown_reports_are_not_kept_unless_shown(pytester: pytest.Pytester) -> None:
+    probe_project(pytester, PROBES_WITH_TEARDOWN_OUTPUT)
+    pytester.makeconftest(KEPT)
+    run(pytester, "probes", "--no-push").assert_outcomes(passed=5)
+    kept = json.loads((pytester.path / "kept.json").read_text())
+    assert kept["passed"] == 5
+    # pytest alone keeps 10 here (a setup and a teardown report per test); the last may stay.
+    assert kept.get("", 0) <= 1
+    # -rA shows each passing test's teardown output, which needs those reports.
+    result = run(pytester, "probes", "--no-push", "-rA")
+    assert result.stdout.str().count("teardown says hello") == 5
