@@ -141,10 +141,26 @@ def pytest_pycollect_makeitem(collector: pytest.Module | pytest.Class, name: str
             plugin.pytest_pycollect_makeitem(collector=collector, name=name, obj=obj)
 
 
+def _marker_names(items: Iterable[pytest.Item]) -> set[str]:
+    """Every marker on the items or their modules and classes: each node read once, so a run
+    of thousands of checks pays a few attribute reads per check."""
+    names: set[str] = set()
+    seen: set[int] = set()
+    for item in items:
+        node: pytest.Item | pytest.Collector | None = item
+        while node is not None and id(node) not in seen:
+            seen.add(id(node))
+            names.update(mark.name for mark in node.own_markers)
+            node = node.parent
+    return names
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    for plugin in (RERUNFAILURES, TIMEOUT):
-        if _left_out(config, plugin) and any(
-            item.get_closest_marker(marker) for item in items for marker in plugin.markers
-        ):
+    waiting = [plugin for plugin in (RERUNFAILURES, TIMEOUT) if _left_out(config, plugin)]
+    if not waiting:
+        return
+    used = _marker_names(items)
+    for plugin in waiting:
+        if not used.isdisjoint(plugin.markers):
             _load(config, plugin)

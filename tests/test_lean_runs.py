@@ -171,7 +171,9 @@ def test_the_flaky_marker_reruns_without_a_socket_server(pytester: pytest.Pytest
 def test_the_timeout_marker_bounds_the_test(pytester: pytest.Pytester) -> None:
     lean_project(
         pytester,
-        "import pytest, time\n\n@pytest.mark.timeout(1)\ndef test_hangs():\n    time.sleep(30)\n",
+        # On the module: a marker of a test's module or class counts as the test's own.
+        "import pytest, time\n\npytestmark = pytest.mark.timeout(1)\n\n"
+        "def test_hangs():\n    time.sleep(30)\n",
     )
     result = pytester.runpytest_subprocess(timeout=120)
     result.assert_outcomes(failed=1)
