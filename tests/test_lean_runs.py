@@ -23,7 +23,7 @@ from loopback import loopback_server, url_of
 from slo.config import Target
 from slo.exchange import tls
 from slo.exchange.failures import ProbeFailure
-from slo.leanplugins import OPTIONAL_PLUGINS, OptionalPlugin
+from slo.leanplugins import OPTIONAL_PLUGINS, OptionalPlugin, in_play
 from slo.probe.client import ProbeClient
 
 REPO = Path(__file__).resolve().parents[1]
@@ -196,6 +196,23 @@ def test_the_anyio_marker_runs_an_async_test(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_subprocess(timeout=120)
     result.assert_outcomes(passed=2)
     assert loaded(pytester)["loaded"] == ["anyio"]
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["-n", "2"], True),
+        (["-n2"], True),
+        (["--numprocesses=auto"], True),
+        (["--dist", "load"], True),
+        (["--durations=5", "-x", "probes/"], False),
+        (["probes/test_x.py::test_y[-n]"], False),
+        ([], False),
+    ],
+)
+def test_which_arguments_put_xdist_in_play(args: list[str], expected: bool) -> None:
+    [xdist] = [plugin for plugin in OPTIONAL_PLUGINS if plugin.names[0] == "xdist"]
+    assert in_play(xdist, args, ini=()) is expected
 
 
 class _Recorder:
