@@ -382,9 +382,9 @@ def pytest_runtest_makereport(
     from slo.redact import MAX_MESSAGE, excerpt, scrub_report
 
     if call.when == "teardown":
+        scrub_report(report)  # every channel (terminal, JUnit, Allure) reads the report
         if report.failed:
             _attach(item, report, call.excinfo)
-        scrub_report(report)  # every channel (terminal, JUnit, Allure) reads the report
         return report
     exception = call.excinfo.value if call.excinfo is not None else None
     if isinstance(exception, ProbeFailure):
@@ -394,9 +394,9 @@ def pytest_runtest_makereport(
         # A probe's assert message is written for the person on call: one line, unless a
         # traceback style was asked for (`--tb=long` shows pytest's full explanation).
         report.longrepr = excerpt(str(exception).splitlines()[0], MAX_MESSAGE)
-    if call.when == "call" or report.failed or report.skipped:
-        _attach(item, report, call.excinfo)
     scrub_report(report)  # every channel (terminal, JUnit, Allure) reads the report
+    if call.when == "call" or report.failed or report.skipped:
+        _attach(item, report, call.excinfo)  # encoded scrubbed, after the report's own scrub
     return report
 
 
@@ -405,10 +405,12 @@ def _attach(
 ) -> None:
     """The probe's evidence, with the reason and message of the exception that ended this
     phase, serialized into the report: the one place a probe's result leaves the worker."""
+    from slo.redact import scrub_values
+
     found = evidence(item)
     if report.failed and excinfo is not None and not found.reason:
         found.reason, found.message = _failure(excinfo)
-    report.user_properties.append((EVIDENCE_PROPERTY, found.encode()))
+    report.user_properties.append((EVIDENCE_PROPERTY, found.encode(scrub_values)))
 
 
 def _failure(excinfo: pytest.ExceptionInfo[BaseException]) -> tuple[str, str]:
