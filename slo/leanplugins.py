@@ -1,8 +1,8 @@
 """A run loads only the optional pytest plugins it uses.
 
 pytest loads every installed plugin into every run, and each adds its hooks to every test: in
-a probe run xdist, rerunfailures, timeout, anyio and allure cost about a third of the CPU and
-do nothing (and rerunfailures starts a socket server whenever xdist is loaded). The project's
+a probe run xdist, rerunfailures, timeout, anyio and allure cost about a fifth of a cold run's
+CPU and do nothing (and rerunfailures starts a socket server whenever xdist is loaded). The project's
 pytest settings (``pyproject.toml``'s ``addopts``) leave them out with ``-p no:NAME``; this
 plugin, its own ``pytest11`` entry point so that ``-p no:slo`` keeps it, loads each back as
 soon as the run puts it in play:
