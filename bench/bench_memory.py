@@ -7,7 +7,13 @@ The peak RSS of the run's process (``wait4``) is printed for each, with the wall
 cap is the target's `max_response_bytes` (16 MiB by default), so a hostile run may take at
 most about N x 16 MiB more than the normal one, whatever the target sends.
 
+Then the memory one check costs a run (goal: at most 10 KB): the peak RSS of normal runs of
+--small and --large checks (medians of --repeat runs each), its difference divided by the
+difference in checks. What a run keeps per check (its result, its report, pytest's and the
+plugins' per-test bookkeeping) grows with the checks; the HTTP stack and the threads do not.
+
     python bench/bench_memory.py [--checks 8] [--max-response-bytes 16777216]
+                                 [--small 200] [--large 2000] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -15,10 +21,12 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 from pathlib import Path
 
 import yaml
@@ -29,7 +37,12 @@ sys.path.insert(0, str(REPO_ROOT / "tests"))
 from hostile import HostileServer  # noqa: E402
 
 SCENARIOS = {"normal": "/echo", "oversized": "/oversized", "inflating": "/inflating", "endless": "/endless"}
-INI = "[pytest]\naddopts = -p no:locust -p no:cacheprovider\n"
+GOAL_KB_PER_CHECK = 10.0
+#: The probe run's own exclusions: pyproject.toml's addopts, as `pytest probes/` in the checkout.
+ADDOPTS = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"][
+    "addopts"
+]
+INI = f"[pytest]\naddopts = {' '.join(ADDOPTS)}\n"
 
 
 def project(directory: Path, url: str, path: str, checks: int, cap: int) -> None:
@@ -68,19 +81,38 @@ def run(url: str, path: str, checks: int, cap: int) -> tuple[float, float, str]:
     return usage.ru_maxrss / 1024, elapsed, (lines[-1] if lines else "")
 
 
+def per_check(url: str, small: int, large: int, repeat: int, cap: int) -> None:
+    """The peak RSS a run grows by per check, between runs of `small` and `large` checks."""
+    peaks = {
+        size: [run(url, SCENARIOS["normal"], size, cap)[0] for _ in range(repeat)] for size in (small, large)
+    }
+    low, high = statistics.median(peaks[small]), statistics.median(peaks[large])
+    kb = (high - low) * 1024 / (large - small)
+    print(
+        f"memory per check: {small} checks {low:.1f} MiB, {large} checks {high:.1f} MiB (medians of {repeat})"
+    )
+    verdict = "meets" if kb <= GOAL_KB_PER_CHECK else "misses"
+    print(f"  {kb:.1f} KB per check: {verdict} the goal of at most {GOAL_KB_PER_CHECK:g} KB")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checks", type=int, default=8)
     parser.add_argument("--max-response-bytes", type=int, default=16 * 1024 * 1024)
+    parser.add_argument("--small", type=int, default=200)
+    parser.add_argument("--large", type=int, default=2000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--only-per-check", action="store_true", help="skip the hostile bodies")
     args = parser.parse_args()
     print(
         f"{args.checks} concurrent checks per run, cap {args.max_response_bytes / 1048576:g} MiB per response"
     )
     print(f"{'run':10} {'peak RSS':>10} {'wall':>7}  outcome")
     with HostileServer() as server:
-        for name, path in SCENARIOS.items():
+        for name, path in SCENARIOS.items() if not args.only_per_check else ():
             peak, elapsed, outcome = run(server.url, path, args.checks, args.max_response_bytes)
             print(f"{name:10} {peak:7.0f} MiB {elapsed:6.1f}s  {outcome}")
+        per_check(server.url, args.small, args.large, args.repeat, args.max_response_bytes)
 
 
 if __name__ == "__main__":

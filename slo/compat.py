@@ -6,6 +6,12 @@ when the internal changes (``tests/test_compat.py``).
 - pytest has no API to rename a collected test; a test id that carries a secret needs it.
 - pytest adds a JUnit report's suite properties only through a session fixture; the run's
   environment must be in every probe run's report, fixture or not (`slo gate` checks it).
+- pytest has no API to load a plugin ``-p no:NAME`` left out, nor to list the ini file's keys
+  before the plugins that declare them are loaded (:mod:`slo.leanplugins` needs both).
+- pytest's terminal keeps every passing setup and teardown report to the end of the run, only
+  to show their output under ``-rP``/``-rA``; a run of thousands of checks need not.
+- pytest's JUnit path option exists only while its JUnit writer is loaded (not under
+  ``-p no:junitxml``).
 - geventhttpclient (Locust's FastHttpUser) reads a body only in whole lines or whole blocks;
   a streamed answer's first token needs what arrived, as it arrives.
 
@@ -26,8 +32,13 @@ if TYPE_CHECKING:
 __all__ = [
     "add_junit_property",
     "body_as_it_arrives",
+    "forget_passed_phase_reports",
+    "ini_keys",
+    "junit_path",
+    "load_blocked_plugin",
     "rename_item",
     "scheduled_items",
+    "set_junit_path",
     "wrap_network_backend",
 ]
 
@@ -79,6 +90,48 @@ def rename_item(item: pytest.Item, name: str) -> None:
     else:
         item._nodeid = nodeid  # type: ignore[attr-defined]
     item.name = name
+
+
+def load_blocked_plugin(pluginmanager: pytest.PytestPluginManager, name: str) -> bool:
+    """Load the plugin `name` that ``-p no:NAME`` left out, as a later ``-p NAME`` would;
+    False when it was not left out (then it is loaded already, or not installed)."""
+    if not pluginmanager.is_blocked(name):
+        return False
+    pluginmanager.consider_pluginarg(name)
+    return True
+
+
+def ini_keys(config: pytest.Config) -> frozenset[str]:
+    """The keys the run's ini file sets, whether or not a plugin declared them yet."""
+    found = getattr(config, "_inicfg", None)  # pytest 9
+    if found is None:
+        found = getattr(config, "inicfg", {})  # pytest 8
+    return frozenset(found)
+
+
+def forget_passed_phase_reports(config: pytest.Config) -> None:
+    """Drop the passing setup and teardown reports pytest's terminal keeps (its statistics'
+    empty category), unless ``-rP``/``-rA`` will show their output; the counts and colours
+    of the summary never read them."""
+    terminal = config.pluginmanager.get_plugin("terminalreporter")
+    if terminal is None or terminal.hasopt("P"):
+        return
+    terminal.stats.pop("", None)
+
+
+def junit_path(config: pytest.Config) -> str | None:
+    """Where pytest writes this run's JUnit XML: None when no report is asked for, or when
+    ``-p no:junitxml`` left pytest's writer (and its ``--junit-xml`` option) out."""
+    path = getattr(config.option, "xmlpath", None)
+    return str(path) if path else None
+
+
+def set_junit_path(config: pytest.Config, path: str) -> bool:
+    """Ask pytest's JUnit writer for a report at `path`; False when the writer is left out."""
+    if not hasattr(config.option, "xmlpath"):
+        return False
+    config.option.xmlpath = path
+    return True
 
 
 def add_junit_property(config: pytest.Config, name: str, value: str) -> bool:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -151,8 +151,11 @@ class Evidence:
             self.values.append(RecordedValue(name, float(value), kind, ordered))
         return problem
 
-    def encode(self) -> str:
-        return json.dumps(asdict(self), separators=(",", ":"))
+    def encode(self, scrub: Callable[[Any], Any] | None = None) -> str:
+        """The record as one JSON document; `scrub` (``slo.redact.scrub_values``) masks the
+        secrets in its values before it is made, so it is never parsed again to scrub it."""
+        document = asdict(self)
+        return json.dumps(document if scrub is None else scrub(document), separators=(",", ":"))
 
     @classmethod
     def decode(cls, text: str) -> Evidence:

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from slo import conventions, hooks
+from slo.compat import forget_passed_phase_reports, junit_path, set_junit_path
 from slo.evidence import DEGRADED_PROPERTY, EVIDENCE_PROPERTY, MAX_NOTE, Evidence, of_report
 from slo.options import add_pytest_options, resolve, sources_from_pytest
 from slo.outcomes import MARKER_ARGUMENTS, kind_problem, marker_setting, probe_kind
@@ -131,8 +132,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
         config.stash[_SIGTERM_KEY] = stopping.install()
     if not _is_worker(config):
-        if probe_run and config.option.xmlpath is None:
-            config.option.xmlpath = str(config.rootpath / conventions.PROBE_JUNIT)
+        if probe_run and junit_path(config) is None:
+            set_junit_path(config, str(config.rootpath / conventions.PROBE_JUNIT))
         config.pluginmanager.register(_ProbeReports(config), "slo-reports")
     from slo.scrubbing import SecretScrubber
 
@@ -158,6 +159,9 @@ def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, object, object
     result = yield
     # Not on an exception: a stopped run still needs to know which probe was running.
     item.config.stash[_RUNNING_KEY] = None
+    # The evidence left in the probe's report; a run of thousands of checks keeps none per item.
+    if _EVIDENCE_KEY in item.stash:
+        del item.stash[_EVIDENCE_KEY]
     return result
 
 
@@ -378,9 +382,9 @@ def pytest_runtest_makereport(
     from slo.redact import MAX_MESSAGE, excerpt, scrub_report
 
     if call.when == "teardown":
+        scrub_report(report)  # every channel (terminal, JUnit, Allure) reads the report
         if report.failed:
             _attach(item, report, call.excinfo)
-        scrub_report(report)  # every channel (terminal, JUnit, Allure) reads the report
         return report
     exception = call.excinfo.value if call.excinfo is not None else None
     if isinstance(exception, ProbeFailure):
@@ -390,9 +394,9 @@ def pytest_runtest_makereport(
         # A probe's assert message is written for the person on call: one line, unless a
         # traceback style was asked for (`--tb=long` shows pytest's full explanation).
         report.longrepr = excerpt(str(exception).splitlines()[0], MAX_MESSAGE)
-    if call.when == "call" or report.failed or report.skipped:
-        _attach(item, report, call.excinfo)
     scrub_report(report)  # every channel (terminal, JUnit, Allure) reads the report
+    if call.when == "call" or report.failed or report.skipped:
+        _attach(item, report, call.excinfo)  # encoded scrubbed, after the report's own scrub
     return report
 
 
@@ -401,13 +405,15 @@ def _attach(
 ) -> None:
     """The probe's evidence, with the reason and message of the exception that ended this
     phase, serialized into the report: the one place a probe's result leaves the worker."""
+    from slo.redact import scrub_values
+
     found = evidence(item)
     if report.failed and excinfo is not None and not found.reason:
         found.reason, found.message = _failure(excinfo)
     if report.when == "call" and report.passed and found.degraded:
         # On the item: its JUnit case is written from the teardown report, which copies them.
         item.user_properties.append((DEGRADED_PROPERTY, found.degraded))
-    report.user_properties.append((EVIDENCE_PROPERTY, found.encode()))
+    report.user_properties.append((EVIDENCE_PROPERTY, found.encode(scrub_values)))
 
 
 def _failure(excinfo: pytest.ExceptionInfo[BaseException]) -> tuple[str, str]:
@@ -493,9 +499,14 @@ class _ProbeReports:
         # Every phase of a probe carries evidence when it matters; a passing setup does not,
         # but it only opens the probe's result, which the call report does as well.
         found = of_report(report)
+        if found is not None:
+            # Decoded once, kept by the reporter: the terminal's copy of the report needs no
+            # second one (a few hundred bytes per check).
+            report.user_properties = [p for p in report.user_properties if p[0] != EVIDENCE_PROPERTY]
         if found is not None or report.nodeid in self.probes:
             self.probes.add(report.nodeid)
             self._reporter().add(report, found)
+            forget_passed_phase_reports(self.config)
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         # A probe module that fails to import is a failed run, not silence.

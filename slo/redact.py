@@ -45,6 +45,7 @@ __all__ = [
     "scrub_fields",
     "scrub_file",
     "scrub_report",
+    "scrub_values",
 ]
 
 MASK = "***"
@@ -239,14 +240,19 @@ def _scrub_property(value: str) -> str:
         document = json.loads(value)
     except ValueError:
         return scrub(value)
-    return json.dumps(_scrub_values(document), separators=(",", ":"))
+    return json.dumps(scrub_values(document), separators=(",", ":"))
 
 
-def _scrub_values(value: Any) -> Any:
+def scrub_values(value: Any) -> Any:
+    """A JSON-shaped document (dicts, lists, strings, numbers) with every string value
+    scrubbed: what a probe's evidence is encoded from, so its JSON is made once, already
+    scrubbed, and never parsed again to scrub it."""
+    if _pattern[0] is None:
+        return value
     if isinstance(value, str):
         return scrub(value)
     if isinstance(value, list):
-        return [_scrub_values(item) for item in value]
+        return [scrub_values(item) for item in value]
     if isinstance(value, dict):
-        return {key: _scrub_values(item) for key, item in value.items()}
+        return {key: scrub_values(item) for key, item in value.items()}
     return value

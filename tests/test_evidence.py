@@ -14,6 +14,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from slo import redact
 from slo.evidence import EVIDENCE_PROPERTY, Evidence, RecordedValue, of_report
 from slo.outcomes import OUTCOMES, WORKED
 
@@ -157,3 +158,16 @@ def test_a_project_fixture_named_probe_leaves_http_and_probe_value_working(
     (entry,) = json.loads((pytester.path / "reports" / "probes.json").read_text())["probes"]
     assert (entry["reason"], entry["target"]) == ("connect", "api")
     assert [value["name"] for value in entry["values"]] == ["sessions"]
+
+
+def test_evidence_is_encoded_with_its_secrets_masked_in_one_pass() -> None:
+    # The plugin encodes a probe's evidence through slo.redact.scrub_values: the JSON is made
+    # once, already scrubbed, and nothing parses it again to scrub it.
+    secret = "sk-evidence-4b1d9e"
+    redact.register(secret)
+    record = Evidence(target="api", message=f"GET /x?key={secret} failed", reading={"k": secret, "n": 1.0})
+    encoded = record.encode(redact.scrub_values)
+    assert secret not in encoded
+    decoded = Evidence.decode(encoded)
+    assert decoded.message == "GET /x?key=*** failed"
+    assert decoded.reading == {"k": "***", "n": 1.0}

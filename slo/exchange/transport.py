@@ -32,6 +32,7 @@ from slo.exchange.dns import TimedBackend
 from slo.exchange.failures import describe_exception
 from slo.exchange.reasons import FailureReason
 from slo.exchange.records import Phases
+from slo.exchange.tls import context_on_first_handshake
 from slo.units import format_ms
 
 __all__ = ["TRANSPORT_ERRORS", "PhaseClock", "bounded_transport", "describe_failure", "timing", "trace"]
@@ -106,6 +107,9 @@ def bounded_transport(
     never time out: :class:`~slo.exchange.deadline.DeadlineBackend` makes the deadline one for
     the whole exchange. `timed` also times the name lookup apart from the connect.
     """
+    if verify is True:
+        # httpx would load the default CA bundle now, for a plain-http push as well.
+        verify = context_on_first_handshake()
     transport = (
         httpx.HTTPTransport(verify=verify)
         if max_connections is None

@@ -14,14 +14,12 @@ Transport errors are raised as :class:`ProbeFailure`: one line for the person on
 
 from __future__ import annotations
 
-import functools
 import ssl
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import certifi
 import httpx
 
 from slo.config import Target
@@ -30,11 +28,12 @@ from slo.exchange.deadline import exchange_deadline
 from slo.exchange.failures import ProbeFailure
 from slo.exchange.reasons import FailureReason
 from slo.exchange.records import Phases, RequestRecord
+from slo.exchange.tls import context_on_first_handshake, verifying_context
 from slo.exchange.transport import TRANSPORT_ERRORS, bounded_transport, describe_failure, timing, trace
 from slo.redact import safe_url
 from slo.units import format_ms
 
-__all__ = ["RECORD_EXTENSION", "Phases", "ProbeClient", "RequestRecord", "ssl_context", "tls_verify"]
+__all__ = ["RECORD_EXTENSION", "Phases", "ProbeClient", "RequestRecord", "tls_verify"]
 
 TARGET_EXTENSION = "slo_target"
 #: The :class:`RequestRecord` of a response, in ``response.extensions``.
@@ -47,16 +46,16 @@ def _traced(kwargs: dict[str, Any], target: str) -> dict[str, Any]:
     return {**kwargs, "extensions": extensions}
 
 
-@functools.lru_cache(maxsize=16)
-def ssl_context(ca_file: str | None = None) -> ssl.SSLContext:
-    """Loading a CA bundle costs milliseconds: share one context per bundle across clients."""
-    return ssl.create_default_context(cafile=ca_file or certifi.where())
-
-
 def tls_verify(target: Target) -> ssl.SSLContext | bool:
+    """The target's TLS verification: False when it sets ``verify: false``; the bundle loaded
+    now for an https target (its first handshake is timed), at the first handshake (if ever)
+    for a plain-http one (slo.exchange.tls)."""
     if not target.verify:
         return False
-    return ssl_context(str(target.ca_file) if target.ca_file else None)
+    ca_file = str(target.ca_file) if target.ca_file else None
+    if str(target.url).startswith("https:"):
+        return verifying_context(ca_file)
+    return context_on_first_handshake(ca_file)
 
 
 class ProbeClient:

@@ -139,9 +139,10 @@ class Reporter:
 
     def _write_run_file(self) -> None:
         """The run's results with their evidence (`slo.report.runfile`), beside its JUnit XML."""
+        from slo.compat import junit_path
         from slo.report.runfile import run_metadata, write_run_file
 
-        junit = self.config.option.xmlpath
+        junit = junit_path(self.config)
         path = Path(junit).with_name(PROBE_RESULTS.name) if junit else self.config.rootpath / PROBE_RESULTS
         run = {
             **run_metadata(self.options, self.config.rootpath),
