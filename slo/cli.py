@@ -27,6 +27,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "init": ("slo.scaffold.cli", "create a probe project: config, example probes, deploy snippets"),
     "report": ("slo.htmlreport.cli", "one offline HTML page of a run: verdict, probes, load, SLOs"),
     "retire": ("slo.report.retire", "delete a stopped runner's or location's groups from the Pushgateway"),
+    "maintenance": (
+        "slo.maintenance",
+        "open, close or list maintenance windows (runs not counted, no alert)",
+    ),
 }
 
 

@@ -8,6 +8,7 @@ its own hooks finish the run.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -21,6 +22,7 @@ from slo.evidence import Evidence
 from slo.options import RunOptions
 from slo.report.exposition import SuiteRun, latency_buckets, probe_families
 from slo.report.genai import spend_warnings
+from slo.report.maintenance import maintenance_families, windows_at_start
 from slo.report.push import PushResult, push_families
 from slo.report.results import ProbeResult, ResultCollector
 from slo.report.state import (
@@ -83,6 +85,13 @@ class Reporter:
         self.selected = set() if selected is None else selected
         #: Probes whose last results this run dropped: they are no longer in the suite.
         self.gone: list[str] = []
+        #: Read once, at the run's start (the first probe report), as the issue's contract says.
+        reads = options.push if options.push_enabled else None
+        self.windows = windows_at_start(slo_config, reads, self.started)
+        if self.windows.problem:
+            self.warnings.append(self.windows.problem)
+        environment = slo_config.environment
+        self.targets = [*environment.targets, *environment.redis]
 
     def add(self, report: pytest.TestReport, evidence: Evidence | None) -> None:
         """One report of a probe, with the evidence it carried (decoded once, by the plugin)."""
@@ -111,6 +120,7 @@ class Reporter:
                     buckets,
                     finished,
                     _narrowed_slis(self.slo_config),
+                    self.windows.paused(self.targets),
                 )
                 self.gone = _drop_gone(group.probes, self.selected, self.config.rootpath)
                 values = self.values.fold(group.document, group.key, group.probes, finished, buckets)
@@ -118,7 +128,11 @@ class Reporter:
                 # Saved before the push, pushed under the lock: what the Pushgateway holds is
                 # never ahead of the file, and overlapping runs push their counters in order.
                 group.save()
-                families = [*probe_families(group.probes, suite, group.targets), *value_families(values)]
+                families = [
+                    *probe_families(group.probes, suite, group.targets),
+                    *value_families(values),
+                    *maintenance_families(self.targets, self.windows),
+                ]
                 self.push_result = push_families(
                     families, self.options.push, self.options.push.job, push_grouping(self.options)
                 )
@@ -140,6 +154,7 @@ class Reporter:
             **run_metadata(self.options, self.config.rootpath),
             "duration_s": round(time.time() - self.started, 3),
             "counts": self.collector.outcome_counts(),
+            "maintenance": [dataclasses.asdict(window) for window in self.windows.open],
         }
         try:
             write_run_file(path, self.collector.results.values(), self.values.by_probe, run)
@@ -162,6 +177,13 @@ class Reporter:
             write(f"{len(results)} probes; showing {len(shown)} (failures and the slowest)")
         for result in shown:
             write(_summary_line(result))
+        for target in sorted(self.targets):
+            window = self.windows.covering(target)
+            if window is not None:
+                until = time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(window.end))
+                write(
+                    f"MAINTENANCE [{target}] {window.source} window {window.name} until {until}: no SLI event"
+                )
         if self.gone:
             write(f"no longer in the suite, last results dropped: {', '.join(self.gone)}")
         if self.push_result is not None:
@@ -223,8 +245,11 @@ def _fold_run(
     bounds: list[float],
     now: float,
     narrowed: Mapping[str, ProbesSLI],
+    paused: frozenset[str] = frozenset(),
 ) -> None:
-    """Add one run's results to the cumulative per-probe and per-target state."""
+    """Add one run's results to the cumulative per-probe and per-target state. A run of a
+    target in `paused` (a maintenance window covers it) is no SLI event: its probes report,
+    but neither its run counters nor its latency histograms advance."""
     counted = []
     for result in results:
         if result.reading:
@@ -233,7 +258,9 @@ def _fold_run(
             state.reading, state.reading_time = dict(result.reading), now
         if not result.counted:
             continue
-        counted.append(result)
+        event = result.target not in paused
+        if event:
+            counted.append(result)
         state = group.probes.setdefault(result.probe, ProbeState())
         state.target, state.slo, state.kind = result.target, result.slo, result.kind
         state.alert = result.alert
@@ -243,7 +270,8 @@ def _fold_run(
         state.last_success = 1.0 if result.succeeded else 0.0
         state.last_duration = result.duration
         state.last_phases = dict(result.phases)
-        state.observe(result.latencies, bounds)
+        if event:
+            state.observe(result.latencies, bounds)
         if not result.succeeded:
             state.failures += 1
             state.last_failure_reason = result.reason or "error"
