@@ -19,14 +19,15 @@ from collections.abc import Sequence
 
 from slo.cliargs import ArgumentParser, fail
 from slo.config import ConfigError, load_config
-from slo.config.maintenance import Window, windows_between
+from slo.config.maintenance import windows_between
+from slo.objectives.maintenance import window_rows
 from slo.options import Resolved, add_cli_options, override, parse_cli
 from slo.report.maintenance import close_ad_hoc, open_ad_hoc, read_ad_hoc
 from slo.report.push import GroupsError
 from slo.tables import table
 from slo.units import parse_duration
 
-__all__ = ["main", "window_rows"]
+__all__ = ["main"]
 
 
 def _parser() -> ArgumentParser:
@@ -48,16 +49,6 @@ def _parser() -> ArgumentParser:
 
 def _until(timestamp: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(timestamp))
-
-
-def window_rows(windows: Sequence[Window]) -> list[tuple[str, ...]]:
-    """The rows of a window listing (`slo maintenance list`, `slo budget`, `slo gate`)."""
-    rows: list[tuple[str, ...]] = [("WINDOW", "SOURCE", "TARGETS", "FROM", "UNTIL", "REASON")]
-    for window in windows:
-        targets = ", ".join(window.targets) or "all"
-        row = (window.name, window.source, targets, _until(window.start), _until(window.end))
-        rows.append((*row, window.reason or "-"))
-    return rows
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -19,7 +19,12 @@ from test_reporting import series
 from devstack.daemons import Pushgateway
 from slo.config import ConfigError, load_config
 from slo.config.maintenance import MaintenanceWindow
+from slo.htmlreport.probes import probes_section
 from slo.maintenance import main as maintenance
+from slo.objectives.budget import BudgetRow, render_windows
+from slo.objectives.dashboard import build_dashboard
+from slo.objectives.gate import budget_conditions, junit_conditions
+from slo.objectives.maintenance import window_names, windows_of
 
 pytest_plugins = ["pytester"]
 
@@ -250,3 +255,74 @@ def test_usage_errors_are_one_line_and_exit_4(
     error = capsys.readouterr().err.strip()
     assert message in error
     assert "\n" not in error
+
+
+# --- what the budget, the gate, the dashboard and the report show ----------------------------
+
+JUNIT = """<?xml version="1.0" encoding="utf-8"?>
+<testsuites><testsuite name="pytest" tests="1" failures="0" errors="0" skipped="0">
+<testcase classname="probes.test_health" name="test_api_health" time="0.1"/>
+</testsuite></testsuites>
+"""
+
+
+def test_the_gate_says_when_its_probe_evidence_comes_from_a_window(tmp_path: Path) -> None:
+    junit = tmp_path / "junit.xml"
+    junit.write_text(JUNIT, encoding="utf-8")
+    [plain] = junit_conditions(junit)
+    assert (plain.passed, plain.maintenance) == (True, ())
+    window = {"name": "db-upgrade", "targets": ["api"], "start": 0, "end": 1, "source": "config"}
+    (tmp_path / "probes.json").write_text(json.dumps({"maintenance": [window]}), encoding="utf-8")
+    [inside] = junit_conditions(junit)
+    assert inside.maintenance == ("db-upgrade (api)",)
+    assert inside.evidence.endswith(
+        "; ran inside maintenance window db-upgrade (api) (not counted in the SLOs)"
+    )
+
+
+def test_the_budget_lists_the_windows_in_each_slo_window_and_the_gate_says_so(tmp_path: Path) -> None:
+    now = time.time()
+    windows = (
+        f"  - {{name: weekly, targets: [api], start: '{iso(now - 8 * 86400)}', duration: 1h, every: 7d}}"
+    )
+    config = load_config(write_config(tmp_path, windows), "local")
+    found = windows_of(config, now - 30 * 86400, now)
+    assert [(w.name, w.start) for w in found] == [
+        ("weekly", pytest.approx(now - 8 * 86400)),
+        ("weekly", pytest.approx(now - 86400)),
+    ]
+    slo = config.slo("api-availability")
+    assert window_names(found, slo) == ["weekly"]
+    listing = render_windows(found)
+    assert "maintenance windows in the SLO windows (their runs are no SLI events):" in listing
+    assert listing.count("weekly  config  api") == 2
+
+    row = BudgetRow(
+        "api-availability", "local", 0.999, "30d", 43200, 0, 1.0, 1.0, coverage=1.0, maintenance=["weekly"]
+    )
+    [condition] = budget_conditions([row], [slo], 0.25, "local")
+    assert condition.passed
+    assert condition.maintenance == ("weekly",)
+    assert condition.evidence.endswith("; the window holds maintenance weekly (runs not counted)")
+
+
+def test_the_dashboard_shades_the_windows() -> None:
+    [annotation] = build_dashboard([])["annotations"]["list"]
+    assert annotation["name"] == "Maintenance windows"
+    assert (
+        annotation["expr"]
+        == 'max by (environment, target) (synthetic_maintenance{environment=~"$environment"}) == 1'
+    )
+    assert annotation["titleFormat"] == "Maintenance: {{target}}"
+
+
+def test_the_report_lists_the_windows_above_the_probes() -> None:
+    window = {"name": "db-upgrade", "targets": ["api"], "start": 0, "end": 1800, "source": "ad-hoc"}
+    probes = [{"probe": "probes/test_health.py::test_api_health", "target": "api", "outcome": "failed"}]
+    page = probes_section({"maintenance": [window], "probes": probes})
+    assert "Maintenance windows open at the run's start" in page
+    assert (
+        "<td>db-upgrade</td><td>ad-hoc</td><td>api</td>"
+        "<td>1970-01-01 00:00:00Z</td><td>1970-01-01 00:30:00Z</td>" in page
+    )
+    assert "1 failed; in a maintenance window: no SLI event" in page

@@ -1,0 +1,71 @@
+"""Maintenance windows as the SLO commands show them: which windows fall in an SLO's window,
+and their listing (`slo budget`, `slo gate`, `slo maintenance list`).
+
+Configured windows come from the config; ad-hoc ones from Prometheus, which scrapes their
+Pushgateway group (``conventions.MAINTENANCE_JOB``) like the probes' own: an ad-hoc window
+that was ended is gone from both, so only the open ones are listed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from slo.config import SLO, Config
+from slo.config.maintenance import Window, windows_between
+from slo.conventions import MAINTENANCE_JOB
+from slo.metric_names import MAINTENANCE_WINDOW_END, MAINTENANCE_WINDOW_START
+from slo.objectives.promql import PrometheusClient
+from slo.objectives.rules.names import selector
+
+__all__ = ["ad_hoc_windows", "slo_target", "window_names", "window_rows", "windows_of"]
+
+
+def ad_hoc_windows(prometheus: PrometheusClient, environment: str) -> list[Window]:
+    """The ad-hoc windows of `environment` that Prometheus holds now (PrometheusError)."""
+    labels = {"job": MAINTENANCE_JOB, "environment": environment}
+    starts = {
+        sample.labels.get("target", ""): sample.value
+        for sample in prometheus.query(selector(MAINTENANCE_WINDOW_START, **labels))
+    }
+    windows = []
+    for sample in prometheus.query(selector(MAINTENANCE_WINDOW_END, **labels)):
+        target = sample.labels.get("target", "")
+        if target in starts:
+            reason = sample.labels.get("reason", "")
+            windows.append(Window("ad-hoc", (target,), starts[target], sample.value, "ad-hoc", reason))
+    return sorted(windows, key=lambda w: (w.start, w.targets))
+
+
+def slo_target(slo: SLO) -> str | None:
+    """The target a probe SLO measures; None for an SLO of a service's own metrics."""
+    target = getattr(slo.sli, "target", None)
+    return target if isinstance(target, str) else None
+
+
+def windows_of(config: Config, since: float, until: float, ad_hoc: Sequence[Window] = ()) -> list[Window]:
+    """Configured occurrences overlapping [since, until), and the `ad_hoc` ones, by start."""
+    found = [*windows_between(config.maintenance, since, until), *ad_hoc]
+    return sorted((w for w in found if w.start < until and w.end > since), key=lambda w: w.start)
+
+
+def window_names(windows: Sequence[Window], slo: SLO) -> list[str]:
+    """The names of `windows` covering `slo`'s target, once each, in order."""
+    target = slo_target(slo)
+    if target is None:
+        return []
+    return list(dict.fromkeys(w.name for w in windows if w.covers(target)))
+
+
+def _at(timestamp: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(timestamp))
+
+
+def window_rows(windows: Sequence[Window]) -> list[tuple[str, ...]]:
+    """The rows of a window listing, the header first."""
+    rows: list[tuple[str, ...]] = [("WINDOW", "SOURCE", "TARGETS", "FROM", "UNTIL", "REASON")]
+    for window in windows:
+        targets = ", ".join(window.targets) or "all"
+        row = (window.name, window.source, targets, _at(window.start), _at(window.end))
+        rows.append((*row, window.reason or "-"))
+    return rows
