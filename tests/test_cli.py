@@ -33,6 +33,7 @@ DOCUMENTED = [
     "init",
     "report",
     "retire",
+    "maintenance",
 ]
 
 PASSING_JUNIT = """<testsuites><testsuite name="pytest" tests="1">

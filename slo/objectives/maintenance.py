@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
+from slo import redact
 from slo.config import SLO, Config
 from slo.config.maintenance import Window, windows_between
 from slo.conventions import MAINTENANCE_JOB
@@ -67,5 +68,5 @@ def window_rows(windows: Sequence[Window]) -> list[tuple[str, ...]]:
     for window in windows:
         targets = ", ".join(window.targets) or "all"
         row = (window.name, window.source, targets, _at(window.start), _at(window.end))
-        rows.append((*row, window.reason or "-"))
+        rows.append((*row, redact.excerpt(window.reason, 80) or "-"))
     return rows

@@ -62,8 +62,8 @@ def close_ad_hoc(settings: PushgatewaySettings, environment: str, target: str) -
 
 
 def one_line(reason: str) -> str:
-    first = (reason.strip().splitlines() or [""])[0]
-    return redact.scrub(first)[:MAX_REASON]
+    """A reason as one scrubbed line of at most MAX_REASON characters."""
+    return redact.excerpt(reason, MAX_REASON)
 
 
 def _value(group: dict[str, Any], name: str) -> tuple[float, dict[str, str]] | None:
@@ -88,7 +88,7 @@ def read_ad_hoc(settings: PushgatewaySettings, environment: str) -> list[Window]
             continue  # not a window this command wrote: never in the way of a run
         if start is None or end is None or not labels.get("target"):
             continue
-        reason = str(end[1].get("reason", ""))[:MAX_REASON]
+        reason = one_line(str(end[1].get("reason", "")))
         windows.append(Window("ad-hoc", (str(labels["target"]),), start[0], end[0], "ad-hoc", reason))
     return sorted(windows, key=lambda w: (w.targets, w.start))
 
