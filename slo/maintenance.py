@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 from slo.cliargs import ArgumentParser, fail
 from slo.config import ConfigError, load_config
-from slo.config.maintenance import windows_between
+from slo.config.maintenance import open_windows
 from slo.objectives.maintenance import window_rows
 from slo.options import Resolved, add_cli_options, override, parse_cli
 from slo.report.maintenance import close_ad_hoc, open_ad_hoc, read_ad_hoc
@@ -75,8 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             ad_hoc = [w for w in read_ad_hoc(settings, config.env_name) if w.open_at(now)]
         except GroupsError as exc:
             return fail(f"slo maintenance: {exc}", 1)
-        configured = [w for w in windows_between(config.maintenance, now, now + 1e-3) if w.open_at(now)]
-        found = [*configured, *ad_hoc]
+        found = [*open_windows(config.maintenance, now), *ad_hoc]
         if not found:
             print(f"slo maintenance: no window open in {config.env_name!r}")
             return 0

@@ -21,7 +21,7 @@ from pydantic import AwareDatetime, Field, model_validator
 
 from slo.config.fields import Duration, StrictModel
 
-__all__ = ["MAX_OCCURRENCES", "MaintenanceWindow", "Window", "windows_between"]
+__all__ = ["MAX_OCCURRENCES", "MaintenanceWindow", "Window", "open_windows", "windows_between"]
 
 #: A listing of occurrences (budget, gate, report) stops here: a 1-minute `every` over 30 days
 #: would otherwise be 43,200 rows.
@@ -91,3 +91,8 @@ class MaintenanceWindow(StrictModel):
 def windows_between(windows: list[MaintenanceWindow], since: float, until: float) -> list[Window]:
     """Every configured window's occurrences overlapping [since, until), by start."""
     return sorted((w for window in windows for w in window.occurrences(since, until)), key=lambda w: w.start)
+
+
+def open_windows(windows: list[MaintenanceWindow], now: float) -> list[Window]:
+    """The configured occurrences open at `now`."""
+    return [w for w in windows_between(windows, now, now + 1e-3) if w.open_at(now)]

@@ -17,9 +17,10 @@ from slo.config.maintenance import Window, windows_between
 from slo.conventions import MAINTENANCE_JOB
 from slo.metric_names import MAINTENANCE_WINDOW_END, MAINTENANCE_WINDOW_START
 from slo.objectives.promql import PrometheusClient
+from slo.objectives.rules.maintenance import slo_target
 from slo.objectives.rules.names import selector
 
-__all__ = ["ad_hoc_windows", "slo_target", "window_names", "window_rows", "windows_of"]
+__all__ = ["ad_hoc_windows", "window_names", "window_rows", "windows_of"]
 
 
 def ad_hoc_windows(prometheus: PrometheusClient, environment: str) -> list[Window]:
@@ -36,12 +37,6 @@ def ad_hoc_windows(prometheus: PrometheusClient, environment: str) -> list[Windo
             reason = sample.labels.get("reason", "")
             windows.append(Window("ad-hoc", (target,), starts[target], sample.value, "ad-hoc", reason))
     return sorted(windows, key=lambda w: (w.start, w.targets))
-
-
-def slo_target(slo: SLO) -> str | None:
-    """The target a probe SLO measures; None for an SLO of a service's own metrics."""
-    target = getattr(slo.sli, "target", None)
-    return target if isinstance(target, str) else None
 
 
 def windows_of(config: Config, since: float, until: float, ad_hoc: Sequence[Window] = ()) -> list[Window]:

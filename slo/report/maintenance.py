@@ -20,7 +20,7 @@ from typing import Any
 from slo import metric_names as m
 from slo import redact
 from slo.config import Config, PushgatewaySettings
-from slo.config.maintenance import Window, windows_between
+from slo.config.maintenance import Window, open_windows
 from slo.conventions import MAINTENANCE_JOB
 from slo.report.families import Family, Labels
 from slo.report.push import GroupsError, PushResult, delete_group, push_families, read_groups
@@ -113,7 +113,7 @@ class RunWindows:
 def windows_at_start(config: Config, settings: PushgatewaySettings | None, now: float) -> RunWindows:
     """The windows open at `now`: configured ones, and ad-hoc ones when `settings` (the run
     pushes) name a Pushgateway. An unreadable Pushgateway is one line, never an error."""
-    windows = [w for w in windows_between(config.maintenance, now, now + 1e-3) if w.open_at(now)]
+    windows = open_windows(config.maintenance, now)
     problem = ""
     if settings is not None and settings.url:
         try:

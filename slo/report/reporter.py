@@ -85,7 +85,8 @@ class Reporter:
         self.selected = set() if selected is None else selected
         #: Probes whose last results this run dropped: they are no longer in the suite.
         self.gone: list[str] = []
-        #: Read once, at the run's start (the first probe report), as the issue's contract says.
+        #: Read once, at the run's start (its first probe report): a window that opens while
+        #: the run goes on applies from the next run, so one run is never counted in part.
         reads = options.push if options.push_enabled else None
         self.windows = windows_at_start(slo_config, reads, self.started)
         if self.windows.problem:

@@ -29,7 +29,7 @@ from slo.config.objectives import (
 )
 from slo.metric_names import PROBE_LAST_FAILURE, PROBE_SUCCESS
 from slo.objectives.rules import features, names
-from slo.objectives.rules.maintenance import maintenance_group, unless_in_maintenance
+from slo.objectives.rules.maintenance import maintenance_group, slo_target, unless_in_maintenance
 from slo.objectives.rules.quorum import location_query, quorum_of, uses_quorum
 from slo.objectives.rules.sli import month_to_date, sli_query
 from slo.objectives.rules.thresholds import deployment_group, staleness_group, threshold_group
@@ -260,8 +260,8 @@ def _burning(slo: SLO, burn: BurnWindow) -> str:
 def _quiet_in_maintenance(slo: SLO) -> str:
     """The line that keeps a probe SLO's alerts quiet while its target is in a maintenance
     window (their series carry the environment); none for SLIs of the service's own metrics."""
-    target = getattr(slo.sli, "target", None)
-    return f"{unless_in_maintenance(['environment'], target)}\n" if isinstance(target, str) else ""
+    target = slo_target(slo)
+    return f"{unless_in_maintenance(['environment'], target)}\n" if target is not None else ""
 
 
 def _alert(slo: SLO, burn: BurnWindow) -> Rule:

@@ -12,10 +12,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from slo.config.objectives import SLO
 from slo.metric_names import MAINTENANCE, MAINTENANCE_END
 from slo.objectives.rules.names import promql_string
 
-__all__ = ["NOTICE", "NOTICE_SEVERITY", "in_maintenance", "maintenance_group", "unless_in_maintenance"]
+__all__ = [
+    "NOTICE",
+    "NOTICE_SEVERITY",
+    "in_maintenance",
+    "maintenance_group",
+    "slo_target",
+    "unless_in_maintenance",
+]
 
 #: The informational alert while a window is open; the only one a target in a window raises.
 NOTICE = "SyntheticMaintenance"
@@ -24,6 +32,12 @@ NOTICE_SEVERITY = "info"
 
 #: The labels every run's maintenance series carry (its grouping key and the target).
 _RUNNER = ("job", "environment", "instance", "location", "target")
+
+
+def slo_target(slo: SLO) -> str | None:
+    """The target a probe SLO measures; None for an SLO of a service's own metrics."""
+    target = getattr(slo.sli, "target", None)
+    return target if isinstance(target, str) else None
 
 
 def in_maintenance(target: str | None = None) -> str:
