@@ -14,17 +14,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from eventually import wait_for
 from test_reporting import series
 
-from devstack.daemons import Pushgateway
+from devstack.daemons import Prometheus, Pushgateway
 from slo.config import ConfigError, load_config
 from slo.config.maintenance import MaintenanceWindow
 from slo.htmlreport.probes import probes_section
+from slo.htmlreport.slos import slo_section
 from slo.maintenance import main as maintenance
 from slo.objectives.budget import BudgetRow, render_windows
+from slo.objectives.budget import main as budget
 from slo.objectives.dashboard import build_dashboard
 from slo.objectives.gate import budget_conditions, junit_conditions
-from slo.objectives.maintenance import window_names, windows_of
+from slo.objectives.maintenance import ad_hoc_windows, window_names, windows_of
+from slo.objectives.promql import PrometheusClient
 
 pytest_plugins = ["pytester"]
 
@@ -327,3 +331,37 @@ def test_the_report_lists_the_windows_above_the_probes() -> None:
         "<td>1970-01-01 00:00:00Z</td><td>1970-01-01 00:30:00Z</td>" in page
     )
     assert "1 failed; in a maintenance window: no SLI event" in page
+
+
+@pytest.mark.slow
+def test_an_ad_hoc_window_reaches_budget_and_report_through_prometheus(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write_config(tmp_path)
+    with (
+        Pushgateway() as gateway,
+        Prometheus(scrape_targets={"pushgateway": gateway.url}) as prometheus,
+        PrometheusClient(prometheus.url) as client,
+    ):
+        common = ["--config", str(config), "--pushgateway", gateway.url]
+        assert (
+            maintenance(["start", "--target", "api", "--for", "2h", "--reason", "db upgrade", *common]) == 0
+        )
+        wait_for(lambda: client.query("synthetic_maintenance_window_end_timestamp_seconds"), "the window")
+        [window] = ad_hoc_windows(client, "local")
+        assert (window.targets, window.reason, round(window.end - window.start)) == (
+            ("api",),
+            "db upgrade",
+            7200,
+        )
+
+        capsys.readouterr()
+        assert budget(["--config", str(config), "--prometheus", prometheus.url]) == 0
+        out = capsys.readouterr().out
+        assert "maintenance windows in the SLO windows (their runs are no SLI events):" in out
+        assert re.search(r"^ad-hoc +ad-hoc +api +\S+ \S+ +\S+ \S+ +db upgrade$", out, flags=re.MULTILINE)
+
+        slos = load_config(config, "local").slos
+        page = slo_section(prometheus.url, slos, "local", load_config(config, "local"))
+        assert "<h3>Maintenance windows</h3>" in page
+        assert "<td>db upgrade</td>" in page
