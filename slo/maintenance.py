@@ -25,7 +25,7 @@ from slo.options import Resolved, add_cli_options, override, parse_cli
 from slo.report.maintenance import close_ad_hoc, open_ad_hoc, read_ad_hoc
 from slo.report.push import GroupsError
 from slo.tables import table
-from slo.units import parse_duration
+from slo.units import format_utc, parse_duration
 
 __all__ = ["main"]
 
@@ -41,14 +41,14 @@ def _parser() -> ArgumentParser:
             "--target", dest="targets", action="append", required=True, help="target name (repeatable)"
         )
     start.add_argument("--for", dest="duration", required=True, help="how long, e.g. 30m, 2h")
-    start.add_argument("--reason", default="", help="one line: why (shown by the notice and the report)")
+    start.add_argument(
+        "--reason",
+        default="",
+        help="one line: why (shown by `slo maintenance list`, `slo budget` and `slo report`)",
+    )
     for command in (start, end, listing):
         add_cli_options(command, ["config", "env", "pushgateway"])
     return parser
-
-
-def _until(timestamp: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(timestamp))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -85,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for target in args.targets:
         if args.action == "start":
             result = open_ad_hoc(settings, config.env_name, target, now, now + seconds, args.reason)
-            done = f"window open until {_until(now + seconds)}"
+            done = f"window open until {format_utc(now + seconds)}"
         else:
             result = close_ad_hoc(settings, config.env_name, target)
             done = "window closed"

@@ -5,7 +5,6 @@ and the run's metadata: the sections `slo report` builds from ``gate.json`` and 
 
 from __future__ import annotations
 
-import time
 from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
@@ -13,6 +12,7 @@ from typing import Any
 from slo.html.markup import badge, extras, table, text
 from slo.html.svg import PHASES, Bar, bars, waterfall
 from slo.report import genai
+from slo.units import format_utc
 
 __all__ = ["llm_section", "metadata_section", "probes_section", "verdict_banner"]
 
@@ -167,7 +167,7 @@ def _windows(run: dict[str, Any]) -> list[dict[str, Any]]:
 def _at(timestamp: object) -> str:
     if not isinstance(timestamp, int | float):
         return "unknown"
-    return time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(timestamp))
+    return format_utc(timestamp)
 
 
 def _windows_table(windows: list[dict[str, Any]]) -> str:

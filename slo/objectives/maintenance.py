@@ -8,7 +8,6 @@ that was ended is gone from both, so only the open ones are listed.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 
 from slo import redact
@@ -19,6 +18,7 @@ from slo.metric_names import MAINTENANCE_WINDOW_END, MAINTENANCE_WINDOW_START
 from slo.objectives.promql import PrometheusClient
 from slo.objectives.rules.maintenance import slo_target
 from slo.objectives.rules.names import selector
+from slo.units import format_utc
 
 __all__ = ["ad_hoc_windows", "window_names", "window_rows", "windows_of"]
 
@@ -53,15 +53,11 @@ def window_names(windows: Sequence[Window], slo: SLO) -> list[str]:
     return list(dict.fromkeys(w.name for w in windows if w.covers(target)))
 
 
-def _at(timestamp: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(timestamp))
-
-
 def window_rows(windows: Sequence[Window]) -> list[tuple[str, ...]]:
     """The rows of a window listing, the header first."""
     rows: list[tuple[str, ...]] = [("WINDOW", "SOURCE", "TARGETS", "FROM", "UNTIL", "REASON")]
     for window in windows:
         targets = ", ".join(window.targets) or "all"
-        row = (window.name, window.source, targets, _at(window.start), _at(window.end))
+        row = (window.name, window.source, targets, format_utc(window.start), format_utc(window.end))
         rows.append((*row, redact.excerpt(window.reason, 80) or "-"))
     return rows

@@ -35,7 +35,7 @@ from slo.report.state import (
     target_key,
 )
 from slo.report.values import ValueFamilies, value_families
-from slo.units import format_ms
+from slo.units import format_ms, format_utc
 
 __all__ = ["Reporter", "push_grouping"]
 
@@ -181,7 +181,7 @@ class Reporter:
         for target in sorted(self.targets):
             window = self.windows.covering(target)
             if window is not None:
-                until = time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(window.end))
+                until = format_utc(window.end)
                 write(
                     f"MAINTENANCE [{target}] {window.source} window {window.name} until {until}: no SLI event"
                 )
