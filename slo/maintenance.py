@@ -18,7 +18,7 @@ import time
 from collections.abc import Sequence
 
 from slo.cliargs import ArgumentParser, fail
-from slo.config import ConfigError, load_config
+from slo.config import Config, ConfigError, PushgatewaySettings, load_config
 from slo.config.maintenance import open_windows
 from slo.objectives.maintenance import window_rows
 from slo.options import Resolved, add_cli_options, override, parse_cli
@@ -51,6 +51,24 @@ def _parser() -> ArgumentParser:
     return parser
 
 
+def _list(config: Config, settings: PushgatewaySettings, now: float) -> int:
+    """The windows open now; the ad-hoc ones only where a Pushgateway is named."""
+    ad_hoc = []
+    if settings.url:
+        try:
+            ad_hoc = [w for w in read_ad_hoc(settings, config.env_name) if w.open_at(now)]
+        except GroupsError as exc:
+            return fail(f"slo maintenance: {exc}", 1)
+    found = [*open_windows(config.maintenance, now), *ad_hoc]
+    if found:
+        print("\n".join(table(window_rows(found))))
+    else:
+        print(f"slo maintenance: no window open in {config.env_name!r}")
+    if not settings.url:
+        print("slo maintenance: no Pushgateway named (--pushgateway): ad-hoc windows not read")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_cli(_parser(), argv)
     try:
@@ -67,20 +85,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return fail(f"slo maintenance: --target: unknown target {target!r} (known: {known})")
     if args.action == "start" and seconds <= 0:
         return fail("slo maintenance: --for: give a duration over zero, e.g. 30m")
-    if not settings.url:
-        return fail("slo maintenance: give --pushgateway URL, set PUSHGATEWAY_URL or pushgateway.url")
     now = time.time()
     if args.action == "list":
-        try:
-            ad_hoc = [w for w in read_ad_hoc(settings, config.env_name) if w.open_at(now)]
-        except GroupsError as exc:
-            return fail(f"slo maintenance: {exc}", 1)
-        found = [*open_windows(config.maintenance, now), *ad_hoc]
-        if not found:
-            print(f"slo maintenance: no window open in {config.env_name!r}")
-            return 0
-        print("\n".join(table(window_rows(found))))
-        return 0
+        return _list(config, settings, now)
+    if not settings.url:
+        return fail("slo maintenance: give --pushgateway URL, set PUSHGATEWAY_URL or pushgateway.url")
     failed = 0
     for target in args.targets:
         if args.action == "start":

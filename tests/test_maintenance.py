@@ -365,3 +365,19 @@ def test_an_ad_hoc_window_reaches_budget_and_report_through_prometheus(
         page = slo_section(prometheus.url, slos, "local", load_config(config, "local"))
         assert "<h3>Maintenance windows</h3>" in page
         assert "<td>db upgrade</td>" in page
+
+
+def test_list_shows_the_configured_windows_open_now_without_a_pushgateway(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    now = time.time()
+    config = write_config(
+        tmp_path,
+        f"  - {{name: open-now, start: '{iso(now - 60)}', duration: 1h}}\n"
+        f"  - {{name: over, targets: [api], start: '{iso(now - 7200)}', duration: 1h}}",
+    )
+    assert maintenance(["list", "--config", str(config)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["WINDOW", "SOURCE", "TARGETS", "FROM", "UNTIL", "REASON"]
+    assert lines[1].split()[:3] == ["open-now", "config", "all"]
+    assert lines[2:] == ["slo maintenance: no Pushgateway named (--pushgateway): ad-hoc windows not read"]
