@@ -28,6 +28,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("slo.htmlreport.cli", "one offline HTML page of a run: verdict, probes, load, SLOs"),
     "retire": ("slo.report.retire", "delete a stopped runner's or location's groups from the Pushgateway"),
     "run": ("slo.warmrun.cli", "run the probes every DURATION from one warm process (pytest args after --)"),
+    "maintenance": (
+        "slo.maintenance",
+        "open, close or list maintenance windows (runs not counted, no alert)",
+    ),
 }
 
 

@@ -17,6 +17,7 @@ __all__ = [
     "JOB",
     "LOAD_JOB",
     "LOAD_REPORTS",
+    "MAINTENANCE_JOB",
     "MAX_ARTIFACT_BYTES",
     "MAX_CHECK_CONCURRENCY",
     "MAX_RESPONSE_BYTES",
@@ -34,6 +35,9 @@ ENVIRONMENT = "local"
 JOB = "synthetic-probes"
 #: The Pushgateway job of load runs: never the probes' job, or one push would erase the other.
 LOAD_JOB = "load-test"
+#: The Pushgateway job of ad-hoc maintenance windows (`slo maintenance start`), one group per
+#: environment and target: every runner of a fleet reads them at the start of its runs.
+MAINTENANCE_JOB = "synthetic-maintenance"
 #: JUnit XML of a probe run, relative to the rootdir, unless ``--junit-xml`` says otherwise.
 PROBE_JUNIT = Path("reports") / "junit.xml"
 #: A probe run's results with their evidence (`slo.report.runfile`): beside the run's JUnit XML,

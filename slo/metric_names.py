@@ -23,6 +23,10 @@ __all__ = [
     "GEN_AI_TIME_PER_TOKEN",
     "GEN_AI_TOKENS",
     "GEN_AI_TOKENS_PER_SECOND",
+    "MAINTENANCE",
+    "MAINTENANCE_END",
+    "MAINTENANCE_WINDOW_END",
+    "MAINTENANCE_WINDOW_START",
     "PREFIX",
     "PROBE_DEGRADED",
     "PROBE_DURATION",
@@ -68,6 +72,14 @@ SUITE_PROBES = "synthetic_suite_probes"
 #: because the previous run was still going.
 RUNNER_HEARTBEAT = "synthetic_runner_heartbeat_timestamp_seconds"
 RUNNER_SKIPPED_TICKS = "synthetic_runner_skipped_ticks_total"
+#: 1 while a maintenance window covers the target (0 outside), pushed by every run per target.
+MAINTENANCE = "synthetic_maintenance"
+#: When the window covering the target ends, pushed beside a 1: a runner stopped inside a
+#: window leaves its 1 in the Pushgateway for ever, and the rules stop believing it here.
+MAINTENANCE_END = "synthetic_maintenance_end_timestamp_seconds"
+#: An ad-hoc window (`slo maintenance start`) as its own group (`conventions.MAINTENANCE_JOB`).
+MAINTENANCE_WINDOW_START = "synthetic_maintenance_window_start_timestamp_seconds"
+MAINTENANCE_WINDOW_END = "synthetic_maintenance_window_end_timestamp_seconds"
 
 # Probe values (``probe_value(name, ...)``, pushed as ``synthetic_<name>``: :func:`value_metric`).
 #: The LLM layer's, named after OpenTelemetry's gen-ai conventions (:mod:`slo.report.genai`).

@@ -7,8 +7,9 @@ and fractions (0..1).
 from __future__ import annotations
 
 import re
+import time
 
-__all__ = ["format_duration", "format_ms", "parse_duration", "parse_percent"]
+__all__ = ["format_duration", "format_ms", "format_utc", "parse_duration", "parse_percent"]
 
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
@@ -78,3 +79,8 @@ def parse_percent(value: object) -> float:
 
 def format_ms(seconds: float) -> str:
     return f"{seconds * 1000:.0f} ms" if seconds < 10 else f"{seconds:.1f} s"
+
+
+def format_utc(timestamp: float) -> str:
+    """A Unix time as the summaries and listings show it: ``2026-01-10 02:30:00Z``."""
+    return time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(timestamp))

@@ -34,6 +34,7 @@ DOCUMENTED = [
     "report",
     "retire",
     "run",
+    "maintenance",
 ]
 
 PASSING_JUNIT = """<testsuites><testsuite name="pytest" tests="1">

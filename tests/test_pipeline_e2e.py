@@ -145,11 +145,14 @@ def webhook_handler(webhook: Webhook) -> type[BaseHTTPRequestHandler]:
 
 def shipped_routing(webhook_url: str) -> str:
     """deploy/alertmanager.yml with every receiver posting to the webhook instead of mail and
-    Slack; routes, grouping, inhibition and each receiver's send_resolved are as shipped."""
+    Slack (one that notifies no one still does not); routes, grouping, inhibition and each
+    receiver's send_resolved are as shipped."""
     config = yaml.safe_load(SHIPPED_ALERTMANAGER.read_text(encoding="utf-8"))
     config["global"] = {"resolve_timeout": config["global"]["resolve_timeout"]}
     for receiver in config["receivers"]:
         configs = [c for key, value in receiver.items() if key.endswith("_configs") for c in value]
+        if not configs:
+            continue  # a receiver that notifies no one (the maintenance notices) stays silent
         send_resolved = all(c.get("send_resolved") is True for c in configs)
         name = receiver["name"]
         receiver.clear()

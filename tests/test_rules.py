@@ -52,8 +52,9 @@ def test_generated_file_passes_promtool_check(config: Config, tmp_path: Path) ->
     assert result.ok, result.output
     # 245 for the SLOs, thresholds and deployment alerts, 1 probe-spend record (no limit set),
     # 1 alert on a model group's deployment down, and 72 per-location records: 3 per window
-    # (7 alert windows and the SLO window) for each of the 3 `probes` SLOs.
-    assert "SUCCESS: 320 rules found" in result.output
+    # (7 alert windows and the SLO window) for each of the 3 `probes` SLOs, and the notice
+    # that a maintenance window is open.
+    assert "SUCCESS: 321 rules found" in result.output
 
 
 def test_every_slo_has_the_workbook_burn_alerts(config: Config) -> None:

@@ -35,6 +35,7 @@ def test_amtool_accepts_the_config() -> None:
         (["alertname=ErrorBudgetBurn", "severity=ticket", "slo=api-availability"], "warning-alerts"),
         (["alertname=ClaudeCodeServiceDown", "severity=critical"], "critical-alerts"),
         (["alertname=HighAPILatency", "severity=warning"], "warning-alerts"),
+        (["alertname=SyntheticMaintenance", "severity=info", "target=api"], "notices"),
         (["alertname=Other"], "default"),
     ],
 )

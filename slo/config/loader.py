@@ -381,6 +381,15 @@ def _check_references(config: Config) -> None:
                 f"{check.target!r} (known: {known})"
             )
         known_slo(f"checks[{i}].slo", check.slo)
+    duplicates = _duplicates(window.name for window in config.maintenance)
+    if duplicates:
+        raise ConfigError(f"{source}: maintenance: duplicate window name {duplicates[0]!r}")
+    for i, window in enumerate(config.maintenance):
+        for target in window.targets:
+            if target not in config.known_targets:
+                known = ", ".join(sorted(config.known_targets))
+                where = f"{source}: maintenance[{i}].targets"
+                raise ConfigError(f"{where}: unknown target {target!r} (known: {known})")
     for i, endpoint in enumerate(config.probes.latency.endpoints):
         known_slo(f"probes.latency.endpoints[{i}].slo", endpoint.slo)
         if endpoint.slo and config.slo(endpoint.slo).sli.kind != "probe_latency":

@@ -14,6 +14,7 @@ from slo.config.cache import CacheProbe, RedisTarget
 from slo.config.fields import StrictModel
 from slo.config.load import LoadSettings
 from slo.config.logs import LogsProbe
+from slo.config.maintenance import MaintenanceWindow
 from slo.config.objectives import SLO, AlertingDefaults, Budgets, ProbesSLI
 from slo.config.probes import Probes
 from slo.config.pushgateway import PushgatewaySettings
@@ -38,6 +39,8 @@ class Config(StrictModel):
     alerting: AlertingDefaults = AlertingDefaults()
     budgets: Budgets = Budgets()
     load: LoadSettings = LoadSettings()
+    #: Planned windows in which a target's runs are no SLI events and nothing pages for it.
+    maintenance: list[MaintenanceWindow] = Field(default_factory=list)
     #: The seed's other services; each probe module skips while its section is absent.
     backups: BackupsSettings | None = None
     cache: CacheProbe | None = None

@@ -102,7 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.prometheus:
                 from slo.htmlreport.slos import slo_section
 
-                slos_html = slo_section(args.prometheus, inputs.slos, inputs.config.env_name)
+                slos_html = slo_section(args.prometheus, inputs.slos, inputs.config.env_name, inputs.config)
         else:
             title = "SLO report"
     except ConfigError as exc:

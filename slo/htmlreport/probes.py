@@ -12,6 +12,7 @@ from typing import Any
 from slo.html.markup import badge, extras, table, text
 from slo.html.svg import PHASES, Bar, bars, waterfall
 from slo.report import genai
+from slo.units import format_utc
 
 __all__ = ["llm_section", "metadata_section", "probes_section", "verdict_banner"]
 
@@ -47,6 +48,7 @@ _KNOWN_RUN = [
     "versions",
     "duration_s",
     "counts",
+    "maintenance",
     "probes",
 ]
 
@@ -128,7 +130,9 @@ def probes_section(run: dict[str, Any]) -> str:
     for probe in probes:
         by_target[str(probe.get("target") or "(no target)")].append(probe)
     order = sorted(by_target, key=lambda t: (min(map(_severity, by_target[t])), t))
-    parts = ['<section id="probes"><h2>Probes</h2>']
+    windows = _windows(run)
+    parts = ['<section id="probes"><h2>Probes</h2>', _windows_table(windows)]
+    paused = {target for window in windows for target in (window["targets"] or by_target)}
     header = ["outcome", "probe", "reason", "message", "duration", "request phases"]
     drawn = 0
     for target in order:
@@ -138,6 +142,8 @@ def probes_section(run: dict[str, Any]) -> str:
         for probe in group:
             counts[str(probe.get("outcome"))] += 1
         said = ", ".join(f"{count} {outcome}" for outcome, count in counts.items())
+        if target in paused:
+            said += "; in a maintenance window: no SLI event"
         parts.append(f'<h3>{text(target)} <span class="muted">{text(said)}</span></h3>')
         rows = []
         for probe in group:
@@ -146,6 +152,35 @@ def probes_section(run: dict[str, Any]) -> str:
         parts.append(table(header, rows, numeric=[4]))
     parts.append("</section>")
     return "\n".join(parts)
+
+
+def _windows(run: dict[str, Any]) -> list[dict[str, Any]]:
+    """The maintenance windows open at the run's start, as the run file lists them."""
+    found = run.get("maintenance")
+    return [
+        w
+        for w in (found if isinstance(found, list) else [])
+        if isinstance(w, dict) and isinstance(w.get("targets"), list) and {"name", "start", "end"} <= w.keys()
+    ]
+
+
+def _at(timestamp: object) -> str:
+    if not isinstance(timestamp, int | float):
+        return "unknown"
+    return format_utc(timestamp)
+
+
+def _windows_table(windows: list[dict[str, Any]]) -> str:
+    if not windows:
+        return ""
+    rows = [
+        [text(w["name"]), text(w.get("source", "")), text(", ".join(map(str, w["targets"])) or "all"),
+         text(_at(w["start"])), text(_at(w["end"]))]
+        for w in windows
+    ]  # fmt: skip
+    intro = "<p>Maintenance windows open at the run's start: their targets' probes ran and reported, "
+    intro += "but their runs were no SLI events.</p>"
+    return intro + table(["window", "source", "targets", "from", "until"], rows)
 
 
 def _llm_values(probes: Iterable[dict[str, Any]], name: str) -> dict[str, list[float]]:

@@ -8,12 +8,22 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
+from slo.config import Config
+from slo.config.maintenance import Window
 from slo.config.objectives import SLO
 from slo.html.markup import badge, table, text
 from slo.html.svg import Bar, bars, line_chart
 
 # The budget command's window rule and wording, so the page and `slo budget` agree.
-from slo.objectives.budget import BudgetRow, _budget_left, _range, budget_rows, error_ratio
+from slo.objectives.budget import (
+    BudgetRow,
+    _budget_left,
+    _range,
+    budget_rows,
+    error_ratio,
+    maintenance_windows,
+)
+from slo.objectives.maintenance import window_rows
 from slo.objectives.promql import PrometheusClient, PrometheusError, Sample
 from slo.objectives.rules.sli import sli_query
 from slo.objectives.rules.windows import alert_windows
@@ -104,8 +114,18 @@ def _slo_html(slo: SLO, row: BudgetRow, history: list[tuple[float, float]]) -> s
     return "\n".join(parts)
 
 
-def slo_section(url: str, slos: Sequence[SLO], environment: str) -> str:
-    """Every SLO's budget and burn, or the one line that says why Prometheus could not tell."""
+def _windows_html(windows: Sequence[Window]) -> str:
+    """The maintenance windows in the SLO windows: their runs are no SLI events."""
+    if not windows:
+        return ""
+    header, *rows = window_rows(windows)
+    intro = "<h3>Maintenance windows</h3><p>Runs inside these windows are no SLI events.</p>"
+    return intro + table(header, [[text(cell) for cell in row] for row in rows])
+
+
+def slo_section(url: str, slos: Sequence[SLO], environment: str, config: Config | None = None) -> str:
+    """Every SLO's budget and burn, or the one line that says why Prometheus could not tell;
+    with `config`, the maintenance windows in the SLO windows too."""
     parts = ['<section id="slos"><h2>SLOs</h2>']
     now = time.time()
     try:
@@ -115,6 +135,8 @@ def slo_section(url: str, slos: Sequence[SLO], environment: str) -> str:
                     if row.environment not in ("", environment):
                         continue
                     parts.append(_slo_html(slo, row, _history(prometheus, slo, row, now)))
+            if config is not None:
+                parts.append(_windows_html(maintenance_windows(prometheus, config, slos, [], now)[1]))
     except PrometheusError as exc:
         parts.append(f'<p class="banner unknown">Prometheus: {text(exc)}</p>')
     if len(parts) == 1:

@@ -21,13 +21,15 @@ import math
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 
 from slo.cliargs import ArgumentParser, fail
-from slo.config import ConfigError
+from slo.config import Config, ConfigError
+from slo.config.maintenance import Window
 from slo.config.objectives import CALENDAR_MONTH, SLO, ProbesSLI
 from slo.objectives.inputs import add_config_options, load_inputs
+from slo.objectives.maintenance import ad_hoc_windows, window_names, window_rows, windows_of
 from slo.objectives.promql import PrometheusClient, PrometheusError, Sample
 from slo.objectives.rules.quorum import BY_LOCATION, location_query, nth_highest, uses_quorum
 from slo.objectives.rules.sli import sli_query
@@ -43,7 +45,9 @@ __all__ = [
     "location_lines",
     "location_summary",
     "main",
+    "maintenance_windows",
     "render_table",
+    "render_windows",
     "time_to_exhaustion",
 ]
 
@@ -77,6 +81,8 @@ class BudgetRow:
     quorum: int = 1
     #: A `probes` SLI's breakdown by location over the SLO window.
     locations: list[LocationRow] = field(default_factory=list)
+    #: Maintenance windows of the SLO's target in the SLO window: their runs are not counted.
+    maintenance: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -311,6 +317,8 @@ def render_table(rows: Sequence[BudgetRow], now: float | None = None) -> str:
         out.append(line)
         if row is not None and row.note:
             out.append(f"  ! {row.note}")
+        if row is not None and row.maintenance:
+            out.append(f"  maintenance (runs not counted): {', '.join(row.maintenance)}")
         if row is not None:
             out += location_lines(row)
     return "\n".join(out)
@@ -357,6 +365,31 @@ def _parser() -> ArgumentParser:
     return parser
 
 
+def maintenance_windows(
+    prometheus: PrometheusClient, config: Config, slos: Sequence[SLO], rows: Sequence[BudgetRow], now: float
+) -> tuple[list[BudgetRow], list[Window]]:
+    """`rows` with the maintenance windows in each one's SLO window, and every window in the
+    longest SLO window (configured, and the ad-hoc ones Prometheus holds); PrometheusError."""
+    longest = max((_window_length(slo, now) for slo in slos), default=0.0)
+    windows = windows_of(config, now - longest, now, ad_hoc_windows(prometheus, config.env_name))
+    by_name = {slo.name: slo for slo in slos}
+    marked = []
+    for row in rows:
+        slo = by_name[row.slo]
+        since = now - _window_length(slo, now)
+        names = window_names([w for w in windows if w.end > since], slo)
+        marked.append(replace(row, maintenance=names) if names else row)
+    return marked, windows
+
+
+def render_windows(windows: Sequence[Window]) -> str:
+    """The listing under the budget table: the windows whose runs the SLIs do not count."""
+    if not windows:
+        return ""
+    heading = "maintenance windows in the SLO windows (their runs are no SLI events):"
+    return "\n".join(["", heading, *table(window_rows(windows))])
+
+
 def select(slos: Sequence[SLO], names: Sequence[str]) -> list[SLO]:
     """`slos` narrowed to `names` (all when empty); an unknown name is a ConfigError."""
     known = {slo.name for slo in slos}
@@ -371,19 +404,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.prometheus:
         return fail("slo budget: give --prometheus URL or set PROMETHEUS_URL")
     try:
-        slos = select(load_inputs(args).slos, args.slo)
+        inputs = load_inputs(args)
+        slos = select(inputs.slos, args.slo)
     except ConfigError as exc:
         return fail(str(exc))
     try:
         now = time.time()
         with PrometheusClient(args.prometheus) as prometheus:
             rows = budget_rows(prometheus, slos, now)
+            rows, windows = maintenance_windows(prometheus, inputs.config, slos, rows, now)
     except PrometheusError as exc:
         return fail(f"slo budget: {exc}", 1)
     if args.json:
         print(json.dumps([asdict(row) for row in rows], indent=2))
     else:
-        print(render_table(rows, now))
+        print(render_table(rows, now) + render_windows(windows))
     return 0
 
 

@@ -311,9 +311,34 @@ def build_dashboard(slos: Sequence[SLO], budgets: Budgets | None = None) -> dict
     builder = _locations_row(builder, (budgets or Budgets()).probes_stale_after)
     builder = _feature_rows(builder)
     builder = _slo_row(builder, slos)
+    builder = builder.annotation(
+        dashboard.AnnotationQuery()
+        .name("Maintenance windows")
+        .datasource(_DATASOURCE)
+        .enable(True)
+        .icon_color("rgba(138, 184, 255, 0.4)")
+        .expr(_MAINTENANCE)
+    )
     model: dict[str, Any] = json.loads(json.dumps(builder.build(), cls=JSONEncoder))
     _number_panels(model)
+    _shade_windows(model)
     return model
+
+
+#: Each target's maintenance windows: Grafana shades the stretches where the query has a value.
+_MAINTENANCE = f"max by (environment, target) ({m.MAINTENANCE}{{{_ENV}}}) == 1"
+
+
+def _shade_windows(model: dict[str, Any]) -> None:
+    # The SDK's AnnotationQuery has no fields for the Prometheus annotation's step and texts.
+    for annotation in model["annotations"]["list"]:
+        if annotation.get("expr") == _MAINTENANCE:
+            annotation.update(
+                step="60s",
+                titleFormat="Maintenance: {{target}}",
+                textFormat="{{target}} ({{environment}}) in a maintenance window: runs not counted",
+                tagKeys="target,environment",
+            )
 
 
 def _number_panels(model: dict[str, Any]) -> None:

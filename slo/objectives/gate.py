@@ -35,10 +35,10 @@ from slo import redact
 from slo.cliargs import ArgumentParser, fail
 from slo.config import ConfigError, LoadSettings, load_config
 from slo.config.objectives import SLO
-from slo.conventions import ENVIRONMENT_PROPERTY, GATE_VERDICT, MAX_ARTIFACT_BYTES
+from slo.conventions import ENVIRONMENT_PROPERTY, GATE_VERDICT, MAX_ARTIFACT_BYTES, PROBE_RESULTS
 from slo.junit import JunitError, read_cases, read_suite
 from slo.loadgate.baseline import compare_with
-from slo.objectives.budget import BudgetRow, budget_rows, location_summary, select
+from slo.objectives.budget import BudgetRow, budget_rows, location_summary, maintenance_windows, select
 from slo.objectives.inputs import add_config_options, load_inputs
 from slo.objectives.promql import PrometheusClient, PrometheusError
 from slo.objectives.rules.sli import sli_query
@@ -72,6 +72,9 @@ class Condition:
     evidence: str
     #: Failed because the evidence is too thin to judge, not because it is bad.
     insufficient_data: bool = False
+    #: Maintenance windows the evidence comes from (a probe run inside one, an SLO window
+    #: holding one, whose runs its SLI does not count).
+    maintenance: tuple[str, ...] = ()
 
 
 def min_events_for(slo: SLO) -> int:
@@ -152,7 +155,24 @@ def junit_conditions(
         evidence += f"; first: {redact.excerpt(f'{bad[0].classname}::{bad[0].name}')}"
     elif ran == 0:
         evidence += "; nothing ran, which proves nothing"
-    return [Condition("junit", str(path), not bad and ran > 0, evidence)]
+    windows = _run_windows(path.with_name(PROBE_RESULTS.name))
+    if windows:
+        evidence += f"; ran inside maintenance window {', '.join(windows)} (not counted in the SLOs)"
+    return [Condition("junit", str(path), not bad and ran > 0, evidence, maintenance=windows)]
+
+
+def _run_windows(run_file: Path) -> tuple[str, ...]:
+    """The windows open at the start of the probe run whose results are `run_file` (its
+    `probes.json`, beside the JUnit), each as ``name (targets)``; none when it cannot tell."""
+    if _too_large(run_file):
+        return ()
+    try:
+        windows = json.loads(run_file.read_text(encoding="utf-8")).get("maintenance") or []
+        return tuple(
+            redact.excerpt(f"{w['name']} ({', '.join(w['targets']) or 'all targets'})", 120) for w in windows
+        )
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return ()
 
 
 def _number(value: Any) -> str:
@@ -325,13 +345,17 @@ def budget_conditions(
                 evidence += f"; {row.note}"
             if row.locations:
                 evidence += f"; {location_summary(row)}"
+            if row.maintenance:
+                evidence += f"; the window holds maintenance {', '.join(row.maintenance)} (runs not counted)"
             thin = _insufficient(row, slo, min_coverage, min_events)
             if thin:
                 evidence = f"insufficient data: {thin}; {evidence}"
-                conditions.append(Condition("budget", name, False, evidence, insufficient_data=True))
+                conditions.append(
+                    Condition("budget", name, False, evidence, True, maintenance=tuple(row.maintenance))
+                )
                 continue
             passed = row.budget_remaining >= min_budget and not row.note
-            conditions.append(Condition("budget", name, passed, evidence))
+            conditions.append(Condition("budget", name, passed, evidence, maintenance=tuple(row.maintenance)))
     return conditions
 
 
@@ -403,7 +427,10 @@ def _budget(args: Any) -> list[Condition]:
     slos = select(inputs.slos, args.slo)
     try:
         with PrometheusClient(args.prometheus) as prometheus:
-            rows = budget_rows(prometheus, slos)
+            now = time.time()
+            rows, _ = maintenance_windows(
+                prometheus, inputs.config, slos, budget_rows(prometheus, slos, now), now
+            )
     except PrometheusError as exc:
         return [Condition("budget", "prometheus", False, str(exc))]
     return budget_conditions(
@@ -455,6 +482,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(render_table(conditions))
     passing = sum(c.passed for c in conditions)
     print(f"\ngate: {'PASS' if passed else 'FAIL'} ({passing}/{len(conditions)} conditions pass)")
+    from_windows = [c for c in conditions if c.maintenance]
+    if from_windows:
+        shown = ", ".join(f"{c.source} {c.name}" for c in from_windows)
+        print(f"gate: evidence from a maintenance window: {shown}")
     verdict = {
         "verdict": "pass" if passed else "fail",
         "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

@@ -22,6 +22,7 @@ import ssl
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -45,6 +46,7 @@ __all__ = [
     "list_groups",
     "push_families",
     "push_registry",
+    "read_groups",
 ]
 
 #: Longer grouping-key values make URLs that proxies and the Pushgateway reject.
@@ -209,6 +211,12 @@ def _push(
 
 def list_groups(settings: PushgatewaySettings) -> list[dict[str, str]]:
     """The grouping key (job included) of every group the Pushgateway holds; GroupsError."""
+    return [{str(k): str(v) for k, v in group["labels"].items()} for group in read_groups(settings)]
+
+
+def read_groups(settings: PushgatewaySettings) -> list[dict[str, Any]]:
+    """Every group the Pushgateway holds, as its API gives it (``labels`` and each metric
+    family by name); one GET within `settings.deadline`; GroupsError."""
     if not settings.url:
         raise GroupsError("no Pushgateway URL configured")
     redact.register_secrets(settings)
@@ -227,7 +235,9 @@ def list_groups(settings: PushgatewaySettings) -> list[dict[str, str]]:
                 if len(body) > GROUPS_BODY_BYTES:
                     raise GroupsError(f"{safe_url(url)}: over {GROUPS_BODY_BYTES >> 20} MiB of groups")
         groups = json.loads(body)["data"]
-        return [{str(k): str(v) for k, v in group["labels"].items()} for group in groups]
+        if not isinstance(groups, list) or not all(isinstance(g.get("labels"), dict) for g in groups):
+            raise ValueError("not the Pushgateway's list of groups")
+        return groups
     except GroupsError:
         raise
     except Exception as exc:  # network, TLS, a body that is not the API's: one line

@@ -8,6 +8,7 @@ its own hooks finish the run.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -21,6 +22,7 @@ from slo.evidence import Evidence
 from slo.options import RunOptions
 from slo.report.exposition import RunnerBeat, SuiteRun, latency_buckets, probe_families, runner_families
 from slo.report.genai import spend_warnings
+from slo.report.maintenance import maintenance_families, windows_at_start
 from slo.report.push import PushResult, push_families
 from slo.report.results import ProbeResult, ResultCollector
 from slo.report.state import (
@@ -33,7 +35,7 @@ from slo.report.state import (
     target_key,
 )
 from slo.report.values import ValueFamilies, value_families
-from slo.units import format_ms
+from slo.units import format_ms, format_utc
 
 __all__ = ["RUNNER_BEAT", "Reporter", "push_grouping"]
 
@@ -86,6 +88,14 @@ class Reporter:
         self.selected = set() if selected is None else selected
         #: Probes whose last results this run dropped: they are no longer in the suite.
         self.gone: list[str] = []
+        #: Read once, at the run's start (its first probe report): a window that opens while
+        #: the run goes on applies from the next run, so one run is never counted in part.
+        reads = options.push if options.push_enabled else None
+        self.windows = windows_at_start(slo_config, reads, self.started)
+        if self.windows.problem:
+            self.warnings.append(self.windows.problem)
+        environment = slo_config.environment
+        self.targets = [*environment.targets, *environment.redis]
 
     def add(self, report: pytest.TestReport, evidence: Evidence | None) -> None:
         """One report of a probe, with the evidence it carried (decoded once, by the plugin)."""
@@ -114,6 +124,7 @@ class Reporter:
                     buckets,
                     finished,
                     _narrowed_slis(self.slo_config),
+                    self.windows.paused(self.targets),
                 )
                 self.gone = _drop_gone(group.probes, self.selected, self.config.rootpath)
                 values = self.values.fold(group.document, group.key, group.probes, finished, buckets)
@@ -125,6 +136,7 @@ class Reporter:
                     *probe_families(group.probes, suite, group.targets),
                     *value_families(values),
                     *runner_families(self.config.stash.get(RUNNER_BEAT, None)),
+                    *maintenance_families(self.targets, self.windows),
                 ]
                 self.push_result = push_families(
                     families, self.options.push, self.options.push.job, push_grouping(self.options)
@@ -148,6 +160,7 @@ class Reporter:
             **run_metadata(self.options, self.config.rootpath),
             "duration_s": round(time.time() - self.started, 3),
             "counts": self.collector.outcome_counts(),
+            "maintenance": [dataclasses.asdict(window) for window in self.windows.open],
         }
         try:
             write_run_file(path, self.collector.results.values(), self.values.by_probe, run)
@@ -170,6 +183,13 @@ class Reporter:
             write(f"{len(results)} probes; showing {len(shown)} (failures, degraded and the slowest)")
         for result in shown:
             write(_summary_line(result))
+        for target in sorted(self.targets):
+            window = self.windows.covering(target)
+            if window is not None:
+                until = format_utc(window.end)
+                write(
+                    f"MAINTENANCE [{target}] {window.source} window {window.name} until {until}: no SLI event"
+                )
         if self.gone:
             write(f"no longer in the suite, last results dropped: {', '.join(self.gone)}")
         if self.push_result is not None:
@@ -231,8 +251,11 @@ def _fold_run(
     bounds: list[float],
     now: float,
     narrowed: Mapping[str, RunSLI],
+    paused: frozenset[str] = frozenset(),
 ) -> None:
-    """Add one run's results to the cumulative per-probe and per-target state."""
+    """Add one run's results to the cumulative per-probe and per-target state. A run of a
+    target in `paused` (a maintenance window covers it) is no SLI event: its probes report,
+    but neither its run counters nor its latency histograms advance."""
     counted = []
     for result in results:
         if result.reading:
@@ -241,7 +264,9 @@ def _fold_run(
             state.reading, state.reading_time = dict(result.reading), now
         if not result.counted:
             continue
-        counted.append(result)
+        event = result.target not in paused
+        if event:
+            counted.append(result)
         state = group.probes.setdefault(result.probe, ProbeState())
         state.target, state.slo, state.kind = result.target, result.slo, result.kind
         state.alert = result.alert
@@ -252,7 +277,8 @@ def _fold_run(
         state.last_degraded = 1.0 if result.degraded else 0.0
         state.last_duration = result.duration
         state.last_phases = dict(result.phases)
-        state.observe(result.latencies, bounds)
+        if event:
+            state.observe(result.latencies, bounds)
         if not result.succeeded:
             state.failures += 1
             state.last_failure_reason = result.reason or "error"

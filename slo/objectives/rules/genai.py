@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from slo.metric_names import GEN_AI_COST, GEN_AI_DEPLOYMENT_HEALTHY, value_metric
+from slo.objectives.rules.maintenance import unless_in_maintenance
 from slo.objectives.rules.names import promql_string
 
 __all__ = ["gen_ai_group"]
@@ -56,7 +57,8 @@ def _deployment_down(job: str) -> dict[str, Any]:
         "alert": "SyntheticGatewayDeploymentDown",
         "expr": (
             "min by (environment, target, model, deployment) "
-            f"({value_metric(GEN_AI_DEPLOYMENT_HEALTHY)}{{job={job}}}) == 0"
+            f"({value_metric(GEN_AI_DEPLOYMENT_HEALTHY)}{{job={job}}}) == 0\n"
+            f"{unless_in_maintenance(['environment', 'target'])}\n"
         ),
         "for": "5m",
         "labels": {"severity": "warning"},

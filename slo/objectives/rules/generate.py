@@ -31,6 +31,7 @@ from slo.config.objectives import (
 )
 from slo.metric_names import PROBE_DEGRADED, PROBE_LAST_FAILURE, PROBE_SUCCESS
 from slo.objectives.rules import features, names
+from slo.objectives.rules.maintenance import maintenance_group, slo_target, unless_in_maintenance
 from slo.objectives.rules.quorum import location_query, quorum_of, uses_quorum
 from slo.objectives.rules.sli import month_to_date, sli_query
 from slo.objectives.rules.thresholds import deployment_group, staleness_group, threshold_group
@@ -283,10 +284,17 @@ def _burning(slo: SLO, burn: BurnWindow) -> str:
     )
 
 
+def _quiet_in_maintenance(slo: SLO) -> str:
+    """The line that keeps a probe SLO's alerts quiet while its target is in a maintenance
+    window (their series carry the environment); none for SLIs of the service's own metrics."""
+    target = slo_target(slo)
+    return f"{unless_in_maintenance(['environment'], target)}\n" if target is not None else ""
+
+
 def _alert(slo: SLO, burn: BurnWindow) -> Rule:
     return {
         "alert": "ErrorBudgetBurn",
-        "expr": f"max without (window) (\n{_burning(slo, burn)})\n",
+        "expr": f"max without (window) (\n{_burning(slo, burn)})\n{_quiet_in_maintenance(slo)}",
         "labels": burn_labels(slo, burn),
         "annotations": burn_annotations(slo, burn),
     }
@@ -326,6 +334,7 @@ def _location_alert(slo: SLO, burn: BurnWindow) -> Rule:
         f" >= {slo.alerting.min_bad_events}\n"
         ")\n"
         f"unless on (environment) (\n{_burning(slo, burn)})\n"
+        f"{_quiet_in_maintenance(slo)}"
     )
     return {
         "alert": "SLOLocationFailing",
@@ -396,7 +405,7 @@ def rule_file(
 ) -> dict[str, Any]:
     """The whole Prometheus rule file as data: every SLO, probe staleness, seed thresholds."""
     groups = [group for slo in slos for group in slo_groups(slo)]
-    groups += [staleness_group(budgets, probe_job), threshold_group(budgets)]
+    groups += [staleness_group(budgets, probe_job), threshold_group(budgets), maintenance_group()]
     groups.append(deployment_group(probe_job))
     inputs = features.RuleInputs(probe_job, daily_spend_limit)
     groups += [feature.rules(inputs) for feature in features.FEATURES if feature.rules is not None]

@@ -55,6 +55,7 @@ from slo.objectives.rules.generate import (
     render,
     slo_groups,
 )
+from slo.objectives.rules.maintenance import NOTICE, NOTICE_SEVERITY, maintenance_group
 from slo.objectives.rules.quorum import uses_quorum
 from slo.objectives.rules.simulate import (
     Counts,
@@ -90,6 +91,8 @@ _CLEAN_DAY = 24 * 60
 #: Clean runs before a fresh deploy's first bad run.
 _FRESH = 10
 _REASON, _MESSAGE = "http_status", "GET /health returned 503"
+#: Minutes of the maintenance scenarios' window: longer than a total outage takes to page.
+_WINDOW = 60
 
 
 def _fmt(value: float) -> str:
@@ -544,6 +547,70 @@ class _Scenarios:
         ]
         return self._test("stale probes: SyntheticProbesStale, no burn alert", total, zeros, checks, stop)
 
+    def maintenance(self, counted: bool) -> dict[str, Any]:
+        """A total outage from a fresh deploy's tenth run, its first `_WINDOW` minutes in a
+        maintenance window. `counted`: the window's runs still advance the counters (a runner
+        that could not read the window), so the rules alone hold every alert back but the
+        notice; else they stand still, as a runner pushes them. After the window, the outage
+        pages as usual."""
+        sli = self.slo.sli
+        assert isinstance(sli, ProbesSLI)
+        start, end = _FRESH, _FRESH + _WINDOW
+        after = next(
+            m
+            for m in range(_LIMIT)
+            if any(
+                f.window.severity == "page"
+                for f in firing_alerts(self.slo, *self._maintenance_counts(counted, m), end + m)
+            )
+        )
+        total, bad = self._maintenance_counts(counted, after)
+        inside: list[dict[str, Any]] = []
+        for minute in (start, start + _WINDOW // 2, end - 1):
+            if counted and minute == end - 1 and not firing_alerts(self.slo, total, bad, minute):
+                raise AssertionError(f"{self.slo.name}: the window's outage must burn, or it proves nothing")
+            inside += [
+                {"eval_time": f"{minute}m", "alertname": "ErrorBudgetBurn", "exp_alerts": []},
+                {"eval_time": f"{minute}m", "alertname": "SyntheticProbesStale", "exp_alerts": []},
+                {"eval_time": f"{minute}m", "alertname": NOTICE, "exp_alerts": [self._notice(sli.target)]},
+            ]
+        # The page: at the first run after the window when its runs counted, else as a fresh
+        # outage would, and not a minute before.
+        checks: list[dict[str, Any]] = [
+            *inside,
+            *([self._burn_test(end + after - 1, total, bad, failing=True)] if after else []),
+            self._burn_test(end + after, total, bad, failing=True),
+            {"eval_time": f"{end + after}m", "alertname": NOTICE, "exp_alerts": []},
+        ]
+        what = "runs counted by the rules alone" if counted else "runs not counted"
+        name = f"maintenance ({what}): only the notice; the outage pages {after} min after the window"
+        test = self._test(name, total, bad, checks, len(total), outage=start)
+        flag = [0.0] * start + [1.0] * _WINDOW + [0.0] * (len(total) - end)
+        labels = _labels({**self.feed.group, "target": sli.target})
+        test["input_series"] += [
+            {"series": f"{m.MAINTENANCE}{labels}", "values": _values(flag)},
+            {"series": f"{m.MAINTENANCE_END}{labels}", "values": _values([60.0 * end] * len(total))},
+        ]
+        return test
+
+    def _maintenance_counts(self, counted: bool, after: int) -> tuple[list[float], list[float]]:
+        """Cumulative runs and failed runs: clean, then the window, then `after` minutes of outage."""
+        window = [self.rate if counted else 0.0] * _WINDOW
+        total = _cumulative([self.rate] * _FRESH + window + [self.rate] * after)
+        bad = _cumulative([0.0] * _FRESH + window + [self.rate] * after)
+        return total, bad
+
+    def _notice(self, target: str) -> dict[str, Any]:
+        rule = maintenance_group()["rules"][0]
+        rendered = {
+            key: text.replace("{{ $labels.target }}", target).replace(
+                "{{ $labels.environment }}", _ENVIRONMENT
+            )
+            for key, text in rule["annotations"].items()
+        }
+        labels = {"severity": NOTICE_SEVERITY, "environment": _ENVIRONMENT, "target": target}
+        return {"exp_labels": labels, "exp_annotations": rendered}
+
     def _test(
         self,
         name: str,
@@ -577,6 +644,7 @@ class _Scenarios:
         if isinstance(sli, ProbesSLI):
             located = _LocationScenarios(self)
             tests += [located.failing(_LOCATIONS[1:]), located.lost()]
+            tests += [self.maintenance(counted=True), self.maintenance(counted=False)]
             if uses_quorum(self.slo):
                 tests.append(located.failing(_LOCATIONS))
         if self.feed.probe_based:
@@ -803,7 +871,9 @@ def scenario_files(slos: Sequence[SLO], budgets: Budgets, probe_job: str) -> dic
     files = {}
     for slo in slos:
         scenarios = _Scenarios(slo, budgets, probe_job)
-        rules = {"groups": [*slo_groups(scenarios.slo), staleness_group(budgets, probe_job)]}
+        rules = {
+            "groups": [*slo_groups(scenarios.slo), staleness_group(budgets, probe_job), maintenance_group()]
+        }
         files[f"rules-{slo.name}.yml"] = render(rules)
         document = {
             "rule_files": [f"rules-{slo.name}.yml"],

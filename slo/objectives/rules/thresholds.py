@@ -22,13 +22,25 @@ from typing import Any
 from slo.config.objectives import Budgets
 from slo.metric_names import ALERT_LABEL, PROBE_SUCCESS
 from slo.objectives.rules import features
+from slo.objectives.rules.maintenance import in_maintenance, unless_in_maintenance
 from slo.objectives.rules.names import promql_string
 from slo.units import format_duration
 
-__all__ = ["API_JOB", "IN_LOCATION", "RUNBOOKS", "deployment_group", "staleness_group", "threshold_group"]
+__all__ = [
+    "API_JOB",
+    "API_TARGET",
+    "IN_LOCATION",
+    "RUNBOOKS",
+    "deployment_group",
+    "staleness_group",
+    "threshold_group",
+]
 
 #: The seed's scrape job for the API service (its prometheus.yml and alert rules use it).
 API_JOB = "claude-code-api"
+#: The config's target that is that service: while a maintenance window covers it, none of the
+#: seed's threshold alerts fires (their series carry no target or environment to match on).
+API_TARGET = "api"
 
 
 def _number(value: float) -> str:
@@ -174,6 +186,8 @@ def threshold_group(budgets: Budgets) -> dict[str, Any]:
             "(now {{ $value | humanizePercentage }}).",
         ),
     ]
+    for rule in rules:
+        rule["expr"] = f"{rule['expr'].rstrip()}\n{unless_in_maintenance([], API_TARGET)}\n"
     return {"name": "claude_code_alerts", "rules": rules}
 
 
@@ -207,6 +221,8 @@ def staleness_group(budgets: Budgets, probe_job: str) -> dict[str, Any]:
                 "expr": (
                     f"time() - max by (job, environment, instance, location) ({selector})\n"
                     f"  > {_number(stale_after)}\n"
+                    # A runner whose targets are in a window may be down with them.
+                    f"{unless_in_maintenance(['job', 'environment', 'instance', 'location'])}\n"
                 ),
                 "labels": {"severity": "ticket"},
                 "annotations": {
@@ -242,7 +258,8 @@ def deployment_group(probe_job: str) -> dict[str, Any]:
         labels = f"job={promql_string(probe_job)}, {ALERT_LABEL}={promql_string(alert.name)}"
         rule = _alert(
             alert.name,
-            f"min by (environment, instance, probe) ({PROBE_SUCCESS}{{{labels}}}) == 0",
+            f"min by (environment, instance, probe) (\n  {PROBE_SUCCESS}{{{labels}}}\n"
+            f"  unless on (job, environment, instance, location, target) {in_maintenance()}\n) == 0\n",
             alert.wait,
             alert.severity,
             alert.summary,
