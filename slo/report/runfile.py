@@ -147,7 +147,8 @@ def write_run_file(
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.partial")
     with partial.open("w", encoding="utf-8") as output:
-        output.write(json.dumps(redact.scrub_fields(head), indent=1)[:-2])  # its closing "\n}" follows the probes
+        # The head's closing "\n}" waits for the probes.
+        output.write(json.dumps(redact.scrub_fields(head), indent=1)[:-2])
         output.write(',\n "probes": [')
         for index, result in enumerate(failed_first):
             probe = redact.scrub_fields(_probe(result, values.get(result.probe, ())))
