@@ -131,7 +131,11 @@ def where(url: str, small: int, large: int, cap: int, top: int = 20) -> None:
     print(f"kept to the end of the run, by file (tracemalloc): {total / checks:.0f} B per check")
     for stat in stats[:top]:
         name = stat.traceback[0].filename
-        for prefix in (str(REPO_ROOT) + "/", "site-packages/"):
+        for prefix in (
+            str(REPO_ROOT) + "/",
+            "site-packages/",
+            f"python{sys.version_info[0]}.{sys.version_info[1]}/",
+        ):
             name = name.rpartition(prefix)[2] if prefix in name else name
         print(f"  {stat.size_diff / checks:6.0f} B {stat.count_diff / checks:5.1f} objects  {name}")
 
