@@ -12,8 +12,12 @@ Then the memory one check costs a run (goal: at most 10 KB): the peak RSS of nor
 difference in checks. What a run keeps per check (its result, its report, pytest's and the
 plugins' per-test bookkeeping) grows with the checks; the HTTP stack and the threads do not.
 
+With --where, where those bytes are: each size is run once more under tracemalloc, a snapshot
+is taken when the terminal summary starts (everything the run keeps to its end), and the
+difference between the two is printed per source file, in bytes per check.
+
     python bench/bench_memory.py [--checks 8] [--max-response-bytes 16777216]
-                                 [--small 200] [--large 2000] [--repeat 3]
+                                 [--small 200] [--large 2000] [--repeat 3] [--where]
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import sys
 import tempfile
 import time
 import tomllib
+import tracemalloc
 from pathlib import Path
 
 import yaml
@@ -61,17 +66,34 @@ def project(directory: Path, url: str, path: str, checks: int, cap: int) -> None
     (directory / "monitoring.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
 
 
-def run(url: str, path: str, checks: int, cap: int) -> tuple[float, float, str]:
-    """(peak RSS MiB, seconds, last summary line) of one run in its own process."""
+#: A conftest of the --where runs: the snapshot of what the run keeps, when its summary starts.
+SNAPSHOT_CONFTEST = """
+import os, gc, tracemalloc, pytest
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_terminal_summary():
+    gc.collect()
+    tracemalloc.take_snapshot().dump(os.environ["BENCH_SNAPSHOT"])
+"""
+
+
+def run(url: str, path: str, checks: int, cap: int, snapshot: Path | None = None) -> tuple[float, float, str]:
+    """(peak RSS MiB, seconds, last summary line) of one run in its own process; with
+    `snapshot`, run under tracemalloc and dump what the run keeps there."""
     with tempfile.TemporaryDirectory() as temporary:
         directory = Path(temporary)
         project(directory, url, path, checks, cap)
+        traced: list[str] = []
+        if snapshot is not None:
+            (directory / "conftest.py").write_text(SNAPSHOT_CONFTEST, encoding="utf-8")
+            traced = ["-X", "tracemalloc=1"]
         log = directory / "output.txt"
         started = time.monotonic()
         with log.open("w") as output:
             process = subprocess.Popen(
-                [sys.executable, "-m", "pytest", "-q", "--no-push", "probes/"],
+                [sys.executable, *traced, "-m", "pytest", "-q", "--no-push", "probes/"],
                 cwd=directory, stdout=output, stderr=subprocess.STDOUT,
+                env={**os.environ, "BENCH_SNAPSHOT": str(snapshot)} if snapshot else None,
             )  # fmt: skip
             # wait4, not wait: it also gives this child's own peak RSS.
             _, status, usage = os.wait4(process.pid, 0)
@@ -95,6 +117,29 @@ def per_check(url: str, small: int, large: int, repeat: int, cap: int) -> None:
     print(f"  {kb:.1f} KB per check: {verdict} the goal of at most {GOAL_KB_PER_CHECK:g} KB")
 
 
+def where(url: str, small: int, large: int, cap: int, top: int = 20) -> None:
+    """What a run keeps per check, by source file: tracemalloc snapshots of `small` and
+    `large` checks, diffed."""
+    with tempfile.TemporaryDirectory() as temporary:
+        snapshots = {size: Path(temporary, f"{size}.snapshot") for size in (small, large)}
+        for size, snapshot in snapshots.items():
+            run(url, SCENARIOS["normal"], size, cap, snapshot)
+        low, high = (tracemalloc.Snapshot.load(str(snapshots[size])) for size in (small, large))
+    stats = high.compare_to(low, "filename")
+    checks = large - small
+    total = sum(stat.size_diff for stat in stats)
+    print(f"kept to the end of the run, by file (tracemalloc): {total / checks:.0f} B per check")
+    for stat in stats[:top]:
+        name = stat.traceback[0].filename
+        for prefix in (
+            str(REPO_ROOT) + "/",
+            "site-packages/",
+            f"python{sys.version_info[0]}.{sys.version_info[1]}/",
+        ):
+            name = name.rpartition(prefix)[2] if prefix in name else name
+        print(f"  {stat.size_diff / checks:6.0f} B {stat.count_diff / checks:5.1f} objects  {name}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checks", type=int, default=8)
@@ -103,6 +148,7 @@ def main() -> None:
     parser.add_argument("--large", type=int, default=2000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--only-per-check", action="store_true", help="skip the hostile bodies")
+    parser.add_argument("--where", action="store_true", help="also where the bytes per check go")
     args = parser.parse_args()
     print(
         f"{args.checks} concurrent checks per run, cap {args.max_response_bytes / 1048576:g} MiB per response"
@@ -113,6 +159,8 @@ def main() -> None:
             peak, elapsed, outcome = run(server.url, path, args.checks, args.max_response_bytes)
             print(f"{name:10} {peak:7.0f} MiB {elapsed:6.1f}s  {outcome}")
         per_check(server.url, args.small, args.large, args.repeat, args.max_response_bytes)
+        if args.where:
+            where(server.url, args.small, args.large, args.max_response_bytes)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -167,6 +168,10 @@ class Evidence:
             for v in raw.pop("values", [])
         ]
         known = {name: raw[name] for name in cls.__dataclass_fields__ if name in raw}
+        if isinstance(phases := known.get("phases"), dict):
+            # One string per phase name for the whole run: json makes new keys per document,
+            # and the collector keeps every probe's phases to the end.
+            known["phases"] = {sys.intern(str(name)): value for name, value in phases.items()}
         return cls(**known, values=values)
 
 

@@ -458,8 +458,8 @@ class _ProbeReports:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         self.reporter: Reporter | None = None
-        self.probes: set[str] = set()
-        #: Probes whose call phase was reported: not reported again when the run stops.
+        #: Running tests whose call phase was reported: not reported again when the run
+        #: stops. Only while they run: a run of thousands of checks keeps no set of them all.
         self.called: set[str] = set()
         #: Tests started and not finished (in this process or an xdist worker), by node id.
         self.running: dict[str, tuple[str, int | None, str]] = {}
@@ -487,7 +487,8 @@ class _ProbeReports:
             )
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
-        self.selected.update(item.nodeid for item in session.items)
+        # Only probes: another project's thousands of tests are no business of the reporter.
+        self.selected.update(item.nodeid for item in session.items if is_probe(item))
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_node_collection_finished(self, node: object, ids: list[str]) -> None:
@@ -503,8 +504,9 @@ class _ProbeReports:
             # Decoded once, kept by the reporter: the terminal's copy of the report needs no
             # second one (a few hundred bytes per check).
             report.user_properties = [p for p in report.user_properties if p[0] != EVIDENCE_PROPERTY]
-        if found is not None or report.nodeid in self.probes:
-            self.probes.add(report.nodeid)
+        # A probe's later reports carry no evidence: its result, kept by the reporter, says
+        # it is a probe.
+        if found is not None or (self.reporter is not None and self.reporter.has_result(report.nodeid)):
             self._reporter().add(report, found)
             forget_passed_phase_reports(self.config)
 
@@ -519,6 +521,7 @@ class _ProbeReports:
 
     def pytest_runtest_logfinish(self, nodeid: str) -> None:
         self.running.pop(nodeid, None)
+        self.called.discard(nodeid)
 
     def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
         """Ctrl-C or SIGTERM: the probes that were running are reported failed, so the run

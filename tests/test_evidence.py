@@ -171,3 +171,15 @@ def test_evidence_is_encoded_with_its_secrets_masked_in_one_pass() -> None:
     decoded = Evidence.decode(encoded)
     assert decoded.message == "GET /x?key=*** failed"
     assert decoded.reading == {"k": "***", "n": 1.0}
+
+
+def test_decoded_phase_names_are_one_string_each_for_the_whole_run() -> None:
+    # The collector keeps every probe's phases to the end of the run: thousands of checks
+    # must not each keep their own copies of "connect", "ttfb", ... (json makes new keys per
+    # document).
+    first, second = (
+        Evidence.decode(Evidence(phases={"connect": 0.001, "ttfb": 0.002}).encode()) for _ in range(2)
+    )
+    assert first.phases == {"connect": 0.001, "ttfb": 0.002}
+    for name_a, name_b in zip(first.phases, second.phases, strict=True):
+        assert name_a is name_b

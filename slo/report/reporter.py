@@ -102,6 +102,10 @@ class Reporter:
         self.collector.add(report, evidence)
         self.values.add(report, evidence)
 
+    def has_result(self, nodeid: str) -> bool:
+        """Whether a report of the probe `nodeid` was added in this run."""
+        return nodeid in self.collector.results
+
     def add_collection_error(self, report: pytest.CollectReport) -> None:
         self.collector.add_collection_error(report)
 

@@ -19,7 +19,7 @@ from slo.outcomes import OUTCOMES, PROBE_KINDS, WORKED, Outcome
 __all__ = ["ProbeResult", "ResultCollector"]
 
 
-@dataclass
+@dataclass(slots=True)  # kept for every probe to the end of the run: no __dict__ each
 class ProbeResult:
     probe: str
     outcome: Outcome = "passed"
@@ -71,8 +71,9 @@ class ResultCollector:
             result.slo = evidence.slo or result.slo
             result.kind = evidence.kind
             result.alert = evidence.alert or result.alert
-            result.latencies = list(evidence.latencies)
-            result.phases = dict(evidence.phases)
+            # Its own: the evidence was decoded for this report only, so nothing is copied.
+            result.latencies = evidence.latencies
+            result.phases = evidence.phases
         if str(report.outcome) == "rerun":
             # pytest-rerunfailures: this attempt failed and another follows; only the last counts.
             result.retries += 1
@@ -81,7 +82,7 @@ class ResultCollector:
         if report.when == "call":
             found = evidence or Evidence()
             result.duration = report.duration if found.duration is None else found.duration
-            result.reading = dict(found.reading)
+            result.reading = found.reading
             result.note = found.note
             if report.passed and found.degraded:
                 result.outcome, result.message = "degraded", found.degraded
