@@ -285,3 +285,71 @@ def test_libcurl_is_loaded_by_the_first_batch_not_by_the_checks_module() -> None
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert done.stdout.strip() == "False"
+
+
+class _Released(BaseHTTPRequestHandler):
+    """/first answers at once; /second only once the test of the first check has been
+    reported (`released`), 503 if that never happens within `hold` seconds."""
+
+    protocol_version = "HTTP/1.1"
+    released = threading.Event()
+    hold = 30.0
+    paths: ClassVar[list[str]] = []
+
+    def do_GET(self) -> None:
+        self.paths.append(self.path)
+        status = 200 if self.path == "/first" or self.released.wait(self.hold) else 503
+        self.send_response(status)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+class _ReleaseAfterFirst:
+    """A plugin of the run: releases the second answer when the first check's test is reported."""
+
+    @staticmethod
+    def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+        if report.when == "call" and report.nodeid.endswith("[first]"):
+            _Released.released.set()
+
+
+def test_a_check_is_judged_while_the_checks_after_it_are_still_in_flight(pytester: pytest.Pytester) -> None:
+    """The batch runs beside the tests: the first check's test does not wait for the whole
+    batch. Here the second answer comes only after the first test is reported; a test that
+    waited for the batch would wait for it in vain, and the second check would get a 503."""
+    _Released.released.clear()
+    _Released.paths.clear()
+    with loopback_server(_Released) as server:
+        checks = [
+            {"name": name, "url": f"{url_of(server)}/{name}", "timeout": "60s"}
+            for name in ("first", "second")
+        ]
+        make_probe_project(pytester, None, checks=checks)
+        result = pytester.runpytest("--no-push", "probes/test_checks.py", plugins=[_ReleaseAfterFirst()])
+    result.assert_outcomes(passed=2)
+    assert sorted(_Released.paths) == ["/first", "/second"]
+
+
+def test_a_run_stopped_at_its_first_failure_stops_its_batch(pytester: pytest.Pytester) -> None:
+    """With -x the run ends at the first failed check, and its batch with it: the check after
+    it, held by its target, is not waited for, and no batch thread outlives the run."""
+    _Released.released.clear()
+    _Released.paths.clear()
+    with loopback_server(_Released) as server:
+        checks = [
+            {"name": "fails", "url": f"{url_of(server)}/first", "status": 404},
+            {"name": "held", "url": f"{url_of(server)}/second", "timeout": "60s"},
+        ]
+        make_probe_project(pytester, None, checks=checks)
+        try:
+            result = run_probes(pytester, "probes/test_checks.py", "-x")
+            left = [thread.name for thread in threading.enumerate() if thread.name == "slo-check-batch"]
+        finally:
+            _Released.released.set()
+    result.assert_outcomes(failed=1)
+    assert sorted(_Released.paths) == ["/first", "/second"]
+    assert left == [], "the batch still ran after the run ended"
