@@ -329,9 +329,11 @@ def test_a_check_is_judged_while_the_checks_after_it_are_still_in_flight(pyteste
             for name in ("first", "second")
         ]
         make_probe_project(pytester, None, checks=checks)
+        switch_interval = sys.getswitchinterval()
         result = pytester.runpytest("--no-push", "probes/test_checks.py", plugins=[_ReleaseAfterFirst()])
     result.assert_outcomes(passed=2)
     assert sorted(_Released.paths) == ["/first", "/second"]
+    assert sys.getswitchinterval() == switch_interval, "the batch's switch interval outlived it"
 
 
 def test_a_run_stopped_at_its_first_failure_stops_its_batch(pytester: pytest.Pytester) -> None:

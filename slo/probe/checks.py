@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import math
 import re
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -55,6 +56,10 @@ IN_FLIGHT_BYTES = 256 * 1024 * 1024
 _MARGIN = 5.0
 #: Longest wait for a stopped batch to close its transfers.
 _CLOSE_WAIT = 2.0
+#: The interpreter's thread switch interval while a batch runs. Each libcurl callback takes
+#: the GIL back from the busy main thread (pytest running the tests), waiting up to the switch
+#: interval (5 ms by default): with 1 ms the batch keeps pace (docs/benchmarks.md).
+_SWITCH_INTERVAL = 0.001
 
 
 @dataclass(frozen=True)
@@ -205,6 +210,9 @@ class CheckFetcher:
         self.batches: list[threading.Thread] = []
         #: What ended a batch other than its end (a bug): raised in every test that waits on it.
         self.broken: BaseException | None = None
+        #: Batches running, and the switch interval to restore when none is.
+        self.running = 0
+        self.switch_interval = sys.getswitchinterval()
 
     def outcome(self, item: pytest.Item) -> CheckOutcome:
         """The check's response, taken once: a rerun of the test (pytest-rerunfailures) asks
@@ -243,6 +251,10 @@ class CheckFetcher:
         longest = max(self._timeout(check) for check in checks)
         by = probe_deadline(longest * math.ceil(len(checks) / concurrency)) + longest + _MARGIN
         self.pending.update(dict.fromkeys(names, by))
+        if not self.running:
+            self.switch_interval = sys.getswitchinterval()
+            sys.setswitchinterval(min(self.switch_interval, _SWITCH_INTERVAL))
+        self.running += 1
         thread = threading.Thread(
             target=self._fetch, args=(checks, concurrency), name="slo-check-batch", daemon=True
         )
@@ -260,6 +272,11 @@ class CheckFetcher:
             with self.arrived:
                 self.broken = exc
                 self.arrived.notify_all()
+        finally:
+            with self.arrived:
+                self.running -= 1
+                if not self.running:
+                    sys.setswitchinterval(self.switch_interval)
 
     def _deliver(self, outcome: CheckOutcome) -> None:
         with self.arrived:
