@@ -22,7 +22,7 @@ from loopback import capture_server, loopback_server, url_of
 from probe_project import junit_cases, make_probe_project, probe_config, run_probes
 
 from slo.config import Config, Target
-from slo.exchange.batch import Answer, send_batch
+from slo.exchange.batch import Answer, BatchStopped, send_batch
 from slo.exchange.budget import ByteBudget, Share
 from slo.probe.checks import fetch_all, target_exchange
 from slo.probe.client import ProbeClient
@@ -355,3 +355,31 @@ def test_a_run_stopped_at_its_first_failure_stops_its_batch(pytester: pytest.Pyt
     result.assert_outcomes(failed=1)
     assert sorted(_Released.paths) == ["/first", "/second"]
     assert left == [], "the batch still ran after the run ended"
+
+
+def test_a_stopped_batch_ends_with_its_exchanges_unanswered() -> None:
+    """Signals reach only the main thread: a batch in another thread stops when told to, its
+    transfers closed, without waiting for a target that never answers."""
+    with HostileServer(default="/trickle-headers") as target:
+        exchanges = [
+            target_exchange("hostile", Target(url=target.url, timeout=60.0), "GET", "/") for _ in range(3)
+        ]
+        stop = threading.Event()
+        outcome: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                send_batch(exchanges, lambda index, answer: index, concurrency=3, budget=MiB, stop=stop)
+            except BatchStopped as stopped:
+                outcome.append(stopped)
+
+        batch = threading.Thread(target=run)
+        batch.start()
+        until = time.monotonic() + 30
+        while len(target.requests) < 3:
+            assert time.monotonic() < until, "the exchanges were never sent"
+            time.sleep(0.05)
+        stop.set()
+        batch.join(30)
+    assert not batch.is_alive(), "the batch did not stop"
+    assert [str(stopped) for stopped in outcome] == ["stopped with 3 exchanges unanswered"]
