@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 import pytest
 from hostile import HostileServer
 from loopback import capture_server, loopback_server, url_of
-from probe_project import junit_cases, make_probe_project, probe_config, run_probes
+from probe_project import failed_ids, junit_cases, make_probe_project, probe_config, run_probes
 
 from slo.config import Config, Target
 from slo.exchange.batch import Answer, BatchStopped, send_batch
@@ -383,3 +383,32 @@ def test_a_stopped_batch_ends_with_its_exchanges_unanswered() -> None:
         batch.join(30)
     assert not batch.is_alive(), "the batch did not stop"
     assert [str(stopped) for stopped in outcome] == ["stopped with 3 exchanges unanswered"]
+
+
+def test_a_check_after_a_timed_out_one_is_fetched_afresh(pytester: pytest.Pytester) -> None:
+    """pytest-timeout fails a check test whose answer is held, and the session goes on: its
+    batch is stopped, and the next check, which that batch (one request at a time) never sent,
+    gets a batch of its own instead of waiting for the stopped one."""
+    _Released.released.clear()
+    _Released.paths.clear()
+    with loopback_server(_Released) as server:
+        checks = [
+            {"name": "held", "url": f"{url_of(server)}/second", "timeout": "60s"},
+            {"name": "fine", "url": f"{url_of(server)}/first"},
+        ]
+        make_probe_project(pytester, None, checks=checks)
+        try:
+            result = run_probes(
+                pytester,
+                "probes/test_checks.py",
+                "--slo-check-concurrency",
+                "1",
+                "--timeout",
+                "5",
+                "--timeout-method",
+                "signal",
+            )
+        finally:
+            _Released.released.set()
+    result.assert_outcomes(failed=1, passed=1)
+    assert failed_ids(pytester) == {"test_checks::test_check[held]"}

@@ -256,16 +256,16 @@ class CheckFetcher:
             sys.setswitchinterval(min(self.switch_interval, _SWITCH_INTERVAL))
         self.running += 1
         thread = threading.Thread(
-            target=self._fetch, args=(checks, concurrency), name="slo-check-batch", daemon=True
+            target=self._fetch, args=(checks, concurrency, self.stopping), name="slo-check-batch", daemon=True
         )
         self.batches.append(thread)
         thread.start()
 
-    def _fetch(self, checks: list[Check], concurrency: int) -> None:
+    def _fetch(self, checks: list[Check], concurrency: int, stop: threading.Event) -> None:
         from slo.exchange.batch import BatchStopped
 
         try:
-            _fetch(checks, self.config, concurrency, self._deliver, self.stopping)
+            _fetch(checks, self.config, concurrency, self._deliver, stop)
         except BatchStopped:
             pass
         except BaseException as exc:  # handed to the tests that wait, in the main thread
@@ -298,11 +298,17 @@ class CheckFetcher:
         )
 
     def close(self, wait: float = _CLOSE_WAIT) -> None:
-        """Stop the batches still running (their transfers closed), waiting `wait` seconds at most."""
+        """Stop the batches still running (their transfers closed), waiting `wait` seconds at
+        most. A test that runs after this (a test timed out by pytest-timeout, and the session
+        went on) starts a fresh batch for what the stopped ones left unanswered."""
         self.stopping.set()
         until = time.monotonic() + wait
         for thread in self.batches:
             thread.join(max(0.0, until - time.monotonic()))
+        with self.arrived:
+            self.batches = [thread for thread in self.batches if thread.is_alive()]
+            self.pending.clear()
+            self.stopping = threading.Event()
 
 
 def judge(outcome: CheckOutcome) -> None:
