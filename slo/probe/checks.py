@@ -129,10 +129,12 @@ def target_exchange(
 def fetch_all(
     checks: Iterable[Check], config: Config, concurrency: int = conventions.CHECK_CONCURRENCY
 ) -> dict[str, CheckOutcome]:
-    """Send every check's request, `concurrency` at a time; failures are captured, never raised."""
+    """Send every check's request, `concurrency` at a time; failures are captured, never raised.
+    The outcomes are in the order of `checks`, whatever order their answers came in."""
+    checks = list(checks)
     outcomes: dict[str, CheckOutcome] = {}
     _fetch(checks, config, concurrency, lambda outcome: outcomes.__setitem__(outcome.check.name, outcome))
-    return outcomes
+    return {check.name: outcomes[check.name] for check in checks}
 
 
 def _fetch(
