@@ -412,3 +412,17 @@ def test_a_check_after_a_timed_out_one_is_fetched_afresh(pytester: pytest.Pytest
             _Released.released.set()
     result.assert_outcomes(failed=1, passed=1)
     assert failed_ids(pytester) == {"test_checks::test_check[held]"}
+
+
+def test_a_check_that_breaks_the_json_parser_fails_alone_in_a_run(pytester: pytest.Pytester) -> None:
+    """The same, judged in the batch's thread while the tests run: one failure, in one line."""
+    with loopback_server(_Nested) as server:
+        checks = [
+            {"name": "deep", "url": f"{url_of(server)}/deep", "json": {"status": "ok"}},
+            {"name": "fine", "url": f"{url_of(server)}/ok", "json": {"status": "ok"}},
+        ]
+        make_probe_project(pytester, None, checks=checks)
+        run_probes(pytester, "probes/test_checks.py").assert_outcomes(failed=1, passed=1)
+    assert junit_cases(pytester)["test_checks::test_check[deep]"].message.startswith(
+        "127.0.0.1 GET /deep: RecursionError: "
+    )
