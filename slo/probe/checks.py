@@ -260,7 +260,7 @@ class CheckFetcher:
         thread = threading.Thread(
             target=self._fetch, args=(checks, concurrency, self.stopping), name="slo-check-batch", daemon=True
         )
-        self.batches.append(thread)
+        self.batches = [*(batch for batch in self.batches if batch.is_alive()), thread]
         thread.start()
 
     def _fetch(self, checks: list[Check], concurrency: int, stop: threading.Event) -> None:
