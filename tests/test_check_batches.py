@@ -24,6 +24,7 @@ from probe_project import failed_ids, junit_cases, make_probe_project, probe_con
 from slo.config import Config, Target
 from slo.exchange.batch import Answer, BatchStopped, send_batch
 from slo.exchange.budget import ByteBudget, Share
+from slo.probe import checks as checks_module
 from slo.probe.checks import fetch_all, target_exchange
 from slo.probe.client import ProbeClient
 from slo.processes import stop
@@ -426,3 +427,24 @@ def test_a_check_that_breaks_the_json_parser_fails_alone_in_a_run(pytester: pyte
     assert junit_cases(pytester)["test_checks::test_check[deep]"].message.startswith(
         "127.0.0.1 GET /deep: RecursionError: "
     )
+
+
+def test_a_broken_batch_fails_each_check_in_one_line_and_starts_no_other(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug that ends a batch (here a stand-in for the fetch that raises) fails every check
+    that waited on it with one line, and no further batch is started (it would break too)."""
+    calls: list[int] = []
+
+    def broken(checks: list[Any], *args: object) -> None:
+        calls.append(len(checks))
+        raise ValueError("boom")
+
+    monkeypatch.setattr(checks_module, "_fetch", broken)
+    make_probe_project(
+        pytester, None, checks=[{"name": f"c-{i}", "url": "http://127.0.0.1:9/"} for i in range(3)]
+    )
+    run_probes(pytester, "probes/test_checks.py").assert_outcomes(failed=3)
+    assert calls == [3]
+    messages = {case.message for case in junit_cases(pytester).values()}
+    assert messages == {"the batch of checks failed: ValueError: boom"}

@@ -223,6 +223,8 @@ class CheckFetcher:
         still to run after it, and each test waits only for its own answer."""
         name = self.name_of(item)
         assert name in self.checks, f"{item.nodeid} is not a check"
+        if self.broken is not None and name not in self.outcomes:
+            raise self._broken()  # no more batches: the next would break the same way
         try:
             with self.arrived:
                 if name not in self.outcomes and name not in self.pending:
@@ -233,7 +235,7 @@ class CheckFetcher:
                     self._start(list(dict.fromkeys([name, *fresh])))
                 while name not in self.outcomes:
                     if self.broken is not None:
-                        raise self.broken
+                        raise self._broken()
                     left = self.pending[name] - time.monotonic()
                     if left <= 0:
                         del self.pending[name]
@@ -243,6 +245,12 @@ class CheckFetcher:
         except BaseException:  # Ctrl-C or SIGTERM (slo.stopping) reach this, the main thread
             self.close()
             raise
+
+    def _broken(self) -> ProbeFailure:
+        """A check's failure when a batch broke (a bug): a new one per test, since re-raising
+        the one would pile every test's frames onto its traceback."""
+        broken = f"{type(self.broken).__name__}: {excerpt(str(self.broken))}"
+        return ProbeFailure(f"the batch of checks failed: {broken}", "error")
 
     def _start(self, names: list[str]) -> None:
         """Send the checks `names`, in this order, in a background thread."""
