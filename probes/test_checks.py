@@ -1,7 +1,7 @@
 """Declarative checks from `checks:` in the config: add an endpoint without writing Python.
 
-The checks this process will run are fetched concurrently by the first of them (see
-`slo.probe.checks`); each test then judges its own response.
+The checks this process will run are fetched concurrently, in the background, from the first
+of them on (see `slo.probe.checks`); each test then waits for its own judged response.
 """
 
 from pathlib import Path
@@ -31,7 +31,9 @@ def check_of(item):
 
 @pytest.fixture(scope="session")
 def check_fetcher(request, slo_config):
-    return CheckFetcher(request.session, slo_config, check_of)
+    fetcher = CheckFetcher(request.session, slo_config, check_of)
+    yield fetcher
+    fetcher.close()  # a run stopped early (-x, a deadline) sends none of the checks it skips
 
 
 def test_check(request, probe, check, check_fetcher):

@@ -19,11 +19,12 @@ from typing import Any, ClassVar
 import pytest
 from hostile import HostileServer
 from loopback import capture_server, loopback_server, url_of
-from probe_project import junit_cases, make_probe_project, probe_config, run_probes
+from probe_project import failed_ids, junit_cases, make_probe_project, probe_config, run_probes
 
 from slo.config import Config, Target
-from slo.exchange.batch import Answer, send_batch
+from slo.exchange.batch import Answer, BatchStopped, send_batch
 from slo.exchange.budget import ByteBudget, Share
+from slo.probe import checks as checks_module
 from slo.probe.checks import fetch_all, target_exchange
 from slo.probe.client import ProbeClient
 from slo.processes import stop
@@ -285,3 +286,165 @@ def test_libcurl_is_loaded_by_the_first_batch_not_by_the_checks_module() -> None
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert done.stdout.strip() == "False"
+
+
+class _Released(BaseHTTPRequestHandler):
+    """/first answers at once; /second only once the test of the first check has been
+    reported (`released`), 503 if that never happens within `hold` seconds."""
+
+    protocol_version = "HTTP/1.1"
+    released = threading.Event()
+    hold = 30.0
+    paths: ClassVar[list[str]] = []
+
+    def do_GET(self) -> None:
+        self.paths.append(self.path)
+        status = 200 if self.path == "/first" or self.released.wait(self.hold) else 503
+        self.send_response(status)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+class _ReleaseAfterFirst:
+    """A plugin of the run: releases the second answer when the first check's test is reported."""
+
+    @staticmethod
+    def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+        if report.when == "call" and report.nodeid.endswith("[first]"):
+            _Released.released.set()
+
+
+def test_a_check_is_judged_while_the_checks_after_it_are_still_in_flight(pytester: pytest.Pytester) -> None:
+    """The batch runs beside the tests: the first check's test does not wait for the whole
+    batch. Here the second answer comes only after the first test is reported; a test that
+    waited for the batch would wait for it in vain, and the second check would get a 503."""
+    _Released.released.clear()
+    _Released.paths.clear()
+    with loopback_server(_Released) as server:
+        checks = [
+            {"name": name, "url": f"{url_of(server)}/{name}", "timeout": "60s"}
+            for name in ("first", "second")
+        ]
+        make_probe_project(pytester, None, checks=checks)
+        switch_interval = sys.getswitchinterval()
+        result = pytester.runpytest("--no-push", "probes/test_checks.py", plugins=[_ReleaseAfterFirst()])
+    result.assert_outcomes(passed=2)
+    assert sorted(_Released.paths) == ["/first", "/second"]
+    assert sys.getswitchinterval() == switch_interval, "the batch's switch interval outlived it"
+
+
+def test_a_run_stopped_at_its_first_failure_stops_its_batch(pytester: pytest.Pytester) -> None:
+    """With -x the run ends at the first failed check, and its batch with it: the check after
+    it, held by its target, is not waited for, and no batch thread outlives the run."""
+    _Released.released.clear()
+    _Released.paths.clear()
+    with loopback_server(_Released) as server:
+        checks = [
+            {"name": "fails", "url": f"{url_of(server)}/first", "status": 404},
+            {"name": "held", "url": f"{url_of(server)}/second", "timeout": "60s"},
+        ]
+        make_probe_project(pytester, None, checks=checks)
+        try:
+            result = run_probes(pytester, "probes/test_checks.py", "-x")
+            left = [thread.name for thread in threading.enumerate() if thread.name == "slo-check-batch"]
+        finally:
+            _Released.released.set()
+    result.assert_outcomes(failed=1)
+    assert sorted(_Released.paths) == ["/first", "/second"]
+    assert left == [], "the batch still ran after the run ended"
+
+
+def test_a_stopped_batch_ends_with_its_exchanges_unanswered() -> None:
+    """Signals reach only the main thread: a batch in another thread stops when told to, its
+    transfers closed, without waiting for a target that never answers."""
+    with HostileServer(default="/trickle-headers") as target:
+        exchanges = [
+            target_exchange("hostile", Target(url=target.url, timeout=60.0), "GET", "/") for _ in range(3)
+        ]
+        stop = threading.Event()
+        outcome: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                send_batch(exchanges, lambda index, answer: index, concurrency=3, budget=MiB, stop=stop)
+            except BatchStopped as stopped:
+                outcome.append(stopped)
+
+        batch = threading.Thread(target=run)
+        batch.start()
+        until = time.monotonic() + 30
+        while len(target.requests) < 3:
+            assert time.monotonic() < until, "the exchanges were never sent"
+            time.sleep(0.05)
+        stop.set()
+        batch.join(30)
+    assert not batch.is_alive(), "the batch did not stop"
+    assert [str(stopped) for stopped in outcome] == ["stopped with 3 exchanges unanswered"]
+
+
+def test_a_check_after_a_timed_out_one_is_fetched_afresh(pytester: pytest.Pytester) -> None:
+    """pytest-timeout fails a check test whose answer is held, and the session goes on: its
+    batch is stopped, and the next check, which that batch (one request at a time) never sent,
+    gets a batch of its own instead of waiting for the stopped one."""
+    _Released.released.clear()
+    _Released.paths.clear()
+    with loopback_server(_Released) as server:
+        checks = [
+            {"name": "held", "url": f"{url_of(server)}/second", "timeout": "60s"},
+            {"name": "fine", "url": f"{url_of(server)}/first"},
+        ]
+        make_probe_project(pytester, None, checks=checks)
+        try:
+            result = run_probes(
+                pytester,
+                "probes/test_checks.py",
+                "--slo-check-concurrency",
+                "1",
+                "--timeout",
+                "5",
+                "--timeout-method",
+                "signal",
+            )
+        finally:
+            _Released.released.set()
+    result.assert_outcomes(failed=1, passed=1)
+    assert failed_ids(pytester) == {"test_checks::test_check[held]"}
+
+
+def test_a_check_that_breaks_the_json_parser_fails_alone_in_a_run(pytester: pytest.Pytester) -> None:
+    """The same, judged in the batch's thread while the tests run: one failure, in one line."""
+    with loopback_server(_Nested) as server:
+        checks = [
+            {"name": "deep", "url": f"{url_of(server)}/deep", "json": {"status": "ok"}},
+            {"name": "fine", "url": f"{url_of(server)}/ok", "json": {"status": "ok"}},
+        ]
+        make_probe_project(pytester, None, checks=checks)
+        run_probes(pytester, "probes/test_checks.py").assert_outcomes(failed=1, passed=1)
+    assert junit_cases(pytester)["test_checks::test_check[deep]"].message.startswith(
+        "127.0.0.1 GET /deep: RecursionError: "
+    )
+
+
+def test_a_broken_batch_fails_each_check_in_one_line_and_starts_no_other(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug that ends a batch (here a stand-in for the fetch that raises) fails every check
+    that waited on it with one line, and no further batch is started (it would break too)."""
+    calls: list[int] = []
+
+    def broken(checks: list[Any], *args: object) -> None:
+        calls.append(len(checks))
+        raise ValueError("boom")
+
+    monkeypatch.setattr(checks_module, "_fetch", broken)
+    make_probe_project(
+        pytester, None, checks=[{"name": f"c-{i}", "url": "http://127.0.0.1:9/"} for i in range(3)]
+    )
+    run_probes(pytester, "probes/test_checks.py").assert_outcomes(failed=3)
+    assert calls == [3]
+    messages = {case.message for case in junit_cases(pytester).values()}
+    assert messages == {"the batch of checks failed: ValueError: boom"}

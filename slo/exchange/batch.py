@@ -24,6 +24,7 @@ import contextlib
 import errno
 import math
 import ssl
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -44,14 +45,14 @@ from slo.exchange.transport import PhaseClock, describe_failure
 from slo.redact import safe_url
 from slo.units import format_ms
 
-__all__ = ["Answer", "Exchange", "send_batch"]
+__all__ = ["Answer", "BatchStopped", "Exchange", "send_batch"]
 
 T = TypeVar("T")
 
 #: Body bytes asked of the budget at a time (a network read is at most 16 KiB).
 _STEP = 64 * 1024
-#: Longest wait for the sockets before the loop looks at libcurl's timers again.
-_IDLE_WAIT = 1.0
+#: Longest wait for the sockets before the loop looks at libcurl's timers and its stop flag again.
+_IDLE_WAIT = 0.1
 #: libcurl's results for a TLS failure (names as pycurl has them; older ones may be absent).
 _TLS_ERRORS = frozenset(
     getattr(pycurl, name)
@@ -93,6 +94,10 @@ class Answer:
     response: httpx.Response | None
     failure: ProbeFailure | None
     record: RequestRecord
+
+
+class BatchStopped(Exception):
+    """The batch was told to stop (its `stop` event was set) before every exchange was answered."""
 
 
 class _Transfer:
@@ -256,10 +261,16 @@ def _transport_error(code: int, message: str, os_errno: int, host: str) -> Excep
 
 class _Batch(Generic[T]):
     def __init__(
-        self, exchanges: Sequence[Exchange], judge: Callable[[int, Answer], T], concurrency: int, budget: int
+        self,
+        exchanges: Sequence[Exchange],
+        judge: Callable[[int, Answer], T],
+        concurrency: int,
+        budget: int,
+        stop: threading.Event | None,
     ) -> None:
         self.exchanges = exchanges
         self.judge = judge
+        self.stop = stop
         self.budget = ByteBudget(budget, max(exchange.max_bytes for exchange in exchanges))
         self.waiting: deque[_Transfer] = deque()
         self.results: dict[int, T] = {}
@@ -277,6 +288,10 @@ class _Batch(Generic[T]):
                     self.start(*following)
                 if not self.running and not self.waiting:
                     break
+                if self.stop is not None and self.stop.is_set():
+                    raise BatchStopped(
+                        f"stopped with {len(self.exchanges) - len(self.results)} exchanges unanswered"
+                    )
                 while self.multi.perform()[0] == pycurl.E_CALL_MULTI_PERFORM:
                     pass
                 self.collect()
@@ -402,11 +417,17 @@ def send_batch(
     *,
     concurrency: int,
     budget: int,
+    stop: threading.Event | None = None,
 ) -> list[T]:
     """`judge(index, answer)` of every exchange, in order, each called as its answer comes in
     (its body is dropped when it returns); at most `concurrency` exchanges at once, and at
     most `budget` bytes of bodies held (plus one network read per exchange in flight).
-    Failures are answers, never raised; Ctrl-C and SIGTERM stop the batch."""
+    Failures are answers, never raised; Ctrl-C and SIGTERM stop the batch.
+
+    Run in a thread, the batch lets the others run while it waits on its sockets: pycurl
+    releases the GIL in libcurl's perform and select, and takes it only for the callbacks.
+    Setting `stop` ends it within `_IDLE_WAIT` (its transfers closed) with
+    :class:`BatchStopped`: signals reach only the main thread."""
     if not exchanges:
         return []
-    return _Batch(exchanges, judge, concurrency, budget).run()
+    return _Batch(exchanges, judge, concurrency, budget, stop).run()

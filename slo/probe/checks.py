@@ -3,8 +3,11 @@
 pytest runs tests one after another, so 200 checks of 100 ms each would take 20 s. Instead a
 check whose response is not there yet fetches, at once, itself and every check this process
 is still going to run, on one event loop (:mod:`slo.exchange.batch`: libcurl's multi
-interface, up to ``--slo-check-concurrency`` requests at a time, 256 by default), and each
-test judges its own response.
+interface, up to ``--slo-check-concurrency`` requests at a time, 256 by default) in a
+background thread, and each test waits only for its own judged response. The answers come in
+the order the tests run, so the network time and pytest's time per test overlap instead of
+adding up; the wait has a deadline (the batch's exchanges' own timeouts or the run deadline,
+plus a margin). Ctrl-C and SIGTERM, which reach the main thread, stop the batch too.
 Under xdist "going to run" is the worker's queue of scheduled tests, so workers do not fetch
 each other's checks; tests sent to a worker later form a new batch.
 
@@ -17,7 +20,11 @@ does not grow with its checks.
 from __future__ import annotations
 
 import base64
+import math
 import re
+import sys
+import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -30,6 +37,7 @@ from slo import conventions
 from slo.compat import scheduled_items
 from slo.config import Check, Config, Target
 from slo.exchange.body import ACCEPT_ENCODING
+from slo.exchange.deadline import probe_deadline
 from slo.exchange.failures import ProbeFailure
 from slo.probe.client import TARGET_EXTENSION, RequestRecord
 from slo.probe.expect import describe, expect_json, expect_status, json_path
@@ -44,6 +52,14 @@ __all__ = ["CheckFetcher", "CheckOutcome", "fetch_all", "judge", "target_exchang
 
 #: Bytes of bodies a batch holds at once, reserved as they arrive.
 IN_FLIGHT_BYTES = 256 * 1024 * 1024
+#: Time beyond its exchanges' deadlines a batch is given to judge its answers.
+_MARGIN = 5.0
+#: Longest wait for a stopped batch to close its transfers.
+_CLOSE_WAIT = 2.0
+#: The interpreter's thread switch interval while a batch runs. Each libcurl callback takes
+#: the GIL back from the busy main thread (pytest running the tests), waiting up to the switch
+#: interval (5 ms by default): with 1 ms the batch keeps pace (docs/benchmarks.md).
+_SWITCH_INTERVAL = 0.001
 
 
 @dataclass(frozen=True)
@@ -113,10 +129,25 @@ def target_exchange(
 def fetch_all(
     checks: Iterable[Check], config: Config, concurrency: int = conventions.CHECK_CONCURRENCY
 ) -> dict[str, CheckOutcome]:
-    """Send every check's request, `concurrency` at a time; failures are captured, never raised."""
+    """Send every check's request, `concurrency` at a time; failures are captured, never raised.
+    The outcomes are in the order of `checks`, whatever order their answers came in."""
+    checks = list(checks)
+    outcomes: dict[str, CheckOutcome] = {}
+    _fetch(checks, config, concurrency, lambda outcome: outcomes.__setitem__(outcome.check.name, outcome))
+    return {check.name: outcomes[check.name] for check in checks}
+
+
+def _fetch(
+    checks: Iterable[Check],
+    config: Config,
+    concurrency: int,
+    deliver: Callable[[CheckOutcome], None],
+    stop: threading.Event | None = None,
+) -> None:
+    """Send every check's request and `deliver` each outcome as it is judged: the checks
+    that cannot be sent (an invalid URL) first, then the others as their answers come in."""
     from slo.exchange.batch import send_batch
 
-    outcomes: dict[str, CheckOutcome] = {}
     sent: list[tuple[Check, Exchange]] = []
     for check in checks:
         name, target, path = _target_of(check, config)
@@ -129,29 +160,31 @@ def fetch_all(
                 name, target, check.method, path, headers=headers, timeout=check.timeout, **body
             )
         except ProbeFailure as failure:
-            outcomes[check.name] = CheckOutcome(check, name, failure, None)
+            deliver(CheckOutcome(check, name, failure, None))
             continue
         sent.append((check, exchange))
 
-    def judged(index: int, answer: Answer) -> CheckOutcome:
+    def judged(index: int, answer: Answer) -> None:
         check, exchange = sent[index]
-        if answer.response is None:
-            return CheckOutcome(check, exchange.target, answer.failure, answer.record)
-        try:
-            _judge_response(check, answer.response)
-        except ProbeFailure as failure:
-            return CheckOutcome(check, exchange.target, _kept(failure), answer.record)
-        except Exception as exc:  # one check's surprise (JSON nested past the stack) must not end the batch
-            surprise = ProbeFailure(
-                f"{describe(answer.response)}: {type(exc).__name__}: {excerpt(str(exc))}", "error"
-            )
-            return CheckOutcome(check, exchange.target, surprise, answer.record)
-        return CheckOutcome(check, exchange.target, None, answer.record)
+        deliver(_judged(check, exchange.target, answer))
 
     exchanges = [exchange for _, exchange in sent]
-    for outcome in send_batch(exchanges, judged, concurrency=concurrency, budget=IN_FLIGHT_BYTES):
-        outcomes[outcome.check.name] = outcome
-    return outcomes
+    send_batch(exchanges, judged, concurrency=concurrency, budget=IN_FLIGHT_BYTES, stop=stop)
+
+
+def _judged(check: Check, target_name: str, answer: Answer) -> CheckOutcome:
+    if answer.response is None:
+        return CheckOutcome(check, target_name, answer.failure, answer.record)
+    try:
+        _judge_response(check, answer.response)
+    except ProbeFailure as failure:
+        return CheckOutcome(check, target_name, _kept(failure), answer.record)
+    except Exception as exc:  # one check's surprise (JSON nested past the stack) must not end the batch
+        surprise = ProbeFailure(
+            f"{describe(answer.response)}: {type(exc).__name__}: {excerpt(str(exc))}", "error"
+        )
+        return CheckOutcome(check, target_name, surprise, answer.record)
+    return CheckOutcome(check, target_name, None, answer.record)
 
 
 def _kept(failure: ProbeFailure) -> ProbeFailure:
@@ -162,26 +195,130 @@ def _kept(failure: ProbeFailure) -> ProbeFailure:
 
 
 class CheckFetcher:
-    """Hands each check test its outcome, fetching in batches of what this process will run."""
+    """Hands each check test its outcome, fetched in the background in batches of what this
+    process will run, so that the requests and pytest's own work on the tests overlap."""
 
     def __init__(self, session: pytest.Session, config: Config, name_of: Callable[[pytest.Item], str | None]):
         self.session = session
         self.checks = {check.name: check for check in config.checks}
         self.config = config
         self.name_of = name_of
+        #: Outcomes judged and not yet taken by their test; guarded by `arrived`.
         self.outcomes: dict[str, CheckOutcome] = {}
+        #: Checks a running batch is still to answer, by name: the time it will have answered by.
+        self.pending: dict[str, float] = {}
+        self.arrived = threading.Condition()
+        self.stopping = threading.Event()
+        self.batches: list[threading.Thread] = []
+        #: What ended a batch other than its end (a bug): raised in every test that waits on it.
+        self.broken: BaseException | None = None
+        #: Batches running, and the switch interval to restore when none is.
+        self.running = 0
+        self.switch_interval = sys.getswitchinterval()
 
     def outcome(self, item: pytest.Item) -> CheckOutcome:
         """The check's response, taken once: a rerun of the test (pytest-rerunfailures) asks
-        again and so sends a fresh request instead of re-judging the old one."""
+        again and so sends a fresh request instead of re-judging the old one. The first test
+        to find its check neither judged nor on its way starts a batch of it and every check
+        still to run after it, and each test waits only for its own answer."""
         name = self.name_of(item)
         assert name in self.checks, f"{item.nodeid} is not a check"
-        if name not in self.outcomes:
-            upcoming = [n for n in map(self.name_of, scheduled_items(self.session, item)) if n in self.checks]
-            batch = dict.fromkeys([name, *(n for n in upcoming if n not in self.outcomes)])
-            concurrency = run_options(self.session.config).check_concurrency
-            self.outcomes.update(fetch_all([self.checks[n] for n in batch], self.config, concurrency))
-        return self.outcomes.pop(name)
+        if self.broken is not None and name not in self.outcomes:
+            raise self._broken()  # no more batches: the next would break the same way
+        try:
+            with self.arrived:
+                if name not in self.outcomes and name not in self.pending:
+                    upcoming = [
+                        n for n in map(self.name_of, scheduled_items(self.session, item)) if n in self.checks
+                    ]
+                    fresh = (n for n in upcoming if n not in self.outcomes and n not in self.pending)
+                    self._start(list(dict.fromkeys([name, *fresh])))
+                while name not in self.outcomes:
+                    if self.broken is not None:
+                        raise self._broken()
+                    left = self.pending[name] - time.monotonic()
+                    if left <= 0:
+                        del self.pending[name]
+                        return self._late(self.checks[name])
+                    self.arrived.wait(left)
+                return self.outcomes.pop(name)
+        except BaseException:  # Ctrl-C or SIGTERM (slo.stopping) reach this, the main thread
+            self.close()
+            raise
+
+    def _broken(self) -> ProbeFailure:
+        """A check's failure when a batch broke (a bug): a new one per test, since re-raising
+        the one would pile every test's frames onto its traceback."""
+        broken = f"{type(self.broken).__name__}: {excerpt(str(self.broken))}"
+        return ProbeFailure(f"the batch of checks failed: {broken}", "error")
+
+    def _start(self, names: list[str]) -> None:
+        """Send the checks `names`, in this order, in a background thread."""
+        concurrency = run_options(self.session.config).check_concurrency
+        checks = [self.checks[name] for name in names]
+        # libcurl ends each exchange by its timeout (or the run deadline), `concurrency` at a
+        # time: the batch has answered all by then. The margin is for judging the answers.
+        longest = max(self._timeout(check) for check in checks)
+        by = probe_deadline(longest * math.ceil(len(checks) / concurrency)) + longest + _MARGIN
+        self.pending.update(dict.fromkeys(names, by))
+        if not self.running:
+            self.switch_interval = sys.getswitchinterval()
+            sys.setswitchinterval(min(self.switch_interval, _SWITCH_INTERVAL))
+        self.running += 1
+        thread = threading.Thread(
+            target=self._fetch, args=(checks, concurrency, self.stopping), name="slo-check-batch", daemon=True
+        )
+        self.batches = [*(batch for batch in self.batches if batch.is_alive()), thread]
+        thread.start()
+
+    def _fetch(self, checks: list[Check], concurrency: int, stop: threading.Event) -> None:
+        from slo.exchange.batch import BatchStopped
+
+        try:
+            _fetch(checks, self.config, concurrency, self._deliver, stop)
+        except BatchStopped:
+            pass
+        except BaseException as exc:  # handed to the tests that wait, in the main thread
+            with self.arrived:
+                self.broken = exc
+                self.arrived.notify_all()
+        finally:
+            with self.arrived:
+                self.running -= 1
+                if not self.running:
+                    sys.setswitchinterval(self.switch_interval)
+
+    def _deliver(self, outcome: CheckOutcome) -> None:
+        with self.arrived:
+            self.pending.pop(outcome.check.name, None)
+            self.outcomes[outcome.check.name] = outcome
+            self.arrived.notify_all()
+
+    def _timeout(self, check: Check) -> float:
+        if check.timeout is not None:
+            return check.timeout
+        return _target_of(check, self.config)[1].timeout
+
+    def _late(self, check: Check) -> CheckOutcome:
+        """The failure of a check whose answer did not come by its batch's deadline."""
+        name, _, path = _target_of(check, self.config)
+        where = f"{name}: {check.method} {path.split('?', 1)[0]}"
+        return CheckOutcome(
+            check, name, ProbeFailure(f"{where}: no answer by its batch's deadline", "timeout"), None
+        )
+
+    def close(self, wait: float = _CLOSE_WAIT) -> None:
+        """Stop the batches still running (their transfers closed), waiting `wait` seconds at
+        most. A test that runs after this (a test timed out by pytest-timeout, and the session
+        went on) starts a fresh batch for what the stopped ones left unanswered."""
+        self.stopping.set()
+        until = time.monotonic() + wait
+        for thread in self.batches:
+            thread.join(max(0.0, until - time.monotonic()))
+        with self.arrived:
+            self.batches = [thread for thread in self.batches if thread.is_alive()]
+            self.pending.clear()
+            self.stopping = threading.Event()
 
 
 def judge(outcome: CheckOutcome) -> None:
