@@ -4,11 +4,13 @@ The rows `bench_checks.py` measures cold, with a warm side added: the same proje
 of the reference stack's `GET /health`, 100 ms late, each expecting 200 and a body regex),
 run by one `slo run --every PERIOD -- probes/test_checks.py` whose forked runs each report
 their wall, CPU and peak RSS (its "run N exited" line). After each warm run, one cold run and
-one blackbox_exporter round (`bench_checks.Blackbox`, at the project's own concurrency); the
+one blackbox_exporter round (`bench_checks.Blackbox`, at the same concurrency as the project's
+batches); the
 first of each is a warm-up. Rows: warm and cold against the exporter (paired ratios), and the
 runs with a failed check (the target is healthy: each is a false failure).
 
-    python bench/bench_warm_checks.py [--checks 200 1000 5000] [--rounds 3] [--latency-ms 100]
+    python bench/bench_warm_checks.py [--checks 200 1000 5000] [--concurrency 50 256] [--rounds 3]
+        [--latency-ms 100]
 """
 
 from __future__ import annotations
@@ -37,11 +39,14 @@ def period_for(checks: int) -> float:
     return 5 + checks / 100
 
 
-def measure(directory: Path, target: str, checks: int, rounds: int) -> tuple[list[Sample], ...]:
-    cold, anchor = Project(directory, checks), Blackbox(directory, target, checks)
+def measure(
+    directory: Path, target: str, checks: int, concurrency: int, rounds: int
+) -> tuple[list[Sample], ...]:
+    cold = Project(directory, checks, concurrency)
+    anchor = Blackbox(directory, target, checks, concurrency)
     log = directory / "runner.log"
     command = [sys.executable, "-m", "slo", "run", "--every", f"{period_for(checks):g}s"]
-    command += ["--runs", str(rounds + 1), "--", *CHECK_ARGS]
+    command += ["--runs", str(rounds + 1), "--", *CHECK_ARGS, "--slo-check-concurrency", str(concurrency)]
     warm_samples: list[Sample] = []
     cold_samples: list[Sample] = []
     anchor_samples: list[Sample] = []
@@ -81,6 +86,7 @@ def measure(directory: Path, target: str, checks: int, rounds: int) -> tuple[lis
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checks", type=int, nargs="+", default=[200, 1000, 5000])
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[50, 256])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--latency-ms", type=float, default=100.0)
     args = parser.parse_args()
@@ -91,15 +97,16 @@ def main() -> int:
     with ReferenceStack(env={"REFSTACK_API_KEY": ""}) as stack:
         stack.set_faults("api", latency_ms=args.latency_ms)
         for checks in args.checks:
-            with tempfile.TemporaryDirectory() as tmp:
-                directory = Path(tmp)
-                write_project(directory, stack, checks)
-                warm, cold, anchor = measure(directory, f"{stack.api_url}/health", checks, args.rounds)
-            for side, samples in (("warm", warm), ("cold", cold)):
-                for row in rows(
-                    f"{checks} checks, {side} vs blackbox_exporter", samples, anchor, checks, "check"
-                ):
-                    print(row, flush=True)
+            for concurrency in args.concurrency:
+                with tempfile.TemporaryDirectory() as tmp:
+                    directory = Path(tmp)
+                    write_project(directory, stack, checks)
+                    target = f"{stack.api_url}/health"
+                    warm, cold, anchor = measure(directory, target, checks, concurrency, args.rounds)
+                for side, samples in (("warm", warm), ("cold", cold)):
+                    name = f"{checks} checks @{concurrency}, {side} vs blackbox_exporter"
+                    for row in rows(name, samples, anchor, checks, "check"):
+                        print(row, flush=True)
     print(f"load average at the end {', '.join(f'{v:.1f}' for v in os.getloadavg())}")
     return 0
 
