@@ -32,7 +32,8 @@ from slo.objectives import gate
 from slo.probe.client import ProbeClient
 from slo.probe.expect import expect_status
 from slo.probe.sse import EventLines
-from slo.report.push import push_registry
+from slo.report import push
+from slo.report.push import GroupsError, push_registry, read_groups
 from slo.report.state import ProbeState, StateFile
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -192,6 +193,19 @@ def test_a_push_to_a_trickling_pushgateway_ends_at_its_deadline(tmp_path: Path) 
     assert not result.ok
     assert "timed out" in result.error
     assert held < 2.0 + MARGIN  # the state lock was not held past the push deadline
+
+
+@pytest.mark.parametrize("route", ["/endless", "/inflating"])
+def test_reading_a_pushgateways_groups_stops_at_its_cap(monkeypatch: pytest.MonkeyPatch, route: str) -> None:
+    """Every run reads the groups (ad-hoc maintenance windows) at its start: a body that never
+    ends, or inflates, is one line at the cap, raw or decoded, not memory without end."""
+    monkeypatch.setattr(push, "GROUPS_BODY_BYTES", 1 << 20)
+    with HostileServer(default=route) as pushgateway:
+        url = pushgateway.url
+        settings = PushgatewaySettings(url=url, timeout=10.0, deadline=20.0)
+        with pytest.raises(GroupsError) as raised:
+            read_groups(settings)
+    assert str(raised.value) == f"{url}/api/v1/metrics: over 1 MiB of groups"
 
 
 def test_an_overlong_grouping_key_is_a_failed_push_not_an_exception() -> None:

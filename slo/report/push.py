@@ -31,6 +31,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 from slo import redact
 from slo.config import PushgatewaySettings
+from slo.exchange.body import BodyTooLarge, read_body
 from slo.exchange.deadline import exchange_deadline
 from slo.exchange.failures import describe_exception
 from slo.exchange.transport import bounded_transport
@@ -229,11 +230,10 @@ def read_groups(settings: PushgatewaySettings) -> list[dict[str, Any]]:
         ):
             if not response.is_success:
                 raise GroupsError(f"{safe_url(url)}: HTTP {response.status_code}: {_error_excerpt(response)}")
-            body = b""
-            for chunk in response.iter_raw():
-                body += chunk
-                if len(body) > GROUPS_BODY_BYTES:
-                    raise GroupsError(f"{safe_url(url)}: over {GROUPS_BODY_BYTES >> 20} MiB of groups")
+            try:
+                body = read_body(response, GROUPS_BODY_BYTES)
+            except BodyTooLarge:
+                raise GroupsError(f"{safe_url(url)}: over {GROUPS_BODY_BYTES >> 20} MiB of groups") from None
         groups = json.loads(body)["data"]
         if not isinstance(groups, list) or not all(isinstance(g.get("labels"), dict) for g in groups):
             raise ValueError("not the Pushgateway's list of groups")
