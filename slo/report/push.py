@@ -34,6 +34,7 @@ from slo.config import PushgatewaySettings
 from slo.exchange.body import BodyTooLarge, read_body
 from slo.exchange.deadline import exchange_deadline
 from slo.exchange.failures import describe_exception
+from slo.exchange.tls import context_on_first_handshake
 from slo.exchange.transport import bounded_transport
 from slo.redact import safe_url
 from slo.report.families import PROTOBUF_CONTENT_TYPE, Family, encode_protobuf
@@ -86,13 +87,11 @@ def group_url(base_url: str, job: str, grouping_key: dict[str, str]) -> str:
     return f"{base_url.rstrip('/')}/metrics/{path}"
 
 
-def _client(settings: PushgatewaySettings, url: str) -> httpx.Client:
-    verify: ssl.SSLContext | bool = settings.verify
-    if httpx.URL(url).scheme != "https":
-        # No TLS on plain HTTP (redirects are not followed), so no CA bundle to load: 50 ms.
-        verify = False
-    elif settings.verify and settings.ca_file is not None:
-        verify = ssl.create_default_context(cafile=str(settings.ca_file))
+def _client(settings: PushgatewaySettings) -> httpx.Client:
+    verify: ssl.SSLContext | bool = False
+    if settings.verify:
+        # Shared, and loaded at the first handshake: a plain-http Pushgateway never loads it.
+        verify = context_on_first_handshake(str(settings.ca_file) if settings.ca_file else None)
     auth: httpx.Auth | None = None
     headers: dict[str, str] = {}
     if settings.token is not None:
@@ -167,7 +166,7 @@ def _push(
     deadline = started + settings.deadline
     attempts, error = 0, ""
     try:
-        client = _client(settings, url)
+        client = _client(settings)
     except (OSError, ssl.SSLError) as exc:
         return PushResult(False, shown, 0, 0.0, f"cannot set up TLS: {redact.excerpt(str(exc))}")
     with client:
@@ -225,7 +224,7 @@ def read_groups(settings: PushgatewaySettings) -> list[dict[str, Any]]:
     try:
         with (
             exchange_deadline(settings.deadline, within_run=False),
-            _client(settings, url) as client,
+            _client(settings) as client,
             client.stream("GET", url, timeout=settings.timeout) as response,
         ):
             if not response.is_success:
@@ -254,7 +253,7 @@ def delete_group(settings: PushgatewaySettings, labels: dict[str, str]) -> PushR
     try:
         with (
             exchange_deadline(settings.deadline, within_run=False),
-            _client(settings, url) as client,
+            _client(settings) as client,
             client.stream("DELETE", url, timeout=settings.timeout) as response,
         ):
             # Only the start of an error answer is read: a hostile one may be endless.
