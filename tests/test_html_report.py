@@ -470,3 +470,32 @@ def test_a_run_without_a_push_writes_its_evidence_beside_its_junit(
     assert (passed["probe"], passed["outcome"]) == ("test_run.py::test_passes", "passed")
     assert document["counts"] == {"passed": 1, "degraded": 0, "failed": 1, "skipped": 0, "error": 0}
     assert document["environment"] == "local"
+
+
+@pytest.mark.slow
+def test_a_degraded_probe_and_a_maintenance_window_are_seen_in_the_browser(tmp_path: Path) -> None:
+    slow = "api GET /health took 301 ms, over degraded_after 100 ms"
+    probe: dict[str, Any] = {"probe": "probes/test_health.py::test_api_health", "outcome": "degraded"}
+    probe["target"] = "api"
+    probe["phases"] = {"dns": 0.0, "connect": 0.001, "tls": 0.0, "ttfb": 0.298, "transfer": 0.002}
+    window = {"name": "db-upgrade", "targets": ["api"], "start": 0, "end": 1800, "source": "ad-hoc"}
+    document = {
+        "schema": 1,
+        "environment": "local",
+        "probes": [{**probe, "message": slow}],
+        "maintenance": [window],
+    }
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    (reports / "probes.json").write_text(json.dumps(document))
+    write_config(tmp_path)
+    done = slo(tmp_path, "report", env={"REPORT_TEST_TOKEN": "unused"})
+    assert done.returncode == 0, done.stderr
+    seen = open_page(reports / "index.html", tmp_path / "degraded.png")
+    assert slow in seen.text
+    assert "api 1 degraded; in a maintenance window: no SLI event" in seen.text
+    assert "Maintenance windows open at the run's start" in seen.text
+    assert "db-upgrade" in seen.text
+    assert "1970-01-01 00:30:00Z" in seen.text
+    assert "more probe fields" not in seen.text
+    assert_offline_and_drawn(seen)
